@@ -1,0 +1,86 @@
+"""Aftercare: the Flask application factory and the domain of the retention plugin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from plugin import db as dbmod
+from plugin.clock import Clock, SystemClock
+from plugin.config import Config, load_config
+from plugin.crypto import Vault
+from plugin.logs import configure_logging
+
+log = logging.getLogger("aftercare.app")
+
+
+def create_app(config: Mapping[str, Any] | Config | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the web application: defaults, app.toml, AFTERCARE_* variables, then ``config`` on top."""
+    cfg = config if isinstance(config, Config) else load_config(config)
+    app = Flask(__name__, instance_path=str(cfg.instance_path), instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=cfg.secrets.secret_key,
+        MAX_CONTENT_LENGTH=cfg.get("app.max_webhook_body_bytes"),
+        SESSION_COOKIE_SECURE=not cfg.get("app.development"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="None" if cfg.get("shopify.embedded") else "Lax",
+        AFTERCARE=cfg,
+    )
+    configure_logging(cfg.get("app.log_level"), cfg.secrets.values(), as_json=cfg.get("app.log_format") == "json")
+    if cfg.generated_secrets:
+        log.warning("development mode: using local secrets generated in the instance folder",
+                    extra={"variables": ",".join(cfg.generated_secrets), "folder": str(cfg.instance_path)})
+
+    database = dbmod.Database(cfg.database_url, echo=cfg.get("database.echo"),
+                              pool_size=cfg.get("database.pool_size"),
+                              busy_timeout_ms=cfg.get("database.sqlite_busy_timeout_ms"))
+    dbmod.init_app(app, database)
+    app.extensions["aftercare.vault"] = Vault(cfg.secrets.encryption_key)
+    app.extensions["aftercare.clock"] = clock or SystemClock()
+
+    from plugin.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    _register_optional_blueprints(app)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Register the blueprints of the subsystems (each module exports ``bp`` and may have init_app)."""
+    import importlib
+
+    for name in ("plugin.auth", "plugin.webhooks", "plugin.public", "plugin.admin"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+        elif hasattr(module, "bp"):
+            app.register_blueprint(module.bp)
+
+
+def get_config(app: Flask | None = None) -> Config:
+    """Return the Config of the current (or given) app."""
+    from flask import current_app
+
+    return (app or current_app).config["AFTERCARE"]
+
+
+def get_vault(app: Flask | None = None) -> Vault:
+    """Return the credential vault of the current (or given) app."""
+    from flask import current_app
+
+    return (app or current_app).extensions["aftercare.vault"]
+
+
+def get_clock(app: Flask | None = None) -> Clock:
+    """Return the clock of the current (or given) app."""
+    from flask import current_app
+
+    return (app or current_app).extensions["aftercare.clock"]

@@ -1,0 +1,83 @@
+"""Structured logging: one line per event, the store id on every line that concerns a store, no secrets."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("aftercare_log_context", default={})
+
+# Attributes every LogRecord has; anything else came in through `extra=` and is an event field.
+_RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add fields (e.g. ``store_id``) to every log line emitted inside the block."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class EventFormatter(logging.Formatter):
+    """Render ``ts level logger event key=value ...`` (or JSON) with context fields and redaction."""
+
+    def __init__(self, secrets: Iterable[str] = (), as_json: bool = False):
+        super().__init__()
+        # Longest first so a secret that contains another is hidden whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._json = as_json
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format one record as a single line."""
+        fields: dict[str, Any] = dict(_context.get())
+        fields.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event = record.getMessage()
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info).replace("\n", " | ")
+        if self._json:
+            line = json.dumps({"ts": ts, "level": record.levelname, "logger": record.name, "event": event,
+                               **fields}, default=str, ensure_ascii=False)
+        else:
+            parts = [ts, record.levelname, record.name, event]
+            parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
+            line = " ".join(parts)
+        return self._redact(line.replace("\n", "\\n"))
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' "='):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def configure_logging(level: str = "INFO", secrets: Iterable[str] = (), as_json: bool = False,
+                      stream: Any = None) -> logging.Handler:
+    """Install the event formatter on the ``aftercare`` logger tree and return its handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(EventFormatter(secrets, as_json=as_json))
+    handler.set_name("aftercare")
+    for name in ("aftercare", "plugin", "connectors", "jobs", "sandbox"):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if h.get_name() == "aftercare"]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
+    return handler

@@ -1,0 +1,586 @@
+"""The data model of DESIGN.md §3 as SQLAlchemy 2.0 typed models.
+
+Conventions: every table has an integer surrogate key; remote objects keep their marketplace id in
+``external_id`` (unique per store); timestamps are aware UTC; enumerations are strings guarded by
+CHECK constraints so SQLite and PostgreSQL enforce the same rules.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from plugin.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(14, 3)
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+PLATFORMS = ("shopify", "amazon")
+STORE_STATUSES = ("active", "reinstall_needed", "uninstalled")
+MESSAGE_STATUSES = ("scheduled", "sending", "sent", "failed", "skipped", "cancelled")
+CHANNELS = ("email", "amazon_solicitation", "amazon_message", "review_reply")
+REVIEW_SOURCES = ("judgeme", "amazon_feedback", "survey")
+REPLY_STATUSES = ("none", "draft", "approved", "sending", "sent", "failed")
+SUPPRESSION_REASONS = ("unsubscribe", "bounce", "complaint", "redact", "manual")
+TICKET_SOURCES = ("review", "survey", "feedback", "manual")
+TICKET_STATUSES = ("open", "resolved")
+SURVEY_KINDS = ("nps", "csat")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations name constraints stably."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, Decimal: Money}
+
+
+class TimestampMixin:
+    """Row bookkeeping: when we created and last changed the row."""
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Merchant(TimestampMixin, Base):
+    """The business that owns one or more stores and shares settings across them."""
+
+    __tablename__ = "merchant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    sender_name: Mapped[str | None] = mapped_column(String(255))
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    alert_email: Mapped[str | None] = mapped_column(String(320))
+    cac: Mapped[Decimal | None] = mapped_column(Money)
+    cac_currency: Mapped[str | None] = mapped_column(String(3))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    stores: Mapped[list[Store]] = relationship(back_populates="merchant", passive_deletes=True)
+    users: Mapped[list[AdminUser]] = relationship(back_populates="merchant", passive_deletes=True)
+
+
+class AdminUser(TimestampMixin, Base):
+    """A person who signs in to the standalone admin (Amazon-only sellers, self-hosters)."""
+
+    __tablename__ = "admin_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+
+    merchant: Mapped[Merchant] = relationship(back_populates="users")
+
+
+class Store(TimestampMixin, Base):
+    """A sales channel of a merchant: a Shopify shop or an Amazon seller account in one region."""
+
+    __tablename__ = "store"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        CheckConstraint(_in("platform", PLATFORMS), name="platform"),
+        CheckConstraint(_in("status", STORE_STATUSES), name="status"),
+        CheckConstraint("region IS NULL OR region IN ('na', 'eu', 'fe')", name="region"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    # Shopify: the myshopify domain; Amazon: "<seller id>:<region>".
+    external_id: Mapped[str] = mapped_column(String(255))
+    region: Mapped[str | None] = mapped_column(String(4))
+    marketplace_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    primary_locale: Mapped[str] = mapped_column(String(16), default="en")
+    country: Mapped[str | None] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(24), default="active", server_default="active")
+    # Credentials are Fernet ciphertexts (plugin.crypto); never clear text at rest.
+    access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token_expires_at: Mapped[datetime | None]
+    review_app_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    protected_data_access: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    installed_at: Mapped[datetime | None]
+    uninstalled_at: Mapped[datetime | None]
+
+    merchant: Mapped[Merchant] = relationship(back_populates="stores")
+
+    @property
+    def is_sending_allowed(self) -> bool:
+        """Say whether any message may go out for this store right now."""
+        return self.status == "active" and self.uninstalled_at is None
+
+
+class Customer(TimestampMixin, Base):
+    """A buyer of one store, with only the personal data the flows need."""
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        UniqueConstraint("store_id", "external_id"),
+        Index("ix_customer_store_email", "store_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(2))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    marketing_consent_at: Mapped[datetime | None]
+    birthday: Mapped[date | None] = mapped_column(Date)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    remote_created_at: Mapped[datetime | None]
+    remote_updated_at: Mapped[datetime | None]
+    redacted_at: Mapped[datetime | None]
+
+
+class Product(TimestampMixin, Base):
+    """A product with its replenishment settings: learned values beside merchant overrides."""
+
+    __tablename__ = "product"
+    __table_args__ = (
+        UniqueConstraint("store_id", "external_id"),
+        CheckConstraint("days_of_supply IS NULL OR days_of_supply > 0", name="days_of_supply"),
+        CheckConstraint("reminder_lead_days IS NULL OR reminder_lead_days >= 0", name="lead_days"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(512), default="")
+    handle: Mapped[str | None] = mapped_column(String(255))
+    product_type: Mapped[str | None] = mapped_column(String(255))
+    vendor: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(32))
+    consumable: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Merchant's setting: days one unit lasts. The learned cycle comes from customers' re-buys.
+    days_of_supply: Mapped[int | None]
+    reminder_lead_days: Mapped[int | None]
+    learned_cycle_days: Mapped[float | None]
+    learned_cycle_samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    remote_updated_at: Mapped[datetime | None]
+
+    variants: Mapped[list[Variant]] = relationship(back_populates="product", passive_deletes=True)
+
+
+class Variant(TimestampMixin, Base):
+    """A purchasable variant of a product (Amazon: the ASIN/SKU)."""
+
+    __tablename__ = "variant"
+    __table_args__ = (UniqueConstraint("store_id", "external_id"), Index("ix_variant_store_sku", "store_id", "sku"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    sku: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(512), default="")
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    days_of_supply: Mapped[int | None]
+
+    product: Mapped[Product] = relationship(back_populates="variants")
+
+
+class Order(TimestampMixin, Base):
+    """An order of either platform; Amazon orders carry their earliest/latest delivery dates."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("store_id", "external_id"),
+        Index("ix_orders_store_customer_created", "store_id", "customer_id", "created_at_remote"),
+        Index("ix_orders_store_updated", "store_id", "remote_updated_at"),
+        Index("ix_orders_store_delivered", "store_id", "delivered_at"),
+        CheckConstraint("total_price >= 0", name="total_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    created_at_remote: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    remote_updated_at: Mapped[datetime | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    total_price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    subtotal_price: Mapped[Decimal | None] = mapped_column(Money)
+    total_refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    financial_status: Mapped[str | None] = mapped_column(String(32))
+    fulfillment_status: Mapped[str | None] = mapped_column(String(32))
+    cancelled_at: Mapped[datetime | None]
+    refunded: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    returned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    fulfilled_at: Mapped[datetime | None]
+    estimated_delivery_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    earliest_delivery_at: Mapped[datetime | None]
+    latest_delivery_at: Mapped[datetime | None]
+    fulfillment_channel: Mapped[str | None] = mapped_column(String(8))
+    marketplace_id: Mapped[str | None] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", passive_deletes=True,
+                                                  order_by="OrderLine.id")
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Say whether the order was cancelled."""
+        return self.cancelled_at is not None
+
+
+class OrderLine(Base):
+    """One line of an order."""
+
+    __tablename__ = "order_line"
+    __table_args__ = (
+        UniqueConstraint("order_id", "external_id"),
+        Index("ix_order_line_store_product", "store_id", "product_id"),
+        CheckConstraint("quantity >= 0", name="quantity"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id", ondelete="SET NULL"))
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variant.id", ondelete="SET NULL"))
+    sku: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(512), default="")
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Review(TimestampMixin, Base):
+    """A product review (Judge.me), an Amazon seller-feedback entry, or a survey comment."""
+
+    __tablename__ = "review"
+    __table_args__ = (
+        UniqueConstraint("store_id", "source", "external_id"),
+        Index("ix_review_store_created", "store_id", "created_at_remote"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        CheckConstraint(_in("source", REVIEW_SOURCES), name="source"),
+        CheckConstraint(_in("reply_status", REPLY_STATUSES), name="reply_status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(24))
+    external_id: Mapped[str] = mapped_column(String(255))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id", ondelete="SET NULL"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(String(512))
+    body: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    reviewer_name: Mapped[str | None] = mapped_column(String(255))
+    created_at_remote: Mapped[datetime]
+    reply_body: Mapped[str | None] = mapped_column(Text)
+    reply_status: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    replied_at: Mapped[datetime | None]
+
+
+class SurveyResponse(Base):
+    """An NPS (0-10) or CSAT (1-5) answer, with an optional comment."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        UniqueConstraint("store_id", "order_id", "kind"),
+        CheckConstraint(_in("kind", SURVEY_KINDS), name="kind"),
+        CheckConstraint("(kind = 'nps' AND score BETWEEN 0 AND 10) OR (kind = 'csat' AND score BETWEEN 1 AND 5)",
+                        name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    # use_alter breaks the message -> ticket -> survey_response -> message cycle for CREATE ordering.
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("message.id", ondelete="SET NULL", use_alter=True))
+    kind: Mapped[str] = mapped_column(String(8))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime]
+
+
+class Ticket(TimestampMixin, Base):
+    """A complaint to resolve, with a severity and an SLA clock."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_store_status_due", "store_id", "status", "sla_due_at"),
+        CheckConstraint("severity BETWEEN 1 AND 3", name="severity"),
+        CheckConstraint(_in("source", TICKET_SOURCES), name="source"),
+        CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("review.id", ondelete="SET NULL"), unique=True)
+    survey_response_id: Mapped[int | None] = mapped_column(
+        ForeignKey("survey_response.id", ondelete="SET NULL"), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(512), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    opened_at: Mapped[datetime]
+    sla_due_at: Mapped[datetime]
+    sla_alerted_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+    notes: Mapped[list[TicketNote]] = relationship(back_populates="ticket", passive_deletes=True,
+                                                   order_by="TicketNote.id")
+
+
+class TicketNote(Base):
+    """A follow-up note on a ticket (what was done, what was promised)."""
+
+    __tablename__ = "ticket_note"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(255), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    ticket: Mapped[Ticket] = relationship(back_populates="notes")
+
+
+class Message(TimestampMixin, Base):
+    """The outbox and the audit log in one: every outgoing action, sent or not, and why."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_status_scheduled", "status", "scheduled_for"),
+        Index("ix_message_store_customer_sent", "store_id", "customer_id", "sent_at"),
+        Index("ix_message_store_flow_created", "store_id", "flow", "created_at"),
+        Index("ix_message_order", "order_id"),
+        CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("review.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id", ondelete="SET NULL"))
+    flow: Mapped[str] = mapped_column(String(48))
+    step: Mapped[str] = mapped_column(String(48), default="main")
+    channel: Mapped[str] = mapped_column(String(24))
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    locale: Mapped[str | None] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    scheduled_for: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="scheduled", server_default="scheduled")
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    to_address: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # RFC 5322 Message-ID (email) or the marketplace's id for the action.
+    provider_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    clicked_at: Mapped[datetime | None]
+    converted_at: Mapped[datetime | None]
+    conversion_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+
+
+class Suppression(Base):
+    """An address no flow may email again for this store (unsubscribe, bounce, complaint, redaction)."""
+
+    __tablename__ = "suppression"
+    __table_args__ = (
+        UniqueConstraint("store_id", "email"),
+        CheckConstraint(_in("reason", SUPPRESSION_REASONS), name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    # Stored lower-cased; redacted customers leave a SHA-256 of the address, not the address.
+    email: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class FlowSettings(TimestampMixin, Base):
+    """A store's settings for one flow; missing keys fall back to app.toml's [flows.*] defaults."""
+
+    __tablename__ = "flow_settings"
+    __table_args__ = (UniqueConstraint("store_id", "flow"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    flow: Mapped[str] = mapped_column(String(48))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Template(TimestampMixin, Base):
+    """A merchant-edited template for one flow step and locale (shipped defaults live in files)."""
+
+    __tablename__ = "template"
+    __table_args__ = (UniqueConstraint("store_id", "flow", "step", "locale"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    flow: Mapped[str] = mapped_column(String(48))
+    step: Mapped[str] = mapped_column(String(48), default="main")
+    locale: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncState(Base):
+    """Where a stream of a store's sync stands: cursor, last success, last error."""
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("store_id", "stream"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(64))
+    cursor: Mapped[str | None] = mapped_column(String(255))
+    bulk_operation_id: Mapped[str | None] = mapped_column(String(255))
+    last_started_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    records_synced: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class WebhookEvent(Base):
+    """A received webhook, stored on arrival and processed later; unique per Shopify webhook id."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (Index("ix_webhook_event_pending", "processed_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), index=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    webhook_id: Mapped[str] = mapped_column(String(255), unique=True)
+    event_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    api_version: Mapped[str | None] = mapped_column(String(16))
+    triggered_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ComplianceRequest(Base):
+    """A GDPR/CCPA request from Shopify's compliance webhooks and what we did about it."""
+
+    __tablename__ = "compliance_request"
+    __table_args__ = (
+        CheckConstraint("kind IN ('customers/data_request', 'customers/redact', 'shop/redact')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id", ondelete="SET NULL"), index=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    customer_external_id: Mapped[str | None] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    # The export for data requests (what we hold about the customer); never personal data for redactions.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CustomerMetrics(Base):
+    """Per-customer analytics recomputed by a job and read by the admin."""
+
+    __tablename__ = "customer_metrics"
+    __table_args__ = (
+        Index("ix_customer_metrics_store_segment", "store_id", "segment"),
+        CheckConstraint("r_score IS NULL OR r_score BETWEEN 1 AND 5", name="r_score"),
+        CheckConstraint("f_score IS NULL OR f_score BETWEEN 1 AND 5", name="f_score"),
+        CheckConstraint("m_score IS NULL OR m_score BETWEEN 1 AND 5", name="m_score"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    orders_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_spent: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    spent_12m: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    orders_12m: Mapped[int] = mapped_column(Integer, default=0)
+    first_order_at: Mapped[datetime | None]
+    last_order_at: Mapped[datetime | None]
+    r_score: Mapped[int | None]
+    f_score: Mapped[int | None]
+    m_score: Mapped[int | None]
+    segment: Mapped[str | None] = mapped_column(String(32))
+    predicted_next_order_at: Mapped[datetime | None]
+    clv: Mapped[Decimal | None] = mapped_column(Money)
+    computed_at: Mapped[datetime]
+
+
+class SchedulerLease(Base):
+    """A named lease held by one process at a time (the active scheduler)."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

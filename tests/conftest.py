@@ -1,0 +1,125 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL via AFTERCARE_TEST_DATABASE_URL), the app,
+its test client, a session inside a rolled-back transaction, and a controllable clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from plugin import create_app
+from plugin.clock import FrozenClock
+from plugin.db import Database
+from plugin.models import Base
+
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"
+TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
+TEST_SHOPIFY_API_KEY = "test-client-id"
+TEST_SHOPIFY_API_SECRET = "test-shopify-secret-0123456789"
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("AFTERCARE_TEST_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return the test database URL, migrated once per run with Alembic."""
+    from plugin.migrate import upgrade
+
+    url = _database_url(tmp_path_factory)
+    database = Database(url)
+    Base.metadata.drop_all(database.engine)
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    database.dispose()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    """Return the session-wide Database."""
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database: Database) -> Engine:
+    """Return the session-wide engine."""
+    return database.engine
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """Return a clock frozen at a fixed instant that tests move explicitly."""
+    return FrozenClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+
+
+def test_settings(database_url: str, instance_path: Path, **extra: object) -> dict:
+    """Return the configuration override the tests use (secrets included, no environment needed)."""
+    settings: dict = {
+        "app": {"instance_path": str(instance_path), "log_level": "DEBUG"},
+        "shopify": {"client_id": TEST_SHOPIFY_API_KEY},
+        "database_url": database_url,
+        "secrets": {
+            "secret_key": TEST_SECRET_KEY,
+            "encryption_key": TEST_ENCRYPTION_KEY,
+            "shopify_api_key": TEST_SHOPIFY_API_KEY,
+            "shopify_api_secret": TEST_SHOPIFY_API_SECRET,
+        },
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = value
+    return settings
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, clock: FrozenClock):
+    """Return an app on the test database with the frozen clock; committed rows are wiped afterwards."""
+    application = create_app(test_settings(database_url, tmp_path / "instance"), clock=clock)
+    yield application
+    wipe(application.extensions["aftercare.db"].engine)
+    application.extensions["aftercare.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    """Return the Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def db_session(engine: Engine) -> Iterator[Session]:
+    """Yield a session inside a transaction that is rolled back at the end of the test."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+def wipe(engine: Engine) -> None:
+    """Delete every row of every table (for tests whose work is committed by other threads/processes)."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("aftercare_log_context", default={})
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aftercare_log_context",
+                                                                                  default=None)
 
 # Attributes every LogRecord has; anything else came in through `extra=` and is an event field.
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
@@ -20,7 +21,7 @@ _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"me
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add fields (e.g. ``store_id``) to every log line emitted inside the block."""
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**(_context.get() or {}), **fields})
     try:
         yield
     finally:
@@ -44,7 +45,7 @@ class EventFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Format one record as a single line."""
-        fields: dict[str, Any] = dict(_context.get())
+        fields: dict[str, Any] = dict(_context.get() or {})
         fields.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         event = record.getMessage()

@@ -11,8 +11,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 FAULT_KINDS = ("429", "500", "503", "slow", "malformed", "drop")
 
@@ -71,6 +72,7 @@ class FaultInjector:
             return kind
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        """Answer with a fault or pass the request through to the wrapped app."""
         kind = self._draw(environ.get("PATH_INFO", ""))
         if kind is None:
             return self.app(environ, start_response)

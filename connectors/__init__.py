@@ -1,0 +1,1 @@
+"""Marketplace clients: no Flask, no ORM; each yields plain records (connectors.records)."""

@@ -1,0 +1,115 @@
+"""Plain records every connector yields and `plugin.sync` upserts; one shape per kind of object.
+
+Ids are the marketplace's own (Shopify: the numeric part of the gid as a string, e.g. "1234";
+Amazon: the order id / ASIN / SKU). Datetimes are aware UTC. Money is Decimal in the order's currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """A customer as the flows need them (minimal personal data)."""
+
+    external_id: str
+    email: str | None = None
+    first_name: str | None = None
+    locale: str | None = None
+    country: str | None = None
+    time_zone: str | None = None
+    marketing_consent: bool = False
+    marketing_consent_at: datetime | None = None
+    birthday: date | None = None
+    tags: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRecord:
+    """A purchasable variant of a product."""
+
+    external_id: str
+    sku: str | None = None
+    title: str = ""
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    """A product with its variants; ``days_of_supply`` only when the marketplace data says it."""
+
+    external_id: str
+    title: str = ""
+    handle: str | None = None
+    product_type: str | None = None
+    vendor: str | None = None
+    status: str | None = None
+    tags: tuple[str, ...] = ()
+    variants: tuple[VariantRecord, ...] = ()
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineRecord:
+    """One line of an order; product/variant ids refer to ProductRecord/VariantRecord external ids."""
+
+    external_id: str
+    quantity: int
+    price: Decimal
+    title: str = ""
+    sku: str | None = None
+    product_external_id: str | None = None
+    variant_external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order of either platform, with its lines and delivery facts."""
+
+    external_id: str
+    created_at: datetime
+    currency: str
+    total_price: Decimal
+    name: str | None = None
+    customer: CustomerRecord | None = None
+    processed_at: datetime | None = None
+    updated_at: datetime | None = None
+    subtotal_price: Decimal | None = None
+    total_refunded: Decimal = Decimal("0")
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    cancelled_at: datetime | None = None
+    refunded: bool = False
+    returned: bool = False
+    fulfilled_at: datetime | None = None
+    estimated_delivery_at: datetime | None = None
+    delivered_at: datetime | None = None
+    earliest_delivery_at: datetime | None = None
+    latest_delivery_at: datetime | None = None
+    fulfillment_channel: str | None = None
+    marketplace_id: str | None = None
+    tags: tuple[str, ...] = ()
+    lines: tuple[OrderLineRecord, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    """A review or seller-feedback entry from a review app or marketplace."""
+
+    source: str  # "judgeme" | "amazon_feedback"
+    external_id: str
+    rating: int
+    created_at: datetime
+    title: str | None = None
+    body: str | None = None
+    language: str | None = None
+    reviewer_name: str | None = None
+    reviewer_email: str | None = None
+    product_external_id: str | None = None
+    order_external_id: str | None = None
+    updated_at: datetime | None = None

@@ -1,0 +1,1 @@
+"""Messaging: the outbox, the send policy, the channels (email, Amazon, review replies) and templates."""

@@ -132,3 +132,13 @@ def keys_rotate() -> None:
 def run() -> None:
     """Entry point that never shows a traceback for a click usage error."""
     sys.exit(main(standalone_mode=True))
+
+
+def _register_subsystem_commands() -> None:
+    from plugin.commands import amazon, demo, jobs, sandbox, shopify
+
+    for module in (shopify, amazon, jobs, sandbox, demo):
+        module.register(main)
+
+
+_register_subsystem_commands()

@@ -1,0 +1,1 @@
+"""Scheduled work: the declarative list of periodic jobs lives here (see jobs.schedule)."""

@@ -86,7 +86,49 @@ DEFAULTS: dict[str, Any] = {
         "engine": "apscheduler",
         "celery_broker_url": "",
     },
-    "flows": {},
+    # Defaults of every flow (DESIGN.md §4-5); each store can override any key (flow_settings rows).
+    "flows": {
+        "policy": {
+            "send_window_start": "09:00",
+            "send_window_end": "11:00",
+            "marketing_cap_count": 2,
+            "marketing_cap_days": 7,
+            "respect_holidays": True,
+            "ramadan_countries": [],
+            "fallback_locale": "en",
+        },
+        "review_request": {
+            "enabled": True,
+            "delay_days": 7,
+            "fallback_after_fulfilment_days": 7,
+            "reminder_enabled": True,
+            "reminder_delay_days": 7,
+            "incentive_text": "",
+        },
+        "amazon_review_request": {"enabled": True, "delay_days_after_window_opens": 0},
+        "review_reply": {"enabled": True, "auto_reply_min_rating": 4},
+        "survey": {
+            "enabled": True,
+            "kind": "nps",
+            "delay_days": 10,
+            "followup_days": 7,
+            "comeback_days": 30,
+            "comeback_discount_percent": 10,
+        },
+        "replenishment": {
+            "enabled": True,
+            "lead_days": 7,
+            "min_product_samples": 5,
+            "discount_enabled": False,
+            "discount_percent": 10,
+            "subscribe_offer_enabled": True,
+        },
+        "tickets": {
+            "sla_hours_severity_1": 1,
+            "sla_hours_severity_2": 24,
+            "sla_hours_severity_3": 72,
+        },
+    },
 }
 
 

@@ -113,3 +113,20 @@ class ReviewRecord:
     product_external_id: str | None = None
     order_external_id: str | None = None
     updated_at: datetime | None = None
+    # Judge.me also says which product handle/title and which platform customer a review concerns, and
+    # whether it is shown: replies go only to published, visible reviews.
+    product_handle: str | None = None
+    product_title: str | None = None
+    reviewer_external_id: str | None = None
+    published: bool = True
+    hidden: bool = False
+    verified: str | None = None  # Judge.me: "buyer", "nothing", ...
+
+
+@dataclass(frozen=True, slots=True)
+class PostedReply:
+    """A public reply a review app accepted."""
+
+    review_external_id: str
+    reply_external_id: str | None
+    body: str

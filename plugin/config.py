@@ -78,6 +78,14 @@ DEFAULTS: dict[str, Any] = {
         "from_email": "",
         "reply_to": "",
         "timeout_seconds": 30.0,
+        # Dispatcher: a claim older than this is presumed crashed and reconciled (one resend at most).
+        "claim_timeout_seconds": 600.0,
+        "max_attempts": 5,
+        "retry_base_seconds": 300.0,
+        "retry_max_seconds": 21600.0,
+        "batch_size": 100,
+        # Optional mailbox for the mailto: part of List-Unsubscribe (RFC 2369); empty: https link only.
+        "unsubscribe_mailto": "",
     },
     "scheduler": {
         "timezone": "UTC",
@@ -95,6 +103,8 @@ DEFAULTS: dict[str, Any] = {
             "marketing_cap_days": 7,
             "respect_holidays": True,
             "ramadan_countries": [],
+            "ramadan_daytime_start": "05:00",
+            "ramadan_daytime_end": "19:00",
             "fallback_locale": "en",
         },
         "review_request": {

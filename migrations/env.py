@@ -1,6 +1,7 @@
 """Alembic environment: the models' metadata, the URL from the caller's config or the app's."""
 
 from alembic import context
+
 from plugin.db import make_engine
 from plugin.models import Base
 

@@ -70,15 +70,16 @@ def _quote(value: Any) -> str:
 
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = (), as_json: bool = False,
                       stream: Any = None) -> logging.Handler:
-    """Install the event formatter on the ``aftercare`` logger tree and return its handler."""
+    """Route every logger (ours and the libraries') through one redacting event formatter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(EventFormatter(secrets, as_json=as_json))
     handler.set_name("aftercare")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "aftercare"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    # Our own loggers speak at the configured level; libraries only from WARNING up.
     for name in ("aftercare", "plugin", "connectors", "jobs", "sandbox"):
-        logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if h.get_name() == "aftercare"]:
-            logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = False
+        logging.getLogger(name).setLevel(level)
     return handler

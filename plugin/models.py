@@ -341,9 +341,10 @@ class SurveyResponse(Base):
     store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
-    # use_alter breaks the message -> ticket -> survey_response -> message cycle for CREATE ordering.
-    message_id: Mapped[int | None] = mapped_column(
-        ForeignKey("message.id", ondelete="SET NULL", use_alter=True))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    # The detractor ticket this answer opened (the answer points at the ticket, not the other way,
+    # so message -> ticket and survey_response -> message never form a cycle).
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), unique=True)
     kind: Mapped[str] = mapped_column(String(8))
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
@@ -366,8 +367,6 @@ class Ticket(TimestampMixin, Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
     review_id: Mapped[int | None] = mapped_column(ForeignKey("review.id", ondelete="SET NULL"), unique=True)
-    survey_response_id: Mapped[int | None] = mapped_column(
-        ForeignKey("survey_response.id", ondelete="SET NULL"), unique=True)
     source: Mapped[str] = mapped_column(String(16))
     severity: Mapped[int] = mapped_column(Integer)
     subject: Mapped[str] = mapped_column(String(512), default="")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 06:11:17.269338
+Create Date: 2026-11-24 06:16:19.112024
 """
 from alembic import op
 import sqlalchemy as sa
@@ -372,35 +372,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_review_order_id'), ['order_id'], unique=False)
         batch_op.create_index('ix_review_store_created', ['store_id', 'created_at_remote'], unique=False)
 
-    op.create_table('survey_response',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('store_id', sa.Integer(), nullable=False),
-    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('kind', sa.String(length=8), nullable=False),
-    sa.Column('score', sa.Integer(), nullable=False),
-    sa.Column('comment', sa.Text(), nullable=True),
-    sa.Column('answered_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("(kind = 'nps' AND score BETWEEN 0 AND 10) OR (kind = 'csat' AND score BETWEEN 1 AND 5)", name=op.f('ck_survey_response_score')),
-    sa.CheckConstraint("kind IN ('nps', 'csat')", name=op.f('ck_survey_response_kind')),
-    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_survey_response_customer_id_customer'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_survey_response_message_id_message'), ondelete='SET NULL', use_alter=True),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_survey_response_order_id_orders'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_survey_response_store_id_store'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_response')),
-    sa.UniqueConstraint('store_id', 'order_id', 'kind', name=op.f('uq_survey_response_store_id_order_id_kind'))
-    )
-    with op.batch_alter_table('survey_response', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_survey_response_customer_id'), ['customer_id'], unique=False)
-
     op.create_table('ticket',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('store_id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('review_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('survey_response_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('severity', sa.Integer(), nullable=False),
     sa.Column('subject', sa.String(length=512), nullable=False),
@@ -419,10 +396,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_ticket_order_id_orders'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['review_id'], ['review.id'], name=op.f('fk_ticket_review_id_review'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_ticket_store_id_store'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['survey_response_id'], ['survey_response.id'], name=op.f('fk_ticket_survey_response_id_survey_response'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket')),
-    sa.UniqueConstraint('review_id', name=op.f('uq_ticket_review_id')),
-    sa.UniqueConstraint('survey_response_id', name=op.f('uq_ticket_survey_response_id'))
+    sa.UniqueConstraint('review_id', name=op.f('uq_ticket_review_id'))
     )
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ticket_customer_id'), ['customer_id'], unique=False)
@@ -492,11 +467,40 @@ def upgrade() -> None:
     with op.batch_alter_table('ticket_note', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ticket_note_ticket_id'), ['ticket_id'], unique=False)
 
+    op.create_table('survey_response',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('ticket_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('answered_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("(kind = 'nps' AND score BETWEEN 0 AND 10) OR (kind = 'csat' AND score BETWEEN 1 AND 5)", name=op.f('ck_survey_response_score')),
+    sa.CheckConstraint("kind IN ('nps', 'csat')", name=op.f('ck_survey_response_kind')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_survey_response_customer_id_customer'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_survey_response_message_id_message'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_survey_response_order_id_orders'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_survey_response_store_id_store'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_survey_response_ticket_id_ticket'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_response')),
+    sa.UniqueConstraint('store_id', 'order_id', 'kind', name=op.f('uq_survey_response_store_id_order_id_kind')),
+    sa.UniqueConstraint('ticket_id', name=op.f('uq_survey_response_ticket_id'))
+    )
+    with op.batch_alter_table('survey_response', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_survey_response_customer_id'), ['customer_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('survey_response', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_survey_response_customer_id'))
+
+    op.drop_table('survey_response')
     with op.batch_alter_table('ticket_note', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ticket_note_ticket_id'))
 
@@ -514,10 +518,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ticket_customer_id'))
 
     op.drop_table('ticket')
-    with op.batch_alter_table('survey_response', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_survey_response_customer_id'))
-
-    op.drop_table('survey_response')
     with op.batch_alter_table('review', schema=None) as batch_op:
         batch_op.drop_index('ix_review_store_created')
         batch_op.drop_index(batch_op.f('ix_review_order_id'))

@@ -1,0 +1,467 @@
+"""Idempotent, set-based upserts of connector records, and the per-store, per-stream sync cursors.
+
+Every upsert is ``INSERT ... ON CONFLICT (store_id, external_id) DO UPDATE ... WHERE <something changed>``
+(SQLite and PostgreSQL), executed as one batched ``executemany`` per table and batch. The ``WHERE`` keeps
+rows whose data did not change untouched, so a second sync of the same data writes nothing and no
+``updated_at`` moves. External ids are mapped to internal ids with one ``SELECT ... IN`` per batch.
+
+Rules every writer relies on (connectors, webhooks, Amazon):
+- the merchant's product settings (``consumable``, ``days_of_supply``, ``reminder_lead_days``, learned
+  cycles) are never written by a connector; new products start with the defaults;
+- a customer whose ``redacted_at`` is set is never updated again, so personal data cannot come back;
+- an older copy of an object (``updated_at`` before the stored one) never overwrites a newer one, so a
+  slow backfill cannot undo a webhook that arrived meanwhile;
+- an order's lines are kept equal to the record's: new lines inserted, changed ones updated, removed
+  ones deleted.
+
+Functions take a ``Session`` and never commit (the job runner owns the transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Table, Text, and_, cast, delete, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from connectors.records import CustomerRecord, OrderRecord, ProductRecord, ReviewRecord
+from plugin.models import Customer, Order, OrderLine, Product, Review, SyncState, Variant
+
+T = TypeVar("T")
+
+CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
+VARIANTS: Table = Variant.__table__  # type: ignore[assignment]
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+LINES: Table = OrderLine.__table__  # type: ignore[assignment]
+REVIEWS: Table = Review.__table__  # type: ignore[assignment]
+SYNC_STATE: Table = SyncState.__table__  # type: ignore[assignment]
+
+CUSTOMER_FIELDS = ("email", "first_name", "locale", "country", "time_zone", "marketing_consent",
+                   "marketing_consent_at", "birthday", "tags", "remote_created_at", "remote_updated_at")
+# Fields an order's embedded customer may fill in without erasing what the customer stream knows.
+CUSTOMER_MERGE_FIELDS = ("email", "first_name", "locale", "country", "time_zone", "birthday", "remote_created_at")
+# Connector-owned product fields; the replenishment settings are the merchant's and never appear here.
+PRODUCT_FIELDS = ("title", "handle", "product_type", "vendor", "status", "remote_updated_at")
+VARIANT_FIELDS = ("product_id", "sku", "title", "price")
+ORDER_FIELDS = ("name", "customer_id", "created_at_remote", "processed_at", "remote_updated_at", "currency",
+                "total_price", "subtotal_price", "total_refunded", "financial_status", "fulfillment_status",
+                "cancelled_at", "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
+                "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags")
+LINE_FIELDS = ("product_id", "variant_id", "sku", "title", "quantity", "price")
+# Review fields a review app owns; reply_* and ticket links are ours and never overwritten.
+REVIEW_FIELDS = ("product_id", "order_id", "customer_id", "rating", "title", "body", "language", "reviewer_name",
+                 "created_at_remote")
+# SQLAlchemy's IN with an expanding parameter: keep each list well under SQLite's variable limit.
+IN_CHUNK = 900
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Yield lists of at most ``size`` items, consuming ``items`` lazily."""
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return pg_insert(table)
+    if dialect == "sqlite":
+        return sqlite_insert(table)
+    raise NotImplementedError(f"upserts support sqlite and postgresql, not {dialect}")
+
+
+def _differs(table: Table, excluded: Any, fields: Sequence[str]) -> ColumnElement[bool]:
+    """Return ``stored.f IS DISTINCT FROM new.f OR ...`` (JSON compared as text: PostgreSQL's json has no =)."""
+    parts = []
+    for name in fields:
+        stored, new = table.c[name], excluded[name]
+        if name == "tags":
+            stored, new = cast(stored, Text), cast(new, Text)
+        parts.append(stored.is_distinct_from(new))
+    return or_(*parts)
+
+
+def _not_older(table: Table, excluded: Any) -> ColumnElement[bool]:
+    """Accept the incoming copy unless both sides are dated and the stored one is newer."""
+    stored, new = table.c.remote_updated_at, excluded.remote_updated_at
+    return or_(stored.is_(None), new.is_(None), new >= stored)
+
+
+def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], *, keys: Sequence[str],
+            update: Sequence[str], where: Any = None, merge: Sequence[str] = (),
+            returning: Sequence[str] = ("id",)) -> list[Any]:
+    """Insert ``rows`` or update the differing ones; return the ``returning`` columns of rows written.
+
+    ``update`` columns take the incoming value; ``merge`` columns take it only when it is not NULL.
+    Rows skipped by the ``WHERE`` (nothing changed, older copy, redacted) are not returned.
+    """
+    if not rows:
+        return []
+    stmt = _insert(session, table)
+    excluded = stmt.excluded
+    set_: dict[str, Any] = {name: excluded[name] for name in update}
+    set_.update({name: func.coalesce(excluded[name], table.c[name]) for name in merge})
+    if not set_:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    else:
+        # ON CONFLICT DO UPDATE ignores Column.onupdate, so the bookkeeping column is set here.
+        if "updated_at" in table.c:
+            set_["updated_at"] = func.now()
+        differences = [_differs(table, excluded, update)] if update else []
+        differences += [and_(excluded[m].is_not(None), table.c[m].is_distinct_from(excluded[m])) for m in merge]
+        changed = or_(*differences)
+        condition = changed if where is None else and_(where(excluded), changed)
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_, where=condition)
+    stmt = stmt.returning(*(table.c[name] for name in returning))
+    return list(session.execute(stmt, rows).all())
+
+
+def _ids_by_external(session: Session, table: Table, store_id: int, external_ids: Iterable[str]) -> dict[str, int]:
+    """Map external ids to internal ids with one SELECT ... IN per chunk."""
+    wanted = sorted(set(external_ids))
+    found: dict[str, int] = {}
+    for part in chunked(wanted, IN_CHUNK):
+        query = select(table.c.external_id, table.c.id).where(table.c.store_id == store_id,
+                                                               table.c.external_id.in_(part))
+        found.update(session.execute(query).all())
+    return found
+
+
+# -- customers ---------------------------------------------------------------------------------------------
+
+
+def _customer_row(store_id: int, record: CustomerRecord) -> dict[str, Any]:
+    return {
+        "store_id": store_id, "external_id": record.external_id,
+        "email": record.email.strip() if record.email else None, "first_name": record.first_name,
+        "locale": record.locale, "country": record.country.upper() if record.country else None,
+        "time_zone": record.time_zone, "marketing_consent": bool(record.marketing_consent),
+        "marketing_consent_at": record.marketing_consent_at, "birthday": record.birthday,
+        "tags": list(record.tags), "remote_created_at": record.created_at, "remote_updated_at": record.updated_at,
+    }
+
+
+def _dedupe(rows: Iterable[dict[str, Any]], key: str = "external_id") -> list[dict[str, Any]]:
+    """Keep the last row per key: one statement may not touch the same row twice (PostgreSQL refuses)."""
+    return list({row[key]: row for row in rows}.values())
+
+
+def _not_redacted(excluded: Any) -> ColumnElement[bool]:
+    return CUSTOMERS.c.redacted_at.is_(None)
+
+
+def _customer_not_redacted_and_newer(excluded: Any) -> ColumnElement[bool]:
+    return and_(CUSTOMERS.c.redacted_at.is_(None), _not_older(CUSTOMERS, excluded))
+
+
+def upsert_customers(session: Session, store_id: int, records: Iterable[CustomerRecord], *,
+                     batch_size: int = 1000) -> int:
+    """Insert or update customers; return how many rows were written (new or changed).
+
+    A redacted customer (``redacted_at`` set) is never updated, so a sync cannot bring back erased data.
+    """
+    written = 0
+    for batch in chunked(records, batch_size):
+        rows = _dedupe(_customer_row(store_id, r) for r in batch)
+        written += len(_upsert(session, CUSTOMERS, rows, keys=("store_id", "external_id"), update=CUSTOMER_FIELDS,
+                               where=_customer_not_redacted_and_newer))
+    return written
+
+
+def _merge_embedded_customers(session: Session, store_id: int, records: Iterable[CustomerRecord]) -> int:
+    """Create an order's customers, or fill in their blanks without erasing what the customer stream wrote."""
+    rows = _dedupe(_customer_row(store_id, r) for r in records)
+    return len(_upsert(session, CUSTOMERS, rows, keys=("store_id", "external_id"), update=(),
+                       merge=CUSTOMER_MERGE_FIELDS, where=_not_redacted))
+
+
+# -- products and variants ---------------------------------------------------------------------------------
+
+
+def upsert_products(session: Session, store_id: int, records: Iterable[ProductRecord], *,
+                    batch_size: int = 500) -> int:
+    """Insert or update products and their variants; return how many product and variant rows were written.
+
+    Only connector-owned fields are written; the merchant's replenishment settings are left alone.
+    """
+    written = 0
+    for batch in chunked(records, batch_size):
+        rows = _dedupe({"store_id": store_id, "external_id": r.external_id, "title": r.title or "",
+                        "handle": r.handle, "product_type": r.product_type, "vendor": r.vendor,
+                        "status": r.status, "remote_updated_at": r.updated_at} for r in batch)
+        written += len(_upsert(session, PRODUCTS, rows, keys=("store_id", "external_id"), update=PRODUCT_FIELDS,
+                               where=lambda excluded: _not_older(PRODUCTS, excluded)))
+        product_ids = _ids_by_external(session, PRODUCTS, store_id, (r.external_id for r in batch))
+        variant_rows = _dedupe({"store_id": store_id, "external_id": v.external_id,
+                                "product_id": product_ids[r.external_id], "sku": v.sku, "title": v.title or "",
+                                "price": v.price} for r in batch for v in r.variants)
+        written += len(_upsert(session, VARIANTS, variant_rows, keys=("store_id", "external_id"),
+                               update=VARIANT_FIELDS))
+    return written
+
+
+def _ensure_catalog(session: Session, store_id: int, orders: Sequence[OrderRecord]) -> tuple[
+        dict[str, int], dict[str, int], int, int]:
+    """Create the products/variants order lines name but the catalog does not have yet (e.g. Amazon ASIN/SKU).
+
+    Returns (product ids, variant ids, products created, variants created). A line with a variant but no
+    product id gets a product of the same external id, since a variant row needs a product.
+    """
+    product_titles: dict[str, str] = {}
+    variant_specs: dict[str, tuple[str, str | None, str]] = {}
+    for order in orders:
+        for line in order.lines:
+            product_ext = line.product_external_id or line.variant_external_id
+            if product_ext:
+                product_titles.setdefault(product_ext, line.title or "")
+            if line.variant_external_id:
+                variant_specs.setdefault(line.variant_external_id, (product_ext, line.sku, line.title or ""))
+    product_ids = _ids_by_external(session, PRODUCTS, store_id, product_titles)
+    missing = [{"store_id": store_id, "external_id": ext, "title": title}
+               for ext, title in product_titles.items() if ext not in product_ids]
+    created_products = len(_upsert(session, PRODUCTS, missing, keys=("store_id", "external_id"), update=()))
+    if missing:
+        product_ids.update(_ids_by_external(session, PRODUCTS, store_id, (r["external_id"] for r in missing)))
+    variant_ids = _ids_by_external(session, VARIANTS, store_id, variant_specs)
+    missing = [{"store_id": store_id, "external_id": ext, "product_id": product_ids[product_ext], "sku": sku,
+                "title": title} for ext, (product_ext, sku, title) in variant_specs.items() if ext not in variant_ids]
+    created_variants = len(_upsert(session, VARIANTS, missing, keys=("store_id", "external_id"), update=()))
+    if missing:
+        variant_ids.update(_ids_by_external(session, VARIANTS, store_id, (r["external_id"] for r in missing)))
+    return product_ids, variant_ids, created_products, created_variants
+
+
+# -- orders and lines --------------------------------------------------------------------------------------
+
+
+def _order_row(store_id: int, record: OrderRecord, customer_id: int | None) -> dict[str, Any]:
+    return {
+        "store_id": store_id, "external_id": record.external_id, "name": record.name, "customer_id": customer_id,
+        "created_at_remote": record.created_at, "processed_at": record.processed_at,
+        "remote_updated_at": record.updated_at, "currency": record.currency, "total_price": record.total_price,
+        "subtotal_price": record.subtotal_price, "total_refunded": record.total_refunded,
+        "financial_status": record.financial_status, "fulfillment_status": record.fulfillment_status,
+        "cancelled_at": record.cancelled_at, "refunded": record.refunded, "returned": record.returned,
+        "fulfilled_at": record.fulfilled_at, "estimated_delivery_at": record.estimated_delivery_at,
+        "delivered_at": record.delivered_at, "earliest_delivery_at": record.earliest_delivery_at,
+        "latest_delivery_at": record.latest_delivery_at, "fulfillment_channel": record.fulfillment_channel,
+        "marketplace_id": record.marketplace_id, "tags": list(record.tags),
+    }
+
+
+def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord], *,
+                  batch_size: int = 500) -> dict[str, int]:
+    """Insert or update orders with their embedded customers and lines; return counts of what was written.
+
+    Keys of the result: ``seen`` (records read), ``orders`` (order rows new or changed), ``customers``
+    (customer rows created or filled in), ``products`` / ``variants`` (catalog rows created from line ids),
+    ``lines_written`` (new or changed lines), ``lines_deleted`` (lines no longer in their order).
+    An order whose stored copy is newer than the record keeps its data and its lines.
+    """
+    totals = dict.fromkeys(("seen", "orders", "customers", "products", "variants", "lines_written",
+                            "lines_deleted"), 0)
+    for batch in chunked(records, batch_size):
+        batch = list({r.external_id: r for r in batch}.values())
+        totals["seen"] += len(batch)
+        customers = [r.customer for r in batch if r.customer is not None]
+        totals["customers"] += _merge_embedded_customers(session, store_id, customers)
+        customer_ids = _ids_by_external(session, CUSTOMERS, store_id, (c.external_id for c in customers))
+        product_ids, variant_ids, new_products, new_variants = _ensure_catalog(session, store_id, batch)
+        totals["products"] += new_products
+        totals["variants"] += new_variants
+        rows = [_order_row(store_id, r, customer_ids.get(r.customer.external_id) if r.customer else None)
+                for r in batch]
+        written = _upsert(session, ORDERS, rows, keys=("store_id", "external_id"), update=ORDER_FIELDS,
+                          where=lambda excluded: _not_older(ORDERS, excluded), returning=("id", "external_id"))
+        totals["orders"] += len(written)
+        order_ids = _ids_by_external(session, ORDERS, store_id, (r.external_id for r in batch))
+        current = _current_orders(session, store_id, batch, order_ids)
+        lines_written, lines_deleted = _sync_lines(session, store_id, current, order_ids, product_ids, variant_ids)
+        totals["lines_written"] += lines_written
+        totals["lines_deleted"] += lines_deleted
+    return totals
+
+
+def _current_orders(session: Session, store_id: int, batch: list[OrderRecord],
+                    order_ids: dict[str, int]) -> list[OrderRecord]:
+    """Return the records whose data is what the database now holds (a newer stored copy keeps its lines)."""
+    dated = [r for r in batch if r.updated_at is not None]
+    if not dated:
+        return batch
+    stored: dict[int, datetime | None] = {}
+    for part in chunked([order_ids[r.external_id] for r in dated], IN_CHUNK):
+        stored.update(session.execute(select(Order.id, Order.remote_updated_at).where(Order.id.in_(part)))
+                      .all())
+    keep = []
+    for record in batch:
+        newest = stored.get(order_ids[record.external_id])
+        if record.updated_at is None or newest is None or record.updated_at >= newest:
+            keep.append(record)
+    return keep
+
+
+def _sync_lines(session: Session, store_id: int, records: list[OrderRecord], order_ids: dict[str, int],
+                product_ids: dict[str, int], variant_ids: dict[str, int]) -> tuple[int, int]:
+    """Make each order's stored lines equal to its record's: upsert new/changed ones, delete removed ones."""
+    if not records:
+        return 0, 0
+    wanted: dict[tuple[int, str], dict[str, Any]] = {}
+    for record in records:
+        order_id = order_ids[record.external_id]
+        for line in record.lines:
+            product_ext = line.product_external_id or line.variant_external_id
+            wanted[(order_id, line.external_id)] = {
+                "order_id": order_id, "store_id": store_id, "external_id": line.external_id,
+                "product_id": product_ids.get(product_ext) if product_ext else None,
+                "variant_id": variant_ids.get(line.variant_external_id) if line.variant_external_id else None,
+                "sku": line.sku, "title": line.title or "", "quantity": line.quantity, "price": line.price,
+            }
+    existing: dict[tuple[int, str], tuple[Any, ...]] = {}
+    columns = [LINES.c.id, LINES.c.order_id, LINES.c.external_id, *(LINES.c[f] for f in LINE_FIELDS)]
+    for part in chunked(sorted({order_ids[r.external_id] for r in records}), IN_CHUNK):
+        for row in session.execute(select(*columns).where(LINES.c.order_id.in_(part))):
+            existing[(row[1], row[2])] = row
+    changed = []
+    for key, row in wanted.items():
+        stored = existing.get(key)
+        if stored is None or tuple(stored[3:]) != tuple(row[f] for f in LINE_FIELDS):
+            changed.append(row)
+    removed = [row[0] for key, row in existing.items() if key not in wanted]
+    # ON CONFLICT rather than a plain INSERT: a webhook may insert the same line between our SELECT and here.
+    _upsert(session, LINES, changed, keys=("order_id", "external_id"), update=LINE_FIELDS)
+    for part in chunked(removed, IN_CHUNK):
+        session.execute(delete(LINES).where(LINES.c.id.in_(part)))
+    return len(changed), len(removed)
+
+
+# -- reviews -----------------------------------------------------------------------------------------------
+
+
+def upsert_reviews(session: Session, store_id: int, records: Iterable[ReviewRecord], *,
+                   batch_size: int = 500) -> list[int]:
+    """Insert or update reviews linked to product, order and customer; return the ids of new reviews.
+
+    Links use external ids (product, order) and the reviewer's e-mail (customer, case-insensitive, never a
+    redacted customer). Our reply fields are never overwritten by the review app's copy.
+    """
+    new_ids: list[int] = []
+    for batch in chunked(records, batch_size):
+        batch = list({(r.source, r.external_id): r for r in batch}.values())
+        products = _ids_by_external(session, PRODUCTS, store_id, (r.product_external_id for r in batch
+                                                                  if r.product_external_id))
+        orders = _ids_by_external(session, ORDERS, store_id, (r.order_external_id for r in batch
+                                                              if r.order_external_id))
+        by_handle = _products_by_handle(session, store_id, (r.product_handle for r in batch
+                                                             if r.product_handle and not r.product_external_id))
+        customers = _customers_by_email(session, store_id, (r.reviewer_email for r in batch if r.reviewer_email))
+        customers_by_id = _ids_by_external(session, CUSTOMERS, store_id, (r.reviewer_external_id for r in batch
+                                                                          if r.reviewer_external_id))
+        keys = [(r.source, r.external_id) for r in batch]
+        known: set[tuple[str, str]] = set()
+        for part in chunked(keys, IN_CHUNK):
+            query = select(REVIEWS.c.source, REVIEWS.c.external_id).where(
+                REVIEWS.c.store_id == store_id, tuple_(REVIEWS.c.source, REVIEWS.c.external_id).in_(part))
+            known.update(session.execute(query).all())
+        rows = [{
+            "store_id": store_id, "source": r.source, "external_id": r.external_id,
+            "product_id": _review_product(r, products, by_handle),
+            "order_id": orders.get(r.order_external_id) if r.order_external_id else None,
+            "customer_id": _review_customer(r, customers_by_id, customers),
+            "rating": r.rating, "title": r.title, "body": r.body, "language": r.language,
+            "reviewer_name": r.reviewer_name, "created_at_remote": r.created_at,
+        } for r in batch]
+        written = _upsert(session, REVIEWS, rows, keys=("store_id", "source", "external_id"), update=REVIEW_FIELDS,
+                          returning=("id", "source", "external_id"))
+        new_ids.extend(row[0] for row in written if (row[1], row[2]) not in known)
+    return new_ids
+
+
+def _review_product(record: ReviewRecord, by_id: dict[str, int], by_handle: dict[str, int]) -> int | None:
+    if record.product_external_id:
+        return by_id.get(record.product_external_id)
+    return by_handle.get(record.product_handle) if record.product_handle else None
+
+
+def _review_customer(record: ReviewRecord, by_id: dict[str, int], by_email: dict[str, int]) -> int | None:
+    """Link by the platform's customer id when the review app knows it, else by e-mail."""
+    if record.reviewer_external_id and record.reviewer_external_id in by_id:
+        return by_id[record.reviewer_external_id]
+    return by_email.get(record.reviewer_email.strip().lower()) if record.reviewer_email else None
+
+
+def _products_by_handle(session: Session, store_id: int, handles: Iterable[str]) -> dict[str, int]:
+    """Map product handles to product ids."""
+    found: dict[str, int] = {}
+    for part in chunked(sorted(set(handles)), IN_CHUNK):
+        query = select(PRODUCTS.c.handle, PRODUCTS.c.id).where(PRODUCTS.c.store_id == store_id,
+                                                                PRODUCTS.c.handle.in_(part))
+        found.update(session.execute(query).all())
+    return found
+
+
+def _customers_by_email(session: Session, store_id: int, emails: Iterable[str]) -> dict[str, int]:
+    """Map lower-cased e-mails to customer ids (the oldest customer wins when several share one)."""
+    wanted = sorted({e.strip().lower() for e in emails if e.strip()})
+    found: dict[str, int] = {}
+    for part in chunked(wanted, IN_CHUNK):
+        email = func.lower(CUSTOMERS.c.email)
+        query = (select(email, CUSTOMERS.c.id)
+                 .where(CUSTOMERS.c.store_id == store_id, CUSTOMERS.c.redacted_at.is_(None), email.in_(part))
+                 .order_by(CUSTOMERS.c.id.desc()))
+        found.update(session.execute(query).all())
+    return found
+
+
+# -- sync state --------------------------------------------------------------------------------------------
+
+
+def get_sync_state(session: Session, store_id: int, stream: str) -> SyncState:
+    """Return the stream's sync_state row, creating it (no cursor yet) when absent."""
+    stmt = _insert(session, SYNC_STATE).values(store_id=store_id, stream=stream, records_synced=0)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["store_id", "stream"]))
+    state = session.scalars(select(SyncState).where(SyncState.store_id == store_id, SyncState.stream == stream)
+                            .execution_options(populate_existing=True)).one()
+    return state
+
+
+def mark_sync_started(session: Session, store_id: int, stream: str, *, now: datetime,
+                      bulk_operation_id: str | None = None) -> SyncState:
+    """Record that a run of the stream started (and the bulk operation it waits for, if any)."""
+    state = get_sync_state(session, store_id, stream)
+    state.last_started_at = now
+    state.bulk_operation_id = bulk_operation_id
+    session.flush()
+    return state
+
+
+def mark_sync_success(session: Session, store_id: int, stream: str, *, cursor: str | None, now: datetime,
+                      records: int = 0) -> SyncState:
+    """Record a successful run: move the cursor (None keeps it), clear the error, count the records."""
+    state = get_sync_state(session, store_id, stream)
+    if cursor is not None:
+        state.cursor = cursor
+    state.last_success_at = now
+    state.last_error = None
+    state.last_error_at = None
+    state.bulk_operation_id = None
+    state.records_synced = (state.records_synced or 0) + records
+    session.flush()
+    return state
+
+
+def mark_sync_failure(session: Session, store_id: int, stream: str, *, error: str, now: datetime) -> SyncState:
+    """Record a failed run; the cursor stays where the last success left it."""
+    state = get_sync_state(session, store_id, stream)
+    state.last_error = error[:4000]
+    state.last_error_at = now
+    session.flush()
+    return state

@@ -71,6 +71,18 @@ DEFAULTS: dict[str, Any] = {
         "endpoint": "",
         "lwa_token_url": "https://api.amazon.com/auth/o2/token",
         "request_timeout_seconds": 30.0,
+        # Bounded retries of 429/5xx/network failures (exponential backoff from backoff_seconds).
+        "max_attempts": 6,
+        "backoff_seconds": 1.0,
+        # Orders sync: first run reaches back this far; later runs re-read this overlap before the cursor.
+        "backfill_days": 180,
+        "sync_overlap_minutes": 10,
+        # Seller-feedback reports: how far back each request reaches, poll interval and give-up time.
+        "feedback_days": 30,
+        "report_poll_seconds": 30.0,
+        "report_max_wait_seconds": 1800.0,
+        # A solicitation left in "sending" longer than this is reconciled by the next run.
+        "solicitation_claim_timeout_minutes": 15,
     },
     "judgeme": {"base_url": "https://judge.me", "request_timeout_seconds": 20.0},
     "mail": {

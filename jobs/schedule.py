@@ -1,0 +1,190 @@
+"""The one declarative list of periodic jobs, the database lease, and the APScheduler entry point.
+
+Targets are dotted paths imported when the job runs (jobs.runner.resolve), so a module that is
+missing or broken fails that job with a clear error instead of stopping the scheduler at import.
+Only the lease holder runs jobs: a second scheduler started by mistake stays on standby and takes
+over when the holder's lease expires (APScheduler's job store cannot be shared, DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from jobs.context import JobContext
+from jobs.runner import JobResult, UnknownJobError, run_job
+from plugin.db import Database
+from plugin.models import SchedulerLease
+
+log = logging.getLogger("aftercare.scheduler")
+
+LEASE_NAME = "scheduler"
+HOUR = 3600
+DAY = 24 * HOUR
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A periodic job: its name (the APScheduler id), target ``module:function`` and interval."""
+
+    name: str
+    target: str
+    seconds: int
+    per_store: bool = True
+    platforms: tuple[str, ...] = ("shopify",)
+    description: str = ""
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("sync", "jobs.sync:sync_store", 15 * 60, platforms=("shopify", "amazon"),
+            description="incremental sync of customers, products, orders (and Judge.me reviews)"),
+    JobSpec("webhooks", "jobs.webhooks:process_pending", 30, per_store=False,
+            description="process stored webhook events"),
+    JobSpec("review_requests", "jobs.review_requests:run", HOUR, description="Shopify review request emails"),
+    JobSpec("review_replies", "jobs.review_replies:run", 15 * 60,
+            description="Judge.me replies: auto-reply 4-5 stars, draft + ticket for 1-3 stars"),
+    JobSpec("surveys", "jobs.surveys:run", HOUR, description="NPS/CSAT surveys and post-resolution follow-ups"),
+    JobSpec("replenishment", "jobs.replenishment:run", HOUR,
+            description="learn product cycles, plan and cancel replenishment reminders"),
+    JobSpec("ticket_alerts", "jobs.tickets:alert_breaches", 5 * 60, description="alert the merchant of SLA breaches"),
+    JobSpec("dispatch", "jobs.dispatch:dispatch_due", 60, per_store=False,
+            description="send due outbox messages through the send policy"),
+    JobSpec("amazon_solicitations", "jobs.amazon_solicitations:run", DAY, platforms=("amazon",),
+            description="Amazon productReviewAndSellerFeedback solicitations"),
+    JobSpec("amazon_feedback", "jobs.amazon_feedback:run", 12 * HOUR, platforms=("amazon",),
+            description="Amazon seller-feedback reports into the inbox"),
+    JobSpec("metrics_snapshot", "jobs.analytics:snapshot_metrics", DAY, platforms=("shopify", "amazon"),
+            description="recompute customer metrics (RFM, CLV)"),
+)
+
+
+def job_names(jobs: tuple[JobSpec, ...] = JOBS) -> list[str]:
+    """Return the declared job names in order."""
+    return [spec.name for spec in jobs]
+
+
+def get_job(name: str, jobs: tuple[JobSpec, ...] = JOBS) -> JobSpec:
+    """Return the spec named ``name`` or raise UnknownJobError listing the valid names."""
+    for spec in jobs:
+        if spec.name == name:
+            return spec
+    raise UnknownJobError(f"unknown job {name!r}; jobs are: {', '.join(job_names(jobs))}")
+
+
+def run_named(ctx: JobContext, name: str, store_id: int | None = None) -> JobResult:
+    """Run one declared job once (the `aftercare run-job` command and Celery tasks)."""
+    return run_job(ctx, get_job(name), store_id)
+
+
+# -- lease --------------------------------------------------------------------------------------
+
+
+def acquire_lease(database: Database, holder: str, now: datetime, seconds: int, name: str = LEASE_NAME) -> bool:
+    """Take or renew the lease atomically; return whether ``holder`` holds it until now + seconds."""
+    expires = now + timedelta(seconds=seconds)
+    with database.session() as session:
+        # One statement decides: it matches only an expired lease or our own, so two contenders
+        # can never both win (the row lock / SQLite's write lock serialises them).
+        renewed = session.execute(
+            update(SchedulerLease)
+            .where(SchedulerLease.name == name, or_(SchedulerLease.expires_at < now, SchedulerLease.holder == holder))
+            .values(holder=holder, acquired_at=now, expires_at=expires)
+            .execution_options(synchronize_session=False))
+        if renewed.rowcount == 1:
+            return True
+        dialect = session.get_bind().dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert if dialect == "sqlite" else None
+        stmt: Any = (ins(SchedulerLease) if ins else insert(SchedulerLease)).values(
+            name=name, holder=holder, acquired_at=now, expires_at=expires)
+        if ins:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["name"])
+        return session.execute(stmt).rowcount == 1
+
+
+def release_lease(database: Database, holder: str, now: datetime, name: str = LEASE_NAME) -> None:
+    """Give the lease up at once (clean shutdown) so a standby can take over without waiting."""
+    with database.session() as session:
+        session.execute(update(SchedulerLease).where(SchedulerLease.name == name, SchedulerLease.holder == holder)
+                        .values(expires_at=now).execution_options(synchronize_session=False))
+
+
+def default_holder() -> str:
+    """Name this process uniquely: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SchedulerService:
+    """The scheduler process: renews the lease on a timer and runs the declared jobs while it holds it."""
+
+    def __init__(self, ctx: JobContext, holder: str | None = None, jobs: tuple[JobSpec, ...] = JOBS):
+        self.ctx = ctx
+        self.holder = holder or default_holder()
+        self.jobs = jobs
+        self.lease_seconds = int(ctx.config.get("scheduler.lease_seconds", 60))
+        self.misfire_grace = int(ctx.config.get("scheduler.misfire_grace_seconds", 300))
+        self.active = False
+
+    def heartbeat(self) -> bool:
+        """Acquire or renew the lease; log transitions between active and standby; return active."""
+        now = self.ctx.clock.now()
+        held = acquire_lease(self.ctx.database, self.holder, now, self.lease_seconds)
+        if held and not self.active:
+            log.info("scheduler active: lease acquired", extra={"holder": self.holder})
+        elif not held and self.active:
+            log.warning("scheduler lost the lease; standing by", extra={"holder": self.holder})
+        elif not held:
+            log.info("another scheduler holds the lease; standing by", extra={"holder": self.holder})
+        self.active = held
+        return held
+
+    def run_if_active(self, name: str) -> JobResult | None:
+        """Run a job when this process holds the lease; on standby do nothing."""
+        if not self.active:
+            return None
+        return run_named_from(self.ctx, self.jobs, name)
+
+    def stop(self) -> None:
+        """Release the lease on shutdown."""
+        if self.active:
+            release_lease(self.ctx.database, self.holder, self.ctx.clock.now())
+            self.active = False
+
+    def build(self, scheduler_cls: type | None = None) -> Any:
+        """Return an APScheduler 3 scheduler (BlockingScheduler by default) with every job added."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        scheduler = (scheduler_cls or BlockingScheduler)(timezone=str(self.ctx.config.get("scheduler.timezone",
+                                                                                           "UTC")))
+        common = dict(replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=self.misfire_grace)
+        # Renew at a third of the lease so a slow database round trip never lets it lapse.
+        scheduler.add_job(self.heartbeat, "interval", seconds=max(1, self.lease_seconds // 3),
+                          id="lease_heartbeat", name="lease_heartbeat", **common)
+        for spec in self.jobs:
+            scheduler.add_job(self.run_if_active, "interval", seconds=spec.seconds, args=[spec.name],
+                              id=spec.name, name=spec.name, **common)
+        return scheduler
+
+    def serve_forever(self) -> None:
+        """Block running the scheduler until interrupted (the `aftercare scheduler` command)."""
+        scheduler = self.build()
+        self.heartbeat()
+        try:
+            scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            log.info("scheduler stopping")
+        finally:
+            self.stop()
+
+
+def run_named_from(ctx: JobContext, jobs: tuple[JobSpec, ...], name: str, store_id: int | None = None) -> JobResult:
+    """Run a job named in a given job list once."""
+    return run_job(ctx, get_job(name, jobs), store_id)

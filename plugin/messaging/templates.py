@@ -1,0 +1,311 @@
+"""Email templates: shipped defaults per flow, step and locale; merchant edits in the ``template`` table.
+
+Merchant text is untrusted: it renders in Jinja2's ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``,
+so it cannot reach Python internals or mutate what it is given, and a misspelt variable is an error instead of
+a silently blank email. The content is wrapped in a layout we own (``lang``/``dir``, footer, unsubscribe link,
+incentive disclosure), CSS is inlined for email clients, and a plain-text part is derived when the merchant
+wrote none. Everything is rendered before any SMTP connection opens, so a failure never sends half an email.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, meta, pass_context, select_autoescape
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.messaging import locales
+from plugin.models import Template
+
+DEFAULTS_DIR = Path(__file__).parent / "default_templates"
+
+FLOW_STEPS: dict[str, tuple[str, ...]] = {
+    "review_request": ("main", "reminder"),
+    "survey": ("main", "followup", "comeback"),
+    "replenishment": ("main",),
+    "ticket_alert": ("main",),
+    "test": ("main",),
+}
+# Names a review request may never use: asking for reviews must not depend on a score (no review gating).
+SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "sentiment", "kind"})
+
+
+class TemplateRefused(ValueError):
+    """A template that cannot be used; the message says why in words a merchant understands."""
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """The editable parts of one template."""
+
+    subject: str
+    html: str
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A fully rendered email, ready for the transport."""
+
+    subject: str
+    html: str
+    text: str
+    locale: str
+
+
+# -- filters (use the locale of the email being rendered) ---------------------------------------------------
+def _loc(ctx: Context) -> Any:
+    return locales.babel_locale(ctx.get("locale") or locales.DEFAULT)
+
+
+@pass_context
+def _format_date(ctx: Context, value: date | datetime | None, fmt: str = "long") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        tz = ctx.get("timezone")
+        value = value.astimezone(tz).date() if tz else value.date()
+    return format_date(value, format=fmt, locale=_loc(ctx))
+
+
+@pass_context
+def _format_datetime(ctx: Context, value: datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return format_datetime(value, format=fmt, tzinfo=ctx.get("timezone"), locale=_loc(ctx))
+
+
+@pass_context
+def _format_money(ctx: Context, amount: Decimal | float | int | None, currency: str | None = None) -> str:
+    if amount is None:
+        return ""
+    return format_currency(amount, currency or ctx.get("currency") or "USD", locale=_loc(ctx))
+
+
+@pass_context
+def _format_number(ctx: Context, value: Decimal | float | int | None) -> str:
+    return "" if value is None else format_decimal(value, locale=_loc(ctx))
+
+
+@pass_context
+def _format_percent(ctx: Context, value: Decimal | float | int | None) -> str:
+    """Format a percentage given in whole numbers (10 → 10 %)."""
+    return "" if value is None else format_percent(Decimal(str(value)) / 100, locale=_loc(ctx))
+
+
+FILTERS = {"format_date": _format_date, "format_datetime": _format_datetime, "format_money": _format_money,
+           "format_number": _format_number, "format_percent": _format_percent}
+
+
+def _sandbox(autoescape: bool) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape, trim_blocks=True,
+                                        lstrip_blocks=True)
+    env.filters.update(FILTERS)
+    return env
+
+
+_HTML_ENV = _sandbox(autoescape=True)
+_TEXT_ENV = _sandbox(autoescape=False)
+_LAYOUT_ENV = Environment(loader=FileSystemLoader(str(DEFAULTS_DIR)), autoescape=select_autoescape(["html"]),
+                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_LAYOUT_ENV.filters.update(FILTERS)
+_INLINER = css_inline.CSSInliner(keep_style_tags=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(source: str, as_html: bool) -> Any:
+    return (_HTML_ENV if as_html else _TEXT_ENV).from_string(source)
+
+
+# -- shipped defaults -----------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=len(locales.SUPPORTED))
+def _catalog(locale: str) -> dict[str, Any]:
+    path = DEFAULTS_DIR / f"{locale}.toml"
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def ui_strings(locale: str) -> dict[str, str]:
+    """Return the interface strings (email footer, public pages) of a locale, English filling any gap."""
+    merged = dict(_catalog(locales.DEFAULT)["ui"])
+    merged.update(_catalog(locale).get("ui", {}))
+    return merged
+
+
+def default_source(flow: str, step: str, locale: str) -> TemplateSource:
+    """Return the shipped template of a flow step in a locale (English when that locale lacks it)."""
+    if step not in FLOW_STEPS.get(flow, ()):
+        raise TemplateRefused(f"unknown template '{flow}/{step}'")
+    for candidate in (locale, locales.DEFAULT):
+        entry = _catalog(candidate).get(flow, {}).get(step)
+        if entry:
+            return TemplateSource(subject=entry["subject"], html=entry["html"], text=entry.get("text"))
+    raise TemplateRefused(f"no shipped template for '{flow}/{step}'")
+
+
+def get_source(session: Session, store_id: int, flow: str, step: str, locale: str) -> TemplateSource:
+    """Return the store's edited template for this step and locale, else the shipped default."""
+    row = session.scalar(select(Template).where(Template.store_id == store_id, Template.flow == flow,
+                                                Template.step == step, Template.locale == locale))
+    if row is not None:
+        return TemplateSource(subject=row.subject, html=row.body_html, text=row.body_text)
+    return default_source(flow, step, locale)
+
+
+# -- rendering ------------------------------------------------------------------------------------------------
+def render_email(flow: str, source: TemplateSource, context: dict[str, Any], locale: str) -> RenderedEmail:
+    """Render subject, HTML (layout + inlined CSS) and text; raise TemplateRefused on any template error."""
+    ui = ui_strings(locale)
+    ctx = {**context, "locale": locale, "dir": locales.direction(locale)}
+    try:
+        subject = " ".join(_compile(source.subject, False).render(ctx).split())
+        content = Markup(_compile(source.html, True).render(ctx))  # noqa: S704  # sandbox output is escaped
+        text_content = _compile(source.text, False).render(ctx) if source.text else html_to_text(content)
+    except TemplateError as exc:
+        raise TemplateRefused(_explain(exc)) from exc
+    if not subject:
+        raise TemplateRefused("the subject is empty")
+    store_name = (context.get("store") or {}).get("name", "")
+    disclosure = None
+    if flow == "review_request" and context.get("incentive_text"):
+        disclosure = ui["incentive_disclosure"].format(incentive=context["incentive_text"])
+    footer_reason = ui["footer_reason"].format(store=store_name)
+    unsubscribe_url = context.get("unsubscribe_url")
+    page = _LAYOUT_ENV.get_template("layout.html").render(
+        locale=locale, dir=locales.direction(locale), subject=subject, content=content, ui=ui,
+        disclosure=disclosure, footer_reason=footer_reason, unsubscribe_url=unsubscribe_url)
+    text_parts = [text_content.strip()]
+    if disclosure:
+        text_parts.append(disclosure)
+    footer = footer_reason + (f"\n{ui['unsubscribe']}: {unsubscribe_url}" if unsubscribe_url else "")
+    text_parts.append("--\n" + footer)
+    return RenderedEmail(subject=subject, html=_INLINER.inline(page), text="\n\n".join(text_parts) + "\n",
+                         locale=locale)
+
+
+def _explain(exc: TemplateError) -> str:
+    """Turn a Jinja2 error into one sentence naming the problem and, when known, the line."""
+    where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+    message = getattr(exc, "message", None) or str(exc)
+    undefined = re.match(r"'(\w+)' is undefined", message)
+    if undefined:
+        return f"unknown variable '{undefined.group(1)}'{where}"
+    return f"{message}{where}"
+
+
+def validate_template(flow: str, step: str, subject: str, body_html: str, body_text: str | None = None,
+                      locale: str = locales.DEFAULT) -> RenderedEmail:
+    """Check a merchant's template before it is saved; return the preview, raise TemplateRefused otherwise."""
+    if step not in FLOW_STEPS.get(flow, ()):
+        raise TemplateRefused(f"unknown template '{flow}/{step}'")
+    if flow == "review_request":
+        used: set[str] = set()
+        for part in (subject, body_html, body_text or ""):
+            try:
+                used |= meta.find_undeclared_variables(_HTML_ENV.parse(part))
+            except TemplateError as exc:
+                raise TemplateRefused(_explain(exc)) from exc
+        gated = sorted(used & SCORE_NAMES)
+        if gated:
+            raise TemplateRefused(f"a review request may not depend on a score or rating ({', '.join(gated)}): "
+                                  "every customer must be asked the same way")
+    source = TemplateSource(subject=subject, html=body_html, text=body_text or None)
+    return render_email(flow, source, sample_context(flow, step, locale), locale)
+
+
+def preview(flow: str, step: str, locale: str, source: TemplateSource | None = None) -> RenderedEmail:
+    """Render a template (the shipped one by default) with sample data for the admin's preview."""
+    chosen = source or default_source(flow, step, locale)
+    return render_email(flow, chosen, sample_context(flow, step, locale), locale)
+
+
+def sample_context(flow: str, step: str, locale: str) -> dict[str, Any]:
+    """Return realistic sample variables for a flow step: exactly the names real sends provide."""
+    base = "https://example-store.myshopify.com"
+    ctx: dict[str, Any] = {
+        "customer": {"first_name": "Alex"},
+        "store": {"name": "Example Store", "url": base},
+        "unsubscribe_url": "https://aftercare.example/u/sample",
+        "currency": "EUR",
+        "timezone": None,
+    }
+    order = {"name": "#1001", "date": datetime(2026, 3, 1, 10, 0), "total": Decimal("42.50")}
+    if flow == "review_request":
+        ctx.update(order=order, review_url=f"{base}/products/lavender-soap#judgeme_product_reviews",
+                   products=[{"title": "Lavender soap", "review_url": "https://aftercare.example/v/sample"}],
+                   incentive_text="")
+    elif flow == "survey":
+        ctx.update(order=order, kind="nps",
+                   score_links=[{"score": s, "url": f"https://aftercare.example/s/sample{s}"} for s in range(11)],
+                   changes="We now pack every bottle in recycled paper.", discount_code="WELCOME10",
+                   discount_percent=10, shop_url=base)
+    elif flow == "replenishment":
+        ctx.update(product={"title": "Lavender soap"}, quantity=2, run_out_date=date(2026, 3, 20),
+                   reorder_url="https://aftercare.example/r/sample", discount_code="REFILL10",
+                   discount_percent=10, subscribe_offer=True, subscribe_url=f"{base}/products/lavender-soap")
+    elif flow == "ticket_alert":
+        ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 2,
+                           "sla_due_at": datetime(2026, 3, 2, 9, 0), "url": "https://aftercare.example/admin/t/17"})
+        ctx.pop("unsubscribe_url")
+    elif flow == "test":
+        ctx.pop("unsubscribe_url")
+    return ctx
+
+
+# -- plain text from HTML ------------------------------------------------------------------------------------
+class _TextExtractor(HTMLParser):
+    """Collect readable text from an HTML fragment: blocks become lines, links keep their address."""
+
+    BLOCKS = frozenset({"p", "div", "br", "tr", "table", "h1", "h2", "h3", "ul", "ol", "li", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._href: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+        if tag == "li":
+            self.parts.append("- ")
+        if tag == "a":
+            self._href.append(dict(attrs).get("href"))
+        if tag == "td":
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href:
+            href = self._href.pop()
+            if href:
+                self.parts.append(f" <{href}>")
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(fragment: str) -> str:
+    """Derive a readable plain-text body from an HTML fragment."""
+    parser = _TextExtractor()
+    parser.feed(str(fragment))
+    parser.close()
+    lines = [line.strip() for line in "".join(parser.parts).splitlines()]
+    text = "\n".join(lines)
+    return html.unescape(re.sub(r"\n{3,}", "\n\n", text)).strip()

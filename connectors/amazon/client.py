@@ -1,0 +1,227 @@
+"""One SP-API session per job run: library clients on the configured endpoint, pacing, retries, errors.
+
+python-amazon-sp-api's clients are stateful and raise only when a body carries ``errors``; this module
+checks every HTTP status itself (``_check_response`` receives the raw httpx response), paces each
+operation with its own thread-safe token bucket, and retries 429/5xx/network failures with bounded
+backoff through an injected sleep. https://developer-docs.amazon.com/sp-api/docs/error-handling
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from sp_api.api import Reports, Sellers, Solicitations
+from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
+from sp_api.base import ApiResponse, Client, Marketplaces
+from sp_api.base.credential_provider import FromCodeCredentialProvider
+
+from plugin.clock import Clock
+
+from .errors import AccessDenied, AmazonError, AuthError, InvalidInput, NotFound, QuotaExceeded, ServerError
+from .lwa import LwaTokenClient, TokenCache
+from .marketplaces import default_endpoint
+from .pacing import Pacer
+
+log = logging.getLogger("aftercare.amazon")
+
+T = TypeVar("T", bound=Client)
+
+
+class _Throttled(AmazonError):
+    """429 from Amazon (internal: retried, then surfaced as QuotaExceeded)."""
+
+    retryable = True
+
+
+def _error_text(body: Any) -> tuple[str | None, str]:
+    """Return (code, message) from an SP-API error body of any shape."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        message = first.get("message") or ""
+        if first.get("details"):
+            message = f"{message} ({first['details']})"
+        return first.get("code"), message
+    if errors:
+        return None, str(errors)
+    return None, ""
+
+
+class CheckedMixin:
+    """Status and body checks on the raw response, and a correct Host header for any endpoint."""
+
+    operation_prefix = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Return the library's request headers with ``host`` taken from the endpoint's netloc."""
+        headers = super().headers  # type: ignore[misc]
+        headers["host"] = urlsplit(self.endpoint).netloc  # type: ignore[attr-defined]
+        return headers
+
+    def _check_response(self, res: httpx.Response, res_no_data: bool = False, bulk: bool = False,
+                        wrap_list: bool = False) -> ApiResponse:
+        status = res.status_code
+        body: Any = None
+        if res.content:
+            try:
+                body = res.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if 200 <= status < 300:
+                    raise ServerError(f"malformed JSON body with HTTP {status}", status=status) from None
+        code, message = _error_text(body)
+        text = message or res.reason_phrase or f"HTTP {status}"
+        if status == 429:
+            raise _Throttled(text, status=status, code=code)
+        if status >= 500:
+            raise ServerError(text, status=status, code=code)
+        if status == 401:
+            raise AuthError(text, error=code or "unauthorized", status=status, operation="")
+        if status == 403:
+            raise AccessDenied(text, status=status, code=code)
+        if status == 404:
+            raise NotFound(text, status=status, code=code)
+        if status >= 300:
+            raise InvalidInput(text, status=status, code=code)
+        if isinstance(body, dict) and body.get("errors"):
+            raise InvalidInput(text, status=status, code=code)
+        return super()._check_response(res, res_no_data, bulk, wrap_list)  # type: ignore[misc]
+
+
+class OrdersApi(CheckedMixin, OrdersV20260101):
+    """Orders API 2026-01-01 (searchOrders, getOrder) with checked responses."""
+
+
+class SolicitationsApi(CheckedMixin, Solicitations):
+    """Solicitations API v1 with checked responses."""
+
+
+class ReportsApi(CheckedMixin, Reports):
+    """Reports API 2021-06-30 with checked responses."""
+
+
+class SellersApi(CheckedMixin, Sellers):
+    """Sellers API v1 with checked responses."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What one seller connection needs: the app's LWA id/secret and the seller's refresh token."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
+class SpApiSession:
+    """All SP-API calls of one job run for one seller; close it when the run ends."""
+
+    def __init__(self, credentials: Credentials, *, region: str, endpoint: str = "", lwa_token_url: str,
+                 clock: Clock, sleep: Callable[[float], None], timeout: float = 30.0, max_attempts: int = 6,
+                 backoff_seconds: float = 1.0, backoff_max_seconds: float = 60.0):
+        self.credentials = credentials
+        self.endpoint = (endpoint or default_endpoint(region)).rstrip("/")
+        self.clock = clock
+        self.sleep = sleep
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_seconds = backoff_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.pacer = Pacer(clock, sleep)
+        self._tokens = TokenCache(clock)
+        self._token_client = functools.partial(LwaTokenClient, token_url=lwa_token_url, cache=self._tokens,
+                                               timeout=timeout, sleep=sleep)
+        self._clients: dict[type, Client] = {}
+        self._lock = threading.Lock()
+        self.stats = {"calls": 0, "throttled": 0, "retries": 0}
+
+    @classmethod
+    def from_config(cls, config: Any, credentials: Credentials, region: str, clock: Clock,
+                    sleep: Callable[[float], None]) -> SpApiSession:
+        """Build a session from ``[amazon]`` settings (endpoint, lwa_token_url, timeouts, retries)."""
+        return cls(credentials, region=region, endpoint=config.get("amazon.endpoint", ""),
+                   lwa_token_url=config.get("amazon.lwa_token_url"), clock=clock, sleep=sleep,
+                   timeout=float(config.get("amazon.request_timeout_seconds", 30.0)),
+                   max_attempts=int(config.get("amazon.max_attempts", 6)),
+                   backoff_seconds=float(config.get("amazon.backoff_seconds", 1.0)))
+
+    def api(self, cls: type[T]) -> T:
+        """Return this run's instance of a library client class, pointed at the configured endpoint."""
+        with self._lock:
+            client = self._clients.get(cls)
+            if client is None:
+                client = cls(Marketplaces.US, refresh_token=self.credentials.refresh_token,
+                             credentials={"lwa_app_id": self.credentials.client_id,
+                                          "lwa_client_secret": self.credentials.client_secret},
+                             credential_providers=(FromCodeCredentialProvider,), timeout=self.timeout,
+                             auth_token_client_class=self._token_client)
+                client.endpoint = self.endpoint
+                self._clients[cls] = client
+            return client  # type: ignore[return-value]
+
+    def call(self, operation: str, fn: Callable[..., ApiResponse], *args: Any, retry_ambiguous: bool = True,
+             **kwargs: Any) -> ApiResponse:
+        """Call ``fn`` paced as ``operation``; retry 429s, and 5xx/network failures when ``retry_ambiguous``.
+
+        A request that may have reached Amazon (5xx, timeout, dropped connection) is retried only when
+        repeating it is harmless; callers of non-idempotent operations pass ``retry_ambiguous=False``.
+        """
+        last: AmazonError | None = None
+        for attempt in range(self.max_attempts):
+            self.pacer.acquire(operation)
+            self.stats["calls"] += 1
+            try:
+                response = fn(*args, **kwargs)
+            except httpx.TransportError as exc:
+                last = ServerError(f"{operation}: network failure: {exc!r}", operation=operation)
+            except _Throttled as exc:
+                self.stats["throttled"] += 1
+                self.pacer.bucket(operation).drain()
+                last = exc
+            except AmazonError as exc:
+                exc.operation = exc.operation or operation
+                if not exc.retryable:
+                    raise
+                last = exc
+            else:
+                self.pacer.observe(operation, (response.headers or {}).get("x-amzn-RateLimit-Limit"))
+                return response
+            last.operation = last.operation or operation
+            if isinstance(last, ServerError) and not retry_ambiguous:
+                raise last
+            if attempt + 1 < self.max_attempts:
+                self.stats["retries"] += 1
+                if isinstance(last, _Throttled):
+                    continue  # the drained bucket makes the next acquire wait for a fresh token
+                delay = min(self.backoff_seconds * 2 ** attempt, self.backoff_max_seconds)
+                log.info("retrying %s after %s", operation, last, extra={"operation": operation,
+                                                                         "attempt": attempt + 1})
+                self.sleep(delay)
+        assert last is not None
+        if isinstance(last, _Throttled):
+            raise QuotaExceeded(f"{operation}: still throttled after {self.max_attempts} attempts",
+                                status=429, operation=operation)
+        raise last
+
+    def close(self) -> None:
+        """Close every HTTP connection of this run."""
+        for client in self._clients.values():
+            client.close()
+            auth = getattr(client, "_auth", None)
+            if isinstance(auth, LwaTokenClient):
+                auth.close()
+        self._clients.clear()
+
+    def __enter__(self) -> SpApiSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,108 @@
+"""Login with Amazon: exchange the seller's refresh token for access tokens, through the library's hook.
+
+python-amazon-sp-api builds its token client from ``auth_token_client_class``; this subclass of its
+``AccessTokenClient`` posts to the configured token URL (the sandbox in tests), with a timeout, bounded
+retries, HTTP status checks, and a per-run cache that expires on the injected clock instead of the
+library's process-wide cache. https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-api
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sp_api.auth import AccessTokenClient, AccessTokenResponse
+
+from plugin.clock import Clock
+
+from .errors import AuthError, ServerError
+
+# Refresh a minute early so a token never expires between our check and Amazon's.
+EXPIRY_MARGIN = timedelta(seconds=60)
+
+
+@dataclass
+class TokenCache:
+    """Access tokens of one job run, shared by every API client of that run."""
+
+    clock: Clock
+    entries: dict[str, tuple[AccessTokenResponse, datetime]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LwaTokenClient(AccessTokenClient):
+    """The library's token client pointed at ``amazon.lwa_token_url`` with timeouts and retries."""
+
+    def __init__(self, refresh_token: str | None = None, credentials: Any = None, proxies: Any = None,
+                 verify: bool = True, *, token_url: str, cache: TokenCache, timeout: float,
+                 sleep: Callable[[float], None], max_attempts: int = 4, backoff_seconds: float = 1.0):
+        super().__init__(refresh_token=refresh_token, credentials=credentials, proxies=proxies, verify=verify)
+        parts = urlsplit(token_url)
+        self.scheme, self.host, self.path = f"{parts.scheme}://", parts.netloc, parts.path
+        self._http = httpx.Client(timeout=timeout, verify=verify)
+        self._cache = cache
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+
+    def _request(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """POST to the token endpoint; retry network failures and 5xx/429, raise AuthError on refusal."""
+        last: Exception | None = None
+        for attempt in range(self._max_attempts):
+            if attempt:
+                self._sleep(min(self._backoff * 2 ** (attempt - 1), 30.0))
+            try:
+                response = self._http.post(url, data=data, headers=headers)
+            except httpx.TransportError as exc:
+                last = ServerError(f"LWA token endpoint unreachable: {exc!r}", operation="lwa")
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                last = ServerError(f"LWA token endpoint answered {response.status_code}",
+                                   status=response.status_code, operation="lwa")
+                continue
+            try:
+                body = response.json()
+            except json.JSONDecodeError:
+                last = ServerError("LWA token endpoint sent a malformed body", status=response.status_code,
+                                   operation="lwa")
+                continue
+            if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+                error = body.get("error", "") if isinstance(body, dict) else ""
+                detail = body.get("error_description", "") if isinstance(body, dict) else ""
+                if error == "invalid_grant":
+                    message = "LWA refused the refresh token (invalid_grant)"
+                elif error == "invalid_client":
+                    message = ("LWA refused the app credentials (invalid_client): check "
+                               "AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
+                else:
+                    message = f"LWA refused the token request ({error or response.status_code}): {detail}"
+                raise AuthError(message, error=error, status=response.status_code)
+            return body
+        assert last is not None
+        raise last
+
+    def get_auth(self) -> AccessTokenResponse:
+        """Return a valid access token, fetching a new one when the cached one is about to expire."""
+        key = self._get_cache_key()
+        now = self._cache.clock.now()
+        with self._cache.lock:
+            entry = self._cache.entries.get(key)
+            if entry and entry[1] - EXPIRY_MARGIN > now:
+                return entry[0]
+        body = self._request(self.scheme + self.host + self.path, self.data, self.headers)
+        token = AccessTokenResponse(**body)
+        expires = now + timedelta(seconds=int(body.get("expires_in") or 3600))
+        with self._cache.lock:
+            self._cache.entries[key] = (token, expires)
+        return token
+
+    def close(self) -> None:
+        """Close the HTTP connections of the token client."""
+        self._http.close()
+        self._transport.close()

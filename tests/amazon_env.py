@@ -1,0 +1,77 @@
+"""Helpers for the Amazon connector and job tests: a sandbox sharing the test's clock, a store, a context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from plugin.clock import FrozenClock
+from plugin.config import load_config
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.models import Merchant, Store
+from plugin.secrets_store import set_credential
+from sandbox.amazon import AmazonSandbox
+from tests.conftest import TEST_ENCRYPTION_KEY, test_settings
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class AmazonEnv:
+    """A started sandbox, the clock it shares with the code under test, and a connected seller's store."""
+
+    sandbox: AmazonSandbox
+    clock: FrozenClock
+    database: Database
+    config: Any
+    vault: Vault
+    seller: Any
+    store_id: int
+
+    def context(self, **extras: Any) -> Any:
+        """Return a JobContext whose sleep moves the shared clock (no real waiting)."""
+        from jobs.context import JobContext
+
+        return JobContext(config=self.config, database=self.database, vault=self.vault, clock=self.clock,
+                          sleep=lambda seconds: self.clock.advance(seconds=seconds), extras=extras)
+
+
+def amazon_config(database_url: str, instance: Path, sandbox: AmazonSandbox, **amazon: Any) -> Any:
+    """Return a Config pointing [amazon] at the sandbox, with the sandbox's LWA app as our app."""
+    settings = test_settings(database_url, instance)
+    settings["amazon"] = {"endpoint": sandbox.url, "lwa_token_url": sandbox.lwa_token_url,
+                          "request_timeout_seconds": 10.0, **amazon}
+    settings["secrets"] = {**settings["secrets"], "lwa_client_id": sandbox.client_id,
+                           "lwa_client_secret": sandbox.client_secret}
+    return load_config(settings, environ={})
+
+
+def add_store(database: Database, vault: Vault, seller: Any, refresh_token: str, region: str = "na") -> int:
+    """Insert a merchant and the seller's Amazon store with its encrypted refresh token; return the id."""
+    with database.session() as session:
+        merchant = Merchant(name=seller.name)
+        session.add(merchant)
+        session.flush()
+        store = Store(merchant_id=merchant.id, platform="amazon", external_id=f"{seller.seller_id}:{region}",
+                      region=region, marketplace_ids=list(seller.marketplace_ids), name=seller.name)
+        set_credential(store, vault, "refresh_token_enc", refresh_token)
+        session.add(store)
+        session.flush()
+        return store.id
+
+
+def start_env(database: Database, tmp_path: Path, *, seller_index: int = 0, now: datetime = NOW,
+              **sandbox_options: Any) -> AmazonEnv:
+    """Start a seeded sandbox on a frozen clock and connect one of its sellers as a store."""
+    clock = FrozenClock(now)
+    sandbox_options.setdefault("orders", 300)
+    sandbox = AmazonSandbox(seed=sandbox_options.pop("seed", 11), clock=clock, **sandbox_options)
+    sandbox.start()
+    config = amazon_config(database.url, tmp_path / "instance", sandbox)
+    vault = Vault(TEST_ENCRYPTION_KEY)
+    seller = sandbox.seller(seller_index)
+    store_id = add_store(database, vault, seller, sandbox.issue_refresh_token(seller.seller_id))
+    return AmazonEnv(sandbox, clock, database, config, vault, seller, store_id)

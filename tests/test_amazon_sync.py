@@ -1,0 +1,114 @@
+"""Amazon orders sync against the SP-API sandbox over HTTP: exact orders and items, idempotent, fault-proof."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from jobs import amazon_sync
+from plugin.models import Order, OrderLine, SyncState, Variant
+from sandbox.amazon.orders import STATUS_2026
+from tests.amazon_env import start_env
+from tests.conftest import wipe
+
+
+@pytest.fixture
+def env(database, tmp_path):
+    """A 600-order sandbox (three sellers) with rate limits on, and the first seller connected."""
+    environment = start_env(database, tmp_path, orders=600)
+    yield environment
+    environment.sandbox.stop()
+    wipe(database.engine)
+
+
+def expected_orders(env) -> dict[str, tuple]:
+    """Compute, from the sandbox's seeded data, what the seller's orders must look like once synced."""
+    now = env.clock.now()
+    out = {}
+    for o in env.sandbox.orders_of(env.seller.seller_id):
+        if o.purchase_date > now:
+            continue
+        status = o.status_at(now)
+        out[o.order_id] = (o.marketplace_id, o.fulfillment_channel, o.currency, o.total.quantize(Decimal("0.001")),
+                           STATUS_2026[status].lower(), status == "Canceled", o.purchase_date,
+                           o.last_update_at(now), o.earliest_delivery_date, o.latest_delivery_date,
+                           sorted((i.order_item_id, i.asin, i.sku, i.quantity, i.unit_price.quantize(Decimal("0.001")))
+                                  for i in o.items))
+    return out
+
+
+def stored_orders(env) -> dict[str, tuple]:
+    """Read the same facts back from the database."""
+    out = {}
+    with env.database.session() as session:
+        orders = session.scalars(select(Order).where(Order.store_id == env.store_id)).all()
+        variants = dict(session.execute(select(Variant.id, Variant.external_id)).all())
+        for o in orders:
+            lines = session.scalars(select(OrderLine).where(OrderLine.order_id == o.id)).all()
+            from plugin.models import Product
+            products = dict(session.execute(select(Product.id, Product.external_id)).all())
+            out[o.external_id] = (o.marketplace_id, o.fulfillment_channel, o.currency, o.total_price,
+                                  o.fulfillment_status, o.cancelled_at is not None, o.created_at_remote,
+                                  o.remote_updated_at, o.earliest_delivery_at, o.latest_delivery_at,
+                                  sorted((ln.external_id, products[ln.product_id], variants[ln.variant_id],
+                                          ln.quantity, ln.price) for ln in lines))
+    return out
+
+
+def counts(env) -> tuple[int, int]:
+    with env.database.session() as session:
+        return (session.scalar(select(func.count()).select_from(Order)),
+                session.scalar(select(func.count()).select_from(OrderLine)))
+
+
+def test_first_sync_gives_exactly_the_sellers_orders_and_items(env):
+    result = amazon_sync.run(env.context(), env.store_id)
+    expected = expected_orders(env)
+    assert len(expected) > 300  # the first seller holds most of the 600 seeded orders
+    assert stored_orders(env) == expected
+    assert counts(env) == (len(expected), sum(len(v[-1]) for v in expected.values()))
+    assert result["seen"] == len(expected)
+    with env.database.session() as session:
+        state = session.scalar(select(SyncState).where(SyncState.store_id == env.store_id))
+        # The cursor is the lastUpdatedBefore Amazon applied: two minutes before the request.
+        assert state.cursor == "2026-03-02T11:58:00Z" and state.last_error is None
+
+
+def test_rerun_changes_nothing_and_reads_only_the_overlap(env):
+    amazon_sync.run(env.context(), env.store_id)
+    before = stored_orders(env)
+    second = amazon_sync.run(env.context(), env.store_id)
+    assert second["orders"] == 0 and second["lines_written"] == 0 and second["lines_deleted"] == 0
+    assert stored_orders(env) == before
+
+
+def test_incremental_run_picks_up_changes_after_the_cursor(env):
+    amazon_sync.run(env.context(), env.store_id)
+    env.clock.advance(hours=6)
+    new = env.sandbox.add_order(env.seller.seller_id, env.seller.marketplace_ids[0],
+                                purchase_date=env.clock.now().replace(microsecond=0))
+    shipped = next(o for o in env.sandbox.orders_of(env.seller.seller_id)
+                   if o.status_at(env.clock.now()) == "Shipped")
+    env.sandbox.cancel_order(shipped.order_id)
+    env.clock.advance(minutes=5)
+    result = amazon_sync.run(env.context(), env.store_id)
+    assert stored_orders(env) == expected_orders(env)
+    with env.database.session() as session:
+        cancelled = session.scalar(select(Order).where(Order.external_id == shipped.order_id))
+        assert cancelled.fulfillment_status == "cancelled" and cancelled.cancelled_at is not None
+        assert session.scalar(select(Order).where(Order.external_id == new.order_id)) is not None
+    # Only the orders updated since the cursor (minus the overlap) were read.
+    assert result["seen"] < 20
+
+
+def test_ten_percent_faults_converge_exactly(env):
+    env.sandbox.set_faults(0.10, seed=3)
+    result = amazon_sync.run(env.context(amazon_page_size=10), env.store_id)
+    assert sum(env.sandbox.faults.counts.values()) > 0
+    assert result["retries"] > 0
+    assert stored_orders(env) == expected_orders(env)
+    again = amazon_sync.run(env.context(), env.store_id)
+    assert again["orders"] == 0
+    assert stored_orders(env) == expected_orders(env)

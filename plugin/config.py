@@ -106,6 +106,22 @@ DEFAULTS: dict[str, Any] = {
         "engine": "apscheduler",
         "celery_broker_url": "",
     },
+    "analytics": {
+        # The 90-day repurchase rate looks at first-time buyers of the last `cohort_days` whose
+        # first order is at least `repurchase_window_days` old.
+        "repurchase_window_days": 90,
+        "cohort_days": 365,
+        "acquisition_below": 0.15,
+        "loyalty_above": 0.30,
+        "expected_lifetime_years": 3.0,
+        "attribution_days": 7,
+        # RFM segment rules (merchant-editable; amounts in the store currency).
+        "vip_min_spent_12m": 500.0,
+        "vip_min_orders_12m": 4,
+        "growth_min_order": 200.0,
+        "growth_max_orders": 2,
+        "dormant_after_days": 182,
+    },
     # Defaults of every flow (DESIGN.md §4-5); each store can override any key (flow_settings rows).
     "flows": {
         "policy": {

@@ -563,6 +563,7 @@ class CustomerMetrics(Base):
     total_spent: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     spent_12m: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     orders_12m: Mapped[int] = mapped_column(Integer, default=0)
+    largest_order: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     first_order_at: Mapped[datetime | None]
     last_order_at: Mapped[datetime | None]
     r_score: Mapped[int | None]

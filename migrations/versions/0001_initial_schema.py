@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 06:16:19.112024
+Create Date: 2026-11-24
 """
 from alembic import op
 import sqlalchemy as sa
@@ -237,6 +237,7 @@ def upgrade() -> None:
     sa.Column('total_spent', sa.Numeric(precision=14, scale=3), nullable=False),
     sa.Column('spent_12m', sa.Numeric(precision=14, scale=3), nullable=False),
     sa.Column('orders_12m', sa.Integer(), nullable=False),
+    sa.Column('largest_order', sa.Numeric(precision=14, scale=3), nullable=False),
     sa.Column('first_order_at', plugin.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_order_at', plugin.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('r_score', sa.Integer(), nullable=True),

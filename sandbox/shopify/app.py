@@ -1,0 +1,264 @@
+"""HTTP layer of the Shopify sandbox (WSGI): which shop is asked, who asks, and the routes.
+
+Like Shopify, the shop is the request's Host (``<shop>.myshopify.com``). Clients that reach the sandbox
+at ``127.0.0.1:PORT`` either send that Host header, or the ``X-Shopify-Shop-Domain`` header, or get the
+single seeded shop.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from sandbox.shopify import oauth
+from sandbox.shopify.auth import INVALID_TOKEN_MESSAGE
+from sandbox.shopify.execution import run_graphql
+
+if TYPE_CHECKING:
+    from sandbox.shopify.state import ShopifySandbox, ShopState
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+SUPPORTED_VERSIONS = ("2024-10", "2025-01", "2025-04", "2025-07", "2025-10", "unstable")
+
+URLS = Map([
+    Rule("/admin/api/<version>/graphql.json", endpoint="graphql", methods=["POST"]),
+    Rule("/admin/oauth/access_token", endpoint="access_token", methods=["POST"]),
+    Rule("/admin/oauth/authorize", endpoint="authorize", methods=["GET"]),
+    Rule("/__bulk/<int:op_id>.jsonl", endpoint="bulk_file", methods=["GET"]),
+    Rule("/__sandbox/state", endpoint="ctl_state", methods=["GET"]),
+    Rule("/__sandbox/apps", endpoint="ctl_register", methods=["POST"]),
+    Rule("/__sandbox/install", endpoint="ctl_install", methods=["POST"]),
+    Rule("/__sandbox/revoke", endpoint="ctl_revoke", methods=["POST"]),
+    Rule("/__sandbox/faults", endpoint="ctl_faults", methods=["POST"]),
+    Rule("/__sandbox/webhooks", endpoint="ctl_webhooks", methods=["GET"]),
+    Rule("/__sandbox/customers/<int:customer_id>/consent", endpoint="ctl_consent", methods=["POST"]),
+    Rule("/__sandbox/orders", endpoint="ctl_add_order", methods=["POST"]),
+    Rule("/__sandbox/orders/<int:order_id>/<action>", endpoint="ctl_order_action", methods=["POST"]),
+])
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers=headers,
+                    content_type="application/json; charset=utf-8")
+
+
+def resolve_shop(sandbox: ShopifySandbox, request: Request) -> ShopState | None:
+    """Pick the shop from Host, then X-Shopify-Shop-Domain, then the single seeded shop."""
+    host = (request.host or "").lower()
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    if name.endswith(".myshopify.com"):
+        return sandbox.shops.get(name)
+    header = (request.headers.get("X-Shopify-Shop-Domain") or "").lower().strip()
+    if header:
+        return sandbox.shops.get(header)
+    if len(sandbox.shops) == 1:
+        return next(iter(sandbox.shops.values()))
+    return None
+
+
+def _body(request: Request) -> dict[str, Any] | None:
+    """Parse a JSON or form body; None when it is neither."""
+    raw = request.get_data(cache=True)
+    ctype = request.mimetype
+    if ctype == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    if ctype == "application/graphql":
+        return {"query": raw.decode("utf-8", "replace")}
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def make_wsgi_app(sandbox: ShopifySandbox) -> Any:
+    """Return the sandbox's WSGI application (before fault injection)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        adapter = URLS.bind_to_environ(environ)
+        try:
+            endpoint, values = adapter.match()
+            response = HANDLERS[endpoint](sandbox, request, **values)
+        except NotFound:
+            response = _json({"errors": "Not Found"}, 404)
+        except HTTPException as exc:
+            response = _json({"errors": exc.description}, exc.code or 400)
+        return response(environ, start_response)
+
+    return app
+
+
+def graphql(sandbox: ShopifySandbox, request: Request, version: str) -> Response:
+    """Serve ``POST /admin/api/<version>/graphql.json``."""
+    state = resolve_shop(sandbox, request)
+    if state is None:
+        return _json({"errors": "Not Found"}, 404)
+    if version not in SUPPORTED_VERSIONS:
+        return _json({"errors": "Not Found"}, 404)
+    token = request.headers.get("X-Shopify-Access-Token", "")
+    access = sandbox.tokens.lookup(token, sandbox.clock.now()) if token else None
+    domain = state.store.shop.domain
+    if access is None or access.shop != domain or access.client_id not in state.installed:
+        return _json({"errors": INVALID_TOKEN_MESSAGE}, 401)
+    body = _body(request)
+    if body is None:
+        return _json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
+    payload = run_graphql(sandbox, state, sandbox.apps[access.client_id], body, request.host_url.rstrip("/"))
+    return _json(payload, headers={"X-Shopify-API-Version": version, "X-Request-Id": _request_id()})
+
+
+def access_token(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Serve ``POST /admin/oauth/access_token``."""
+    state = resolve_shop(sandbox, request)
+    if state is None:
+        return _json({"errors": "Not Found"}, 404)
+    body = _body(request)
+    if body is None:
+        return _json({"error": "invalid_request", "error_description": "Malformed JSON body"}, 400)
+    status, payload = oauth.access_token(sandbox, state.store.shop.domain, body)
+    return _json(payload, status)
+
+
+def authorize(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Serve ``GET /admin/oauth/authorize``: the merchant approves at once and is redirected back."""
+    state = resolve_shop(sandbox, request)
+    if state is None:
+        return _json({"errors": "Not Found"}, 404)
+    status, result = oauth.authorize_redirect(sandbox, state.store.shop.domain, dict(request.args))
+    if status != 302:
+        return _json(result, status)
+    return Response("", status=302, headers={"Location": str(result)})
+
+
+def bulk_file(sandbox: ShopifySandbox, request: Request, op_id: int) -> Response:
+    """Serve a bulk operation's JSONL result."""
+    body = sandbox.bulk.files.get(op_id)
+    if body is None:
+        return _json({"errors": "Not Found"}, 404)
+    return Response(body, content_type="application/jsonl")
+
+
+def _request_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+# -- control routes ----------------------------------------------------------------------------------------
+
+def _shop_param(body: dict[str, Any]) -> str | None:
+    return body.get("shop") or None
+
+
+def ctl_state(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Summarize the sandbox: shops, counts, apps."""
+    return _json({
+        "shops": {d: {"customers": len(s.store.customers), "orders": len(s.store.orders),
+                      "products": len(s.store.products), "installed": sorted(s.installed)}
+                  for d, s in sandbox.shops.items()},
+        "apps": sorted(sandbox.apps), "now": sandbox.clock.now().isoformat()})
+
+
+def ctl_register(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Register an app: client_id, client_secret, scopes, protected_customer_data, webhook_url."""
+    body = _body(request) or {}
+    try:
+        app = sandbox.register_app(body["client_id"], body["client_secret"], body.get("scopes", ()),
+                                   bool(body.get("protected_customer_data", True)), body.get("webhook_url"),
+                                   body.get("webhook_topics"))
+    except KeyError as exc:
+        return _json({"errors": f"missing {exc.args[0]}"}, 400)
+    return _json({"client_id": app.client_id, "scopes": list(app.scopes)}, 201)
+
+
+def ctl_install(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Install an app on a shop and return its token response."""
+    body = _body(request) or {}
+    if body.get("client_id") not in sandbox.apps:
+        return _json({"errors": "unknown client_id"}, 400)
+    return _json(sandbox.install(body["client_id"], _shop_param(body), bool(body.get("expiring"))))
+
+
+def ctl_revoke(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Uninstall an app from a shop (revokes tokens, sends app/uninstalled)."""
+    body = _body(request) or {}
+    if body.get("client_id") not in sandbox.apps:
+        return _json({"errors": "unknown client_id"}, 400)
+    return _json({"revoked": sandbox.revoke(body["client_id"], _shop_param(body))})
+
+
+def ctl_faults(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Set the fault rate and kinds."""
+    body = _body(request) or {}
+    try:
+        sandbox.set_faults(float(body.get("rate", 0)), body.get("kinds"), body.get("seed"),
+                           body.get("slow_seconds"))
+    except ValueError as exc:
+        return _json({"errors": str(exc)}, 400)
+    return _json({"rate": sandbox.faults.config.rate, "kinds": list(sandbox.faults.config.kinds)})
+
+
+def ctl_webhooks(sandbox: ShopifySandbox, request: Request) -> Response:
+    """List webhook deliveries made so far."""
+    return _json([{"topic": d.topic, "shop": d.shop, "url": d.url, "webhook_id": d.webhook_id,
+                   "delivered": d.delivered, "attempts": [a.status for a in d.attempts]}
+                  for d in sandbox.deliveries])
+
+
+def ctl_consent(sandbox: ShopifySandbox, request: Request, customer_id: int) -> Response:
+    """Change a customer's e-mail marketing consent."""
+    body = _body(request) or {}
+    try:
+        sandbox.update_customer_consent(customer_id, body.get("state", "SUBSCRIBED"),
+                                        body.get("opt_in_level", "SINGLE_OPT_IN"), _shop_param(body))
+    except KeyError:
+        return _json({"errors": "Not Found"}, 404)
+    return _json({"ok": True})
+
+
+def ctl_add_order(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Create an order: {customer_id, lines: [[variant_id, qty], ...]}."""
+    body = _body(request) or {}
+    try:
+        order = sandbox.add_order(int(body["customer_id"]), [(int(v), int(q)) for v, q in body["lines"]],
+                                  _shop_param(body))
+    except (KeyError, ValueError, TypeError) as exc:
+        return _json({"errors": f"bad order: {exc}"}, 400)
+    return _json({"id": order.id, "admin_graphql_api_id": order.gid, "name": order.name}, 201)
+
+
+def ctl_order_action(sandbox: ShopifySandbox, request: Request, order_id: int, action: str) -> Response:
+    """Fulfil, deliver, cancel or refund an order."""
+    body = _body(request) or {}
+    shop = _shop_param(body)
+    when = datetime.fromisoformat(body["at"]) if body.get("at") else None
+    actions = {
+        "fulfil": lambda: sandbox.fulfil_order(order_id, when, shop),
+        "deliver": lambda: sandbox.deliver_order(order_id, when, shop),
+        "cancel": lambda: sandbox.cancel_order(order_id, body.get("reason", "CUSTOMER"), shop),
+        "refund": lambda: sandbox.refund_order(order_id, body.get("amount_cents"), body.get("note"), shop),
+    }
+    if action not in actions:
+        return _json({"errors": "Not Found"}, 404)
+    try:
+        actions[action]()
+    except KeyError:
+        return _json({"errors": "Not Found"}, 404)
+    except ValueError as exc:
+        return _json({"errors": str(exc)}, 422)
+    return _json({"ok": True})
+
+
+HANDLERS = {
+    "graphql": graphql, "access_token": access_token, "authorize": authorize, "bulk_file": bulk_file,
+    "ctl_state": ctl_state, "ctl_register": ctl_register, "ctl_install": ctl_install, "ctl_revoke": ctl_revoke,
+    "ctl_faults": ctl_faults, "ctl_webhooks": ctl_webhooks, "ctl_consent": ctl_consent,
+    "ctl_add_order": ctl_add_order, "ctl_order_action": ctl_order_action,
+}

@@ -1,0 +1,85 @@
+"""``discountCodeBasicCreate``: single-use codes for reorder links, unique per shop.
+
+https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/discountCodeBasicCreate
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sandbox.shopify.models import gid, money
+
+
+@dataclass
+class DiscountCode:
+    """A basic code discount (percentage or fixed amount) with one redeem code."""
+
+    id: int
+    code_id: int
+    title: str
+    code: str
+    starts_at: datetime
+    ends_at: datetime | None
+    usage_limit: int | None
+    applies_once_per_customer: bool
+    percentage: float | None
+    amount_cents: int | None
+    customer_ids: tuple[str, ...]
+    created_at: datetime
+
+    @property
+    def gid(self) -> str:
+        """Return the DiscountCodeNode id."""
+        return gid("DiscountCodeNode", self.id)
+
+    def status(self, now: datetime) -> str:
+        """Return ACTIVE, SCHEDULED or EXPIRED at ``now``."""
+        if self.starts_at > now:
+            return "SCHEDULED"
+        if self.ends_at is not None and self.ends_at <= now:
+            return "EXPIRED"
+        return "ACTIVE"
+
+    def summary(self) -> str:
+        """Return a merchant-facing summary like Shopify's."""
+        value = f"{self.percentage * 100:g}% off" if self.percentage is not None else \
+            f"{money(self.amount_cents or 0)} off"
+        limit = " • One use per customer" if self.applies_once_per_customer else ""
+        return f"{value} entire order{limit}"
+
+
+def validate_input(data: dict[str, Any], existing_codes: set[str]) -> list[dict[str, Any]]:
+    """Return Shopify-style userErrors for a DiscountCodeBasicInput (empty when valid)."""
+    errors: list[dict[str, Any]] = []
+
+    def err(path: list[str], message: str, code: str) -> None:
+        errors.append({"field": ["basicCodeDiscount", *path], "message": message, "code": code,
+                       "extraInfo": None})
+
+    code = (data.get("code") or "").strip()
+    if not code:
+        err(["code"], "Code can't be blank", "BLANK")
+    elif len(code) > 255:
+        err(["code"], "Code is too long (maximum is 255 characters)", "TOO_LONG")
+    elif code.lower() in existing_codes:
+        err(["code"], "Code must be unique. Please try a different code.", "TAKEN")
+    if not data.get("title"):
+        err(["title"], "Title can't be blank", "BLANK")
+    if data.get("startsAt") is None:
+        err(["startsAt"], "Starts at can't be blank", "BLANK")
+    if data.get("customerSelection") is None:
+        err(["customerSelection"], "Customer selection can't be blank", "BLANK")
+    gets = data.get("customerGets")
+    value = (gets or {}).get("value") or {}
+    if gets is None:
+        err(["customerGets"], "Customer gets can't be blank", "BLANK")
+    elif ("percentage" in value) == ("discountAmount" in value):
+        err(["customerGets", "value"], "Only one of percentage or discountAmount is allowed", "INVALID")
+    elif "percentage" in value and not 0 < float(value["percentage"]) <= 1:
+        err(["customerGets", "value", "percentage"], "Value must be between 0.0 and 1.0",
+            "VALUE_OUTSIDE_RANGE")
+    if data.get("usageLimit") is not None and data["usageLimit"] < 1:
+        err(["usageLimit"], "Usage limit must be greater than 0", "GREATER_THAN")
+    return errors

@@ -1,0 +1,320 @@
+"""Plain records of the sandbox store (what Shopify holds), kept small with slots for 100k-order runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+GID = "gid://shopify/{}/{}"
+
+
+def gid(kind: str, number: int) -> str:
+    """Return Shopify's global id for a resource, e.g. ``gid://shopify/Order/1001``."""
+    return GID.format(kind, number)
+
+
+def money(cents: int) -> str:
+    """Format integer cents as Shopify's decimal string (``"12.9"`` style is avoided: always 2 places)."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+@dataclass(slots=True)
+class ShopRecord:
+    """A shop: identity, currency and time zone."""
+
+    id: int
+    name: str
+    domain: str
+    email: str
+    currency: str
+    iana_timezone: str
+    country: str
+    city: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def gid(self) -> str:
+        """Return the shop's global id."""
+        return gid("Shop", self.id)
+
+
+@dataclass(slots=True)
+class Customer:
+    """A customer with locale, address country/time zone and e-mail marketing consent."""
+
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None
+    locale: str
+    country: str
+    city: str
+    time_zone: str
+    marketing_state: str
+    opt_in_level: str | None
+    consent_updated_at: datetime | None
+    tags: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    note: str | None = None
+    verified_email: bool = True
+    state: str = "ENABLED"
+
+    @property
+    def gid(self) -> str:
+        """Return the customer's global id."""
+        return gid("Customer", self.id)
+
+
+@dataclass(slots=True)
+class Variant:
+    """A product variant with SKU and price."""
+
+    id: int
+    product_id: int
+    title: str
+    sku: str
+    price_cents: int
+    position: int
+    inventory_quantity: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def gid(self) -> str:
+        """Return the variant's global id."""
+        return gid("ProductVariant", self.id)
+
+
+@dataclass(slots=True)
+class Product:
+    """A product; consumables carry a typical days-of-supply per unit, durables ``None``."""
+
+    id: int
+    title: str
+    handle: str
+    product_type: str
+    vendor: str
+    tags: tuple[str, ...]
+    status: str
+    days_of_supply: int | None
+    created_at: datetime
+    updated_at: datetime
+    variants: list[Variant] = field(default_factory=list)
+
+    @property
+    def consumable(self) -> bool:
+        """Return True for replenishable products."""
+        return self.days_of_supply is not None
+
+    @property
+    def gid(self) -> str:
+        """Return the product's global id."""
+        return gid("Product", self.id)
+
+
+@dataclass(slots=True)
+class LineItem:
+    """One order line."""
+
+    id: int
+    product_id: int
+    variant_id: int
+    sku: str
+    title: str
+    variant_title: str
+    vendor: str
+    quantity: int
+    unit_price_cents: int
+
+    @property
+    def gid(self) -> str:
+        """Return the line item's global id."""
+        return gid("LineItem", self.id)
+
+
+@dataclass(slots=True)
+class Fulfillment:
+    """A shipment with carrier dates; ``delivered_at``/``estimated_delivery_at`` may be unknown."""
+
+    id: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    in_transit_at: datetime | None
+    estimated_delivery_at: datetime | None
+    delivered_at: datetime | None
+    quantity: int
+
+    @property
+    def gid(self) -> str:
+        """Return the fulfilment's global id."""
+        return gid("Fulfillment", self.id)
+
+    @property
+    def display_status(self) -> str:
+        """Return Shopify's FulfillmentDisplayStatus for the known carrier events."""
+        if self.delivered_at is not None:
+            return "DELIVERED"
+        if self.in_transit_at is not None:
+            return "IN_TRANSIT"
+        return "FULFILLED"
+
+
+@dataclass(slots=True)
+class Refund:
+    """A refund of part or all of an order."""
+
+    id: int
+    created_at: datetime
+    amount_cents: int
+    note: str | None
+
+    @property
+    def gid(self) -> str:
+        """Return the refund's global id."""
+        return gid("Refund", self.id)
+
+
+@dataclass(slots=True)
+class Return:
+    """A return of order items."""
+
+    id: int
+    name: str
+    status: str
+    quantity: int
+    created_at: datetime
+
+    @property
+    def gid(self) -> str:
+        """Return the return's global id."""
+        return gid("Return", self.id)
+
+
+@dataclass(slots=True)
+class Order:
+    """An order with its lines, fulfilments, refunds and returns."""
+
+    id: int
+    number: int
+    customer_id: int | None
+    email: str | None
+    customer_locale: str
+    currency: str
+    created_at: datetime
+    processed_at: datetime
+    updated_at: datetime
+    line_items: list[LineItem]
+    fulfillments: list[Fulfillment] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
+    returns: list[Return] = field(default_factory=list)
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    closed_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    phone: str | None = None
+
+    @property
+    def gid(self) -> str:
+        """Return the order's global id."""
+        return gid("Order", self.id)
+
+    @property
+    def name(self) -> str:
+        """Return the order name shown to merchants, e.g. ``#1001``."""
+        return f"#{self.number}"
+
+    @property
+    def subtotal_cents(self) -> int:
+        """Return the sum of line prices."""
+        return sum(li.unit_price_cents * li.quantity for li in self.line_items)
+
+    @property
+    def total_cents(self) -> int:
+        """Return the order total (the sandbox charges no tax or shipping)."""
+        return self.subtotal_cents
+
+    @property
+    def refunded_cents(self) -> int:
+        """Return the total refunded."""
+        return sum(r.amount_cents for r in self.refunds)
+
+    @property
+    def financial_status(self) -> str:
+        """Return Shopify's OrderDisplayFinancialStatus."""
+        refunded = self.refunded_cents
+        if refunded and refunded >= self.total_cents:
+            return "REFUNDED"
+        if refunded:
+            return "PARTIALLY_REFUNDED"
+        return "PAID"
+
+    @property
+    def fulfillment_status(self) -> str:
+        """Return Shopify's OrderDisplayFulfillmentStatus."""
+        shipped = sum(f.quantity for f in self.fulfillments if f.status == "SUCCESS")
+        if shipped == 0:
+            return "UNFULFILLED"
+        if shipped < sum(li.quantity for li in self.line_items):
+            return "PARTIALLY_FULFILLED"
+        return "FULFILLED"
+
+    @property
+    def return_status(self) -> str:
+        """Return Shopify's OrderReturnStatus."""
+        if not self.returns:
+            return "NO_RETURN"
+        if any(r.status in ("OPEN", "REQUESTED") for r in self.returns):
+            return "IN_PROGRESS"
+        return "RETURNED"
+
+
+@dataclass
+class Store:
+    """Everything one shop holds, with id indexes."""
+
+    shop: ShopRecord
+    customers: list[Customer]
+    products: list[Product]
+    orders: list[Order]
+    customers_by_id: dict[int, Customer] = field(default_factory=dict)
+    products_by_id: dict[int, Product] = field(default_factory=dict)
+    variants_by_id: dict[int, Variant] = field(default_factory=dict)
+    orders_by_id: dict[int, Order] = field(default_factory=dict)
+    orders_by_customer: dict[int, list[Order]] = field(default_factory=dict)
+    next_id: int = 0
+
+    def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the id indexes after bulk changes."""
+        self.customers_by_id = {c.id: c for c in self.customers}
+        self.products_by_id = {p.id: p for p in self.products}
+        self.variants_by_id = {v.id: v for p in self.products for v in p.variants}
+        self.orders_by_id = {o.id: o for o in self.orders}
+        self.orders_by_customer = {}
+        for o in self.orders:
+            if o.customer_id is not None:
+                self.orders_by_customer.setdefault(o.customer_id, []).append(o)
+
+    def new_id(self) -> int:
+        """Return a fresh numeric id, unique within the sandbox for this shop."""
+        self.next_id += 1
+        return self.next_id
+
+    def customer_orders(self, customer_id: int) -> list[Order]:
+        """Return a customer's orders, oldest first."""
+        return self.orders_by_customer.get(customer_id, [])
+
+    def add_order(self, order: Order) -> None:
+        """Append a new order and index it."""
+        self.orders.append(order)
+        self.orders_by_id[order.id] = order
+        if order.customer_id is not None:
+            self.orders_by_customer.setdefault(order.customer_id, []).append(order)

@@ -1,0 +1,122 @@
+"""Mutation resolvers: bulk queries, basic discount codes, webhook subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlparse
+
+from graphql import GraphQLResolveInfo
+
+from sandbox.shopify.discounts import DiscountCode, validate_input
+from sandbox.shopify.resolvers import Context, parse_gid
+from sandbox.shopify.webhooks import Subscription, enum_to_topic
+
+
+def _ctx(info: GraphQLResolveInfo) -> Context:
+    return info.context
+
+
+def bulk_operation_run_query(_: Any, info: GraphQLResolveInfo, query: str) -> dict[str, Any]:
+    """Resolve ``bulkOperationRunQuery``."""
+    ctx = _ctx(info)
+    return ctx.sandbox.bulk.run_query(ctx, query)
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscount: dict[str, Any]  # noqa: N803
+                               ) -> dict[str, Any]:
+    """Resolve ``discountCodeBasicCreate`` (requires ``write_discounts``)."""
+    ctx = _ctx(info)
+    ctx.require("write_discounts", "discountCodeBasicCreate")
+    data = basicCodeDiscount
+    existing = {d.code.lower() for d in ctx.state.discounts.values()}
+    errors = validate_input(data, existing)
+    try:
+        starts, ends = _when(data.get("startsAt")), _when(data.get("endsAt"))
+    except ValueError:
+        errors.append({"field": ["basicCodeDiscount", "startsAt"], "message": "Starts at is invalid",
+                       "code": "INVALID", "extraInfo": None})
+    if errors:
+        return {"codeDiscountNode": None, "userErrors": errors}
+    value = data["customerGets"]["value"]
+    amount = None
+    if "discountAmount" in value:
+        try:
+            amount = int(Decimal(str(value["discountAmount"]["amount"])) * 100)
+        except (InvalidOperation, KeyError, TypeError):
+            return {"codeDiscountNode": None, "userErrors": [{
+                "field": ["basicCodeDiscount", "customerGets", "value", "discountAmount", "amount"],
+                "message": "Amount is invalid", "code": "INVALID", "extraInfo": None}]}
+    selection = data["customerSelection"]
+    customers = tuple((selection.get("customers") or {}).get("add") or ())
+    for cid in customers:
+        parsed = parse_gid(cid)
+        if parsed is None or parsed[0] != "Customer" or parsed[1] not in ctx.store.customers_by_id:
+            return {"codeDiscountNode": None, "userErrors": [{
+                "field": ["basicCodeDiscount", "customerSelection", "customers", "add"],
+                "message": f"Customer {cid} does not exist", "code": "INVALID", "extraInfo": None}]}
+    with ctx.sandbox.lock:
+        if data["code"].strip().lower() in {d.code.lower() for d in ctx.state.discounts.values()}:
+            return {"codeDiscountNode": None, "userErrors": [{
+                "field": ["basicCodeDiscount", "code"], "message": "Code must be unique. Please try a different code.",
+                "code": "TAKEN", "extraInfo": None}]}
+        discount = DiscountCode(
+            id=ctx.store.new_id(), code_id=ctx.store.new_id(), title=data["title"], code=data["code"].strip(),
+            starts_at=starts or ctx.now, ends_at=ends, usage_limit=data.get("usageLimit"),
+            applies_once_per_customer=bool(data.get("appliesOncePerCustomer")),
+            percentage=float(value["percentage"]) if "percentage" in value else None, amount_cents=amount,
+            customer_ids=customers, created_at=ctx.now)
+        ctx.state.discounts[discount.id] = discount
+    return {"codeDiscountNode": discount, "userErrors": []}
+
+
+def webhook_subscription_create(_: Any, info: GraphQLResolveInfo, topic: str,
+                                webhookSubscription: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    """Resolve ``webhookSubscriptionCreate`` (HTTP endpoints only)."""
+    ctx = _ctx(info)
+    url = webhookSubscription.get("callbackUrl")
+    parsed = urlparse(url or "")
+    if parsed.scheme not in ("https", "http") or not parsed.netloc:
+        return {"webhookSubscription": None,
+                "userErrors": [{"field": ["webhookSubscription", "callbackUrl"], "message": "Address is invalid"}]}
+    name = enum_to_topic(topic)
+    with ctx.sandbox.lock:
+        for sub in ctx.state.subscriptions.values():
+            if sub.client_id == ctx.app.client_id and sub.topic == name and sub.callback_url == url:
+                return {"webhookSubscription": None, "userErrors": [{
+                    "field": ["webhookSubscription", "callbackUrl"],
+                    "message": "Address for this topic has already been taken"}]}
+        sub = Subscription(id=ctx.store.new_id(), client_id=ctx.app.client_id, shop=ctx.store.shop.domain,
+                           topic=name, callback_url=url, created_at=ctx.now, updated_at=ctx.now,
+                           include_fields=tuple(webhookSubscription.get("includeFields") or ()),
+                           filter=webhookSubscription.get("filter"))
+        ctx.state.subscriptions[sub.id] = sub
+    return {"webhookSubscription": sub, "userErrors": []}
+
+
+def webhook_subscription_delete(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:  # noqa: A002
+    """Resolve ``webhookSubscriptionDelete``."""
+    ctx = _ctx(info)
+    parsed = parse_gid(id)
+    with ctx.sandbox.lock:
+        sub = ctx.state.subscriptions.get(parsed[1]) if parsed and parsed[0] == "WebhookSubscription" else None
+        if sub is None or sub.client_id != ctx.app.client_id:
+            return {"deletedWebhookSubscriptionId": None,
+                    "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}]}
+        del ctx.state.subscriptions[sub.id]
+    return {"deletedWebhookSubscriptionId": id, "userErrors": []}
+
+
+MUTATIONS = {
+    "bulkOperationRunQuery": bulk_operation_run_query,
+    "discountCodeBasicCreate": discount_code_basic_create,
+    "webhookSubscriptionCreate": webhook_subscription_create,
+    "webhookSubscriptionDelete": webhook_subscription_delete,
+}

@@ -1,0 +1,187 @@
+"""Webhook bodies: the REST resource JSON Shopify sends (snake_case, numeric ids, money as strings).
+
+Shapes follow https://shopify.dev/docs/api/webhooks (orders/create, customers/update, ...). They are
+NOT GraphQL shapes: ``id`` is a number with ``admin_graphql_api_id`` beside it, timestamps carry the
+shop's UTC offset, ``tags`` is one comma-separated string, every price has a ``*_set`` twin.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sandbox.shopify.models import Customer, Fulfillment, Order, Refund, ShopRecord, Store, gid, money
+
+
+class PayloadBuilder:
+    """Build REST-shaped bodies for one store, hiding protected fields when the app lacks access."""
+
+    def __init__(self, store: Store, protected_access: bool):
+        self.store = store
+        self.shop: ShopRecord = store.shop
+        self.protected = protected_access
+        self.tz = ZoneInfo(store.shop.iana_timezone)
+
+    def ts(self, value: datetime | None) -> str | None:
+        """Format a timestamp in the shop's time zone with its offset, as Shopify's REST API does."""
+        return value.astimezone(self.tz).isoformat() if value else None
+
+    def _set(self, cents: int) -> dict[str, Any]:
+        amount = {"amount": money(cents), "currency_code": self.shop.currency}
+        return {"shop_money": amount, "presentment_money": dict(amount)}
+
+    def _p(self, value: Any) -> Any:
+        return value if self.protected else None
+
+    def customer(self, c: Customer) -> dict[str, Any]:
+        """Return the REST customer resource (customers/update, and inside orders)."""
+        orders = self.store.customer_orders(c.id)
+        last = orders[-1] if orders else None
+        address = self.address(c)
+        return {
+            "id": c.id,
+            "email": self._p(c.email),
+            "created_at": self.ts(c.created_at),
+            "updated_at": self.ts(c.updated_at),
+            "first_name": self._p(c.first_name),
+            "last_name": self._p(c.last_name),
+            "state": c.state.lower(),
+            "note": c.note,
+            "verified_email": c.verified_email,
+            "multipass_identifier": None,
+            "tax_exempt": False,
+            "phone": self._p(c.phone),
+            "currency": self.shop.currency,
+            "tags": ", ".join(c.tags),
+            "last_order_id": last.id if last else None,
+            "last_order_name": last.name if last else None,
+            "tax_exemptions": [],
+            "email_marketing_consent": {
+                "state": c.marketing_state.lower(),
+                "opt_in_level": c.opt_in_level.lower() if c.opt_in_level else None,
+                "consent_updated_at": self.ts(c.consent_updated_at),
+            } if self.protected or c.email else None,
+            "sms_marketing_consent": None,
+            "admin_graphql_api_id": c.gid,
+            "default_address": address,
+            "addresses": [address],
+        }
+
+    def address(self, c: Customer) -> dict[str, Any]:
+        """Return the customer's default address."""
+        return {
+            "id": c.id + 1, "customer_id": c.id, "first_name": self._p(c.first_name),
+            "last_name": self._p(c.last_name), "company": None, "address1": self._p("1 Sample Street"),
+            "address2": None, "city": c.city or None, "province": None, "country": c.country,
+            "zip": None, "phone": self._p(c.phone),
+            "name": self._p(f"{c.first_name} {c.last_name}"), "province_code": None,
+            "country_code": c.country, "country_name": c.country, "default": True,
+        }
+
+    def fulfillment(self, o: Order, f: Fulfillment) -> dict[str, Any]:
+        """Return the REST fulfillment resource (fulfillments/update, inside orders)."""
+        shipment = {"DELIVERED": "delivered", "IN_TRANSIT": "in_transit"}.get(f.display_status)
+        return {
+            "id": f.id, "admin_graphql_api_id": f.gid, "order_id": o.id, "status": f.status.lower(),
+            "created_at": self.ts(f.created_at), "updated_at": self.ts(f.updated_at),
+            "service": "manual", "shipment_status": shipment, "location_id": None,
+            "name": f"{o.name}.{o.fulfillments.index(f) + 1}", "tracking_company": None,
+            "tracking_number": None, "tracking_numbers": [], "tracking_url": None, "tracking_urls": [],
+            "line_items": [self.line_item(li) for li in o.line_items],
+        }
+
+    def line_item(self, li: Any) -> dict[str, Any]:
+        """Return a REST line item."""
+        return {
+            "id": li.id, "admin_graphql_api_id": li.gid, "variant_id": li.variant_id,
+            "product_id": li.product_id, "title": li.title, "variant_title": li.variant_title,
+            "name": f"{li.title} - {li.variant_title}", "sku": li.sku, "vendor": li.vendor,
+            "quantity": li.quantity, "current_quantity": li.quantity, "fulfillable_quantity": 0,
+            "price": money(li.unit_price_cents), "price_set": self._set(li.unit_price_cents),
+            "total_discount": "0.00", "total_discount_set": self._set(0), "gift_card": False,
+            "requires_shipping": True, "taxable": True, "product_exists": True, "properties": [],
+        }
+
+    def refund(self, o: Order, r: Refund) -> dict[str, Any]:
+        """Return the REST refund resource (refunds/create, inside orders)."""
+        return {
+            "id": r.id, "admin_graphql_api_id": r.gid, "order_id": o.id, "note": r.note,
+            "created_at": self.ts(r.created_at), "processed_at": self.ts(r.created_at), "restock": False,
+            "refund_line_items": [], "order_adjustments": [], "duties": [],
+            "transactions": [{"kind": "refund", "status": "success", "amount": money(r.amount_cents),
+                              "currency": self.shop.currency, "gateway": "bogus"}],
+        }
+
+    def order(self, o: Order) -> dict[str, Any]:
+        """Return the REST order resource (orders/create, orders/updated, orders/fulfilled, ...)."""
+        c = self.store.customers_by_id.get(o.customer_id) if o.customer_id else None
+        total, subtotal = o.total_cents, o.subtotal_cents
+        current = total - o.refunded_cents
+        fin = o.financial_status.lower()
+        ful = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}.get(o.fulfillment_status)
+        return {
+            "id": o.id, "admin_graphql_api_id": o.gid, "name": o.name, "number": o.number - 1000,
+            "order_number": o.number, "email": self._p(o.email), "contact_email": self._p(o.email),
+            "phone": self._p(o.phone), "created_at": self.ts(o.created_at),
+            "updated_at": self.ts(o.updated_at), "processed_at": self.ts(o.processed_at),
+            "cancelled_at": self.ts(o.cancelled_at),
+            "cancel_reason": o.cancel_reason.lower() if o.cancel_reason else None,
+            "closed_at": self.ts(o.closed_at), "confirmed": True, "test": False,
+            "currency": self.shop.currency, "presentment_currency": self.shop.currency,
+            "customer_locale": o.customer_locale, "financial_status": fin, "fulfillment_status": ful,
+            "tags": ", ".join(o.tags), "note": None, "source_name": "web",
+            "buyer_accepts_marketing": bool(c and c.marketing_state == "SUBSCRIBED"),
+            "subtotal_price": money(subtotal), "subtotal_price_set": self._set(subtotal),
+            "total_price": money(total), "total_price_set": self._set(total),
+            "current_total_price": money(current), "current_total_price_set": self._set(current),
+            "current_subtotal_price": money(current), "current_subtotal_price_set": self._set(current),
+            "total_tax": "0.00", "total_tax_set": self._set(0),
+            "total_discounts": "0.00", "total_discounts_set": self._set(0),
+            "total_line_items_price": money(subtotal), "total_line_items_price_set": self._set(subtotal),
+            "customer": self.customer(c) if c else None,
+            "shipping_address": self.address(c) if c else None,
+            "billing_address": self.address(c) if c else None,
+            "line_items": [self.line_item(li) for li in o.line_items],
+            "fulfillments": [self.fulfillment(o, f) for f in o.fulfillments],
+            "refunds": [self.refund(o, r) for r in o.refunds],
+        }
+
+    def shop_resource(self) -> dict[str, Any]:
+        """Return the REST shop resource (app/uninstalled)."""
+        s = self.shop
+        return {
+            "id": s.id, "name": s.name, "email": s.email, "domain": s.domain, "myshopify_domain": s.domain,
+            "country_code": s.country, "currency": s.currency, "iana_timezone": s.iana_timezone,
+            "created_at": self.ts(s.created_at), "updated_at": self.ts(s.updated_at),
+            "plan_name": "basic", "shop_owner": "Sandbox Owner",
+        }
+
+    def bulk_finish(self, op: Any) -> dict[str, Any]:
+        """Return the bulk_operations/finish body."""
+        return {
+            "admin_graphql_api_id": gid("BulkOperation", op.id), "completed_at": self.ts(op.completed_at),
+            "created_at": self.ts(op.created_at), "error_code": op.error_code.lower() if op.error_code else None,
+            "status": op.status.lower(), "type": op.type.lower(),
+        }
+
+    def customers_data_request(self, c: Customer, request_id: int) -> dict[str, Any]:
+        """Return the customers/data_request compliance body."""
+        return {
+            "shop_id": self.shop.id, "shop_domain": self.shop.domain,
+            "orders_requested": [o.id for o in self.store.customer_orders(c.id)],
+            "customer": {"id": c.id, "email": c.email, "phone": c.phone},
+            "data_request": {"id": request_id},
+        }
+
+    def customers_redact(self, c: Customer) -> dict[str, Any]:
+        """Return the customers/redact compliance body."""
+        return {
+            "shop_id": self.shop.id, "shop_domain": self.shop.domain,
+            "customer": {"id": c.id, "email": c.email, "phone": c.phone},
+            "orders_to_redact": [o.id for o in self.store.customer_orders(c.id)],
+        }
+
+    def shop_redact(self) -> dict[str, Any]:
+        """Return the shop/redact compliance body."""
+        return {"shop_id": self.shop.id, "shop_domain": self.shop.domain}

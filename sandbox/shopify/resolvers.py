@@ -1,0 +1,462 @@
+"""Resolvers of the sandbox schema over the seeded store, with Shopify's access rules.
+
+Rules enforced here: access scopes (ACCESS_DENIED, https://shopify.dev/docs/api/usage/access-scopes),
+orders older than 60 days only with ``read_all_orders`` (silently left out), customer name, e-mail and
+phone null without protected customer data access
+(https://shopify.dev/docs/apps/launch/protected-customer-data).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
+
+from sandbox.shopify.auth import AppRecord
+from sandbox.shopify.discounts import DiscountCode
+from sandbox.shopify.models import (
+    Customer,
+    Fulfillment,
+    LineItem,
+    Order,
+    Product,
+    Refund,
+    Return,
+    ShopRecord,
+    Variant,
+    gid,
+    money,
+)
+from sandbox.shopify.paging import connection, matches, parse_search
+from sandbox.shopify.webhooks import Subscription, topic_to_enum
+
+if TYPE_CHECKING:
+    from sandbox.shopify.bulk import BulkOperation
+    from sandbox.shopify.state import ShopifySandbox, ShopState
+
+RECENT_ORDERS = timedelta(days=60)
+ACCESS_DOC = "https://shopify.dev/api/usage/access-scopes"
+_GID = re.compile(r"gid://shopify/(\w+)/(\d+)")
+_EN = Locale("en")
+
+
+@dataclass
+class Context:
+    """Per-request context: which app asks, about which shop, at what time."""
+
+    sandbox: ShopifySandbox
+    state: ShopState
+    app: AppRecord
+    now: datetime
+    base_url: str
+    bulk: bool = False
+    search: list[dict[str, Any]] = field(default_factory=list)
+    _visible: list[Order] | None = None
+
+    @property
+    def store(self) -> Any:
+        """Return the shop's store."""
+        return self.state.store
+
+    def require(self, scope: str, field_name: str) -> None:
+        """Raise ACCESS_DENIED unless the app holds ``scope``."""
+        if not self.app.has_scope(scope):
+            raise GraphQLError(
+                f"Access denied for {field_name} field. Required access: `{scope}` access scope.",
+                extensions={"code": "ACCESS_DENIED", "documentation": ACCESS_DOC,
+                            "requiredAccess": f"`{scope}` access scope."})
+
+    def order_visible(self, order: Order) -> bool:
+        """Return False for orders older than 60 days when ``read_all_orders`` is missing."""
+        return self.app.has_scope("read_all_orders") or order.created_at >= self.now - RECENT_ORDERS
+
+    def visible_orders(self) -> list[Order]:
+        """Return the orders this app may see."""
+        if self._visible is None:
+            self._visible = [o for o in self.store.orders if self.order_visible(o)]
+        return self._visible
+
+    def protected(self, value: Any) -> Any:
+        """Return ``value`` only when the app has protected customer data access."""
+        return value if self.app.protected_customer_data else None
+
+
+def _ctx(info: GraphQLResolveInfo) -> Context:
+    return info.context
+
+
+def parse_gid(value: str) -> tuple[str, int] | None:
+    """Split ``gid://shopify/Order/1`` into ("Order", 1)."""
+    match = _GID.fullmatch(value or "")
+    return (match[1], int(match[2])) if match else None
+
+
+def _stamp(dt: datetime | None) -> str | None:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
+
+
+def _bag(cents: int, currency: str) -> dict[str, Any]:
+    amount = {"amount": money(cents), "currencyCode": currency}
+    return {"shopMoney": amount, "presentmentMoney": dict(amount)}
+
+
+# ---- list queries --------------------------------------------------------------------------------------
+
+_DATE_GETTERS = {"created_at": lambda o: o.created_at, "updated_at": lambda o: o.updated_at,
+                 "id": lambda o: o.id}
+ORDER_GETTERS = {**_DATE_GETTERS, "processed_at": lambda o: o.processed_at,
+                 "financial_status": lambda o: o.financial_status,
+                 "fulfillment_status": lambda o: o.fulfillment_status,
+                 "customer_id": lambda o: o.customer_id}
+CUSTOMER_GETTERS = {**_DATE_GETTERS, "email": lambda c: c.email, "country": lambda c: c.country}
+PRODUCT_GETTERS = {**_DATE_GETTERS, "product_type": lambda p: p.product_type, "vendor": lambda p: p.vendor,
+                   "sku": lambda p: p.variants[0].sku if p.variants else None}
+SORT_ATTR = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "PROCESSED_AT": "processed_at",
+             "ID": "id", "TITLE": "title", "POSITION": "position", "SKU": "sku", "CODE": "code"}
+
+
+def _sort_key(sort_key: str | None) -> Any:
+    attr = SORT_ATTR.get(sort_key or "ID", "id")
+    return lambda item: (getattr(item, attr), item.id)
+
+
+def _list(ctx: Context, info: GraphQLResolveInfo, items: list[Any], getters: dict[str, Any],
+          args: dict[str, Any]) -> dict[str, Any]:
+    terms, warnings = parse_search(args.get("query"), tuple(getters), ctx.store.shop.iana_timezone)
+    if warnings:
+        ctx.search.append({"path": list(info.path.as_list()), "query": args.get("query"),
+                           "warnings": warnings})
+    if terms:
+        items = [i for i in items if matches(i, terms, getters)]
+    return connection(items, _sort_key(args.get("sortKey")), args, unbounded=ctx.bulk)
+
+
+def q_orders(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``orders``."""
+    ctx = _ctx(info)
+    ctx.require("read_orders", "orders")
+    return _list(ctx, info, ctx.visible_orders(), ORDER_GETTERS, args)
+
+
+def q_customers(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``customers``."""
+    ctx = _ctx(info)
+    ctx.require("read_customers", "customers")
+    return _list(ctx, info, ctx.store.customers, CUSTOMER_GETTERS, args)
+
+
+def q_products(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``products``."""
+    ctx = _ctx(info)
+    ctx.require("read_products", "products")
+    return _list(ctx, info, ctx.store.products, PRODUCT_GETTERS, args)
+
+
+# ---- single objects and node ---------------------------------------------------------------------------
+
+def lookup(ctx: Context, kind: str, number: int, field_name: str) -> Any:
+    """Find a node by type and numeric id, enforcing the scope its type needs."""
+    store = ctx.store
+    if kind == "Order":
+        ctx.require("read_orders", field_name)
+        order = store.orders_by_id.get(number)
+        return order if order is not None and ctx.order_visible(order) else None
+    if kind == "Customer":
+        ctx.require("read_customers", field_name)
+        return store.customers_by_id.get(number)
+    if kind == "Product":
+        ctx.require("read_products", field_name)
+        return store.products_by_id.get(number)
+    if kind == "ProductVariant":
+        ctx.require("read_products", field_name)
+        return store.variants_by_id.get(number)
+    if kind == "Shop":
+        return store.shop if store.shop.id == number else None
+    if kind == "BulkOperation":
+        return ctx.sandbox.bulk.get(ctx, number)
+    if kind == "WebhookSubscription":
+        sub = ctx.state.subscriptions.get(number)
+        return sub if sub is not None and sub.client_id == ctx.app.client_id else None
+    if kind == "DiscountCodeNode":
+        ctx.require("read_discounts", field_name)
+        return ctx.state.discounts.get(number)
+    return None
+
+
+def _by_id(kind: str, field_name: str) -> Any:
+    def resolve(_: Any, info: GraphQLResolveInfo, id: str) -> Any:  # noqa: A002 - GraphQL argument name
+        parsed = parse_gid(id)
+        if parsed is None:
+            raise GraphQLError(f"Invalid global id '{id}'", extensions={"code": "argumentLiteralsIncompatible"})
+        if parsed[0] != kind:
+            return None
+        return lookup(_ctx(info), kind, parsed[1], field_name)
+    resolve.__doc__ = f"Resolve ``{field_name}(id:)``."
+    return resolve
+
+
+def q_node(_: Any, info: GraphQLResolveInfo, id: str) -> Any:  # noqa: A002 - GraphQL argument name
+    """Resolve ``node(id:)``."""
+    parsed = parse_gid(id)
+    if parsed is None:
+        raise GraphQLError(f"Invalid global id '{id}'", extensions={"code": "argumentLiteralsIncompatible"})
+    return lookup(_ctx(info), parsed[0], parsed[1], "node")
+
+
+def q_nodes(_: Any, info: GraphQLResolveInfo, ids: list[str]) -> list[Any]:
+    """Resolve ``nodes(ids:)``."""
+    return [q_node(None, info, i) for i in ids]
+
+
+def q_current_bulk(_: Any, info: GraphQLResolveInfo, type: str = "QUERY") -> BulkOperation | None:  # noqa: A002
+    """Resolve ``currentBulkOperation``."""
+    ctx = _ctx(info)
+    return ctx.sandbox.bulk.current(ctx, type)
+
+
+def q_webhook_subscriptions(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``webhookSubscriptions``."""
+    ctx = _ctx(info)
+    subs = [s for s in ctx.state.subscriptions.values() if s.client_id == ctx.app.client_id]
+    if args.get("topics"):
+        subs = [s for s in subs if topic_to_enum(s.topic) in args["topics"]]
+    if args.get("callbackUrl"):
+        subs = [s for s in subs if s.callback_url == args["callbackUrl"]]
+    return connection(subs, _sort_key(args.get("sortKey")), args)
+
+
+# ---- type fields ---------------------------------------------------------------------------------------
+
+def _country_name(code: str) -> str:
+    return _EN.territories.get(code, code)
+
+
+def _address(ctx: Context, c: Customer) -> dict[str, Any]:
+    p = ctx.protected
+    return {"id": gid("MailingAddress", c.id + 1) + "?model_name=CustomerAddress", "city": c.city or None,
+            "country": _country_name(c.country), "countryCodeV2": c.country, "province": None,
+            "provinceCode": None, "zip": None, "timeZone": c.time_zone, "firstName": p(c.first_name),
+            "lastName": p(c.last_name), "name": p(f"{c.first_name} {c.last_name}"), "phone": p(c.phone),
+            "address1": p("1 Sample Street")}
+
+
+def _shop_fields() -> dict[str, Any]:
+    def tz_now(s: ShopRecord, info: GraphQLResolveInfo) -> datetime:
+        return _ctx(info).now.astimezone(ZoneInfo(s.iana_timezone))
+    return {
+        "id": lambda s, i: s.gid,
+        "contactEmail": lambda s, i: s.email,
+        "myshopifyDomain": lambda s, i: s.domain,
+        "currencyCode": lambda s, i: s.currency,
+        "timezoneAbbreviation": lambda s, i: tz_now(s, i).tzname(),
+        "timezoneOffsetMinutes": lambda s, i: int(tz_now(s, i).utcoffset().total_seconds() // 60),
+        "primaryDomain": lambda s, i: {"id": gid("Domain", s.id), "host": s.domain, "url": f"https://{s.domain}"},
+        "billingAddress": lambda s, i: {"id": gid("ShopAddress", s.id), "countryCodeV2": s.country,
+                                        "country": _country_name(s.country), "city": s.city},
+        "url": lambda s, i: f"https://{s.domain}",
+    }
+
+
+def _order_customer(o: Order, info: GraphQLResolveInfo) -> Customer | None:
+    ctx = _ctx(info)
+    ctx.require("read_customers", "customer")
+    return ctx.store.customers_by_id.get(o.customer_id) if o.customer_id else None
+
+
+def _order_address(o: Order, info: GraphQLResolveInfo) -> dict[str, Any] | None:
+    ctx = _ctx(info)
+    c = ctx.store.customers_by_id.get(o.customer_id) if o.customer_id else None
+    return _address(ctx, c) if c else None
+
+
+def _first(items: list[Any], args: dict[str, Any], ctx: Context) -> list[Any]:
+    first = args.get("first")
+    return items if first is None or ctx.bulk else items[:first]
+
+
+def _order_fields() -> dict[str, Any]:
+    def cur(o: Order, info: GraphQLResolveInfo) -> str:
+        return o.currency
+    return {
+        "id": lambda o, i: o.gid,
+        "closed": lambda o, i: o.closed_at is not None,
+        "test": lambda o, i: False,
+        "currencyCode": cur,
+        "presentmentCurrencyCode": cur,
+        "displayFinancialStatus": lambda o, i: o.financial_status,
+        "displayFulfillmentStatus": lambda o, i: o.fulfillment_status,
+        "returnStatus": lambda o, i: o.return_status,
+        "totalPriceSet": lambda o, i: _bag(o.total_cents, o.currency),
+        "subtotalPriceSet": lambda o, i: _bag(o.subtotal_cents, o.currency),
+        "totalRefundedSet": lambda o, i: _bag(o.refunded_cents, o.currency),
+        "customer": _order_customer,
+        "lineItems": lambda o, i, **a: connection(o.line_items, _sort_key("ID"), a, unbounded=_ctx(i).bulk),
+        "fulfillments": lambda o, i, **a: _first(o.fulfillments, a, _ctx(i)),
+        "refunds": lambda o, i, **a: _first(o.refunds, a, _ctx(i)),
+        "returns": lambda o, i, **a: connection(o.returns, _sort_key("ID"), a, unbounded=_ctx(i).bulk),
+        "email": lambda o, i: _ctx(i).protected(o.email),
+        "phone": lambda o, i: _ctx(i).protected(o.phone),
+        "tags": lambda o, i: list(o.tags),
+        "shippingAddress": _order_address,
+    }
+
+
+def _line_fields() -> dict[str, Any]:
+    def cur(info: GraphQLResolveInfo) -> str:
+        return _ctx(info).store.shop.currency
+    return {
+        "id": lambda li, i: li.gid,
+        "currentQuantity": lambda li, i: li.quantity,
+        "name": lambda li, i: f"{li.title} - {li.variant_title}",
+        "variant": lambda li, i: _ctx(i).store.variants_by_id.get(li.variant_id),
+        "product": lambda li, i: _ctx(i).store.products_by_id.get(li.product_id),
+        "originalUnitPriceSet": lambda li, i: _bag(li.unit_price_cents, cur(i)),
+        "originalTotalSet": lambda li, i: _bag(li.unit_price_cents * li.quantity, cur(i)),
+    }
+
+
+def _customer_fields() -> dict[str, Any]:
+    def orders(c: Customer, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+        ctx = _ctx(info)
+        ctx.require("read_orders", "orders")
+        visible = [o for o in ctx.store.customer_orders(c.id) if ctx.order_visible(o)]
+        return _list(ctx, info, visible, ORDER_GETTERS, args)
+
+    def last_order(c: Customer, info: GraphQLResolveInfo) -> Order | None:
+        ctx = _ctx(info)
+        ctx.require("read_orders", "lastOrder")
+        visible = [o for o in ctx.store.customer_orders(c.id) if ctx.order_visible(o)]
+        return visible[-1] if visible else None
+
+    def spent(c: Customer, info: GraphQLResolveInfo) -> dict[str, Any]:
+        store = _ctx(info).store
+        cents = sum(o.total_cents - o.refunded_cents for o in store.customer_orders(c.id) if not o.cancelled_at)
+        return {"amount": money(cents), "currencyCode": store.shop.currency}
+
+    return {
+        "id": lambda c, i: c.gid,
+        "firstName": lambda c, i: _ctx(i).protected(c.first_name),
+        "lastName": lambda c, i: _ctx(i).protected(c.last_name),
+        "email": lambda c, i: _ctx(i).protected(c.email),
+        "phone": lambda c, i: _ctx(i).protected(c.phone),
+        "emailMarketingConsent": lambda c, i: {"marketingState": c.marketing_state,
+                                               "marketingOptInLevel": c.opt_in_level,
+                                               "consentUpdatedAt": c.consent_updated_at},
+        "defaultAddress": lambda c, i: _address(_ctx(i), c),
+        "numberOfOrders": lambda c, i: len(_ctx(i).store.customer_orders(c.id)),
+        "amountSpent": spent,
+        "lastOrder": last_order,
+        "orders": orders,
+        "tags": lambda c, i: list(c.tags),
+    }
+
+
+def _product_fields() -> dict[str, Any]:
+    return {
+        "id": lambda p, i: p.gid,
+        "tags": lambda p, i: list(p.tags),
+        "variants": lambda p, i, **a: connection(p.variants, _sort_key(a.get("sortKey") or "POSITION"), a,
+                                                 unbounded=_ctx(i).bulk),
+        "totalInventory": lambda p, i: sum(v.inventory_quantity for v in p.variants),
+        "publishedAt": lambda p, i: p.created_at,
+    }
+
+
+def _variant_fields() -> dict[str, Any]:
+    def product(v: Variant, info: GraphQLResolveInfo) -> Product:
+        return _ctx(info).store.products_by_id[v.product_id]
+    return {
+        "id": lambda v, i: v.gid,
+        "displayName": lambda v, i: f"{product(v, i).title} - {v.title}",
+        "price": lambda v, i: money(v.price_cents),
+        "compareAtPrice": lambda v, i: None,
+        "product": product,
+    }
+
+
+def _discount_fields() -> dict[str, Any]:
+    return {
+        "status": lambda d, i: d.status(_ctx(i).now),
+        "summary": lambda d, i: d.summary(),
+        "startsAt": lambda d, i: d.starts_at,
+        "endsAt": lambda d, i: d.ends_at,
+        "asyncUsageCount": lambda d, i: 0,
+        "codes": lambda d, i, **a: connection(
+            [{"id": gid("DiscountRedeemCode", d.code_id), "code": d.code, "asyncUsageCount": 0,
+              "_key": d.code_id}], lambda r: (r["_key"], r["_key"]), a),
+        "updatedAt": lambda d, i: d.created_at,
+    }
+
+
+def _subscription_fields() -> dict[str, Any]:
+    return {
+        "id": lambda s, i: gid("WebhookSubscription", s.id),
+        "topic": lambda s, i: topic_to_enum(s.topic),
+        "endpoint": lambda s, i: {"callbackUrl": s.callback_url},
+        "includeFields": lambda s, i: list(s.include_fields),
+    }
+
+
+TYPE_NAMES: dict[type, str] = {
+    ShopRecord: "Shop", Order: "Order", Customer: "Customer", Product: "Product", Variant: "ProductVariant",
+    LineItem: "LineItem", Fulfillment: "Fulfillment", Refund: "Refund", Return: "Return",
+    DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription",
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def default_resolver(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
+    """Read a dict key, or the snake_case attribute of a record (``createdAt`` -> ``created_at``)."""
+    name = info.field_name
+    if isinstance(source, dict):
+        return source.get(name)
+    if name == "legacyResourceId":
+        return source.id
+    if name == "id" and hasattr(source, "gid"):
+        return source.gid
+    return getattr(source, _snake(name), None)
+
+
+def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
+    """Attach resolvers, type resolvers and scalar serializers to the built schema."""
+    tm = schema.type_map
+    from sandbox.shopify.bulk import BulkOperation  # the bulk module imports this one
+
+    TYPE_NAMES[BulkOperation] = "BulkOperation"
+    roots = {
+        "shop": lambda _, i: _ctx(i).store.shop, "orders": q_orders, "order": _by_id("Order", "order"),
+        "customers": q_customers, "customer": _by_id("Customer", "customer"), "products": q_products,
+        "product": _by_id("Product", "product"), "node": q_node, "nodes": q_nodes,
+        "currentBulkOperation": q_current_bulk, "webhookSubscriptions": q_webhook_subscriptions,
+    }
+    per_type = {"QueryRoot": roots, "Mutation": mutations, "Shop": _shop_fields(), "Order": _order_fields(),
+                "LineItem": _line_fields(), "Customer": _customer_fields(), "Product": _product_fields(),
+                "ProductVariant": _variant_fields(), "DiscountCodeBasic": _discount_fields(),
+                "DiscountCodeNode": {"id": lambda d, i: d.gid, "codeDiscount": lambda d, i: d},
+                "WebhookSubscription": _subscription_fields(),
+                "Fulfillment": {"totalQuantity": lambda f, i: f.quantity},
+                "Return": {"totalQuantity": lambda r, i: r.quantity},
+                "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency),
+                           "updatedAt": lambda r, i: r.created_at},
+                "BulkOperation": {"id": lambda b, i: gid("BulkOperation", b.id),
+                                  "url": lambda b, i: b.url, "partialDataUrl": lambda b, i: b.partial_data_url}}
+    for type_name, fields in per_type.items():
+        for field_name, fn in fields.items():
+            tm[type_name].fields[field_name].resolve = fn
+    tm["Node"].resolve_type = lambda obj, info, t: TYPE_NAMES.get(type(obj))
+    tm["DiscountCode"].resolve_type = lambda obj, info, t: "DiscountCodeBasic"
+    tm["WebhookSubscriptionEndpoint"].resolve_type = lambda obj, info, t: "WebhookHttpEndpoint"
+    outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str,
+               "Decimal": str, "Money": str, "URL": str}
+    for name, fn in outputs.items():
+        # graphql-core 3.3 calls coerce_output_value; 3.2 calls serialize.
+        tm[name].serialize = fn
+        tm[name].coerce_output_value = fn

@@ -36,7 +36,8 @@ def invalid_input(message: str, details: str = "") -> ApiError:
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None,
                   content_type: str = "application/json") -> Response:
     """Serialise ``body`` as compact JSON (``None`` → empty body)."""
-    data = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    data = (b"" if body is None or status == 204
+            else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
     response = Response(data, status=status, content_type=content_type)
     for key, value in (headers or {}).items():
         response.headers[key] = value

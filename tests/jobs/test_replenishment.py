@@ -1,0 +1,131 @@
+"""Replenishment: cycle choice (own median, learned product median, days of supply), planning horizon,
+cancellation on re-order, subscriptions, skips; the SQL median equals Python's statistics.median."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from jobs import replenishment
+from plugin.models import Message, Product
+from tests.jobs import factory as f
+
+DAY = timedelta(days=1)
+
+
+def _reminders(ctx):
+    with ctx.database.session() as s:
+        return {(m.customer_id, m.product_id, m.order_id): (m.status, m.skip_reason, m.scheduled_for)
+                for m in s.scalars(select(Message).where(Message.flow == "replenishment"))}
+
+
+def test_product_median_matches_python_median(ctx):
+    rng = random.Random(7)
+    now = ctx.clock.now()
+    expected: dict[int, list[float]] = {}
+    with ctx.database.session() as s:
+        st = f.store(s)
+        products = [f.product(s, st.id) for _ in range(4)]
+        other = f.product(s, st.id, consumable=False)
+        for _ in range(40):
+            c = f.customer(s, st.id)
+            for p in products[: rng.randint(1, 4)]:
+                t = now - timedelta(days=rng.randint(200, 300))
+                qty = rng.randint(1, 3)
+                n = rng.randint(1, 4)
+                for i in range(n):
+                    f.order(s, st.id, c.id, t, lines=[(p.id, qty), (other.id, 1)])
+                    gap = timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))
+                    if gap >= DAY and i < n - 1:
+                        expected.setdefault(p.id, []).append(gap.total_seconds() / 86400 / qty)
+                    t += gap
+                    qty = rng.randint(1, 3)
+        # cancelled orders do not count as purchases
+        f.order(s, st.id, c.id, now - 5 * DAY, lines=[(products[0].id, 1)], cancelled_at=now)
+        sid = st.id
+    with ctx.database.session() as s:
+        got = replenishment.product_medians(s, sid)
+    # The cancelled order was the last purchase of that customer: it adds no gap.
+    assert set(got) == set(expected)
+    for pid, gaps in expected.items():
+        assert got[pid][1] == len(gaps)
+        assert abs(got[pid][0] - statistics.median(gaps)) < 1e-6
+    with ctx.database.session() as s:
+        assert replenishment.learn_product_cycles(s, sid) == len(expected)
+    with ctx.database.session() as s:
+        row = s.get(Product, products[0].id)
+        assert abs(row.learned_cycle_days - statistics.median(expected[row.id])) < 1e-6
+        assert row.learned_cycle_samples == len(expected[row.id])
+        assert s.get(Product, other.id).learned_cycle_samples == 0
+
+
+def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        st = f.store(s)
+        soap = f.product(s, st.id, days_of_supply=30)
+        tea = f.product(s, st.id)  # no days of supply: only own or learned cycles
+        mug = f.product(s, st.id, consumable=False, days_of_supply=30)
+        x, y, z, w, v = (f.customer(s, st.id) for _ in range(5))
+        nomail = f.customer(s, st.id, email=None)
+        ox = f.order(s, st.id, x.id, now - 25 * DAY, lines=[(soap.id, 1), (mug.id, 1)])  # run-out +5
+        f.order(s, st.id, y.id, now - 40 * DAY, lines=[(soap.id, 1)])
+        oy = f.order(s, st.id, y.id, now - 20 * DAY, lines=[(soap.id, 2)])  # own cycle 20/unit: run-out +20
+        oz = f.order(s, st.id, z.id, now - 25 * DAY, lines=[(soap.id, 1)], tags=["Subscription Recurring Order"])
+        f.order(s, st.id, w.id, now - 25 * DAY, lines=[(tea.id, 1)])  # no cycle at all
+        f.order(s, st.id, v.id, now - 40 * DAY, lines=[(soap.id, 1)])  # run-out -10: too late
+        on = f.order(s, st.id, nomail.id, now - 25 * DAY, lines=[(soap.id, 1)])
+        sid = st.id
+    counts = replenishment.run(ctx, sid)
+    assert counts == {"cancelled": 0, "planned": 3, "not_sent": 2}
+    assert _reminders(ctx) == {
+        (x.id, soap.id, ox.id): ("scheduled", None, now),
+        (z.id, soap.id, oz.id): ("cancelled", "active subscription", now),
+        (nomail.id, soap.id, on.id): ("skipped", "no contact access", now),
+    }
+    with ctx.database.session() as s:
+        m = s.scalar(select(Message).where(Message.customer_id == x.id))
+        assert (m.marketing, m.to_address, m.payload["cycle_source"], m.payload["quantity"]) == (True, x.email,
+                                                                                                 "days_of_supply", 1)
+        assert m.payload["run_out_at"] == (now + 5 * DAY).isoformat()
+    # y's reminder (run-out +20, lead 7 => +13) enters the 7-day planning horizon six days later.
+    ctx.clock.advance(days=5)
+    assert replenishment.run(ctx, sid)["planned"] == 0
+    ctx.clock.advance(days=1)
+    assert replenishment.run(ctx, sid)["planned"] == 1
+    assert _reminders(ctx)[(y.id, soap.id, oy.id)] == ("scheduled", None, now + 13 * DAY)
+    # y re-orders before the reminder goes out: it is cancelled; the new purchase plans its own later.
+    with ctx.database.session() as s:
+        f.order(s, sid, y.id, ctx.clock.now(), lines=[(soap.id, 1)])
+    counts = replenishment.run(ctx, sid)
+    assert counts["cancelled"] == 1 and counts["planned"] == 0
+    assert _reminders(ctx)[(y.id, soap.id, oy.id)][:2] == ("cancelled", "already reordered")
+    # Sent reminders are history: a later order does not rewrite them.
+    with ctx.database.session() as s:
+        s.scalar(select(Message).where(Message.customer_id == x.id)).status = "sent"
+        f.order(s, sid, x.id, ctx.clock.now(), lines=[(soap.id, 1)])
+    assert replenishment.run(ctx, sid)["cancelled"] == 0
+    assert _reminders(ctx)[(x.id, soap.id, ox.id)][0] == "sent"
+
+
+def test_learned_product_cycle_used_when_enough_samples(ctx):
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        st = f.store(s)
+        tea = f.product(s, st.id)
+        for _ in range(5):  # five customers re-buying every 10 days: learned median 10, 5 samples
+            c = f.customer(s, st.id)
+            f.order(s, st.id, c.id, now - 200 * DAY, lines=[(tea.id, 1)])
+            f.order(s, st.id, c.id, now - 190 * DAY, lines=[(tea.id, 1)])
+        newbie = f.customer(s, st.id)
+        o = f.order(s, st.id, newbie.id, now - 5 * DAY, lines=[(tea.id, 1)])  # run-out +5 with the learned 10
+        sid = st.id
+    assert replenishment.run(ctx, sid)["planned"] == 0  # nothing learned yet, no days of supply
+    assert replenishment.learn(ctx, sid) == {"products": 1}
+    assert replenishment.run(ctx, sid)["planned"] == 1
+    with ctx.database.session() as s:
+        m = s.scalar(select(Message).where(Message.order_id == o.id))
+        assert (m.payload["cycle_source"], m.payload["cycle_days"]) == ("product", 10.0)

@@ -1,0 +1,196 @@
+"""Map Shopify webhook bodies (REST resource JSON) to the records the GraphQL sync produces.
+
+Webhooks carry REST shapes (https://shopify.dev/docs/api/webhooks?reference=toml): snake_case keys,
+numeric ``id`` beside ``admin_graphql_api_id``, timestamps with the shop's UTC offset, ``tags`` as one
+comma-separated string, money as decimal strings. Records use the numeric id as a string (the same as
+the number at the end of the GraphQL gid) and GraphQL's status vocabulary in lower case
+(``partially_refunded``, ``partially_fulfilled``), so a webhook and a sync of the same object agree.
+
+Fields REST bodies do not carry (``OrderRecord.estimated_delivery_at`` and ``returned``, a customer's
+``locale`` and ``time_zone`` on customers/update) come back as None/False here; the webhook processor
+keeps the stored values for them instead of erasing them (see ``REST_UNKNOWN_*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
+
+REST_UNKNOWN_ORDER_FIELDS = ("estimated_delivery_at", "returned")
+REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday")
+
+# REST order.fulfillment_status -> GraphQL OrderDisplayFulfillmentStatus (lower case).
+_FULFILLMENT_STATUS = {None: "unfulfilled", "": "unfulfilled", "partial": "partially_fulfilled",
+                       "fulfilled": "fulfilled", "restocked": "restocked"}
+
+
+class PayloadError(ValueError):
+    """A webhook body that lacks what its topic must carry."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Parse a REST timestamp (ISO 8601 with offset) into aware UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise PayloadError(f"invalid timestamp {value!r}") from exc
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """Parse a REST money string (``"12.90"``)."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise PayloadError(f"invalid amount {value!r}") from exc
+
+
+def rest_id(value: Any) -> str | None:
+    """Return a REST numeric id as the string records use."""
+    if value is None or value == "":
+        return None
+    return str(int(value)) if isinstance(value, int | float) or str(value).isdigit() else str(value)
+
+
+def split_tags(value: Any) -> tuple[str, ...]:
+    """Split REST's comma-separated ``tags`` into a tuple (GraphQL returns a list)."""
+    if isinstance(value, list | tuple):
+        return tuple(str(t).strip() for t in value if str(t).strip())
+    return tuple(t.strip() for t in str(value or "").split(",") if t.strip())
+
+
+def _required_id(payload: Mapping[str, Any], what: str) -> str:
+    found = rest_id(payload.get("id"))
+    if found is None:
+        raise PayloadError(f"{what} without id")
+    return found
+
+
+def customer_record(payload: Mapping[str, Any], locale: str | None = None) -> CustomerRecord:
+    """Map a REST customer (customers/update, or the ``customer`` inside an order) to a CustomerRecord."""
+    consent = payload.get("email_marketing_consent") or {}
+    subscribed = str(consent.get("state") or "").lower() == "subscribed"
+    address = payload.get("default_address") or {}
+    country = address.get("country_code")
+    email = payload.get("email")
+    return CustomerRecord(
+        external_id=_required_id(payload, "customer"),
+        email=str(email).strip() if email else None,
+        first_name=payload.get("first_name") or None,
+        locale=locale,
+        country=str(country).upper() if country else None,
+        time_zone=None,
+        marketing_consent=subscribed,
+        marketing_consent_at=parse_time(consent.get("consent_updated_at")) if subscribed else None,
+        tags=split_tags(payload.get("tags")),
+        created_at=parse_time(payload.get("created_at")),
+        updated_at=parse_time(payload.get("updated_at")),
+    )
+
+
+def line_record(payload: Mapping[str, Any]) -> OrderLineRecord:
+    """Map a REST line item."""
+    return OrderLineRecord(
+        external_id=_required_id(payload, "line item"),
+        quantity=int(payload.get("quantity") or 0),
+        price=parse_money(payload.get("price")) or Decimal("0"),
+        title=str(payload.get("title") or ""),
+        sku=payload.get("sku") or None,
+        product_external_id=rest_id(payload.get("product_id")),
+        variant_external_id=rest_id(payload.get("variant_id")),
+    )
+
+
+def refunded_amount(refunds: Any) -> Decimal:
+    """Sum the successful refund transactions of REST refunds."""
+    total = Decimal("0")
+    for refund in refunds or ():
+        for tx in refund.get("transactions") or ():
+            if tx.get("kind") == "refund" and tx.get("status") == "success":
+                total += parse_money(tx.get("amount")) or Decimal("0")
+    return total
+
+
+def delivery_facts(fulfillments: Any) -> tuple[datetime | None, datetime | None]:
+    """Return (first fulfilled at, delivered at) of successful REST fulfillments.
+
+    REST fulfillments say ``shipment_status: delivered`` without a delivery time; the last update of a
+    delivered fulfilment is when the carrier reported the delivery, so that is the delivery time.
+    """
+    fulfilled: list[datetime] = []
+    delivered: list[datetime] = []
+    for item in fulfillments or ():
+        if str(item.get("status") or "").lower() != "success":
+            continue
+        created = parse_time(item.get("created_at"))
+        if created:
+            fulfilled.append(created)
+        if str(item.get("shipment_status") or "").lower() == "delivered":
+            stamp = parse_time(item.get("updated_at"))
+            if stamp:
+                delivered.append(stamp)
+    # An order counts as delivered only when every successful shipment arrived.
+    shipped = [i for i in fulfillments or () if str(i.get("status") or "").lower() == "success"]
+    all_delivered = bool(shipped) and len(delivered) == len(shipped)
+    return (min(fulfilled) if fulfilled else None, max(delivered) if all_delivered else None)
+
+
+def order_record(payload: Mapping[str, Any]) -> OrderRecord:
+    """Map a REST order (orders/create, updated, fulfilled, cancelled) to an OrderRecord."""
+    created = parse_time(payload.get("created_at"))
+    if created is None:
+        raise PayloadError("order without created_at")
+    total = parse_money(payload.get("total_price"))
+    currency = payload.get("currency")
+    if total is None or not currency:
+        raise PayloadError("order without total_price or currency")
+    refunded = refunded_amount(payload.get("refunds"))
+    financial = payload.get("financial_status")
+    fulfilled_at, delivered_at = delivery_facts(payload.get("fulfillments"))
+    customer = payload.get("customer")
+    return OrderRecord(
+        external_id=_required_id(payload, "order"),
+        created_at=created,
+        currency=str(currency),
+        total_price=total,
+        name=payload.get("name"),
+        customer=customer_record(customer, locale=payload.get("customer_locale")) if customer else None,
+        processed_at=parse_time(payload.get("processed_at")),
+        updated_at=parse_time(payload.get("updated_at")),
+        subtotal_price=parse_money(payload.get("subtotal_price")),
+        total_refunded=refunded,
+        financial_status=str(financial).lower() if financial else None,
+        fulfillment_status=_FULFILLMENT_STATUS.get(payload.get("fulfillment_status"),
+                                                   str(payload.get("fulfillment_status")).lower()),
+        cancelled_at=parse_time(payload.get("cancelled_at")),
+        refunded=str(financial or "").lower() == "refunded",
+        fulfilled_at=fulfilled_at,
+        delivered_at=delivered_at,
+        tags=split_tags(payload.get("tags")),
+        lines=tuple(line_record(li) for li in payload.get("line_items") or ()),
+    )
+
+
+def fulfillment_update(payload: Mapping[str, Any]) -> tuple[str, datetime | None, datetime | None]:
+    """Return (order id, fulfilled at, delivered at) from a fulfillments/update body."""
+    order_id = rest_id(payload.get("order_id"))
+    if order_id is None:
+        raise PayloadError("fulfillment without order_id")
+    fulfilled_at, delivered_at = delivery_facts([payload])
+    return order_id, fulfilled_at, delivered_at
+
+
+def refund_created(payload: Mapping[str, Any]) -> tuple[str, Decimal]:
+    """Return (order id, amount refunded) from a refunds/create body."""
+    order_id = rest_id(payload.get("order_id"))
+    if order_id is None:
+        raise PayloadError("refund without order_id")
+    return order_id, refunded_amount([payload])

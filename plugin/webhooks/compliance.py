@@ -1,0 +1,285 @@
+"""Shopify's mandatory compliance webhooks: export a customer's data, erase it, erase a whole shop.
+
+https://shopify.dev/docs/apps/build/privacy-law-compliance
+What a redaction erases: every personal field of the customer (email, first name, locale, country,
+time zone, birthday, tags), the free text they wrote or that names them (review title/body/reviewer
+name and our reply, survey comments, ticket subjects/notes, message subjects/addresses/payloads),
+earlier exports, and stored webhook bodies that mention them. What it keeps: anonymous facts the
+merchant's analytics need (order totals, dates, ratings, scores, message statuses) and a SHA-256 of
+the email on the suppression list so no flow ever emails that address again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from plugin.models import (
+    ComplianceRequest,
+    Customer,
+    Merchant,
+    Message,
+    Order,
+    OrderLine,
+    Review,
+    Store,
+    Suppression,
+    SurveyResponse,
+    Ticket,
+    TicketNote,
+    WebhookEvent,
+)
+
+log = logging.getLogger("aftercare.compliance")
+
+REDACTED_SKIP_REASON = "customer redacted"
+
+
+def email_digest(email: str) -> str:
+    """Return the SHA-256 hex digest of a normalised (trimmed, lower-cased) email address."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _plain(getattr(obj, name)) for name in fields}
+
+
+def _find_customer(session: Session, store_id: int, external_id: str | None, email: str | None) -> Customer | None:
+    if external_id:
+        found = session.scalar(select(Customer).where(Customer.store_id == store_id,
+                                                      Customer.external_id == external_id))
+        if found is not None:
+            return found
+    if email:
+        return session.scalar(select(Customer).where(Customer.store_id == store_id,
+                                                     Customer.email.ilike(email.strip())).limit(1))
+    return None
+
+
+def _customer_orders(session: Session, store_id: int, customer: Customer | None,
+                     order_ids: list[str]) -> list[Order]:
+    conditions = []
+    if customer is not None:
+        conditions.append(Order.customer_id == customer.id)
+    if order_ids:
+        conditions.append(Order.external_id.in_(order_ids))
+    if not conditions:
+        return []
+    return list(session.scalars(select(Order).where(Order.store_id == store_id, or_(*conditions))
+                                .order_by(Order.created_at_remote)))
+
+
+def _suppression_rows(session: Session, store_id: int, email: str | None) -> list[Suppression]:
+    if not email:
+        return []
+    keys = [email.strip().lower(), email_digest(email)]
+    return list(session.scalars(select(Suppression).where(Suppression.store_id == store_id,
+                                                          Suppression.email.in_(keys))))
+
+
+def export_customer(session: Session, store_id: int, external_id: str | None, email: str | None,
+                    order_ids: list[str]) -> dict[str, Any]:
+    """Return everything we hold about one customer of a store, as JSON-ready data."""
+    customer = _find_customer(session, store_id, external_id, email)
+    orders = _customer_orders(session, store_id, customer, order_ids)
+    export: dict[str, Any] = {"customer": None, "orders": [], "messages": [], "reviews": [],
+                              "survey_responses": [], "tickets": [], "suppressions": []}
+    for order in orders:
+        lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))
+        export["orders"].append({
+            **_row(order, ("external_id", "name", "created_at_remote", "currency", "total_price", "total_refunded",
+                           "financial_status", "fulfillment_status", "cancelled_at", "fulfilled_at",
+                           "delivered_at", "tags")),
+            "lines": [_row(line, ("external_id", "title", "sku", "quantity", "price")) for line in lines]})
+    export["suppressions"] = [_row(s, ("reason", "created_at")) for s in _suppression_rows(session, store_id, email)]
+    if customer is None:
+        return export
+    export["customer"] = _row(customer, ("external_id", "email", "first_name", "locale", "country", "time_zone",
+                                         "marketing_consent", "marketing_consent_at", "birthday", "tags",
+                                         "remote_created_at"))
+    cid = customer.id
+    export["messages"] = [_row(m, ("flow", "step", "channel", "status", "skip_reason", "to_address", "subject",
+                                    "scheduled_for", "sent_at", "opened_at", "clicked_at"))
+                          for m in session.scalars(select(Message).where(Message.store_id == store_id,
+                                                                         Message.customer_id == cid)
+                                                   .order_by(Message.id))]
+    export["reviews"] = [_row(r, ("source", "rating", "title", "body", "reviewer_name", "language",
+                                  "created_at_remote", "reply_body"))
+                         for r in session.scalars(select(Review).where(Review.store_id == store_id,
+                                                                       Review.customer_id == cid).order_by(Review.id))]
+    export["survey_responses"] = [
+        _row(s, ("kind", "score", "comment", "answered_at"))
+        for s in session.scalars(select(SurveyResponse).where(SurveyResponse.store_id == store_id,
+                                                              SurveyResponse.customer_id == cid)
+                                 .order_by(SurveyResponse.id))]
+    for ticket in session.scalars(select(Ticket).where(Ticket.store_id == store_id, Ticket.customer_id == cid)
+                                  .order_by(Ticket.id)):
+        export["tickets"].append({**_row(ticket, ("subject", "severity", "status", "opened_at", "resolved_at",
+                                                  "resolution")),
+                                  "notes": [_row(n, ("body", "created_at")) for n in ticket.notes]})
+    return export
+
+
+def _payload_customer(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    customer = payload.get("customer") or {}
+    external = customer.get("id")
+    return (str(external) if external is not None else None), customer.get("email")
+
+
+def handle_data_request(session: Session, store: Store | None, shop_domain: str, payload: dict[str, Any],
+                        now: datetime) -> ComplianceRequest:
+    """Record a customers/data_request and produce the export the merchant hands to the customer."""
+    external_id, email = _payload_customer(payload)
+    order_ids = [str(o) for o in payload.get("orders_requested") or ()]
+    result: dict[str, Any] = {"data_request_id": (payload.get("data_request") or {}).get("id")}
+    if store is not None:
+        result.update(export_customer(session, store.id, external_id, email, order_ids))
+    request = ComplianceRequest(store_id=store.id if store else None, shop_domain=shop_domain,
+                                kind="customers/data_request", customer_external_id=external_id,
+                                requested_at=now, completed_at=now, result=result)
+    session.add(request)
+    session.flush()
+    log.info("customer data export produced", extra={"store_id": store.id if store else None,
+                                                     "compliance_request_id": request.id})
+    return request
+
+
+def _mentions(payload: Any, email: str | None, external_id: str | None) -> bool:
+    if not payload:
+        return False
+    text = json.dumps(payload, ensure_ascii=False).lower()
+    if email and email.strip().lower() in text:
+        return True
+    if external_id and isinstance(payload, dict):
+        customer = payload.get("customer") or {}
+        return str(customer.get("id")) == external_id or str(payload.get("customer_id")) == external_id
+    return False
+
+
+def _suppress_digest(session: Session, store_id: int, email: str, now: datetime) -> None:
+    """Replace any clear-text suppression of the address with its digest (reason ``redact``)."""
+    session.execute(delete(Suppression).where(Suppression.store_id == store_id,
+                                              Suppression.email == email.strip().lower()))
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Suppression).values(store_id=store_id, email=email_digest(email), reason="redact",
+                                      detail="customers/redact", created_at=now)
+    session.execute(stmt.on_conflict_do_update(index_elements=["store_id", "email"],
+                                               set_={"reason": "redact", "detail": "customers/redact"}))
+
+
+def redact_customer(session: Session, store: Store | None, shop_domain: str, payload: dict[str, Any],
+                    now: datetime, current_event_id: int | None = None) -> ComplianceRequest:
+    """Erase one customer's personal data (customers/redact) and record that it was done."""
+    external_id, email = _payload_customer(payload)
+    counts: dict[str, Any] = {"customer_found": False}
+    if store is not None:
+        counts = _redact_in_store(session, store, external_id, email,
+                                  [str(o) for o in payload.get("orders_to_redact") or ()], now, current_event_id)
+    request = ComplianceRequest(store_id=store.id if store else None, shop_domain=shop_domain,
+                                kind="customers/redact", customer_external_id=external_id,
+                                requested_at=now, completed_at=now, result=counts)
+    session.add(request)
+    session.flush()
+    log.info("customer redacted", extra={"store_id": store.id if store else None, **counts})
+    return request
+
+
+def _redact_in_store(session: Session, store: Store, external_id: str | None, email: str | None,
+                     order_ids: list[str], now: datetime, current_event_id: int | None) -> dict[str, Any]:
+    customer = _find_customer(session, store.id, external_id, email)
+    email = email or (customer.email if customer else None)
+    orders = _customer_orders(session, store.id, customer, order_ids)
+    counts: dict[str, Any] = {"customer_found": customer is not None, "orders": len(orders)}
+    for order in orders:
+        order.tags = []
+    if email:
+        _suppress_digest(session, store.id, email, now)
+    message_match = [Message.to_address.ilike(email.strip())] if email else []
+    if customer is not None:
+        cid = customer.id
+        customer.email = customer.first_name = customer.locale = customer.country = customer.time_zone = None
+        customer.birthday = None
+        customer.tags = []
+        customer.marketing_consent = False
+        customer.marketing_consent_at = None
+        customer.redacted_at = now
+        message_match.append(Message.customer_id == cid)
+        counts["reviews"] = session.execute(
+            update(Review).where(Review.store_id == store.id, Review.customer_id == cid)
+            .values(title=None, body=None, reviewer_name=None, reply_body=None)).rowcount
+        counts["survey_responses"] = session.execute(
+            update(SurveyResponse).where(SurveyResponse.store_id == store.id, SurveyResponse.customer_id == cid)
+            .values(comment=None)).rowcount
+        ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.store_id == store.id,
+                                                                  Ticket.customer_id == cid)))
+        if ticket_ids:
+            session.execute(update(Ticket).where(Ticket.id.in_(ticket_ids)).values(subject="", resolution=None))
+            session.execute(update(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids))
+                            .values(body="[redacted]"))
+        counts["tickets"] = len(ticket_ids)
+        session.execute(update(ComplianceRequest).where(
+            ComplianceRequest.store_id == store.id, ComplianceRequest.kind == "customers/data_request",
+            ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))
+    if message_match:
+        base = update(Message).where(Message.store_id == store.id, or_(*message_match))
+        session.execute(base.where(Message.status == "scheduled").values(status="cancelled",
+                                                                          skip_reason=REDACTED_SKIP_REASON))
+        counts["messages"] = session.execute(base.values(to_address=None, subject=None, payload={})).rowcount
+    erased = 0
+    for event in session.scalars(select(WebhookEvent).where(
+            or_(WebhookEvent.store_id == store.id, WebhookEvent.shop_domain == store.external_id),
+            WebhookEvent.payload.is_not(None))):
+        if event.id != current_event_id and _mentions(event.payload, email, external_id):
+            event.payload = None
+            if event.processed_at is None:
+                event.processed_at = now
+                event.last_error = "body erased by customers/redact before processing"
+            erased += 1
+    counts["webhook_bodies_erased"] = erased
+    session.flush()
+    return counts
+
+
+def redact_shop(session: Session, store: Store | None, shop_domain: str, now: datetime,
+                current_event_id: int | None = None) -> ComplianceRequest:
+    """Delete everything we hold about a shop (shop/redact), keeping only a record that it was done."""
+    deleted_store = store is not None
+    if current_event_id is not None:
+        # The event row outlives its store so a replay of this delivery is still recognised.
+        session.execute(update(WebhookEvent).where(WebhookEvent.id == current_event_id)
+                        .values(store_id=None, payload=None))
+    session.execute(delete(WebhookEvent).where(WebhookEvent.shop_domain == shop_domain,
+                                               WebhookEvent.id != (current_event_id or 0),
+                                               WebhookEvent.store_id.is_(None)))
+    if store is not None:
+        store_id, merchant_id = store.id, store.merchant_id
+        session.execute(update(ComplianceRequest).where(ComplianceRequest.store_id == store_id)
+                        .values(result=None))
+        session.expunge(store)
+        # ON DELETE CASCADE removes customers, orders, messages, reviews ... of the store.
+        session.execute(delete(Store).where(Store.id == store_id))
+        if session.scalar(select(Store.id).where(Store.merchant_id == merchant_id).limit(1)) is None:
+            session.execute(delete(Merchant).where(Merchant.id == merchant_id))
+    request = ComplianceRequest(store_id=None, shop_domain=shop_domain, kind="shop/redact", requested_at=now,
+                                completed_at=now, result={"store_deleted": deleted_store})
+    session.add(request)
+    session.flush()
+    log.info("shop redacted", extra={"shop": shop_domain, "store_deleted": deleted_store})
+    return request

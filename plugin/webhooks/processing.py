@@ -1,0 +1,175 @@
+"""What each stored webhook does to our data; ``jobs.webhooks.process_pending`` calls ``process_event``.
+
+Bodies go through ``connectors.shopify.webhook_payloads`` into the same records the GraphQL sync
+produces and through the same upserts (``plugin.sync``), so an older copy (by ``updated_at``) never
+overwrites a newer one, and redacted customers stay redacted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.records import CustomerRecord, OrderRecord
+from connectors.shopify import webhook_payloads as payloads
+from plugin.auth.lifecycle import SKIP_UNINSTALLED, cancel_scheduled_messages, mark_uninstalled
+from plugin.models import Customer, Order, Store, WebhookEvent
+from plugin.sync import upsert_customers, upsert_orders
+from plugin.webhooks import compliance
+from plugin.webhooks.inbox import find_shopify_store
+
+log = logging.getLogger("aftercare.webhooks")
+
+ORDER_TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled")
+# Bodies we keep after processing: they hold no personal data and other code reads them later.
+KEEP_BODY_TOPICS = ("bulk_operations/finish",)
+
+
+def _with_stored_order_facts(session: Session, store_id: int, record: OrderRecord) -> OrderRecord:
+    """Fill the fields REST bodies lack with what the database already knows, instead of erasing them."""
+    stored = session.execute(select(Order.estimated_delivery_at, Order.returned).where(
+        Order.store_id == store_id, Order.external_id == record.external_id)).first()
+    if stored is None:
+        return record
+    return dataclasses.replace(record, estimated_delivery_at=record.estimated_delivery_at or stored[0],
+                               returned=record.returned or bool(stored[1]))
+
+
+def _with_stored_customer_facts(session: Session, store_id: int, record: CustomerRecord) -> CustomerRecord:
+    stored = session.execute(select(Customer.locale, Customer.time_zone, Customer.birthday).where(
+        Customer.store_id == store_id, Customer.external_id == record.external_id)).first()
+    if stored is None:
+        return record
+    return dataclasses.replace(record, locale=record.locale or stored[0], time_zone=record.time_zone or stored[1],
+                               birthday=record.birthday or stored[2])
+
+
+def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    record = payloads.order_record(event.payload or {})
+    stored_updated = session.scalar(select(Order.remote_updated_at).where(
+        Order.store_id == store.id, Order.external_id == record.external_id))
+    if stored_updated is not None and record.updated_at is not None and record.updated_at < stored_updated:
+        return "stale"
+    record = _with_stored_order_facts(session, store.id, record)
+    upsert_orders(session, store.id, [record])
+    return "applied"
+
+
+def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    order_id, fulfilled_at, delivered_at = payloads.fulfillment_update(event.payload or {})
+    order = session.scalar(select(Order).where(Order.store_id == store.id, Order.external_id == order_id))
+    if order is None:
+        return "order unknown"
+    if fulfilled_at is not None and (order.fulfilled_at is None or fulfilled_at < order.fulfilled_at):
+        order.fulfilled_at = fulfilled_at
+    # One delivered shipment of a partially fulfilled order does not make the order delivered.
+    if delivered_at is not None and order.fulfillment_status == "fulfilled" and order.delivered_at is None:
+        order.delivered_at = delivered_at
+    return "applied"
+
+
+def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    body = event.payload or {}
+    order_id, amount = payloads.refund_created(body)
+    order = session.scalar(select(Order).where(Order.store_id == store.id, Order.external_id == order_id))
+    if order is None:
+        return "order unknown"
+    created = payloads.parse_time(body.get("created_at"))
+    if created is not None and order.remote_updated_at is not None and order.remote_updated_at >= created:
+        return "already in order"  # the stored order copy was taken after this refund
+    order.total_refunded = (order.total_refunded or 0) + amount
+    order.refunded = order.total_refunded >= order.total_price
+    order.financial_status = "refunded" if order.refunded else "partially_refunded"
+    return "applied"
+
+
+def _customer(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    record = _with_stored_customer_facts(session, store.id, payloads.customer_record(event.payload or {}))
+    return "applied" if upsert_customers(session, store.id, [record]) else "unchanged"
+
+
+def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    sent_at = event.triggered_at or event.received_at
+    if store.status == "active" and store.installed_at is not None and store.installed_at > sent_at:
+        return "reinstalled since"
+    mark_uninstalled(session, store, now)
+    cancelled = cancel_scheduled_messages(session, store.id, SKIP_UNINSTALLED)
+    log.info("scheduled messages cancelled after uninstall", extra={"store_id": store.id, "cancelled": cancelled})
+    return "applied"
+
+
+def _bulk_finished(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    # The sync job owns bulk operations; it finds this event with `bulk_finish_event`.
+    return "kept for sync"
+
+
+Handler = Callable[[Session, Store, WebhookEvent, datetime, Any], str]
+STORE_HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(ORDER_TOPICS, _order),
+    "fulfillments/update": _fulfillment,
+    "refunds/create": _refund,
+    "customers/update": _customer,
+    "app/uninstalled": _uninstalled,
+    "bulk_operations/finish": _bulk_finished,
+}
+
+
+def _already_processed_event(session: Session, event: WebhookEvent) -> bool:
+    """Say whether the same event (shop, topic, event id) was already processed under another webhook id."""
+    if not event.event_id:
+        return False
+    return session.scalar(select(WebhookEvent.id).where(
+        WebhookEvent.shop_domain == event.shop_domain, WebhookEvent.topic == event.topic,
+        WebhookEvent.event_id == event.event_id, WebhookEvent.id != event.id,
+        WebhookEvent.processed_at.is_not(None)).limit(1)) is not None
+
+
+def process_event(session: Session, event: WebhookEvent, now: datetime, ctx: Any = None) -> str:
+    """Apply one stored webhook and mark it processed; return what happened (for counts and logs)."""
+    store = session.get(Store, event.store_id) if event.store_id else find_shopify_store(session, event.shop_domain)
+    body = event.payload or {}
+    outcome: str
+    if _already_processed_event(session, event):
+        outcome = "duplicate event"
+    elif event.topic == "customers/data_request":
+        compliance.handle_data_request(session, store, event.shop_domain, body, now)
+        outcome = "exported"
+    elif event.topic == "customers/redact":
+        compliance.redact_customer(session, store, event.shop_domain, body, now, current_event_id=event.id)
+        outcome = "redacted"
+    elif event.topic == "shop/redact":
+        compliance.redact_shop(session, store, event.shop_domain, now, current_event_id=event.id)
+        outcome = "redacted"
+    elif store is None:
+        outcome = "unknown shop"
+    elif store.status == "uninstalled" and event.topic != "app/uninstalled":
+        outcome = "store uninstalled"
+    elif event.topic in STORE_HANDLERS:
+        outcome = STORE_HANDLERS[event.topic](session, store, event, now, ctx)
+    else:
+        outcome = "unhandled topic"
+    if event.store_id is None and store is not None and event.topic != "shop/redact":
+        event.store_id = store.id
+    event.processed_at = now
+    event.attempts += 1
+    event.last_error = None
+    if event.topic not in KEEP_BODY_TOPICS:
+        event.payload = None  # data minimisation: the body's facts now live in their tables
+    session.flush()
+    return outcome
+
+
+def bulk_finish_event(session: Session, store_id: int, bulk_operation_gid: str) -> WebhookEvent | None:
+    """Return the bulk_operations/finish event for a bulk operation, if Shopify has sent it."""
+    for event in session.scalars(select(WebhookEvent).where(
+            WebhookEvent.store_id == store_id, WebhookEvent.topic == "bulk_operations/finish",
+            WebhookEvent.payload.is_not(None)).order_by(WebhookEvent.id.desc())):
+        if (event.payload or {}).get("admin_graphql_api_id") == bulk_operation_gid:
+            return event
+    return None

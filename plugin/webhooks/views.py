@@ -1,0 +1,115 @@
+"""`POST /webhooks`: verify Shopify's signature on the raw body, store the delivery once, answer fast.
+
+One route serves every subscription (shopify.app.toml points all topics, compliance ones included, at
+``shopify.webhook_path``) and dispatches on ``X-Shopify-Topic``; processing happens in
+``jobs.webhooks.process_pending``, never in the request (Shopify gives up after 5 s).
+https://shopify.dev/docs/apps/build/webhooks/subscribe/https
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from plugin import get_clock, get_config
+from plugin.auth.lifecycle import mark_uninstalled
+from plugin.auth.shop_domain import normalise_shop_domain
+from plugin.db import get_session
+from plugin.webhooks.inbox import Delivery, find_shopify_store, record_event, same_event_seen
+from plugin.webhooks.signature import is_valid_signature
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger("aftercare.webhooks")
+
+REQUIRED_HEADERS = ("X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id")
+
+
+def init_app(app: Any) -> None:
+    """Register the webhook route at the configured path."""
+    path = app.config["AFTERCARE"].get("shopify.webhook_path") or "/webhooks"
+    app.add_url_rule(path, endpoint="webhooks.receive", view_func=receive, methods=["POST"])
+    app.register_blueprint(bp)
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+def _parse_triggered_at(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _read_body(limit: int) -> bytes:
+    """Read the raw body, refusing more than ``limit`` bytes whatever Content-Length claims."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise RequestEntityTooLarge()
+    # The limited stream also stops chunked bodies at the limit (werkzeug raises 413 past it).
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def receive() -> tuple[Response, int]:
+    """Verify, store and acknowledge one webhook delivery."""
+    config = get_config()
+    limit = int(config.get("app.max_webhook_body_bytes"))
+    try:
+        raw = _read_body(limit)
+    except RequestEntityTooLarge:
+        return _error(413, f"request body larger than {limit} bytes")
+    missing = [name for name in REQUIRED_HEADERS if not request.headers.get(name)]
+    if missing:
+        return _error(400, f"missing headers: {', '.join(missing)}")
+    if not is_valid_signature(raw, request.headers["X-Shopify-Hmac-Sha256"], config.secrets.shopify_api_secret):
+        log.warning("webhook signature mismatch", extra={"topic": request.headers["X-Shopify-Topic"],
+                                                         "shop": request.headers["X-Shopify-Shop-Domain"]})
+        return _error(401, "invalid signature")
+    shop = normalise_shop_domain(request.headers["X-Shopify-Shop-Domain"])
+    if shop is None:
+        return _error(400, "X-Shopify-Shop-Domain is not a myshopify.com domain")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _error(400, "body is not valid JSON")
+    if not isinstance(payload, dict):
+        return _error(400, "body must be a JSON object")
+
+    topic = request.headers["X-Shopify-Topic"].strip().lower()
+    known = set(config.get("shopify.webhook_topics")) | set(config.get("shopify.compliance_topics"))
+    if topic not in known:
+        log.info("webhook topic not subscribed; acknowledged and ignored", extra={"topic": topic, "shop": shop})
+        return jsonify(status="ignored"), 200
+
+    delivery = Delivery(shop_domain=shop, topic=topic, webhook_id=request.headers["X-Shopify-Webhook-Id"].strip(),
+                        event_id=(request.headers.get("X-Shopify-Event-Id") or "").strip() or None,
+                        api_version=request.headers.get("X-Shopify-API-Version"),
+                        triggered_at=_parse_triggered_at(request.headers.get("X-Shopify-Triggered-At")))
+    session = get_session()
+    if same_event_seen(session, delivery):
+        log.info("webhook event already received under another webhook id", extra={
+            "topic": topic, "shop": shop, "event_id": delivery.event_id})
+        return jsonify(status="duplicate"), 200
+    store = find_shopify_store(session, shop)
+    now = get_clock().now()
+    event = record_event(session, delivery, payload, store.id if store else None, now)
+    if event is None:
+        return jsonify(status="duplicate"), 200
+    if topic == "app/uninstalled" and store is not None:
+        # Sending must stop the moment Shopify says so; the job later cancels queued messages.
+        mark_uninstalled(session, store, now)
+    log.info("webhook stored", extra={"topic": topic, "shop": shop, "webhook_event_id": event.id,
+                                       "store_id": store.id if store else None})
+    return jsonify(status="stored"), 200

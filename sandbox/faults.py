@@ -34,8 +34,10 @@ class FaultInjector:
     """WSGI middleware that replaces a fraction of responses with faults."""
 
     def __init__(self, app: Callable, config: FaultConfig | None = None,
-                 rate_limited_body: Callable[[], tuple[dict[str, str], bytes]] | None = None):
+                 rate_limited_body: Callable[[], tuple[dict[str, str], bytes]] | None = None,
+                 server_error_body: Callable[[int], tuple[dict[str, str], bytes]] | None = None):
         self.app = app
+        self._server_error_body = server_error_body  # vendor-shaped 5xx answers (e.g. Amazon's errors list)
         self.config = config or FaultConfig()
         self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
@@ -83,9 +85,13 @@ class FaultInjector:
             start_response("429 Too Many Requests", list(headers.items()) + [("Content-Length", str(len(body)))])
             return [body]
         if kind in ("500", "503"):
-            body = json.dumps({"errors": "Internal error (injected)"}).encode()
             status = "500 Internal Server Error" if kind == "500" else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            if self._server_error_body:
+                headers, body = self._server_error_body(int(kind))
+            else:
+                headers = {"Content-Type": "application/json"}
+                body = json.dumps({"errors": "Internal error (injected)"}).encode()
+            start_response(status, list(headers.items()) + [("Content-Length", str(len(body)))])
             return [body]
         if kind == "slow":
             time.sleep(self.config.slow_seconds)  # the sandbox is slow on purpose; clients must time out

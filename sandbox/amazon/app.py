@@ -24,7 +24,7 @@ from .. import faults as fault_module
 from ..server import ServerThread
 from . import messaging, orders, reports, solicitations, tokens
 from .context import Ctx
-from .http import ApiError, json_response, parse_time
+from .http import ApiError, iso, json_body, json_response, parse_time
 from .lwa import Lwa
 from .marketplaces import MARKETPLACES
 from .ratelimit import TokenBuckets, format_rate
@@ -35,6 +35,14 @@ Handler = Callable[..., tuple[int, Any]]
 STATIC_HOSTS = ("sandbox.sellingpartnerapi-na.amazon.com", "sandbox.sellingpartnerapi-eu.amazon.com",
                 "sandbox.sellingpartnerapi-fe.amazon.com")
 ACCESS_DENIED = "Access to requested resource is denied."
+# 500 wording as reported in https://github.com/saleweaver/python-amazon-sp-api/issues/943; the 503
+# wording is an assumption (no public sample found).
+SERVER_ERRORS = {
+    500: {"errors": [{"code": "InternalFailure", "message": "We encountered an internal error. Please try again.",
+                      "details": ""}]},
+    503: {"errors": [{"code": "ServiceUnavailable", "message": "Service temporarily unavailable. Please try "
+                      "again.", "details": ""}]},
+}
 QUOTA_BODY = {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested "
                           "resource.", "details": ""}]}
 
@@ -117,7 +125,8 @@ class AmazonSandbox:
         self._lock = threading.Lock()
         self._map = Map([Rule(path, methods=[method], endpoint=(key, handler))
                          for method, path, key, handler in _routes()])
-        self.faults = fault_module.FaultInjector(self._dispatch, rate_limited_body=self._quota_answer)
+        self.faults = fault_module.FaultInjector(self._dispatch, rate_limited_body=self._quota_answer,
+                                                 server_error_body=self._server_error_answer)
         self._server: ServerThread | None = None
 
     # ------------------------------------------------------------------ serving
@@ -253,6 +262,10 @@ class AmazonSandbox:
         headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())}
         return headers, json_response(429, QUOTA_BODY).get_data()
 
+    def _server_error_answer(self, status: int) -> tuple[dict[str, str], bytes]:
+        headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())}
+        return headers, json_response(status, SERVER_ERRORS[status]).get_data()
+
     def _error(self, exc: ApiError, key: str | None) -> Response:
         return json_response(exc.status, exc.body(), self._headers(key))
 
@@ -266,6 +279,8 @@ class AmazonSandbox:
             return self.lwa.token_endpoint(request)
         if path.startswith("/__documents/"):
             return self._document(request, path.removeprefix("/__documents/"))
+        if path.startswith("/__sandbox/"):
+            return self._control(request, path.removeprefix("/__sandbox/"))
         adapter = self._map.bind_to_environ(request.environ)
         try:
             (key, handler), path_args = adapter.match(path, method=request.method)
@@ -304,6 +319,30 @@ class AmazonSandbox:
             return self._error(exc, key)
         content_type = "application/hal+json" if "_links" in (body or {}) else "application/json"
         return json_response(status, body, self._headers(key), content_type)
+
+    def _control(self, request: Request, action: str) -> Response:
+        """Serve the control routes the demo and out-of-process tests use (loopback only)."""
+        try:
+            body = json_body(request.get_data()) if request.method == "POST" else {}
+            if action == "sellers" and request.method == "GET":
+                return json_response(200, [{"seller_id": s.seller_id, "name": s.name,
+                                            "marketplace_ids": s.marketplace_ids} for s in self.sellers])
+            if action == "refresh-token" and request.method == "POST":
+                token = self.issue_refresh_token(str(body["seller_id"]))
+                return json_response(200, {"client_id": self.client_id, "client_secret": self.client_secret,
+                                           "refresh_token": token})
+            if action == "faults" and request.method == "POST":
+                self.set_faults(float(body.get("rate", 0)), body.get("kinds"), body.get("seed"))
+                return json_response(200, {"rate": self.faults.config.rate, "kinds": list(self.faults.config.kinds)})
+            if action == "solicitations" and request.method == "GET":
+                return json_response(200, [{"order_id": r.order_id, "marketplace_id": r.marketplace_id,
+                                            "seller_id": r.seller_id, "sent_at": iso(r.sent_at)}
+                                           for r in self.solicitations.records])
+        except (KeyError, ValueError, TypeError, StopIteration) as exc:
+            return json_response(400, {"error": f"bad control request: {exc!r}"})
+        except ApiError as exc:
+            return json_response(400, {"error": exc.message})
+        return json_response(404, {"error": f"unknown control route {request.method} /__sandbox/{action}"})
 
     def _static_answer(self, request: Request, key: str | None) -> Response:
         try:

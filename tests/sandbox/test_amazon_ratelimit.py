@@ -89,3 +89,26 @@ def test_injected_429_faults_carry_amazons_body(limited):
     limited.sandbox.set_faults(0.0)
     assert _actions(limited).status_code == 404
     assert limited.sandbox.faults.counts == {"429": 1}
+
+
+def test_injected_server_errors_carry_amazons_body(limited):
+    limited.sandbox.set_faults(1.0, kinds=["500"], seed=3)
+    answer = _actions(limited)
+    assert answer.status_code == 500
+    assert answer.json() == {"errors": [{"code": "InternalFailure", "message": "We encountered an internal "
+                                         "error. Please try again.", "details": ""}]}
+
+
+def test_control_routes_for_out_of_process_use(limited):
+    import requests
+
+    base = limited.sandbox.url + "/__sandbox"
+    sellers = requests.get(base + "/sellers", timeout=10).json()
+    assert [s["seller_id"] for s in sellers] == [s.seller_id for s in limited.sandbox.sellers]
+    issued = requests.post(base + "/refresh-token", json={"seller_id": sellers[2]["seller_id"]}, timeout=10).json()
+    assert lwa_token(limited.sandbox, issued["refresh_token"]).startswith("Atza|")
+    assert requests.post(base + "/faults", json={"rate": 1.0, "kinds": ["503"]}, timeout=10).status_code == 200
+    assert _actions(limited).status_code == 503
+    assert requests.post(base + "/faults", json={"rate": 0}, timeout=10).status_code == 200
+    assert requests.get(base + "/solicitations", timeout=10).json() == []
+    assert requests.post(base + "/refresh-token", json={}, timeout=10).status_code == 400

@@ -1,0 +1,141 @@
+"""Map Admin GraphQL nodes (paged answers and bulk JSONL lines alike) to ``connectors.records``.
+
+Field meanings: https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Order ,
+.../objects/Customer (``emailMarketingConsent``), .../objects/Fulfillment (``deliveredAt``,
+``estimatedDeliveryAt``). Protected customer data (name, e-mail) comes back null for apps without access:
+the customer is kept without contact and the flows skip it with the reason "no contact access".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord, VariantRecord
+
+CONSENTED = "SUBSCRIBED"
+# returnStatus values meaning goods came back or are on their way back.
+RETURNED_STATES = {"RETURN_REQUESTED", "IN_PROGRESS", "INSPECTION_COMPLETE", "RETURNED"}
+
+
+def numeric_id(gid: str | None) -> str | None:
+    """Return the numeric tail of a global id (``gid://shopify/Order/12`` -> ``"12"``)."""
+    if not gid:
+        return None
+    return gid.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def gid_type(gid: str) -> str:
+    """Return the resource type of a global id (``gid://shopify/LineItem/3`` -> ``"LineItem"``)."""
+    parts = gid.split("/")
+    return parts[3] if len(parts) > 4 else ""
+
+
+def to_gid(kind: str, external_id: str) -> str:
+    """Build a global id from a resource type and numeric id."""
+    return f"gid://shopify/{kind}/{external_id}"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse Shopify's ISO-8601 timestamps (``...Z``) into aware UTC datetimes."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _money(bag: dict[str, Any] | None) -> Decimal | None:
+    if not bag:
+        return None
+    amount = (bag.get("shopMoney") or {}).get("amount")
+    return Decimal(str(amount)) if amount is not None else None
+
+
+def customer_record(node: dict[str, Any]) -> CustomerRecord:
+    """Map a Customer node."""
+    consent = node.get("emailMarketingConsent") or {}
+    subscribed = consent.get("marketingState") == CONSENTED
+    address = node.get("defaultAddress") or {}
+    return CustomerRecord(
+        external_id=numeric_id(node["id"]) or "",
+        email=node.get("email") or None,
+        first_name=node.get("firstName") or None,
+        locale=node.get("locale") or None,
+        country=address.get("countryCodeV2") or None,
+        time_zone=address.get("timeZone") or None,
+        marketing_consent=subscribed,
+        marketing_consent_at=parse_time(consent.get("consentUpdatedAt")) if subscribed else None,
+        tags=tuple(node.get("tags") or ()),
+        created_at=parse_time(node.get("createdAt")),
+        updated_at=parse_time(node.get("updatedAt")),
+    )
+
+
+def line_record(node: dict[str, Any]) -> OrderLineRecord:
+    """Map a LineItem node."""
+    return OrderLineRecord(
+        external_id=numeric_id(node["id"]) or "",
+        quantity=int(node.get("quantity") or 0),
+        price=_money(node.get("originalUnitPriceSet")) or Decimal("0"),
+        title=node.get("title") or "",
+        sku=node.get("sku") or None,
+        product_external_id=numeric_id((node.get("product") or {}).get("id")),
+        variant_external_id=numeric_id((node.get("variant") or {}).get("id")),
+    )
+
+
+def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> OrderRecord:
+    """Map an Order node and its LineItem nodes.
+
+    Delivery facts come from the fulfilments: ``fulfilled_at`` the first successful one, ``delivered_at`` and
+    ``estimated_delivery_at`` the latest carrier dates (the order is delivered when its last parcel is).
+    """
+    fulfillments = [f for f in node.get("fulfillments") or () if f.get("status") == "SUCCESS"]
+    created = [t for t in (parse_time(f.get("createdAt")) for f in fulfillments) if t]
+    delivered = [t for t in (parse_time(f.get("deliveredAt")) for f in fulfillments) if t]
+    estimated = [t for t in (parse_time(f.get("estimatedDeliveryAt")) for f in fulfillments) if t]
+    customer = node.get("customer")
+    return OrderRecord(
+        external_id=numeric_id(node["id"]) or "",
+        name=node.get("name"),
+        created_at=parse_time(node["createdAt"]),  # type: ignore[arg-type]
+        processed_at=parse_time(node.get("processedAt")),
+        updated_at=parse_time(node.get("updatedAt")),
+        currency=node.get("currencyCode") or "",
+        total_price=_money(node.get("totalPriceSet")) or Decimal("0"),
+        subtotal_price=_money(node.get("subtotalPriceSet")),
+        total_refunded=_money(node.get("totalRefundedSet")) or Decimal("0"),
+        financial_status=node.get("displayFinancialStatus"),
+        fulfillment_status=node.get("displayFulfillmentStatus"),
+        cancelled_at=parse_time(node.get("cancelledAt")),
+        refunded=node.get("displayFinancialStatus") == "REFUNDED",
+        returned=node.get("returnStatus") in RETURNED_STATES,
+        fulfilled_at=min(created) if created else None,
+        delivered_at=max(delivered) if delivered else None,
+        estimated_delivery_at=max(estimated) if estimated else None,
+        tags=tuple(node.get("tags") or ()),
+        customer=customer_record(customer) if customer else None,
+        lines=tuple(line_record(line) for line in lines),
+    )
+
+
+def product_record(node: dict[str, Any], variants: Iterable[dict[str, Any]]) -> ProductRecord:
+    """Map a Product node and its ProductVariant nodes."""
+    return ProductRecord(
+        external_id=numeric_id(node["id"]) or "",
+        title=node.get("title") or "",
+        handle=node.get("handle"),
+        product_type=node.get("productType") or None,
+        vendor=node.get("vendor") or None,
+        status=node.get("status"),
+        tags=tuple(node.get("tags") or ()),
+        updated_at=parse_time(node.get("updatedAt")),
+        variants=tuple(VariantRecord(external_id=numeric_id(v["id"]) or "", sku=v.get("sku") or None,
+                                     title=v.get("title") or "",
+                                     price=Decimal(str(v["price"])) if v.get("price") is not None else None)
+                       for v in variants),
+    )

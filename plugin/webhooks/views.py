@@ -55,11 +55,18 @@ def _read_body(limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise RequestEntityTooLarge()
-    # The limited stream also stops chunked bodies at the limit (werkzeug raises 413 past it).
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise RequestEntityTooLarge()
-    return body
+    # A chunked body has no Content-Length: read until the end, stopping as soon as it passes the limit
+    # (werkzeug's limited stream may also raise 413 itself once MAX_CONTENT_LENGTH is exceeded).
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        part = request.stream.read(64 * 1024)
+        if not part:
+            return b"".join(parts)
+        size += len(part)
+        if size > limit:
+            raise RequestEntityTooLarge()
+        parts.append(part)
 
 
 def receive() -> tuple[Response, int]:

@@ -98,7 +98,8 @@ class AmazonSandbox:
     """A seeded SP-API + LWA stand-in served over real HTTP (see ``start``)."""
 
     def __init__(self, seed: int = 7, orders: int = 5000, clock: Clock | None = None, rate_scale: float = 1.0,
-                 rate_limits: bool = True, static: bool = False, gzip_threshold: int = 2048):
+                 rate_limits: bool = True, static: bool = False, gzip_threshold: int = 2048,
+                 client_id: str | None = None, client_secret: str | None = None):
         self.clock: Clock = clock or SystemClock()
         self.seed = seed
         self._rng = random.Random(seed ^ 0x5A17)
@@ -114,7 +115,8 @@ class AmazonSandbox:
         for order in self.orders:
             self._orders_by_seller.setdefault(order.seller_id, []).append(order)
         self.lwa = Lwa(self.clock)
-        self.client_id, self.client_secret = self.lwa.register_app()
+        # The default LWA app; pass the credentials the app is configured with (AFTERCARE_LWA_CLIENT_*).
+        self.client_id, self.client_secret = self.lwa.register_app(client_id, client_secret)
         self.buckets = TokenBuckets(self.clock, rate_scale, rate_limits)
         self.solicitations = solicitations.SolicitationLedger()
         self.messages = messaging.MessageLog()
@@ -374,9 +376,11 @@ class AmazonSandbox:
         return Response(document.data, 200, content_type=document.content_type)
 
 
-def serve(port: int = 9002, seed: int = 7, orders: int = 5000, rate_scale: float = 1.0) -> None:
+def serve(port: int = 9002, seed: int = 7, orders: int = 5000, rate_scale: float = 1.0,
+          client_id: str | None = None, client_secret: str | None = None) -> None:
     """Run the sandbox in the foreground (``aftercare sandbox amazon``), printing credentials to use."""
-    sandbox = AmazonSandbox(seed=seed, orders=orders, rate_scale=rate_scale)
+    sandbox = AmazonSandbox(seed=seed, orders=orders, rate_scale=rate_scale, client_id=client_id,
+                            client_secret=client_secret)
     server = ServerThread(sandbox.wsgi_app, port=port)
     sandbox._server = server  # so document URLs name the real port
     print(f"Amazon SP-API sandbox on {server.url}  (LWA token URL {server.url}/auth/o2/token)")

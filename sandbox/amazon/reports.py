@@ -116,7 +116,8 @@ def _finish(ctx: Ctx, report: Report) -> None:
 
 def report_json(ctx: Ctx, report: Report, poll: bool = False) -> dict[str, Any]:
     """Render a ``Report`` object."""
-    status = _status(ctx, report, poll)
+    with ctx.sandbox.reports.lock:  # concurrent polls must not finish a report twice
+        status = _status(ctx, report, poll)
     body: dict[str, Any] = {
         "reportId": report.report_id, "reportType": report.report_type,
         "marketplaceIds": report.marketplace_ids, "dataStartTime": iso(report.data_start),
@@ -169,9 +170,10 @@ def get_report(ctx: Ctx, reportId: str) -> tuple[int, Any]:  # noqa: N803 - path
 def cancel_report(ctx: Ctx, reportId: str) -> tuple[int, Any]:  # noqa: N803
     """DELETE /reports/2021-06-30/reports/{reportId}: only IN_QUEUE reports can be cancelled."""
     report = _own_report(ctx, reportId)
-    if _status(ctx, report, poll=False) != "IN_QUEUE":
-        raise invalid_input("Invalid input", "Only reports with processingStatus IN_QUEUE can be cancelled.")
-    report.final_status, report.cancelled_at, report.finished_at = "CANCELLED", ctx.now, ctx.now
+    with ctx.sandbox.reports.lock:
+        if _status(ctx, report, poll=False) != "IN_QUEUE":
+            raise invalid_input("Invalid input", "Only reports with processingStatus IN_QUEUE can be cancelled.")
+        report.final_status, report.cancelled_at, report.finished_at = "CANCELLED", ctx.now, ctx.now
     return 200, None
 
 

@@ -110,7 +110,7 @@ def graphql(sandbox: ShopifySandbox, request: Request, version: str) -> Response
     body = _body(request)
     if body is None:
         return _json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
-    payload = run_graphql(sandbox, state, sandbox.apps[access.client_id], body, request.host_url.rstrip("/"))
+    payload = run_graphql(sandbox, state, sandbox.apps[access.client_id], body, _own_url(request))
     return _json(payload, headers={"X-Shopify-API-Version": version, "X-Request-Id": _request_id()})
 
 
@@ -143,6 +143,12 @@ def bulk_file(sandbox: ShopifySandbox, request: Request, op_id: int) -> Response
     if body is None:
         return _json({"errors": "Not Found"}, 404)
     return Response(body, content_type="application/jsonl")
+
+
+def _own_url(request: Request) -> str:
+    """Return the address this server listens on (not the shop Host), for bulk result URLs."""
+    env = request.environ
+    return f"{request.scheme}://{env.get('SERVER_NAME', '127.0.0.1')}:{env.get('SERVER_PORT', '80')}"
 
 
 def _request_id() -> str:

@@ -9,8 +9,10 @@ step each time a client polls (``currentBulkOperation`` or ``node``), so the sta
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, replace
+from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +98,7 @@ class BulkManager:
             return f"Invalid bulk query: {exc.message}"
         errors = validate(self.schema, doc)
         if errors:
-            return f"Invalid bulk query: {errors[0].message}"
+            return "Invalid bulk query: " + re.sub(r" Did you mean .*\?$", "", errors[0].message)
         ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
         if len(ops) != 1 or ops[0].operation.value != "query":
             return "Bulk queries must contain exactly one query operation."
@@ -145,8 +147,10 @@ class BulkManager:
 
     def _complete(self, ctx: Context, op: BulkOperation) -> None:
         doc = parse(op.query)
-        operation = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
-        _inject_parent_ids(operation.selection_set, self.schema.query_type)
+        original = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
+        operation = dc_replace(original, selection_set=_inject_parent_ids(original.selection_set,
+                                                                          self.schema.query_type))
+        doc = dc_replace(doc, definitions=tuple(operation if d is original else d for d in doc.definitions))
         run_ctx = replace(ctx, bulk=True, search=[], _visible=None)
         result = execute(self.schema, doc, context_value=run_ctx, field_resolver=default_resolver)
         if result.errors:
@@ -219,22 +223,40 @@ def _connections(conn_field: FieldNode, parent: GraphQLObjectType) -> tuple[int,
     return count, depth
 
 
-def _inject_parent_ids(selection_set: SelectionSetNode, parent: GraphQLObjectType) -> None:
-    """Make every node with nested connections select its id, so children can point at it."""
-    for top in _fields(selection_set):
-        field = parent.fields.get(top.name.value)
-        if field is None or not is_connection(get_named_type(field.type)):
-            continue
-        node_field, node_type, _ = _node_selection(top, get_named_type(field.type))
-        if node_field is None:
-            continue
-        children = _child_connections(node_field, node_type)
-        if children:
-            extra = FieldNode(name=NameNode(value="id"), alias=NameNode(value=_PARENT_ALIAS),
-                              arguments=(), directives=())
-            node_field.selection_set = SelectionSetNode(
-                selections=(*node_field.selection_set.selections, extra))
-            _inject_parent_ids(node_field.selection_set, node_type)
+def _inject_parent_ids(selection_set: SelectionSetNode, parent: GraphQLObjectType) -> SelectionSetNode:
+    """Return a copy where every node with nested connections also selects its id (for ``__parentId``)."""
+    selections = []
+    for sel in selection_set.selections:
+        field = parent.fields.get(sel.name.value) if isinstance(sel, FieldNode) else None
+        if field is not None and is_connection(get_named_type(field.type)) and sel.selection_set:
+            sel = dc_replace(sel, selection_set=_inject_in_connection(sel.selection_set,
+                                                                      get_named_type(field.type)))
+        selections.append(sel)
+    return dc_replace(selection_set, selections=tuple(selections))
+
+
+def _inject_in_connection(selection_set: SelectionSetNode, conn_type: GraphQLObjectType) -> SelectionSetNode:
+    node_type = get_named_type(conn_type.fields["nodes"].type)
+    selections = []
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode) and sel.selection_set and sel.name.value == "nodes":
+            sel = dc_replace(sel, selection_set=_with_parent_id(sel, node_type))
+        elif isinstance(sel, FieldNode) and sel.selection_set and sel.name.value == "edges":
+            inner = [dc_replace(n, selection_set=_with_parent_id(n, node_type))
+                     if isinstance(n, FieldNode) and n.name.value == "node" and n.selection_set else n
+                     for n in sel.selection_set.selections]
+            sel = dc_replace(sel, selection_set=dc_replace(sel.selection_set, selections=tuple(inner)))
+        selections.append(sel)
+    return dc_replace(selection_set, selections=tuple(selections))
+
+
+def _with_parent_id(node_field: FieldNode, node_type: GraphQLObjectType) -> SelectionSetNode:
+    new = _inject_parent_ids(node_field.selection_set, node_type)
+    if _child_connections(node_field, node_type):
+        extra = FieldNode(name=NameNode(value="id"), alias=NameNode(value=_PARENT_ALIAS), arguments=(),
+                          directives=())
+        new = dc_replace(new, selections=(*new.selections, extra))
+    return new
 
 
 def _emit_connection(value: Any, conn_field: FieldNode, conn_type: GraphQLObjectType, parent_id: str | None,

@@ -43,10 +43,23 @@ _VALIDATION_CODES = (
 )
 
 
+_UNDEFINED_FIELD = re.compile(r"^Cannot query field '(?P<field>\w+)' on type '(?P<type>\w+)'\.")
+_UNKNOWN_ARGUMENT = re.compile(r"^Unknown argument '(?P<arg>\w+)' on field '(?P<type>\w+)\.(?P<field>\w+)'\.")
+
+
 def _error(err: GraphQLError, code: str) -> dict[str, Any]:
     out = err.formatted
     extensions = dict(out.get("extensions") or {})
     extensions.setdefault("code", code)
+    # graphql-ruby (Shopify's server) words these two differently and never suggests names.
+    message = re.sub(r" Did you mean .*\?$", "", out["message"])
+    if match := _UNDEFINED_FIELD.match(message):
+        message = f"Field '{match['field']}' doesn't exist on type '{match['type']}'"
+        extensions.update(typeName=match["type"], fieldName=match["field"])
+    elif match := _UNKNOWN_ARGUMENT.match(message):
+        message = f"Field '{match['field']}' doesn't accept argument '{match['arg']}'"
+        extensions.update(name=match["arg"], typeName="Field", argumentName=match["arg"])
+    out["message"] = message
     out["extensions"] = extensions
     return out
 

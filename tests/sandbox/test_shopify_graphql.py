@@ -44,9 +44,9 @@ def test_invalid_document_gets_shopify_error_shape(env):
     body = env.gql(document).json()
     assert "data" not in body
     (error,) = body["errors"]
-    assert error["message"] == "Cannot query field 'bogusField' on type 'Order'."
+    assert error["message"] == "Field 'bogusField' doesn't exist on type 'Order'"
     assert error["locations"] == [{"line": 1, "column": document.index("bogusField") + 1}]
-    assert error["extensions"]["code"] == "undefinedField"
+    assert error["extensions"] == {"code": "undefinedField", "typeName": "Order", "fieldName": "bogusField"}
 
 
 def test_syntax_error_and_missing_query(env):

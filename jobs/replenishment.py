@@ -19,6 +19,7 @@ Everything is computed in SQL over the store's purchases (window functions); the
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,6 +128,11 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
     return result.rowcount or 0
 
 
+def discount_code_name(idempotency_key: str) -> str:
+    """Return the single-use code for a reminder, derived from its key so a retried create is recognisable."""
+    return "REFILL-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:10].upper()
+
+
 def _bind_time(dialect: str, when: datetime) -> Any:
     # Raw text() binds skip the UTCDateTime type; SQLite columns hold naive UTC strings.
     return when.astimezone(UTC).replace(tzinfo=None) if dialect == "sqlite" else when
@@ -185,15 +191,17 @@ def due_reminders(session: Session, store: Store, settings: dict[str, Any], now:
                    "variant_external_id": variant_external_id, "run_out_at": run_out_at.isoformat(),
                    "cycle_days": round(float(cycle), 3), "cycle_source": source,
                    "subscribe_offer": bool(settings.get("subscribe_offer_enabled", True))}
-        if discount is not None:
-            # The single-use code is created through discountCodeBasicCreate when the message is sent.
-            payload["discount_percent"] = discount
-        rows.append(message_row(
+        row = message_row(
             store_id=store.id, flow=FLOW, step="main",
             key_parts=(f"customer={customer_id}", f"product={product_id}", f"order={order_id}"),
             scheduled_for=remind_at, customer_id=customer_id, order_id=order_id, product_id=product_id,
             marketing=True, locale=locale, to_address=email if store.protected_data_access else None,
-            payload=payload, status=status, skip_reason=reason))
+            payload=payload, status=status, skip_reason=reason)
+        if discount is not None and status == "scheduled":
+            # Created (connectors.shopify.discounts.create_discount_code) when the reminder is sent, so a
+            # cancelled reminder leaves no live code behind; the name derives from the key (TAKEN = ours).
+            payload.update(discount_percent=discount, discount_code=discount_code_name(row["idempotency_key"]))
+        rows.append(row)
     return rows
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,23 +46,28 @@ class JobSpec:
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("sync", "jobs.sync:sync_store", 15 * 60, platforms=("shopify", "amazon"),
-            description="incremental sync of customers, products, orders (and Judge.me reviews)"),
+    JobSpec("shopify_sync", "jobs.sync:sync_store", 15 * 60,
+            description="incremental sync of Shopify customers, products, orders and Judge.me reviews"),
+    JobSpec("amazon_sync", "jobs.amazon_sync:run", 30 * 60, platforms=("amazon",),
+            description="incremental sync of Amazon orders"),
     JobSpec("webhooks", "jobs.webhooks:process_pending", 30, per_store=False,
             description="process stored webhook events"),
     JobSpec("review_requests", "jobs.review_requests:run", HOUR, description="Shopify review request emails"),
     JobSpec("review_replies", "jobs.review_replies:run", 15 * 60,
             description="Judge.me replies: auto-reply 4-5 stars, draft + ticket for 1-3 stars"),
     JobSpec("surveys", "jobs.surveys:run", HOUR, description="NPS/CSAT surveys and post-resolution follow-ups"),
+    JobSpec("replenishment_learn", "jobs.replenishment:learn", DAY,
+            description="learn each consumable product's median re-buy cycle"),
     JobSpec("replenishment", "jobs.replenishment:run", HOUR,
-            description="learn product cycles, plan and cancel replenishment reminders"),
-    JobSpec("ticket_alerts", "jobs.tickets:alert_breaches", 5 * 60, description="alert the merchant of SLA breaches"),
+            description="cancel re-ordered reminders, plan due replenishment reminders"),
+    JobSpec("ticket_alerts", "jobs.tickets:alert_breaches", 5 * 60, platforms=("shopify", "amazon"),
+            description="alert the merchant once per ticket past its SLA"),
     JobSpec("dispatch", "jobs.dispatch:dispatch_due", 60, per_store=False,
             description="send due outbox messages through the send policy"),
-    JobSpec("amazon_solicitations", "jobs.amazon_solicitations:run", DAY, platforms=("amazon",),
+    JobSpec("amazon_solicitations", "jobs.amazon_reviews:run", DAY, platforms=("amazon",),
             description="Amazon productReviewAndSellerFeedback solicitations"),
     JobSpec("amazon_feedback", "jobs.amazon_feedback:run", 12 * HOUR, platforms=("amazon",),
-            description="Amazon seller-feedback reports into the inbox"),
+            description="Amazon seller-feedback reports (GET_SELLER_FEEDBACK_DATA) into the inbox"),
     JobSpec("metrics_snapshot", "jobs.analytics:snapshot_metrics", DAY, platforms=("shopify", "amazon"),
             description="recompute customer metrics (RFM, CLV)"),
 )
@@ -96,7 +102,7 @@ def acquire_lease(database: Database, holder: str, now: datetime, seconds: int, 
         # can never both win (the row lock / SQLite's write lock serialises them).
         renewed = session.execute(
             update(SchedulerLease)
-            .where(SchedulerLease.name == name, or_(SchedulerLease.expires_at < now, SchedulerLease.holder == holder))
+            .where(SchedulerLease.name == name, or_(SchedulerLease.expires_at <= now, SchedulerLease.holder == holder))
             .values(holder=holder, acquired_at=now, expires_at=expires)
             .execution_options(synchronize_session=False))
         if renewed.rowcount == 1:
@@ -125,8 +131,11 @@ def default_holder() -> str:
 class SchedulerService:
     """The scheduler process: renews the lease on a timer and runs the declared jobs while it holds it."""
 
-    def __init__(self, ctx: JobContext, holder: str | None = None, jobs: tuple[JobSpec, ...] = JOBS):
+    def __init__(self, ctx: JobContext, holder: str | None = None, jobs: tuple[JobSpec, ...] = JOBS,
+                 submit: Callable[[JobSpec], Any] | None = None):
         self.ctx = ctx
+        # How a due job runs: in this process by default, or handed to Celery (jobs.celery_app.submitter).
+        self.submit = submit or (lambda spec: run_job(ctx, spec))
         self.holder = holder or default_holder()
         self.jobs = jobs
         self.lease_seconds = int(ctx.config.get("scheduler.lease_seconds", 60))
@@ -146,11 +155,11 @@ class SchedulerService:
         self.active = held
         return held
 
-    def run_if_active(self, name: str) -> JobResult | None:
-        """Run a job when this process holds the lease; on standby do nothing."""
+    def run_if_active(self, name: str) -> Any:
+        """Run (or submit) a job when this process holds the lease; on standby do nothing."""
         if not self.active:
             return None
-        return run_named_from(self.ctx, self.jobs, name)
+        return self.submit(get_job(name, self.jobs))
 
     def stop(self) -> None:
         """Release the lease on shutdown."""
@@ -184,7 +193,3 @@ class SchedulerService:
         finally:
             self.stop()
 
-
-def run_named_from(ctx: JobContext, jobs: tuple[JobSpec, ...], name: str, store_id: int | None = None) -> JobResult:
-    """Run a job named in a given job list once."""
-    return run_job(ctx, get_job(name, jobs), store_id)

@@ -7,3 +7,74 @@ import click
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the `aftercare` group."""
+    main.add_command(scheduler)
+    main.add_command(run_job)
+
+
+@click.command("scheduler")
+@click.option("--holder", default=None, help="Name of this scheduler in the lease (default: host:pid:random).")
+def scheduler(holder: str | None) -> None:
+    """Run the periodic jobs (one active scheduler; others wait on standby)."""
+    from jobs.context import JobContext
+    from jobs.schedule import SchedulerService
+    from plugin.cli import friendly_errors
+    from plugin.config import load_config
+    from plugin.logs import configure_logging
+
+    @friendly_errors
+    def _run() -> None:
+        cfg = load_config()
+        configure_logging(cfg.get("app.log_level"), cfg.secrets.values(),
+                          as_json=cfg.get("app.log_format") == "json")
+        ctx = JobContext.from_config(cfg)
+        submit = None
+        if cfg.get("scheduler.engine") == "celery":
+            from jobs.celery_app import make_celery, submitter
+
+            submit = submitter(make_celery(cfg), ctx)
+        service = SchedulerService(ctx, holder=holder, submit=submit)
+        click.echo(f"scheduler {service.holder}: {len(service.jobs)} jobs, engine "
+                   f"{cfg.get('scheduler.engine')}, lease {service.lease_seconds}s (Ctrl+C to stop)")
+        service.serve_forever()
+
+    _run()
+
+
+@click.command("run-job")
+@click.argument("name")
+@click.option("--store", "store_id", type=int, default=None, help="Run for this store id only.")
+def run_job(name: str, store_id: int | None) -> None:
+    """Run one declared job once, now (all stores, or --store ID)."""
+    from jobs.context import JobContext
+    from jobs.runner import JobTargetError, UnknownJobError
+    from jobs.schedule import get_job, run_named
+    from plugin.cli import friendly_errors
+    from plugin.config import load_config
+
+    @friendly_errors
+    def _run() -> None:
+        try:
+            spec = get_job(name)
+        except UnknownJobError as exc:
+            raise click.UsageError(str(exc)) from None
+        if store_id is not None and not spec.per_store:
+            raise click.UsageError(f"job {name!r} runs across all stores; --store does not apply")
+        ctx = JobContext.from_config(load_config())
+        try:
+            result = run_named(ctx, name, store_id)
+        except JobTargetError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            ctx.database.dispose()
+        for sid, counts in result.results.items():
+            where = "all stores" if sid is None else f"store {sid}"
+            shown = " ".join(f"{k}={v}" for k, v in counts.items()) or "nothing to do"
+            click.echo(f"{name} {where}: {shown}")
+        for sid, error in result.failures.items():
+            click.echo(f"{name} store {sid}: FAILED {error}", err=True)
+        if not result.results and not result.failures:
+            click.echo(f"{name}: no matching stores")
+        if result.failures:
+            raise SystemExit(1)
+
+    _run()

@@ -1,0 +1,55 @@
+"""Celery entry: a real worker (thread, solo pool) on the machine's Redis runs the same job functions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import select
+
+from jobs.celery_app import make_celery, submitter, task_name
+from jobs.schedule import JOBS, get_job
+from jobs.tickets import open_ticket
+from plugin.config import ConfigError
+from plugin.models import Message
+from tests.jobs import factory as f
+from tests.jobs.conftest import make_ctx
+
+BROKER = "redis://127.0.0.1:6379/0"
+
+
+def _redis_up() -> bool:
+    try:
+        return bool(redis.Redis.from_url(BROKER, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_broker_url_is_required(ctx):
+    with pytest.raises(ConfigError, match="AFTERCARE_SCHEDULER__CELERY_BROKER_URL"):
+        make_celery(ctx.config)
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
+def test_real_worker_runs_a_job_per_store(ctx, database, clock, tmp_path: Path):
+    cfg_ctx = make_ctx(database, clock, tmp_path, scheduler={"celery_broker_url": BROKER})
+    app = make_celery(cfg_ctx.config, ctx_factory=lambda: cfg_ctx)
+    # A private queue per run so parallel test runs on the shared Redis never steal each other's tasks.
+    app.conf.task_default_queue = f"aftercare-test-{uuid.uuid4().hex}"
+    assert {task_name(spec.name) for spec in JOBS} <= set(app.tasks)
+    with ctx.database.session() as s:
+        a = f.store(s, alert_email="a@m.test").id
+        b = f.store(s, alert_email="b@m.test").id
+        open_ticket(s, ctx.config, store_id=a, source="manual", severity=1, subject="fake",
+                    now=clock.now() - timedelta(hours=2))
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        results = submitter(app, cfg_ctx)(get_job("ticket_alerts"))
+        got = [r.get(timeout=30) for r in results]
+    assert got == [{"job": "ticket_alerts", "results": {str(a): {"alerts": 1}}, "failures": {}},
+                   {"job": "ticket_alerts", "results": {str(b): {"alerts": 0}}, "failures": {}}]
+    with ctx.database.session() as s:
+        assert s.scalar(select(Message.to_address).where(Message.flow == "ticket_alert")) == "a@m.test"

@@ -234,6 +234,8 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_store_customer_created", "store_id", "customer_id", "created_at_remote"),
         Index("ix_orders_store_updated", "store_id", "remote_updated_at"),
         Index("ix_orders_store_delivered", "store_id", "delivered_at"),
+        # Review requests and surveys fall back to the fulfilment time when there is no delivery date.
+        Index("ix_orders_store_fulfilled", "store_id", "fulfilled_at"),
         CheckConstraint("total_price >= 0", name="total_nonnegative"),
     )
 
@@ -404,6 +406,8 @@ class Message(TimestampMixin, Base):
         Index("ix_message_store_customer_sent", "store_id", "customer_id", "sent_at"),
         Index("ix_message_store_flow_created", "store_id", "flow", "created_at"),
         Index("ix_message_order", "order_id"),
+        # Survey follow-ups look up the messages of a ticket.
+        Index("ix_message_ticket", "ticket_id"),
         CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint("attempts >= 0", name="attempts"),

@@ -20,7 +20,7 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TIMEOUT = 10
 SHOP = "aftercare-demo.myshopify.com"
 CLIENT_ID = "test-client"
-CLIENT_SECRET = "test-secret-abcdef0123456789"
+CLIENT_SECRET = "shpss_0123456789abcdef0123456789abcdef"
 ALL_SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts")
 
 

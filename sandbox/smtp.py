@@ -188,7 +188,8 @@ class SmtpSandbox:
     def keep(self, envelope: Envelope, session: Session) -> str:
         """Store one message (called by the handler on DATA) and return its queue id."""
         raw = envelope.original_content or b""
-        parsed = BytesParser(policy=policy.default).parsebytes(raw)
+        # The parsed view reads like a mail client shows it (LF line ends); ``raw`` stays byte-exact.
+        parsed = BytesParser(policy=policy.default).parsebytes(raw.replace(b"\r\n", b"\n"))
         received_at = self.clock.now()
         sequence = next(self._sequence)
         queue_id = f"{received_at:%Y%m%dT%H%M%S}-{sequence:06d}"

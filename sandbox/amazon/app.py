@@ -240,14 +240,15 @@ class AmazonSandbox:
         return record
 
     def add_feedback(self, order_id: str, rating: int, comments: str, at: datetime | None = None,
-                     response: str = "") -> Feedback:
-        """Record seller feedback for an order (shows in GET_SELLER_FEEDBACK_DATA when 1-3 stars)."""
+                     response: str = "", answers: tuple[bool | None, bool | None, bool | None] = (None, None, None),
+                     ) -> Feedback:
+        """Record seller feedback (``answers``: arrived on time, item as described, customer service)."""
         if not 1 <= rating <= 5:
             raise ValueError("rating must be 1-5")
         order = self.orders_by_id[order_id]
         record = Feedback(order.seller_id, order.marketplace_id, order.order_id,
                           (at or self.clock.now()).replace(microsecond=0), rating, comments, response,
-                          order.buyer_email)
+                          order.buyer_email, *answers)
         with self._lock:
             self.feedback.append(record)
         return record

@@ -124,6 +124,9 @@ class Feedback:
     comments: str
     response: str
     rater_email: str
+    arrived_on_time: bool | None = None  # the buyer's yes/no answers on the feedback form
+    item_as_described: bool | None = None
+    customer_service: bool | None = None
 
 
 @dataclass
@@ -288,6 +291,7 @@ def _maybe_return_and_feedback(rng: random.Random, order: Order, now: datetime, 
             rating = rng.choices([1, 2, 3, 4, 5], [7, 5, 8, 20, 60])[0]
             negative, positive = FEEDBACK_TEXT[language(order.marketplace_id)]
             text = rng.choice(negative if rating <= 3 else positive)
+            answers = [rng.random() < 0.3 + 0.15 * rating for _ in range(3)]
             data.feedback.append(Feedback(order.seller_id, order.marketplace_id, order.order_id,
                                           when.replace(microsecond=0), rating, text, "",
-                                          order.buyer_email))
+                                          order.buyer_email, *answers))

@@ -17,11 +17,15 @@ START = NOW + timedelta(days=1)
 
 
 def _feedback(env, marketplace, ratings):
-    """Add feedback dated NOW+2d (+1 h per entry) for fresh orders; return the orders."""
+    """Add feedback dated NOW+2d (+1 h per entry) for fresh orders; return the orders.
+
+    The yes/no answers are (late: no, as described: yes, service: unanswered).
+    """
     orders = []
     for i, (rating, text) in enumerate(ratings):
         order = env.sandbox.add_order(env.seller.seller_id, marketplace, NOW - timedelta(hours=2))
-        env.sandbox.add_feedback(order.order_id, rating, text, at=NOW + timedelta(days=2, hours=i))
+        env.sandbox.add_feedback(order.order_id, rating, text, at=NOW + timedelta(days=2, hours=i),
+                                 answers=(False, True, None))
         orders.append(order)
     env.at(NOW + timedelta(days=3))
     return orders
@@ -61,8 +65,9 @@ def test_lifecycle_by_successive_polls_then_plain_document(env):
     assert "compressionAlgorithm" not in meta
     assert raw.headers["Content-Type"] == "text/plain; charset=UTF-8"
     assert raw.content.decode("utf-8") == (
-        "Date\tRating\tComments\tResponse\tOrder ID\tRater Email\r\n"
-        f"3/3/26\t1\tArrived broken\t\t{orders[0].order_id}\t{orders[0].buyer_email}\r\n")
+        "Date\tRating\tComments\tYour Response\tArrived on Time\tItem as Described\tCustomer Service\tOrder ID"
+        "\tRater Email\r\n"
+        f"3/3/26\t1\tArrived broken\t\tNo\tYes\t\t{orders[0].order_id}\t{orders[0].buyer_email}\r\n")
 
 
 def test_lifecycle_by_clock_and_gzip_document(env):
@@ -103,9 +108,10 @@ def test_german_feedback_report_is_localised_and_cp1252(env):
     _, raw = _download(env, body["reportDocumentId"])
     assert raw.headers["Content-Type"] == "text/plain; charset=Cp1252"
     assert raw.content.decode("cp1252").split("\r\n") == [
-        "Datum\tBewertung\tKommentare\tIhre Antwort\tBestellnummer\tE-Mail-Adresse des Bewerters",
-        f"3.3.26\t2\tWare kam beschädigt an.\t\t{orders[0].order_id}\t{orders[0].buyer_email}",
-        f"3.3.26\t1\tFälschung!\t\t{orders[2].order_id}\t{orders[2].buyer_email}",
+        "Datum\tBewertung\tKommentare\tIhre Antwort\tPünktlich angekommen\tArtikel wie beschrieben\t"
+        "Kundenservice\tBestellnummer\tE-Mail-Adresse des Bewerters",
+        f"3.3.26\t2\tWare kam beschädigt an.\t\tNein\tJa\t\t{orders[0].order_id}\t{orders[0].buyer_email}",
+        f"3.3.26\t1\tFälschung!\t\tNein\tJa\t\t{orders[2].order_id}\t{orders[2].buyer_email}",
         "",
     ]
 
@@ -124,8 +130,8 @@ def test_japanese_feedback_report_is_shift_jis_with_japanese_headers(jp_env):
     assert raw.headers["Content-Type"] == "text/plain; charset=Windows-31J"
     text = gzip.decompress(raw.content).decode("cp932")
     assert text.split("\r\n")[:2] == [
-        "日付\t評価\tコメント\t返答\t注文番号\t評価者のEメールアドレス",
-        f"2026/03/03\t1\t商品が破損して届きました。\t\t{orders[0].order_id}\t{orders[0].buyer_email}",
+        "日付\t評価\tコメント\t返答\t予定通り到着\t商品説明どおり\tカスタマーサービス\t注文番号\t評価者のEメールアドレス",
+        f"2026/03/03\t1\t商品が破損して届きました。\t\tいいえ\tはい\t\t{orders[0].order_id}\t{orders[0].buyer_email}",
     ]
     with pytest.raises(UnicodeDecodeError):
         gzip.decompress(raw.content).decode("utf-8")

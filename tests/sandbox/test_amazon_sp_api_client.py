@@ -91,7 +91,7 @@ def test_messaging_and_reports_clients(env):
     document = reports.get_report_document(document_id, download=True)
     assert document.payload["compressionAlgorithm"] == "GZIP"
     assert document.payload["document"].splitlines()[1] == (
-        f"{NOW.month}/{NOW.day}/{NOW:%y}\t2\tBox was crushed\t\t{order.order_id}\t{order.buyer_email}")
+        f"{NOW.month}/{NOW.day}/{NOW:%y}\t2\tBox was crushed\t\t\t\t\t{order.order_id}\t{order.buyer_email}")
 
 
 def test_throttling_surfaces_as_the_librarys_exception():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,3 +44,106 @@ def enqueue(session: Session, *, store_id: int, flow: str, channel: str, idempot
 def find(session: Session, key: str) -> Message | None:
     """Return the message with this idempotency key, if any."""
     return session.scalar(select(Message).where(Message.idempotency_key == key))
+
+
+# -- the dispatcher's side: claim, result, reconcile ----------------------------------------------------------
+# A claim is committed before the send and the result after it. Between the two, only the crash of the
+# dispatcher can leave a row in ``sending``; ``reconcile_stale`` hands such rows back after the claim timeout
+# (see plugin/messaging/dispatch.py for why that costs at most one duplicate per crash).
+
+
+def claim_next(session: Session, now: datetime, channels: list[str], skip_ids: set[int] | None = None,
+               ) -> Message | None:
+    """Lock and return the next due scheduled message of these channels (SKIP LOCKED on PostgreSQL)."""
+    query = (select(Message)
+             .where(Message.status == "scheduled", Message.scheduled_for <= now, Message.channel.in_(channels))
+             .order_by(Message.scheduled_for, Message.id).limit(1))
+    if skip_ids:
+        query = query.where(Message.id.not_in(skip_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        # Several dispatchers: each takes rows the others have not locked. SQLite serialises writers
+        # with BEGIN IMMEDIATE (plugin/db.py), which gives the same guarantee one transaction at a time.
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)
+
+
+def mark_claimed(message: Message, worker_id: str, now: datetime) -> None:
+    """Take the message for sending: ``sending``, who and when, one more attempt."""
+    message.status = "sending"
+    message.claimed_by = worker_id
+    message.claimed_at = now
+    message.attempts = (message.attempts or 0) + 1
+
+
+def _by_claim(message_id: int, worker_id: str) -> Any:
+    return update(Message).where(Message.id == message_id, Message.status == "sending",
+                                 Message.claimed_by == worker_id).execution_options(synchronize_session=False)
+
+
+def mark_sent(session: Session, message_id: int, worker_id: str, now: datetime, provider_id: str | None = None
+              ) -> bool:
+    """Record a delivery; False when the claim was lost meanwhile (reconciled as presumed crashed)."""
+    values: dict[str, Any] = {"status": "sent", "sent_at": now, "skip_reason": None, "last_error": None,
+                              "updated_at": now}
+    if provider_id is not None:
+        values["provider_id"] = provider_id
+    return session.execute(_by_claim(message_id, worker_id).values(**values)).rowcount == 1
+
+
+def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> timedelta:
+    """Exponential backoff: base, 2×base, 4×base ... capped at max_seconds."""
+    return timedelta(seconds=min(base_seconds * (2 ** max(attempts - 1, 0)), max_seconds))
+
+
+def mark_failed_attempt(session: Session, message: Message, worker_id: str, now: datetime, error: str, *,
+                        permanent: bool, max_attempts: int, base_seconds: float, max_seconds: float) -> str:
+    """Record a failed send: back to ``scheduled`` with backoff, or ``failed`` when permanent or out of attempts."""
+    if permanent or message.attempts >= max_attempts:
+        status, when = "failed", message.scheduled_for
+        if not permanent:
+            error = f"gave up after {message.attempts} attempts: {error}"
+    else:
+        status, when = "scheduled", now + retry_delay(message.attempts, base_seconds, max_seconds)
+    session.execute(_by_claim(message.id, worker_id).values(
+        status=status, scheduled_for=when, last_error=error[:2000], claimed_by=None, updated_at=now))
+    return status
+
+
+def skip(message: Message, reason: str, now: datetime) -> None:
+    """Skip a message for good, keeping the reason."""
+    message.status = "skipped"
+    message.skip_reason = reason
+    message.updated_at = now
+
+
+def reschedule(message: Message, when: datetime, reason: str, now: datetime) -> None:
+    """Move a message to its next allowed slot; it stays scheduled and keeps why it waits."""
+    message.scheduled_for = when
+    message.skip_reason = reason
+    message.updated_at = now
+
+
+def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, max_attempts: int) -> int:
+    """Hand back messages left in ``sending`` by a crashed dispatcher; return how many.
+
+    The delivery of such a message is unknown (the SMTP server may have accepted it just before the crash),
+    so it is resent once with the same Message-ID. Each claim counts as an attempt, so a message that kills
+    its dispatcher every time ends ``failed`` after ``max_attempts`` instead of looping.
+    """
+    query = (select(Message).where(Message.status == "sending", Message.claimed_at < now - claim_timeout)
+             .order_by(Message.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    stale = list(session.scalars(query))
+    for message in stale:
+        note = (f"dispatcher {message.claimed_by} stopped mid-send (claimed {message.claimed_at:%Y-%m-%d %H:%M:%S}"
+                " UTC); delivery unknown")
+        if message.attempts >= max_attempts:
+            message.status = "failed"
+            message.last_error = f"gave up after {message.attempts} attempts: {note}"
+        else:
+            message.status = "scheduled"
+            message.last_error = f"{note}; resending with the same Message-ID"
+        message.claimed_by = None
+        message.updated_at = now
+    return len(stale)

@@ -1,0 +1,84 @@
+"""Channels the dispatcher sends through, by name (``message.channel``).
+
+A channel prepares a message inside the claim transaction (database reads and rendering only, no network),
+then sends prepared messages over one connection per batch, and records channel-specific effects after a
+send. ``email`` and ``review_reply`` are built in; other channels (e.g. ``amazon_solicitation``, sent today
+by the Amazon job itself) plug in with ``register_channel(name, factory)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from plugin.models import Message
+
+if TYPE_CHECKING:
+    from jobs.context import JobContext
+    from plugin.messaging.policy import Decision
+
+
+class DeliveryError(Exception):
+    """A send failed: ``permanent`` ones are not retried; ``bounce`` puts ``address`` on the suppression list."""
+
+    def __init__(self, message: str, *, permanent: bool, bounce: bool = False, address: str | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.bounce = bounce
+        self.address = address
+
+
+class Channel(Protocol):
+    """What the dispatcher needs from a channel."""
+
+    name: str
+
+    def prepare(self, session: Session, message: Message, decision: Decision) -> Any:
+        """Build everything needed to send (no network); raise DeliveryError(permanent=True) if impossible."""
+        ...
+
+    def connection(self) -> AbstractContextManager[Callable[[Any], str | None]]:
+        """Open what a batch shares (e.g. one SMTP connection); yield ``send(prepared) -> provider id``."""
+        ...
+
+    def after_sent(self, session: Session, message: Message, prepared: Any) -> None:
+        """Record channel-specific effects of a successful send (in the result transaction)."""
+        ...
+
+
+ChannelFactory = Callable[["JobContext"], Channel]
+_FACTORIES: dict[str, ChannelFactory] = {}
+
+
+def register_channel(name: str, factory: ChannelFactory) -> None:
+    """Make ``message.channel == name`` dispatchable through channels built by ``factory(ctx)``."""
+    _FACTORIES[name] = factory
+
+
+def build_channels(ctx: JobContext, names: list[str] | None = None) -> dict[str, Channel]:
+    """Instantiate the registered channels (all, or the named ones) for one dispatch run."""
+    _register_builtins()
+    chosen = names if names is not None else list(_FACTORIES)
+    unknown = [n for n in chosen if n not in _FACTORIES]
+    if unknown:
+        raise LookupError(f"no channel registered for {', '.join(unknown)}")
+    return {name: _FACTORIES[name](ctx) for name in chosen}
+
+
+def registered() -> Iterator[str]:
+    """Yield the names of the registered channels."""
+    _register_builtins()
+    yield from _FACTORIES
+
+
+def _register_builtins() -> None:
+    if "email" in _FACTORIES:
+        return
+    from plugin.messaging.channels.email import EmailChannel
+    from plugin.messaging.channels.review_reply import ReviewReplyChannel
+
+    _FACTORIES.setdefault("email", EmailChannel)
+    _FACTORIES.setdefault("review_reply", ReviewReplyChannel)

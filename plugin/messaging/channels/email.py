@@ -1,0 +1,242 @@
+"""The ``email`` channel: template variables from the database, rendering, MIME and SMTP delivery.
+
+Rendering happens in ``prepare`` (inside the claim transaction, before any connection opens), so a broken
+template fails the message without sending anything. A replenishment reminder's single-use discount code
+is created in Shopify just before its email goes out, so a cancelled reminder leaves no live code behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin import flow_settings
+from plugin.messaging import email as mail
+from plugin.messaging import links, sendtime, templates
+from plugin.messaging.channels import DeliveryError
+from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
+
+if TYPE_CHECKING:
+    from jobs.context import JobContext
+    from plugin.messaging.policy import Decision
+
+log = logging.getLogger("aftercare.messaging")
+
+SCALES = {"nps": range(0, 11), "csat": range(1, 6)}
+
+
+@dataclass(frozen=True)
+class PreparedEmail:
+    """A rendered email ready for SMTP, and what must happen in Shopify first (a discount code)."""
+
+    message: EmailMessage
+    sender: str
+    recipient: str
+    message_id: str
+    discount: dict[str, Any] | None = None
+
+
+class EmailChannel:
+    """Sends customer and merchant emails through ``AFTERCARE_SMTP_URL``."""
+
+    name = "email"
+
+    def __init__(self, ctx: JobContext):
+        self.ctx = ctx
+        config = ctx.config
+        smtp_url = ctx.extras.get("smtp_url") or config.secrets.smtp_url
+        self._smtp_url = str(smtp_url or "")
+        self.timeout = float(config.get("mail.timeout_seconds", 30.0))
+        self.base_url = str(ctx.extras.get("base_url") or config.get("app.base_url")).rstrip("/")
+        self.secret_key = config.secrets.secret_key
+        self.unsubscribe_mailto = str(config.get("mail.unsubscribe_mailto") or "")
+
+    # -- prepare (database + rendering, no network) ----------------------------------------------------------
+    def prepare(self, session: Session, message: Message, decision: Decision) -> PreparedEmail:
+        """Render the message in its locale and build the MIME message with a persisted Message-ID."""
+        store = session.get(Store, message.store_id)
+        merchant = session.get(Merchant, store.merchant_id) if store else None
+        if store is None or merchant is None or decision.address is None:
+            raise DeliveryError("the message has no store or no address", permanent=True)
+        customer = session.get(Customer, message.customer_id) if message.customer_id else None
+        context = self.context(session, message, store, customer)
+        source = templates.get_source(session, store.id, message.flow, message.step, decision.locale)
+        try:
+            rendered = templates.render_email(message.flow, source, context, decision.locale)
+        except templates.TemplateRefused as exc:
+            raise DeliveryError(f"template {message.flow}/{message.step} ({decision.locale}): {exc}",
+                                permanent=True) from exc
+        from_email = merchant.sender_email or self.ctx.config.get("mail.from_email") or \
+            f"no-reply@{urlsplit(self.base_url).hostname or 'aftercare.local'}"
+        from_name = merchant.sender_name or self.ctx.config.get("mail.from_name") or store.name or merchant.name
+        reply_to = merchant.reply_to or self.ctx.config.get("mail.reply_to") or None
+        if not message.provider_id:
+            # Persisted with the claim: a resend after a crash carries the same Message-ID.
+            message.provider_id = mail.new_message_id(from_email.rsplit("@", 1)[-1])
+        message.subject = rendered.subject[:998]
+        message.locale = decision.locale
+        message.to_address = decision.address
+        envelope = mail.Envelope(from_name=from_name, from_email=from_email, to=decision.address,
+                                 message_id=message.provider_id, reply_to=reply_to,
+                                 unsubscribe_url=context.get("unsubscribe_url"),
+                                 unsubscribe_mailto=self._mailto(message) if context.get("unsubscribe_url") else None)
+        built = mail.build_message(rendered, envelope, date=self.ctx.clock.now())
+        return PreparedEmail(message=built, sender=from_email, recipient=decision.address,
+                             message_id=message.provider_id, discount=self._discount(message, store, customer))
+
+    def _mailto(self, message: Message) -> str | None:
+        if not self.unsubscribe_mailto:
+            return None
+        token = links.make_token(self.secret_key, self.ctx.clock, "unsubscribe", message.id)
+        return f"{self.unsubscribe_mailto}?subject=unsubscribe%20{token}"
+
+    def _link(self, purpose: str, message: Message, **extra: Any) -> str:
+        return links.url(self.base_url, self.secret_key, self.ctx.clock, purpose, message.id, **extra)
+
+    def context(self, session: Session, message: Message, store: Store, customer: Customer | None,
+                ) -> dict[str, Any]:
+        """Return the template variables of a message (the names ``templates.sample_context`` documents)."""
+        payload = message.payload or {}
+        shop_url = f"https://{store.external_id}" if store.platform == "shopify" else ""
+        zone = sendtime.resolve_zone(customer.time_zone if customer else None,
+                                     (customer.country if customer else None) or store.country, store.timezone)
+        ctx: dict[str, Any] = {
+            "customer": {"first_name": customer.first_name if customer else None},
+            "store": {"name": store.name, "url": shop_url},
+            "currency": store.currency,
+            "timezone": zone,
+        }
+        if message.flow not in ("ticket_alert", "test"):
+            ctx["unsubscribe_url"] = self._link("unsubscribe", message)
+        order = session.get(Order, message.order_id) if message.order_id else None
+        order_vars = {"name": (order.name if order else None) or payload.get("order_name") or "",
+                      "date": order.created_at_remote if order else None,
+                      "total": order.total_price if order else None}
+        flow = message.flow
+        if flow == "review_request":
+            products = self._order_products(session, order)
+            items = [{"title": title, "review_url": self._link("review", message, pr=pid)} for pid, title in products]
+            settings = flow_settings.effective(session, self.ctx.config, store.id, flow)
+            ctx.update(order=order_vars, products=items,
+                       review_url=items[0]["review_url"] if items else self._link("review", message),
+                       incentive_text=str(settings.get("incentive_text") or ""))
+        elif flow == "survey":
+            kind = str(payload.get("kind") or "nps")
+            ctx.update(order=order_vars, kind=kind,
+                       score_links=[{"score": s, "url": self._link("score", message, s=s)} for s in SCALES[kind]],
+                       changes=payload.get("resolution") or payload.get("changes") or "",
+                       discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
+                       shop_url=shop_url)
+        elif flow == "replenishment":
+            product = session.get(Product, message.product_id) if message.product_id else None
+            title = payload.get("product_title") or (product.title if product else "")
+            run_out = payload.get("run_out_at")
+            ctx.update(product={"title": title}, quantity=payload.get("quantity", 1),
+                       run_out_date=_as_date(run_out, zone), reorder_url=self._link("reorder", message),
+                       discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
+                       subscribe_offer=bool(payload.get("subscribe_offer")),
+                       subscribe_url=payload.get("subscribe_url") or _product_url(shop_url, product))
+        elif flow == "ticket_alert":
+            ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+            due = ticket.sla_due_at if ticket else _as_datetime(payload.get("sla_due_at"))
+            ctx.update(ticket={"id": message.ticket_id or payload.get("ticket_id"),
+                               "subject": (ticket.subject if ticket else payload.get("ticket_subject")) or "",
+                               "severity": ticket.severity if ticket else payload.get("severity"),
+                               "sla_due_at": due,
+                               "url": f"{self.base_url}/admin/tickets/{message.ticket_id or payload.get('ticket_id')}"})
+            ctx["timezone"] = ZoneInfo(store.timezone or "UTC")
+        ctx.update(payload.get("vars") or {})
+        return ctx
+
+    @staticmethod
+    def _order_products(session: Session, order: Order | None) -> list[tuple[int | None, str]]:
+        if order is None:
+            return []
+        seen: dict[int | None, str] = {}
+        for line, product in session.execute(
+                select(OrderLine, Product).join(Product, Product.id == OrderLine.product_id, isouter=True)
+                .where(OrderLine.order_id == order.id).order_by(OrderLine.id)):
+            key = product.id if product else None
+            if key not in seen:
+                seen[key] = (product.title if product else None) or line.title
+        return list(seen.items())
+
+    def _discount(self, message: Message, store: Store, customer: Customer | None) -> dict[str, Any] | None:
+        payload = message.payload or {}
+        if (message.flow != "replenishment" or not payload.get("discount_code") or payload.get("discount_created")
+                or store.platform != "shopify" or customer is None):
+            return None
+        return {"store_id": store.id, "code": payload["discount_code"], "customer": customer.external_id,
+                "percent": float(payload.get("discount_percent") or 10)}
+
+    # -- send ---------------------------------------------------------------------------------------------------
+    @contextmanager
+    def connection(self) -> Iterator[Callable[[Any], str | None]]:
+        """Yield a sender over one SMTP connection (opened lazily, closed at the end of the batch)."""
+        try:
+            settings = mail.parse_smtp_url(self._smtp_url, self.timeout)
+        except mail.SmtpConfigError as exc:
+            raise DeliveryError(str(exc), permanent=False) from exc
+        with mail.SmtpTransport(settings) as transport:
+            def send(prepared: PreparedEmail) -> str | None:
+                if prepared.discount is not None:
+                    self._create_discount(prepared.discount)
+                try:
+                    transport.send(prepared.message, prepared.sender, prepared.recipient)
+                except mail.SendError as exc:
+                    bounce = exc.permanent and exc.code is not None
+                    raise DeliveryError(str(exc), permanent=exc.permanent, bounce=bounce,
+                                        address=prepared.recipient) from exc
+                return prepared.message_id
+
+            yield send
+
+    def _create_discount(self, discount: dict[str, Any]) -> None:
+        """Create the reminder's single-use code in Shopify; ``TAKEN`` for our own code means it exists."""
+        from connectors.shopify.discounts import create_discount_code
+        from connectors.shopify.errors import ShopifyError, ShopifyUserError
+        from jobs.sync import shopify_client
+
+        try:
+            client = shopify_client(self.ctx, discount["store_id"])
+            create_discount_code(client, discount["code"], customer_external_id=discount["customer"],
+                                 starts_at=self.ctx.clock.now(), percent=discount["percent"])
+        except ShopifyUserError as exc:
+            if "TAKEN" not in exc.codes:
+                raise DeliveryError(f"Shopify refused the discount code: {exc}", permanent=True) from exc
+        except (ShopifyError, LookupError, OSError) as exc:
+            raise DeliveryError(f"cannot create the discount code: {exc}", permanent=False) from exc
+
+    def after_sent(self, session: Session, message: Message, prepared: PreparedEmail) -> None:
+        """Remember that the discount code exists, so a later resend does not create it again."""
+        if prepared.discount is not None:
+            message.payload = {**(message.payload or {}), "discount_created": True}
+
+
+def _as_date(value: Any, zone: ZoneInfo) -> date | None:
+    when = _as_datetime(value)
+    return when.astimezone(zone).date() if when else None
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value)
+    return None
+
+
+def _product_url(shop_url: str, product: Product | None) -> str:
+    if product is not None and product.handle and shop_url:
+        return f"{shop_url}/products/{product.handle}"
+    return shop_url

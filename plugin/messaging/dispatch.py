@@ -1,0 +1,193 @@
+"""The dispatcher: claim due outbox rows, apply the send policy, send through the channels, record results.
+
+One message at a time, in three steps:
+
+1. **Claim** (one transaction, committed before any network I/O): lock the next due ``scheduled`` row
+   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several dispatchers share the work; SQLite's
+   ``BEGIN IMMEDIATE`` serialises claimers), run the send policy (skip or reschedule are recorded right
+   there), render it, generate and store its Message-ID, and mark it ``sending`` with ``claimed_by``,
+   ``claimed_at`` and ``attempts + 1``.
+2. **Send** over a connection shared by the whole batch (one SMTP session per ``dispatch_due`` call).
+3. **Record** (second transaction): ``sent``; or a retry with exponential backoff; or ``failed`` (a permanent
+   refusal, or out of attempts), with the error kept. A 5xx refusal of the recipient also puts the address
+   on the suppression list (reason ``bounce``).
+
+Crashes and the one edge no protocol closes
+-------------------------------------------
+If the process dies between steps 1 and 3, the row stays ``sending``. ``reconcile_stale`` (run at the start of
+every ``dispatch_due``) hands such rows back to ``scheduled`` once their claim is older than
+``mail.claim_timeout_seconds``; they are not resent blindly before that, and never by a dispatcher that still
+holds them. SMTP offers no way to ask the server "did you receive Message-ID X?", so one case stays open: the
+server accepted DATA (250) and we died before committing ``sent``. That message is then sent a second time.
+The design bounds it:
+
+- a dispatcher has at most one message between "DATA accepted" and "``sent`` committed" at any moment, so
+  one crash causes **at most one duplicate**;
+- the resend carries the **same Message-ID** (persisted at claim time), so receiving servers, ESPs and mail
+  clients that de-duplicate by Message-ID can drop it;
+- each claim counts as an attempt, so a message that crashes its dispatcher every time ends ``failed`` after
+  ``mail.max_attempts`` claims instead of looping.
+
+Rows claimed but never attempted (nothing was on the wire) are resent after a crash without any duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from plugin.messaging import outbox, policy
+from plugin.messaging.channels import Channel, DeliveryError, build_channels
+from plugin.messaging.suppression import suppress
+from plugin.models import Message
+
+if TYPE_CHECKING:
+    from jobs.context import JobContext
+
+log = logging.getLogger("aftercare.messaging.dispatch")
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """The dispatcher's knobs (``[mail]`` in app.toml)."""
+
+    claim_timeout: timedelta
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    batch_size: int
+
+    @classmethod
+    def from_context(cls, ctx: JobContext) -> DispatchSettings:
+        """Read the settings from the job context's configuration."""
+        get = ctx.config.get
+        return cls(claim_timeout=timedelta(seconds=float(get("mail.claim_timeout_seconds", 600.0))),
+                   max_attempts=int(get("mail.max_attempts", 5)),
+                   retry_base_seconds=float(get("mail.retry_base_seconds", 300.0)),
+                   retry_max_seconds=float(get("mail.retry_max_seconds", 21600.0)),
+                   batch_size=int(get("mail.batch_size", 100)))
+
+
+def default_worker_id() -> str:
+    """Name this dispatcher process (host and pid), as stored in ``message.claimed_by``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class _Claimed:
+    message_id: int
+    channel: str
+    prepared: Any
+
+
+def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | None = None,
+                 channels: list[str] | None = None) -> dict[str, int]:
+    """Send up to ``limit`` due messages; return counts (sent, retried, failed, skipped, rescheduled ...)."""
+    settings = DispatchSettings.from_context(ctx)
+    worker = worker_id or default_worker_id()
+    limit = settings.batch_size if limit is None else limit
+    registry = build_channels(ctx, channels)
+    counts: Counter[str] = Counter()
+    with ctx.database.session() as session:
+        counts["reconciled"] = outbox.reconcile_stale(session, ctx.clock.now(), settings.claim_timeout,
+                                                      settings.max_attempts)
+    open_senders: dict[str, Any] = {}
+    stacks: list[Any] = []
+    try:
+        handled = 0
+        while handled < limit:
+            claimed = _claim_one(ctx, registry, worker, counts)
+            if claimed is None:
+                break
+            handled += 1
+            if not isinstance(claimed, _Claimed):
+                continue
+            channel = registry[claimed.channel]
+            sender = open_senders.get(claimed.channel)
+            try:
+                if sender is None:
+                    manager = channel.connection()
+                    sender = manager.__enter__()
+                    stacks.append(manager)
+                    open_senders[claimed.channel] = sender
+                provider_id = sender(claimed.prepared)
+            except DeliveryError as exc:
+                _record_failure(ctx, channel, claimed, worker, exc, settings, counts)
+                continue
+            _record_sent(ctx, channel, claimed, worker, provider_id, counts)
+    finally:
+        for manager in reversed(stacks):
+            manager.__exit__(None, None, None)
+    return {k: v for k, v in counts.items() if v}
+
+
+def _claim_one(ctx: JobContext, registry: dict[str, Channel], worker: str, counts: Counter[str],
+               ) -> _Claimed | bool | None:
+    """Claim the next due message; return it prepared, True when it was settled without sending, None if none."""
+    with ctx.database.session() as session:
+        now = ctx.clock.now()
+        message = outbox.claim_next(session, now, list(registry))
+        if message is None:
+            return None
+        decision = policy.evaluate(session, ctx.config, message, now)
+        if decision.action == "skip":
+            outbox.skip(message, decision.reason or "skipped", now)
+            counts["skipped"] += 1
+            counts[f"skipped:{decision.reason}"] += 1
+            return True
+        if decision.action == "reschedule":
+            outbox.reschedule(message, decision.at or now, decision.reason or "outside_window", now)
+            counts["rescheduled"] += 1
+            return True
+        channel = registry[message.channel]
+        try:
+            prepared = channel.prepare(session, message, decision)
+        except DeliveryError as exc:
+            message.status = "failed"
+            message.last_error = str(exc)[:2000]
+            message.skip_reason = None
+            message.updated_at = now
+            counts["failed"] += 1
+            log.warning("message cannot be prepared", extra={"message_id": message.id, "error": str(exc)})
+            return True
+        message.skip_reason = None
+        outbox.mark_claimed(message, worker, now)
+        return _Claimed(message_id=message.id, channel=message.channel, prepared=prepared)
+
+
+def _record_sent(ctx: JobContext, channel: Channel, claimed: _Claimed, worker: str, provider_id: str | None,
+                 counts: Counter[str]) -> None:
+    with ctx.database.session() as session:
+        now = ctx.clock.now()
+        if not outbox.mark_sent(session, claimed.message_id, worker, now, provider_id):
+            # Our claim was reconciled meanwhile (a send slower than the claim timeout): it may go out twice.
+            log.warning("claim lost before the result was recorded", extra={"message_id": claimed.message_id})
+            counts["claim_lost"] += 1
+            return
+        message = session.get(Message, claimed.message_id)
+        if message is not None:
+            channel.after_sent(session, message, claimed.prepared)
+        counts["sent"] += 1
+
+
+def _record_failure(ctx: JobContext, channel: Channel, claimed: _Claimed, worker: str, exc: DeliveryError,
+                    settings: DispatchSettings, counts: Counter[str]) -> None:
+    with ctx.database.session() as session:
+        now = ctx.clock.now()
+        message = session.get(Message, claimed.message_id)
+        if message is None:
+            return
+        status = outbox.mark_failed_attempt(
+            session, message, worker, now, str(exc), permanent=exc.permanent, max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds, max_seconds=settings.retry_max_seconds)
+        if exc.bounce and exc.address:
+            suppress(session, message.store_id, exc.address, "bounce", detail=str(exc)[:500])
+            counts["bounced"] += 1
+        counts["failed" if status == "failed" else "retried"] += 1
+        log.info("send failed", extra={"message_id": message.id, "status": status, "error": str(exc)})
+

@@ -1,0 +1,173 @@
+"""The send policy of DESIGN.md §5, checked at send time in exactly this order:
+
+store installed and flow enabled → channel law → consent and suppression → (open complaint) → idempotency →
+frequency cap → send window in the customer's local time → quiet days (holidays, Ramadan daytime) → language.
+
+Each refusal is a stable machine code (stored in ``message.skip_reason``) with words for the admin
+(``REASONS``). Window, holiday, Ramadan and open-complaint refusals move the message to its next allowed
+slot (it stays ``scheduled``); the others skip it for good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from plugin import flow_settings
+from plugin.config import Config
+from plugin.messaging import locales, sendtime
+from plugin.messaging.suppression import is_suppressed
+from plugin.models import Customer, Message, Order, Store, Ticket
+
+REASONS: dict[str, str] = {
+    "store_not_installed": "The store is uninstalled or needs to be reinstalled, so nothing is sent.",
+    "flow_disabled": "This flow is switched off for the store.",
+    "channel_not_allowed": "This marketplace does not allow this kind of message to its buyers.",
+    "no_contact_access": "The app has no access to the customer's contact details.",
+    "no_address": "There is no email address to send to.",
+    "customer_redacted": "The customer's data was erased on request.",
+    "no_consent": "The customer has not agreed to receive marketing emails.",
+    "suppressed": "The address unsubscribed or bounced.",
+    "order_cancelled": "The order was cancelled, refunded or returned.",
+    "open_complaint": "The customer has an open complaint; the message waits until it is resolved.",
+    "duplicate": "The same message was already sent.",
+    "frequency_cap": "The customer already received the maximum number of marketing emails this week.",
+    "outside_window": "Outside the send window in the customer's local time; moved to the next window.",
+    "holiday": "A national holiday in the customer's country; moved to the next working day.",
+    "ramadan_daytime": "Ramadan daytime: promotions are sent after sunset.",
+    "unsubscribed": "The customer unsubscribed before this message was sent.",
+    "template_error": "The template could not be rendered.",
+}
+RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint"})
+# Emails to the merchant, not to customers: no consent, window or language rules apply.
+MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
+# Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
+ORDER_FLOWS = frozenset({"review_request", "survey"})
+COMPLAINT_RECHECK = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a due message: ``send``, ``skip`` (for good) or ``reschedule`` to ``at``."""
+
+    action: str
+    reason: str | None = None
+    at: datetime | None = None
+    locale: str = locales.DEFAULT
+    address: str | None = None
+
+    @property
+    def words(self) -> str:
+        """Return the reason in words for the admin."""
+        return REASONS.get(self.reason or "", "")
+
+
+def _skip(reason: str) -> Decision:
+    return Decision("skip", reason)
+
+
+def evaluate(session: Session, config: Config, message: Message, now: datetime) -> Decision:
+    """Decide whether ``message`` may go out at ``now`` (checks run in DESIGN §5 order)."""
+    store = session.get(Store, message.store_id)
+    if store is None or not store.is_sending_allowed:
+        return _skip("store_not_installed")
+    settings = flow_settings.effective(session, config, store.id, message.flow)
+    if not settings.get("enabled", True):
+        return _skip("flow_disabled")
+    policy = flow_settings.effective(session, config, store.id, "policy")
+
+    # Channel law (DESIGN §1): Amazon buyers only get Amazon's own messages, never email or marketing.
+    if store.platform == "amazon" and (message.channel == "email" or message.marketing):
+        return _skip("channel_not_allowed")
+    if message.channel != "email":
+        return Decision("send", locale=message.locale or locales.DEFAULT)
+
+    fallback = str(policy.get("fallback_locale") or locales.DEFAULT)
+    if message.flow in MERCHANT_FLOWS:
+        if not message.to_address:
+            return _skip("no_address")
+        if is_suppressed(session, store.id, message.to_address):
+            return _skip("suppressed")
+        return Decision("send", locale=locales.choose(message.locale, store.primary_locale, fallback),
+                        address=message.to_address)
+
+    customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    if customer is not None and customer.redacted_at is not None:
+        return _skip("customer_redacted")
+    address = message.to_address or (customer.email if customer else None)
+    if not store.protected_data_access:
+        return _skip("no_contact_access")
+    if not address:
+        return _skip("no_address")
+    if message.marketing and not (customer is not None and customer.marketing_consent):
+        return _skip("no_consent")
+    if is_suppressed(session, store.id, address):
+        return _skip("suppressed")
+
+    if message.flow in ORDER_FLOWS and message.order_id:
+        order = session.get(Order, message.order_id)
+        if order is not None and (order.cancelled_at is not None or order.refunded or order.returned):
+            return _skip("order_cancelled")
+    if message.flow == "review_request" and customer is not None and _open_complaint(session, store.id, customer.id):
+        # Service first, then ask: look again later rather than dropping the request (DESIGN §4).
+        return Decision("reschedule", "open_complaint", at=now + COMPLAINT_RECHECK)
+
+    if _already_sent(session, message):
+        return _skip("duplicate")
+    if message.marketing and _over_cap(session, message, policy, now):
+        return _skip("frequency_cap")
+
+    zone = sendtime.resolve_zone(customer.time_zone if customer else None,
+                                 (customer.country if customer else None) or store.country, store.timezone)
+    country = (customer.country if customer else None) or store.country
+    ramadan_countries = {c.upper() for c in policy.get("ramadan_countries", []) or []}
+    rules = sendtime.WindowRules(
+        start=sendtime.parse_hhmm(policy.get("send_window_start", "09:00")),
+        end=sendtime.parse_hhmm(policy.get("send_window_end", "11:00")),
+        respect_holidays=bool(policy.get("respect_holidays", True)),
+        ramadan=bool(message.marketing and country and country.upper() in ramadan_countries),
+        ramadan_daytime_start=sendtime.parse_hhmm(policy.get("ramadan_daytime_start", "05:00")),
+        ramadan_daytime_end=sendtime.parse_hhmm(policy.get("ramadan_daytime_end", "19:00")),
+    )
+    slot = sendtime.next_slot(now, zone, country, rules)
+    if slot.at > now:
+        return Decision("reschedule", slot.reason or "outside_window", at=slot.at)
+
+    locale = locales.choose(message.locale or (customer.locale if customer else None), store.primary_locale,
+                            fallback)
+    return Decision("send", locale=locale, address=address)
+
+
+def _open_complaint(session: Session, store_id: int, customer_id: int) -> bool:
+    return session.scalar(select(func.count(Ticket.id)).where(
+        Ticket.store_id == store_id, Ticket.customer_id == customer_id, Ticket.status == "open")) > 0
+
+
+def _already_sent(session: Session, message: Message) -> bool:
+    """Say whether the same flow step already went out for the same order (under any key)."""
+    if message.order_id is None:
+        return False
+    query = select(func.count(Message.id)).where(
+        Message.store_id == message.store_id, Message.flow == message.flow, Message.step == message.step,
+        Message.order_id == message.order_id, Message.id != message.id, Message.status.in_(("sent", "sending")))
+    if message.product_id is not None:
+        query = query.where(Message.product_id == message.product_id)
+    return session.scalar(query) > 0
+
+
+def _over_cap(session: Session, message: Message, policy: dict[str, Any], now: datetime) -> bool:
+    """Count marketing emails sent (or being sent) to this customer within the cap's period."""
+    cap = int(policy.get("marketing_cap_count", 2))
+    since = now - timedelta(days=float(policy.get("marketing_cap_days", 7)))
+    if message.customer_id is None:
+        return False
+    count = session.scalar(select(func.count(Message.id)).where(
+        Message.store_id == message.store_id, Message.customer_id == message.customer_id,
+        Message.marketing.is_(True), Message.channel == "email", Message.id != message.id,
+        or_((Message.status == "sent") & (Message.sent_at >= since),
+            (Message.status == "sending") & (Message.claimed_at >= since))))
+    return count >= cap

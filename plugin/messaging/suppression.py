@@ -1,0 +1,48 @@
+"""The suppression list: addresses no flow of a store may email again (unsubscribes, bounces, complaints)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from plugin.models import Customer, Message, Suppression
+
+
+def normalize(email: str) -> str:
+    """Return the address as stored on the list (trimmed, lower-cased)."""
+    return email.strip().lower()
+
+
+def is_suppressed(session: Session, store_id: int, email: str) -> bool:
+    """Say whether the store may no longer email this address."""
+    return session.scalar(select(Suppression.id).where(Suppression.store_id == store_id,
+                                                       Suppression.email == normalize(email))) is not None
+
+
+def suppress(session: Session, store_id: int, email: str, reason: str, detail: str | None = None,
+             now: datetime | None = None) -> bool:
+    """Put an address on the store's list (insert-if-absent); return True when it was not there yet."""
+    values = {"store_id": store_id, "email": normalize(email), "reason": reason, "detail": detail}
+    if now is not None:
+        values["created_at"] = now
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Suppression).values(**values).on_conflict_do_nothing(index_elements=["store_id", "email"])
+    return session.execute(stmt.returning(Suppression.id)).scalar_one_or_none() is not None
+
+
+def cancel_scheduled_marketing(session: Session, store_id: int, email: str, now: datetime) -> int:
+    """Cancel every scheduled marketing email of the store to this address (at once, on unsubscribe)."""
+    address = normalize(email)
+    customer_ids = select(Customer.id).where(Customer.store_id == store_id, func.lower(Customer.email) == address)
+    result = session.execute(
+        update(Message)
+        .where(Message.store_id == store_id, Message.status == "scheduled", Message.channel == "email",
+               Message.marketing.is_(True),
+               (func.lower(Message.to_address) == address) | (Message.customer_id.in_(customer_ids)))
+        .values(status="cancelled", skip_reason="unsubscribed", updated_at=now)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0

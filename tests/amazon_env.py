@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from plugin.db import Database
 from plugin.models import Merchant, Store
 from plugin.secrets_store import set_credential
 from sandbox.amazon import AmazonSandbox
+from sandbox.server import ServerThread
 from tests.conftest import TEST_ENCRYPTION_KEY, test_settings
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -30,6 +32,7 @@ class AmazonEnv:
     vault: Vault
     seller: Any
     store_id: int
+    recorder: CallRecorder
 
     def context(self, **extras: Any) -> Any:
         """Return a JobContext whose sleep moves the shared clock (no real waiting)."""
@@ -63,15 +66,38 @@ def add_store(database: Database, vault: Vault, seller: Any, refresh_token: str,
         return store.id
 
 
+class CallRecorder:
+    """WSGI middleware that notes every request (method, path, query, sandbox time) before serving it."""
+
+    def __init__(self, app: Any, clock: FrozenClock):
+        self.app = app
+        self.clock = clock
+        self.calls: list[tuple[str, str, str, datetime]] = []
+        # Called with (method, path) after the sandbox answered: lets a test act "between two calls".
+        self.after: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self._lock:
+            self.calls.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                               environ.get("QUERY_STRING", ""), self.clock.now()))
+        body = list(self.app(environ, start_response))
+        if self.after is not None:
+            self.after(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        return body
+
+
 def start_env(database: Database, tmp_path: Path, *, seller_index: int = 0, now: datetime = NOW,
               **sandbox_options: Any) -> AmazonEnv:
     """Start a seeded sandbox on a frozen clock and connect one of its sellers as a store."""
     clock = FrozenClock(now)
     sandbox_options.setdefault("orders", 300)
     sandbox = AmazonSandbox(seed=sandbox_options.pop("seed", 11), clock=clock, **sandbox_options)
-    sandbox.start()
+    recorder = CallRecorder(sandbox.wsgi_app, clock)
+    # Serve through the recorder; the sandbox's own `serve` attaches its ServerThread the same way.
+    sandbox._server = ServerThread(recorder).start()
     config = amazon_config(database.url, tmp_path / "instance", sandbox)
     vault = Vault(TEST_ENCRYPTION_KEY)
     seller = sandbox.seller(seller_index)
     store_id = add_store(database, vault, seller, sandbox.issue_refresh_token(seller.seller_id))
-    return AmazonEnv(sandbox, clock, database, config, vault, seller, store_id)
+    return AmazonEnv(sandbox, clock, database, config, vault, seller, store_id, recorder)

@@ -45,7 +45,7 @@ class LwaTokenClient(AccessTokenClient):
         super().__init__(refresh_token=refresh_token, credentials=credentials, proxies=proxies, verify=verify)
         parts = urlsplit(token_url)
         self.scheme, self.host, self.path = f"{parts.scheme}://", parts.netloc, parts.path
-        self._http = httpx.Client(timeout=timeout, verify=verify)
+        self._http = httpx.Client(timeout=timeout, verify=verify)  # verify: the session's shared TLS context
         self._cache = cache
         self._sleep = sleep
         self._max_attempts = max_attempts

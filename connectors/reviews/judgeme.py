@@ -132,8 +132,11 @@ class JudgemeClient:
 
     # -- public API -------------------------------------------------------------------------------------
     def iter_reviews(self, since: datetime | None = None) -> Iterator[ReviewRecord]:
-        """Yield the shop's reviews, newest first; with ``since``, only those created or updated since then.
+        """Yield the shop's reviews, newest first; with ``since``, those created at or after it.
 
+        Paging stops at the first page that reaches reviews created before ``since`` (Judge.me has no date
+        filter). A review edited since then but created earlier is yielded only if it sits on a page already
+        read, so callers wanting edits pass an earlier ``since`` (an overlap) or run a full sync now and then.
         Each review is yielded once per call even if new reviews shift the pages while paging.
         """
         if since is not None and since.tzinfo is None:

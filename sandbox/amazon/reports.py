@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import returns_report
 from .context import Ctx
 from .feedback import count_rows, render
 from .http import ApiError, invalid_input, iso, json_body, list_param, parse_time
@@ -24,12 +25,14 @@ from .paging import decode, encode
 STAGES = ("IN_QUEUE", "IN_PROGRESS", "DONE")
 STAGE_SECONDS = 30
 DOCUMENT_TTL = timedelta(minutes=5)
-SUPPORTED = {"GET_SELLER_FEEDBACK_DATA"}
+FEEDBACK = "GET_SELLER_FEEDBACK_DATA"
+FBA_RETURNS = "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA"
+MFN_RETURNS = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
+SUPPORTED = {FEEDBACK, FBA_RETURNS, MFN_RETURNS}
 # Valid report types the sandbox does not generate: they end FATAL instead of a 400 for a bad type.
 KNOWN_UNSUPPORTED = {
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL", "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL",
-    "GET_MERCHANT_LISTINGS_ALL_DATA", "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE",
-    "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA", "GET_V2_SELLER_PERFORMANCE_REPORT",
+    "GET_MERCHANT_LISTINGS_ALL_DATA", "GET_V2_SELLER_PERFORMANCE_REPORT",
     "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_GENERAL",
 }
 PROCESSING_STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
@@ -98,20 +101,36 @@ def _finish(ctx: Ctx, report: Report) -> None:
     if report.report_type not in SUPPORTED:
         report.final_status = "FATAL"
         return
-    mp = report.marketplace_ids[0]
-    rows = [fb for fb in ctx.sandbox.feedback
-            if fb.seller_id == report.seller_id and fb.marketplace_id in report.marketplace_ids
-            and report.data_start <= fb.date <= report.data_end]
-    if count_rows(rows) == 0:
+    built = _build(ctx.sandbox, report)
+    if built is None:
         report.final_status = "CANCELLED"
         return
-    data, content_type = render(mp, rows)
+    data, content_type = built
     gzipped = len(data) >= ctx.sandbox.gzip_threshold
-    document_id = f"amzn1.spdoc.1.4.na.{report.report_id}.T{abs(hash(report.report_id)) % 10**12}"
+    suffix = hashlib.sha256(ctx.sandbox.secret + report.report_id.encode()).hexdigest()[:14].upper()
+    document_id = f"amzn1.spdoc.1.4.na.{report.report_id}.T{suffix}"
     ctx.sandbox.reports.documents[document_id] = Document(
         document_id, gzip.compress(data, mtime=0) if gzipped else data, content_type, gzipped)
     report.document_id = document_id
     report.final_status = "DONE"
+
+
+def _build(sandbox: Any, report: Report) -> tuple[bytes, str] | None:
+    """Render the report's document, or None when it holds no data (→ CANCELLED)."""
+    mp = report.marketplace_ids[0]
+    if report.report_type == FEEDBACK:
+        rows = [fb for fb in sandbox.feedback
+                if fb.seller_id == report.seller_id and fb.marketplace_id in report.marketplace_ids
+                and report.data_start <= fb.date <= report.data_end]
+        return render(mp, rows) if count_rows(rows) else None
+    channel = "AFN" if report.report_type == FBA_RETURNS else "MFN"
+    pairs = [(ret, sandbox.orders_by_id[ret.order_id]) for ret in sandbox.returns
+             if ret.seller_id == report.seller_id and ret.marketplace_id in report.marketplace_ids
+             and report.data_start <= ret.return_date <= report.data_end]
+    pairs = [(ret, order) for ret, order in pairs if order.fulfillment_channel == channel]
+    if not pairs:
+        return None
+    return (returns_report.render_fba if channel == "AFN" else returns_report.render_mfn)(mp, pairs)
 
 
 def report_json(ctx: Ctx, report: Report, poll: bool = False) -> dict[str, Any]:

@@ -160,3 +160,32 @@ def test_get_reports_lists_and_pages(env):
     cancelled = env.call("DELETE", f"{REPORTS}/{ids[0]}")
     assert cancelled.status_code == 200
     assert env.get(f"{REPORTS}/{ids[0]}").json()["processingStatus"] == "CANCELLED"
+
+
+def test_returns_reports_split_fba_and_seller_fulfilled(env):
+    env.sandbox.gzip_threshold = 1 << 20
+    fba = env.sandbox.add_order(env.seller.seller_id, US, NOW - timedelta(hours=3), "AFN")
+    mfn = env.sandbox.add_order(env.seller.seller_id, US, NOW - timedelta(hours=3), "MFN")
+    fba_return = env.sandbox.add_return(fba.order_id, "DEFECTIVE", at=NOW + timedelta(days=2))
+    mfn_return = env.sandbox.add_return(mfn.order_id, "UNWANTED_ITEM", at=NOW + timedelta(days=2, hours=1),
+                                        refund=False)
+    env.at(NOW + timedelta(days=3))
+    documents = {}
+    for report_type in ("GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA", "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"):
+        created = env.post(REPORTS, json={"reportType": report_type, "marketplaceIds": [US],
+                                          "dataStartTime": START.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        _, body = _poll_until_final(env, created.json()["reportId"])
+        documents[report_type] = _download(env, body["reportDocumentId"])[1].content.decode().split("\r\n")
+    fba_lines = documents["GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA"]
+    assert fba_lines[0].split("\t")[:3] == ["return-date", "order-id", "sku"]
+    assert len(fba_lines) == 3 and fba_lines[2] == ""
+    row = fba_lines[1].split("\t")
+    assert row[:3] == ["2026-03-03T12:00:00+00:00", fba.order_id, fba.items[0].sku]
+    assert (row[6], row[9]) == ("1", "DEFECTIVE")
+    mfn_lines = documents["GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"]
+    assert mfn_lines[0].startswith("Order ID\tOrder date\tReturn request date\t")
+    row = mfn_lines[1].split("\t")
+    assert row[:3] == [mfn.order_id, "01-Mar-2026", "03-Mar-2026"]
+    assert (row[15], row[18], row[-1]) == (mfn.items[0].sku, "CR-UNWANTED_ITEM", "")  # not refunded yet
+    assert len(row) == 32 and len(mfn_lines) == 3
+    assert (fba_return.order_id, mfn_return.order_id) == (fba.order_id, mfn.order_id)

@@ -245,6 +245,17 @@ def test_dropped_connections_are_retried(sandbox: JudgemeSandbox) -> None:
     assert failed.value.status in (None, 500)
 
 
+def test_a_slow_answer_times_out_and_is_retried(sandbox: JudgemeSandbox) -> None:
+    sandbox.faults.configure(1.0, ["slow"], slow_seconds=0.4)  # the sandbox stalls on purpose
+    sleeps = Sleeps()
+    client = JudgemeClient(SHOP, TOKEN, base_url=sandbox.url, timeout=0.1, retry=RetryPolicy(max_attempts=2),
+                           sleep=sleeps)
+    with pytest.raises(JudgemeServerError) as failed:
+        client.get_review(sandbox.reviews(SHOP)[0].id)
+    assert failed.value.status is None and "ReadTimeout" in str(failed.value)
+    assert len(sleeps.calls) == 1
+
+
 def test_nothing_listening_is_a_server_error() -> None:
     with socket.socket() as probe:  # a port that was free a moment ago and has no listener now
         probe.bind(("127.0.0.1", 0))

@@ -377,12 +377,12 @@ class AmazonSandbox:
         return Response(document.data, 200, content_type=document.content_type)
 
 
-def serve(port: int = 9002, seed: int = 7, orders: int = 5000, rate_scale: float = 1.0,
+def serve(port: int = 9002, seed: int = 7, orders: int = 5000, host: str = "127.0.0.1", rate_scale: float = 1.0,
           client_id: str | None = None, client_secret: str | None = None) -> None:
     """Run the sandbox in the foreground (``aftercare sandbox amazon``), printing credentials to use."""
     sandbox = AmazonSandbox(seed=seed, orders=orders, rate_scale=rate_scale, client_id=client_id,
                             client_secret=client_secret)
-    server = ServerThread(sandbox.wsgi_app, port=port)
+    server = ServerThread(sandbox.wsgi_app, host=host, port=port)
     sandbox._server = server  # so document URLs name the real port
     print(f"Amazon SP-API sandbox on {server.url}  (LWA token URL {server.url}/auth/o2/token)")
     print(f"LWA client id:     {sandbox.client_id}\nLWA client secret: {sandbox.client_secret}")

@@ -20,11 +20,12 @@ from plugin.models import Merchant, Store, Ticket, TicketNote
 # Stems in several languages; matched on word starts so "broken"/"brokenness" match but "abroad" does not.
 SEVERITY_KEYWORDS: dict[int, tuple[str, ...]] = {
     1: ("counterfeit", "fake", "knockoff", "unsafe", "dangerous", "fälschung", "gefälscht", "contrefaçon",
-        "contrefait", "falsificado", "falso", "falsa", "偽物", "偽造", "コピー品"),
+        "contrefait", "falsificado", "falsificación", "contraffatto", "falso", "falsa", "偽物", "偽造", "コピー品"),
     2: ("broken", "damaged", "wrong", "defective", "missing part", "kaputt", "beschädigt", "defekt", "falsch",
-        "cassé", "endommagé", "abîmé", "roto", "rota", "dañado", "equivocado", "壊れ", "破損", "間違"),
+        "cassé", "endommagé", "abîmé", "mauvais article", "danneggiato", "rotto", "sbagliato", "difettoso",
+        "roto", "rota", "dañado", "equivocado", "otro artículo", "壊れ", "破損", "間違", "違う"),
     3: ("late", "delay", "slow", "never arrived", "verspätet", "verspätung", "spät", "retard", "lent",
-        "retraso", "tarde", "遅い", "遅れ", "遅延"),
+        "ritardo", "retraso", "tarde", "遅い", "遅れ", "遅延"),
 }
 DEFAULT_SEVERITY = 3
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")

@@ -16,8 +16,9 @@ class ServerThread:
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=threaded)
         self.host = host
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox:{self.port}",
-                                        daemon=True)
+        # A short poll interval keeps shutdown (one per test) quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sandbox:{self.port}", daemon=True)
 
     @property
     def url(self) -> str:
@@ -30,10 +31,12 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
-        self._server.shutdown()
+        """Stop serving and wait for the thread to end (safe on a server that never started)."""
+        if self._thread.is_alive():
+            # shutdown() waits for serve_forever() to notice; it would hang if it never ran.
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
 
     def __enter__(self) -> ServerThread:
         return self.start()

@@ -298,7 +298,8 @@ class _TextExtractor(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        self.parts.append(re.sub(r"\s+", " ", data))
+        # Collapse HTML's own whitespace only: no-break and narrow spaces (Babel's 1 234,50 €) are content.
+        self.parts.append(re.sub(r"[ \t\r\n\f]+", " ", data))
 
 
 def html_to_text(fragment: str) -> str:

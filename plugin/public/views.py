@@ -1,0 +1,242 @@
+"""Views of the public pages. Every URL carries a signed, expiring token (plugin.messaging.links); a forged or
+expired one gets a friendly 400/410 page and changes nothing.
+
+Link pre-fetchers (mail security scanners) open links before people do, so the one-click score is recorded on
+GET but only once (the first answer wins until the customer confirms on the page, where they can change it
+and add a comment); the comment form is protected by a double-submit CSRF token. Unsubscribing takes a POST:
+the page's confirm button, or the RFC 8058 one-click POST mail providers send (``List-Unsubscribe=One-Click``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, make_response, redirect, render_template, request
+from sqlalchemy import select
+
+from plugin import get_clock, get_config
+from plugin.db import get_session
+from plugin.messaging import links, locales, templates
+from plugin.messaging.suppression import cancel_scheduled_marketing, suppress
+from plugin.models import Customer, Message, OrderLine, Product, Store, SurveyResponse, Variant
+
+bp = Blueprint("public", __name__, template_folder="templates")
+log = logging.getLogger("aftercare.public")
+
+CSRF_COOKIE = "aftercare_csrf"
+SCALES = {"nps": (0, 10), "csat": (1, 5)}
+
+
+class _BadLink(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def _load(purpose: str, token: str) -> tuple[dict[str, Any], Message]:
+    """Verify the token and load its message, or raise _BadLink(400 forged / 410 expired or gone)."""
+    secret = get_config().secrets.secret_key
+    try:
+        payload = links.read_token(secret, get_clock(), purpose, token)
+    except links.LinkExpired as exc:
+        raise _BadLink(410) from exc
+    except links.LinkInvalid as exc:
+        raise _BadLink(400) from exc
+    message = get_session().get(Message, payload["m"])
+    if message is None:
+        raise _BadLink(410)
+    return payload, message
+
+
+@bp.errorhandler(_BadLink)
+def _bad_link(exc: _BadLink) -> Response:
+    locale = locales.normalize(request.accept_languages.best_match(
+        [loc for loc in locales.SUPPORTED] + ["pt", "zh"])) or locales.DEFAULT
+    ui = templates.ui_strings(locale)
+    expired = exc.status == 410
+    body = render_template("public/message.html", locale=locale, dir=locales.direction(locale), ui=ui,
+                           title=ui["expired_title" if expired else "invalid_title"],
+                           text=ui["expired_body" if expired else "invalid_body"], store_name="")
+    response = make_response(body, exc.status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page(message: Message, template: str, status: int = 200, **values: Any) -> Response:
+    session = get_session()
+    store = session.get(Store, message.store_id)
+    customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    locale = locales.choose(message.locale or (customer.locale if customer else None),
+                            store.primary_locale if store else None)
+    ui = templates.ui_strings(locale)
+    body = render_template(template, locale=locale, dir=locales.direction(locale), ui=ui,
+                           store_name=store.name if store else "", **values)
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _mark_clicked(message: Message) -> None:
+    if message.clicked_at is None:
+        message.clicked_at = get_clock().now()
+
+
+# -- survey ----------------------------------------------------------------------------------------------------
+def _csrf_value(nonce: str, message_id: int) -> str:
+    key = get_config().secrets.secret_key.encode()
+    return hmac.new(key, f"survey:{message_id}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def _survey_page(message: Message, token: str, kind: str, score: int, **values: Any) -> Response:
+    nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    low, high = SCALES[kind]
+    response = _page(message, "public/survey.html", token=token, kind=kind, selected=score,
+                     scores=list(range(low, high + 1)), csrf=_csrf_value(nonce, message.id), **values)
+    response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Lax", secure=request.is_secure,
+                        path="/s/", max_age=60 * 60 * 24)
+    return response
+
+
+@bp.get("/s/<token>")
+def survey_score(token: str) -> Response:
+    """Record a one-click score (first answer only: pre-fetchers must not overwrite) and offer the comment form."""
+    payload, message = _load("score", token)
+    kind = str((message.payload or {}).get("kind") or "nps")
+    score = payload.get("s")
+    low, high = SCALES.get(kind, (0, 10))
+    if message.flow != "survey" or not isinstance(score, int) or not low <= score <= high:
+        raise _BadLink(400)
+    from jobs.surveys import record_answer
+
+    session = get_session()
+    _mark_clicked(message)
+    existing = session.scalar(select(SurveyResponse).where(
+        SurveyResponse.store_id == message.store_id, SurveyResponse.order_id == message.order_id,
+        SurveyResponse.kind == kind))
+    if existing is None:
+        record_answer(session, message.id, score, None, get_clock().now(), get_config())
+    return _survey_page(message, token, kind, score, done=False)
+
+
+@bp.post("/s/<token>")
+def survey_comment(token: str) -> Response:
+    """Save the confirmed score and optional comment (CSRF-protected form)."""
+    _payload, message = _load("score", token)
+    kind = str((message.payload or {}).get("kind") or "nps")
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.form.get("csrf", "")
+    if not nonce or not hmac.compare_digest(sent, _csrf_value(nonce, message.id)):
+        return _page(message, "public/message.html", status=400, title=templates.ui_strings(
+            message.locale or locales.DEFAULT)["form_expired"], text="")
+    low, high = SCALES[kind]
+    try:
+        score = int(request.form.get("score", ""))
+    except ValueError:
+        score = -1
+    if not low <= score <= high:
+        return _page(message, "public/message.html", status=400, title="400", text=f"{low}-{high}")
+    comment = request.form.get("comment", "")[:5000]
+    from jobs.surveys import record_answer
+
+    record_answer(get_session(), message.id, score, comment, get_clock().now(), get_config())
+    _mark_clicked(message)
+    return _survey_page(message, token, kind, score, done=True)
+
+
+# -- unsubscribe -----------------------------------------------------------------------------------------------
+def _address(message: Message) -> str | None:
+    if message.to_address:
+        return message.to_address
+    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
+    return customer.email if customer else None
+
+
+@bp.get("/u/<token>")
+def unsubscribe_page(token: str) -> Response:
+    """Show the confirmation page (a GET never unsubscribes: scanners follow links)."""
+    _payload, message = _load("unsubscribe", token)
+    return _page(message, "public/unsubscribe.html", token=token, email=_address(message) or "", done=False)
+
+
+@bp.post("/u/<token>")
+def unsubscribe(token: str) -> Response:
+    """Unsubscribe at once (RFC 8058 one-click POST or the confirm button) and cancel scheduled marketing."""
+    _payload, message = _load("unsubscribe", token)
+    address = _address(message)
+    if address:
+        session = get_session()
+        now = get_clock().now()
+        suppress(session, message.store_id, address, "unsubscribe", detail=f"message {message.id}", now=now)
+        cancelled = cancel_scheduled_marketing(session, message.store_id, address, now)
+        log.info("unsubscribed", extra={"store_id": message.store_id, "message_id": message.id,
+                                        "cancelled": cancelled})
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        return make_response("", 200)
+    return _page(message, "public/unsubscribe.html", token=token, email=address or "", done=True)
+
+
+# -- reorder and review links -------------------------------------------------------------------------------
+def _numeric(external_id: str) -> str:
+    return external_id.rsplit("/", 1)[-1]
+
+
+@bp.get("/r/<token>")
+def reorder(token: str) -> Response:
+    """Record the click and redirect to the Shopify cart permalink with the discount code applied.
+
+    https://help.shopify.com/en/manual/products/details/cart-permalink
+    """
+    _payload, message = _load("reorder", token)
+    session = get_session()
+    store = session.get(Store, message.store_id)
+    if store is None or store.platform != "shopify":
+        raise _BadLink(410)
+    payload = message.payload or {}
+    lines = payload.get("lines") or [{"variant_external_id": payload.get("variant_external_id"),
+                                      "variant_id": payload.get("variant_id"),
+                                      "quantity": payload.get("quantity", 1)}]
+    items = []
+    for line in lines:
+        external = line.get("variant_external_id")
+        if not external and line.get("variant_id"):
+            variant = session.get(Variant, line["variant_id"])
+            external = variant.external_id if variant else None
+        if external:
+            items.append(f"{_numeric(str(external))}:{max(int(line.get('quantity') or 1), 1)}")
+    if not items:
+        raise _BadLink(410)
+    _mark_clicked(message)
+    target = f"https://{store.external_id}/cart/{','.join(items)}"
+    if payload.get("discount_code"):
+        target += "?discount=" + quote(str(payload["discount_code"]), safe="")
+    return redirect(target, code=302)
+
+
+@bp.get("/v/<token>")
+def review(token: str) -> Response:
+    """Record the click and redirect to the product's review form (Judge.me widget on the product page)."""
+    payload, message = _load("review", token)
+    session = get_session()
+    store = session.get(Store, message.store_id)
+    if store is None:
+        raise _BadLink(410)
+    _mark_clicked(message)
+    urls = (message.payload or {}).get("review_urls") or {}
+    product_id = payload.get("pr")
+    if product_id is not None and str(product_id) in urls:
+        return redirect(urls[str(product_id)], code=302)
+    product = session.get(Product, product_id) if isinstance(product_id, int) else None
+    if product is None and message.order_id:
+        product = session.scalar(select(Product).join(OrderLine, OrderLine.product_id == Product.id)
+                                 .where(OrderLine.order_id == message.order_id).order_by(OrderLine.id).limit(1))
+    base = f"https://{store.external_id}"
+    if product is not None and product.store_id == store.id and product.handle:
+        # Judge.me's widget anchors its review form here on the product page.
+        return redirect(f"{base}/products/{quote(product.handle)}#judgeme_product_reviews", code=302)
+    return redirect(base, code=302)

@@ -48,7 +48,7 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         expected_total = Decimal(variant_a.price_cents * 2 + variant_b.price_cents) / 100
         assert (order.name, order.currency, order.total_price) == (placed.name, shop.shop.currency, expected_total)
         assert order.created_at_remote == placed.created_at
-        assert order.financial_status == "paid" and order.fulfillment_status == "unfulfilled"
+        assert order.financial_status == "PAID" and order.fulfillment_status == "UNFULFILLED"
         assert [(ln.external_id, ln.quantity, ln.sku) for ln in lines] == sorted(
             [(str(li.id), li.quantity, li.sku) for li in placed.line_items])
         assert customer is not None and customer.external_id == str(person.id)
@@ -63,7 +63,7 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         counts = process_pending(env.ctx())
         assert counts["processed"] == 4 and "failed" not in counts
         order, _, _ = _order(env, placed.id)
-        assert order.fulfillment_status == "fulfilled"
+        assert order.fulfillment_status == "FULFILLED"
         assert order.fulfilled_at == shipped_at
         assert order.delivered_at == delivered_at
 
@@ -75,7 +75,7 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         assert order.cancelled_at == cancelled_at
         # The refund is in the cancelled order's body already: refunds/create must not count it twice.
         assert order.total_refunded == expected_total
-        assert order.refunded is True and order.financial_status == "refunded"
+        assert order.refunded is True and order.financial_status == "REFUNDED"
 
         with env.app.extensions["aftercare.db"].session() as session:
             events = list(session.scalars(select(WebhookEvent)))

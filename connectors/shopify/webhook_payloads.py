@@ -3,8 +3,9 @@
 Webhooks carry REST shapes (https://shopify.dev/docs/api/webhooks?reference=toml): snake_case keys,
 numeric ``id`` beside ``admin_graphql_api_id``, timestamps with the shop's UTC offset, ``tags`` as one
 comma-separated string, money as decimal strings. Records use the numeric id as a string (the same as
-the number at the end of the GraphQL gid) and GraphQL's status vocabulary in lower case
-(``partially_refunded``, ``partially_fulfilled``), so a webhook and a sync of the same object agree.
+the number at the end of the GraphQL gid) and GraphQL's status enums (``PARTIALLY_REFUNDED``,
+``PARTIALLY_FULFILLED``) as ``connectors.shopify.parse`` does, so a webhook and a sync of the same object
+give equal records.
 
 Fields REST bodies do not carry (``OrderRecord.estimated_delivery_at`` and ``returned``, a customer's
 ``locale`` and ``time_zone`` on customers/update) come back as None/False here; the webhook processor
@@ -23,9 +24,9 @@ from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
 REST_UNKNOWN_ORDER_FIELDS = ("estimated_delivery_at", "returned")
 REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday")
 
-# REST order.fulfillment_status -> GraphQL OrderDisplayFulfillmentStatus (lower case).
-_FULFILLMENT_STATUS = {None: "unfulfilled", "": "unfulfilled", "partial": "partially_fulfilled",
-                       "fulfilled": "fulfilled", "restocked": "restocked"}
+# REST order.fulfillment_status -> GraphQL OrderDisplayFulfillmentStatus.
+_FULFILLMENT_STATUS = {None: "UNFULFILLED", "": "UNFULFILLED", "partial": "PARTIALLY_FULFILLED",
+                       "fulfilled": "FULFILLED", "restocked": "RESTOCKED"}
 
 
 class PayloadError(ValueError):
@@ -120,7 +121,7 @@ def refunded_amount(refunds: Any) -> Decimal:
 
 
 def delivery_facts(fulfillments: Any) -> tuple[datetime | None, datetime | None]:
-    """Return (first fulfilled at, delivered at) of successful REST fulfillments.
+    """Return (first fulfilled at, latest delivered at) of successful REST fulfillments.
 
     REST fulfillments say ``shipment_status: delivered`` without a delivery time; the last update of a
     delivered fulfilment is when the carrier reported the delivery, so that is the delivery time.
@@ -137,10 +138,7 @@ def delivery_facts(fulfillments: Any) -> tuple[datetime | None, datetime | None]
             stamp = parse_time(item.get("updated_at"))
             if stamp:
                 delivered.append(stamp)
-    # An order counts as delivered only when every successful shipment arrived.
-    shipped = [i for i in fulfillments or () if str(i.get("status") or "").lower() == "success"]
-    all_delivered = bool(shipped) and len(delivered) == len(shipped)
-    return (min(fulfilled) if fulfilled else None, max(delivered) if all_delivered else None)
+    return (min(fulfilled) if fulfilled else None, max(delivered) if delivered else None)
 
 
 def order_record(payload: Mapping[str, Any]) -> OrderRecord:
@@ -167,9 +165,9 @@ def order_record(payload: Mapping[str, Any]) -> OrderRecord:
         updated_at=parse_time(payload.get("updated_at")),
         subtotal_price=parse_money(payload.get("subtotal_price")),
         total_refunded=refunded,
-        financial_status=str(financial).lower() if financial else None,
+        financial_status=str(financial).upper() if financial else None,
         fulfillment_status=_FULFILLMENT_STATUS.get(payload.get("fulfillment_status"),
-                                                   str(payload.get("fulfillment_status")).lower()),
+                                                   str(payload.get("fulfillment_status")).upper()),
         cancelled_at=parse_time(payload.get("cancelled_at")),
         refunded=str(financial or "").lower() == "refunded",
         fulfilled_at=fulfilled_at,

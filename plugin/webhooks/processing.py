@@ -68,8 +68,8 @@ def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datet
         return "order unknown"
     if fulfilled_at is not None and (order.fulfilled_at is None or fulfilled_at < order.fulfilled_at):
         order.fulfilled_at = fulfilled_at
-    # One delivered shipment of a partially fulfilled order does not make the order delivered.
-    if delivered_at is not None and order.fulfillment_status == "fulfilled" and order.delivered_at is None:
+    # Same rule as the GraphQL sync (connectors.shopify.parse): the latest carrier delivery counts.
+    if delivered_at is not None and (order.delivered_at is None or delivered_at > order.delivered_at):
         order.delivered_at = delivered_at
     return "applied"
 
@@ -85,7 +85,7 @@ def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, 
         return "already in order"  # the stored order copy was taken after this refund
     order.total_refunded = (order.total_refunded or 0) + amount
     order.refunded = order.total_refunded >= order.total_price
-    order.financial_status = "refunded" if order.refunded else "partially_refunded"
+    order.financial_status = "REFUNDED" if order.refunded else "PARTIALLY_REFUNDED"
     return "applied"
 
 

@@ -127,11 +127,15 @@ class Stream:
         query = type(self).bulk_query(search_since(self.search_field, self.start_from(since)))
         return BulkRunner(self.client, poll_interval=poll_interval).run(query)
 
-    def bulk_records(self, result: BulkResult, *, timeout: float = 120.0) -> Iterator[Record]:
-        """Stream the bulk result's records; children that came too late trigger a refetch of their parent."""
+    def bulk_records(self, result: BulkResult, *, timeout: float = 120.0, window: int = 200) -> Iterator[Record]:
+        """Stream the bulk result's records; children that came too late trigger a refetch of their parent.
+
+        ``window`` is how many parents wait for late children (bounded memory).
+        """
         if not result.url:
             return
-        reader = JsonlReader(result.url, timeout=timeout, session=self.client.http, sleep=self.client.sleep)
+        reader = JsonlReader(result.url, timeout=timeout, session=self.client.http, sleep=self.client.sleep,
+                             window=window)
         for obj in reader:
             yield self._from_bulk(obj)
         if reader.late_parents:

@@ -151,7 +151,7 @@ class BulkManager:
         operation = dc_replace(original, selection_set=_inject_parent_ids(original.selection_set,
                                                                           self.schema.query_type))
         doc = dc_replace(doc, definitions=tuple(operation if d is original else d for d in doc.definitions))
-        run_ctx = replace(ctx, bulk=True, search=[], _visible=None)
+        run_ctx = replace(ctx, bulk=True, search=[])
         result = execute(self.schema, doc, context_value=run_ctx, field_resolver=default_resolver)
         if result.errors:
             codes = {(e.extensions or {}).get("code") for e in result.errors}

@@ -129,11 +129,17 @@ def page_args(args: dict[str, Any], unbounded: bool) -> tuple[int | None, int | 
 
 
 def connection(items: Sequence[Any], key: Callable[[Any], tuple[Any, int]], args: dict[str, Any],
-               unbounded: bool = False) -> dict[str, Any]:
-    """Sort ``items`` by ``key`` (and ``reverse``), then slice one page after/before the cursors."""
+               unbounded: bool = False, keys: Sequence[tuple[Any, int]] | None = None) -> dict[str, Any]:
+    """Sort ``items`` by ``key`` (and ``reverse``), then slice one page after/before the cursors.
+
+    Callers holding items already in key order pass their ``keys`` to skip the sort.
+    """
     first, last = page_args(args, unbounded)
-    ordered = sorted(items, key=key)
-    keys = [key(i) for i in ordered]
+    if keys is None:
+        ordered = sorted(items, key=key)
+        keys = [key(i) for i in ordered]
+    else:
+        ordered = items
     reverse = bool(args.get("reverse"))
     try:
         lo, hi = _bounds(keys, args.get("after"), args.get("before"), reverse)

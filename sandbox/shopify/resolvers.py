@@ -56,7 +56,6 @@ class Context:
     base_url: str
     bulk: bool = False
     search: list[dict[str, Any]] = field(default_factory=list)
-    _visible: list[Order] | None = None
 
     @property
     def store(self) -> Any:
@@ -74,12 +73,6 @@ class Context:
     def order_visible(self, order: Order) -> bool:
         """Return False for orders older than 60 days when ``read_all_orders`` is missing."""
         return self.app.has_scope("read_all_orders") or order.created_at >= self.now - RECENT_ORDERS
-
-    def visible_orders(self) -> list[Order]:
-        """Return the orders this app may see."""
-        if self._visible is None:
-            self._visible = [o for o in self.store.orders if self.order_visible(o)]
-        return self._visible
 
     def protected(self, value: Any) -> Any:
         """Return ``value`` only when the app has protected customer data access."""
@@ -126,35 +119,45 @@ def _sort_key(sort_key: str | None) -> Any:
 
 
 def _list(ctx: Context, info: GraphQLResolveInfo, items: list[Any], getters: dict[str, Any],
-          args: dict[str, Any]) -> dict[str, Any]:
+          args: dict[str, Any], kind: str | None = None, keep: Any = None) -> dict[str, Any]:
+    """Filter by ``query:`` and page; with ``kind`` the shop-wide sorted list is reused between requests."""
     terms, warnings = parse_search(args.get("query"), tuple(getters), ctx.store.shop.iana_timezone)
     if warnings:
         ctx.search.append({"path": list(info.path.as_list()), "query": args.get("query"),
                            "warnings": warnings})
-    if terms:
-        items = [i for i in items if matches(i, terms, getters)]
-    return connection(items, _sort_key(args.get("sortKey")), args, unbounded=ctx.bulk)
+    key = _sort_key(args.get("sortKey"))
+    if kind is None:
+        if terms:
+            items = [i for i in items if matches(i, terms, getters)]
+        return connection(items, key, args, unbounded=ctx.bulk)
+    ordered, keys = ctx.state.sorted_items(kind, args.get("sortKey") or "ID", items, key)
+    if terms or keep is not None:
+        picked = [n for n, item in enumerate(ordered)
+                  if (keep is None or keep(item)) and (not terms or matches(item, terms, getters))]
+        ordered, keys = [ordered[n] for n in picked], [keys[n] for n in picked]
+    return connection(ordered, key, args, unbounded=ctx.bulk, keys=keys)
 
 
 def q_orders(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
     """Resolve ``orders``."""
     ctx = _ctx(info)
     ctx.require("read_orders", "orders")
-    return _list(ctx, info, ctx.visible_orders(), ORDER_GETTERS, args)
+    keep = None if ctx.app.has_scope("read_all_orders") else ctx.order_visible
+    return _list(ctx, info, ctx.store.orders, ORDER_GETTERS, args, kind="orders", keep=keep)
 
 
 def q_customers(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
     """Resolve ``customers``."""
     ctx = _ctx(info)
     ctx.require("read_customers", "customers")
-    return _list(ctx, info, ctx.store.customers, CUSTOMER_GETTERS, args)
+    return _list(ctx, info, ctx.store.customers, CUSTOMER_GETTERS, args, kind="customers")
 
 
 def q_products(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
     """Resolve ``products``."""
     ctx = _ctx(info)
     ctx.require("read_products", "products")
-    return _list(ctx, info, ctx.store.products, PRODUCT_GETTERS, args)
+    return _list(ctx, info, ctx.store.products, PRODUCT_GETTERS, args, kind="products")
 
 
 # ---- single objects and node ---------------------------------------------------------------------------

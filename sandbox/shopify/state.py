@@ -53,6 +53,26 @@ class ShopState:
     bulk_ops: dict[int, BulkOperation] = field(default_factory=dict)
     buckets: dict[str, LeakyBucket] = field(default_factory=dict)
     installed: set[str] = field(default_factory=set)
+    revision: int = 0
+    _sorted: dict[tuple[str, str], tuple[int, int, list[Any], list[Any]]] = field(default_factory=dict)
+    _sort_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def touch(self) -> None:
+        """Note that store data changed (drops the sorted-list cache)."""
+        self.revision += 1
+
+    def sorted_items(self, kind: str, sort_key: str, items: list[Any], key: Callable[[Any], Any]
+                     ) -> tuple[list[Any], list[Any]]:
+        """Return ``items`` sorted by ``key`` and their keys, cached until the store changes."""
+        with self._sort_lock:
+            cached = self._sorted.get((kind, sort_key))
+            if cached and cached[0] == self.revision and cached[1] == len(items):
+                return cached[2], cached[3]
+        ordered = sorted(items, key=key)
+        keys = [key(i) for i in ordered]
+        with self._sort_lock:
+            self._sorted[(kind, sort_key)] = (self.revision, len(items), ordered, keys)
+        return ordered, keys
 
     def bucket(self, client_id: str) -> LeakyBucket:
         """Return the app's cost bucket on this shop."""
@@ -238,6 +258,7 @@ class ShopifySandbox:
 
     def emit(self, state: ShopState, topic: str, build: Callable[[PayloadBuilder], Any]) -> None:
         """Send ``topic`` to every installed app subscribed to it (app config or GraphQL subscription)."""
+        state.touch()
         for client_id in sorted(state.installed):
             app = self.apps[client_id]
             payload = build(PayloadBuilder(state.store, app.protected_customer_data))

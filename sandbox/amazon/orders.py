@@ -137,8 +137,8 @@ def v0_order(order: Order, now: datetime) -> dict[str, Any]:
     """Render an order as Orders v0 ``Order``."""
     status = order.status_at(now)
     mp = MARKETPLACES[order.marketplace_id]
-    shipped = sum(i.quantity for i in order.items) if status == "Shipped" else 0
-    unshipped = 0 if status in ("Shipped", "Canceled") else sum(i.quantity for i in order.items)
+    shipped = sum(order.shipped_quantity(i, now) for i in range(len(order.items)))
+    unshipped = 0 if status == "Canceled" else sum(i.quantity for i in order.items) - shipped
     body: dict[str, Any] = {
         "AmazonOrderId": order.order_id,
         "PurchaseDate": iso(order.purchase_date),
@@ -185,7 +185,7 @@ def v0_item(order: Order, index: int, now: datetime) -> dict[str, Any]:
     status = order.status_at(now)
     body: dict[str, Any] = {
         "ASIN": item.asin, "SellerSKU": item.sku, "OrderItemId": item.order_item_id, "Title": item.title,
-        "QuantityOrdered": item.quantity, "QuantityShipped": item.quantity if status == "Shipped" else 0,
+        "QuantityOrdered": item.quantity, "QuantityShipped": order.shipped_quantity(index, now),
         "ProductInfo": {"NumberOfItems": "1"}, "IsGift": "false", "ConditionId": "New",
         "ConditionSubtypeId": "New", "IsTransparency": False, "SerialNumberRequired": False,
         "BuyerRequestedCancel": {"IsBuyerRequestedCancel": "false", "BuyerCancelReason": ""},
@@ -273,7 +273,7 @@ def order_2026(order: Order, now: datetime, included: list[str]) -> dict[str, An
     mp = MARKETPLACES[order.marketplace_id]
     afn = order.fulfillment_channel == "AFN"
     items = []
-    for item in order.items:
+    for index, item in enumerate(order.items):
         entry: dict[str, Any] = {
             "orderItemId": item.order_item_id, "quantityOrdered": item.quantity,
             "product": {"asin": item.asin, "title": item.title, "sellerSku": item.sku,
@@ -285,7 +285,7 @@ def order_2026(order: Order, now: datetime, included: list[str]) -> dict[str, An
             entry["proceeds"] = {"proceedsTotal": _money26(total, order.currency),
                                  "breakdowns": [{"type": "ITEM", "subtotal": _money26(total, order.currency)}]}
         if "FULFILLMENT" in included:
-            done = item.quantity if status == "Shipped" else 0
+            done = order.shipped_quantity(index, now)
             entry["fulfillment"] = {"quantityFulfilled": done, "quantityUnfulfilled": item.quantity - done}
         if "CANCELLATION" in included and status == "Canceled":
             entry["cancellation"] = {"cancellationRequest": {"requester": "BUYER",
@@ -316,18 +316,35 @@ def order_2026(order: Order, now: datetime, included: list[str]) -> dict[str, An
             "deliverByWindow": {"earliestDateTime": iso(order.earliest_delivery_date),
                                 "latestDateTime": iso(order.latest_delivery_date)},
         }
-    if "PACKAGES" in included and status == "Shipped":
-        shipped_at = order.timeline[-1][0]
-        delivered = order.delivered_by(now)
-        body["packages"] = [{
-            "packageReferenceId": "1", "createdTime": iso(shipped_at), "shipTime": iso(shipped_at),
-            "carrier": "AMZN" if afn else "UPS", "shippingService": "Standard",
-            "trackingNumber": "TBA" + order.order_id.replace("-", "")[:12],
-            "packageStatus": {"status": "DELIVERED" if delivered else "IN_TRANSIT",
-                              "detailedStatus": "DELIVERED" if delivered else "IN_TRANSIT"},
-            "packageItems": [{"orderItemId": i.order_item_id, "quantity": i.quantity} for i in order.items],
-        }]
+    if "PACKAGES" in included and status in ("PartiallyShipped", "Shipped"):
+        body["packages"] = _packages(order, now)
     return body
+
+
+def _packages(order: Order, now: datetime) -> list[dict[str, Any]]:
+    """Render the order's shipments: one package, or two when a partial shipment went first."""
+    events = {status: when for when, status in order.timeline if when <= now}
+    lines = list(range(len(order.items)))
+    groups = []  # (ship time, line indexes)
+    if "PartiallyShipped" in events:
+        groups.append((events["PartiallyShipped"], lines[:1]))
+        lines = lines[1:]
+    if "Shipped" in events and order.status_at(now) == "Shipped":
+        groups.append((events["Shipped"], lines))
+    delivered = order.delivered_by(now)
+    afn = order.fulfillment_channel == "AFN"
+    packages = []
+    for number, (shipped_at, indexes) in enumerate(groups, start=1):
+        state = "DELIVERED" if delivered else "IN_TRANSIT"
+        packages.append({
+            "packageReferenceId": str(number), "createdTime": iso(shipped_at), "shipTime": iso(shipped_at),
+            "carrier": "AMZN" if afn else "UPS", "shippingService": "Standard",
+            "trackingNumber": f"TBA{order.order_id.replace('-', '')[:11]}{number}",
+            "packageStatus": {"status": state, "detailedStatus": state},
+            "packageItems": [{"orderItemId": order.items[i].order_item_id, "quantity": order.items[i].quantity}
+                             for i in indexes],
+        })
+    return packages
 
 
 def _included(ctx: Ctx) -> list[str]:

@@ -92,6 +92,13 @@ class Order:
         """Return when the order last changed, as seen at ``now``."""
         return max(when for when, _ in self.timeline if when <= now)
 
+    def shipped_quantity(self, index: int, now: datetime) -> int:
+        """Return how many units of line ``index`` have shipped (a partial shipment sends line 0 first)."""
+        status = self.status_at(now)
+        if status == "Shipped" or (status == "PartiallyShipped" and index == 0):
+            return self.items[index].quantity
+        return 0
+
     def delivered_by(self, now: datetime) -> bool:
         """Tell whether the package was delivered by ``now``."""
         return self.delivered_at is not None and self.delivered_at <= now
@@ -238,7 +245,8 @@ def generate(seed: int, orders: int, now: datetime) -> SeedData:
 
 def make_order(rng: random.Random, seller_id: str, mp: str, purchase: datetime,
                catalogue: list[Product], used_ids: set[str]) -> Order:
-    """Build one order with its status timeline (Pending → Unshipped → Shipped, or Canceled)."""
+    """Build one order and its status timeline: Pending → Unshipped → (PartiallyShipped →) Shipped, or
+    Pending → Canceled."""
     while True:
         order_id = f"{MARKETPLACES[mp].order_prefix}{rng.randint(1, 9)}-{_digits(rng, 7)}-{_digits(rng, 7)}"
         if order_id not in used_ids:
@@ -268,6 +276,8 @@ def make_order(rng: random.Random, seller_id: str, mp: str, purchase: datetime,
         return order
     order.timeline.append((purchase + timedelta(minutes=rng.randint(1, 30)), "Unshipped"))
     shipped = purchase + timedelta(hours=rng.randint(6, 24 * ship_days))
+    if not afn and len(items) > 1 and rng.random() < 0.2:  # the first line leaves earlier than the rest
+        order.timeline.append((shipped - timedelta(hours=rng.randint(1, 5)), "PartiallyShipped"))
     order.timeline.append((shipped, "Shipped"))
     span = (latest_delivery - earliest_delivery).total_seconds()
     order.delivered_at = earliest_delivery + timedelta(seconds=int(rng.uniform(0, span) * 0.6))

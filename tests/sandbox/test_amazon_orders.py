@@ -171,3 +171,25 @@ def test_pages_stay_stable_when_orders_arrive_between_pages(env):
     # the search is pinned to its first createdBefore: later arrivals inside the range appear once, in order
     assert [o for o in seen if o not in newcomers] == expected
     assert len(seen) == len(set(seen))
+
+
+def test_partial_shipment_counts_and_packages(env):
+    order = env.sandbox.add_order(env.seller.seller_id, US, NOW - timedelta(hours=5), "MFN")
+    while len(order.items) < 2:
+        order = env.sandbox.add_order(env.seller.seller_id, US, NOW - timedelta(hours=5), "MFN")
+    env.sandbox.set_status(order.order_id, "Unshipped", NOW - timedelta(hours=4))
+    env.sandbox.set_status(order.order_id, "PartiallyShipped", NOW - timedelta(hours=3))
+    env.sandbox.set_status(order.order_id, "Shipped", NOW + timedelta(hours=2))
+    first, rest = order.items[0].quantity, sum(i.quantity for i in order.items[1:])
+    v0 = env.get(f"{V0}/{order.order_id}").json()["payload"]
+    assert (v0["OrderStatus"], v0["NumberOfItemsShipped"], v0["NumberOfItemsUnshipped"]) == (
+        "PartiallyShipped", first, rest)
+    new = env.get(f"{SEARCH}/{order.order_id}", params={"includedData": "FULFILLMENT,PACKAGES"}).json()["order"]
+    assert new["fulfillment"]["fulfillmentStatus"] == "PARTIALLY_SHIPPED"
+    assert [[p["orderItemId"] for p in pkg["packageItems"]] for pkg in new["packages"]] == [
+        [order.items[0].order_item_id]]
+    env.at(NOW + timedelta(hours=3))
+    new = env.get(f"{SEARCH}/{order.order_id}", params={"includedData": "PACKAGES"}).json()["order"]
+    assert [pkg["shipTime"] for pkg in new["packages"]] == [_iso(NOW - timedelta(hours=3)),
+                                                            _iso(NOW + timedelta(hours=2))]
+    assert sum(len(pkg["packageItems"]) for pkg in new["packages"]) == len(order.items)

@@ -88,7 +88,7 @@ class CallRecorder:
 
 
 def start_env(database: Database, tmp_path: Path, *, seller_index: int = 0, now: datetime = NOW,
-              **sandbox_options: Any) -> AmazonEnv:
+              amazon_settings: dict[str, Any] | None = None, **sandbox_options: Any) -> AmazonEnv:
     """Start a seeded sandbox on a frozen clock and connect one of its sellers as a store."""
     clock = FrozenClock(now)
     sandbox_options.setdefault("orders", 300)
@@ -96,7 +96,7 @@ def start_env(database: Database, tmp_path: Path, *, seller_index: int = 0, now:
     recorder = CallRecorder(sandbox.wsgi_app, clock)
     # Serve through the recorder; the sandbox's own `serve` attaches its ServerThread the same way.
     sandbox._server = ServerThread(recorder).start()
-    config = amazon_config(database.url, tmp_path / "instance", sandbox)
+    config = amazon_config(database.url, tmp_path / "instance", sandbox, **(amazon_settings or {}))
     vault = Vault(TEST_ENCRYPTION_KEY)
     seller = sandbox.seller(seller_index)
     store_id = add_store(database, vault, seller, sandbox.issue_refresh_token(seller.seller_id))

@@ -1,0 +1,237 @@
+"""Seller feedback from the ``GET_SELLER_FEEDBACK_DATA`` report: request, poll, download, parse.
+
+The report is tab-separated text with a header and dates in the marketplace's language and format
+(US ``M/D/YY``, UK/FR/IT/ES ``D/M/YY``, DE ``D.M.YY``, JP ``YYYY/MM/DD``), in the marketplace's charset
+(``Cp1252`` in Europe, ``Windows-31J`` in Japan, labelled in the document's Content-Type), gzipped when
+``compressionAlgorithm`` says so. Columns are matched by header name in every language we know and by
+position otherwise (the order is the same everywhere: date, rating, comments, response, order id, rater).
+https://developer-docs.amazon.com/sp-api/docs/report-type-values-performance
+https://developer-docs.amazon.com/sp-api/docs/reports-api-v2021-06-30-reference
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import httpx
+
+from connectors.records import ReviewRecord
+
+from .client import ReportsApi, SpApiSession
+from .errors import AmazonError, NotFound, ServerError
+from .marketplaces import country_of
+from .orders import iso
+
+REPORT_TYPE = "GET_SELLER_FEEDBACK_DATA"
+SOURCE = "amazon_feedback"
+COLUMNS = ("date", "rating", "comments", "response", "order_id", "rater_email")
+# Header names per column, lower-cased, as Seller Central writes them (and close variants).
+HEADER_NAMES: dict[str, tuple[str, ...]] = {
+    "date": ("date", "datum", "data", "fecha", "日付"),
+    "rating": ("rating", "bewertung", "évaluation", "evaluation", "note", "valutazione", "voto", "valoración",
+               "valoracion", "puntuación", "評価"),
+    "comments": ("comments", "comment", "kommentare", "kommentar", "commentaires", "commentaire", "commenti",
+                 "commento", "comentarios", "comentario", "コメント"),
+    "response": ("response", "your response", "antwort", "ihre antwort", "réponse", "votre réponse", "risposta",
+                 "la tua risposta", "respuesta", "tu respuesta", "返答", "回答"),
+    "order_id": ("order id", "order-id", "bestellnummer", "numéro de commande", "n° de commande",
+                 "numero ordine", "numero d'ordine", "id ordine", "número de pedido", "n.º de pedido", "注文番号"),
+    "rater_email": ("rater email", "e-mail-adresse des bewerters", "adresse e-mail de l'évaluateur",
+                    "e-mail del valutatore", "correo electrónico del evaluador", "評価者のeメールアドレス",
+                    "評価者のメールアドレス"),
+}
+LANGUAGES = {"US": "en", "CA": "en", "GB": "en", "AU": "en", "SG": "en", "IN": "en", "IE": "en", "DE": "de",
+             "AT": "de", "FR": "fr", "BE": "fr", "IT": "it", "ES": "es", "MX": "es", "JP": "ja", "NL": "nl",
+             "SE": "sv", "PL": "pl", "TR": "tr", "BR": "pt"}
+MONTH_FIRST = {"US", "CA"}
+# Charset labels Amazon puts in Content-Type that Python does not know by that name.
+CHARSETS = {"windows-31j": "cp932", "ms932": "cp932", "shift_jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
+            "cp1252": "cp1252", "windows-1252": "cp1252"}
+ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
+
+
+class ReportFailed(AmazonError):
+    """The report ended FATAL, or did not finish within the allowed wait."""
+
+
+@dataclass(frozen=True)
+class FeedbackEntry:
+    """One feedback line of the report."""
+
+    order_id: str
+    rating: int
+    day: date
+    comments: str
+    response: str
+
+
+def request_report(session: SpApiSession, marketplace_id: str, start: datetime, end: datetime) -> str:
+    """Ask Amazon for one marketplace's feedback report between ``start`` and ``end``; return its id."""
+    api = session.api(ReportsApi)
+    response = session.call("reports.createReport", api.create_report, reportType=REPORT_TYPE,
+                            marketplaceIds=[marketplace_id], dataStartTime=iso(start), dataEndTime=iso(end))
+    return str((response.payload or {})["reportId"])
+
+
+def wait_for_report(session: SpApiSession, report_id: str, *, poll_seconds: float,
+                    max_wait_seconds: float) -> str | None:
+    """Poll getReport until it ends; return the document id, None when Amazon had no data (CANCELLED)."""
+    api = session.api(ReportsApi)
+    waited = 0.0
+    while True:
+        report = session.call("reports.getReport", api.get_report, report_id).payload or {}
+        status = report.get("processingStatus")
+        if status == "DONE":
+            return report.get("reportDocumentId")
+        if status == "CANCELLED":
+            return None
+        if status == "FATAL":
+            raise ReportFailed(f"report {report_id} ended FATAL", operation="reports.getReport")
+        if waited >= max_wait_seconds:
+            raise ReportFailed(f"report {report_id} still {status} after {waited:.0f} s", operation="reports.getReport")
+        session.sleep(poll_seconds)
+        waited += poll_seconds
+
+
+def download(session: SpApiSession, document_id: str) -> str:
+    """Fetch a report document (pre-signed URL, no SP-API auth), un-gzip it and decode its charset."""
+    api = session.api(ReportsApi)
+    meta = session.call("reports.getReportDocument", api.get_report_document, document_id).payload or {}
+    url = meta.get("url")
+    if not url:
+        raise ServerError(f"report document {document_id} has no url", operation="reports.getReportDocument")
+    last: Exception | None = None
+    for attempt in range(session.max_attempts):
+        if attempt:
+            session.sleep(min(session.backoff_seconds * 2 ** (attempt - 1), session.backoff_max_seconds))
+        try:
+            with httpx.Client(timeout=session.timeout) as http:
+                response = http.get(url)
+        except httpx.TransportError as exc:
+            last = ServerError(f"report document download failed: {exc!r}", operation="reportDocument")
+            continue
+        if response.status_code >= 500 or response.status_code == 429:
+            last = ServerError(f"report document download: HTTP {response.status_code}", operation="reportDocument")
+            continue
+        if response.status_code != 200:
+            # An expired pre-signed URL answers 403: the caller asks getReportDocument again next run.
+            raise NotFound(f"report document download: HTTP {response.status_code}", status=response.status_code,
+                           operation="reportDocument")
+        data = response.content
+        if meta.get("compressionAlgorithm") == "GZIP" or data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                last = ServerError(f"report document is not valid gzip: {exc}", operation="reportDocument")
+                continue
+        return decode(data, response.headers.get("content-type", ""))
+    assert last is not None
+    raise last
+
+
+def decode(data: bytes, content_type: str) -> str:
+    """Decode report bytes with the charset of the Content-Type, else UTF-8, else Windows-31J/1252."""
+    label = ""
+    match = re.search(r"charset=([^;\s]+)", content_type or "", re.IGNORECASE)
+    if match:
+        label = match.group(1).strip("\"'")
+    candidates = []
+    if label:
+        candidates.append(CHARSETS.get(label.lower(), label))
+    candidates += ["utf-8", "cp932", "cp1252"]
+    for name in candidates:
+        try:
+            codecs.lookup(name)
+            return data.decode(name).lstrip("\ufeff")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace")
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip().strip("\ufeff").casefold()
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    """Map our column names to positions: by header name, else by Amazon's fixed order."""
+    names = [_norm(h) for h in header]
+    found: dict[str, int] = {}
+    for column, aliases in HEADER_NAMES.items():
+        for index, name in enumerate(names):
+            if name in {_norm(a) for a in aliases}:
+                found[column] = index
+                break
+    if len(found) < 3 and len(header) >= 5:
+        return {column: i for i, column in enumerate(COLUMNS) if i < len(header)}
+    for i, column in enumerate(COLUMNS):
+        if column not in found and i < len(header) and i not in found.values():
+            found[column] = i
+    return found
+
+
+def parse_day(text: str, country: str | None) -> date:
+    """Parse a report date in the marketplace's format (``M/D/YY`` in NA, ``D.M.YY`` in DE, ``Y/M/D`` in JP)."""
+    parts = [p for p in re.split(r"[./\-年月日\s]+", text.strip()) if p]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"unrecognised feedback date {text!r}")
+    a, b, c = (int(p) for p in parts)
+    if len(parts[0]) == 4:
+        year, month, day = a, b, c
+    elif country in MONTH_FIRST:
+        month, day, year = a, b, c
+    else:
+        day, month, year = a, b, c
+    if year < 100:
+        year += 2000
+    return date(year, month, day)
+
+
+def parse(text: str, marketplace_id: str) -> list[FeedbackEntry]:
+    """Parse a feedback report; lines that cannot be read are skipped (never a half-read rating)."""
+    country = country_of(marketplace_id)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    columns = _columns(lines[0].split("\t"))
+    entries = []
+    for line in lines[1:]:
+        cells = line.split("\t")
+        try:
+            order_id = cells[columns["order_id"]].strip()
+            rating = int(cells[columns["rating"]].strip())
+            day = parse_day(cells[columns["date"]], country)
+        except (KeyError, IndexError, ValueError):
+            continue
+        if not 1 <= rating <= 5 or not ORDER_ID.match(order_id):
+            continue
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            index = columns.get(name)
+            return cells[index].strip() if index is not None and index < len(cells) else ""
+
+        entries.append(FeedbackEntry(order_id, rating, day, cell("comments"), cell("response")))
+    return entries
+
+
+def to_records(entries: list[FeedbackEntry], marketplace_id: str) -> list[ReviewRecord]:
+    """Turn report entries into review records (the rater's anonymised e-mail is not kept)."""
+    language = LANGUAGES.get(country_of(marketplace_id) or "", None)
+    return [ReviewRecord(source=SOURCE, external_id=e.order_id, rating=e.rating,
+                         created_at=datetime(e.day.year, e.day.month, e.day.day, tzinfo=UTC), body=e.comments or None,
+                         language=language, order_external_id=e.order_id) for e in entries]
+
+
+def fetch_feedback(session: SpApiSession, marketplace_id: str, start: datetime, end: datetime, *,
+                   poll_seconds: float, max_wait_seconds: float) -> list[FeedbackEntry]:
+    """Request, wait for, download and parse one marketplace's feedback report."""
+    report_id = request_report(session, marketplace_id, start, end)
+    document_id = wait_for_report(session, report_id, poll_seconds=poll_seconds, max_wait_seconds=max_wait_seconds)
+    if document_id is None:
+        return []
+    return parse(download(session, document_id), marketplace_id)

@@ -295,6 +295,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_orders_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_orders_store_customer_created', ['store_id', 'customer_id', 'created_at_remote'], unique=False)
         batch_op.create_index('ix_orders_store_delivered', ['store_id', 'delivered_at'], unique=False)
+        batch_op.create_index('ix_orders_store_fulfilled', ['store_id', 'fulfilled_at'], unique=False)
         batch_op.create_index('ix_orders_store_updated', ['store_id', 'remote_updated_at'], unique=False)
 
     op.create_table('variant',
@@ -455,6 +456,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_message_status_scheduled', ['status', 'scheduled_for'], unique=False)
         batch_op.create_index('ix_message_store_customer_sent', ['store_id', 'customer_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_message_store_flow_created', ['store_id', 'flow', 'created_at'], unique=False)
+        batch_op.create_index('ix_message_ticket', ['ticket_id'], unique=False)
 
     op.create_table('ticket_note',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -507,6 +509,7 @@ def downgrade() -> None:
 
     op.drop_table('ticket_note')
     with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_index('ix_message_ticket')
         batch_op.drop_index('ix_message_store_flow_created')
         batch_op.drop_index('ix_message_store_customer_sent')
         batch_op.drop_index('ix_message_status_scheduled')
@@ -536,6 +539,7 @@ def downgrade() -> None:
     op.drop_table('variant')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_store_updated')
+        batch_op.drop_index('ix_orders_store_fulfilled')
         batch_op.drop_index('ix_orders_store_delivered')
         batch_op.drop_index('ix_orders_store_customer_created')
         batch_op.drop_index(batch_op.f('ix_orders_customer_id'))

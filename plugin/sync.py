@@ -379,10 +379,34 @@ def upsert_reviews(session: Session, store_id: int, records: Iterable[ReviewReco
             "rating": r.rating, "title": r.title, "body": r.body, "language": r.language,
             "reviewer_name": r.reviewer_name, "created_at_remote": r.created_at,
         } for r in batch]
+        _infer_review_orders(session, store_id, rows)
         written = _upsert(session, REVIEWS, rows, keys=("store_id", "source", "external_id"), update=REVIEW_FIELDS,
                           returning=("id", "source", "external_id"))
         new_ids.extend(row[0] for row in written if (row[1], row[2]) not in known)
     return new_ids
+
+
+def _infer_review_orders(session: Session, store_id: int, rows: list[dict[str, Any]]) -> None:
+    """Link a review the app did not tie to an order (Judge.me never does) to the reviewer's latest order of
+    that product placed before the review, so "has this order been reviewed" has an answer."""
+    open_rows = [r for r in rows if r["order_id"] is None and r["customer_id"] and r["product_id"]]
+    if not open_rows:
+        return
+    candidates: dict[tuple[int, int], list[tuple[datetime, int]]] = {}
+    customer_ids = sorted({r["customer_id"] for r in open_rows})
+    product_ids = sorted({r["product_id"] for r in open_rows})
+    for part in chunked(customer_ids, IN_CHUNK):
+        query = (select(ORDERS.c.customer_id, LINES.c.product_id, ORDERS.c.created_at_remote, ORDERS.c.id)
+                 .join(LINES, LINES.c.order_id == ORDERS.c.id)
+                 .where(ORDERS.c.store_id == store_id, ORDERS.c.customer_id.in_(part),
+                        LINES.c.product_id.in_(product_ids)))
+        for customer_id, product_id, created, order_id in session.execute(query):
+            candidates.setdefault((customer_id, product_id), []).append((created, order_id))
+    for row in open_rows:
+        before = [c for c in candidates.get((row["customer_id"], row["product_id"]), ())
+                  if c[0] <= row["created_at_remote"]]
+        if before:
+            row["order_id"] = max(before)[1]
 
 
 def _review_product(record: ReviewRecord, by_id: dict[str, int], by_handle: dict[str, int]) -> int | None:

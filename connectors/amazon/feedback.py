@@ -30,7 +30,12 @@ from .orders import iso
 
 REPORT_TYPE = "GET_SELLER_FEEDBACK_DATA"
 SOURCE = "amazon_feedback"
-COLUMNS = ("date", "rating", "comments", "response", "order_id", "rater_email")
+# Column positions: the nine-column report (three yes/no answers between the response and the order id,
+# as importers of real files read it) and the older six-column one.
+LAYOUTS = {
+    9: {"date": 0, "rating": 1, "comments": 2, "response": 3, "order_id": 7, "rater_email": 8},
+    6: {"date": 0, "rating": 1, "comments": 2, "response": 3, "order_id": 4, "rater_email": 5},
+}
 # Header names per column, lower-cased, as Seller Central writes them (and close variants).
 HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "date": ("date", "datum", "data", "fecha", "日付"),
@@ -159,19 +164,20 @@ def _norm(text: str) -> str:
 
 
 def _columns(header: list[str]) -> dict[str, int]:
-    """Map our column names to positions: by header name, else by Amazon's fixed order."""
+    """Map our column names to positions: by header name, the rest by Amazon's fixed column order."""
     names = [_norm(h) for h in header]
     found: dict[str, int] = {}
     for column, aliases in HEADER_NAMES.items():
-        for index, name in enumerate(names):
-            if name in {_norm(a) for a in aliases}:
-                found[column] = index
-                break
-    if len(found) < 3 and len(header) >= 5:
-        return {column: i for i, column in enumerate(COLUMNS) if i < len(header)}
-    for i, column in enumerate(COLUMNS):
-        if column not in found and i < len(header) and i not in found.values():
-            found[column] = i
+        wanted = {_norm(a) for a in aliases}
+        index = next((i for i, name in enumerate(names) if name in wanted), None)
+        if index is not None:
+            found[column] = index
+    layout = LAYOUTS[9] if len(header) >= 9 else LAYOUTS[6]
+    if len(found) < 3:
+        return dict(layout)
+    for column, index in layout.items():
+        if column not in found and index < len(header) and index not in found.values():
+            found[column] = index
     return found
 
 

@@ -73,6 +73,14 @@ def test_unknown_header_wording_falls_back_to_column_positions():
         "302-1234567-7654321", 1, "2026-01-04", "Gefälscht")
 
 
+def test_nine_column_report_with_unknown_titles_uses_amazons_positions():
+    text = "D\tR\tC\tYR\tOn time\tAs described\tService\tOrder\tMail\r\n" \
+           "2026/01/04\t2\t遅い\t\tいいえ\tはい\t\t250-1234567-7654321\tx@y\r\n"
+    (entry,) = parse(text, "A1VC38T7YXB528")
+    assert (entry.order_id, entry.rating, entry.day.isoformat(), entry.comments) == (
+        "250-1234567-7654321", 2, "2026-01-04", "遅い")
+
+
 def test_unreadable_lines_are_skipped_not_half_read():
     text = "Date\tRating\tComments\tResponse\tOrder ID\tRater Email\n" \
            "13/45/26\t1\tbad date\t\t111-1234567-7654321\tx\n" \

@@ -6,7 +6,6 @@ Amazon's order: access token (403), then the operation's token bucket (429), the
 
 from __future__ import annotations
 
-import hmac
 import random
 import threading
 import uuid
@@ -22,9 +21,9 @@ from plugin.clock import Clock, SystemClock
 
 from .. import faults as fault_module
 from ..server import ServerThread
-from . import messaging, orders, reports, solicitations, tokens
+from . import control, messaging, orders, orders_2026, orders_v0, reports, solicitations, tokens
 from .context import Ctx
-from .http import ApiError, iso, json_body, json_response, parse_time
+from .http import ApiError, json_response
 from .lwa import Lwa
 from .marketplaces import MARKETPLACES
 from .ratelimit import TokenBuckets, format_rate
@@ -64,13 +63,13 @@ def _routes() -> list[tuple[str, str, str, Handler]]:
     o26, v0, sol, msg, rep = ("orders_2026-01-01", "ordersV0", "solicitations", "messaging",
                               "reports_2021-06-30")
     routes = [
-        ("GET", "/orders/2026-01-01/orders", f"{o26}.searchOrders", orders.search_orders),
-        ("GET", "/orders/2026-01-01/orders/<orderId>", f"{o26}.getOrder", orders.get_order_2026),
-        ("GET", "/orders/v0/orders", f"{v0}.getOrders", orders.get_orders_v0),
-        ("GET", "/orders/v0/orders/<orderId>", f"{v0}.getOrder", orders.get_order_v0),
-        ("GET", "/orders/v0/orders/<orderId>/orderItems", f"{v0}.getOrderItems", orders.get_order_items_v0),
-        ("GET", "/orders/v0/orders/<orderId>/buyerInfo", f"{v0}.getOrderBuyerInfo", orders.get_order_buyer_info_v0),
-        ("GET", "/orders/v0/orders/<orderId>/address", f"{v0}.getOrderAddress", orders.get_order_address_v0),
+        ("GET", "/orders/2026-01-01/orders", f"{o26}.searchOrders", orders_2026.search_orders),
+        ("GET", "/orders/2026-01-01/orders/<orderId>", f"{o26}.getOrder", orders_2026.get_order_2026),
+        ("GET", "/orders/v0/orders", f"{v0}.getOrders", orders_v0.get_orders_v0),
+        ("GET", "/orders/v0/orders/<orderId>", f"{v0}.getOrder", orders_v0.get_order_v0),
+        ("GET", "/orders/v0/orders/<orderId>/orderItems", f"{v0}.getOrderItems", orders_v0.get_order_items_v0),
+        ("GET", "/orders/v0/orders/<orderId>/buyerInfo", f"{v0}.getOrderBuyerInfo", orders_v0.get_order_buyer_info_v0),
+        ("GET", "/orders/v0/orders/<orderId>/address", f"{v0}.getOrderAddress", orders_v0.get_order_address_v0),
         ("GET", "/solicitations/v1/orders/<amazonOrderId>", f"{sol}.getSolicitationActionsForOrder",
          solicitations.get_actions),
         ("POST", "/solicitations/v1/orders/<amazonOrderId>/solicitations/productReviewAndSellerFeedback",
@@ -281,9 +280,9 @@ class AmazonSandbox:
         if path == "/auth/o2/token":
             return self.lwa.token_endpoint(request)
         if path.startswith("/__documents/"):
-            return self._document(request, path.removeprefix("/__documents/"))
+            return reports.serve_document(self, request, path.removeprefix("/__documents/"))
         if path.startswith("/__sandbox/"):
-            return self._control(request, path.removeprefix("/__sandbox/"))
+            return control.answer(self, request, path.removeprefix("/__sandbox/"))
         adapter = self._map.bind_to_environ(request.environ)
         try:
             (key, handler), path_args = adapter.match(path, method=request.method)
@@ -323,30 +322,6 @@ class AmazonSandbox:
         content_type = "application/hal+json" if "_links" in (body or {}) else "application/json"
         return json_response(status, body, self._headers(key), content_type)
 
-    def _control(self, request: Request, action: str) -> Response:
-        """Serve the control routes the demo and out-of-process tests use (loopback only)."""
-        try:
-            body = json_body(request.get_data()) if request.method == "POST" else {}
-            if action == "sellers" and request.method == "GET":
-                return json_response(200, [{"seller_id": s.seller_id, "name": s.name,
-                                            "marketplace_ids": s.marketplace_ids} for s in self.sellers])
-            if action == "refresh-token" and request.method == "POST":
-                token = self.issue_refresh_token(str(body["seller_id"]))
-                return json_response(200, {"client_id": self.client_id, "client_secret": self.client_secret,
-                                           "refresh_token": token})
-            if action == "faults" and request.method == "POST":
-                self.set_faults(float(body.get("rate", 0)), body.get("kinds"), body.get("seed"))
-                return json_response(200, {"rate": self.faults.config.rate, "kinds": list(self.faults.config.kinds)})
-            if action == "solicitations" and request.method == "GET":
-                return json_response(200, [{"order_id": r.order_id, "marketplace_id": r.marketplace_id,
-                                            "seller_id": r.seller_id, "sent_at": iso(r.sent_at)}
-                                           for r in self.solicitations.records])
-        except (KeyError, ValueError, TypeError, StopIteration) as exc:
-            return json_response(400, {"error": f"bad control request: {exc!r}"})
-        except ApiError as exc:
-            return json_response(400, {"error": exc.message})
-        return json_response(404, {"error": f"unknown control route {request.method} /__sandbox/{action}"})
-
     def _static_answer(self, request: Request, key: str | None) -> Response:
         try:
             case, known = self.static_cases.answer(request)
@@ -358,24 +333,6 @@ class AmazonSandbox:
             return json_response(status, {"errors": [{"code": "InvalidInput" if known else "NotFound",
                                                       "message": message, "details": ""}]}, self._headers(key))
         return json_response(case.status, case.response, self._headers(key))
-
-    def _document(self, request: Request, document_id: str) -> Response:
-        """Serve a report document like S3 serves a pre-signed URL (no SP-API auth, 5 minute expiry)."""
-        document = self.reports.documents.get(document_id)
-        try:
-            expires = parse_time(request.args.get("X-Amz-Date", ""), "X-Amz-Date")
-        except ApiError:
-            expires = None
-        signature = request.args.get("X-Amz-Signature", "")
-        if document is None or expires is None or not hmac.compare_digest(
-                signature, reports.sign(self.secret, document_id, expires)):
-            return Response(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-                            b"<Message>Access Denied</Message></Error>", 403, content_type="application/xml")
-        if self.clock.now() > expires:
-            return Response(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-                            b"<Message>Request has expired</Message></Error>", 403, content_type="application/xml")
-        return Response(document.data, 200, content_type=document.content_type)
-
 
 def serve(port: int = 9002, seed: int = 7, orders: int = 5000, host: str = "127.0.0.1", rate_scale: float = 1.0,
           client_id: str | None = None, client_secret: str | None = None) -> None:

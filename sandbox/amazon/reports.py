@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from werkzeug.wrappers import Request, Response
+
 from . import returns_report
 from .context import Ctx
 from .feedback import count_rows, render
@@ -243,3 +245,21 @@ def get_report_document(ctx: Ctx, reportDocumentId: str) -> tuple[int, Any]:  # 
     if document.gzipped:
         body["compressionAlgorithm"] = "GZIP"
     return 200, body
+
+
+def serve_document(sandbox: Any, request: Request, document_id: str) -> Response:
+    """Serve a report document like S3 serves a pre-signed URL (no SP-API auth, 5 minute expiry)."""
+    document = sandbox.reports.documents.get(document_id)
+    try:
+        expires = parse_time(request.args.get("X-Amz-Date", ""), "X-Amz-Date")
+    except ApiError:
+        expires = None
+    signature = request.args.get("X-Amz-Signature", "")
+    if document is None or expires is None or not hmac.compare_digest(
+            signature, sign(sandbox.secret, document_id, expires)):
+        return Response(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                        b"<Message>Access Denied</Message></Error>", 403, content_type="application/xml")
+    if sandbox.clock.now() > expires:
+        return Response(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                        b"<Message>Request has expired</Message></Error>", 403, content_type="application/xml")
+    return Response(document.data, 200, content_type=document.content_type)

@@ -34,6 +34,7 @@ class ShopRecord:
     city: str
     created_at: datetime
     updated_at: datetime
+    primary_locale: str = "en"
 
     @property
     def gid(self) -> str:

@@ -439,6 +439,10 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
         "customers": q_customers, "customer": _by_id("Customer", "customer"), "products": q_products,
         "product": _by_id("Product", "product"), "node": q_node, "nodes": q_nodes,
         "currentBulkOperation": q_current_bulk, "webhookSubscriptions": q_webhook_subscriptions,
+        "shopLocales": lambda _, i, **_kw: [{"locale": _ctx(i).store.shop.primary_locale, "name": "English"
+                                             if _ctx(i).store.shop.primary_locale == "en" else
+                                             _ctx(i).store.shop.primary_locale, "primary": True,
+                                             "published": True}],
     }
     per_type = {"QueryRoot": roots, "Mutation": mutations, "Shop": _shop_fields(), "Order": _order_fields(),
                 "LineItem": _line_fields(), "Customer": _customer_fields(), "Product": _product_fields(),

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import jwt
 import requests
+from graphql import build_client_schema, parse, validate
 from sqlalchemy import func, select
 
+from plugin.auth.install import SHOP_QUERY
 from plugin.clock import FrozenClock
 from plugin.models import Merchant, Store
 from plugin.secrets_store import get_credential
 from tests.conftest import TEST_SHOPIFY_API_KEY
+from tests.paths import SHOPIFY_SCHEMA
 from tests.shopify_app_env import SCOPES, TIMEOUT, ShopifyEnv, shopify_env
 
 
@@ -28,6 +33,7 @@ def _exchange(env: ShopifyEnv, token: str) -> requests.Response:
 
 def test_first_admin_load_installs_the_store(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
     with shopify_env(database_url, tmp_path, clock) as env:
+        env.sandbox.store.shop.primary_locale = "de"
         answer = _exchange(env, env.session_token())
         assert answer.status_code == 200
         store = _store(env)
@@ -35,6 +41,7 @@ def test_first_admin_load_installs_the_store(database_url: str, tmp_path: Path, 
         shop = env.sandbox.store.shop
         assert (store.platform, store.name, store.currency, store.timezone, store.country) == (
             "shopify", shop.name, shop.currency, shop.iana_timezone, shop.country)
+        assert store.primary_locale == "de"
         assert store.status == "active" and store.installed_at == clock.now() and store.uninstalled_at is None
         assert store.scopes == ",".join(SCOPES)
         assert store.access_token_expires_at == clock.now() + timedelta(seconds=3600)
@@ -89,3 +96,10 @@ def test_reinstall_after_uninstall(database_url: str, tmp_path: Path, clock: Fro
         assert (store.status, store.installed_at, store.uninstalled_at) == ("active", back_at, None)
         access = get_credential(store, env.app.extensions["aftercare.vault"], "access_token_enc")
         assert env.sandbox.tokens.lookup(access, clock.now()) is not None
+
+
+def test_shop_details_query_is_valid_against_the_official_schema() -> None:
+    with gzip.open(SHOPIFY_SCHEMA) as fh:
+        schema = build_client_schema(json.load(fh)["data"])
+    schema._validation_errors = []  # Shopify's deprecated interface implementations (see the specs README)
+    assert [e.message for e in validate(schema, parse(SHOP_QUERY))] == []

@@ -36,6 +36,7 @@ log = logging.getLogger("aftercare.auth")
 SHOP_QUERY = """
 query AftercareShopDetails {
   shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } }
+  shopLocales(published: true) { locale primary }
 }
 """
 
@@ -56,7 +57,7 @@ class ShopQueryFailed(RuntimeError):
 
 
 def fetch_shop_details(config: Config, shop: str, access_token: str) -> ShopDetails:
-    """Ask the Admin GraphQL API for the shop's name, currency, IANA time zone and country."""
+    """Ask the Admin GraphQL API for the shop's name, currency, IANA time zone, country and primary locale."""
     with shop_http_client(config) as client:
         try:
             result = admin_graphql_request(SHOP_QUERY, shop_name(shop), access_token,
@@ -67,8 +68,10 @@ def fetch_shop_details(config: Config, shop: str, access_token: str) -> ShopDeta
         raise ShopQueryFailed(f"shop query failed: {result.log.code}")
     data: dict[str, Any] = result.data.get("shop") or {}
     address = data.get("billingAddress") or {}
+    primary = next((loc.get("locale") for loc in result.data.get("shopLocales") or () if loc.get("primary")), None)
     return ShopDetails(name=str(data.get("name") or shop), currency=str(data.get("currencyCode") or "USD"),
-                       timezone=str(data.get("ianaTimezone") or "UTC"), country=address.get("countryCodeV2"))
+                       timezone=str(data.get("ianaTimezone") or "UTC"), country=address.get("countryCodeV2"),
+                       primary_locale=primary)
 
 
 def install_from_grant(session: Session, config: Config, clock: Clock, vault: Vault, shop: str,

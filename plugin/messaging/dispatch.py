@@ -95,7 +95,7 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
     counts: Counter[str] = Counter()
     with ctx.database.session() as session:
         counts["reconciled"] = outbox.reconcile_stale(session, ctx.clock.now(), settings.claim_timeout,
-                                                      settings.max_attempts)
+                                                      settings.max_attempts, channels=list(registry))
     open_senders: dict[str, Any] = {}
     stacks: list[Any] = []
     try:

@@ -123,8 +123,12 @@ def reschedule(message: Message, when: datetime, reason: str, now: datetime) -> 
     message.updated_at = now
 
 
-def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, max_attempts: int) -> int:
-    """Hand back messages left in ``sending`` by a crashed dispatcher; return how many.
+def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, max_attempts: int,
+                    channels: list[str] | None = None) -> int:
+    """Hand back messages of these channels left in ``sending`` by a crashed dispatcher; return how many.
+
+    Only the dispatcher's own channels: ``amazon_solicitation`` rows are reconciled by jobs/amazon_reviews.py,
+    which asks Amazon instead of resending.
 
     The delivery of such a message is unknown (the SMTP server may have accepted it just before the crash),
     so it is resent once with the same Message-ID. Each claim counts as an attempt, so a message that kills
@@ -132,6 +136,8 @@ def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, m
     """
     query = (select(Message).where(Message.status == "sending", Message.claimed_at < now - claim_timeout)
              .order_by(Message.id))
+    if channels is not None:
+        query = query.where(Message.channel.in_(channels))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     stale = list(session.scalars(query))

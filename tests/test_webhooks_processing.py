@@ -188,3 +188,19 @@ def test_a_bad_event_fails_alone_and_is_retried(database_url: str, tmp_path: Pat
             assert failed.last_error.startswith("PayloadError: order without created_at")
             assert failed.payload == {"id": 1, "currency": "EUR"}  # kept for the next attempt
         _order(env, placed.id)
+
+
+def test_late_uninstall_from_before_a_reinstall_is_ignored(database_url: str, tmp_path: Path,
+                                                           clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        store_id = env.install()
+        body = body_of(PayloadBuilder(env.sandbox.store, True).shop_resource())
+        sent_before_install = clock.now() - timedelta(hours=1)
+        answer = httpx.post(env.url + "/webhooks", content=body, timeout=10,
+                            headers=signed_headers(body, "app/uninstalled", triggered_at=sent_before_install))
+        assert answer.status_code == 200
+        assert process_pending(env.ctx()) == {"processed": 1, "reinstalled since": 1}
+        with env.app.extensions["aftercare.db"].session() as session:
+            store = session.get(Store, store_id)
+            assert (store.status, store.uninstalled_at) == ("active", None)
+            assert store.access_token_enc is not None

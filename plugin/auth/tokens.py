@@ -240,10 +240,9 @@ def get_access_token(session: Session, store: Store, ctx: Any) -> str:
     refresh = get_credential(store, ctx.vault, "refresh_token_enc")
     expired_refresh = store.refresh_token_expires_at is not None and store.refresh_token_expires_at <= now
     if refresh is None or expired_refresh:
-        reason = "refresh token expired" if expired_refresh else "no refresh token"
-        if still_valid and not expired_refresh:
-            return str(current)
-        _revoke(session, store, ctx, reason)
+        if still_valid:
+            return str(current)  # nothing to refresh with; use the token for its last minutes
+        _revoke(session, store, ctx, "refresh token expired" if expired_refresh else "no refresh token")
     try:
         grant = refresh_grant(ctx.config, ctx.clock, store.external_id, str(refresh))
     except TokenRequestFailed as exc:

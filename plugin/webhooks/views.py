@@ -69,6 +69,12 @@ def _read_body(limit: int) -> bytes:
         parts.append(part)
 
 
+def _reinstalled_since(store: Any, delivery: Delivery) -> bool:
+    """Say whether the store was installed again after Shopify sent this (late) app/uninstalled."""
+    return (store.status == "active" and store.installed_at is not None and delivery.triggered_at is not None
+            and store.installed_at > delivery.triggered_at)
+
+
 def receive() -> tuple[Response, int]:
     """Verify, store and acknowledge one webhook delivery."""
     config = get_config()
@@ -114,7 +120,7 @@ def receive() -> tuple[Response, int]:
     event = record_event(session, delivery, payload, store.id if store else None, now)
     if event is None:
         return jsonify(status="duplicate"), 200
-    if topic == "app/uninstalled" and store is not None:
+    if topic == "app/uninstalled" and store is not None and not _reinstalled_since(store, delivery):
         # Sending must stop the moment Shopify says so; the job later cancels queued messages.
         mark_uninstalled(session, store, now)
     log.info("webhook stored", extra={"topic": topic, "shop": shop, "webhook_event_id": event.id,

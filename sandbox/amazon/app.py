@@ -295,7 +295,7 @@ class AmazonSandbox:
         record = self.lwa.lookup(token)
         grantless_ok = path.startswith("/notifications/")  # grantless operations take an app-only token
         if (not token or record is None or record.expires_at <= self.clock.now()
-                or (record.seller_id is None and not grantless_ok)):
+                or (record.seller_id is None and not grantless_ok) or not record.allows(request.method, path)):
             details = ""
             if token and record is None:
                 details = "The access token you provided is revoked, malformed or invalid."

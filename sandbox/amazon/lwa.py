@@ -29,6 +29,20 @@ class AccessToken:
     seller_id: str | None
     scope: str | None
     expires_at: datetime
+    resources: tuple[tuple[str, str], ...] = ()  # a restricted data token's (method, path) grants
+
+    def allows(self, method: str, path: str) -> bool:
+        """Tell whether the token may call ``method path`` (an RDT only its own resources)."""
+        if self.scope != "rdt":
+            return True
+        return any(m == method and _path_matches(pattern, path) for m, pattern in self.resources)
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    """Match a resource path whose ``{name}`` segments stand for any single segment."""
+    want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(got) and all(w == g or (w.startswith("{") and w.endswith("}"))
+                                         for w, g in zip(want, got, strict=True))
 
 
 class LwaError(Exception):

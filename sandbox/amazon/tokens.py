@@ -33,7 +33,7 @@ def create_rdt(ctx: Ctx) -> tuple[int, Any]:
         if not isinstance(path, str) or not re.match(r"^/[A-Za-z0-9/{}._~-]+$", path):
             raise _invalid("Resource not provided.")
     token = "Atz.sprdt|" + secrets.token_urlsafe(48)
-    ctx.sandbox.lwa.access_tokens[token] = AccessToken(token, ctx.client_id,
-                                                       ctx.seller.seller_id, "rdt",
-                                                       ctx.now + timedelta(seconds=RDT_SECONDS))
+    grants = tuple((r["method"], r["path"]) for r in resources)
+    ctx.sandbox.lwa.access_tokens[token] = AccessToken(token, ctx.client_id, ctx.seller.seller_id, "rdt",
+                                                       ctx.now + timedelta(seconds=RDT_SECONDS), grants)
     return 200, {"restrictedDataToken": token, "expiresIn": RDT_SECONDS}

@@ -207,8 +207,9 @@ def test_reports_and_tokens_answers_match_the_models(env, shipped):
     rdt = env.post("/tokens/2021-03-01/restrictedDataToken", json={"restrictedResources": [
         {"method": "GET", "path": f"/orders/v0/orders/{shipped.order_id}/address"}]})
     _check("tokens_2021-03-01", "/tokens/2021-03-01/restrictedDataToken", "POST", rdt)
-    assert env.get(f"/orders/v0/orders/{shipped.order_id}/address",
-                   token=rdt.json()["restrictedDataToken"]).status_code == 200
+    rdt_token = rdt.json()["restrictedDataToken"]
+    assert env.get(f"/orders/v0/orders/{shipped.order_id}/address", token=rdt_token).status_code == 200
+    assert env.get(f"/orders/v0/orders/{shipped.order_id}/buyerInfo", token=rdt_token).status_code == 403
     bad = env.post("/tokens/2021-03-01/restrictedDataToken", json={"restrictedResources": []})
     _check("tokens_2021-03-01", "/tokens/2021-03-01/restrictedDataToken", "POST", bad)
 

@@ -122,6 +122,8 @@ class AmazonSandbox:
         self.reports = reports.ReportStore()
         self.static_cases = StaticCases()
         self.static = static
+        # seller id -> path prefixes whose role the seller did not grant this app (403 like Amazon).
+        self.withheld: dict[str, set[str]] = {}
         self.gzip_threshold = gzip_threshold
         self._lock = threading.Lock()
         self._map = Map([Rule(path, methods=[method], endpoint=(key, handler))
@@ -189,6 +191,10 @@ class AmazonSandbox:
     def issue_auth_code(self, seller_id: str, client_id: str | None = None) -> str:
         """Return an ``spapi_oauth_code`` the app can exchange (authorization_code grant)."""
         return self.lwa.issue_auth_code(client_id or self.client_id, seller_id)
+
+    def withhold_role(self, seller_id: str, path_prefix: str) -> None:
+        """Make the seller's authorisation lack the role of an API (e.g. ``/orders/``): its calls get 403."""
+        self.withheld.setdefault(seller_id, set()).add(path_prefix)
 
     def set_faults(self, rate: float, kinds: Iterable[str] | None = None, seed: int | None = None) -> None:
         """Inject faults into a fraction of answers (see sandbox/faults.py)."""
@@ -302,6 +308,8 @@ class AmazonSandbox:
             elif record is not None and record.expires_at <= self.clock.now():
                 details = "The access token you provided has expired."
             return self._error(ApiError(403, "Unauthorized", ACCESS_DENIED, details), None)
+        if any(path.startswith(p) for p in self.withheld.get(record.seller_id or "", ())):
+            return self._error(ApiError(403, "Unauthorized", ACCESS_DENIED, ""), key)
         static = self.static or request.host.split(":")[0] in STATIC_HOSTS
         if static:
             return self._static_answer(request, key)

@@ -111,7 +111,6 @@ def build_message(rendered: RenderedEmail, envelope: Envelope, date: object | No
     msg["Message-ID"] = envelope.message_id
     if date is not None:
         msg["Date"] = format_datetime(date)  # type: ignore[arg-type]
-    msg["Content-Language"] = rendered.locale
     targets = []
     if envelope.unsubscribe_url:
         targets.append(f"<{envelope.unsubscribe_url}>")
@@ -124,6 +123,7 @@ def build_message(rendered: RenderedEmail, envelope: Envelope, date: object | No
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    msg["Content-Language"] = rendered.locale  # after set_content, which clears Content-* headers
     return msg
 
 

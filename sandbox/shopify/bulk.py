@@ -18,19 +18,24 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import (
     FieldNode,
+    GraphQLAbstractType,
+    GraphQLEnumType,
     GraphQLError,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     NameNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    execute,
     get_named_type,
     parse,
     validate,
 )
+from graphql.execution.values import get_argument_values
 
 from sandbox.shopify.cost import is_connection
 from sandbox.shopify.resolvers import default_resolver
@@ -152,17 +157,18 @@ class BulkManager:
                                                                           self.schema.query_type))
         doc = dc_replace(doc, definitions=tuple(operation if d is original else d for d in doc.definitions))
         run_ctx = replace(ctx, bulk=True, search=[])
-        result = execute(self.schema, doc, context_value=run_ctx, field_resolver=default_resolver)
-        if result.errors:
-            codes = {(e.extensions or {}).get("code") for e in result.errors}
+        try:
+            data = _LeanExecutor(self.schema, run_ctx).run(operation)
+        except GraphQLError as exc:
             op.status = "FAILED"
-            op.error_code = "ACCESS_DENIED" if "ACCESS_DENIED" in codes else "INTERNAL_SERVER_ERROR"
+            code = (exc.extensions or {}).get("code")
+            op.error_code = "ACCESS_DENIED" if code == "ACCESS_DENIED" else "INTERNAL_SERVER_ERROR"
         else:
             lines: list[dict[str, Any]] = []
             top = next(s for s in operation.selection_set.selections if isinstance(s, FieldNode))
             key = top.alias.value if top.alias else top.name.value
             conn_type = get_named_type(self.schema.query_type.fields[top.name.value].type)
-            roots = _emit_connection(result.data[key], top, conn_type, None, lines)
+            roots = _emit_connection(data[key], top, conn_type, None, lines)
             body = b"".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
                             for line in lines)
             op.status = "COMPLETED"
@@ -283,3 +289,86 @@ def _emit_connection(value: Any, conn_field: FieldNode, conn_type: GraphQLObject
         for child_value, sub, sub_type in nested:
             _emit_connection(child_value, sub, sub_type, own_id, lines)
     return len(nodes)
+
+
+class _Path:
+    """The bit of ``GraphQLResolveInfo.path`` the resolvers read."""
+
+    def as_list(self) -> list[str]:
+        return []
+
+
+@dataclass
+class _Info:
+    """The bits of ``GraphQLResolveInfo`` the sandbox resolvers read."""
+
+    context: Any
+    field_name: str
+    path: _Path
+
+
+class _LeanExecutor:
+    """Execute an already validated query over whole connections, without graphql-core's per-field overhead.
+
+    Bulk runs touch every object of the store; graphql-core's general executor (async checks, incremental
+    delivery, error bubbling) makes them ten times slower than this direct walk, which calls the very same
+    resolvers and scalar serializers. Resolver errors propagate: a bulk operation fails as a whole.
+    """
+
+    def __init__(self, schema: GraphQLSchema, ctx: Any):
+        self.schema = schema
+        self.ctx = ctx
+        self.path = _Path()
+        self._collected: dict[tuple[int, str], list[FieldNode]] = {}
+
+    def run(self, operation: OperationDefinitionNode) -> dict[str, Any]:
+        return self._object(operation.selection_set, self.schema.query_type, None)
+
+    def _fields(self, selection_set: SelectionSetNode, type_: GraphQLObjectType) -> list[FieldNode]:
+        key = (id(selection_set), type_.name)
+        if key not in self._collected:
+            self._collected[key] = self._collect(selection_set, type_)
+        return self._collected[key]
+
+    def _collect(self, selection_set: SelectionSetNode, type_: GraphQLObjectType) -> list[FieldNode]:
+        out: list[FieldNode] = []
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                out.append(sel)
+            elif isinstance(sel, InlineFragmentNode):
+                cond = sel.type_condition.name.value if sel.type_condition else type_.name
+                target = self.schema.get_type(cond)
+                if cond == type_.name or (isinstance(target, GraphQLAbstractType)
+                                          and self.schema.is_sub_type(target, type_)):
+                    out.extend(self._collect(sel.selection_set, type_))
+        return out
+
+    def _object(self, selection_set: SelectionSetNode, type_: GraphQLObjectType, source: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for node in self._fields(selection_set, type_):
+            name = node.name.value
+            key = node.alias.value if node.alias else name
+            if name == "__typename":
+                out[key] = type_.name
+                continue
+            field = type_.fields[name]
+            args = get_argument_values(field, node) if node.arguments else {}
+            resolve = field.resolve or default_resolver
+            value = resolve(source, _Info(self.ctx, name, self.path), **args)
+            out[key] = self._complete(field.type, value, node)
+        return out
+
+    def _complete(self, type_: Any, value: Any, node: FieldNode) -> Any:
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if value is None:
+            return None
+        if isinstance(type_, GraphQLList):
+            return [self._complete(type_.of_type, item, node) for item in value]
+        if isinstance(type_, GraphQLScalarType):
+            return type_.serialize(value)
+        if isinstance(type_, GraphQLEnumType):
+            return value
+        if isinstance(type_, GraphQLAbstractType):
+            type_ = self.schema.get_type(type_.resolve_type(value, _Info(self.ctx, "", self.path), type_))
+        return self._object(node.selection_set, type_, value)

@@ -131,3 +131,11 @@ def test_bulk_respects_the_60_day_rule():
         cutoff = env.clock.now().timestamp() - 60 * 86400
         assert ids == [o.gid for o in sorted(env.sandbox.store.orders, key=lambda o: o.id)
                        if o.created_at.timestamp() >= cutoff]
+
+
+def test_bulk_query_touching_a_field_without_scope_fails_with_access_denied():
+    for env in make_env(customers=10, orders=30, scopes=("read_orders",)):
+        assert _run(env, "{ orders { edges { node { id customer { id } } } } }")["userErrors"] == []
+        env.sandbox.finish_bulk_operations("test-client")
+        current = env.data(CURRENT)["currentBulkOperation"]
+        assert (current["status"], current["errorCode"], current["url"]) == ("FAILED", "ACCESS_DENIED", None)

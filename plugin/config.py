@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
         "application_url": "http://127.0.0.1:8000",
         "redirect_path": "/auth/callback",
         "embedded": True,
+        # App Bridge, loaded first by every embedded admin page; the demo and tests use the sandbox's stand-in.
+        "app_bridge_url": "https://cdn.shopify.com/shopifycloud/app-bridge.js",
         "expiring_offline_tokens": True,
         # Default: the real shop (https://{shop}); the demo and tests point it at the sandbox.
         "admin_base_url": "",

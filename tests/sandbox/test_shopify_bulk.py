@@ -134,7 +134,7 @@ def test_bulk_respects_the_60_day_rule():
 
 
 def test_bulk_query_touching_a_field_without_scope_fails_with_access_denied():
-    for env in make_env(customers=10, orders=30, scopes=("read_orders",)):
+    for env in make_env(customers=10, orders=30, scopes=("read_orders", "read_all_orders")):
         assert _run(env, "{ orders { edges { node { id customer { id } } } } }")["userErrors"] == []
         env.sandbox.finish_bulk_operations("test-client")
         current = env.data(CURRENT)["currentBulkOperation"]

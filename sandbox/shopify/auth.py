@@ -99,8 +99,12 @@ class TokenStore:
             return None
         return access
 
-    def use_refresh(self, token: str, client_id: str, shop: str, now: datetime) -> RefreshToken | None:
-        """Validate a refresh token for rotation; retire its predecessor. None when unusable."""
+    def use_refresh(self, token: str, client_id: str, shop: str, now: datetime,
+                    strict: bool = False) -> RefreshToken | None:
+        """Validate a refresh token for rotation and retire its predecessor; None when unusable.
+
+        ``strict`` retires the token itself at once (the pre-2026 rule: no retry of a used token).
+        """
         with self._lock:
             refresh = self._refresh.get(token)
             if (refresh is None or refresh.retired or refresh.client_id != client_id or refresh.shop != shop
@@ -109,6 +113,8 @@ class TokenStore:
             if refresh.predecessor is not None:
                 refresh.predecessor.retired = True
                 refresh.predecessor = None
+            if strict:
+                refresh.retired = True
             return refresh
 
     def new_code(self, client_id: str, shop: str) -> str:

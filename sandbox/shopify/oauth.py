@@ -81,7 +81,7 @@ def _token_exchange(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) 
 def _refresh(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     client_id = str(params["client_id"])
     refresh = sandbox.tokens.use_refresh(str(params.get("refresh_token") or ""), client_id, shop,
-                                         sandbox.clock.now())
+                                         sandbox.clock.now(), strict=sandbox.strict_refresh_rotation)
     if refresh is None:
         return _oauth_error("invalid_grant", "Token has been expired or revoked.")
     return 200, sandbox.issue_token_response(client_id, shop, expiring=True, predecessor=refresh)

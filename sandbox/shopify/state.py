@@ -88,8 +88,11 @@ class ShopifySandbox:
                  shops: Sequence[str | ShopSpec] | None = None, restore_rate: float = 100.0,
                  maximum_available: float = 2000.0, max_query_cost: int = 1000,
                  webhook_sleep: Callable[[float], None] | None = None, webhook_timeout: float = 5.0,
-                 faults: FaultConfig | None = None):
+                 faults: FaultConfig | None = None, strict_refresh_rotation: bool = False):
         self.clock: Clock = clock or SystemClock()
+        # False: a used refresh token stays valid until its replacement is used (Shopify since 2026);
+        # True: it is invalid as soon as it has been used once.
+        self.strict_refresh_rotation = strict_refresh_rotation
         self.seed = seed
         self.max_query_cost = max_query_cost
         self.lock = threading.RLock()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from sandbox.server import ServerThread
 from sandbox.shopify.seed import ShopSpec
@@ -24,9 +25,15 @@ __all__ = ["DEFAULT_SHOP", "ShopSpec", "ShopifySandbox", "add_cli_arguments", "m
 
 
 def serve(port: int = 9001, seed: int = 42, customers: int = 2000, orders: int = 10000,
-          shops: Sequence[str] | None = None, host: str = "127.0.0.1") -> None:
-    """Serve a seeded sandbox in the foreground until interrupted (``aftercare sandbox shopify``)."""
-    sandbox = ShopifySandbox(seed=seed, customers=customers, orders=orders, shops=shops)
+          shops: Sequence[str] | None = None, host: str = "127.0.0.1", app: dict[str, Any] | None = None) -> None:
+    """Serve a seeded sandbox in the foreground until interrupted (``aftercare sandbox shopify``).
+
+    ``app`` (keys of :meth:`ShopifySandbox.register_app`) registers an app at start; more can be
+    registered through ``POST /__sandbox/apps``.
+    """
+    sandbox = ShopifySandbox(seed=seed, customers=customers, orders=orders, shops=shops, async_webhooks=True)
+    if app:
+        sandbox.register_app(**app)
     server = ServerThread(sandbox.wsgi_app, host=host, port=port)
     sandbox.server = server
     print(f"Shopify sandbox on {server.url} shops={', '.join(sandbox.shop_domains)} "  # noqa: T201
@@ -43,9 +50,18 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orders", type=int, default=10000)
     parser.add_argument("--shop", action="append", dest="shops",
                         help="myshopify domain to seed (repeatable); default " + DEFAULT_SHOP)
+    parser.add_argument("--client-id", help="register this app at start (secret from --client-secret)")
+    parser.add_argument("--client-secret", default="")
+    parser.add_argument("--scopes", default="read_orders,read_all_orders,read_customers,read_products,"
+                                            "write_discounts")
+    parser.add_argument("--webhook-url", default=None, help="where the registered app receives webhooks")
 
 
 def run_from_args(args: argparse.Namespace) -> None:
     """Run the sandbox from parsed CLI arguments."""
+    app = None
+    if args.client_id:
+        app = {"client_id": args.client_id, "client_secret": args.client_secret, "scopes": args.scopes,
+               "webhook_url": args.webhook_url}
     serve(port=args.port, seed=args.seed, customers=args.customers, orders=args.orders,
-          shops=args.shops, host=args.host)
+          shops=args.shops, host=args.host, app=app)

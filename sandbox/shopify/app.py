@@ -40,6 +40,8 @@ URLS = Map([
     Rule("/__sandbox/customers/<int:customer_id>/consent", endpoint="ctl_consent", methods=["POST"]),
     Rule("/__sandbox/orders", endpoint="ctl_add_order", methods=["POST"]),
     Rule("/__sandbox/orders/<int:order_id>/<action>", endpoint="ctl_order_action", methods=["POST"]),
+    Rule("/__sandbox/app-bridge.js", endpoint="app_bridge_js", methods=["GET"]),
+    Rule("/__sandbox/session-token", endpoint="ctl_session_token", methods=["GET"]),
 ])
 
 
@@ -262,9 +264,56 @@ def ctl_order_action(sandbox: ShopifySandbox, request: Request, order_id: int, a
     return _json({"ok": True})
 
 
+# -- App Bridge stand-in ------------------------------------------------------------------------------------
+# The embedded admin loads App Bridge from Shopify's CDN, which tests and the demo cannot reach. This script
+# offers the one call the admin uses, ``shopify.idToken()``, backed by a route that mints a session token for
+# the shop and app exactly as Shopify would (https://shopify.dev/docs/api/app-bridge-library/apis/id-token).
+APP_BRIDGE_JS = """(function () {
+  var origin = %(origin)s;
+  function apiKey() { var m = document.querySelector('meta[name="shopify-api-key"]'); return m ? m.content : ""; }
+  function shop() {
+    var params = new URLSearchParams(location.search);
+    if (params.get("shop")) { return params.get("shop"); }
+    var m = document.querySelector('meta[name="aftercare-shop"]');
+    return m ? m.content : "";
+  }
+  window.shopify = window.shopify || {};
+  window.shopify.config = { apiKey: apiKey(), shop: shop() };
+  window.shopify.idToken = function () {
+    var url = origin + "/__sandbox/session-token?client_id=" + encodeURIComponent(apiKey()) +
+      "&shop=" + encodeURIComponent(shop());
+    return fetch(url).then(function (r) {
+      if (!r.ok) { throw new Error("sandbox refused a session token: " + r.status); }
+      return r.json();
+    }).then(function (j) { return j.token; });
+  };
+})();
+"""
+
+
+def app_bridge_js(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Serve the App Bridge stand-in script (``window.shopify.idToken()``)."""
+    return Response(APP_BRIDGE_JS % {"origin": json.dumps(_own_url(request))},
+                    content_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+def ctl_session_token(sandbox: ShopifySandbox, request: Request) -> Response:
+    """Mint a session token for an installed app on a shop (what the Shopify admin hands App Bridge)."""
+    from sandbox.shopify.session_token import mint_session_token
+
+    cors = {"Access-Control-Allow-Origin": "*"}
+    app = sandbox.apps.get(request.args.get("client_id", ""))
+    shop = (request.args.get("shop") or "").lower()
+    if app is None or shop not in sandbox.shops:
+        return _json({"errors": "unknown app or shop"}, 404, cors)
+    token = mint_session_token(shop, app.client_id, app.client_secret, sandbox.clock.now())
+    return _json({"token": token}, 200, cors)
+
+
 HANDLERS = {
     "graphql": graphql, "access_token": access_token, "authorize": authorize, "bulk_file": bulk_file,
     "ctl_state": ctl_state, "ctl_register": ctl_register, "ctl_install": ctl_install, "ctl_revoke": ctl_revoke,
     "ctl_faults": ctl_faults, "ctl_webhooks": ctl_webhooks, "ctl_consent": ctl_consent,
     "ctl_add_order": ctl_add_order, "ctl_order_action": ctl_order_action,
+    "app_bridge_js": app_bridge_js, "ctl_session_token": ctl_session_token,
 }

@@ -88,11 +88,15 @@ class ShopifySandbox:
                  shops: Sequence[str | ShopSpec] | None = None, restore_rate: float = 100.0,
                  maximum_available: float = 2000.0, max_query_cost: int = 1000,
                  webhook_sleep: Callable[[float], None] | None = None, webhook_timeout: float = 5.0,
-                 faults: FaultConfig | None = None, strict_refresh_rotation: bool = False):
+                 faults: FaultConfig | None = None, strict_refresh_rotation: bool = False,
+                 async_webhooks: bool = False):
         self.clock: Clock = clock or SystemClock()
         # False: a used refresh token stays valid until its replacement is used (Shopify since 2026);
         # True: it is invalid as soon as it has been used once.
         self.strict_refresh_rotation = strict_refresh_rotation
+        # Tests want deliveries done when a control call returns; the demo sends from a thread instead so a
+        # single-threaded app polling the sandbox can never wait on its own webhook.
+        self.async_webhooks = async_webhooks
         self.seed = seed
         self.max_query_cost = max_query_cost
         self.lock = threading.RLock()
@@ -113,7 +117,9 @@ class ShopifySandbox:
         self.webhooks = WebhookSender(**sender_kwargs)
         from sandbox.shopify.app import make_wsgi_app  # app.py imports this module
 
-        self.faults = FaultInjector(make_wsgi_app(self), faults or FaultConfig(),
+        # Bulk result files stand in for cloud storage, not the Admin API: no injected faults there.
+        self.faults = FaultInjector(make_wsgi_app(self),
+                                    faults or FaultConfig(exempt_prefixes=("/__sandbox", "/__bulk")),
                                     rate_limited_body=_rate_limited_body)
         self.wsgi_app = self.faults
         self.server: ServerThread | None = None
@@ -257,7 +263,11 @@ class ShopifySandbox:
             return
         delivery = self.webhooks.build(url, topic, state.store.shop.domain, payload, app.client_secret,
                                        app.api_version, self.clock.now())
-        self.webhooks.send(delivery)
+        if self.async_webhooks:
+            threading.Thread(target=self.webhooks.send, args=(delivery,), name=f"webhook:{topic}",
+                             daemon=True).start()
+        else:
+            self.webhooks.send(delivery)
 
     def emit(self, state: ShopState, topic: str, build: Callable[[PayloadBuilder], Any]) -> None:
         """Send ``topic`` to every installed app subscribed to it (app config or GraphQL subscription)."""

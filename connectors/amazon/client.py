@@ -183,6 +183,7 @@ class SpApiSession:
         repeating it is harmless; callers of non-idempotent operations pass ``retry_ambiguous=False``.
         """
         last: AmazonError | None = None
+        token_renewed = False
         for attempt in range(self.max_attempts):
             self.pacer.acquire(operation)
             self.stats["calls"] += 1
@@ -194,6 +195,15 @@ class SpApiSession:
                 self.stats["throttled"] += 1
                 self.pacer.bucket(operation).drain()
                 last = exc
+            except AccessDenied as exc:
+                exc.operation = exc.operation or operation
+                # Amazon says 403 for an access token it no longer honours (revoked or expired early), with
+                # details naming the token; a fresh token then works. Any other 403 is a missing role.
+                if token_renewed or "access token" not in str(exc).lower():
+                    raise
+                token_renewed = True
+                self._tokens.clear()
+                continue
             except AmazonError as exc:
                 exc.operation = exc.operation or operation
                 if not exc.retryable:

@@ -35,6 +35,11 @@ class TokenCache:
     entries: dict[str, tuple[AccessTokenResponse, datetime]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def clear(self) -> None:
+        """Forget every access token (Amazon stopped honouring one before its expiry)."""
+        with self.lock:
+            self.entries.clear()
+
 
 class LwaTokenClient(AccessTokenClient):
     """The library's token client pointed at ``amazon.lwa_token_url`` with timeouts and retries."""

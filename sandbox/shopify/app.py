@@ -8,6 +8,7 @@ single seeded shop.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -154,8 +155,6 @@ def _own_url(request: Request) -> str:
 
 
 def _request_id() -> str:
-    import uuid
-
     return str(uuid.uuid4())
 
 

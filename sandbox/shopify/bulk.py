@@ -12,8 +12,6 @@ import json
 import re
 import threading
 from dataclasses import dataclass, replace
-from dataclasses import replace as dc_replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -38,6 +36,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 
 from sandbox.shopify.cost import is_connection
+from sandbox.shopify.models import BulkOperation
 from sandbox.shopify.resolvers import default_resolver
 
 if TYPE_CHECKING:
@@ -46,25 +45,6 @@ if TYPE_CHECKING:
 MAX_CONNECTIONS = 5
 MAX_DEPTH = 2
 _PARENT_ALIAS = "sandboxParentId_"
-
-
-@dataclass
-class BulkOperation:
-    """A bulk operation and its outcome."""
-
-    id: int
-    client_id: str
-    query: str
-    created_at: datetime
-    status: str = "CREATED"
-    type: str = "QUERY"
-    completed_at: datetime | None = None
-    object_count: int = 0
-    root_object_count: int = 0
-    file_size: int | None = None
-    url: str | None = None
-    partial_data_url: str | None = None
-    error_code: str | None = None
 
 
 class BulkManager:
@@ -153,9 +133,9 @@ class BulkManager:
     def _complete(self, ctx: Context, op: BulkOperation) -> None:
         doc = parse(op.query)
         original = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
-        operation = dc_replace(original, selection_set=_inject_parent_ids(original.selection_set,
+        operation = replace(original, selection_set=_inject_parent_ids(original.selection_set,
                                                                           self.schema.query_type))
-        doc = dc_replace(doc, definitions=tuple(operation if d is original else d for d in doc.definitions))
+        doc = replace(doc, definitions=tuple(operation if d is original else d for d in doc.definitions))
         run_ctx = replace(ctx, bulk=True, search=[])
         try:
             data = _LeanExecutor(self.schema, run_ctx).run(operation)
@@ -235,10 +215,10 @@ def _inject_parent_ids(selection_set: SelectionSetNode, parent: GraphQLObjectTyp
     for sel in selection_set.selections:
         field = parent.fields.get(sel.name.value) if isinstance(sel, FieldNode) else None
         if field is not None and is_connection(get_named_type(field.type)) and sel.selection_set:
-            sel = dc_replace(sel, selection_set=_inject_in_connection(sel.selection_set,
+            sel = replace(sel, selection_set=_inject_in_connection(sel.selection_set,
                                                                       get_named_type(field.type)))
         selections.append(sel)
-    return dc_replace(selection_set, selections=tuple(selections))
+    return replace(selection_set, selections=tuple(selections))
 
 
 def _inject_in_connection(selection_set: SelectionSetNode, conn_type: GraphQLObjectType) -> SelectionSetNode:
@@ -246,14 +226,14 @@ def _inject_in_connection(selection_set: SelectionSetNode, conn_type: GraphQLObj
     selections = []
     for sel in selection_set.selections:
         if isinstance(sel, FieldNode) and sel.selection_set and sel.name.value == "nodes":
-            sel = dc_replace(sel, selection_set=_with_parent_id(sel, node_type))
+            sel = replace(sel, selection_set=_with_parent_id(sel, node_type))
         elif isinstance(sel, FieldNode) and sel.selection_set and sel.name.value == "edges":
-            inner = [dc_replace(n, selection_set=_with_parent_id(n, node_type))
+            inner = [replace(n, selection_set=_with_parent_id(n, node_type))
                      if isinstance(n, FieldNode) and n.name.value == "node" and n.selection_set else n
                      for n in sel.selection_set.selections]
-            sel = dc_replace(sel, selection_set=dc_replace(sel.selection_set, selections=tuple(inner)))
+            sel = replace(sel, selection_set=replace(sel.selection_set, selections=tuple(inner)))
         selections.append(sel)
-    return dc_replace(selection_set, selections=tuple(selections))
+    return replace(selection_set, selections=tuple(selections))
 
 
 def _with_parent_id(node_field: FieldNode, node_type: GraphQLObjectType) -> SelectionSetNode:
@@ -261,7 +241,7 @@ def _with_parent_id(node_field: FieldNode, node_type: GraphQLObjectType) -> Sele
     if _child_connections(node_field, node_type):
         extra = FieldNode(name=NameNode(value="id"), alias=NameNode(value=_PARENT_ALIAS), arguments=(),
                           directives=())
-        new = dc_replace(new, selections=(*new.selections, extra))
+        new = replace(new, selections=(*new.selections, extra))
     return new
 
 

@@ -276,6 +276,25 @@ class Order:
 
 
 @dataclass
+class BulkOperation:
+    """A bulk operation (``bulkOperationRunQuery``) and its outcome."""
+
+    id: int
+    client_id: str
+    query: str
+    created_at: datetime
+    status: str = "CREATED"
+    type: str = "QUERY"
+    completed_at: datetime | None = None
+    object_count: int = 0
+    root_object_count: int = 0
+    file_size: int | None = None
+    url: str | None = None
+    partial_data_url: str | None = None
+    error_code: str | None = None
+
+
+@dataclass
 class Store:
     """Everything one shop holds, with id indexes."""
 

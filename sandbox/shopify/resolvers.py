@@ -21,6 +21,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 from sandbox.shopify.auth import AppRecord
 from sandbox.shopify.discounts import DiscountCode
 from sandbox.shopify.models import (
+    BulkOperation,
     Customer,
     Fulfillment,
     LineItem,
@@ -37,7 +38,6 @@ from sandbox.shopify.paging import connection, matches, parse_search
 from sandbox.shopify.webhooks import Subscription, topic_to_enum
 
 if TYPE_CHECKING:
-    from sandbox.shopify.bulk import BulkOperation
     from sandbox.shopify.state import ShopifySandbox, ShopState
 
 RECENT_ORDERS = timedelta(days=60)
@@ -409,7 +409,7 @@ def _subscription_fields() -> dict[str, Any]:
 TYPE_NAMES: dict[type, str] = {
     ShopRecord: "Shop", Order: "Order", Customer: "Customer", Product: "Product", Variant: "ProductVariant",
     LineItem: "LineItem", Fulfillment: "Fulfillment", Refund: "Refund", Return: "Return",
-    DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription",
+    DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription", BulkOperation: "BulkOperation",
 }
 
 
@@ -433,9 +433,6 @@ def default_resolver(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
 def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     """Attach resolvers, type resolvers and scalar serializers to the built schema."""
     tm = schema.type_map
-    from sandbox.shopify.bulk import BulkOperation  # the bulk module imports this one
-
-    TYPE_NAMES[BulkOperation] = "BulkOperation"
     roots = {
         "shop": lambda _, i: _ctx(i).store.shop, "orders": q_orders, "order": _by_id("Order", "order"),
         "customers": q_customers, "customer": _by_id("Customer", "customer"), "products": q_products,

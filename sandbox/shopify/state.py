@@ -20,10 +20,10 @@ from plugin.clock import Clock, SystemClock
 from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.server import ServerThread
 from sandbox.shopify.auth import AppRecord, TokenStore
-from sandbox.shopify.bulk import BulkManager, BulkOperation
+from sandbox.shopify.bulk import BulkManager
 from sandbox.shopify.cost import LeakyBucket
 from sandbox.shopify.discounts import DiscountCode
-from sandbox.shopify.models import Fulfillment, LineItem, Order, Refund, Store
+from sandbox.shopify.models import BulkOperation, Fulfillment, LineItem, Order, Refund, Store
 from sandbox.shopify.mutations import MUTATIONS
 from sandbox.shopify.payloads import PayloadBuilder
 from sandbox.shopify.resolvers import Context, install_resolvers

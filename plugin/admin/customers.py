@@ -1,0 +1,139 @@
+"""Customers: segment, orders, predicted next order per product, consent, manual suppression, data deletion."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import abort, request
+from sqlalchemy import delete, select
+
+from plugin import get_clock, get_config
+from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
+from plugin.admin.overview import SEGMENT_NAMES, overview_cache
+from plugin.db import get_session
+from plugin.messaging.suppression import cancel_scheduled_marketing, normalize, suppress
+from plugin.models import Customer, CustomerMetrics, Order, OrderLine, Product, Store, Suppression
+from plugin.webhooks.compliance import redact_customer
+
+
+@bp.get("/customers")
+def customers() -> Any:
+    """List customers with their metrics (newest first, keyset pages), by segment or search."""
+    context = ctx()
+    segment = request.args.get("segment") or None
+    q = (request.args.get("q") or "").strip()
+    before = request.args.get("before", "")
+    query = (select(Customer, CustomerMetrics)
+             .outerjoin(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
+             .where(Customer.store_id.in_(context.scope_ids)))
+    if segment in SEGMENT_NAMES:
+        query = query.where(CustomerMetrics.segment == segment)
+    if q:
+        query = query.where((Customer.email == q) | (Customer.external_id == q) | (Customer.first_name == q))
+    if before:
+        if not before.isdigit():
+            abort(400)
+        query = query.where(Customer.id < int(before))
+    rows = get_session().execute(query.order_by(Customer.id.desc()).limit(PAGE_SIZE + 1)).all()
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return page("admin/customers.html", rows=rows, more=more, next_before=rows[-1][0].id if rows else None,
+                segment=segment, q=q, segment_names=SEGMENT_NAMES)
+
+
+def predicted_by_product(customer: Customer, min_samples: int) -> list[dict[str, Any]]:
+    """Predict when a customer runs out of each consumable product they bought.
+
+    Same rule as the replenishment flow (DESIGN §4): last purchase + cycle × quantity, the cycle being the
+    customer's own median gap per unit (two purchases or more), else the product's learned median (enough
+    samples), else the merchant's days of supply.
+    """
+    session = get_session()
+    rows = session.execute(
+        select(OrderLine.product_id, Order.created_at_remote, OrderLine.quantity)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.customer_id == customer.id, Order.store_id == customer.store_id, Order.cancelled_at.is_(None),
+               OrderLine.product_id.is_not(None))
+        .order_by(OrderLine.product_id, Order.created_at_remote)).all()
+    purchases: dict[int, list[tuple[datetime, int]]] = {}
+    for product_id, when, quantity in rows:
+        purchases.setdefault(product_id, []).append((when, max(int(quantity or 1), 1)))
+    if not purchases:
+        return []
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(purchases)))}
+    result = []
+    for product_id, bought in purchases.items():
+        product = products.get(product_id)
+        if product is None or not product.consumable:
+            continue
+        gaps = [(b[0] - a[0]).total_seconds() / 86400 / a[1] for a, b in zip(bought, bought[1:], strict=False)
+                if (b[0] - a[0]).total_seconds() >= 86400]
+        if gaps:
+            cycle, basis = statistics.median(gaps), "their own re-buys"
+        elif product.learned_cycle_days and product.learned_cycle_samples >= min_samples:
+            cycle, basis = product.learned_cycle_days, "other customers' re-buys"
+        elif product.days_of_supply:
+            cycle, basis = float(product.days_of_supply), "your days-of-supply setting"
+        else:
+            continue
+        last, quantity = bought[-1]
+        result.append({"product": product, "last": last, "quantity": quantity, "cycle": cycle, "basis": basis,
+                       "runs_out": last + timedelta(days=cycle * quantity)})
+    return sorted(result, key=lambda r: r["runs_out"])
+
+
+@bp.get("/customers/<int:customer_id>")
+def customer_detail(customer_id: int) -> Any:
+    """Show one customer: segment and scores, orders, predicted re-orders, consent and suppression."""
+    customer = get_scoped(Customer, customer_id)
+    session = get_session()
+    metrics = session.get(CustomerMetrics, customer.id)
+    orders = list(session.scalars(select(Order).where(Order.customer_id == customer.id,
+                                                      Order.store_id == customer.store_id)
+                                  .order_by(Order.created_at_remote.desc()).limit(PAGE_SIZE)))
+    suppression = session.scalar(select(Suppression).where(
+        Suppression.store_id == customer.store_id, Suppression.email == normalize(customer.email))) \
+        if customer.email else None
+    min_samples = int(get_config().get("flows.replenishment.min_product_samples", 5) or 5)
+    store = session.get(Store, customer.store_id)
+    return page("admin/customer.html", customer=customer, metrics=metrics, orders=orders, store=store,
+                suppression=suppression, predictions=predicted_by_product(customer, min_samples),
+                segment_names=SEGMENT_NAMES)
+
+
+@bp.post("/customers/<int:customer_id>/suppression")
+def change_suppression(customer_id: int) -> Any:
+    """Add or remove a manual suppression of the customer's address (other reasons cannot be lifted here)."""
+    customer = get_scoped(Customer, customer_id)
+    if not customer.email:
+        return failed("This customer has no email address.")
+    session = get_session()
+    now = get_clock().now()
+    if request.form.get("action") == "remove":
+        row = session.scalar(select(Suppression).where(Suppression.store_id == customer.store_id,
+                                                       Suppression.email == normalize(customer.email)))
+        if row is None:
+            return failed("The address is not suppressed.")
+        if row.reason != "manual":
+            return failed(f"Only manual suppressions can be lifted; this one is a {row.reason}.")
+        session.execute(delete(Suppression).where(Suppression.id == row.id))
+        return done("admin.customer_detail", "Suppression removed.", customer_id=customer.id)
+    suppress(session, customer.store_id, customer.email, "manual", detail=request.form.get("detail") or None, now=now)
+    cancel_scheduled_marketing(session, customer.store_id, customer.email, now)
+    return done("admin.customer_detail", "Address suppressed: no flow will email it.", customer_id=customer.id)
+
+
+@bp.post("/customers/<int:customer_id>/delete")
+def delete_customer_data(customer_id: int) -> Any:
+    """Erase a customer's personal data with the compliance redaction (as customers/redact does)."""
+    customer = get_scoped(Customer, customer_id)
+    if request.form.get("confirm") != "erase":
+        return failed("Type erase to confirm.")
+    session = get_session()
+    store = session.get(Store, customer.store_id)
+    payload = {"customer": {"id": customer.external_id, "email": customer.email}, "orders_to_redact": []}
+    redact_customer(session, store, store.external_id, payload, get_clock().now())
+    overview_cache().drop_merchant(ctx().merchant_id)
+    return done("admin.customer_detail", "The customer's personal data was erased.", customer_id=customer.id)

@@ -1,0 +1,115 @@
+"""Message log: search by customer, order or email; every skip reason in words; resend where allowed.
+
+A resend is a new outbox row (key ``<original key>:resend=N``) that goes through the whole send policy again
+at dispatch time: nothing the policy refuses is ever forced out from here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import abort, request
+from sqlalchemy import func, or_, select
+
+from plugin import get_clock
+from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
+from plugin.db import get_session
+from plugin.messaging.outbox import enqueue
+from plugin.messaging.policy import REASONS
+from plugin.models import MESSAGE_STATUSES, Customer, Message, Order
+
+# Skips that can go away on their own or by the merchant's action; the others (consent, suppression,
+# duplicate, cancelled order, redaction, channel law) are final and never offered for resend.
+RESENDABLE_SKIPS = frozenset({"flow_disabled", "store_not_installed", "template_error", "frequency_cap",
+                              "no_contact_access"})
+EXTRA_REASONS = {"customer redacted": "The customer's data was erased on request."}
+_RESEND_SUFFIX = re.compile(r":resend=\d+$")
+
+
+def reason_words(code: str | None) -> str:
+    """Return a skip reason in words (the code itself when it has no description)."""
+    if not code:
+        return ""
+    return REASONS.get(code) or EXTRA_REASONS.get(code) or code.replace("_", " ").capitalize()
+
+
+def can_resend(message: Message) -> bool:
+    """Say whether the merchant may queue this message again."""
+    return message.channel == "email" and (
+        message.status == "failed" or (message.status == "skipped" and message.skip_reason in RESENDABLE_SKIPS))
+
+
+def _search(query: Any, store_ids: list[int], q: str) -> Any:
+    """Narrow a message query by email, order name/number or customer id."""
+    session = get_session()
+    q = q.strip()
+    if "@" in q:
+        ids = select(Customer.id).where(Customer.store_id.in_(store_ids), Customer.email == q)
+        return query.where(or_(Message.to_address == q, Message.customer_id.in_(ids)))
+    names = {q, q if q.startswith("#") else f"#{q}"}
+    order_ids = list(session.scalars(select(Order.id).where(Order.store_id.in_(store_ids),
+                                                            or_(Order.name.in_(names), Order.external_id == q))
+                                     .limit(50)))
+    customer_ids = list(session.scalars(select(Customer.id).where(
+        Customer.store_id.in_(store_ids), or_(Customer.external_id == q, Customer.first_name == q)).limit(50)))
+    if q.isdigit():
+        customer_ids.append(int(q))
+    return query.where(or_(Message.order_id.in_(order_ids), Message.customer_id.in_(customer_ids)))
+
+
+@bp.get("/messages")
+def messages() -> Any:
+    """List outbox messages (newest first, keyset pages) with search and filters."""
+    context = ctx()
+    q = (request.args.get("q") or "").strip()
+    status = request.args.get("status") or None
+    flow = request.args.get("flow") or None
+    before = request.args.get("before", "")
+    query = select(Message).where(Message.store_id.in_(context.scope_ids))
+    if q:
+        query = _search(query, context.scope_ids, q)
+    if status in MESSAGE_STATUSES:
+        query = query.where(Message.status == status)
+    if flow:
+        query = query.where(Message.flow == flow)
+    if before:
+        if not before.isdigit():
+            abort(400)
+        query = query.where(Message.id < int(before))
+    session = get_session()
+    rows = list(session.scalars(query.order_by(Message.id.desc()).limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    customer_ids = {m.customer_id for m in rows if m.customer_id}
+    order_ids = {m.order_id for m in rows if m.order_id}
+    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))} \
+        if customer_ids else {}
+    orders = dict(session.execute(select(Order.id, Order.name).where(Order.id.in_(order_ids))).all()) \
+        if order_ids else {}
+    return page("admin/messages.html", messages=rows, more=more, next_before=rows[-1].id if rows else None,
+                q=q, status=status, flow=flow, statuses=MESSAGE_STATUSES, customers=customers, orders=orders,
+                reason_words=reason_words, can_resend=can_resend)
+
+
+@bp.post("/messages/<int:message_id>/resend")
+def resend(message_id: int) -> Any:
+    """Queue a failed or transiently skipped message again under a new key; the policy decides at send time."""
+    message = get_scoped(Message, message_id)
+    if not can_resend(message):
+        return failed("This message cannot be sent again: " + (reason_words(message.skip_reason) or
+                                                                 f"it is {message.status}.").rstrip(".") + ".")
+    session = get_session()
+    base = _RESEND_SUFFIX.sub("", message.idempotency_key)
+    previous = session.scalar(select(func.count()).where(Message.idempotency_key.like(
+        base.replace("%", r"\%").replace("_", r"\_") + ":resend=%", escape="\\"))) or 0
+    now = get_clock().now()
+    created = enqueue(session, store_id=message.store_id, flow=message.flow, channel=message.channel,
+                      idempotency_key=f"{base}:resend={previous + 1}", scheduled_for=now, step=message.step,
+                      customer_id=message.customer_id, order_id=message.order_id, review_id=message.review_id,
+                      ticket_id=message.ticket_id, product_id=message.product_id, marketing=message.marketing,
+                      locale=message.locale, to_address=message.to_address,
+                      payload={k: v for k, v in (message.payload or {}).items() if k != "discount_created"})
+    if created is None:
+        return failed("A resend of this message is already queued.")
+    return done("admin.messages", "Message queued again; the send policy is checked when it goes out.")

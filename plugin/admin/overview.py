@@ -1,0 +1,198 @@
+"""Overview page: repurchase rate and mode, cohorts, segments (with their rules), CLV:CAC, flow performance.
+
+Every figure comes from `plugin.analytics` (set-based SQL, `customer_metrics`). The figures of one store
+set are kept for a few minutes per process (``OverviewCache``) so the page stays fast on large stores;
+saving rules or CAC drops the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from threading import Lock
+from typing import Any
+
+from flask import current_app, request
+from sqlalchemy import and_, func, select
+
+from plugin import analytics, get_clock, get_config
+from plugin.admin import charts
+from plugin.admin.blueprint import bp, ctx, done, failed, page
+from plugin.db import get_session
+from plugin.models import CustomerMetrics, Merchant, Order
+
+CACHE_TTL = timedelta(minutes=5)
+SEGMENT_ORDER = ("vip", "active", "growth", "dormant")
+SEGMENT_NAMES = {"vip": "VIP", "active": "Active", "growth": "Growth", "dormant": "Dormant", "unknown": "Not scored"}
+RULE_FIELDS = {
+    "vip_min_spent_12m": ("VIP: spent more than (12 months)", float),
+    "vip_min_orders_12m": ("VIP: at least this many orders (12 months)", int),
+    "growth_min_order": ("Growth: one order of at least", float),
+    "growth_max_orders": ("Growth: at most this many orders", int),
+    "dormant_after_days": ("Dormant: no order for (days)", int),
+}
+
+
+@dataclass
+class OverviewCache:
+    """Computed overview figures per (merchant, store set), valid for ``CACHE_TTL`` of the app's clock."""
+
+    entries: dict[tuple[int, tuple[int, ...]], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+    lock: Lock = field(default_factory=Lock)
+
+    def get(self, key: tuple[int, tuple[int, ...]], now: datetime) -> dict[str, Any] | None:
+        """Return fresh figures for the key, if any."""
+        with self.lock:
+            hit = self.entries.get(key)
+        return hit[1] if hit and now - hit[0] < CACHE_TTL else None
+
+    def put(self, key: tuple[int, tuple[int, ...]], now: datetime, value: dict[str, Any]) -> None:
+        """Keep figures for the key (bounded: the oldest entries go first)."""
+        with self.lock:
+            if len(self.entries) > 256:
+                for old in sorted(self.entries, key=lambda k: self.entries[k][0])[:128]:
+                    del self.entries[old]
+            self.entries[key] = (now, value)
+
+    def drop_merchant(self, merchant_id: int) -> None:
+        """Forget every entry of a merchant (after its settings changed)."""
+        with self.lock:
+            for key in [k for k in self.entries if k[0] == merchant_id]:
+                del self.entries[key]
+
+
+def overview_cache() -> OverviewCache:
+    """Return the app's overview cache."""
+    return current_app.extensions["aftercare.admin_overview_cache"]
+
+
+def segment_rules(merchant: Merchant | None) -> analytics.SegmentRules:
+    """Return the merchant's segment rules: [analytics] defaults overlaid by merchant.settings["segments"]."""
+    base = dict(get_config().section("analytics"))
+    overrides = ((merchant.settings or {}).get("segments") or {}) if merchant else {}
+    return analytics.SegmentRules.from_settings({**base, **overrides})
+
+
+def orders_by_month(store_ids: list[int], now: datetime, months: int = 12) -> list[tuple[str, int, int]]:
+    """Return (YYYY-MM, orders, new customers' first orders) for the last ``months`` months, oldest first."""
+    session = get_session()
+    dialect = session.get_bind().dialect.name
+    start_month = now.year * 12 + now.month - months + 1
+    year, month0 = divmod(start_month - 1, 12)
+    start = now.replace(year=year, month=month0 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    idx = analytics.month_index(Order.created_at_remote, dialect)
+    rows = dict(session.execute(
+        select(idx, func.count()).where(Order.store_id.in_(store_ids), Order.cancelled_at.is_(None),
+                                        Order.created_at_remote >= start).group_by(idx)).all())
+    fidx = analytics.month_index(CustomerMetrics.first_order_at, dialect)
+    firsts = dict(session.execute(
+        select(fidx, func.count()).where(and_(CustomerMetrics.store_id.in_(store_ids),
+                                              CustomerMetrics.first_order_at >= start)).group_by(fidx)).all())
+    result = []
+    for m in range(start_month, start_month + months):
+        y, mo = divmod(m - 1, 12)
+        result.append((f"{y:04d}-{mo + 1:02d}", int(rows.get(m, rows.get(float(m), 0)) or 0),
+                       int(firsts.get(m, firsts.get(float(m), 0)) or 0)))
+    return result
+
+
+def compute_figures(store_ids: list[int], merchant: Merchant | None, now: datetime) -> dict[str, Any]:
+    """Compute every overview figure for a set of stores."""
+    session = get_session()
+    settings = get_config().section("analytics")
+    stats = analytics.repurchase_rate(session, store_ids, now, window_days=int(settings["repurchase_window_days"]),
+                                      cohort_days=int(settings["cohort_days"]),
+                                      acquisition_below=float(settings["acquisition_below"]),
+                                      loyalty_above=float(settings["loyalty_above"]))
+    segments = analytics.segment_counts(session, store_ids)
+    cohort_rows = analytics.cohorts(session, store_ids, now, months=12)
+    clv = analytics.clv_summary(session, store_ids, merchant.cac if merchant else None)
+    flows = analytics.flow_performance(session, store_ids, now - timedelta(days=90),
+                                       attribution_days=int(settings["attribution_days"]))
+    monthly = orders_by_month(store_ids, now)
+    return {"stats": stats, "segments": segments, "cohorts": cohort_rows, "clv": clv, "flows": flows,
+            "monthly": monthly, "computed_at": now}
+
+
+@bp.get("/")
+def overview() -> Any:
+    """Show the overview of the selected store (or all stores)."""
+    context = ctx()
+    session = get_session()
+    now = get_clock().now()
+    merchant = session.get(Merchant, context.merchant_id)
+    key = (context.merchant_id, tuple(context.scope_ids))
+    cache = overview_cache()
+    figures = cache.get(key, now)
+    if figures is None:
+        figures = compute_figures(context.scope_ids, merchant, now)
+        cache.put(key, now, figures)
+    segments = figures["segments"]
+    seg_items = [(SEGMENT_NAMES[s], float(segments.get(s, 0))) for s in SEGMENT_ORDER]
+    if segments.get("unknown"):
+        seg_items.append((SEGMENT_NAMES["unknown"], float(segments["unknown"])))
+    monthly = figures["monthly"]
+    rules = segment_rules(merchant)
+    currencies = sorted({s.currency for s in context.stores if s.id in context.scope_ids})
+    return page(
+        "admin/overview.html", figures=figures, stats=figures["stats"], clv=figures["clv"],
+        segment_chart=charts.bar_chart(seg_items, "Customers per segment"),
+        segment_total=sum(segments.values()),
+        orders_chart=charts.area_chart([(m[5:] + "/" + m[2:4], float(n)) for m, n, _ in monthly],
+                                       "Orders per month, last 12 months",
+                                       secondary=[float(f) for _, _, f in monthly],
+                                       secondary_label="First orders (new customers)"),
+        flow_chart=charts.bar_chart([(f.flow.replace("_", " "), float(f.sent)) for f in figures["flows"]],
+                                    "Messages sent per flow, last 90 days"),
+        heat_class=charts.heat_class, rules=rules, rule_fields=RULE_FIELDS, merchant=merchant,
+        currency=currencies[0] if len(currencies) == 1 else None, currencies=currencies,
+        segment_names=SEGMENT_NAMES, segments=segments, segment_order=SEGMENT_ORDER)
+
+
+@bp.post("/segments")
+def save_segment_rules() -> Any:
+    """Save the merchant's segment rules and recompute the segments of its stores."""
+    context = ctx()
+    session = get_session()
+    merchant = session.get(Merchant, context.merchant_id)
+    rules: dict[str, Any] = {}
+    for name, (label, kind) in RULE_FIELDS.items():
+        raw = (request.form.get(name) or "").strip()
+        try:
+            value = kind(raw)
+        except ValueError:
+            return failed(f"{label} must be a number.")
+        if value < 0 or (kind is int and name == "dormant_after_days" and value < 1):
+            return failed(f"{label} must be a positive number.")
+        rules[name] = value
+    merchant.settings = {**(merchant.settings or {}), "segments": rules}
+    settings = get_config().section("analytics")
+    now = get_clock().now()
+    for store_id in context.store_ids:
+        analytics.refresh_customer_metrics(session, store_id, now, segment_rules(merchant),
+                                           lifetime_years=float(settings["expected_lifetime_years"]))
+    overview_cache().drop_merchant(context.merchant_id)
+    return done("admin.overview", "Segment rules saved and segments recomputed.")
+
+
+@bp.post("/cac")
+def save_cac() -> Any:
+    """Save the customer acquisition cost the merchant pays (for CLV:CAC)."""
+    context = ctx()
+    merchant = get_session().get(Merchant, context.merchant_id)
+    raw = (request.form.get("cac") or "").strip().replace(",", ".")
+    if raw == "":
+        merchant.cac = None
+    else:
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            return failed("The acquisition cost must be an amount, e.g. 25.00.")
+        if value < 0 or value > Decimal("1000000"):
+            return failed("The acquisition cost must be between 0 and 1,000,000.")
+        merchant.cac = value.quantize(Decimal("0.01"))
+    currency = (request.form.get("cac_currency") or "").strip().upper()[:3]
+    merchant.cac_currency = currency or merchant.cac_currency
+    overview_cache().drop_merchant(context.merchant_id)
+    return done("admin.overview", "Acquisition cost saved.")

@@ -11,22 +11,16 @@ https://developer-docs.amazon.com/sp-api/docs/reports-api-v2021-06-30-reference
 
 from __future__ import annotations
 
-import codecs
-import gzip
 import re
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-import httpx
-
 from connectors.records import ReviewRecord
 
-from .client import ReportsApi, SpApiSession
-from .errors import AmazonError, NotFound, ServerError
+from .client import SpApiSession
 from .marketplaces import country_of
-from .orders import iso
+from .reports import download, request_report, wait_for_report
 
 REPORT_TYPE = "GET_SELLER_FEEDBACK_DATA"
 SOURCE = "amazon_feedback"
@@ -55,14 +49,7 @@ LANGUAGES = {"US": "en", "CA": "en", "GB": "en", "AU": "en", "SG": "en", "IN": "
              "AT": "de", "FR": "fr", "BE": "fr", "IT": "it", "ES": "es", "MX": "es", "JP": "ja", "NL": "nl",
              "SE": "sv", "PL": "pl", "TR": "tr", "BR": "pt"}
 MONTH_FIRST = {"US", "CA"}
-# Charset labels Amazon puts in Content-Type that Python does not know by that name.
-CHARSETS = {"windows-31j": "cp932", "ms932": "cp932", "shift_jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
-            "cp1252": "cp1252", "windows-1252": "cp1252"}
 ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
-
-
-class ReportFailed(AmazonError):
-    """The report ended FATAL, or did not finish within the allowed wait."""
 
 
 @dataclass(frozen=True)
@@ -74,89 +61,6 @@ class FeedbackEntry:
     day: date
     comments: str
     response: str
-
-
-def request_report(session: SpApiSession, marketplace_id: str, start: datetime, end: datetime) -> str:
-    """Ask Amazon for one marketplace's feedback report between ``start`` and ``end``; return its id."""
-    api = session.api(ReportsApi)
-    response = session.call("reports.createReport", api.create_report, reportType=REPORT_TYPE,
-                            marketplaceIds=[marketplace_id], dataStartTime=iso(start), dataEndTime=iso(end))
-    return str((response.payload or {})["reportId"])
-
-
-def wait_for_report(session: SpApiSession, report_id: str, *, poll_seconds: float,
-                    max_wait_seconds: float) -> str | None:
-    """Poll getReport until it ends; return the document id, None when Amazon had no data (CANCELLED)."""
-    api = session.api(ReportsApi)
-    waited = 0.0
-    while True:
-        report = session.call("reports.getReport", api.get_report, report_id).payload or {}
-        status = report.get("processingStatus")
-        if status == "DONE":
-            return report.get("reportDocumentId")
-        if status == "CANCELLED":
-            return None
-        if status == "FATAL":
-            raise ReportFailed(f"report {report_id} ended FATAL", operation="reports.getReport")
-        if waited >= max_wait_seconds:
-            raise ReportFailed(f"report {report_id} still {status} after {waited:.0f} s", operation="reports.getReport")
-        session.sleep(poll_seconds)
-        waited += poll_seconds
-
-
-def download(session: SpApiSession, document_id: str) -> str:
-    """Fetch a report document (pre-signed URL, no SP-API auth), un-gzip it and decode its charset."""
-    api = session.api(ReportsApi)
-    meta = session.call("reports.getReportDocument", api.get_report_document, document_id).payload or {}
-    url = meta.get("url")
-    if not url:
-        raise ServerError(f"report document {document_id} has no url", operation="reports.getReportDocument")
-    last: Exception | None = None
-    for attempt in range(session.max_attempts):
-        if attempt:
-            session.sleep(min(session.backoff_seconds * 2 ** (attempt - 1), session.backoff_max_seconds))
-        try:
-            with httpx.Client(timeout=session.timeout) as http:
-                response = http.get(url)
-        except httpx.TransportError as exc:
-            last = ServerError(f"report document download failed: {exc!r}", operation="reportDocument")
-            continue
-        if response.status_code >= 500 or response.status_code == 429:
-            last = ServerError(f"report document download: HTTP {response.status_code}", operation="reportDocument")
-            continue
-        if response.status_code != 200:
-            # An expired pre-signed URL answers 403: the caller asks getReportDocument again next run.
-            raise NotFound(f"report document download: HTTP {response.status_code}", status=response.status_code,
-                           operation="reportDocument")
-        data = response.content
-        if meta.get("compressionAlgorithm") == "GZIP" or data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                last = ServerError(f"report document is not valid gzip: {exc}", operation="reportDocument")
-                continue
-        return decode(data, response.headers.get("content-type", ""))
-    assert last is not None
-    raise last
-
-
-def decode(data: bytes, content_type: str) -> str:
-    """Decode report bytes with the charset of the Content-Type, else UTF-8, else Windows-31J/1252."""
-    label = ""
-    match = re.search(r"charset=([^;\s]+)", content_type or "", re.IGNORECASE)
-    if match:
-        label = match.group(1).strip("\"'")
-    candidates = []
-    if label:
-        candidates.append(CHARSETS.get(label.lower(), label))
-    candidates += ["utf-8", "cp932", "cp1252"]
-    for name in candidates:
-        try:
-            codecs.lookup(name)
-            return data.decode(name).lstrip("\ufeff")
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("cp1252", errors="replace")
 
 
 def _norm(text: str) -> str:
@@ -236,7 +140,7 @@ def to_records(entries: list[FeedbackEntry], marketplace_id: str) -> list[Review
 def fetch_feedback(session: SpApiSession, marketplace_id: str, start: datetime, end: datetime, *,
                    poll_seconds: float, max_wait_seconds: float) -> list[FeedbackEntry]:
     """Request, wait for, download and parse one marketplace's feedback report."""
-    report_id = request_report(session, marketplace_id, start, end)
+    report_id = request_report(session, REPORT_TYPE, marketplace_id, start, end)
     document_id = wait_for_report(session, report_id, poll_seconds=poll_seconds, max_wait_seconds=max_wait_seconds)
     if document_id is None:
         return []

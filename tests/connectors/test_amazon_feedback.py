@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.amazon.feedback import decode, parse, parse_day, to_records
+from connectors.amazon.feedback import parse, parse_day, to_records
+from connectors.amazon.reports import decode
 from sandbox.amazon.feedback import render
 from sandbox.amazon.marketplaces import DE, ES, FR, IT, JP, UK, US
 from sandbox.amazon.seed import Feedback

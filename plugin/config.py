@@ -79,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
         # Orders sync: first run reaches back this far; later runs re-read this overlap before the cursor.
         "backfill_days": 180,
         "sync_overlap_minutes": 10,
+        # Returns/refunds come from the returns reports, fetched by the sync at most this often.
+        "returns_every_hours": 6.0,
         # Seller-feedback reports: how far back each request reaches, poll interval and give-up time.
         "feedback_days": 30,
         "report_poll_seconds": 30.0,

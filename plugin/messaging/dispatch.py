@@ -93,6 +93,7 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
     limit = settings.batch_size if limit is None else limit
     registry = build_channels(ctx, channels)
     counts: Counter[str] = Counter()
+    settings_cache: dict[tuple[int, str], dict[str, Any]] = {}
     with ctx.database.session() as session:
         counts["reconciled"] = outbox.reconcile_stale(session, ctx.clock.now(), settings.claim_timeout,
                                                       settings.max_attempts, channels=list(registry))
@@ -101,7 +102,7 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
     try:
         handled = 0
         while handled < limit:
-            claimed = _claim_one(ctx, registry, worker, counts)
+            claimed = _claim_one(ctx, registry, worker, counts, settings_cache)
             if claimed is None:
                 break
             handled += 1
@@ -127,14 +128,14 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
 
 
 def _claim_one(ctx: JobContext, registry: dict[str, Channel], worker: str, counts: Counter[str],
-               ) -> _Claimed | bool | None:
+               settings_cache: dict[tuple[int, str], dict[str, Any]]) -> _Claimed | bool | None:
     """Claim the next due message; return it prepared, True when it was settled without sending, None if none."""
     with ctx.database.session() as session:
         now = ctx.clock.now()
         message = outbox.claim_next(session, now, list(registry))
         if message is None:
             return None
-        decision = policy.evaluate(session, ctx.config, message, now)
+        decision = policy.evaluate(session, ctx.config, message, now, settings_cache)
         if decision.action == "skip":
             outbox.skip(message, decision.reason or "skipped", now)
             counts["skipped"] += 1

@@ -70,15 +70,25 @@ def _skip(reason: str) -> Decision:
     return Decision("skip", reason)
 
 
-def evaluate(session: Session, config: Config, message: Message, now: datetime) -> Decision:
-    """Decide whether ``message`` may go out at ``now`` (checks run in DESIGN §5 order)."""
+def evaluate(session: Session, config: Config, message: Message, now: datetime,
+             settings_cache: dict[tuple[int, str], dict[str, Any]] | None = None) -> Decision:
+    """Decide whether ``message`` may go out at ``now`` (checks run in DESIGN §5 order).
+
+    ``settings_cache`` lets one dispatch run read each store's flow settings once.
+    """
     store = session.get(Store, message.store_id)
     if store is None or not store.is_sending_allowed:
         return _skip("store_not_installed")
-    settings = flow_settings.effective(session, config, store.id, message.flow)
-    if not settings.get("enabled", True):
+    cache = settings_cache if settings_cache is not None else {}
+
+    def settings_of(flow: str) -> dict[str, Any]:
+        if (store.id, flow) not in cache:
+            cache[(store.id, flow)] = flow_settings.effective(session, config, store.id, flow)
+        return cache[(store.id, flow)]
+
+    if not settings_of(message.flow).get("enabled", True):
         return _skip("flow_disabled")
-    policy = flow_settings.effective(session, config, store.id, "policy")
+    policy = settings_of("policy")
 
     # Channel law (DESIGN §1): Amazon buyers only get Amazon's own messages, never email or marketing.
     if store.platform == "amazon" and (message.channel == "email" or message.marketing):

@@ -7,11 +7,11 @@ from typing import Any
 from flask import abort, request
 from sqlalchemy import case, func, select
 
+from jobs import review_replies, tickets
 from plugin import get_clock
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.db import get_session
 from plugin.models import REPLY_STATUSES, REVIEW_SOURCES, Customer, Order, Review, Ticket
-from jobs import review_replies, tickets
 
 SOURCE_NAMES = {"judgeme": "Judge.me", "amazon_feedback": "Amazon feedback", "survey": "Survey"}
 SEVERITY_NAMES = {1: "Safety / counterfeit", 2: "Damaged / wrong item", 3: "Delay / other"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -13,15 +14,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from flask import Response, abort, request, stream_with_context
 from sqlalchemy import func, select
 
+from connectors.amazon import marketplaces
+from connectors.amazon.client import Credentials, SpApiSession
+from connectors.amazon.connection import ConnectionProblem, check_connection
 from plugin import flow_settings, get_clock, get_config, get_vault
-from plugin.admin.blueprint import bp, ctx, done, failed, get_scoped, page
+from plugin.admin.blueprint import bp, ctx, done, failed, page
 from plugin.admin.overview import overview_cache
 from plugin.config import ConfigError
 from plugin.db import get_db, get_session
 from plugin.models import Customer, CustomerMetrics, Merchant, Message, Order, Store
 from plugin.secrets_store import set_credential
 from plugin.webhooks.compliance import redact_customer
-from connectors.amazon import marketplaces
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EXPORT_CHUNK = 2000
@@ -70,7 +73,9 @@ def save_sender() -> Any:
 @bp.post("/settings/stores/<int:store_id>")
 def save_store(store_id: int) -> Any:
     """Save a store's time zone and country (the country picks its national holidays)."""
-    store = get_scoped(Store, store_id)
+    store = next((s for s in ctx().stores if s.id == store_id), None)
+    if store is None:
+        abort(404)
     zone = (request.form.get("timezone") or "").strip()
     country = (request.form.get("country") or "").strip().upper()
     try:
@@ -103,16 +108,36 @@ def save_quiet_days() -> Any:
     return done("admin.settings", "Quiet days saved for every store.")
 
 
+def check_amazon_connection(region: str, marketplace_ids: list[str], refresh_token: str) -> None:
+    """Prove the refresh token works before storing it (the Amazon connector's check); ValueError otherwise."""
+    config = get_config()
+    if not (config.secrets.lwa_client_id and config.secrets.lwa_client_secret):
+        raise ValueError("the operator has not set AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
+    clock = get_clock()
+    # Two attempts at most: the merchant is waiting on this page.
+    session = SpApiSession(Credentials(config.secrets.lwa_client_id, config.secrets.lwa_client_secret, refresh_token),
+                           region=region, endpoint=config.get("amazon.endpoint", ""),
+                           lwa_token_url=config.get("amazon.lwa_token_url"), clock=clock, sleep=time.sleep,
+                           timeout=min(15.0, float(config.get("amazon.request_timeout_seconds", 30.0))),
+                           max_attempts=2, backoff_seconds=1.0)
+    try:
+        with session:
+            check_connection(session, marketplace_ids, clock.now())
+    except ConnectionProblem as exc:
+        raise ValueError(f"Amazon refused the connection: {exc}") from exc
+
+
 def connect_amazon(session: Any, merchant_id: int, seller_id: str, region: str, countries: list[str],
                    refresh_token: str, name: str) -> Store:
     """Create (or update) the Amazon store of a seller in a region with its encrypted LWA refresh token."""
-    if not re.fullmatch(r"[A-Z0-9]{8,20}", seller_id):
-        raise ValueError("the seller id is 8-20 capital letters and digits (Seller Central > Account info)")
+    if not re.fullmatch(r"[A-Z0-9]{2,20}", seller_id):
+        raise ValueError("the seller id is capital letters and digits (Seller Central > Account info)")
     if region not in ("na", "eu", "fe"):
         raise ValueError("the region must be na, eu or fe")
     if not refresh_token.startswith("Atzr|"):
         raise ValueError("the LWA refresh token starts with Atzr| (from your app's authorization)")
     ids = marketplaces.resolve(countries, region)
+    check_amazon_connection(region, ids, refresh_token)
     external = f"{seller_id}:{region}"
     store = session.scalar(select(Store).where(Store.platform == "amazon", Store.external_id == external))
     if store is not None and store.merchant_id != merchant_id:

@@ -171,3 +171,14 @@ def test_secret_used_is_the_app_secret() -> None:
     body = b"{}"
     assert signed_headers(body, "orders/create")["X-Shopify-Hmac-Sha256"] == signed_headers(
         body, "orders/create", secret=TEST_SHOPIFY_API_SECRET)["X-Shopify-Hmac-Sha256"]
+
+
+def test_oversized_headers_and_deep_json_are_bad_requests(app, server: str) -> None:
+    body = body_of({"id": 1})
+    headers = signed_headers(body, "orders/create", shop=SHOP, webhook_id="w" * 256)
+    answer = httpx.post(server, content=body, headers=headers, timeout=10)
+    assert answer.status_code == 400 and "X-Shopify-Webhook-Id" in answer.json()["error"]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answer = httpx.post(server, content=deep, headers=signed_headers(deep, "orders/create", shop=SHOP), timeout=10)
+    assert answer.status_code == 400
+    assert _count(app) == 0

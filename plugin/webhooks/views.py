@@ -27,6 +27,8 @@ bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("aftercare.webhooks")
 
 REQUIRED_HEADERS = ("X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id")
+# Headers are not covered by the signature; keep them within their columns (webhook_event).
+HEADER_LIMITS = {"X-Shopify-Webhook-Id": 255, "X-Shopify-Event-Id": 255, "X-Shopify-API-Version": 16}
 
 
 def init_app(app: Any) -> None:
@@ -95,7 +97,7 @@ def receive() -> tuple[Response, int]:
         return _error(400, "X-Shopify-Shop-Domain is not a myshopify.com domain")
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return _error(400, "body is not valid JSON")
     if not isinstance(payload, dict):
         return _error(400, "body must be a JSON object")
@@ -106,6 +108,9 @@ def receive() -> tuple[Response, int]:
         log.info("webhook topic not subscribed; acknowledged and ignored", extra={"topic": topic, "shop": shop})
         return jsonify(status="ignored"), 200
 
+    too_long = [name for name, most in HEADER_LIMITS.items() if len(request.headers.get(name) or "") > most]
+    if too_long:
+        return _error(400, f"header too long: {', '.join(too_long)}")
     delivery = Delivery(shop_domain=shop, topic=topic, webhook_id=request.headers["X-Shopify-Webhook-Id"].strip(),
                         event_id=(request.headers.get("X-Shopify-Event-Id") or "").strip() or None,
                         api_version=request.headers.get("X-Shopify-API-Version"),

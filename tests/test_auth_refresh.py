@@ -129,3 +129,31 @@ def test_transient_refresh_failure_keeps_the_still_valid_token(database_url: str
         env.sandbox.set_faults(0.0)
         assert _tokens(env, store_id)[:2] == (access, refresh)
         assert _tokens(env, store_id)[2].status == "active"
+
+
+def test_concurrent_callers_refresh_once(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
+    import threading
+
+    with shopify_env(database_url, tmp_path, clock) as env:
+        store_id = env.install()
+        clock.advance(hours=2)
+        results: list[str] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(4)
+
+        def worker() -> None:
+            start.wait(timeout=10)
+            try:
+                results.append(_token_for_job(env, store_id))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert errors == []
+        # One refresh: every caller got the same new token, and it is the stored one.
+        assert len(results) == 4 and len(set(results)) == 1
+        assert _tokens(env, store_id)[0] == results[0]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -121,6 +122,9 @@ def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], *, keys:
         changed = or_(*differences)
         condition = changed if where is None else and_(where(excluded), changed)
         stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_, where=condition)
+    if not returning:
+        session.execute(stmt, rows)
+        return []
     stmt = stmt.returning(*(table.c[name] for name in returning))
     return list(session.execute(stmt, rows).all())
 
@@ -177,11 +181,31 @@ def upsert_customers(session: Session, store_id: int, records: Iterable[Customer
     return written
 
 
-def _merge_embedded_customers(session: Session, store_id: int, records: Iterable[CustomerRecord]) -> int:
-    """Create an order's customers, or fill in their blanks without erasing what the customer stream wrote."""
+def _embedded_customers(session: Session, store_id: int, records: list[CustomerRecord]) -> tuple[dict[str, int], int]:
+    """Return ids of an order batch's customers, creating missing ones and filling blanks of older copies.
+
+    A customer already stored at least as recently as the order's copy is left alone (the customer stream
+    owns it); this keeps a backfill from rewriting every customer once per order.
+    """
     rows = _dedupe(_customer_row(store_id, r) for r in records)
-    return len(_upsert(session, CUSTOMERS, rows, keys=("store_id", "external_id"), update=(),
-                       merge=CUSTOMER_MERGE_FIELDS, where=_not_redacted))
+    ids: dict[str, int] = {}
+    stored: dict[str, Any] = {}
+    for part in chunked(sorted(r["external_id"] for r in rows), IN_CHUNK):
+        query = select(CUSTOMERS.c.external_id, CUSTOMERS.c.id, CUSTOMERS.c.remote_updated_at).where(
+            CUSTOMERS.c.store_id == store_id, CUSTOMERS.c.external_id.in_(part))
+        for ext, customer_id, updated in session.execute(query):
+            ids[ext] = customer_id
+            stored[ext] = updated
+    todo = [r for r in rows if r["external_id"] not in ids
+            or (r["remote_updated_at"] is not None and (stored[r["external_id"]] is None
+                                                        or r["remote_updated_at"] > stored[r["external_id"]]))]
+    written = _upsert(session, CUSTOMERS, todo, keys=("store_id", "external_id"), update=(),
+                      merge=CUSTOMER_MERGE_FIELDS, where=_not_redacted, returning=("id", "external_id"))
+    ids.update((ext, customer_id) for customer_id, ext in written)
+    missing = [r["external_id"] for r in todo if r["external_id"] not in ids]
+    if missing:
+        ids.update(_ids_by_external(session, CUSTOMERS, store_id, missing))
+    return ids, len(written)
 
 
 # -- products and variants ---------------------------------------------------------------------------------
@@ -272,46 +296,74 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
     for batch in chunked(records, batch_size):
         batch = list({r.external_id: r for r in batch}.values())
         totals["seen"] += len(batch)
-        customers = [r.customer for r in batch if r.customer is not None]
-        totals["customers"] += _merge_embedded_customers(session, store_id, customers)
-        customer_ids = _ids_by_external(session, CUSTOMERS, store_id, (c.external_id for c in customers))
+        customer_ids, merged = _embedded_customers(session, store_id, [r.customer for r in batch if r.customer])
+        totals["customers"] += merged
         product_ids, variant_ids, new_products, new_variants = _ensure_catalog(session, store_id, batch)
         totals["products"] += new_products
         totals["variants"] += new_variants
+        # One read of the stored copies decides which records are current, which changed and which orders
+        # may already have lines; only changed rows are sent (no RETURNING: PostgreSQL executemany stays fast).
+        stored = _stored_orders(session, store_id, (r.external_id for r in batch))
+        current = [r for r in batch if _is_current(r, stored.get(r.external_id))]
         rows = [_order_row(store_id, r, customer_ids.get(r.customer.external_id) if r.customer else None)
-                for r in batch]
-        written = _upsert(session, ORDERS, rows, keys=("store_id", "external_id"), update=ORDER_FIELDS,
-                          where=lambda excluded: _not_older(ORDERS, excluded), returning=("id", "external_id"))
-        totals["orders"] += len(written)
-        order_ids = _ids_by_external(session, ORDERS, store_id, (r.external_id for r in batch))
-        current = _current_orders(session, store_id, batch, order_ids)
-        lines_written, lines_deleted = _sync_lines(session, store_id, current, order_ids, product_ids, variant_ids)
+                for r in current]
+        changed = [row for row in rows if _order_changed(row, stored.get(row["external_id"]))]
+        _upsert(session, ORDERS, changed, keys=("store_id", "external_id"), update=ORDER_FIELDS,
+                where=lambda excluded: _not_older(ORDERS, excluded), returning=())
+        totals["orders"] += len(changed)
+        order_ids = {ext: row[0] for ext, row in stored.items()}
+        missing = [r.external_id for r in current if r.external_id not in order_ids]
+        if missing:
+            order_ids.update(_ids_by_external(session, ORDERS, store_id, missing))
+        known = {order_ids[r.external_id] for r in current if r.external_id in stored}
+        lines_written, lines_deleted = _sync_lines(session, store_id, current, order_ids, known, product_ids,
+                                                   variant_ids)
         totals["lines_written"] += lines_written
         totals["lines_deleted"] += lines_deleted
     return totals
 
 
-def _current_orders(session: Session, store_id: int, batch: list[OrderRecord],
-                    order_ids: dict[str, int]) -> list[OrderRecord]:
-    """Return the records whose data is what the database now holds (a newer stored copy keeps its lines)."""
-    dated = [r for r in batch if r.updated_at is not None]
-    if not dated:
-        return batch
-    stored: dict[int, datetime | None] = {}
-    for part in chunked([order_ids[r.external_id] for r in dated], IN_CHUNK):
-        stored.update(session.execute(select(Order.id, Order.remote_updated_at).where(Order.id.in_(part)))
-                      .all())
-    keep = []
-    for record in batch:
-        newest = stored.get(order_ids[record.external_id])
-        if record.updated_at is None or newest is None or record.updated_at >= newest:
-            keep.append(record)
-    return keep
+def _stored_orders(session: Session, store_id: int, external_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """Map external ids of stored orders to (id, *ORDER_FIELDS)."""
+    found: dict[str, tuple[Any, ...]] = {}
+    columns = [ORDERS.c.external_id, ORDERS.c.id, *(ORDERS.c[f] for f in ORDER_FIELDS)]
+    for part in chunked(sorted(set(external_ids)), IN_CHUNK):
+        query = select(*columns).where(ORDERS.c.store_id == store_id, ORDERS.c.external_id.in_(part))
+        found.update((row[0], tuple(row[1:])) for row in session.execute(query))
+    return found
+
+
+_UPDATED_AT = 1 + ORDER_FIELDS.index("remote_updated_at")
+_MONEY = Decimal("0.001")
+
+
+def _is_current(record: OrderRecord, stored: tuple[Any, ...] | None) -> bool:
+    """Say whether the record is at least as new as the stored copy (an older copy changes nothing)."""
+    if stored is None or record.updated_at is None or stored[_UPDATED_AT] is None:
+        return True
+    return record.updated_at >= stored[_UPDATED_AT]
+
+
+def _comparable(value: Any) -> Any:
+    """Normalise a value the way the column stores it (money has three decimals)."""
+    if isinstance(value, Decimal):
+        return value.quantize(_MONEY)
+    return value
+
+
+def _order_changed(row: dict[str, Any], stored: tuple[Any, ...] | None) -> bool:
+    """Say whether an order row differs from its stored copy (or is new)."""
+    if stored is None:
+        return True
+    return any(_comparable(row[name]) != _comparable(stored[i + 1]) for i, name in enumerate(ORDER_FIELDS))
 
 
 def _sync_lines(session: Session, store_id: int, records: list[OrderRecord], order_ids: dict[str, int],
-                product_ids: dict[str, int], variant_ids: dict[str, int]) -> tuple[int, int]:
-    """Make each order's stored lines equal to its record's: upsert new/changed ones, delete removed ones."""
+                known: set[int], product_ids: dict[str, int], variant_ids: dict[str, int]) -> tuple[int, int]:
+    """Make each order's stored lines equal to its record's: upsert new/changed ones, delete removed ones.
+
+    Only orders in ``known`` (stored before this batch) can have lines already, so only they are read back.
+    """
     if not records:
         return 0, 0
     wanted: dict[tuple[int, str], dict[str, Any]] = {}
@@ -327,17 +379,18 @@ def _sync_lines(session: Session, store_id: int, records: list[OrderRecord], ord
             }
     existing: dict[tuple[int, str], tuple[Any, ...]] = {}
     columns = [LINES.c.id, LINES.c.order_id, LINES.c.external_id, *(LINES.c[f] for f in LINE_FIELDS)]
-    for part in chunked(sorted({order_ids[r.external_id] for r in records}), IN_CHUNK):
+    for part in chunked(sorted(known), IN_CHUNK):
         for row in session.execute(select(*columns).where(LINES.c.order_id.in_(part))):
             existing[(row[1], row[2])] = row
     changed = []
     for key, row in wanted.items():
         stored = existing.get(key)
-        if stored is None or tuple(stored[3:]) != tuple(row[f] for f in LINE_FIELDS):
+        if stored is None or any(_comparable(a) != _comparable(row[f]) for a, f in zip(stored[3:], LINE_FIELDS,
+                                                                                          strict=True)):
             changed.append(row)
     removed = [row[0] for key, row in existing.items() if key not in wanted]
     # ON CONFLICT rather than a plain INSERT: a webhook may insert the same line between our SELECT and here.
-    _upsert(session, LINES, changed, keys=("order_id", "external_id"), update=LINE_FIELDS)
+    _upsert(session, LINES, changed, keys=("order_id", "external_id"), update=LINE_FIELDS, returning=())
     for part in chunked(removed, IN_CHUNK):
         session.execute(delete(LINES).where(LINES.c.id.in_(part)))
     return len(changed), len(removed)

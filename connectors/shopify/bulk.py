@@ -26,6 +26,8 @@ from connectors.shopify.parse import parse_time
 
 log = logging.getLogger("aftercare.connectors.shopify.bulk")
 
+# Read the file in 64 KiB chunks (requests defaults to 512 bytes, which dominates the parse time).
+CHUNK_BYTES = 65536
 FINISHED = {"COMPLETED", "FAILED", "CANCELED", "EXPIRED"}
 
 
@@ -174,7 +176,7 @@ class JsonlReader:
                     if response.status_code >= 400:
                         raise ShopifyError(f"bulk file download refused: HTTP {response.status_code}")
                     skip = self.lines_read
-                    for raw in response.iter_lines():
+                    for raw in response.iter_lines(chunk_size=CHUNK_BYTES):
                         if not raw:
                             continue
                         if skip:

@@ -42,9 +42,11 @@ def parse_time(value: str | None) -> datetime | None:
     """Parse Shopify's ISO-8601 timestamps (``...Z``) into aware UTC datetimes."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value)  # Python 3.11+ reads the trailing "Z"
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 

@@ -39,9 +39,14 @@ def window(order) -> tuple[datetime, datetime]:
 def expected_send_times(env, run_times: list[datetime]) -> dict[str, datetime]:
     """For every seller order: the first daily run inside its window where it is not cancelled."""
     out = {}
+    returned = {}
+    for ret in env.sandbox.returns:
+        returned[ret.order_id] = min(ret.return_date, returned.get(ret.order_id, ret.return_date))
     for order in env.sandbox.orders_of(env.seller.seller_id):
         start, end = window(order)
         for t in run_times:
+            if order.order_id in returned and returned[order.order_id] <= t:
+                break  # returned (the returns report of that day's sync shows it): never solicited
             if order.purchase_date <= t and start <= t <= end and order.status_at(t) not in ("Canceled", "Pending"):
                 out[order.order_id] = t
                 break
@@ -127,6 +132,29 @@ def test_cancelled_orders_are_left_out(env):
     amazon_reviews.run(env.context(), env.store_id)
     assert set(ledger(env)) == set(eligible) - {victim}
     assert victim not in messages(env)
+
+
+def test_returned_and_refunded_orders_are_left_out_but_nothing_else(env):
+    amazon_sync.run(env.context(), env.store_id)
+    eligible = sorted(expected_send_times(env, [env.clock.now()]))
+    afn = next(o for o in eligible if env.sandbox.orders_by_id[o].fulfillment_channel == "AFN")
+    mfn = next(o for o in eligible if env.sandbox.orders_by_id[o].fulfillment_channel == "MFN")
+    env.sandbox.add_return(afn, refund=False)
+    env.sandbox.add_return(mfn, refund=True)
+    env.clock.advance(minutes=5)
+    amazon_sync.run(env.context(), env.store_id, full=True)  # full: returns reports are due again
+    with env.database.session() as session:
+        flags = {o.external_id: (o.returned, o.refunded) for o in session.scalars(
+            select(Order).where(Order.external_id.in_([afn, mfn])))}
+    assert flags == {afn: (True, False), mfn: (True, True)}
+    amazon_reviews.run(env.context(), env.store_id)
+    assert set(ledger(env)) == set(expected_send_times(env, [env.clock.now()]))
+    assert afn not in ledger(env) and mfn not in ledger(env)
+    # A later re-read of the orders (Amazon knows nothing of returns there) keeps the flags.
+    env.clock.advance(hours=1)
+    amazon_sync.run(env.context(), env.store_id, full=True)
+    with env.database.session() as session:
+        assert session.scalar(select(Order.returned).where(Order.external_id == afn)) is True
 
 
 def test_an_open_one_star_ticket_does_not_stop_the_solicitation(env):

@@ -72,9 +72,22 @@ def test_first_sync_gives_exactly_the_sellers_orders_and_items(env):
     assert counts(env) == (len(expected), sum(len(v[-1]) for v in expected.values()))
     assert result["seen"] == len(expected)
     with env.database.session() as session:
-        state = session.scalar(select(SyncState).where(SyncState.store_id == env.store_id))
+        state = session.scalar(select(SyncState).where(SyncState.store_id == env.store_id,
+                                                       SyncState.stream == "amazon_orders"))
         # The cursor is the lastUpdatedBefore Amazon applied: two minutes before the request.
         assert state.cursor == "2026-03-02T11:58:00Z" and state.last_error is None
+        flags = {o.external_id: (o.returned, o.refunded, o.total_refunded)
+                 for o in session.scalars(select(Order)) if o.returned or o.refunded}
+    # Returns and refunds, from the sandbox's seeded returns: FBA returns show no refund, MFN ones do.
+    now = env.clock.now()
+    mine = [r for r in env.sandbox.returns if r.seller_id == env.seller.seller_id and r.return_date <= now]
+    expected_flags = {}
+    for r in mine:
+        mfn_refund = env.sandbox.orders_by_id[r.order_id].fulfillment_channel == "MFN" and r.refunded_at
+        expected_flags[r.order_id] = (True, bool(mfn_refund),
+                                      r.refund_amount.quantize(Decimal("0.001")) if mfn_refund else Decimal("0"))
+    assert len(expected_flags) >= 3
+    assert flags == expected_flags
 
 
 def test_rerun_changes_nothing_and_reads_only_the_overlap(env):

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import httpx
 
-from .client import ReportsApi, SpApiSession
+from .client import ReportsApi, SpApiSession, tls_context
 from .errors import AmazonError, NotFound, ServerError
 from .orders import iso
 
@@ -28,12 +28,13 @@ class ReportFailed(AmazonError):
     """The report ended FATAL, or did not finish within the allowed wait."""
 
 
-def request_report(session: SpApiSession, report_type: str, marketplace_id: str, start: datetime,
+def request_report(session: SpApiSession, report_type: str, marketplaces: str | list[str], start: datetime,
                    end: datetime) -> str:
-    """Ask Amazon for one marketplace's report of ``report_type`` between ``start`` and ``end``; return its id."""
+    """Ask Amazon for a report of ``report_type`` between ``start`` and ``end``; return its id."""
     api = session.api(ReportsApi)
+    ids = [marketplaces] if isinstance(marketplaces, str) else list(marketplaces)
     response = session.call("reports.createReport", api.create_report, reportType=report_type,
-                            marketplaceIds=[marketplace_id], dataStartTime=iso(start), dataEndTime=iso(end))
+                            marketplaceIds=ids, dataStartTime=iso(start), dataEndTime=iso(end))
     return str((response.payload or {})["reportId"])
 
 
@@ -69,7 +70,7 @@ def download(session: SpApiSession, document_id: str) -> str:
         if attempt:
             session.sleep(min(session.backoff_seconds * 2 ** (attempt - 1), session.backoff_max_seconds))
         try:
-            with httpx.Client(timeout=session.timeout) as http:
+            with httpx.Client(timeout=session.timeout, verify=tls_context()) as http:
                 response = http.get(url)
         except httpx.TransportError as exc:
             last = ServerError(f"report document download failed: {exc!r}", operation="reportDocument")

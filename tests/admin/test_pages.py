@@ -107,7 +107,8 @@ def test_template_preview_save_and_reset(client, tenants, token, app):
     gated = _post(client, token, "/admin/flows/review_request/preview",
                   {**data, "html": "{% if score > 8 %}Review us{% endif %}"}).get_json()
     assert gated["ok"] is False and "may not depend on a score" in gated["error"]
-    assert _post(client, token, "/admin/flows/review_request/template", {**data, "html": "{{ nope }}"}).status_code == 400
+    unknown = {**data, "html": "{{ nope }}"}
+    assert _post(client, token, "/admin/flows/review_request/template", unknown).status_code == 400
     assert _post(client, token, "/admin/flows/review_request/template", data).status_code == 200
     with _session(app) as s:
         row = s.scalar(select(Template).where(Template.store_id == a.store_id))
@@ -130,7 +131,8 @@ def test_reply_approval_queues_the_edited_text_and_amazon_feedback_is_read_only(
     a, _ = tenants
     page = _text(_get(client, token, "/admin/reviews", status="draft").get_data(as_text=True))
     assert "1 draft waiting for approval" in page and "Arrived broken" in page
-    answer = _post(client, token, f"/admin/reviews/{a.draft_review_id}/reply", {"body": "  Sorry! A new one is on its way.  "})
+    edited = {"body": "  Sorry! A new one is on its way.  "}
+    answer = _post(client, token, f"/admin/reviews/{a.draft_review_id}/reply", edited)
     assert answer.status_code == 200
     with _session(app) as s:
         review = s.get(Review, a.draft_review_id)
@@ -150,9 +152,10 @@ def test_tickets_show_sla_and_resolve_with_notes(client, tenants, token, app):
     # Amazon ticket (severity 1) is 2 h overdue and listed first; the review ticket has 22 h left.
     assert re.findall(r'data-sla-remaining="(-?\d+)"', listing) == ["-7200", "79200"]
     assert "1 past SLA" in _text(listing)
-    assert _post(client, token, f"/admin/tickets/{a.ticket_id}/notes", {"body": "Called the customer"}).status_code == 200
-    assert _post(client, token, f"/admin/tickets/{a.ticket_id}/resolve", {"resolution": " "}).status_code == 400
-    assert _post(client, token, f"/admin/tickets/{a.ticket_id}/resolve", {"resolution": "Sent a new bottle"}).status_code == 200
+    url = f"/admin/tickets/{a.ticket_id}"
+    assert _post(client, token, f"{url}/notes", {"body": "Called the customer"}).status_code == 200
+    assert _post(client, token, f"{url}/resolve", {"resolution": " "}).status_code == 400
+    assert _post(client, token, f"{url}/resolve", {"resolution": "Sent a new bottle"}).status_code == 200
     with _session(app) as s:
         ticket = s.get(Ticket, a.ticket_id)
         notes = s.scalars(select(TicketNote.body).where(TicketNote.ticket_id == a.ticket_id)).all()

@@ -10,6 +10,7 @@ from jobs.context import JobContext
 from plugin.messaging.dispatch import dispatch_due as _dispatch_due
 
 
-def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | None = None) -> dict[str, int]:
-    """Send up to ``limit`` due messages (default ``mail.batch_size``) and return counts by outcome."""
-    return _dispatch_due(ctx, limit=limit, worker_id=worker_id)
+def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | None = None,
+                 channels: list[str] | None = None) -> dict[str, int]:
+    """Send up to ``limit`` due messages of ``channels`` (default: all registered); return counts by outcome."""
+    return _dispatch_due(ctx, limit=limit, worker_id=worker_id, channels=channels)

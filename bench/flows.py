@@ -1,0 +1,245 @@
+"""How long each flow needs to decide who is due, on 1,000,000 customers and 3,000,000 orders.
+
+Usage:
+    .venv/bin/python bench/flows.py sqlite   [--path /tmp/aftercare-bench-flows.sqlite] [--customers N] [--orders N]
+    .venv/bin/python bench/flows.py postgres [--url postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_flows]
+
+Data is generated with bulk SQL (a recursive CTE on SQLite, generate_series on PostgreSQL): three years of
+orders, one consumable line each (quantity 1-3) over 30 products, 90% delivered three days after the order,
+2% cancelled, reviews on 5% of orders, and a steady-state outbox (the requests and surveys of the last
+weeks already written), so each flow's query sees what it sees on a live store. Every flow runs in a
+transaction that is rolled back, so runs are repeatable. Raw figures (a full count of the orders and
+order lines, table sizes) are printed beside the flows for comparison.
+"""
+
+# The data-generation SQL is assembled from integer constants of this script, never from input.
+# ruff: noqa: S608, S108
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from jobs import replenishment, review_replies, review_requests, surveys, tickets
+from plugin.config import load_config
+from plugin.db import Database
+from plugin.models import Base, Store
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+PRODUCTS = 30
+
+
+def _sqlite_ts(expr: str) -> str:
+    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC); generate the same text.
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {expr})"
+
+
+def _product(g: str, customers: int) -> str:
+    # Each customer has a staple product (re-bought), and one order in seven is for another one.
+    return f"1 + ((1 + ({g} * 7919) % {customers}) * 13 + CASE WHEN {g} % 7 = 0 THEN 1 ELSE 0 END) % {PRODUCTS}"
+
+
+def generate(db: Database, customers: int, orders: int) -> None:
+    """Fill an empty schema with one store's customers, products, orders, lines, reviews and outbox."""
+    pg = db.dialect == "postgresql"
+    now_days = (NOW - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() / 86400
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO merchant (id, name, settings, alert_email) "
+                          "VALUES (1, 'Bench', '{}', 'alerts@bench.test')"))
+        conn.execute(text("INSERT INTO store (id, merchant_id, platform, external_id, name, currency, timezone, "
+                          "primary_locale, status, scopes, protected_data_access, marketplace_ids) VALUES "
+                          "(1, 1, 'shopify', 'bench.myshopify.com', 'Bench', 'USD', 'UTC', 'en', 'active', '', "
+                          ":t, '[]')"), {"t": True})
+        for n in range(1, PRODUCTS + 1):
+            conn.execute(text("INSERT INTO product (id, store_id, external_id, title, consumable, days_of_supply, "
+                              "learned_cycle_samples) VALUES (:id, 1, :ext, :title, :c, :d, 0)"),
+                         {"id": n, "ext": f"p{n}", "title": f"Product {n}", "c": n <= 20,
+                          "d": 30 if n <= 20 else None})
+            conn.execute(text("INSERT INTO variant (id, store_id, product_id, external_id, title) "
+                              "VALUES (:id, 1, :id, :ext, '')"), {"id": n, "ext": f"v{n}"})
+    started = time.perf_counter()
+    with db.engine.begin() as conn:
+        if pg:
+            conn.execute(text(f"""
+                INSERT INTO customer (id, store_id, external_id, email, locale, marketing_consent, tags)
+                SELECT g, 1, 'c' || g, 'c' || g || '@bench.test', 'en', (g % 2 = 0), '[]'
+                FROM generate_series(1, {customers}) g"""))
+            # Order g: customer hash, created within three years, delivered 3 days later (90%).
+            conn.execute(text(f"""
+                INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, total_price,
+                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at, tags)
+                SELECT g, 1, 'o' || g, 1 + (g * 7919) % {customers}, ts, 'USD', 10, 0, false, false,
+                       CASE WHEN g % 50 <> 0 THEN ts + interval '1 day' END,
+                       CASE WHEN g % 50 <> 0 AND g % 10 <> 0 THEN ts + interval '3 days' END,
+                       CASE WHEN g % 50 = 0 THEN ts + interval '2 hours' END, '[]'
+                FROM (SELECT g, timestamptz '{NOW.isoformat()}' - ((g * 104729) % (1095 * 86400)) * interval '1 second'
+                             AS ts FROM generate_series(1, {orders}) g) s"""))
+            conn.execute(text(f"""
+                INSERT INTO order_line (id, order_id, store_id, external_id, product_id, variant_id, title, quantity,
+                                        price)
+                SELECT g, g, 1, 'l' || g, {_product('g', customers)}, {_product('g', customers)}, '', 1 + g % 3, 10
+                FROM generate_series(1, {orders}) g"""))
+        else:
+            seq = "WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < {n})"
+            conn.execute(text(seq.format(n=customers) + """
+                INSERT INTO customer (id, store_id, external_id, email, locale, marketing_consent, tags,
+                                      created_at, updated_at)
+                SELECT g, 1, 'c' || g, 'c' || g || '@bench.test', 'en', (g % 2 = 0), '[]', '2026-01-01', '2026-01-01'
+                FROM seq"""))
+            created = f"{now_days} + 2440587.5 - ((g * 104729) % (1095 * 86400)) / 86400.0"
+            conn.execute(text(seq.format(n=orders) + f"""
+                INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, total_price,
+                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at, tags,
+                                    created_at, updated_at)
+                SELECT g, 1, 'o' || g, 1 + (g * 7919) % {customers}, {_sqlite_ts(created)}, 'USD', 10, 0, 0, 0,
+                       CASE WHEN g % 50 <> 0 THEN {_sqlite_ts(created + ' + 1')} END,
+                       CASE WHEN g % 50 <> 0 AND g % 10 <> 0 THEN {_sqlite_ts(created + ' + 3')} END,
+                       CASE WHEN g % 50 = 0 THEN {_sqlite_ts(created + ' + 2 / 24.0')} END, '[]',
+                       '2026-01-01', '2026-01-01'
+                FROM seq"""))
+            conn.execute(text(seq.format(n=orders) + f"""
+                INSERT INTO order_line (id, order_id, store_id, external_id, product_id, variant_id, title, quantity,
+                                        price)
+                SELECT g, g, 1, 'l' || g, {_product('g', customers)}, {_product('g', customers)}, '', 1 + g % 3, 10
+                FROM seq"""))
+    print(f"  generated customers/orders/lines in {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    day = "interval '1 day'" if pg else "1"
+
+    def shifted(col: str, days: float) -> str:
+        if pg:
+            return f"{col} + {days} * {day}"
+        return _sqlite_ts(f"julianday({col}) + {days}")
+
+    false, true = ("false", "true") if pg else ("0", "1")
+    stamp = "'2026-01-01'"
+    now_sql = f"timestamptz '{NOW.isoformat()}'" if pg else f"'{NOW.strftime('%Y-%m-%d %H:%M:%S')}.000000'"
+
+    def recent(delay: int) -> str:
+        # Orders whose message came due within the flow's 30-day look-back, up to a day ago.
+        return (f"{shifted('o.delivered_at', 30 + delay)} > {now_sql} "
+                f"AND {shifted('o.delivered_at', delay + 1)} <= {now_sql}")
+    with db.engine.begin() as conn:
+        # Reviews on 5% of the orders, a few days after delivery (ratings 1-5).
+        conn.execute(text(f"""
+            INSERT INTO review (store_id, source, external_id, product_id, order_id, customer_id, rating, body,
+                                language, created_at_remote, reply_status, created_at, updated_at)
+            SELECT 1, 'judgeme', 'r' || o.id, {_product('o.id', customers)}, o.id, o.customer_id, 1 + o.id % 5,
+                   'ok', 'en', {shifted('o.delivered_at', 5)},
+                   CASE WHEN {shifted('o.delivered_at', 5)} < {shifted(now_sql, -1)} THEN 'sent' ELSE 'none' END,
+                   {stamp}, {stamp}
+            FROM orders o WHERE o.id % 20 = 3 AND o.delivered_at IS NOT NULL"""))
+        # Steady state: the requests and surveys of orders already due were written (and sent) before.
+        for flow, delay in (("review_request", 7), ("survey", 10)):
+            conn.execute(text(f"""
+                INSERT INTO message (store_id, customer_id, order_id, flow, step, channel, marketing,
+                                     idempotency_key, scheduled_for, status, attempts, payload, sent_at,
+                                     created_at, updated_at)
+                SELECT 1, o.customer_id, o.id, '{flow}', 'main', 'email', {false},
+                       '1:{flow}:order=' || o.id || '\\:step=main', {shifted('o.delivered_at', delay)}, 'sent', 1,
+                       '{{}}', {shifted('o.delivered_at', delay)}, {stamp}, {stamp}
+                FROM orders o WHERE {recent(delay)}"""))
+        del true
+    print(f"  generated reviews and outbox in {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    if pg:
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    print(f"  analyzed in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - started
+    print(f"  {label:<48} {elapsed:8.2f} s   {result}", flush=True)
+    return elapsed, result
+
+
+def run_flows(db: Database) -> dict[str, float]:
+    """Time each flow's who-is-due computation (plus its writes) in rolled-back transactions."""
+    config = load_config({"database_url": db.url, "secrets": {"secret_key": "bench-secret-key-0123456789",
+                                                               "encryption_key": _fernet()}}, environ={})
+    figures: dict[str, float] = {}
+
+    def in_tx(fn: Callable[[Session], Any]) -> Callable[[], Any]:
+        def call() -> Any:
+            with db.sessionmaker() as session:
+                try:
+                    return fn(session)
+                finally:
+                    session.rollback()
+        return call
+
+    def store(session: Session) -> Store:
+        return session.get(Store, 1)
+
+    settings = {name: dict(config.get(f"flows.{name}")) for name in ("review_request", "survey", "replenishment",
+                                                                       "review_reply")}
+    print("raw figures:")
+    for table in ("customer", "orders", "order_line", "review", "message"):
+        timed(f"SELECT count(*) FROM {table}", in_tx(lambda s, t=table: s.execute(
+            text(f"SELECT count(*) FROM {t}")).scalar_one()))
+    figures["raw_scan_orders_lines"], _ = timed(
+        "raw: scan all orders x lines (sum quantity)", in_tx(lambda s: s.execute(text(
+            "SELECT sum(ol.quantity) FROM orders o JOIN order_line ol ON ol.order_id = o.id")).scalar_one()))
+    print("flows (who is due, rolled back):")
+    figures["review_requests"], _ = timed("review requests: due requests + reminders", in_tx(lambda s: (
+        len(review_requests.due_requests(s, store(s), settings["review_request"], NOW)),
+        len(review_requests.due_reminders(s, store(s), settings["review_request"], NOW)))))
+    figures["surveys"], _ = timed("surveys: due surveys + follow-ups", in_tx(lambda s: (
+        len(surveys.due_surveys(s, store(s), settings["survey"], NOW)),
+        len(surveys.due_followups(s, store(s), settings["survey"], NOW, "followup")))))
+    figures["replenishment_learn"], _ = timed("replenishment: learn product medians", in_tx(
+        lambda s: replenishment.learn_product_cycles(s, 1)))
+    figures["replenishment"], _ = timed("replenishment: cancel re-ordered + due reminders", in_tx(lambda s: (
+        replenishment.cancel_reordered(s, 1, NOW),
+        len(replenishment.due_reminders(s, store(s), settings["replenishment"], NOW)))))
+    figures["review_replies"], _ = timed("review replies: new reviews (replies, drafts, tickets)", in_tx(
+        lambda s: review_replies.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
+    figures["ticket_alerts"], _ = timed("tickets: SLA breaches", in_tx(
+        lambda s: tickets.alert_breaches_in(s, 1, NOW)))
+    return figures
+
+
+def _fernet() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dialect", choices=["sqlite", "postgres"])
+    parser.add_argument("--path", default="/tmp/aftercare-bench-flows.sqlite")
+    parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_flows")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=3_000_000)
+    parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
+    args = parser.parse_args()
+    url = f"sqlite:///{args.path}" if args.dialect == "sqlite" else args.url
+    if args.dialect == "sqlite" and not args.reuse:
+        for suffix in ("", "-wal", "-shm"):
+            Path(args.path + suffix).unlink(missing_ok=True)
+    db = Database(url)
+    print(f"{db.dialect}: {args.customers:,} customers, {args.orders:,} orders", flush=True)
+    if not args.reuse:
+        Base.metadata.drop_all(db.engine)
+        Base.metadata.create_all(db.engine)
+        generate(db, args.customers, args.orders)
+    run_flows(db)
+    db.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,583 @@
+"""120 simulated days on the Shopify sandbox's seeded store: every flow, the real dispatcher, a real SMTP server.
+
+The store comes from ``sandbox.shopify.seed.generate_store`` (two years of history ending at the simulation's
+end). Records reach the database through ``plugin.sync`` (the initial load, then each order's changes as the
+injected clock passes them); the flows and the dispatcher run hourly, the merchant resolves each ticket three
+days after it opens, and some customers answer their survey a day after receiving it.
+
+The expected outcome is computed independently: a plain-Python model of the rules (DESIGN.md §4-5) over the
+seed objects, stepping the same hours. The test compares the exact map of (flow, step, natural key) →
+(status, reason), then checks every delivered email against the SMTP server: exactly once, inside the
+customer's local 09:00-11:00 window on a non-holiday, in their language.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+from sqlalchemy import func, select, update
+
+from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord, ReviewRecord, VariantRecord
+from jobs import replenishment, review_replies, review_requests, surveys, tickets
+from plugin import flow_settings, sync
+from plugin.models import (
+    Customer,
+    Merchant,
+    Message,
+    Order,
+    Product,
+    Review,
+    Store,
+    Suppression,
+    SurveyResponse,
+    Ticket,
+)
+from sandbox.shopify.seed import ShopSpec, generate_store
+from sandbox.smtp import SmtpSandbox
+from tests.jobs.conftest import make_ctx
+
+dispatch = pytest.importorskip("plugin.messaging.dispatch", reason="the dispatcher has not landed")
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+GRID = 6 * HOUR
+END = datetime(2026, 6, 29, 0, 0, tzinfo=UTC)
+DAYS = 120
+START = END - DAYS * DAY
+STORE_ZONE, STORE_COUNTRY = "America/New_York", "US"
+LANG = {"zh-CN": "zh-Hans", "zh-TW": "zh-Hant"}
+# Languages with shipped templates; any other customer locale gets the store's (English).
+SHIPPED = {"en", "de", "fr", "es", "it", "pt-BR", "ja", "zh-Hans", "zh-Hant", "ar"}
+COMMENTS = {"arrived broken": 2, "delivery was late": 3, "this looks fake": 1, "": 3}
+NEGATIVE_BODIES = {"Box was damaged": 2, "Smells fake, counterfeit?": 1, "Shipping delay of two weeks": 3,
+                   "Not for me": 3}
+SEV_SLA = {1: timedelta(hours=1), 2: timedelta(hours=24), 3: timedelta(hours=72)}
+
+
+# -- the seed and its visible state at a given time -------------------------------------------------------
+
+
+def seed():
+    shop = generate_store(ShopSpec(domain="sim-store.myshopify.com", iana_timezone=STORE_ZONE,
+                                   country=STORE_COUNTRY), seed=11, customers=150, orders=600, now=END)
+    people = {c.id: c for c in shop.customers}
+    index = {c.id: n for n, c in enumerate(shop.customers)}
+    traits = {
+        "no_email": {cid for cid, n in index.items() if n % 17 == 5},
+        "unsubscribed": {cid for cid, n in index.items() if n % 13 == 3},
+        "bounce": {cid for cid, n in index.items() if n % 19 == 7},
+        "subscription": {cid for cid, n in index.items() if n % 23 == 11},
+    }
+    reviews = []
+    answers = {}
+    for o in shop.orders:
+        rng = random.Random(o.id)
+        delivered = _delivered(o)
+        if delivered and START - 40 * DAY < delivered and rng.random() < 0.3:
+            created = delivered + 9 * DAY + timedelta(seconds=rng.randint(0, 3 * 86400))
+            if created <= END:
+                rating = rng.choice([5, 5, 4, 4, 3, 2, 1])
+                body = rng.choice(list(NEGATIVE_BODIES)) if rating <= 3 else "Great, thanks"
+                reviews.append(dict(ext=f"r{o.id}", order=o, rating=rating, body=body, created=created,
+                                    language=people[o.customer_id].locale))
+        if rng.random() < 0.5:
+            score = rng.choice([10, 9, 8, 6, 3, 0])
+            answers[str(o.id)] = (score, rng.choice(list(COMMENTS)) if score <= 6 else "")
+    return shop, people, traits, reviews, answers
+
+
+def _shipped(o):
+    return o.fulfillments[0].created_at if o.fulfillments else None
+
+
+def _delivered(o):
+    return o.fulfillments[0].delivered_at if o.fulfillments else None
+
+
+def _refunded_at(o):
+    total, paid_back = o.total_cents, 0
+    for r in sorted(o.refunds, key=lambda r: r.created_at):
+        paid_back += r.amount_cents
+        if paid_back >= total:
+            return r.created_at
+    return None
+
+
+def _returned_at(o):
+    return min((r.created_at for r in o.returns), default=None)
+
+
+def _seen(ts, t):
+    return ts if ts is not None and ts <= t else None
+
+
+def _events(o):
+    stamps = [o.created_at, _shipped(o), _delivered(o), o.cancelled_at, _refunded_at(o), _returned_at(o)]
+    return [s for s in stamps if s is not None]
+
+
+# -- the run against the real code -------------------------------------------------------------------------
+
+
+def _customer_record(c, traits):
+    return CustomerRecord(external_id=str(c.id), email=None if c.id in traits["no_email"] else c.email,
+                          first_name=c.first_name, locale=c.locale, country=c.country, time_zone=c.time_zone,
+                          marketing_consent=c.marketing_state == "SUBSCRIBED", created_at=c.created_at,
+                          updated_at=START)
+
+
+def _order_record(o, t, people, traits):
+    return OrderRecord(
+        external_id=str(o.id), created_at=o.created_at, currency=o.currency,
+        total_price=Decimal(o.total_cents) / 100, name=o.name, updated_at=t,
+        customer=_customer_record(people[o.customer_id], traits), cancelled_at=_seen(o.cancelled_at, t),
+        refunded=_seen(_refunded_at(o), t) is not None, returned=_seen(_returned_at(o), t) is not None,
+        fulfilled_at=_seen(_shipped(o), t), delivered_at=_seen(_delivered(o), t),
+        tags=("Subscription Recurring Order",) if o.customer_id in traits["subscription"] else (),
+        lines=tuple(OrderLineRecord(external_id=str(li.id), quantity=li.quantity,
+                                    price=Decimal(li.unit_price_cents) / 100, title=li.title, sku=li.sku,
+                                    product_external_id=str(li.product_id), variant_external_id=str(li.variant_id))
+                    for li in o.line_items))
+
+
+def run_real(ctx, smtp, shop, people, traits, reviews, answers):
+    clock = ctx.clock
+    clock.set(START)
+    with ctx.database.session() as s:
+        merchant = Merchant(name="Sim", sender_email="shop@sim.test", sender_name="Sim Store",
+                            alert_email="alerts@sim.test")
+        s.add(merchant)
+        s.flush()
+        store = Store(merchant_id=merchant.id, platform="shopify", external_id="sim-store.myshopify.com",
+                      name="Sim Store", timezone=STORE_ZONE, country=STORE_COUNTRY, primary_locale="en",
+                      installed_at=START)
+        s.add(store)
+        s.flush()
+        sid = store.id
+        flow_settings.update(s, ctx.config, sid, "policy", {"marketing_cap_count": 1000})
+        sync.upsert_customers(s, sid, [_customer_record(c, traits) for c in shop.customers])
+        sync.upsert_products(s, sid, [ProductRecord(
+            external_id=str(p.id), title=p.title, handle=p.handle, product_type=p.product_type, vendor=p.vendor,
+            status=p.status, updated_at=START,
+            variants=tuple(VariantRecord(external_id=str(v.id), sku=v.sku, title=v.title,
+                                         price=Decimal(v.price_cents) / 100) for v in p.variants))
+            for p in shop.products])
+        for p in shop.products:  # the merchant's replenishment settings
+            s.execute(update(Product).where(Product.store_id == sid, Product.external_id == str(p.id))
+                      .values(consumable=p.days_of_supply is not None, days_of_supply=p.days_of_supply))
+        for cid in traits["unsubscribed"]:
+            s.add(Suppression(store_id=sid, email=people[cid].email.lower(), reason="unsubscribe",
+                              created_at=START))
+    for cid in traits["bounce"]:
+        smtp.reject(people[cid].email)
+    pending_reviews = sorted(reviews, key=lambda r: r["created"])
+    t, previous = START, None
+    while t <= END:
+        clock.set(t)
+        if not _on_grid(t):
+            # Between flow runs only the dispatcher works (hourly); hours with nothing due are skipped.
+            dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
+            t = _next_step(ctx, t)
+            continue
+        changed = [o for o in shop.orders if o.created_at <= t and any(
+            (previous is None or e > previous) and e <= t for e in _events(o))]
+        arrived = [r for r in pending_reviews if r["created"] <= t and (previous is None or r["created"] > previous)]
+        with ctx.database.session() as s:
+            if changed:
+                sync.upsert_orders(s, sid, [_order_record(o, t, people, traits) for o in changed])
+            if arrived:
+                sync.upsert_reviews(s, sid, [ReviewRecord(
+                    source="judgeme", external_id=r["ext"], rating=r["rating"], created_at=r["created"],
+                    body=r["body"], language=r["language"], reviewer_name=people[r["order"].customer_id].first_name,
+                    order_external_id=str(r["order"].id), reviewer_external_id=str(r["order"].customer_id))
+                    for r in arrived])
+            # The merchant resolves tickets after three days; customers answer surveys a day after receiving them.
+            for ticket in s.scalars(select(Ticket).where(Ticket.status == "open",
+                                                         Ticket.opened_at <= t - 3 * DAY)):
+                tickets.resolve_ticket(s, ticket.id, "Replaced the item and improved packing", t)
+            for m in s.scalars(select(Message).where(Message.flow == "survey", Message.step == "main",
+                                                     Message.status == "sent", Message.sent_at <= t - DAY)):
+                order_ext = s.get(Order, m.order_id).external_id
+                done = s.scalar(select(SurveyResponse.id).where(SurveyResponse.message_id == m.id))
+                if order_ext in answers and done is None:
+                    surveys.record_answer(s, m.id, *answers[order_ext], t, ctx.config)
+        if t.hour == 0:
+            replenishment.learn(ctx, sid)
+        review_requests.run(ctx, sid)
+        review_replies.run(ctx, sid)
+        surveys.run(ctx, sid)
+        replenishment.run(ctx, sid)
+        tickets.alert_breaches(ctx, sid)
+        dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
+        previous, t = t, _next_step(ctx, t)
+    return sid
+
+
+def _on_grid(t):
+    """Flows, sync and the merchant's inbox run every six hours; the dispatcher every hour."""
+    return (t - START) % GRID == timedelta(0)
+
+
+def _next_step(ctx, t):
+    """Return the next hour at which anything can happen: the next grid step or the next due message."""
+    following = t + (GRID - (t - START) % GRID)
+    with ctx.database.session() as s:
+        due = s.scalar(select(func.min(Message.scheduled_for)).where(Message.status == "scheduled",
+                                                                     Message.channel == "email"))
+    if due is not None and due < following:
+        hours = -((t - due) // HOUR)  # ceil to the next whole hour after START
+        following = max(t + HOUR, t + hours * HOUR)
+    return following
+
+
+def real_outcome(ctx, sid):
+    out = {}
+    with ctx.database.session() as s:
+        for m in s.scalars(select(Message).where(Message.store_id == sid)):
+            out[_natural_key(s, m)] = (m.status, None if m.status in ("scheduled", "sent") else m.skip_reason)
+    return out
+
+
+def _natural_key(s, m):
+    if m.flow == "replenishment":
+        c, p, o = s.get(Customer, m.customer_id), s.get(Product, m.product_id), s.get(Order, m.order_id)
+        return (m.flow, m.step, f"{c.external_id}:{p.external_id}:{o.external_id}")
+    if m.flow == "review_reply":
+        return (m.flow, m.step, s.get(Review, m.review_id).external_id)
+    if m.flow == "ticket_alert":
+        ticket = s.get(Ticket, m.ticket_id)
+        if ticket.review_id:
+            return (m.flow, m.step, s.get(Review, ticket.review_id).external_id)
+        return (m.flow, m.step, "s" + s.get(Order, ticket.order_id).external_id)
+    return (m.flow, m.step, s.get(Order, m.order_id).external_id)
+
+
+# -- the independent model ----------------------------------------------------------------------------------
+
+
+@dataclass
+class M:
+    flow: str
+    step: str
+    customer: int | None
+    sched: datetime
+    status: str = "scheduled"
+    reason: str | None = None
+    marketing: bool = False
+    order: object = None
+    sent_at: datetime | None = None
+    base: tuple = ()
+
+
+@dataclass
+class T:
+    key: str
+    customer: int
+    opened: datetime
+    severity: int
+    order_ext: str
+    resolved: datetime | None = None
+    alerted: bool = False
+    source: str = "review"
+
+
+@dataclass
+class Model:
+    msgs: dict = field(default_factory=dict)
+    tickets: list = field(default_factory=list)
+    learned: dict = field(default_factory=dict)
+    suppressed: set = field(default_factory=set)
+    answered: set = field(default_factory=set)
+
+
+def _zone(c):
+    return ZoneInfo(c.time_zone) if c and c.time_zone else ZoneInfo(STORE_ZONE)
+
+
+def _holiday(country, day):
+    return day in holidays.country_holidays(country, years=day.year)
+
+
+def _slot(t, c):
+    """Return t when it is inside the customer's window, else the start of the next window (09:00 local)."""
+    zone, country = _zone(c), (c.country if c else None) or STORE_COUNTRY
+    day = t.astimezone(zone).date()
+    for offset in range(30):
+        d = day + timedelta(days=offset)
+        if _holiday(country, d):
+            continue
+        start = datetime.combine(d, time(9), tzinfo=zone).astimezone(UTC)
+        end = datetime.combine(d, time(11), tzinfo=zone).astimezone(UTC)
+        if t < start:
+            return start
+        if t < end:
+            return t
+    raise AssertionError("no slot")
+
+
+def _purchases(orders, t):
+    """Visible purchases: customer × consumable product → [(created, order id, qty, subscription)]."""
+    out = {}
+    for o in orders:
+        if o.created_at > t or _seen(o.cancelled_at, t) or _seen(_refunded_at(o), t) or _seen(_returned_at(o), t):
+            continue
+        qty = {}
+        for li in o.line_items:
+            qty[li.product_id] = qty.get(li.product_id, 0) + li.quantity
+        for pid, q in qty.items():
+            out.setdefault((o.customer_id, pid), []).append((o.created_at, o.id, q))
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def _gaps(seq):
+    return [(b[0] - a[0]).total_seconds() / 86400 / a[2] for a, b in zip(seq, seq[1:], strict=False)
+            if (b[0] - a[0]) >= DAY]
+
+
+def run_model(shop, people, traits, reviews, answers):
+    model = Model()
+    consumable = {p.id: p.days_of_supply for p in shop.products if p.days_of_supply}
+    by_id = {o.id: o for o in shop.orders}
+    has_email = {cid: cid not in traits["no_email"] for cid in people}
+    model.suppressed = {people[cid].email.lower() for cid in traits["unsubscribed"]}
+    orders = [o for o in shop.orders if o.customer_id is not None]
+
+    def open_ticket_at(cid, t):
+        return any(k.customer == cid and k.opened <= t and (k.resolved is None or k.resolved > t)
+                   for k in model.tickets)
+
+    def order_gone(o, t):
+        return (("order cancelled" if _seen(o.cancelled_at, t) else None)
+                or ("order refunded" if _seen(_refunded_at(o), t) else None)
+                or ("order returned" if _seen(_returned_at(o), t) else None))
+
+    def due(o, t, delay, fallback):
+        d, s = _seen(_delivered(o), t), _seen(_shipped(o), t)
+        if d is not None:
+            return t - delay - 30 * DAY < d <= t - delay
+        return s is not None and t - fallback - 30 * DAY < s <= t - fallback
+
+    def write(key, m, reason, status="skipped"):
+        if reason:
+            m.status, m.reason = status, reason
+        model.msgs[key] = m
+
+    def grid_step(t):
+        # merchant and customers
+        for k in model.tickets:
+            if k.resolved is None and k.opened <= t - 3 * DAY:
+                k.resolved = t
+        for key, m in list(model.msgs.items()):
+            if key[:2] == ("survey", "main") and m.status == "sent" and m.sent_at <= t - DAY \
+                    and key[2] in answers and key[2] not in model.answered:
+                model.answered.add(key[2])
+                score, comment = answers[key[2]]
+                if score <= 6:
+                    model.tickets.append(T(key=f"s{key[2]}", customer=m.customer, opened=t, order_ext=key[2],
+                                           severity=COMMENTS[comment], source="survey"))
+        if t.hour == 0:
+            gaps = {}
+            for (_c, p), seq in _purchases(orders, t).items():
+                if p in consumable:
+                    gaps.setdefault(p, []).extend(_gaps(seq))
+            model.learned = {p: (statistics.median(g), len(g)) for p, g in gaps.items() if g}
+        # review requests
+        for o in orders:
+            key = ("review_request", "main", str(o.id))
+            if key not in model.msgs and due(o, t, 7 * DAY, 7 * DAY):
+                reason = order_gone(o, t) or (None if has_email[o.customer_id] else "no contact access")
+                if reason is None and open_ticket_at(o.customer_id, t):
+                    continue
+                write(key, M("review_request", "main", o.customer_id, t, order=o), reason)
+        for key, m in list(model.msgs.items()):
+            rkey = ("review_request", "reminder", key[2])
+            if key[:2] != ("review_request", "main") or m.status != "sent" or rkey in model.msgs:
+                continue
+            if not (t - 37 * DAY < m.sent_at <= t - 7 * DAY):
+                continue
+            if any(r["created"] <= t and r["created"] >= m.sent_at and (r["order"] is m.order or
+                                                                        r["order"].customer_id == m.customer)
+                   for r in reviews):
+                continue
+            reason = order_gone(m.order, t) or (None if has_email[m.customer] else "no contact access")
+            if reason is None and open_ticket_at(m.customer, t):
+                continue
+            write(rkey, M("review_request", "reminder", m.customer, t, order=m.order), reason)
+        # review replies
+        for r in reviews:
+            key = ("review_reply", "main", r["ext"])
+            if r["created"] <= t and r["created"] > t - 30 * DAY and key not in model.msgs and \
+                    not any(k.key == r["ext"] for k in model.tickets):
+                if r["rating"] >= 4:
+                    model.msgs[key] = M("review_reply", "main", r["order"].customer_id, t)
+                else:
+                    model.tickets.append(T(key=r["ext"], customer=r["order"].customer_id, opened=t,
+                                           order_ext=str(r["order"].id), severity=NEGATIVE_BODIES[r["body"]]))
+        # surveys
+        for o in orders:
+            key = ("survey", "main", str(o.id))
+            if key not in model.msgs and due(o, t, 10 * DAY, 10 * DAY):
+                reason = order_gone(o, t) or (None if has_email[o.customer_id] else "no contact access")
+                write(key, M("survey", "main", o.customer_id, t, order=o), reason)
+        for k in model.tickets:
+            if k.source != "survey" or k.resolved is None:
+                continue
+            for step, wait, marketing in (("followup", 7 * DAY, False), ("comeback", 30 * DAY, True)):
+                key = ("survey", step, k.order_ext)
+                if key not in model.msgs and t - wait - 30 * DAY < k.resolved <= t - wait:
+                    write(key, M("survey", step, k.customer, t, marketing=marketing, order=by_id[int(k.order_ext)]),
+                          None if has_email[k.customer] else "no contact access")
+        # replenishment: cancel on re-order, then plan
+        visible = _purchases(orders, t)
+        for m in model.msgs.values():
+            if m.flow == "replenishment" and m.status == "scheduled":
+                c, p, base_created, base_id = m.base
+                if any(cr > base_created and oid != base_id for cr, oid, _q in visible.get((c, p), [])):
+                    m.status, m.reason = "cancelled", "already reordered"
+        for (c, p), seq in visible.items():
+            if p not in consumable:
+                continue
+            created, oid, qty = seq[-1]
+            own = _gaps(seq)
+            if own:
+                cycle = statistics.median(own)
+            elif model.learned.get(p, (0, 0))[1] >= 5:
+                cycle = model.learned[p][0]
+            else:
+                cycle = consumable[p]
+            run_out = created + timedelta(days=cycle * qty)
+            remind = run_out - 7 * DAY
+            key = ("replenishment", "main", f"{c}:{p}:{oid}")
+            if key in model.msgs or not (run_out > t and remind <= t + 7 * DAY):
+                continue
+            m = M("replenishment", "main", c, max(remind, t), marketing=True, base=(c, p, created, oid))
+            if c in traits["subscription"]:
+                m.status, m.reason = "cancelled", "active subscription"
+            elif not has_email[c]:
+                m.status, m.reason = "skipped", "no contact access"
+            model.msgs[key] = m
+        # ticket alerts (merchant emails: no window)
+        for k in model.tickets:
+            if k.resolved is None and not k.alerted and k.opened + SEV_SLA[k.severity] < t:
+                k.alerted = True
+                model.msgs[("ticket_alert", "main", k.key)] = M("ticket_alert", "main", None, t)
+
+    t, known = START, START
+    while t <= END:
+        if _on_grid(t):
+            known = t
+            grid_step(t)
+        # dispatch, in claim order
+        due_now = sorted(((m.sched, n, key) for n, (key, m) in enumerate(model.msgs.items())
+                          if m.status == "scheduled" and m.flow != "review_reply" and m.sched <= t))
+        for _sched, _n, key in due_now:
+            m = model.msgs[key]
+            if m.flow == "ticket_alert":
+                m.status, m.sent_at = "sent", t
+                continue
+            c = people[m.customer]
+            address = c.email.lower()
+            if m.marketing and c.marketing_state != "SUBSCRIBED":
+                m.status, m.reason = "skipped", "no_consent"
+                continue
+            if address in model.suppressed:
+                m.status, m.reason = "skipped", "suppressed"
+                continue
+            if m.flow in ("review_request", "survey") and m.order is not None and order_gone(m.order, known):
+                m.status, m.reason = "skipped", "order_cancelled"
+                continue
+            if m.flow == "review_request" and open_ticket_at(m.customer, t):
+                m.sched = t + 6 * HOUR
+                continue
+            slot = _slot(t, c)
+            if slot > t:
+                m.sched = slot
+                continue
+            if m.customer in traits["bounce"]:
+                m.status = "failed"
+                model.suppressed.add(address)
+                continue
+            m.status, m.sent_at = "sent", t
+        t += HOUR
+    return model
+
+
+def model_outcome(model):
+    return {key: (m.status, None if m.status in ("scheduled", "sent", "failed") else m.reason)
+            for key, m in model.msgs.items()}
+
+
+# -- the test -----------------------------------------------------------------------------------------------
+
+
+def test_120_days_every_message_exactly_once_in_window_and_language(database, clock, tmp_path):
+    from tests.conftest import wipe
+
+    shop, people, traits, reviews, answers = seed()
+    model = run_model(shop, people, traits, reviews, answers)
+    expected = model_outcome(model)
+    wipe(database.engine)
+    with SmtpSandbox(clock=clock) as smtp:
+        ctx = make_ctx(database, clock, tmp_path)
+        ctx.extras["smtp_url"] = f"smtp://127.0.0.1:{smtp.port}"
+        try:
+            sid = run_real(ctx, smtp, shop, people, traits, reviews, answers)
+            got = {k: (st, None if st == "failed" else r) for k, (st, r) in real_outcome(ctx, sid).items()}
+            delivered = list(smtp.messages)
+            with ctx.database.session() as s:
+                sent_rows = s.scalars(select(Message).where(Message.status == "sent",
+                                                            Message.channel == "email")).all()
+                rows = [(m.provider_id, m.sent_at, m.to_address, m.flow, m.marketing,
+                         s.get(Customer, m.customer_id) if m.customer_id else None) for m in sent_rows]
+        finally:
+            wipe(database.engine)
+
+    # The scenario exercises every rule at least once.
+    statuses = {(k[0], k[1], v) for k, v in expected.items()}
+    for needed in [("review_request", "main", ("sent", None)), ("review_request", "reminder", ("sent", None)),
+                   ("survey", "main", ("sent", None)), ("survey", "followup", ("sent", None)),
+                   ("survey", "comeback", ("sent", None)), ("replenishment", "main", ("sent", None)),
+                   ("replenishment", "main", ("cancelled", "already reordered")),
+                   ("replenishment", "main", ("cancelled", "active subscription")),
+                   ("replenishment", "main", ("skipped", "no_consent")),
+                   ("review_request", "main", ("skipped", "no contact access")),
+                   ("review_request", "main", ("skipped", "suppressed")),
+                   ("ticket_alert", "main", ("sent", None)), ("review_reply", "main", ("scheduled", None))]:
+        assert needed in statuses, needed
+    assert any(v == ("failed", None) for v in expected.values())
+    assert any(v[1] in ("order cancelled", "order refunded", "order returned") for v in expected.values())
+
+    assert got == expected
+
+    # Every sent email reached the SMTP server exactly once, with its persisted Message-ID ...
+    by_id = {}
+    for received in delivered:
+        by_id.setdefault(received.message_id, []).append(received)
+    assert sorted(by_id) == sorted(r[0] for r in rows)
+    assert all(len(v) == 1 for v in by_id.values())
+    unsubscribed = {people[c].email.lower() for c in traits["unsubscribed"]}
+    for provider_id, sent_at, to_address, flow, marketing, customer in rows:
+        message = by_id[provider_id][0]
+        assert message.envelope_to == (to_address,)
+        if flow == "ticket_alert":
+            assert to_address == "alerts@sim.test"
+            continue
+        # ... inside the customer's local window on a working day, in their language, never to opted-out people.
+        local = sent_at.astimezone(ZoneInfo(customer.time_zone))
+        assert time(9) <= local.time() < time(11), (flow, local)
+        assert not _holiday(customer.country, local.date())
+        html = message.message.get_body(("html",)).get_content()
+        wanted = LANG.get(customer.locale, customer.locale)
+        assert re.search(r'<html lang="([^"]+)"', html).group(1) == (wanted if wanted in SHIPPED else "en")
+        assert to_address.lower() not in unsubscribed
+        if marketing:
+            assert customer.marketing_consent

@@ -119,6 +119,10 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
                 provider_id = sender(claimed.prepared)
             except DeliveryError as exc:
                 _record_failure(ctx, channel, claimed, worker, exc, settings, counts)
+                if exc.stop_batch:
+                    # The server is down or refuses us: every other message would wait out the same timeout.
+                    counts["stopped"] += 1
+                    break
                 continue
             _record_sent(ctx, channel, claimed, worker, provider_id, counts)
     finally:

@@ -34,12 +34,20 @@ class SmtpConfigError(ValueError):
 
 
 class SendError(Exception):
-    """A message could not be delivered to the SMTP server."""
+    """A message could not be delivered to the SMTP server.
 
-    def __init__(self, message: str, *, permanent: bool, code: int | None = None):
+    ``bounce``: the server refused this recipient or this message for good (5xx on RCPT or DATA), so the
+    address goes on the suppression list. ``connection``: the server could not be reached or refused us
+    (login, TLS); every other message of the batch would fail the same way.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, code: int | None = None, bounce: bool = False,
+                 connection: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+        self.bounce = bounce
+        self.connection = connection
 
 
 @dataclass(frozen=True)
@@ -162,12 +170,13 @@ class SmtpTransport:
                 smtp.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"SMTP login refused: {exc.smtp_code} {_text(exc.smtp_error)}", permanent=False,
-                            code=exc.smtp_code) from exc
+                            code=exc.smtp_code, connection=True) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise SendError(f"SMTP server does not offer what AFTERCARE_SMTP_URL asks for: {exc}",
-                            permanent=False) from exc
+                            permanent=False, connection=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise SendError(f"cannot connect to SMTP {s.host}:{s.port}: {exc}", permanent=False) from exc
+            raise SendError(f"cannot connect to SMTP {s.host}:{s.port}: {exc}", permanent=False,
+                            connection=True) from exc
         return smtp
 
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
@@ -181,19 +190,25 @@ class SmtpTransport:
             except smtplib.SMTPServerDisconnected as exc:
                 self._smtp = None
                 if attempt == 2:
-                    raise SendError(f"SMTP server disconnected: {exc}", permanent=False) from exc
+                    raise SendError(f"SMTP server disconnected: {exc}", permanent=False, connection=True) from exc
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
                 self._reset()
                 raise SendError(f"recipient refused: {code} {_text(reply)}", permanent=500 <= code < 600,
-                                code=code) from exc
-            except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+                                code=code, bounce=500 <= code < 600) from exc
+            except smtplib.SMTPDataError as exc:
                 self._reset()
                 raise SendError(f"SMTP refused the message: {exc.smtp_code} {_text(exc.smtp_error)}",
-                                permanent=500 <= exc.smtp_code < 600, code=exc.smtp_code) from exc
+                                permanent=500 <= exc.smtp_code < 600, code=exc.smtp_code,
+                                bounce=500 <= exc.smtp_code < 600) from exc
+            except smtplib.SMTPSenderRefused as exc:
+                # Our sender address is refused: a configuration problem, never the recipient's fault.
+                self._reset()
+                raise SendError(f"SMTP refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}",
+                                permanent=False, code=exc.smtp_code, connection=True) from exc
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
-                raise SendError(f"SMTP error: {exc}", permanent=False) from exc
+                raise SendError(f"SMTP error: {exc}", permanent=False, connection=True) from exc
 
     def _reset(self) -> None:
         """Abort the failed transaction so the connection can carry the next message (RFC 5321 RSET)."""

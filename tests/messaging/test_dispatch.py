@@ -224,3 +224,22 @@ def test_links_in_the_email_work_through_the_app(ctx: JobContext, smtp: SmtpSand
     assert client.post(one_click, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     with ctx.database.session() as s:
         assert only(s, Suppression).reason == "unsubscribe"
+
+
+def test_unreachable_server_stops_the_batch_and_retries_later(app, clock) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clock.set(IN_WINDOW)
+    ctx = JobContext.from_app(app, extras={"smtp_url": f"smtp://127.0.0.1:{port}", "base_url": "https://a.test"})
+    with ctx.database.session() as s:
+        store = seed.store(s)
+        ids = [seed.message(s, store, seed.customer(s, store, n), when=IN_WINDOW).id for n in range(3)]
+    assert dispatch_due(ctx) == {"retried": 1, "stopped": 1}
+    with ctx.database.session() as s:
+        rows = [s.get(Message, i) for i in ids]
+        assert [(r.status, r.attempts) for r in rows] == [("scheduled", 1), ("scheduled", 0), ("scheduled", 0)]
+        assert rows[0].scheduled_for == IN_WINDOW + timedelta(minutes=5)
+        assert rows[0].last_error.startswith(f"cannot connect to SMTP 127.0.0.1:{port}")

@@ -22,13 +22,16 @@ if TYPE_CHECKING:
 
 
 class DeliveryError(Exception):
-    """A send failed: ``permanent`` ones are not retried; ``bounce`` puts ``address`` on the suppression list."""
+    """A send failed: ``permanent`` ones are not retried; ``bounce`` puts ``address`` on the suppression list;
+    ``stop_batch`` says the channel itself is down (the rest of the batch waits for the next run)."""
 
-    def __init__(self, message: str, *, permanent: bool, bounce: bool = False, address: str | None = None):
+    def __init__(self, message: str, *, permanent: bool, bounce: bool = False, address: str | None = None,
+                 stop_batch: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.bounce = bounce
         self.address = address
+        self.stop_batch = stop_batch
 
 
 class Channel(Protocol):

@@ -186,7 +186,7 @@ class EmailChannel:
         try:
             settings = mail.parse_smtp_url(self._smtp_url, self.timeout)
         except mail.SmtpConfigError as exc:
-            raise DeliveryError(str(exc), permanent=False) from exc
+            raise DeliveryError(str(exc), permanent=False, stop_batch=True) from exc
         with mail.SmtpTransport(settings) as transport:
             def send(prepared: PreparedEmail) -> str | None:
                 if prepared.discount is not None:
@@ -194,9 +194,8 @@ class EmailChannel:
                 try:
                     transport.send(prepared.message, prepared.sender, prepared.recipient)
                 except mail.SendError as exc:
-                    bounce = exc.permanent and exc.code is not None
-                    raise DeliveryError(str(exc), permanent=exc.permanent, bounce=bounce,
-                                        address=prepared.recipient) from exc
+                    raise DeliveryError(str(exc), permanent=exc.permanent, bounce=exc.bounce,
+                                        address=prepared.recipient, stop_batch=exc.connection) from exc
                 return prepared.message_id
 
             yield send

@@ -210,6 +210,13 @@ def test_links_in_the_email_work_through_the_app(ctx: JobContext, smtp: SmtpSand
         order = seed.order(s, store, customer, 1)
         message_id = seed.message(s, store, customer, flow="survey", order_row=order, when=IN_WINDOW,
                                   payload={"kind": "nps", "order_name": "#1001"}).id
+        reminder_id = seed.message(s, store, customer, flow="replenishment", marketing=True, key="refill",
+                                   when=IN_WINDOW + timedelta(minutes=1),
+                                   payload={"product_title": "Soap 1-0", "quantity": 3,
+                                            "variant_external_id": "gid://shopify/ProductVariant/9010",
+                                            "run_out_at": "2026-03-10T12:00:00+00:00", "subscribe_offer": True,
+                                            "discount_code": "REFILL-1", "discount_percent": 10,
+                                            "discount_created": True}).id
     assert dispatch_due(ctx) == {"sent": 1}
     html = smtp.messages[0].message.get_body(("html",)).get_content()
     score_links = re.findall(r'<a class="score" href="([^"]+)"[^>]*>(\d+)</a>', html)
@@ -220,10 +227,30 @@ def test_links_in_the_email_work_through_the_app(ctx: JobContext, smtp: SmtpSand
         response = only(s, SurveyResponse)
         assert (response.score, response.message_id, response.kind) == (9, message_id, "nps")
         assert s.get(Message, message_id).clicked_at == IN_WINDOW
+    # The comment page (CSRF token in the form) lets the customer change the score and add a comment.
+    page = client.get(nine).get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    assert client.post(nine, data={"csrf": csrf, "score": "10", "comment": "Great soap"}).status_code == 200
+    with ctx.database.session() as s:
+        response = only(s, SurveyResponse)
+        assert (response.score, response.comment) == (10, "Great soap")
+    # The replenishment reminder's reorder link lands on the cart permalink with its discount.
+    ctx.clock.advance(minutes=1)
+    assert dispatch_due(ctx) == {"sent": 1}
+    reminder = smtp.messages[1].message
+    assert str(reminder["Subject"]) == "Running low on Soap 1-0?"
+    reorder = re.search(r'<a class="button" href="([^"]+)"[^>]*>Reorder Soap 1-0</a>',
+                        reminder.get_body(("html",)).get_content()).group(1)
+    redirect = client.get(urlsplit(reorder).path)
+    assert (redirect.status_code, redirect.headers["Location"]) == (
+        302, "https://calm-soaps.myshopify.com/cart/9010:3?discount=REFILL-1")
+    with ctx.database.session() as s:
+        assert s.get(Message, reminder_id).clicked_at == IN_WINDOW + timedelta(minutes=1)
     one_click = urlsplit(str(smtp.messages[0].message["List-Unsubscribe"]).strip("<>")).path
     assert client.post(one_click, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     with ctx.database.session() as s:
         assert only(s, Suppression).reason == "unsubscribe"
+        assert s.get(Message, reminder_id).status == "sent"  # already sent before the unsubscribe
 
 
 def test_unreachable_server_stops_the_batch_and_retries_later(app, clock) -> None:

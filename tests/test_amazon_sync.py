@@ -11,14 +11,14 @@ from sqlalchemy import func, select
 from jobs import amazon_sync
 from plugin.models import Order, OrderLine, SyncState, Variant
 from sandbox.amazon.orders import STATUS_2026
-from tests.amazon_env import start_env
+from tests.amazon_env import NOW, start_env
 from tests.conftest import wipe
 
 
 @pytest.fixture
-def env(database, tmp_path):
-    """A 600-order sandbox (three sellers) with rate limits on, and the first seller connected."""
-    environment = start_env(database, tmp_path, orders=600)
+def env(database, tmp_path, request):
+    """A sandbox (600 orders over three sellers, or the count given indirectly) with rate limits; seller 0 connected."""
+    environment = start_env(database, tmp_path, orders=getattr(request, "param", 600))
     yield environment
     environment.sandbox.stop()
     wipe(database.engine)
@@ -64,18 +64,25 @@ def counts(env) -> tuple[int, int]:
                 session.scalar(select(func.count()).select_from(OrderLine)))
 
 
+@pytest.mark.parametrize("env", [5000], indirect=True, ids=["5000 orders"])
 def test_first_sync_gives_exactly_the_sellers_orders_and_items(env):
     result = amazon_sync.run(env.context(), env.store_id)
+    # 31 pages: 20 from the burst, then one per 1/0.0056 s; the sandbox clock moves ~33 minutes while
+    # paging, so orders that changed after the run's lastUpdatedBefore are the next run's business.
+    assert result["pages"] == 31 and result["throttled"] == 0
+    assert (env.clock.now() - NOW).total_seconds() >= 11 / 0.0056
+    unsettled = assert_exact_up_to(env, cursor(env))
+    assert result["seen"] == len(stored_orders(env)) >= len(expected_orders(env)) - unsettled
+    amazon_sync.run(env.context(), env.store_id)
     expected = expected_orders(env)
-    assert len(expected) > 300  # the first seller holds most of the 600 seeded orders
+    assert len(expected) > 3000  # the first seller holds most of the 5,000 seeded orders
     assert stored_orders(env) == expected
     assert counts(env) == (len(expected), sum(len(v[-1]) for v in expected.values()))
-    assert result["seen"] == len(expected)
     with env.database.session() as session:
         state = session.scalar(select(SyncState).where(SyncState.store_id == env.store_id,
                                                        SyncState.stream == "amazon_orders"))
-        # The cursor is the lastUpdatedBefore Amazon applied: two minutes before the request.
-        assert state.cursor == "2026-03-02T11:58:00Z" and state.last_error is None
+        # The cursor is the lastUpdatedBefore Amazon applied: two minutes before the run's first request.
+        assert state.cursor.endswith("Z") and state.last_error is None
         flags = {o.external_id: (o.returned, o.refunded, o.total_refunded)
                  for o in session.scalars(select(Order)) if o.returned or o.refunded}
     # Returns and refunds, from the sandbox's seeded returns: FBA returns show no refund, MFN ones do.

@@ -60,6 +60,9 @@ class EmailChannel:
         self.base_url = str(ctx.extras.get("base_url") or config.get("app.base_url")).rstrip("/")
         self.secret_key = config.secrets.secret_key
         self.unsubscribe_mailto = str(config.get("mail.unsubscribe_mailto") or "")
+        # A channel lives for one dispatch run: templates and flow settings are read once per run.
+        self._sources: dict[tuple[int, str, str, str], templates.TemplateSource] = {}
+        self._flow_settings: dict[tuple[int, str], dict[str, Any]] = {}
 
     # -- prepare (database + rendering, no network) ----------------------------------------------------------
     def prepare(self, session: Session, message: Message, decision: Decision) -> PreparedEmail:
@@ -70,7 +73,10 @@ class EmailChannel:
             raise DeliveryError("the message has no store or no address", permanent=True)
         customer = session.get(Customer, message.customer_id) if message.customer_id else None
         context = self.context(session, message, store, customer)
-        source = templates.get_source(session, store.id, message.flow, message.step, decision.locale)
+        key = (store.id, message.flow, message.step, decision.locale)
+        if key not in self._sources:
+            self._sources[key] = templates.get_source(session, *key)
+        source = self._sources[key]
         try:
             rendered = templates.render_email(message.flow, source, context, decision.locale)
         except templates.TemplateRefused as exc:
@@ -126,7 +132,10 @@ class EmailChannel:
         if flow == "review_request":
             products = self._order_products(session, order)
             items = [{"title": title, "review_url": self._link("review", message, pr=pid)} for pid, title in products]
-            settings = flow_settings.effective(session, self.ctx.config, store.id, flow)
+            if (store.id, flow) not in self._flow_settings:
+                self._flow_settings[(store.id, flow)] = flow_settings.effective(session, self.ctx.config, store.id,
+                                                                                flow)
+            settings = self._flow_settings[(store.id, flow)]
             ctx.update(order=order_vars, products=items,
                        review_url=items[0]["review_url"] if items else self._link("review", message),
                        incentive_text=str(settings.get("incentive_text") or ""))

@@ -1,8 +1,8 @@
 """Overview page: repurchase rate and mode, cohorts, segments (with their rules), CLV:CAC, flow performance.
 
 Every figure comes from `plugin.analytics` (set-based SQL, `customer_metrics`). The figures of one store
-set are kept for a few minutes per process (``OverviewCache``) so the page stays fast on large stores;
-saving rules or CAC drops the cache.
+set are kept per process (``OverviewCache``) until the data changes (a new metrics snapshot or sync) or for
+five minutes, so the page stays fast on large stores; saving rules or CAC drops the cache.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from plugin import analytics, get_clock, get_config
 from plugin.admin import charts
 from plugin.admin.blueprint import bp, ctx, done, failed, page
 from plugin.db import get_session
-from plugin.models import CustomerMetrics, Merchant, Order
+from plugin.models import CustomerMetrics, Merchant, Order, SyncState
 
 CACHE_TTL = timedelta(minutes=5)
+CacheKey = tuple[int, tuple[int, ...], tuple[Any, ...]]
 SEGMENT_ORDER = ("vip", "active", "growth", "dormant")
 SEGMENT_NAMES = {"vip": "VIP", "active": "Active", "growth": "Growth", "dormant": "Dormant", "unknown": "Not scored"}
 RULE_FIELDS = {
@@ -38,16 +39,16 @@ RULE_FIELDS = {
 class OverviewCache:
     """Computed overview figures per (merchant, store set), valid for ``CACHE_TTL`` of the app's clock."""
 
-    entries: dict[tuple[int, tuple[int, ...]], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+    entries: dict[CacheKey, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
     lock: Lock = field(default_factory=Lock)
 
-    def get(self, key: tuple[int, tuple[int, ...]], now: datetime) -> dict[str, Any] | None:
+    def get(self, key: CacheKey, now: datetime) -> dict[str, Any] | None:
         """Return fresh figures for the key, if any."""
         with self.lock:
             hit = self.entries.get(key)
         return hit[1] if hit and now - hit[0] < CACHE_TTL else None
 
-    def put(self, key: tuple[int, tuple[int, ...]], now: datetime, value: dict[str, Any]) -> None:
+    def put(self, key: CacheKey, now: datetime, value: dict[str, Any]) -> None:
         """Keep figures for the key (bounded: the oldest entries go first)."""
         with self.lock:
             if len(self.entries) > 256:
@@ -65,6 +66,20 @@ class OverviewCache:
 def overview_cache() -> OverviewCache:
     """Return the app's overview cache."""
     return current_app.extensions["aftercare.admin_overview_cache"]
+
+
+def data_version(store_ids: list[int]) -> tuple[Any, ...]:
+    """Return what changes when the figures do: each store's metrics snapshot time and its last sync.
+
+    A snapshot writes one ``computed_at`` for all of a store's rows, so one indexed row per store tells it.
+    """
+    session = get_session()
+    stamps = []
+    for store_id in store_ids:
+        stamps.append(session.scalar(select(CustomerMetrics.computed_at).where(CustomerMetrics.store_id == store_id)
+                                     .limit(1)))
+    stamps.append(session.scalar(select(func.max(SyncState.last_success_at)).where(SyncState.store_id.in_(store_ids))))
+    return tuple(stamps)
 
 
 def segment_rules(merchant: Merchant | None) -> analytics.SegmentRules:
@@ -122,7 +137,7 @@ def overview() -> Any:
     session = get_session()
     now = get_clock().now()
     merchant = session.get(Merchant, context.merchant_id)
-    key = (context.merchant_id, tuple(context.scope_ids))
+    key = (context.merchant_id, tuple(context.scope_ids), data_version(context.scope_ids))
     cache = overview_cache()
     figures = cache.get(key, now)
     if figures is None:

@@ -131,7 +131,7 @@ def generate(db: Database, customers: int, orders: int) -> None:
         conn.execute(text(f"""
             INSERT INTO review (store_id, source, external_id, product_id, order_id, customer_id, rating, body,
                                 language, created_at_remote, reply_status, created_at, updated_at)
-            SELECT 1, 'judgeme', 'r' || o.id, {_product('o.id', customers)}, o.id, o.customer_id, 1 + o.id % 5,
+            SELECT 1, 'judgeme', 'r' || o.id, {_product('o.id', customers)}, o.id, o.customer_id, 1 + (o.id / 20) % 5,
                    'ok', 'en', {shifted('o.delivered_at', 5)},
                    CASE WHEN {shifted('o.delivered_at', 5)} < {shifted(now_sql, -1)} THEN 'sent' ELSE 'none' END,
                    {stamp}, {stamp}

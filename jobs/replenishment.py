@@ -67,9 +67,36 @@ def _purchases_sql(dialect: str) -> str:
                ROW_NUMBER() OVER (PARTITION BY c, p ORDER BY t DESC, order_id DESC) AS recency
         FROM p
     ),
+    gd AS (
+        SELECT c, p, order_id, t, q, variant_id, sub, recency,
+               CASE WHEN next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS} THEN (next_t - t) / q END AS gap
+        FROM g
+    ),
     gaps AS (
-        SELECT c, p, (next_t - t) / q AS gap FROM g WHERE next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS}
+        SELECT c, p, gap FROM gd WHERE gap IS NOT NULL
     )"""  # noqa: S608
+
+
+def _pairs_sql(dialect: str) -> str:
+    """CTE ``pairs``: per customer × product, the latest purchase and the customer's own median gap.
+
+    One GROUP BY over the purchases (no join of a median table: SQLite would scan it per row).
+    """
+    last = ", ".join(f"MAX(CASE WHEN recency = 1 THEN {col} END) AS {col}"
+                     for col in ("order_id", "t", "q", "variant_id", "sub"))
+    if dialect == "postgresql":
+        return f"""pairs AS (
+            SELECT c, p, {last}, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS own
+            FROM gd GROUP BY c, p)"""  # noqa: S608
+    # SQLite: number the gaps of each pair (gaps first, NULLs last) and average the one or two middle ones.
+    return f"""ranked_gd AS (
+            SELECT gd.*, ROW_NUMBER() OVER (PARTITION BY c, p ORDER BY gap IS NULL, gap) AS grn,
+                   COUNT(gap) OVER (PARTITION BY c, p) AS gn
+            FROM gd),
+        pairs AS (
+            SELECT c, p, {last},
+                   AVG(CASE WHEN gap IS NOT NULL AND grn IN ((gn + 1) / 2, (gn + 2) / 2) THEN gap END) AS own
+            FROM ranked_gd GROUP BY c, p)"""  # noqa: S608
 
 
 def _median_sql(dialect: str, keys: str) -> str:
@@ -144,20 +171,18 @@ def due_reminders(session: Session, store: Store, settings: dict[str, Any], now:
     now_days = (now - EPOCH).total_seconds() / 86400.0
     sql = f"""
     WITH {_purchases_sql(dialect)},
-    own AS ({_median_sql(dialect, 'c, p')}),
+    {_pairs_sql(dialect)},
     choice AS (
-        SELECT g.c, g.p, g.order_id, g.t, g.q, g.variant_id, g.sub, own.median AS own_cycle,
-               CASE WHEN own.median IS NOT NULL THEN own.median
+        SELECT g.c, g.p, g.order_id, g.t, g.q, g.variant_id, g.sub, g.own AS own_cycle,
+               CASE WHEN g.own IS NOT NULL THEN g.own
                     WHEN pr.learned_cycle_samples >= :min_samples THEN pr.learned_cycle_days
                     ELSE pr.days_of_supply END AS cycle,
-               CASE WHEN own.median IS NOT NULL THEN 'customer'
+               CASE WHEN g.own IS NOT NULL THEN 'customer'
                     WHEN pr.learned_cycle_samples >= :min_samples THEN 'product'
                     ELSE 'days_of_supply' END AS cycle_source,
                COALESCE(pr.reminder_lead_days, :lead_days) AS lead
-        FROM g
+        FROM pairs g
         JOIN product pr ON pr.id = g.p
-        LEFT JOIN own ON own.c = g.c AND own.p = g.p
-        WHERE g.recency = 1
     )
     SELECT ch.c, ch.p, ch.order_id, ch.q, ch.variant_id, ch.sub, ch.cycle, ch.cycle_source,
            ch.t + ch.cycle * ch.q AS run_out, ch.t + ch.cycle * ch.q - ch.lead AS remind,

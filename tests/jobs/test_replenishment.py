@@ -129,3 +129,34 @@ def test_learned_product_cycle_used_when_enough_samples(ctx):
     with ctx.database.session() as s:
         m = s.scalar(select(Message).where(Message.order_id == o.id))
         assert (m.payload["cycle_source"], m.payload["cycle_days"]) == ("product", 10.0)
+
+
+
+def test_own_median_even_and_odd_gap_counts(ctx):
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        st = f.store(s)
+        soap = f.product(s, st.id, days_of_supply=90)
+        even, odd = f.customer(s, st.id), f.customer(s, st.id)
+        # even: per-unit gaps 10, 30, 20, 40 (and a split order two hours before the last: no re-buy) -> 25
+        t = now - 152 * DAY
+        for gap in (10, 30, 20):
+            f.order(s, st.id, even.id, t, lines=[(soap.id, 1)])
+            t += gap * DAY
+        f.order(s, st.id, even.id, t, lines=[(soap.id, 2)])
+        f.order(s, st.id, even.id, t + 80 * DAY - timedelta(hours=2), lines=[(soap.id, 1)])
+        last_even = f.order(s, st.id, even.id, t + 80 * DAY, lines=[(soap.id, 1)])
+        # odd: per-unit gaps 5, 9 (18 days for 2 units), 7 -> 7
+        t = now - 30 * DAY
+        for gap, qty in ((5, 1), (18, 2), (7, 1)):
+            f.order(s, st.id, odd.id, t, lines=[(soap.id, qty)])
+            t += gap * DAY
+        last_odd = f.order(s, st.id, odd.id, t, lines=[(soap.id, 1)])
+        sid = st.id
+    with ctx.database.session() as s:
+        rows = {r["customer_id"]: r for r in replenishment.due_reminders(
+            s, s.get(type(st), sid), {"lead_days": 7, "min_product_samples": 100}, now)}
+    assert set(rows) == {even.id, odd.id}
+    assert (rows[even.id]["payload"]["cycle_days"], rows[even.id]["order_id"]) == (25.0, last_even.id)
+    assert (rows[odd.id]["payload"]["cycle_days"], rows[odd.id]["order_id"]) == (7.0, last_odd.id)
+    assert rows[odd.id]["payload"]["cycle_source"] == "customer"

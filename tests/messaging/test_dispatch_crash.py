@@ -55,7 +55,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_at_most_once_per
     server = KillingSmtp().start()
     env = {"AFTERCARE_DATABASE_URL": database.url, "AFTERCARE_SECRET_KEY": TEST_SECRET_KEY,
            "AFTERCARE_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY, "AFTERCARE_SMTP_URL": f"smtp://127.0.0.1:{server.port}",
-           "AFTERCARE_MAIL__CLAIM_TIMEOUT_SECONDS": "0.5", "AFTERCARE_MAIL__MAX_ATTEMPTS": "10",
+           "AFTERCARE_MAIL__CLAIM_TIMEOUT_SECONDS": "0.25", "AFTERCARE_MAIL__MAX_ATTEMPTS": "10",
            "AFTERCARE_TEST_BATCH": "3",
            # Every worker shares one timeline starting at IN_WINDOW, inside the customers' send window.
            "AFTERCARE_TEST_CLOCK_OFFSET": str((IN_WINDOW - datetime.now(UTC)).total_seconds())}

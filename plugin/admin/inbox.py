@@ -13,6 +13,7 @@ from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped,
 from plugin.db import get_session
 from plugin.models import REPLY_STATUSES, REVIEW_SOURCES, Customer, Order, Review, Ticket
 
+REVIEWS_PAGE = 25
 SOURCE_NAMES = {"judgeme": "Judge.me", "amazon_feedback": "Amazon feedback", "survey": "Survey"}
 SEVERITY_NAMES = {1: "Safety / counterfeit", 2: "Damaged / wrong item", 3: "Delay / other"}
 
@@ -43,9 +44,9 @@ def reviews() -> Any:
     if before is not None:
         query = query.where(Review.id < before)
     session = get_session()
-    rows = list(session.scalars(query.order_by(Review.id.desc()).limit(PAGE_SIZE + 1)))
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    rows = list(session.scalars(query.order_by(Review.id.desc()).limit(REVIEWS_PAGE + 1)))
+    more = len(rows) > REVIEWS_PAGE
+    rows = rows[:REVIEWS_PAGE]
     ids = [r.id for r in rows]
     ticket_of = dict(session.execute(select(Ticket.review_id, Ticket.id).where(Ticket.review_id.in_(ids))).all()) \
         if ids else {}

@@ -7,6 +7,7 @@ five minutes, so the page stays fast on large stores; saving rules or CAC drops 
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -130,6 +131,11 @@ def compute_figures(store_ids: list[int], merchant: Merchant | None, now: dateti
             "monthly": monthly, "computed_at": now}
 
 
+def _month_label(month: str) -> str:
+    """Turn ``2026-03`` into ``Mar 26``."""
+    return f"{calendar.month_abbr[int(month[5:7])]} {month[2:4]}"
+
+
 @bp.get("/")
 def overview() -> Any:
     """Show the overview of the selected store (or all stores)."""
@@ -154,12 +160,13 @@ def overview() -> Any:
         "admin/overview.html", figures=figures, stats=figures["stats"], clv=figures["clv"],
         segment_chart=charts.bar_chart(seg_items, "Customers per segment"),
         segment_total=sum(segments.values()),
-        orders_chart=charts.area_chart([(m[5:] + "/" + m[2:4], float(n)) for m, n, _ in monthly],
+        orders_chart=charts.area_chart([(_month_label(m), float(n)) for m, n, _ in monthly],
                                        "Orders per month, last 12 months",
                                        secondary=[float(f) for _, _, f in monthly],
                                        secondary_label="First orders (new customers)"),
         flow_chart=charts.bar_chart([(f.flow.replace("_", " "), float(f.sent)) for f in figures["flows"]],
-                                    "Messages sent per flow, last 90 days"),
+                                    "Messages sent per flow, last 90 days")
+        if any(f.sent for f in figures["flows"]) else None,
         heat_class=charts.heat_class, rules=rules, rule_fields=RULE_FIELDS, merchant=merchant,
         currency=currencies[0] if len(currencies) == 1 else None, currencies=currencies,
         segment_names=SEGMENT_NAMES, segments=segments, segment_order=SEGMENT_ORDER)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 from email import policy as email_policy
@@ -270,3 +271,18 @@ def test_unreachable_server_stops_the_batch_and_retries_later(app, clock) -> Non
         assert [(r.status, r.attempts) for r in rows] == [("scheduled", 1), ("scheduled", 0), ("scheduled", 0)]
         assert rows[0].scheduled_for == IN_WINDOW + timedelta(minutes=5)
         assert rows[0].last_error.startswith(f"cannot connect to SMTP 127.0.0.1:{port}")
+
+
+def test_comeback_offer_gets_a_stable_code_and_no_token_fails_it_cleanly(ctx: JobContext, smtp: SmtpSandbox) -> None:
+    with ctx.database.session() as s:
+        store = seed.store(s)  # a Shopify store without an access token: the code cannot be created
+        message_id = seed.message(s, store, seed.customer(s, store, 1), flow="survey", step="comeback",
+                                  marketing=True, when=IN_WINDOW, key="7:survey:ticket=3:step=comeback",
+                                  payload={"resolution": "New box", "discount_percent": 10}).id
+    assert dispatch_due(ctx) == {"failed": 1}
+    with ctx.database.session() as s:
+        row = s.get(Message, message_id)
+        digest = hashlib.sha256(b"7:survey:ticket=3:step=comeback").hexdigest()[:10].upper()
+        assert row.payload["discount_code"] == f"COMEBACK-{digest}"
+        assert row.status == "failed" and row.last_error.startswith("cannot create the discount code")
+    assert smtp.messages == []

@@ -2,11 +2,13 @@
 
 Rendering happens in ``prepare`` (inside the claim transaction, before any connection opens), so a broken
 template fails the message without sending anything. A replenishment reminder's single-use discount code
-is created in Shopify just before its email goes out, so a cancelled reminder leaves no live code behind.
+(and a survey come-back offer's) is created in Shopify just before its email goes out, so a cancelled
+message leaves no live code behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,6 +74,8 @@ class EmailChannel:
         if store is None or merchant is None or decision.address is None:
             raise DeliveryError("the message has no store or no address", permanent=True)
         customer = session.get(Customer, message.customer_id) if message.customer_id else None
+        if store.platform == "shopify":
+            self._name_comeback_code(message)
         context = self.context(session, message, store, customer)
         key = (store.id, message.flow, message.step, decision.locale)
         if key not in self._sources:
@@ -182,11 +186,22 @@ class EmailChannel:
 
     def _discount(self, message: Message, store: Store, customer: Customer | None) -> dict[str, Any] | None:
         payload = message.payload or {}
-        if (message.flow != "replenishment" or not payload.get("discount_code") or payload.get("discount_created")
-                or store.platform != "shopify" or customer is None):
+        offers = (message.flow, message.step) in (("replenishment", "main"), ("survey", "comeback"))
+        if not offers or store.platform != "shopify" or customer is None or payload.get("discount_created"):
+            return None
+        if not payload.get("discount_code"):
             return None
         return {"store_id": store.id, "code": payload["discount_code"], "customer": customer.external_id,
                 "percent": float(payload.get("discount_percent") or 10)}
+
+    @staticmethod
+    def _name_comeback_code(message: Message) -> None:
+        """Give a come-back offer its single-use code, derived from the key so every resend shows the same one."""
+        payload = message.payload or {}
+        if (message.flow, message.step) == ("survey", "comeback") and payload.get("discount_percent") \
+                and not payload.get("discount_code"):
+            digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:10].upper()
+            message.payload = {**payload, "discount_code": f"COMEBACK-{digest}"}
 
     # -- send ---------------------------------------------------------------------------------------------------
     @contextmanager
@@ -214,6 +229,7 @@ class EmailChannel:
         from connectors.shopify.discounts import create_discount_code
         from connectors.shopify.errors import ShopifyError, ShopifyUserError
         from jobs.sync import shopify_client
+        from plugin.auth.tokens import ReinstallNeeded, ShopifyAuthError
 
         try:
             client = shopify_client(self.ctx, discount["store_id"])
@@ -222,6 +238,10 @@ class EmailChannel:
         except ShopifyUserError as exc:
             if "TAKEN" not in exc.codes:
                 raise DeliveryError(f"Shopify refused the discount code: {exc}", permanent=True) from exc
+        except ReinstallNeeded as exc:
+            raise DeliveryError(f"cannot create the discount code: {exc}", permanent=True) from exc
+        except ShopifyAuthError as exc:
+            raise DeliveryError(f"cannot create the discount code: {exc}", permanent=False) from exc
         except (ShopifyError, LookupError, OSError) as exc:
             raise DeliveryError(f"cannot create the discount code: {exc}", permanent=False) from exc
 

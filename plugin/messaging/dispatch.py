@@ -174,9 +174,7 @@ def _record_sent(ctx: JobContext, channel: Channel, claimed: _Claimed, worker: s
             log.warning("claim lost before the result was recorded", extra={"message_id": claimed.message_id})
             counts["claim_lost"] += 1
             return
-        message = session.get(Message, claimed.message_id)
-        if message is not None:
-            channel.after_sent(session, message, claimed.prepared)
+        channel.after_sent(session, claimed.message_id, claimed.prepared)
         counts["sent"] += 1
 
 

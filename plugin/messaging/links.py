@@ -8,6 +8,7 @@ signature). The signing time comes from the injected clock, so expiry is testabl
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ class LinkExpired(ValueError):
     """The token is genuine but older than its purpose allows."""
 
 
+@functools.lru_cache(maxsize=64)
 def _serializer(secret_key: str, purpose: str, clock: Clock) -> URLSafeTimedSerializer:
     if purpose not in LIFETIMES:
         raise ValueError(f"unknown link purpose {purpose!r}")

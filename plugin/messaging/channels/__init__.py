@@ -47,7 +47,7 @@ class Channel(Protocol):
         """Open what a batch shares (e.g. one SMTP connection); yield ``send(prepared) -> provider id``."""
         ...
 
-    def after_sent(self, session: Session, message: Message, prepared: Any) -> None:
+    def after_sent(self, session: Session, message_id: int, prepared: Any) -> None:
         """Record channel-specific effects of a successful send (in the result transaction)."""
         ...
 

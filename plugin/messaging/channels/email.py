@@ -245,9 +245,12 @@ class EmailChannel:
         except (ShopifyError, LookupError, OSError) as exc:
             raise DeliveryError(f"cannot create the discount code: {exc}", permanent=False) from exc
 
-    def after_sent(self, session: Session, message: Message, prepared: PreparedEmail) -> None:
+    def after_sent(self, session: Session, message_id: int, prepared: PreparedEmail) -> None:
         """Remember that the discount code exists, so a later resend does not create it again."""
-        if prepared.discount is not None:
+        if prepared.discount is None:
+            return
+        message = session.get(Message, message_id)
+        if message is not None:
             message.payload = {**(message.payload or {}), "discount_created": True}
 
 

@@ -81,9 +81,10 @@ class ReviewReplyChannel:
             for client in clients.values():
                 client.close()
 
-    def after_sent(self, session: Session, message: Message, prepared: PreparedReply) -> None:
+    def after_sent(self, session: Session, message_id: int, prepared: PreparedReply) -> None:
         """Mark the review as replied."""
-        if message.review_id is None:
+        message = session.get(Message, message_id)
+        if message is None or message.review_id is None:
             return
         review = session.get(Review, message.review_id)
         if review is not None:

@@ -46,10 +46,8 @@ class JobSpec:
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("shopify_sync", "jobs.sync:sync_store", 15 * 60,
-            description="incremental sync of Shopify customers, products, orders and Judge.me reviews"),
-    JobSpec("amazon_sync", "jobs.amazon_sync:run", 30 * 60, platforms=("amazon",),
-            description="incremental sync of Amazon orders"),
+    JobSpec("sync", "jobs.sync:sync_store", 15 * 60, platforms=("shopify", "amazon"),
+            description="incremental sync: Shopify customers, products, orders, Judge.me reviews; Amazon orders"),
     JobSpec("webhooks", "jobs.webhooks:process_pending", 30, per_store=False,
             description="process stored webhook events"),
     JobSpec("review_requests", "jobs.review_requests:run", HOUR, description="Shopify review request emails"),

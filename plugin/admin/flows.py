@@ -55,6 +55,14 @@ LABELS = {
 TEMPLATE_FLOWS = ("review_request", "survey", "replenishment")
 
 
+def _store_or_redirect() -> Any:
+    """Return the store a flow page edits, or a redirect to Settings when the merchant has none yet."""
+    store = ctx().single_store()
+    if store is None:
+        return None, done("admin.settings", "Connect a store first; flows run per store.")
+    return store, None
+
+
 def _flow_or_404(flow: str) -> str:
     if flow not in FLOWS:
         abort(404)
@@ -102,8 +110,10 @@ def _is_hhmm(value: str) -> bool:
 @bp.get("/flows")
 def flows() -> Any:
     """List the flows of the store with their state."""
-    context = ctx()
-    store = context.single_store()
+    ctx()
+    store, redirect_to = _store_or_redirect()
+    if redirect_to is not None:
+        return redirect_to
     session = get_session()
     config = get_config()
     rows = []
@@ -117,9 +127,11 @@ def flows() -> Any:
 @bp.get("/flows/<flow>")
 def flow_detail(flow: str) -> Any:
     """Show one flow's settings and, for email flows, its templates with a live preview."""
-    context = ctx()
+    ctx()
     flow = _flow_or_404(flow)
-    store = context.single_store()
+    store, redirect_to = _store_or_redirect()
+    if redirect_to is not None:
+        return redirect_to
     session = get_session()
     settings = flow_settings.effective(session, get_config(), store.id, flow)
     defaults = flow_settings.defaults(get_config(), flow)
@@ -161,7 +173,9 @@ def save_flow(flow: str) -> Any:
     """Save a flow's settings for the store."""
     context = ctx()
     flow = _flow_or_404(flow)
-    store = context.single_store()
+    store, redirect_to = _store_or_redirect()
+    if redirect_to is not None:
+        return redirect_to
     try:
         changes = parse_settings(flow, request.form)
         flow_settings.update(get_session(), get_config(), store.id, flow, changes)
@@ -195,10 +209,12 @@ def preview_template(flow: str) -> Any:
 @bp.post("/flows/<flow>/template")
 def save_template(flow: str) -> Any:
     """Save (or reset to the shipped default) the store's template for a step and locale."""
-    context = ctx()
+    ctx()
     if flow not in TEMPLATE_FLOWS:
         abort(404)
-    store = context.single_store()
+    store, redirect_to = _store_or_redirect()
+    if redirect_to is not None:
+        return redirect_to
     session = get_session()
     step, locale, subject, body, text = _template_form()
     where = (Template.store_id == store.id, Template.flow == flow, Template.step == step, Template.locale == locale)
@@ -234,7 +250,9 @@ def test_send(flow: str) -> Any:
     """Queue a test email to the merchant through the outbox (flow "test"; the dispatcher sends it)."""
     context = ctx()
     flow = _flow_or_404(flow)
-    store = context.single_store()
+    store, redirect_to = _store_or_redirect()
+    if redirect_to is not None:
+        return redirect_to
     session = get_session()
     merchant = session.get(Merchant, context.merchant_id)
     address = merchant_address(merchant, context.user_email)

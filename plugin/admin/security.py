@@ -78,9 +78,12 @@ class AdminContext:
         """Return the selected store, or None when all stores are shown."""
         return next((s for s in self.stores if s.id == self.selected_id), None)
 
-    def single_store(self) -> Store:
+    def single_store(self) -> Store | None:
         """Return the store a per-store page edits: the selected one, else the first (Shopify first)."""
-        return self.selected or sorted(self.stores, key=lambda s: (s.platform != "shopify", s.id))[0]
+        if self.selected is not None:
+            return self.selected
+        ordered = sorted(self.stores, key=lambda s: (s.platform != "shopify", s.id))
+        return ordered[0] if ordered else None
 
 
 # -- session tokens ----------------------------------------------------------------------------------------

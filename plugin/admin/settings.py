@@ -46,7 +46,9 @@ def settings() -> Any:
     context = ctx()
     session = get_session()
     merchant = session.get(Merchant, context.merchant_id)
-    policy = flow_settings.effective(session, get_config(), context.single_store().id, "policy")
+    store = context.single_store()
+    policy = flow_settings.effective(session, get_config(), store.id, "policy") if store else \
+        flow_settings.defaults(get_config(), "policy")
     counts = dict(session.execute(select(CustomerMetrics.store_id, func.count())
                                   .where(CustomerMetrics.store_id.in_(context.store_ids))
                                   .group_by(CustomerMetrics.store_id)).all())

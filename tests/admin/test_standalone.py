@@ -126,3 +126,14 @@ def test_cli_creates_a_user_with_the_password_from_the_environment(database_url,
     prompted = CliRunner().invoke(main, ["admin", "create-user", "--email", "p@y.example"],
                                   env={**env, "AFTERCARE_ADMIN_PASSWORD": ""}, input=f"{PASSWORD}\n{PASSWORD}\n")
     assert prompted.exit_code == 0, prompted.output
+
+
+def test_a_new_amazon_only_seller_without_stores_sees_every_page(client, app):
+    with app.extensions["aftercare.db"].session() as session:
+        create_admin_user(session, "new@seller.example", PASSWORD, merchant_name="New seller")
+    _login(client, email="new@seller.example")
+    for path in ("/admin/", "/admin/reviews", "/admin/tickets", "/admin/messages", "/admin/customers",
+                 "/admin/settings", "/admin/export/customers.csv"):
+        assert client.get(path, base_url=HTTPS).status_code == 200, path
+    flows = client.get("/admin/flows", base_url=HTTPS)
+    assert flows.status_code == 303 and flows.headers["Location"].startswith("/admin/settings?notice=Connect")

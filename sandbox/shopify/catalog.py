@@ -75,4 +75,14 @@ ASCII_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é"
                             "í": "i", "á": "a", "ó": "o", "ú": "u", "ñ": "n", "ç": "c", "ã": "a",
                             "Ł": "L", "ł": "l", "ś": "s", "ı": "i", "ş": "s", "Ş": "S"})
 
+CITIES: dict[str, tuple[str, ...]] = {
+    "US": ("New York", "Chicago", "Los Angeles", "Boston", "Denver"), "GB": ("London", "Manchester", "Leeds"),
+    "CA": ("Toronto", "Montréal", "Ottawa"), "AU": ("Sydney", "Melbourne"), "DE": ("Berlin", "München", "Köln"),
+    "AT": ("Wien", "Graz"), "CH": ("Zürich", "Genève"), "FR": ("Paris", "Lyon", "Marseille"),
+    "BE": ("Bruxelles", "Liège"), "ES": ("Madrid", "Barcelona", "Sevilla"), "MX": ("Ciudad de México", "Guadalajara"),
+    "IT": ("Roma", "Milano", "Torino"), "BR": ("São Paulo", "Rio de Janeiro"), "JP": ("東京", "大阪", "横浜"),
+    "CN": ("上海", "北京", "深圳"), "TW": ("台北", "高雄"), "SA": ("الرياض", "جدة"), "AE": ("دبي", "أبوظبي"),
+    "EG": ("القاهرة",), "NL": ("Amsterdam", "Utrecht"), "PL": ("Warszawa", "Kraków"), "TR": ("İstanbul", "Ankara"),
+}
+
 CANCEL_REASONS = ("CUSTOMER", "CUSTOMER", "INVENTORY", "FRAUD", "DECLINED", "OTHER")

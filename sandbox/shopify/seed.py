@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sandbox.shopify.catalog import ASCII_FOLD, CANCEL_REASONS, LOCALES, PRODUCT_TEMPLATES
+from sandbox.shopify.catalog import ASCII_FOLD, CANCEL_REASONS, CITIES, LOCALES, PRODUCT_TEMPLATES
 from sandbox.shopify.models import (
     Customer,
     Fulfillment,
@@ -116,8 +116,8 @@ class _Generator:
             phone = f"+1555{self.rng.randint(1000000, 9999999)}" if self.rng.random() < 0.4 else None
             out.append(Customer(
                 id=self.new_id(), first_name=first, last_name=last, email=f"{local}.{n + 1}@example.com",
-                phone=phone, locale=locale, country=country, city="", time_zone=tz, marketing_state=state,
-                opt_in_level=level, consent_updated_at=consent_at, tags=(), created_at=created,
+                phone=phone, locale=locale, country=country, city=_city(country, n), time_zone=tz,
+                marketing_state=state, opt_in_level=level, consent_updated_at=consent_at, tags=(), created_at=created,
                 updated_at=created))
         return out
 
@@ -271,6 +271,12 @@ class _Generator:
                                             note="Damaged in transit" if full else "Partial refund"))
                 events.append(when)
         order.updated_at = max(events).replace(microsecond=0)
+
+
+def _city(country: str, n: int) -> str:
+    """Pick a city without drawing from the RNG, so adding cities never reshuffles a seeded store."""
+    cities = CITIES.get(country, ("",))
+    return cities[n % len(cities)]
 
 
 def _finish_customers(store: Store, now: datetime) -> None:

@@ -231,3 +231,24 @@ def test_single_shop_is_the_fallback_without_host_or_header(env):
                            headers={"X-Shopify-Access-Token": env.token}, timeout=TIMEOUT)
     assert answer.json()["data"]["shop"]["name"] == env.sandbox.store.shop.name
     assert CLIENT_SECRET not in answer.text
+
+
+@pytest.mark.parametrize(("root", "sort_key", "attr"), [
+    ("customers", "UPDATED_AT", "updated_at"), ("customers", "CREATED_AT", "created_at"),
+    ("products", "UPDATED_AT", "updated_at"), ("orders", "PROCESSED_AT", "processed_at")])
+def test_other_lists_filter_and_sort_like_orders(env, root, sort_key, attr):
+    items = {"customers": env.sandbox.store.customers, "products": env.sandbox.store.products,
+             "orders": env.sandbox.store.orders}[root]
+    middle = sorted(getattr(i, attr) for i in items)[len(items) // 2]
+    query = f"{attr}:>='{_iso(middle)}'" if attr != "processed_at" else f"processed_at:>={_iso(middle)}"
+    document = (f"query($after: String, $q: String) {{ {root}(first: 7, after: $after, query: $q, "
+                f"sortKey: {sort_key}) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ id }} }} }}")
+    ids, after = [], None
+    while True:
+        conn = env.data(document, {"after": after, "q": query})[root]
+        ids += [n["id"] for n in conn["nodes"]]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert ids == [i.gid for i in sorted(items, key=lambda i: (getattr(i, attr), i.id))
+                   if getattr(i, attr) >= middle]

@@ -120,9 +120,9 @@ def backfill_child(db_url: str, sandbox_url: str, token: str, shop: str, measure
     started = time.perf_counter()
     bulk = orders.run_bulk(poll_interval=0.2)
     file_ready = time.perf_counter()
-    from jobs.sync import BATCH_SIZE, _batched, _upsert_batches
+    from jobs.sync import consume_bulk
 
-    counts = _upsert_batches(ctx, store_id, orders, _batched(orders.bulk_records(bulk), BATCH_SIZE))
+    counts = consume_bulk(ctx, store_id, orders, bulk)
     done = time.perf_counter()
     peak_traced = tracemalloc.get_traced_memory()[1] if measure_tracemalloc else None
     if measure_tracemalloc:

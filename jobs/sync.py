@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from connectors.shopify.bulk import BulkResult
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import ShopifyAuthError
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
@@ -124,8 +125,7 @@ def sync_stream(ctx: JobContext, store_id: int, stream: Stream, *, full: bool = 
         sync.mark_sync_started(session, store_id, stream.name, now=now)
     if full or cursor is None:
         bulk = stream.run_bulk(poll_interval=float(ctx.extras.get("bulk_poll_interval", 2.0)))
-        counts = _upsert_batches(ctx, store_id, stream, _batched(stream.bulk_records(bulk), BATCH_SIZE))
-        counts.pop("_newest", None)
+        counts = consume_bulk(ctx, store_id, stream, bulk)
         # Everything updated before the operation started is in the file; the overlap covers clock skew.
         new_cursor = bulk.created_at or now
         counts["mode_bulk"] = 1
@@ -136,6 +136,13 @@ def sync_stream(ctx: JobContext, store_id: int, stream: Stream, *, full: bool = 
     with ctx.database.session() as session:
         sync.mark_sync_success(session, store_id, stream.name, cursor=format_cursor(new_cursor),
                                now=ctx.clock.now(), records=counts.get("records", 0))
+    return counts
+
+
+def consume_bulk(ctx: JobContext, store_id: int, stream: Stream, bulk: BulkResult) -> dict[str, Any]:
+    """Stream a finished bulk operation's records into batched upserts, one transaction per batch."""
+    counts = _upsert_batches(ctx, store_id, stream, _batched(stream.bulk_records(bulk), BATCH_SIZE))
+    counts.pop("_newest", None)
     return counts
 
 

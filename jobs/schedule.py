@@ -111,7 +111,8 @@ def acquire_lease(database: Database, holder: str, now: datetime, seconds: int, 
             name=name, holder=holder, acquired_at=now, expires_at=expires)
         if ins:
             stmt = stmt.on_conflict_do_nothing(index_elements=["name"])
-        return session.execute(stmt).rowcount == 1
+        # RETURNING, not rowcount: drivers report rowcount for INSERT ... ON CONFLICT inconsistently.
+        return session.execute(stmt.returning(SchedulerLease.name)).scalar_one_or_none() is not None
 
 
 def release_lease(database: Database, holder: str, now: datetime, name: str = LEASE_NAME) -> None:

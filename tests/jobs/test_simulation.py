@@ -22,11 +22,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import holidays
-import pytest
 from sqlalchemy import func, select, update
 
 from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord, ReviewRecord, VariantRecord
-from jobs import replenishment, review_replies, review_requests, surveys, tickets
+from jobs import dispatch, replenishment, review_replies, review_requests, surveys, tickets
 from plugin import flow_settings, sync
 from plugin.models import (
     Customer,
@@ -43,8 +42,6 @@ from plugin.models import (
 from sandbox.shopify.seed import ShopSpec, generate_store
 from sandbox.smtp import SmtpSandbox
 from tests.jobs.conftest import make_ctx
-
-dispatch = pytest.importorskip("plugin.messaging.dispatch", reason="the dispatcher has not landed")
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 GRID = 6 * HOUR

@@ -59,16 +59,36 @@ def test_sends_valid_mime_with_unsubscribe_headers(ctx: JobContext, smtp: SmtpSa
     assert text.rstrip().endswith(f"Unsubscribe: {unsubscribe.group(1)}")
 
 
-def test_one_connection_serves_the_batch_and_each_message_once(ctx: JobContext, smtp: SmtpSandbox) -> None:
-    with ctx.database.session() as s:
-        store = seed.store(s)
-        for n in range(12):
-            seed.message(s, store, seed.customer(s, store, n), when=IN_WINDOW)
-    assert dispatch_due(ctx, limit=5) == {"sent": 5}
-    assert dispatch_due(ctx) == {"sent": 7}
-    assert dispatch_due(ctx) == {}
-    assert sorted(m.envelope_to[0] for m in smtp.messages) == sorted(f"c{n}@example.com" for n in range(12))
-    assert len({m.message_id for m in smtp.messages}) == 12
+class SessionCountingSmtp(SmtpSandbox):
+    """The SMTP sandbox, remembering which SMTP session (connection) carried each message."""
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.sessions: list[object] = []
+
+    def keep(self, envelope, session) -> str:  # noqa: ANN001
+        self.sessions.append(session)  # aiosmtpd makes one Session object per connection
+        return super().keep(envelope, session)
+
+
+def test_one_connection_serves_the_batch_and_each_message_once(app, clock) -> None:
+    with SessionCountingSmtp() as smtp:
+        clock.set(IN_WINDOW)
+        ctx = JobContext.from_app(app, extras={"smtp_url": f"smtp://127.0.0.1:{smtp.port}",
+                                               "base_url": "https://aftercare.test"})
+        with ctx.database.session() as s:
+            store = seed.store(s)
+            for n in range(12):
+                seed.message(s, store, seed.customer(s, store, n), when=IN_WINDOW)
+        assert dispatch_due(ctx, limit=5) == {"sent": 5}
+        assert dispatch_due(ctx) == {"sent": 7}
+        assert dispatch_due(ctx) == {}
+        assert sorted(m.envelope_to[0] for m in smtp.messages) == sorted(f"c{n}@example.com" for n in range(12))
+        assert len({m.message_id for m in smtp.messages}) == 12
+        first, second = smtp.sessions[0], smtp.sessions[5]
+        assert first is not second
+        assert [s is first for s in smtp.sessions] == [True] * 5 + [False] * 7
+        assert all(s is second for s in smtp.sessions[5:])
 
 
 def test_permanent_refusal_bounces_and_suppresses(ctx: JobContext, smtp: SmtpSandbox) -> None:

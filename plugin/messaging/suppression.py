@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -17,10 +18,16 @@ def normalize(email: str) -> str:
     return email.strip().lower()
 
 
+def digest(email: str) -> str:
+    """Return the SHA-256 a redaction leaves on the list instead of the address (plugin.webhooks.compliance)."""
+    return hashlib.sha256(normalize(email).encode("utf-8")).hexdigest()
+
+
 def is_suppressed(session: Session, store_id: int, email: str) -> bool:
-    """Say whether the store may no longer email this address."""
+    """Say whether the store may no longer email this address (listed in clear, or as a redaction digest)."""
+    keys = [normalize(email), digest(email)]
     return session.scalar(select(Suppression.id).where(Suppression.store_id == store_id,
-                                                       Suppression.email == normalize(email))) is not None
+                                                       Suppression.email.in_(keys)).limit(1)) is not None
 
 
 def suppress(session: Session, store_id: int, email: str, reason: str, detail: str | None = None,

@@ -56,7 +56,7 @@ def _load(purpose: str, token: str) -> tuple[dict[str, Any], Message]:
 @bp.errorhandler(_BadLink)
 def _bad_link(exc: _BadLink) -> Response:
     locale = locales.normalize(request.accept_languages.best_match(
-        [loc for loc in locales.SUPPORTED] + ["pt", "zh"])) or locales.DEFAULT
+        [*locales.SUPPORTED, "pt", "zh"])) or locales.DEFAULT
     ui = templates.ui_strings(locale)
     expired = exc.status == 410
     body = render_template("public/message.html", locale=locale, dir=locales.direction(locale), ui=ui,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from plugin import flow_settings
 from plugin.config import Config, load_config
 from plugin.messaging import policy
 from plugin.messaging.suppression import suppress
-from plugin.models import Message, Ticket
+from plugin.models import Message, Suppression, Ticket
 from tests.conftest import test_settings
 from tests.messaging import seed
 from tests.messaging.conftest import IN_WINDOW
@@ -65,6 +66,12 @@ def test_consent_suppression_and_contact_access(db_session: Session, config) -> 
     assert decide(db_session, config, request).action == "send"
     suppress(db_session, store.id, "C1@Example.com", "unsubscribe")
     assert decide(db_session, config, request).reason == "suppressed"
+    # A redacted customer leaves only a SHA-256 of the address: a new record with that address is still off-limits.
+    other = seed.customer(db_session, store, 2)
+    db_session.add(Suppression(store_id=store.id, email=hashlib.sha256(b"c2@example.com").hexdigest(),
+                               reason="redact"))
+    db_session.flush()
+    assert decide(db_session, config, seed.message(db_session, store, other, when=IN_WINDOW)).reason == "suppressed"
     store.protected_data_access = False
     db_session.flush()
     assert decide(db_session, config, request).reason == "no_contact_access"

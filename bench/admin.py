@@ -45,7 +45,7 @@ PG_NAME = "aftercare_bench_admin"
 def _series(dialect: str, n: int, body: str) -> str:
     """Wrap an INSERT ... SELECT over x = 1..n in the dialect's row generator."""
     if dialect == "postgresql":
-        return body.replace("{FROM}", f"FROM generate_series(1, {n}) AS s(x)")
+        return body.replace("{FROM}", f"FROM generate_series(1::bigint, {n}) AS s(x)")
     return f"WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < {n}) " + \
         body.replace("{FROM}", "FROM s")
 
@@ -108,9 +108,14 @@ def generate(engine, orders: int) -> dict[str, int]:
             "tickets": tickets, "_statements": statements}  # type: ignore[dict-item]
 
 
+def _vault_token(vault_key: str) -> bytes:
+    from plugin.crypto import Vault
+
+    return Vault(vault_key).encrypt("shpat_bench")
+
+
 def build(url: str, orders: int, vault_key: str) -> float:
     """Create the schema and the data; return the seconds it took."""
-    from plugin.crypto import Vault
     from plugin.db import Database
 
     database = Database(url)
@@ -118,7 +123,7 @@ def build(url: str, orders: int, vault_key: str) -> float:
     Base.metadata.create_all(database.engine)
     started = time.perf_counter()
     plan = generate(database.engine, orders)
-    token = Vault(vault_key).encrypt("shpat_bench")
+    token = _vault_token(vault_key)
     with database.engine.begin() as conn:
         for statement in plan["_statements"]:
             conn.execute(text(statement), {"token": token} if ":token" in statement else {})
@@ -173,18 +178,33 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=20, help="timed requests per page (after one cold one)")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--sqlite-path", default=None, help="keep the SQLite database in this file")
+    parser.add_argument("--reuse", action="store_true", help="measure the existing databases without rebuilding")
     args = parser.parse_args()
     vault_key = Fernet.generate_key().decode()
     print(f"machine: {platform.machine()} {platform.processor() or ''} · {_cpu()} · Python "
           f"{platform.python_version()} · {args.orders:,} orders")
     for name in args.databases.split(","):
         if name == "sqlite":
-            url = f"sqlite:///{tempfile.mkdtemp()}/bench-admin.sqlite"
-        else:
+            url = f"sqlite:///{args.sqlite_path or tempfile.mkdtemp() + '/bench-admin.sqlite'}"
+        elif not args.reuse:
             subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", PG_NAME], check=True)
             subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_NAME], check=True)
+        if name != "sqlite":
             url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_NAME}"
-        built = build(url, args.orders, vault_key)
+        if args.reuse:
+            from plugin.db import Database
+
+            reused = Database(url)
+            for table in Base.metadata.sorted_tables:  # indexes added to the models since the build
+                for index in table.indexes:
+                    index.create(reused.engine, checkfirst=True)
+            with reused.engine.begin() as conn:
+                conn.execute(text("UPDATE store SET access_token_enc = :token"), {"token": _vault_token(vault_key)})
+            reused.dispose()
+            built = 0.0
+        else:
+            built = build(url, args.orders, vault_key)
         snapshot, results = measure(url, vault_key, args.requests)
         print(f"\n### {name}: data generated in {built:.1f} s, metrics snapshot {snapshot:.1f} s\n")
         print("| page | first request (ms) | p50 (ms) | p95 (ms) |")

@@ -28,15 +28,18 @@ def customers() -> Any:
     query = (select(Customer, CustomerMetrics)
              .outerjoin(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
              .where(Customer.store_id.in_(context.scope_ids)))
+    # With a segment, walk the (store_id, segment) index of customer_metrics in customer id order.
+    key = Customer.id
     if segment in SEGMENT_NAMES:
         query = query.where(CustomerMetrics.segment == segment)
+        key = CustomerMetrics.customer_id
     if q:
         query = query.where((Customer.email == q) | (Customer.external_id == q) | (Customer.first_name == q))
     if before:
         if not before.isdigit():
             abort(400)
-        query = query.where(Customer.id < int(before))
-    rows = get_session().execute(query.order_by(Customer.id.desc()).limit(PAGE_SIZE + 1)).all()
+        query = query.where(key < int(before))
+    rows = get_session().execute(query.order_by(key.desc()).limit(PAGE_SIZE + 1)).all()
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return page("admin/customers.html", rows=rows, more=more, next_before=rows[-1][0].id if rows else None,

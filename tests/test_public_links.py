@@ -166,3 +166,15 @@ def test_review_link_redirects_to_the_product_review_form(app, client, clock, wo
         "https://calm-soaps.myshopify.com/products/soap-1-1#judgeme_product_reviews")
     with db(app).session() as s:
         assert s.get(Message, world["request"]).clicked_at == IN_WINDOW
+
+
+def test_pages_follow_the_customer_language_and_direction(app, client, clock) -> None:
+    clock.set(IN_WINDOW)
+    with db(app).session() as s:
+        store = seed.store(s)
+        customer = seed.customer(s, store, 7, locale="ar")
+        message_id = seed.message(s, store, customer, flow="replenishment", marketing=True, when=IN_WINDOW).id
+    page = client.get(path(clock, "unsubscribe", message_id)).get_data(as_text=True)
+    assert '<html lang="ar" dir="rtl">' in page
+    assert "هل تريد التوقف عن تلقي رسائل Calm Soaps على c7@example.com؟" in page
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page

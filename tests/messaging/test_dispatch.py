@@ -306,3 +306,27 @@ def test_comeback_offer_gets_a_stable_code_and_no_token_fails_it_cleanly(ctx: Jo
         assert row.payload["discount_code"] == f"COMEBACK-{digest}"
         assert row.status == "failed" and row.last_error.startswith("cannot create the discount code")
     assert smtp.messages == []
+
+
+def test_concurrent_dispatchers_never_send_a_message_twice(ctx: JobContext, smtp: SmtpSandbox) -> None:
+    import threading
+
+    with ctx.database.session() as s:
+        store = seed.store(s)
+        for n in range(40):
+            seed.message(s, store, seed.customer(s, store, n), when=IN_WINDOW)
+    results: dict[str, dict[str, int]] = {}
+
+    def run(worker: str) -> None:
+        results[worker] = dispatch_due(ctx, limit=100, worker_id=worker)
+
+    threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(r.get("sent", 0) for r in results.values()) == 40
+    assert len(smtp.messages) == 40 and len({m.message_id for m in smtp.messages}) == 40
+    with ctx.database.session() as s:
+        claimed_by = {row.claimed_by for row in s.scalars(select(Message))}
+        assert claimed_by <= {"w0", "w1", "w2"}

@@ -201,7 +201,8 @@ def security_headers(response: Any) -> Any:
         embedded, shop = ctx.mode == "embedded", ctx.shop
     else:
         shop = normalise_shop_domain(request.args.get("shop") or "") if embedded else None
-        embedded = embedded and COOKIE_NAME not in request.cookies
+        # The sign-in page is never framed; other unauthenticated pages answer Shopify's frame.
+        embedded = embedded and COOKIE_NAME not in request.cookies and request.endpoint != "admin.login"
     response.headers["Content-Security-Policy"] = "; ".join(
         [frame_ancestors(shop, embedded), "object-src 'none'", "base-uri 'self'", "form-action 'self'"])
     response.headers["Referrer-Policy"] = "same-origin"

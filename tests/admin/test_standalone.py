@@ -27,7 +27,9 @@ def user(app, tenants):
 
 
 def _login_form(client) -> str:
-    html = client.get("/admin/login", base_url=HTTPS).get_data(as_text=True)
+    page = client.get("/admin/login", base_url=HTTPS)
+    assert page.headers["Content-Security-Policy"].startswith("frame-ancestors 'none'")
+    html = page.get_data(as_text=True)
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 

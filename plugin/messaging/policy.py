@@ -10,8 +10,9 @@ slot (it stays ``scheduled``); the others skip it for good.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -42,6 +43,8 @@ REASONS: dict[str, str] = {
     "unsubscribed": "The customer unsubscribed before this message was sent.",
     "template_error": "The template could not be rendered.",
 }
+log = logging.getLogger("aftercare.messaging.policy")
+
 RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint"})
 # Emails to the merchant, not to customers: no consent, window or language rules apply.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
@@ -136,12 +139,12 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
     country = (customer.country if customer else None) or store.country
     ramadan_countries = {c.upper() for c in policy.get("ramadan_countries", []) or []}
     rules = sendtime.WindowRules(
-        start=sendtime.parse_hhmm(policy.get("send_window_start", "09:00")),
-        end=sendtime.parse_hhmm(policy.get("send_window_end", "11:00")),
+        start=_hhmm(policy, "send_window_start", "09:00"),
+        end=_hhmm(policy, "send_window_end", "11:00"),
         respect_holidays=bool(policy.get("respect_holidays", True)),
         ramadan=bool(message.marketing and country and country.upper() in ramadan_countries),
-        ramadan_daytime_start=sendtime.parse_hhmm(policy.get("ramadan_daytime_start", "05:00")),
-        ramadan_daytime_end=sendtime.parse_hhmm(policy.get("ramadan_daytime_end", "19:00")),
+        ramadan_daytime_start=_hhmm(policy, "ramadan_daytime_start", "05:00"),
+        ramadan_daytime_end=_hhmm(policy, "ramadan_daytime_end", "19:00"),
     )
     slot = sendtime.next_slot(now, zone, country, rules)
     if slot.at > now:
@@ -150,6 +153,15 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
     locale = locales.choose(message.locale or (customer.locale if customer else None), store.primary_locale,
                             fallback)
     return Decision("send", locale=locale, address=address)
+
+
+def _hhmm(policy: dict[str, Any], key: str, default: str) -> time:
+    """Read an HH:MM setting; a malformed one falls back to the default (logged) instead of blocking the queue."""
+    try:
+        return sendtime.parse_hhmm(str(policy.get(key, default)))
+    except ValueError:
+        log.warning("malformed send-window setting ignored", extra={"setting": key, "value": policy.get(key)})
+        return sendtime.parse_hhmm(default)
 
 
 def _open_complaint(session: Session, store_id: int, customer_id: int) -> bool:

@@ -141,13 +141,20 @@ def next_slot(now: datetime, zone: ZoneInfo, country: str | None, rules: WindowR
     """Return ``now`` when it is inside an allowed window, else the start of the next allowed window."""
     today = now.astimezone(zone).date()
     first_reason: str | None = None
-    for offset in range(SEARCH_DAYS):
+    # Start with yesterday: a window like 22:00-02:00 that opened yesterday may still be open.
+    for offset in range(-1, SEARCH_DAYS):
         day = today + timedelta(days=offset)
         if rules.respect_holidays and is_holiday(country, day):
-            first_reason = first_reason or "holiday"
+            if offset >= 0:
+                first_reason = first_reason or "holiday"
             continue
         start, end, changed = _day_window(day, rules)
-        start_utc, end_utc = to_utc(day, start, zone), to_utc(day, end, zone)
+        end_day = day + timedelta(days=1) if end <= start else day
+        start_utc, end_utc = to_utc(day, start, zone), to_utc(end_day, end, zone)
+        if offset < 0:
+            if start_utc <= now < end_utc:
+                return Slot(now, None)
+            continue
         if now < start_utc:
             return Slot(start_utc, first_reason or changed or "outside_window")
         if now < end_utc:

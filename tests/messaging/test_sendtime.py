@@ -86,3 +86,27 @@ def test_zone_resolution_customer_then_country_then_store() -> None:
     assert sendtime.resolve_zone(None, "IN", "Europe/Paris") == ZoneInfo("Asia/Kolkata")
     assert sendtime.resolve_zone("Not/AZone", None, "Europe/Paris") == ZoneInfo("Europe/Paris")
     assert sendtime.resolve_zone(None, None, None) == ZoneInfo("UTC")
+
+
+def test_window_across_midnight() -> None:
+    rules = WindowRules(start=time(22, 0), end=time(2, 0))
+    zone = ZoneInfo("Europe/London")
+    assert next_slot(utc(2026, 3, 3, 12, 0), zone, None, rules) == Slot(utc(2026, 3, 3, 22, 0), "outside_window")
+    assert next_slot(utc(2026, 3, 3, 23, 30), zone, None, rules) == Slot(utc(2026, 3, 3, 23, 30), None)
+    # 01:00 on the 4th is still inside the window that opened on the 3rd; 03:00 waits for 22:00.
+    assert next_slot(utc(2026, 3, 4, 1, 0), zone, None, rules) == Slot(utc(2026, 3, 4, 1, 0), None)
+    assert next_slot(utc(2026, 3, 4, 3, 0), zone, None, rules) == Slot(utc(2026, 3, 4, 22, 0), "outside_window")
+
+
+def test_malformed_window_setting_falls_back_to_the_default(db_session, database_url, tmp_path) -> None:
+    from plugin import flow_settings
+    from plugin.config import load_config
+    from plugin.messaging import policy
+    from tests.conftest import test_settings
+    from tests.messaging import seed
+
+    config = load_config(test_settings(database_url, tmp_path / "instance"), environ={})
+    store = seed.store(db_session)
+    flow_settings.update(db_session, config, store.id, "policy", {"send_window_start": "9 o'clock"})
+    message = seed.message(db_session, store, seed.customer(db_session, store, 1), when=utc(2026, 3, 3, 9, 30))
+    assert policy.evaluate(db_session, config, message, utc(2026, 3, 3, 9, 30)).action == "send"

@@ -100,8 +100,10 @@ def due_followups(session: Session, store: Store, settings: dict[str, Any], now:
         extra: dict[str, Any] = ({"status": "skipped", "skip_reason": NO_CONTACT}
                                  if not email or not store.protected_data_access else {})
         payload: dict[str, Any] = {"resolution": resolution}
-        if step == "comeback":
-            payload["discount_percent"] = settings.get("comeback_discount_percent", 10)
+        percent = settings.get("comeback_discount_percent", 10)
+        if step == "comeback" and percent:
+            # The dispatcher creates the single-use code in Shopify (discountCodeBasicCreate) when it sends.
+            payload["discount_percent"] = percent
         rows.append(message_row(store_id=store.id, flow=FLOW, step=step, key_parts=(f"ticket={ticket_id}",),
                                 scheduled_for=now, customer_id=customer_id, order_id=order_id, ticket_id=ticket_id,
                                 locale=locale, marketing=(step == "comeback"),

@@ -159,6 +159,8 @@ def run_real(ctx, smtp, shop, people, traits, reviews, answers):
         s.flush()
         sid = store.id
         flow_settings.update(s, ctx.config, sid, "policy", {"marketing_cap_count": 1000})
+        # No discount on come-back offers: creating codes needs a Shopify grant this store does not have here.
+        flow_settings.update(s, ctx.config, sid, "survey", {"comeback_discount_percent": 0})
         sync.upsert_customers(s, sid, [_customer_record(c, traits) for c in shop.customers])
         sync.upsert_products(s, sid, [ProductRecord(
             external_id=str(p.id), title=p.title, handle=p.handle, product_type=p.product_type, vendor=p.vendor,

@@ -3,7 +3,6 @@ nothing, changes arrive incrementally, injected faults do not change the outcome
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -131,24 +130,3 @@ def test_a_revoked_token_marks_the_store_reinstall_needed(harness, database):
         assert session.scalar(select(func.count()).select_from(Order)) == 0
         state = session.scalar(select(SyncState).where(SyncState.stream == "products"))
         assert state.last_error and state.cursor is None
-
-
-@pytest.mark.slow
-def test_backfill_of_ten_thousand_orders(database, tmp_path):
-    h = make_harness(database, tmp_path, customers=2000, orders=10000)
-    try:
-        started = time.perf_counter()
-        result = h.sync()
-        seconds = time.perf_counter() - started
-        assert result["status"] == "ok"
-        assert result["orders"]["records"] == 10000
-        assert_mirrors(database, h.store_id, h.sandbox)
-        freeze_updated_at(database)
-        h.clock.advance(hours=1)
-        again = h.sync()
-        assert [again[s]["written"] for s in ("products", "customers", "orders")] == [0, 0, 0]
-        assert moved(database) == {"customer": 0, "product": 0, "variant": 0, "orders": 0}
-        print(f"10,000-order backfill: {seconds:.1f} s")  # noqa: T201 - shown with -s
-    finally:
-        h.stop()
-        wipe(database.engine)

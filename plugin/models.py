@@ -557,7 +557,8 @@ class CustomerMetrics(Base):
 
     __tablename__ = "customer_metrics"
     __table_args__ = (
-        Index("ix_customer_metrics_store_segment", "store_id", "segment"),
+        # customer_id last: the admin lists a segment newest-first straight from the index.
+        Index("ix_customer_metrics_store_segment", "store_id", "segment", "customer_id"),
         CheckConstraint("r_score IS NULL OR r_score BETWEEN 1 AND 5", name="r_score"),
         CheckConstraint("f_score IS NULL OR f_score BETWEEN 1 AND 5", name="f_score"),
         CheckConstraint("m_score IS NULL OR m_score BETWEEN 1 AND 5", name="m_score"),

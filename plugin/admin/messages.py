@@ -51,14 +51,15 @@ def _search(query: Any, store_ids: list[int], q: str) -> Any:
             return query.where(Message.customer_id.in_(ids))
         # Merchant emails (tests, alerts) have no customer: match the address (rare, so a scan is fine).
         return query.where(Message.to_address == q)
-    names = {q, q if q.startswith("#") else f"#{q}"}
-    order_ids = list(session.scalars(select(Order.id).where(Order.store_id.in_(store_ids),
-                                                            or_(Order.name.in_(names), Order.external_id == q))
-                                     .limit(50)))
-    customer_ids = list(session.scalars(select(Customer.id).where(
-        Customer.store_id.in_(store_ids), or_(Customer.external_id == q, Customer.first_name == q)).limit(50)))
+    # One indexed lookup per kind of key (an OR across columns would make the databases scan).
+    names = sorted({q, q if q.startswith("#") else f"#{q}"})
+    order_ids = set(session.scalars(select(Order.id).where(Order.store_id.in_(store_ids), Order.name.in_(names))
+                                    .limit(50)))
+    order_ids |= set(session.scalars(select(Order.id).where(Order.store_id.in_(store_ids), Order.external_id == q)))
+    customer_ids = set(session.scalars(select(Customer.id).where(Customer.store_id.in_(store_ids),
+                                                                 Customer.external_id == q)))
     if q.isdigit():
-        customer_ids.append(int(q))
+        customer_ids.add(int(q))
     return query.where(or_(Message.order_id.in_(order_ids), Message.customer_id.in_(customer_ids)))
 
 

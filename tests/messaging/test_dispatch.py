@@ -330,3 +330,22 @@ def test_concurrent_dispatchers_never_send_a_message_twice(ctx: JobContext, smtp
     with ctx.database.session() as s:
         claimed_by = {row.claimed_by for row in s.scalars(select(Message))}
         assert claimed_by <= {"w0", "w1", "w2"}
+
+
+def test_mailto_unsubscribe_when_a_mailbox_is_configured(app, clock, smtp: SmtpSandbox, tmp_path) -> None:
+    from plugin.config import load_config
+    from tests.conftest import test_settings
+
+    clock.set(IN_WINDOW)
+    database = app.extensions["aftercare.db"]
+    config = load_config(test_settings(database.url, tmp_path / "i", mail={"unsubscribe_mailto": "leave@calm.example"}),
+                         environ={})
+    ctx = JobContext(config=config, database=database, vault=app.extensions["aftercare.vault"], clock=clock,
+                     extras={"smtp_url": f"smtp://127.0.0.1:{smtp.port}", "base_url": "https://aftercare.test"})
+    with ctx.database.session() as s:
+        store = seed.store(s)
+        seed.message(s, store, seed.customer(s, store, 1), when=IN_WINDOW)
+    assert dispatch_due(ctx) == {"sent": 1}
+    header = str(smtp.messages[0].message["List-Unsubscribe"])
+    assert re.fullmatch(r"<https://aftercare\.test/u/(?P<t>[\w.\-]+)>, "
+                        r"<mailto:leave@calm\.example\?subject=unsubscribe%20(?P=t)>", header), header

@@ -180,6 +180,9 @@ class ShopperWorld:
     # -- applying (shared with replay) -------------------------------------------------------------------------
     def apply(self, action: dict[str, Any]) -> Any:
         """Apply one journal action to the sandboxes (the clock is at its time) and journal it."""
+        # Other calls (bulk operations, discount codes) also draw sandbox ids: keep the id counter in the
+        # journal so a replay gives every order, line and fulfilment the id the app's database knows.
+        action["next_id"] = self.shopify.shop_state(self.shop).store.next_id
         self.journal.append(action)
         return apply_action(self.shopify, self.judgeme, self.shop, action)
 
@@ -188,6 +191,8 @@ def apply_action(shopify: ShopifySandbox, judgeme: JudgemeSandbox, shop: str, ac
     """Apply one journalled action through the sandboxes' control methods."""
     at = datetime.fromisoformat(action["at"])
     kind = action["kind"]
+    if "next_id" in action:
+        shopify.shop_state(shop).store.next_id = action["next_id"]
     if kind == "order":
         return shopify.add_order(action["customer"], [tuple(line) for line in action["lines"]], shop=shop,
                                  created_at=at)

@@ -1,0 +1,189 @@
+"""`aftercare demo` end to end on a small store: install, backfill, simulated days, admin figures, reuse, Ctrl-C.
+
+The first run happens in-process (so the test can read the sandboxes' own records); the second run and the
+Ctrl-C run are the real command in a subprocess on the same instance folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from plugin.demo import Demo, DemoOptions
+from sandbox.shopify import mint_session_token
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = {"customers": 80, "orders": 320, "amazon_orders": 120, "days": 45}
+CLI_SIZES = ["--customers", "80", "--orders", "320", "--amazon-orders", "120", "--days", "45"]
+EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request"}
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return an empty instance folder shared by the runs of this module."""
+    return tmp_path_factory.mktemp("demo-instance")
+
+
+@pytest.fixture(scope="module")
+def first_run(instance: Path):
+    """Run the demo once in-process (nothing served afterwards but the threads), yield it, then stop it."""
+    lines: list[str] = []
+    demo = Demo(DemoOptions(instance=instance, port=0, echo=lines.append, **SIZES))
+    try:
+        result = demo.start()
+        yield demo, result, lines
+    finally:
+        demo.stop()
+
+
+def rows(instance: Path, sql: str, **params: object) -> list[tuple]:
+    """Run a read-only query on the demo database (a separate engine: what is committed is what counts)."""
+    engine = create_engine(f"sqlite:///{instance / 'demo.sqlite'}")
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
+    demo, result, lines = first_run
+    assert not result.reused
+    assert any(line.startswith("[4/6] Simulating: day") and "%" in line for line in lines)
+
+    # Installed through token exchange: the offline token is stored encrypted and works against the sandbox.
+    ((status, raw, installed_at),) = rows(instance, "SELECT status, access_token_enc, installed_at FROM store "
+                                                    "WHERE id = :id", id=result.shopify_store_id)
+    assert status == "active" and installed_at is not None
+    token = demo.app.extensions["aftercare.vault"].decrypt(raw)
+    assert token.encode() not in raw
+    answer = requests.post(f"{demo.shopify_url}/admin/api/2025-01/graphql.json", timeout=30,
+                           json={"query": "{ shop { name } }"},
+                           headers={"Host": demo.shop, "X-Shopify-Access-Token": token})
+    assert answer.status_code == 200 and answer.json()["data"]["shop"]["name"], answer.text
+
+    # Every order of the sandbox store (all visible: the store only grew with the clock) is in the database.
+    sandbox_ids = {str(o.id) for o in demo.shopify.store.orders}
+    db_ids = {r[0].rsplit("/", 1)[-1] for r in rows(instance, "SELECT external_id FROM orders WHERE store_id = :s",
+                                                     s=result.shopify_store_id)}
+    assert db_ids == sandbox_ids
+
+    sent = dict(rows(instance, "SELECT flow, count(*) FROM message WHERE status = 'sent' GROUP BY flow"))
+    assert EMAIL_FLOWS <= set(sent), sent
+    # The Amazon sandbox's own record of solicitations equals what the app says it sent.
+    ledger = {r.order_id for r in demo.amazon.solicitations.records}
+    app_sent = {r[0] for r in rows(instance, "SELECT o.external_id FROM message m JOIN orders o ON o.id = m.order_id "
+                                             "WHERE m.flow = 'amazon_review_request' AND m.status = 'sent'")}
+    assert ledger and ledger == app_sent
+    # Emails reached the SMTP sandbox and its outbox folder.
+    ((emails,),) = rows(instance, "SELECT count(*) FROM message WHERE status = 'sent' AND channel = 'email'")
+    assert len(list((instance / "demo-outbox").glob("*.eml"))) == len(demo.smtp.messages) == emails
+
+    (detractors,) = rows(instance, "SELECT count(*) FROM ticket WHERE source = 'survey'")
+    assert detractors[0] >= 1
+    (reordered,) = rows(instance, "SELECT count(*) FROM message WHERE flow = 'replenishment' "
+                                  "AND status = 'cancelled' AND skip_reason = 'already reordered'")
+    assert reordered[0] >= 1
+    (clicked,) = rows(instance, "SELECT count(*) FROM message WHERE clicked_at IS NOT NULL")
+    assert clicked[0] >= 1
+
+
+def _repurchase(instance: Path, store_ids: list[int], now) -> tuple[int, int]:
+    """Plain-Python 90-day repurchase: first-time buyers of the year before now-90d, and who came back."""
+    orders = [r for r in rows(instance, "SELECT store_id, customer_id, created_at_remote FROM orders "
+                                        "WHERE customer_id IS NOT NULL AND cancelled_at IS NULL")
+              if r[0] in set(store_ids)]
+    by_customer: dict[tuple[int, int], list] = {}
+    for store_id, customer_id, created in orders:
+        stamp = datetime.fromisoformat(created) if isinstance(created, str) else created
+        by_customer.setdefault((store_id, customer_id), []).append(stamp.replace(tzinfo=None))
+    naive_now = now.replace(tzinfo=None)
+    eligible = repeaters = 0
+    for stamps in by_customer.values():
+        stamps.sort()
+        first = stamps[0]
+        if not (naive_now - timedelta(days=455) < first <= naive_now - timedelta(days=90)):
+            continue
+        eligible += 1
+        repeaters += any(first < s <= first + timedelta(days=90) for s in stamps[1:])
+    return repeaters, eligible
+
+
+def test_embedded_overview_shows_figures_computed_from_the_rows(first_run, instance):
+    demo, result, _lines = first_run
+    token = mint_session_token(demo.shop, demo.client_id, demo.config.secrets.shopify_api_secret, demo.clock.now())
+    before = demo.clock.now()
+    page = requests.get(f"{result.app_url}/admin/", params={"shop": demo.shop, "id_token": token}, timeout=30)
+    after = demo.clock.now()
+    assert page.status_code == 200, page.text[:300]
+    stores = [r[0] for r in rows(instance, "SELECT id FROM store WHERE merchant_id = "
+                                           "(SELECT merchant_id FROM store WHERE id = :s)", s=result.shopify_store_id)]
+    assert sorted(stores) == sorted([result.shopify_store_id, result.amazon_store_id])
+    expected = {_repurchase(instance, stores, before), _repurchase(instance, stores, after)}
+    shown = re.search(r"(\d+) of (\d+) first-time customers ordered again within 90 days", page.text)
+    assert shown, page.text[:2000]
+    assert (int(shown.group(1)), int(shown.group(2))) in expected
+    repeaters, eligible = int(shown.group(1)), int(shown.group(2))
+    assert eligible > 0
+    assert f"{100 * repeaters / eligible:.1f}" in page.text or f"{round(100 * repeaters / eligible)}" in page.text
+
+    frame = requests.get(result.embedded_url, timeout=30)
+    assert frame.status_code == 200 and "<iframe" in frame.text and "id_token=" in frame.text
+    outbox = requests.get(result.outbox_url, timeout=30)
+    assert outbox.status_code == 200 and "Demo outbox" in outbox.text
+    login = requests.get(result.login_url, timeout=30)
+    assert login.status_code == 200
+
+
+def _cli(instance: Path, *args: str) -> list[str]:
+    return [sys.executable, "-c", "from plugin.cli import run; run()", "demo", "--instance", str(instance),
+            *CLI_SIZES, *args]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+
+
+def test_second_run_reuses_the_data_and_sends_nothing(first_run, instance):
+    demo, _result, _lines = first_run
+    demo.stop()  # the first run's servers go away, as when the command exits
+    counts_before = rows(instance, "SELECT status, count(*) FROM message GROUP BY status ORDER BY status")
+    orders_before = rows(instance, "SELECT count(*) FROM orders")
+    started = time.perf_counter()
+    done = subprocess.run(_cli(instance, "--no-serve", "--port", "0"), cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Reusing the demo data" in done.stdout and "data reused" in done.stdout
+    assert time.perf_counter() - started < 30
+    assert rows(instance, "SELECT status, count(*) FROM message GROUP BY status ORDER BY status") == counts_before
+    assert rows(instance, "SELECT count(*) FROM orders") == orders_before
+
+
+def test_ctrl_c_stops_cleanly(first_run, instance):
+    process = subprocess.Popen(_cli(instance, "--port", "0"), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        deadline = time.monotonic() + 60
+        for line in process.stdout:  # type: ignore[union-attr]
+            seen.append(line)
+            if "Press Ctrl-C" in line or time.monotonic() > deadline:
+                break
+        assert any("Embedded admin" in line for line in seen), "".join(seen)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err[-2000:]
+    assert "Traceback" not in err

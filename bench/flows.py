@@ -70,7 +70,7 @@ def generate(db: Database, customers: int, orders: int) -> None:
             conn.execute(text(f"""
                 INSERT INTO customer (id, store_id, external_id, email, locale, marketing_consent, tags)
                 SELECT g, 1, 'c' || g, 'c' || g || '@bench.test', 'en', (g % 2 = 0), '[]'
-                FROM generate_series(1, {customers}) g"""))
+                FROM generate_series(1::bigint, {customers}) g"""))
             # Order g: customer hash, created within three years, delivered 3 days later (90%).
             conn.execute(text(f"""
                 INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, total_price,
@@ -80,12 +80,12 @@ def generate(db: Database, customers: int, orders: int) -> None:
                        CASE WHEN g % 50 <> 0 AND g % 10 <> 0 THEN ts + interval '3 days' END,
                        CASE WHEN g % 50 = 0 THEN ts + interval '2 hours' END, '[]'
                 FROM (SELECT g, timestamptz '{NOW.isoformat()}' - ((g * 104729) % (1095 * 86400)) * interval '1 second'
-                             AS ts FROM generate_series(1, {orders}) g) s"""))
+                             AS ts FROM generate_series(1::bigint, {orders}) g) s"""))
             conn.execute(text(f"""
                 INSERT INTO order_line (id, order_id, store_id, external_id, product_id, variant_id, title, quantity,
                                         price)
                 SELECT g, g, 1, 'l' || g, {_product('g', customers)}, {_product('g', customers)}, '', 1 + g % 3, 10
-                FROM generate_series(1, {orders}) g"""))
+                FROM generate_series(1::bigint, {orders}) g"""))
         else:
             seq = "WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < {n})"
             conn.execute(text(seq.format(n=customers) + """

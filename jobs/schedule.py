@@ -145,13 +145,13 @@ class SchedulerService:
         """Acquire or renew the lease; log transitions between active and standby; return active."""
         now = self.ctx.clock.now()
         held = acquire_lease(self.ctx.database, self.holder, now, self.lease_seconds)
-        if held and not self.active:
+        was_active, self.active = self.active, held
+        if held and not was_active:
             log.info("scheduler active: lease acquired", extra={"holder": self.holder})
-        elif not held and self.active:
+        elif not held and was_active:
             log.warning("scheduler lost the lease; standing by", extra={"holder": self.holder})
         elif not held:
             log.info("another scheduler holds the lease; standing by", extra={"holder": self.holder})
-        self.active = held
         return held
 
     def run_if_active(self, name: str) -> Any:
@@ -161,10 +161,9 @@ class SchedulerService:
         return self.submit(get_job(name, self.jobs))
 
     def stop(self) -> None:
-        """Release the lease on shutdown."""
-        if self.active:
-            release_lease(self.ctx.database, self.holder, self.ctx.clock.now())
-            self.active = False
+        """Release the lease on shutdown (a no-op unless this process holds it)."""
+        self.active = False
+        release_lease(self.ctx.database, self.holder, self.ctx.clock.now())
 
     def build(self, scheduler_cls: type | None = None) -> Any:
         """Return an APScheduler 3 scheduler (BlockingScheduler by default) with every job added."""
@@ -184,8 +183,9 @@ class SchedulerService:
     def serve_forever(self) -> None:
         """Block running the scheduler until interrupted (the `aftercare scheduler` command)."""
         scheduler = self.build()
-        self.heartbeat()
         try:
+            # Inside the try: an interrupt right after the first acquisition still releases the lease.
+            self.heartbeat()
             scheduler.start()
         except (KeyboardInterrupt, SystemExit):
             log.info("scheduler stopping")

@@ -91,15 +91,24 @@ def handle_new_reviews(session: Session, config: Config, store: Store, settings:
         .order_by(Review.id)).all()
     counts = {"auto_replies": 0, "drafts": 0, "tickets": 0}
     rows = []
+    texts: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def text_for(step: str, language: str, name: str | None) -> tuple[str, str]:
+        # One template lookup per step and language per run, not per review.
+        if (step, language) not in texts:
+            texts[(step, language)] = reply_text(session, store.id, step, language, "{name}")
+        template, used = texts[(step, language)]
+        return template.replace("{name}", (name or "").split(" ")[0] or "there"), used
+
     for review in reviews:
         language = language_of(review.language, store.primary_locale)
         if review.rating >= threshold:
-            text, used = reply_text(session, store.id, "positive", language, review.reviewer_name)
+            text, used = text_for("positive", language, review.reviewer_name)
             review.reply_body, review.reply_status = text, "approved"
             rows.append(_reply_row(review, text, used, now))
             counts["auto_replies"] += 1
         else:
-            text, _used = reply_text(session, store.id, "draft", language, review.reviewer_name)
+            text, _used = text_for("draft", language, review.reviewer_name)
             review.reply_body, review.reply_status = text, "draft"
             subject = f"{review.rating}★ review: {review.title or (review.body or '')[:80]}"
             open_ticket(session, config, store_id=store.id, source="review",

@@ -11,9 +11,9 @@ import click
 @click.command("demo")
 @click.option("--fresh", is_flag=True, help="Start over: delete the demo database, journal and outbox.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port of the admin (0: a free port).")
-@click.option("--customers", default=300, show_default=True, type=int, help="Customers of the Shopify store.")
-@click.option("--orders", default=1200, show_default=True, type=int, help="Orders of the Shopify store (2 years).")
-@click.option("--amazon-orders", default=300, show_default=True, type=int, help="Orders of the Amazon seller.")
+@click.option("--customers", default=200, show_default=True, type=int, help="Customers of the Shopify store.")
+@click.option("--orders", default=800, show_default=True, type=int, help="Orders of the Shopify store (2 years).")
+@click.option("--amazon-orders", default=200, show_default=True, type=int, help="Orders of the Amazon seller.")
 @click.option("--days", default=90, show_default=True, type=click.IntRange(7, 365),
               help="Days simulated on the accelerated clock.")
 @click.option("--instance", type=click.Path(file_okay=False, path_type=Path), default=None,

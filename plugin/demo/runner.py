@@ -51,12 +51,13 @@ DEMO_EMAIL = "merchant@aftercare-demo.example"
 SIMULATED_STREAM = "demo:simulated"
 SYNC_TARGETS = ("jobs.sync:sync_store", "jobs.amazon_sync:run")
 # How often each declared job runs inside the simulation (at least its real interval): the flows work in days,
-# so a few runs a day show the same behaviour at a fraction of the cost. Shopify changes arrive by webhook
-# between the daily syncs. Dispatch runs every second simulated hour that has a message due: a two-hour step
-# always lands inside a customer's two-hour local send window (09:00-11:00 by default), whatever the zone.
-SIM_FLOOR = {"sync": DAY, "webhooks": 2 * HOUR, "dispatch": 2 * HOUR, "replenishment_learn": DAY,
+# so two runs a day show the same behaviour at a fraction of the cost. Shopify changes arrive by webhook
+# between the syncs (every other day; Amazon orders are solicited weeks after they arrive). Dispatch runs
+# every second simulated hour that has a message due: a two-hour step always lands inside a customer's
+# two-hour local send window (09:00-11:00 by default), whatever the zone.
+SIM_FLOOR = {"sync": 2 * DAY, "webhooks": 2 * HOUR, "dispatch": 2 * HOUR, "replenishment_learn": DAY,
              "amazon_solicitations": DAY, "amazon_feedback": 3 * DAY, "metrics_snapshot": 15 * DAY}
-DEFAULT_FLOOR = 8 * HOUR
+DEFAULT_FLOOR = 12 * HOUR
 # Customers' reactions to the emails they get.
 SURVEY_ANSWER_SHARE = 0.45
 SURVEY_SCORES = (10, 10, 9, 9, 9, 8, 7, 6, 5, 3, 0)
@@ -86,9 +87,9 @@ class DemoOptions:
 
     instance: Path
     port: int = 8000
-    customers: int = 300
-    orders: int = 1200
-    amazon_orders: int = 300
+    customers: int = 200
+    orders: int = 800
+    amazon_orders: int = 200
     days: int = 90
     seed: int = 42
     amazon_seed: int = 7

@@ -154,7 +154,8 @@ def measure(url: str, vault_key: str, requests_per_page: int) -> tuple[float, li
     pages = ["/admin/", "/admin/flows", "/admin/flows/review_request", "/admin/reviews",
              "/admin/reviews?status=draft&rating=1", "/admin/tickets", "/admin/tickets/4", "/admin/messages",
              "/admin/messages?q=customer8%40example.com", "/admin/messages?q=%23501000", "/admin/customers",
-             "/admin/customers?segment=vip", "/admin/customers/8", "/admin/settings"]
+             "/admin/customers?segment=vip", "/admin/customers?segment=dormant", "/admin/customers/8",
+             "/admin/settings"]
     results = []
     for path in pages:
         timings = []

@@ -31,7 +31,7 @@ def customers() -> Any:
     # With a segment, walk the (store_id, segment) index of customer_metrics in customer id order.
     key = Customer.id
     if segment in SEGMENT_NAMES:
-        query = query.where(CustomerMetrics.segment == segment)
+        query = query.where(CustomerMetrics.store_id.in_(context.scope_ids), CustomerMetrics.segment == segment)
         key = CustomerMetrics.customer_id
     if q:
         # Exact email or customer id: both indexed (a name search would scan every customer).

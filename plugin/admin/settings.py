@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import Response, abort, request, stream_with_context
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from connectors.amazon import marketplaces
 from connectors.amazon.client import Credentials, SpApiSession
@@ -22,7 +22,7 @@ from plugin.admin.blueprint import bp, ctx, done, failed, page
 from plugin.admin.overview import overview_cache
 from plugin.config import ConfigError
 from plugin.db import get_db, get_session
-from plugin.models import Customer, CustomerMetrics, Merchant, Message, Order, Store
+from plugin.models import Customer, Merchant, Message, Order, Store
 from plugin.secrets_store import set_credential
 from plugin.webhooks.compliance import redact_customer
 
@@ -49,11 +49,8 @@ def settings() -> Any:
     store = context.single_store()
     policy = flow_settings.effective(session, get_config(), store.id, "policy") if store else \
         flow_settings.defaults(get_config(), "policy")
-    counts = dict(session.execute(select(CustomerMetrics.store_id, func.count())
-                                  .where(CustomerMetrics.store_id.in_(context.store_ids))
-                                  .group_by(CustomerMetrics.store_id)).all())
     return page("admin/settings.html", merchant=merchant, stores=context.stores, policy=policy,
-                customer_counts=counts, regions=("na", "eu", "fe"), exports=tuple(EXPORTS))
+                regions=("na", "eu", "fe"), exports=tuple(EXPORTS))
 
 
 @bp.post("/settings/sender")

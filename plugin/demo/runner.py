@@ -95,6 +95,8 @@ class DemoOptions:
     amazon_seed: int = 7
     fresh: bool = False
     echo: Callable[[str], None] = print
+    # End of the simulated period (default: the current hour); tests pin it for reproducible runs.
+    end: datetime | None = None
 
 
 @dataclass
@@ -206,7 +208,7 @@ class Demo:
         shutil.rmtree(self.outbox_dir, ignore_errors=True)
 
     def _new_state(self) -> dict[str, Any]:
-        end = SystemClock().now().replace(minute=0, second=0, microsecond=0)
+        end = (self.o.end or SystemClock().now()).replace(minute=0, second=0, microsecond=0)
         return {"start": (end - timedelta(days=self.o.days)).isoformat(), "end": end.isoformat(),
                 "customers": self.o.customers, "orders": self.o.orders, "amazon_orders": self.o.amazon_orders,
                 "seed": self.o.seed, "amazon_seed": self.o.amazon_seed, "password": secrets.token_urlsafe(12),

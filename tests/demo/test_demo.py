@@ -12,19 +12,23 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from plugin.auth.tokens import get_access_token
 from plugin.demo import Demo, DemoOptions
+from plugin.models import Store
 from sandbox.shopify import mint_session_token
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZES = {"customers": 80, "orders": 320, "amazon_orders": 120, "days": 45}
-CLI_SIZES = ["--customers", "80", "--orders", "320", "--amazon-orders", "120", "--days", "45"]
+SIZES = {"customers": 100, "orders": 400, "amazon_orders": 120, "days": 45}
+CLI_SIZES = ["--customers", "100", "--orders", "400", "--amazon-orders", "120", "--days", "45"]
+# A pinned end makes the simulated period (and so every count below) the same on every run.
+END = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request"}
 
 
@@ -38,7 +42,7 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def first_run(instance: Path):
     """Run the demo once in-process (nothing served afterwards but the threads), yield it, then stop it."""
     lines: list[str] = []
-    demo = Demo(DemoOptions(instance=instance, port=0, echo=lines.append, **SIZES))
+    demo = Demo(DemoOptions(instance=instance, port=0, echo=lines.append, end=END, **SIZES))
     try:
         result = demo.start()
         yield demo, result, lines
@@ -65,8 +69,11 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
     ((status, raw, installed_at),) = rows(instance, "SELECT status, access_token_enc, installed_at FROM store "
                                                     "WHERE id = :id", id=result.shopify_store_id)
     assert status == "active" and installed_at is not None
-    token = demo.app.extensions["aftercare.vault"].decrypt(raw)
-    assert token.encode() not in raw
+    stored = demo.app.extensions["aftercare.vault"].decrypt(raw)
+    assert stored.encode() not in raw
+    # The clock is live now (later than the pinned end): the app refreshes the expiring token as it would.
+    with demo.live_ctx.database.session() as session:
+        token = get_access_token(session, session.get(Store, result.shopify_store_id), demo.live_ctx)
     answer = requests.post(f"{demo.shopify_url}/admin/api/2025-01/graphql.json", timeout=30,
                            json={"query": "{ shop { name } }"},
                            headers={"Host": demo.shop, "X-Shopify-Access-Token": token})

@@ -255,7 +255,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_metrics'))
     )
     with op.batch_alter_table('customer_metrics', schema=None) as batch_op:
-        batch_op.create_index('ix_customer_metrics_store_segment', ['store_id', 'segment'], unique=False)
+        batch_op.create_index('ix_customer_metrics_store_segment', ['store_id', 'segment', 'customer_id'], unique=False)
 
     op.create_table('orders',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -296,6 +296,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_orders_store_customer_created', ['store_id', 'customer_id', 'created_at_remote'], unique=False)
         batch_op.create_index('ix_orders_store_delivered', ['store_id', 'delivered_at'], unique=False)
         batch_op.create_index('ix_orders_store_fulfilled', ['store_id', 'fulfilled_at'], unique=False)
+        batch_op.create_index('ix_orders_store_name', ['store_id', 'name'], unique=False)
         batch_op.create_index('ix_orders_store_updated', ['store_id', 'remote_updated_at'], unique=False)
 
     op.create_table('variant',
@@ -539,6 +540,7 @@ def downgrade() -> None:
     op.drop_table('variant')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_store_updated')
+        batch_op.drop_index('ix_orders_store_name')
         batch_op.drop_index('ix_orders_store_fulfilled')
         batch_op.drop_index('ix_orders_store_delivered')
         batch_op.drop_index('ix_orders_store_customer_created')

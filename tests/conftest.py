@@ -29,8 +29,25 @@ def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
+            url = _worker_database(url, worker)
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Give each pytest-xdist worker its own fresh PostgreSQL database beside the configured one."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                         password=parsed.password, dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

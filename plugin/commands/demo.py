@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def demo(fresh: bool, port: int, customers: int, orders: int, amazon_orders: int
                           echo=lambda line: click.echo(line))
     runner = Demo(options)
     stop = threading.Event()
+    # `kill` (SIGTERM) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     try:
         result = runner.start()
         click.echo(f"[6/6] Ready in {result.seconds:.0f} s" + (" (data reused)" if result.reused else ""))

@@ -148,8 +148,17 @@ def test_embedded_overview_shows_figures_computed_from_the_rows(first_run, insta
     assert frame.status_code == 200 and "<iframe" in frame.text and "id_token=" in frame.text
     outbox = requests.get(result.outbox_url, timeout=30)
     assert outbox.status_code == 200 and "Demo outbox" in outbox.text
-    login = requests.get(result.login_url, timeout=30)
-    assert login.status_code == 200
+    # The standalone login works with the demo credentials the command prints.
+    browser = requests.Session()
+    form = browser.get(result.login_url, timeout=30)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and csrf, form.text[:500]
+    signed_in = browser.post(result.login_url, timeout=30, allow_redirects=False,
+                             data={"csrf_token": csrf.group(1), "email": result.login_email,
+                                   "password": result.login_password})
+    assert signed_in.status_code == 303, signed_in.text[:500]
+    standalone = browser.get(f"{result.app_url}/admin/", timeout=30)
+    assert standalone.status_code == 200 and shown.group(0) in standalone.text
 
 
 def _cli(instance: Path, *args: str) -> list[str]:

@@ -114,9 +114,17 @@ def _median_sql(dialect: str, keys: str) -> str:
                WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY {keys}"""  # noqa: S608
 
 
+def _roomy_sorts(session: Session, dialect: str) -> None:
+    # The window functions sort every purchase of the store; PostgreSQL's default 4 MB work_mem spills
+    # those sorts to disk (3 M orders: ~170 MB on disk, half the run time). Only for this transaction.
+    if dialect == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+
+
 def product_medians(session: Session, store_id: int) -> dict[int, tuple[float, int]]:
     """Return {product id: (median days per unit between re-buys, number of gaps)} across customers."""
     dialect = session.get_bind().dialect.name
+    _roomy_sorts(session, dialect)
     sql = f"WITH {_purchases_sql(dialect)} {_median_sql(dialect, 'p')}"
     return {int(p): (float(m), int(n)) for p, m, n in session.execute(text(sql), {"store_id": store_id})}
 
@@ -170,6 +178,7 @@ def _bind_time(dialect: str, when: datetime) -> Any:
 def due_reminders(session: Session, store: Store, settings: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     """Return the reminder rows to plan now: run-out still ahead, reminder time within the planning horizon."""
     dialect = session.get_bind().dialect.name
+    _roomy_sorts(session, dialect)
     now_days = (now - EPOCH).total_seconds() / 86400.0
     sql = f"""
     WITH {_purchases_sql(dialect)},

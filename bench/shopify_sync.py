@@ -272,6 +272,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--incremental-orders", type=int, default=10_000)
     parser.add_argument("--pg", default=os.environ.get("AFTERCARE_BENCH_PG", PG_DEFAULT))
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), default=None,
+                        help="Backfill into one database only (skips the traced pass and the incremental run).")
     parser.add_argument("--child", nargs=5, metavar=("DB", "SANDBOX", "TOKEN", "SHOP", "TRACE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -291,10 +293,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sqlite_url = f"sqlite:///{tmp}/backfill.sqlite"
-            results["SQLite"] = run_child(["--child", sqlite_url, url, token, shop, "0"])
-            if ensure_pg(args.pg):
+            if args.only in (None, "sqlite"):
+                results["SQLite"] = run_child(["--child", sqlite_url, url, token, shop, "0"])
+            if args.only in (None, "postgresql") and ensure_pg(args.pg):
                 results[f"PostgreSQL {pg_version(args.pg)}"] = run_child(["--child", args.pg, url, token, shop, "0"])
-            traced = run_child(["--child", f"sqlite:///{tmp}/traced.sqlite", url, token, shop, "1"])
+            traced = None if args.only else run_child(["--child", f"sqlite:///{tmp}/traced.sqlite", url, token,
+                                                      shop, "1"])
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -310,6 +314,8 @@ def main() -> None:
         print(f"{name:24} {r['orders']:>7} {r['lines']:>7} {r['bulk_wait_s']:>13.1f}s {r['consume_s']:>8.1f}s "
               f"{rate:>9.0f} {r['orders'] / r['end_to_end_s']:>12.0f} {raw:>12.0f} {rate / raw:>6.2f} "
               f"{r['maxrss_mb']:>7.0f}MB")
+    if traced is None:
+        return
     print(f"tracemalloc peak of Python allocations during a SQLite backfill: {traced['tracemalloc_peak_mb']:.1f} MB "
           f"(RSS of that traced run {traced['maxrss_mb']:.0f} MB)")
 

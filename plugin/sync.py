@@ -25,7 +25,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, Text, and_, cast, delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, Text, and_, cast, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -78,6 +78,17 @@ def _insert(session: Session, table: Table) -> Any:
     if dialect == "sqlite":
         return sqlite_insert(table)
     raise NotImplementedError(f"upserts support sqlite and postgresql, not {dialect}")
+
+
+def _custom_plans(session: Session) -> None:
+    """Make PostgreSQL plan each lookup for its actual ids in this transaction.
+
+    psycopg prepares statements run five times; PostgreSQL may then switch to a generic plan costed while the
+    tables were still empty (a sequential scan), and a backfill slows down as the tables grow.
+    https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-PLAN-CACHE-MODE
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _differs(table: Table, excluded: Any, fields: Sequence[str]) -> ColumnElement[bool]:
@@ -173,6 +184,7 @@ def upsert_customers(session: Session, store_id: int, records: Iterable[Customer
 
     A redacted customer (``redacted_at`` set) is never updated, so a sync cannot bring back erased data.
     """
+    _custom_plans(session)
     written = 0
     for batch in chunked(records, batch_size):
         rows = _dedupe(_customer_row(store_id, r) for r in batch)
@@ -217,6 +229,7 @@ def upsert_products(session: Session, store_id: int, records: Iterable[ProductRe
 
     Only connector-owned fields are written; the merchant's replenishment settings are left alone.
     """
+    _custom_plans(session)
     written = 0
     for batch in chunked(records, batch_size):
         rows = _dedupe({"store_id": store_id, "external_id": r.external_id, "title": r.title or "",
@@ -291,6 +304,7 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
     ``lines_written`` (new or changed lines), ``lines_deleted`` (lines no longer in their order).
     An order whose stored copy is newer than the record keeps its data and its lines.
     """
+    _custom_plans(session)
     totals = dict.fromkeys(("seen", "orders", "customers", "products", "variants", "lines_written",
                             "lines_deleted"), 0)
     for batch in chunked(records, batch_size):
@@ -406,6 +420,7 @@ def upsert_reviews(session: Session, store_id: int, records: Iterable[ReviewReco
     Links use external ids (product, order) and the reviewer's e-mail (customer, case-insensitive, never a
     redacted customer). Our reply fields are never overwritten by the review app's copy.
     """
+    _custom_plans(session)
     new_ids: list[int] = []
     for batch in chunked(records, batch_size):
         batch = list({(r.source, r.external_id): r for r in batch}.values())

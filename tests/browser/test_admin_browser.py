@@ -126,6 +126,8 @@ def page(env: Env) -> Iterator[Page]:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         tab = context.new_page()
         tab.set_default_timeout(15000)
+        # The machine is shared: give assertions room beyond Playwright's 5 s default.
+        expect.set_options(timeout=15000)
         yield tab
         context.close()
         browser.close()
@@ -255,3 +257,48 @@ def test_without_app_bridge_the_page_still_works_and_warns_at_expiry(env: Env, p
         shot(page, "11-session-expired")
     finally:
         page.unroute("**/__sandbox/app-bridge.js")
+
+
+AUDIT_JS = """() => {
+  const parse = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const p = m[1].split(',').map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const lum = (c) => { const f = (v) => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const background = (el) => { for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; }
+    return {r: 255, g: 255, b: 255, a: 1}; };
+  const problems = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('svg, iframe, [hidden], [aria-hidden=true], details:not([open]) > :not(summary)')) continue;
+    const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    if (!own || style.visibility === 'hidden' || style.display === 'none' || !el.getClientRects().length) continue;
+    const fg = parse(style.color), bg = background(el);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) problems.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+  }
+  for (const field of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const labelled = (field.id && document.querySelector('label[for="' + field.id + '"]'))
+      || field.getAttribute('aria-label');
+    if (!labelled) problems.push('unlabelled ' + field.outerHTML.slice(0, 60));
+  }
+  return problems;
+}"""
+
+
+def test_pages_meet_contrast_labels_and_keyboard_basics(env: Env, page: Page):
+    env.clock.set(datetime.now(UTC).replace(microsecond=0))
+    for path in ("/admin/", f"/admin/flows/review_request?store={env.store_id}", "/admin/reviews", "/admin/tickets",
+                 "/admin/messages", "/admin/customers", "/admin/settings"):
+        page.goto(env.admin_url(path))
+        assert page.evaluate(AUDIT_JS) == [], path
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.locator("header[role=banner], main, nav, footer").count() >= 4
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"

@@ -23,11 +23,10 @@ import random
 import re
 import secrets
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +41,7 @@ from plugin.clock import FrozenClock, SystemClock
 from plugin.config import SECRET_VARIABLES, Config, load_config
 from plugin.demo.frame import AdminFrame
 from plugin.demo.world import ShopperWorld, replay
-from plugin.models import Merchant, Message, Product, Store, SyncState, Ticket
+from plugin.models import Merchant, Message, Order, Product, Store, SyncState, Ticket
 
 REQUEST_TIMEOUT = 30
 DEMO_LWA_CLIENT_ID = "amzn1.application-oa2-client.aftercare-demo"
@@ -177,7 +176,12 @@ class Demo:
         service.heartbeat()
         scheduler.start()
         self.scheduler = scheduler
-        self.stoppers.insert(0, lambda: (scheduler.shutdown(wait=True), service.stop()))
+
+        def stop_scheduler() -> None:
+            scheduler.shutdown(wait=True)
+            service.stop()  # releases the lease at once
+
+        self.stoppers.insert(0, stop_scheduler)
 
     def stop(self) -> None:
         """Stop the scheduler and every server thread (safe to call twice)."""
@@ -334,8 +338,7 @@ class Demo:
         self._mark_consumables()
         with self.app.extensions["aftercare.db"].session() as session:
             orders = dict(session.execute(select(Store.platform, func.count()).select_from(Store)
-                                          .join(_order_model(), _order_model().store_id == Store.id)
-                                          .group_by(Store.platform)).all())
+                                          .join(Order, Order.store_id == Store.id).group_by(Store.platform)).all())
         echo(f"[3/6] Backfilled {orders.get('shopify', 0):,} Shopify and {orders.get('amazon', 0):,} Amazon "
              f"orders in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
@@ -526,12 +529,6 @@ def _specs(targets: tuple[str, ...]) -> list[JobSpec]:
     return [spec for spec in JOBS if spec.target in targets]
 
 
-def _order_model() -> Any:
-    from plugin.models import Order
-
-    return Order
-
-
 def _name(person: Any) -> str:
     return f"{person.first_name} {person.last_name[:1]}."
 
@@ -557,14 +554,3 @@ def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int]) -
     if reorders and rng.random() < REORDER_CLICK_SHARE:
         out.append(("reorder", {"url": reorders[0], "customer": customers.get(to)}))
     return out
-
-
-def now_utc() -> datetime:
-    """Return the wall time (UTC)."""
-    return datetime.now(UTC)
-
-
-def wait_forever(stop: threading.Event) -> None:
-    """Block until ``stop`` is set or Ctrl-C."""
-    while not stop.wait(0.5):
-        pass

@@ -148,6 +148,10 @@ def test_embedded_overview_shows_figures_computed_from_the_rows(first_run, insta
     assert frame.status_code == 200 and "<iframe" in frame.text and "id_token=" in frame.text
     outbox = requests.get(result.outbox_url, timeout=30)
     assert outbox.status_code == 200 and "Demo outbox" in outbox.text
+    first = re.search(r'<a href="([^"]+\.eml)">([^<]*)</a>', outbox.text)
+    assert first, outbox.text[:1000]
+    email = requests.get(result.outbox_url + first.group(1), timeout=30)
+    assert email.status_code == 200 and "<iframe sandbox" in email.text and first.group(2) in email.text
     # The standalone login works with the demo credentials the command prints.
     browser = requests.Session()
     form = browser.get(result.login_url, timeout=30)
@@ -203,3 +207,7 @@ def test_ctrl_c_stops_cleanly(first_run, instance):
             process.kill()
     assert process.returncode == 0, err[-2000:]
     assert "Traceback" not in err
+
+
+def test_outbox_viewer_is_not_part_of_the_product(app):
+    assert not any(rule.rule.startswith("/demo") for rule in app.url_map.iter_rules())

@@ -178,7 +178,9 @@ class Demo:
         self.scheduler = scheduler
 
         def stop_scheduler() -> None:
-            scheduler.shutdown(wait=True)
+            # Do not wait for a running job (a report poll may be sleeping): Ctrl-C must answer at once; an
+            # interrupted job's transaction rolls back and the job is idempotent.
+            scheduler.shutdown(wait=False)
             service.stop()  # releases the lease at once
 
         self.stoppers.insert(0, stop_scheduler)
@@ -287,7 +289,8 @@ class Demo:
                     "log_level": os.environ.get("AFTERCARE_APP__LOG_LEVEL", "WARNING")},
             "shopify": {"admin_base_url": self.shopify_url, "application_url": app_url,
                         "app_bridge_url": f"{self.shopify_url}/__sandbox/app-bridge.js"},
-            "amazon": {"endpoint": self.amazon.url, "lwa_token_url": self.amazon.lwa_token_url},
+            "amazon": {"endpoint": self.amazon.url, "lwa_token_url": self.amazon.lwa_token_url,
+                       "report_poll_seconds": 5.0},
             "judgeme": {"base_url": self.judgeme.url},
             "mail": {"from_email": "hello@aftercare-demo.example", "from_name": "Aftercare Demo Store"},
             "database_url": f"sqlite:///{self.db_path}",

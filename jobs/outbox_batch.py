@@ -64,6 +64,18 @@ def flow_config(session: Session, ctx: JobContext, store_id: int, flow: str) -> 
     return flow_settings.effective(session, ctx.config, store_id, flow)
 
 
+def open_flow(session: Session, ctx: JobContext, store_id: int,
+              flow: str) -> tuple[Store, dict[str, Any]] | dict[str, int]:
+    """Return (store, settings) when the flow may run for the store, else the counts saying why not."""
+    store = sending_store(session, store_id)
+    if store is None:
+        return {"inactive": 1}
+    settings = flow_config(session, ctx, store_id, flow)
+    if not settings.get("enabled", True):
+        return {"disabled": 1}
+    return store, settings
+
+
 def sending_store(session: Session, store_id: int, platform: str = "shopify") -> Store | None:
     """Return the store when it exists, is installed and is on the platform; else None."""
     store = session.get(Store, store_id)

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from jobs.context import JobContext
-from jobs.outbox_batch import flow_config, message_row, sending_store, write_messages
+from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.review_requests import NO_CONTACT
 from plugin.models import Store
 
@@ -245,12 +245,10 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
     """Job: cancel reminders made moot by a re-order, then plan the reminders now within the horizon."""
     now = ctx.clock.now()
     with ctx.database.session() as session:
-        store = sending_store(session, store_id)
-        if store is None:
-            return {"inactive": 1}
-        settings = flow_config(session, ctx, store_id, FLOW)
-        if not settings.get("enabled", True):
-            return {"disabled": 1}
+        gate = open_flow(session, ctx, store_id, FLOW)
+        if isinstance(gate, dict):
+            return gate
+        store, settings = gate
         cancelled = cancel_reordered(session, store_id, now)
         rows = due_reminders(session, store, settings, now)
         planned = write_messages(session, rows, now)

@@ -13,7 +13,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from jobs.context import JobContext
-from jobs.outbox_batch import flow_config, message_row, sending_store, write_messages
+from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.tickets import open_ticket, severity_for
 from plugin.config import Config
 from plugin.messaging.outbox import find, idempotency_key
@@ -71,12 +71,10 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
     """Job: answer new Judge.me reviews of one store (auto-reply, or draft + complaint ticket)."""
     now = ctx.clock.now()
     with ctx.database.session() as session:
-        store = sending_store(session, store_id)
-        if store is None:
-            return {"inactive": 1}
-        settings = flow_config(session, ctx, store_id, FLOW)
-        if not settings.get("enabled", True):
-            return {"disabled": 1}
+        gate = open_flow(session, ctx, store_id, FLOW)
+        if isinstance(gate, dict):
+            return gate
+        store, settings = gate
         return handle_new_reviews(session, ctx.config, store, settings, now)
 
 

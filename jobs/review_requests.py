@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from jobs.context import JobContext
-from jobs.outbox_batch import flow_config, message_row, sending_store, write_messages
+from jobs.outbox_batch import message_row, open_flow, write_messages
 from plugin.models import Customer, Message, Order, Review, Store, Ticket
 
 FLOW = "review_request"
@@ -29,12 +29,10 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
     """Job: write the review requests and reminders that are due now for one store."""
     now = ctx.clock.now()
     with ctx.database.session() as session:
-        store = sending_store(session, store_id)
-        if store is None:
-            return {"inactive": 1}
-        settings = flow_config(session, ctx, store_id, FLOW)
-        if not settings.get("enabled", True):
-            return {"disabled": 1}
+        gate = open_flow(session, ctx, store_id, FLOW)
+        if isinstance(gate, dict):
+            return gate
+        store, settings = gate
         counts = {"requests": 0, "reminders": 0, "skipped": 0}
         steps = [("requests", due_requests)]
         if settings.get("reminder_enabled", True):

@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from jobs.context import JobContext
-from jobs.outbox_batch import flow_config, message_row, sending_store, write_messages
+from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.review_requests import NO_CONTACT
 from jobs.tickets import open_ticket, severity_for
 from plugin.config import Config
@@ -35,12 +35,10 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
     """Job: write due survey emails and post-resolution follow-ups for one store."""
     now = ctx.clock.now()
     with ctx.database.session() as session:
-        store = sending_store(session, store_id)
-        if store is None:
-            return {"inactive": 1}
-        settings = flow_config(session, ctx, store_id, FLOW)
-        if not settings.get("enabled", True):
-            return {"disabled": 1}
+        gate = open_flow(session, ctx, store_id, FLOW)
+        if isinstance(gate, dict):
+            return gate
+        store, settings = gate
         rows = due_surveys(session, store, settings, now)
         counts = {"surveys": len(write_messages(session, [r for r in rows if r["status"] == "scheduled"], now)),
                   "skipped": len(write_messages(session, [r for r in rows if r["status"] == "skipped"], now))}

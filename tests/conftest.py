@@ -21,7 +21,7 @@ from plugin.models import Base
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"
 TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
 TEST_SHOPIFY_API_KEY = "test-client-id"
-TEST_SHOPIFY_API_SECRET = "test-shopify-secret-0123456789"
+TEST_SHOPIFY_API_SECRET = "test-shopify-secret-0123456789abcdef"  # 32+ bytes, as real ones
 
 
 def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -85,7 +85,14 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
 
     A 401/403 from Shopify marks the store "reinstall needed" (its jobs and sending stop) and ends the run.
     """
-    client = client or shopify_client(ctx, store_id)
+    if client is None:
+        from plugin.auth.tokens import ReinstallNeeded
+
+        try:
+            client = shopify_client(ctx, store_id)
+        except ReinstallNeeded:
+            # get_access_token already marked the store and logged why; nothing to sync until reinstall.
+            return {"status": "reinstall_needed"}
     result: dict[str, Any] = {"status": "ok"}
     for stream_class in streams:
         stream = stream_class(client, overlap=ctx.extras.get("overlap", DEFAULT_OVERLAP))

@@ -157,3 +157,15 @@ def test_concurrent_callers_refresh_once(database_url: str, tmp_path: Path, cloc
         # One refresh: every caller got the same new token, and it is the stored one.
         assert len(results) == 4 and len(set(results)) == 1
         assert _tokens(env, store_id)[0] == results[0]
+
+
+def test_sync_of_a_revoked_store_stops_quietly(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
+    from jobs.sync import sync_shopify_store
+
+    with shopify_env(database_url, tmp_path, clock) as env:
+        store_id = env.install()
+        env.sandbox.revoke(TEST_SHOPIFY_API_KEY, notify=False)
+        clock.advance(hours=2)
+        assert sync_shopify_store(env.ctx(), store_id) == {"status": "reinstall_needed"}
+        _access, _refresh, store = _tokens(env, store_id)
+        assert store.status == "reinstall_needed"

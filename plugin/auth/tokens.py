@@ -34,11 +34,12 @@ TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 - a URL path, not a secre
 REVOKED_CODES = {"invalid_grant", "refresh_token_expired"}
 
 
-class ShopifyAuthError(RuntimeError):
-    """A Shopify credential problem."""
+class ShopifyGrantError(RuntimeError):
+    """A problem with the app's grant for a shop (token endpoint); API-call auth errors are
+    connectors.shopify.errors.ShopifyAuthError."""
 
 
-class TokenRequestFailed(ShopifyAuthError):
+class TokenRequestFailed(ShopifyGrantError):
     """The token endpoint refused or could not be reached; ``code`` says why."""
 
     def __init__(self, message: str, code: str, status: int | None = None):
@@ -52,7 +53,7 @@ class TokenRequestFailed(ShopifyAuthError):
         return self.code in REVOKED_CODES or self.status == 401
 
 
-class ReinstallNeeded(ShopifyAuthError):
+class ReinstallNeeded(ShopifyGrantError):
     """The store has no usable grant: its jobs and sending stop until the merchant opens the app again."""
 
     def __init__(self, store_id: int, reason: str):

@@ -229,7 +229,7 @@ class EmailChannel:
         from connectors.shopify.discounts import create_discount_code
         from connectors.shopify.errors import ShopifyError, ShopifyUserError
         from jobs.sync import shopify_client
-        from plugin.auth.tokens import ReinstallNeeded, ShopifyAuthError
+        from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
 
         try:
             client = shopify_client(self.ctx, discount["store_id"])
@@ -240,7 +240,7 @@ class EmailChannel:
                 raise DeliveryError(f"Shopify refused the discount code: {exc}", permanent=True) from exc
         except ReinstallNeeded as exc:
             raise DeliveryError(f"cannot create the discount code: {exc}", permanent=True) from exc
-        except ShopifyAuthError as exc:
+        except ShopifyGrantError as exc:
             raise DeliveryError(f"cannot create the discount code: {exc}", permanent=False) from exc
         except (ShopifyError, LookupError, OSError) as exc:
             raise DeliveryError(f"cannot create the discount code: {exc}", permanent=False) from exc

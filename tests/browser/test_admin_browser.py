@@ -155,11 +155,14 @@ def test_first_load_installs_the_store_and_every_page_renders(env: Env, page: Pa
                                ("08-customers", "Customers", "Customers"), ("10-settings", "Settings", "Settings")]:
         page.get_by_role("navigation", name="Sections").get_by_role("link", name=tab).click()
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        # The heading shows while the page still parses; admin.js (deferred) must be running before the next click.
+        page.wait_for_load_state("load")
         # Navigation carried a fresh token from App Bridge (the sandbox stand-in), not the first one.
         assert "id_token=" in page.url
         shot(page, name)
         if tab == "Tickets" and page.locator("table a").count():
-            page.locator("table a").first.click()
+            page.locator("table a[href*='/admin/tickets/']").first.click()
+            page.wait_for_url(re.compile(r"/admin/tickets/\d+\?"))
             expect(page.locator("[data-sla-remaining]")).to_have_text(re.compile(r"left|Overdue"))
             shot(page, "06-ticket")
         if tab == "Customers":

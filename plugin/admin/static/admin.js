@@ -73,7 +73,8 @@
       var url = new URL(link.getAttribute("href"), location.href);
       if (!isInternal(url) || url.hash && url.pathname === location.pathname) { return; }
       event.preventDefault();
-      go(url).catch(function () {});
+      // Without a fresh token, still go: the server's bounce page recovers a session or explains what to do.
+      go(url).catch(function () { location.assign(url.toString()); });
     });
   }
 

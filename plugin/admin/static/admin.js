@@ -73,8 +73,9 @@
       var url = new URL(link.getAttribute("href"), location.href);
       if (!isInternal(url) || url.hash && url.pathname === location.pathname) { return; }
       event.preventDefault();
-      // Without a fresh token, still go: the server's bounce page recovers a session or explains what to do.
-      go(url).catch(function () { location.assign(url.toString()); });
+      // App Bridge there but its token call failed: still go, the server's bounce page recovers a session.
+      // No App Bridge and the token expired: stay, the session banner explains how to reload.
+      go(url).catch(function () { if (hasBridge()) { location.assign(url.toString()); } });
     });
   }
 

@@ -44,24 +44,18 @@ def create_app(config: Mapping[str, Any] | Config | None = None, *, clock: Clock
     from plugin.health import bp as health_bp
 
     app.register_blueprint(health_bp)
-    _register_optional_blueprints(app)
+    _register_blueprints(app)
     return app
 
 
-def _register_optional_blueprints(app: Flask) -> None:
-    """Register the blueprints of the subsystems (each module exports ``bp`` and may have init_app)."""
-    import importlib
+def _register_blueprints(app: Flask) -> None:
+    """Register the subsystems' blueprints (each module exports ``bp`` and optionally ``init_app``)."""
+    from plugin import admin, auth, public, webhooks
 
-    for name in ("plugin.auth", "plugin.webhooks", "plugin.public", "plugin.admin"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in (auth, webhooks, public, admin):
         if hasattr(module, "init_app"):
             module.init_app(app)
-        elif hasattr(module, "bp"):
+        else:
             app.register_blueprint(module.bp)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -126,6 +127,11 @@ def keys_rotate() -> None:
         count = rotate_all(session, Vault(cfg.secrets.encryption_key))
     database.dispose()
     click.echo(f"re-encrypted {count} credentials with the primary key; old keys can now be removed")
+
+
+def run() -> None:
+    """Entry point that never shows a traceback for a click usage error."""
+    sys.exit(main(standalone_mode=True))
 
 
 def _register_subsystem_commands() -> None:

@@ -53,6 +53,8 @@ def demo(fresh: bool, port: int, customers: int, orders: int, amazon_orders: int
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        # A second Ctrl-C while the threads shut down would abort halfway; stopping takes a moment only.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         runner.stop()
 
 

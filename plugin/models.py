@@ -582,6 +582,17 @@ class CustomerMetrics(Base):
     computed_at: Mapped[datetime]
 
 
+class StoreMetrics(Base):
+    """Per-store overview aggregates written by the metrics jobs, so the admin never scans orders."""
+
+    __tablename__ = "store_metrics"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    # Counts only (see plugin.store_figures): repurchase, cohort cells, orders per month, flow outcomes.
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime]
+
+
 class SchedulerLease(Base):
     """A named lease held by one process at a time (the active scheduler)."""
 

@@ -165,6 +165,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_product')),
     sa.UniqueConstraint('store_id', 'external_id', name=op.f('uq_product_store_id_external_id'))
     )
+    op.create_table('store_metrics',
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('figures', sa.JSON(), nullable=False),
+    sa.Column('computed_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_store_metrics_store_id_store'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('store_id', name=op.f('pk_store_metrics'))
+    )
     op.create_table('suppression',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('store_id', sa.Integer(), nullable=False),
@@ -560,6 +567,7 @@ def downgrade() -> None:
     op.drop_table('template')
     op.drop_table('sync_state')
     op.drop_table('suppression')
+    op.drop_table('store_metrics')
     op.drop_table('product')
     op.drop_table('flow_settings')
     with op.batch_alter_table('customer', schema=None) as batch_op:

@@ -1,4 +1,4 @@
-"""The metrics snapshot job: recompute `customer_metrics` for a store (read by the admin)."""
+"""The metrics jobs: `customer_metrics` (daily) and the per-store overview counts (hourly), read by the admin."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import logging
 from jobs.context import JobContext
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.models import Merchant, Store
+from plugin.store_figures import save_store_figures
 
 log = logging.getLogger("aftercare.jobs.analytics")
 
 
 def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
-    """Recompute one store's customer metrics with its merchant's segment rules."""
+    """Recompute one store's customer metrics with its merchant's segment rules, then its overview counts."""
     settings = dict(ctx.config.section("analytics"))
+    now = ctx.clock.now()
     with ctx.database.session() as session:
         store = session.get(Store, store_id)
         if store is None:
@@ -21,7 +23,20 @@ def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
         merchant = session.get(Merchant, store.merchant_id)
         overrides = (merchant.settings or {}).get("segments", {}) if merchant else {}
         rules = SegmentRules.from_settings({**settings, **overrides})
-        count = refresh_customer_metrics(session, store_id, ctx.clock.now(), rules,
+        count = refresh_customer_metrics(session, store_id, now, rules,
                                          lifetime_years=float(settings["expected_lifetime_years"]))
+        # Same transaction: the overview never pairs new segments with old first-order counts.
+        save_store_figures(session, store_id, now, settings)
     log.info("customer metrics refreshed", extra={"store_id": store_id, "customers": count})
     return {"customers": count}
+
+
+def refresh_store_figures(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Recount one store's overview figures (repurchase, cohorts, orders per month, flow outcomes)."""
+    settings = dict(ctx.config.section("analytics"))
+    with ctx.database.session() as session:
+        if session.get(Store, store_id) is None:
+            return {"stores": 0}
+        row = save_store_figures(session, store_id, ctx.clock.now(), settings)
+        eligible = row.figures["repurchase"][0]
+    return {"stores": 1, "eligible_first_time_customers": eligible}

@@ -67,7 +67,9 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("amazon_feedback", "jobs.amazon_feedback:run", 12 * HOUR, platforms=("amazon",),
             description="Amazon seller-feedback reports (GET_SELLER_FEEDBACK_DATA) into the inbox"),
     JobSpec("metrics_snapshot", "jobs.analytics:snapshot_metrics", DAY, platforms=("shopify", "amazon"),
-            description="recompute customer metrics (RFM, CLV)"),
+            description="recompute customer metrics (RFM, CLV) and the overview counts"),
+    JobSpec("overview_figures", "jobs.analytics:refresh_store_figures", HOUR, platforms=("shopify", "amazon"),
+            description="recount the overview's repurchase rate, cohorts, monthly orders and flow outcomes"),
 )
 
 

@@ -192,10 +192,9 @@ def segment_counts(session: Session, store_ids: Sequence[int]) -> dict[str, int]
     return {segment or "unknown": count for segment, count in rows}
 
 
-def repurchase_rate(session: Session, store_ids: Sequence[int], now: datetime, window_days: int = 90,
-                    cohort_days: int = 365, acquisition_below: float = 0.15,
-                    loyalty_above: float = 0.30) -> RepurchaseStats:
-    """Compute the repurchase rate within ``window_days`` of the first order and the mode it implies."""
+def repurchase_counts(session: Session, store_ids: Sequence[int], now: datetime, window_days: int = 90,
+                      cohort_days: int = 365) -> tuple[int, int]:
+    """Return (eligible first-time customers, those who ordered again within ``window_days``)."""
     dialect = _dialect(session)
     first = (
         select(Order.store_id, Order.customer_id, func.min(Order.created_at_remote).label("first_at"))
@@ -216,6 +215,12 @@ def repurchase_rate(session: Session, store_ids: Sequence[int], now: datetime, w
     eligible, repeaters = session.execute(
         select(func.count(), func.coalesce(func.sum(case((came_back, 1), else_=0)), 0)).where(eligible_where)
     ).one()
+    return int(eligible), int(repeaters)
+
+
+def repurchase_stats(eligible: int, repeaters: int, acquisition_below: float = 0.15,
+                     loyalty_above: float = 0.30) -> RepurchaseStats:
+    """Turn repurchase counts into the rate, the business mode it implies and the advice that follows."""
     if not eligible:
         return RepurchaseStats(0, 0, None, None, "Not enough first-time customers yet to judge repurchase.")
     rate = repeaters / eligible
@@ -231,8 +236,17 @@ def repurchase_rate(session: Session, store_ids: Sequence[int], now: datetime, w
     return RepurchaseStats(int(eligible), int(repeaters), rate, mode, advice)
 
 
-def cohorts(session: Session, store_ids: Sequence[int], now: datetime, months: int = 12) -> list[CohortRow]:
-    """Return retention by first-order month for the last ``months`` months (oldest first)."""
+def repurchase_rate(session: Session, store_ids: Sequence[int], now: datetime, window_days: int = 90,
+                    cohort_days: int = 365, acquisition_below: float = 0.15,
+                    loyalty_above: float = 0.30) -> RepurchaseStats:
+    """Compute the repurchase rate within ``window_days`` of the first order and the mode it implies."""
+    eligible, repeaters = repurchase_counts(session, store_ids, now, window_days, cohort_days)
+    return repurchase_stats(eligible, repeaters, acquisition_below, loyalty_above)
+
+
+def cohort_cells(session: Session, store_ids: Sequence[int], now: datetime,
+                 months: int = 12) -> dict[int, dict[int, int]]:
+    """Return {first-order month index: {months after it: customers ordering then}} for the last ``months``."""
     dialect = _dialect(session)
     first = (
         select(Order.store_id, Order.customer_id,
@@ -252,14 +266,25 @@ def cohorts(session: Session, store_ids: Sequence[int], now: datetime, months: i
     table: dict[int, dict[int, int]] = {}
     for first_month, off, count in rows:
         table.setdefault(int(first_month), {})[int(off)] = int(count)
+    return table
+
+
+def cohort_rows(table: dict[int, dict[int, int]], now: datetime, months: int = 12) -> list[CohortRow]:
+    """Turn cohort cells into rows of retention shares (oldest first, months up to ``now``)."""
+    now_month = now.year * 12 + now.month
     result = []
-    for m in sorted(table):
+    for m in sorted(k for k in table if k > now_month - months):
         size = table[m].get(0, 0)
         span = now_month - m
         year, month = divmod(m - 1, 12)
         retention = tuple((table[m].get(k, 0) / size) if size else 0.0 for k in range(span + 1))
         result.append(CohortRow(month=f"{year:04d}-{month + 1:02d}", customers=size, retention=retention))
     return result
+
+
+def cohorts(session: Session, store_ids: Sequence[int], now: datetime, months: int = 12) -> list[CohortRow]:
+    """Return retention by first-order month for the last ``months`` months (oldest first)."""
+    return cohort_rows(cohort_cells(session, store_ids, now, months), now, months)
 
 
 def clv_summary(session: Session, store_ids: Sequence[int], cac: Decimal | None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Overview page: repurchase rate and mode, cohorts, segments (with their rules), CLV:CAC, flow performance.
 
-Every figure comes from `plugin.analytics` (set-based SQL, `customer_metrics`). The figures of one store
-set are kept per process (``OverviewCache``) until the data changes (a new metrics snapshot or sync) or for
-five minutes, so the page stays fast on large stores; saving rules or CAC drops the cache.
+The repurchase rate, cohorts, orders per month and flow outcomes are the counts the metrics jobs keep per
+store (`plugin.store_figures`, hourly), so the page never scans a store's orders; segments and CLV come from
+`customer_metrics`. The figures of one store set are also kept per process (``OverviewCache``) until the
+data changes (new counts, a metrics snapshot or a sync) or for five minutes; saving rules or CAC drops it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from threading import Lock
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
-from plugin import analytics, get_clock, get_config
+from plugin import analytics, get_clock, get_config, store_figures
 from plugin.admin import charts
 from plugin.admin.blueprint import bp, ctx, done, failed, page
 from plugin.db import get_session
-from plugin.models import CustomerMetrics, Merchant, Order, SyncState
+from plugin.models import CustomerMetrics, Merchant, SyncState
 
 CACHE_TTL = timedelta(minutes=5)
 CacheKey = tuple[int, tuple[int, ...], tuple[Any, ...]]
@@ -70,12 +71,13 @@ def overview_cache() -> OverviewCache:
 
 
 def data_version(store_ids: list[int]) -> tuple[Any, ...]:
-    """Return what changes when the figures do: each store's metrics snapshot time and its last sync.
+    """Return what changes when the figures do: each store's counts, metrics snapshot time and last sync.
 
     A snapshot writes one ``computed_at`` for all of a store's rows, so one indexed row per store tells it.
     """
     session = get_session()
-    stamps = []
+    stamps: list[Any] = sorted((row.store_id, row.computed_at)
+                               for row in store_figures.stored(session, store_ids).values())
     for store_id in store_ids:
         stamps.append(session.scalar(select(CustomerMetrics.computed_at).where(CustomerMetrics.store_id == store_id)
                                      .limit(1)))
@@ -90,45 +92,14 @@ def segment_rules(merchant: Merchant | None) -> analytics.SegmentRules:
     return analytics.SegmentRules.from_settings({**base, **overrides})
 
 
-def orders_by_month(store_ids: list[int], now: datetime, months: int = 12) -> list[tuple[str, int, int]]:
-    """Return (YYYY-MM, orders, new customers' first orders) for the last ``months`` months, oldest first."""
-    session = get_session()
-    dialect = session.get_bind().dialect.name
-    start_month = now.year * 12 + now.month - months + 1
-    year, month0 = divmod(start_month - 1, 12)
-    start = now.replace(year=year, month=month0 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    idx = analytics.month_index(Order.created_at_remote, dialect)
-    rows = dict(session.execute(
-        select(idx, func.count()).where(Order.store_id.in_(store_ids), Order.cancelled_at.is_(None),
-                                        Order.created_at_remote >= start).group_by(idx)).all())
-    fidx = analytics.month_index(CustomerMetrics.first_order_at, dialect)
-    firsts = dict(session.execute(
-        select(fidx, func.count()).where(and_(CustomerMetrics.store_id.in_(store_ids),
-                                              CustomerMetrics.first_order_at >= start)).group_by(fidx)).all())
-    result = []
-    for m in range(start_month, start_month + months):
-        y, mo = divmod(m - 1, 12)
-        result.append((f"{y:04d}-{mo + 1:02d}", int(rows.get(m, rows.get(float(m), 0)) or 0),
-                       int(firsts.get(m, firsts.get(float(m), 0)) or 0)))
-    return result
-
-
 def compute_figures(store_ids: list[int], merchant: Merchant | None, now: datetime) -> dict[str, Any]:
-    """Compute every overview figure for a set of stores."""
+    """Return every overview figure for a set of stores (stored counts merged, segments and CLV live)."""
     session = get_session()
     settings = get_config().section("analytics")
-    stats = analytics.repurchase_rate(session, store_ids, now, window_days=int(settings["repurchase_window_days"]),
-                                      cohort_days=int(settings["cohort_days"]),
-                                      acquisition_below=float(settings["acquisition_below"]),
-                                      loyalty_above=float(settings["loyalty_above"]))
-    segments = analytics.segment_counts(session, store_ids)
-    cohort_rows = analytics.cohorts(session, store_ids, now, months=12)
-    clv = analytics.clv_summary(session, store_ids, merchant.cac if merchant else None)
-    flows = analytics.flow_performance(session, store_ids, now - timedelta(days=90),
-                                       attribution_days=int(settings["attribution_days"]))
-    monthly = orders_by_month(store_ids, now)
-    return {"stats": stats, "segments": segments, "cohorts": cohort_rows, "clv": clv, "flows": flows,
-            "monthly": monthly, "computed_at": now}
+    figures = store_figures.overview_figures(session, store_ids, now, settings)
+    figures["segments"] = analytics.segment_counts(session, store_ids)
+    figures["clv"] = analytics.clv_summary(session, store_ids, merchant.cac if merchant else None)
+    return figures
 
 
 def _month_label(month: str) -> str:

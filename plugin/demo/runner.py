@@ -55,7 +55,8 @@ SYNC_TARGETS = ("jobs.sync:sync_store", "jobs.amazon_sync:run")
 # every second simulated hour that has a message due: a two-hour step always lands inside a customer's
 # two-hour local send window (09:00-11:00 by default), whatever the zone.
 SIM_FLOOR = {"sync": 2 * DAY, "webhooks": 2 * HOUR, "dispatch": 2 * HOUR, "replenishment_learn": DAY,
-             "amazon_solicitations": DAY, "amazon_feedback": 3 * DAY, "metrics_snapshot": 15 * DAY}
+             "amazon_solicitations": DAY, "amazon_feedback": 3 * DAY, "metrics_snapshot": 15 * DAY,
+             "overview_figures": 15 * DAY}
 DEFAULT_FLOOR = 12 * HOUR
 # Customers' reactions to the emails they get.
 SURVEY_ANSWER_SHARE = 0.45

@@ -5,13 +5,28 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from jobs.analytics import refresh_store_figures
 from plugin import flow_settings
-from plugin.models import Customer, Merchant, Message, Review, Store, Suppression, Template, Ticket, TicketNote
+from plugin.models import (
+    Customer,
+    Merchant,
+    Message,
+    Order,
+    Review,
+    Store,
+    StoreMetrics,
+    Suppression,
+    Template,
+    Ticket,
+    TicketNote,
+)
 from tests.admin.seed import SHOP_A
+from tests.jobs.conftest import make_ctx
 
 
 def _get(client, token, path, **query):
@@ -45,6 +60,31 @@ def test_overview_figures_match_the_seeded_orders(client, tenants, token):
     # Flow performance: one sent (clicked) review request, two skipped, one failed.
     row = re.search(r"Review request ([\d ]+)", page).group(1).split()
     assert row[:3] == ["1", "2", "1"]
+
+
+def test_overview_shows_the_hourly_counts_until_the_next_count(client, tenants, token, app, clock, tmp_path):
+    a, _ = tenants
+    ctx = make_ctx(app.extensions["aftercare.db"], clock, tmp_path)
+    assert refresh_store_figures(ctx, a.store_id) == {"stores": 1, "eligible_first_time_customers": 3}
+    counted_at = clock.now()
+    clock.advance(timedelta(minutes=20))
+    with _session(app) as session:  # c3 (growth, first order 20 days ago) orders again.
+        c3 = session.scalars(select(Customer).where(Customer.store_id == a.store_id,
+                                                    Customer.email == f"c3@{SHOP_A}")).one()
+        session.add(Order(store_id=a.store_id, external_id="late", customer_id=c3.id, currency="USD",
+                          total_price=Decimal("12"), created_at_remote=clock.now()))
+    page = _text(_get(client, token, "/admin/", store=a.store_id).get_data(as_text=True))
+    assert f"figures as of {counted_at.strftime('%b %d, %Y %H:%M')} UTC" in page
+    with _session(app) as session:
+        stored = session.get(StoreMetrics, a.store_id).figures
+    orders_now = stored["monthly"].get(str(clock.now().year * 12 + clock.now().month), [0, 0])[0]
+    clock.advance(timedelta(minutes=40))
+    refresh_store_figures(ctx, a.store_id)
+    with _session(app) as session:
+        recounted = session.get(StoreMetrics, a.store_id).figures
+    assert recounted["monthly"][str(clock.now().year * 12 + clock.now().month)][0] == orders_now + 1
+    page = _text(_get(client, token, "/admin/", store=a.store_id).get_data(as_text=True))
+    assert f"figures as of {clock.now().strftime('%b %d, %Y %H:%M')} UTC" in page
 
 
 def test_overview_of_all_stores_adds_the_amazon_buyer(client, tenants, token):

@@ -42,6 +42,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "amazon_solicitations": "jobs.amazon_reviews:run",
         "amazon_feedback": "jobs.amazon_feedback:run",
         "metrics_snapshot": "jobs.analytics:snapshot_metrics",
+        "overview_figures": "jobs.analytics:refresh_store_figures",
     }
     assert len(set(job_names())) == len(JOBS)
     by_name = {spec.name: spec for spec in JOBS}

@@ -1,0 +1,152 @@
+"""Overview figures per store: counted by the metrics jobs into ``store_metrics``, merged for the admin.
+
+On a store with a million orders the repurchase rate, the retention cohorts, the orders per month and the
+flow outcomes each scan every order or message of the store (seconds each); the admin page must answer in
+well under 300 ms. So the metrics jobs count them (``count_store``) and keep the counts per store; the page
+adds the counts of the stores in view and works out the shares when it is drawn. Counts, never shares, are
+stored so that the "all stores" view adds up exactly. A store without stored counts (just installed), or
+whose counts were made with other ``[analytics]`` windows than the ones now configured, is counted live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from plugin import analytics
+from plugin.models import CustomerMetrics, Order, StoreMetrics
+
+FORMAT = 1
+FLOW_FIELDS = ("sent", "skipped", "clicked", "reviews", "survey_responses", "reorders")
+COHORT_MONTHS = 12
+FLOW_PERIOD_DAYS = 90
+
+
+def params(settings: dict[str, Any]) -> dict[str, int]:
+    """Return the ``[analytics]`` windows the counts depend on (stored with them to spot stale counts)."""
+    return {"format": FORMAT, "window_days": int(settings["repurchase_window_days"]),
+            "cohort_days": int(settings["cohort_days"]), "attribution_days": int(settings["attribution_days"])}
+
+
+def month_start(now: datetime, months_back: int) -> tuple[int, datetime]:
+    """Return the month index (year × 12 + month) and the first instant of the month ``months_back`` ago."""
+    index = now.year * 12 + now.month - months_back
+    year, month0 = divmod(index - 1, 12)
+    return index, now.replace(year=year, month=month0 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def monthly_counts(session: Session, store_ids: Sequence[int], now: datetime,
+                   months: int = COHORT_MONTHS) -> dict[int, list[int]]:
+    """Return {month index: [orders, first orders of new customers]} for the last ``months`` months."""
+    dialect = session.get_bind().dialect.name
+    _, start = month_start(now, months - 1)
+    idx = analytics.month_index(Order.created_at_remote, dialect)
+    orders = session.execute(
+        select(idx, func.count()).where(Order.store_id.in_(store_ids), Order.cancelled_at.is_(None),
+                                        Order.created_at_remote >= start).group_by(idx)).all()
+    fidx = analytics.month_index(CustomerMetrics.first_order_at, dialect)
+    firsts = session.execute(
+        select(fidx, func.count()).where(and_(CustomerMetrics.store_id.in_(store_ids),
+                                              CustomerMetrics.first_order_at >= start)).group_by(fidx)).all()
+    table: dict[int, list[int]] = {}
+    for month, count in orders:
+        table.setdefault(int(month), [0, 0])[0] = int(count)
+    for month, count in firsts:
+        table.setdefault(int(month), [0, 0])[1] = int(count)
+    return table
+
+
+def count_store(session: Session, store_id: int, now: datetime, settings: dict[str, Any]) -> dict[str, Any]:
+    """Count one store's overview figures as of ``now`` (JSON-ready; keys are strings)."""
+    p = params(settings)
+    eligible, repeaters = analytics.repurchase_counts(session, [store_id], now, p["window_days"], p["cohort_days"])
+    cells = analytics.cohort_cells(session, [store_id], now, months=COHORT_MONTHS)
+    flows = analytics.flow_performance(session, [store_id], now - timedelta(days=FLOW_PERIOD_DAYS),
+                                       attribution_days=p["attribution_days"])
+    return {
+        "params": p,
+        "repurchase": [eligible, repeaters],
+        "cohorts": {str(m): {str(k): n for k, n in row.items()} for m, row in cells.items()},
+        "monthly": {str(m): pair for m, pair in monthly_counts(session, [store_id], now).items()},
+        "flows": {f.flow: [getattr(f, name) for name in FLOW_FIELDS] for f in flows},
+    }
+
+
+def save_store_figures(session: Session, store_id: int, now: datetime, settings: dict[str, Any]) -> StoreMetrics:
+    """Count one store's overview figures and keep them in ``store_metrics`` (one row per store)."""
+    figures = count_store(session, store_id, now, settings)
+    row = session.get(StoreMetrics, store_id)
+    if row is None:
+        row = StoreMetrics(store_id=store_id, figures=figures, computed_at=now)
+        session.add(row)
+    else:
+        row.figures, row.computed_at = figures, now
+    session.flush()
+    return row
+
+
+def stored(session: Session, store_ids: Sequence[int]) -> dict[int, StoreMetrics]:
+    """Return the stored counts of the given stores, by store id."""
+    rows = session.scalars(select(StoreMetrics).where(StoreMetrics.store_id.in_(store_ids)))
+    return {row.store_id: row for row in rows}
+
+
+def merge(entries: Iterable[tuple[datetime, dict[str, Any]]], settings: dict[str, Any]) -> dict[str, Any]:
+    """Add up stores' counts into the overview's figures (stats, cohorts, monthly, flows, as-of times)."""
+    entries = list(entries)
+    eligible = repeaters = 0
+    cells: dict[int, dict[int, int]] = {}
+    monthly: dict[int, list[int]] = {}
+    flows: dict[str, list[int]] = {}
+    for _, figures in entries:
+        eligible += figures["repurchase"][0]
+        repeaters += figures["repurchase"][1]
+        for month, row in figures["cohorts"].items():
+            target = cells.setdefault(int(month), {})
+            for k, n in row.items():
+                target[int(k)] = target.get(int(k), 0) + n
+        for month, (orders, firsts) in figures["monthly"].items():
+            pair = monthly.setdefault(int(month), [0, 0])
+            pair[0] += orders
+            pair[1] += firsts
+        for flow, values in figures["flows"].items():
+            flows[flow] = [a + b for a, b in zip(flows.get(flow, [0] * len(FLOW_FIELDS)), values, strict=True)]
+    # Month windows run up to the newest count; "as of" is the oldest one, so the page never claims more.
+    newest = max(at for at, _ in entries)
+    oldest = min(at for at, _ in entries)
+    first_month, _ = month_start(newest, COHORT_MONTHS - 1)
+    months = []
+    for index in range(first_month, first_month + COHORT_MONTHS):
+        year, month0 = divmod(index - 1, 12)
+        orders, firsts = monthly.get(index, [0, 0])
+        months.append((f"{year:04d}-{month0 + 1:02d}", orders, firsts))
+    stats = analytics.repurchase_stats(eligible, repeaters, acquisition_below=float(settings["acquisition_below"]),
+                                       loyalty_above=float(settings["loyalty_above"]))
+    return {
+        "stats": stats,
+        "cohorts": analytics.cohort_rows(cells, newest, COHORT_MONTHS),
+        "monthly": months,
+        "flows": [analytics.FlowPerformance(flow, *values) for flow, values in sorted(flows.items())],
+        "computed_at": oldest,
+        "newest_at": newest,
+    }
+
+
+def overview_figures(session: Session, store_ids: Sequence[int], now: datetime,
+                     settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the merged overview figures of the stores: stored counts where current, else counted now."""
+    current = params(settings)
+    rows = stored(session, store_ids)
+    empty = {"repurchase": [0, 0], "cohorts": {}, "monthly": {}, "flows": {}}
+    entries = [] if store_ids else [(now, empty)]
+    for store_id in store_ids:
+        row = rows.get(store_id)
+        if row is not None and row.figures.get("params") == current:
+            entries.append((row.computed_at, row.figures))
+        else:
+            entries.append((now, count_store(session, store_id, now, settings)))
+    return merge(entries, settings)

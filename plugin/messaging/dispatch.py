@@ -6,7 +6,8 @@ One message at a time, in three steps:
    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several dispatchers share the work; SQLite's
    ``BEGIN IMMEDIATE`` serialises claimers), run the send policy (skip or reschedule are recorded right
    there), render it, generate and store its Message-ID, and mark it ``sending`` with ``claimed_by``,
-   ``claimed_at`` and ``attempts + 1``.
+   ``claimed_at`` and ``attempts + 1``. The frequency cap is counted under a per-customer lock held to the
+   end of this transaction, so two dispatchers never both pass it for the same customer.
 2. **Send** over a connection shared by the whole batch (one SMTP session per ``dispatch_due`` call).
 3. **Record** (second transaction): ``sent``; or a retry with exponential backoff; or ``failed`` (a permanent
    refusal, or out of attempts), with the error kept. A 5xx refusal of the recipient also puts the address

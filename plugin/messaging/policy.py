@@ -51,6 +51,8 @@ MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 # Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
 ORDER_FLOWS = frozenset({"review_request", "survey"})
 COMPLAINT_RECHECK = timedelta(hours=6)
+# First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
+CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"
 
 
 @dataclass(frozen=True)
@@ -181,12 +183,31 @@ def _already_sent(session: Session, message: Message) -> bool:
     return session.scalar(query) > 0
 
 
+def _lock_customer_cap(session: Session, customer_id: int) -> None:
+    """Hold this customer's cap lock until the claim transaction ends (PostgreSQL; SQLite needs none).
+
+    Dispatchers claim different rows (SKIP LOCKED), so two of them can each hold a marketing email for the
+    same customer; both would count what is committed, see one below the cap, and both send. With the lock,
+    the second waits until the first commits its claim (``sending``), and its count — a new snapshot under
+    READ COMMITTED — then includes it. An advisory lock, not ``customer ... FOR UPDATE``: it serialises only
+    cap checks, never the sync or compliance jobs writing the customer row (and so cannot deadlock with them).
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` (plugin/db.py) already runs claim transactions one at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # Two int4 keys: a namespace of our own and the id folded into int4 (a collision only makes two
+    # customers' checks wait for each other; it never lets one through).
+    folded = (customer_id + 2**31) % 2**32 - 2**31
+    session.execute(select(func.pg_advisory_xact_lock(CAP_LOCK_NAMESPACE, folded)))
+
+
 def _over_cap(session: Session, message: Message, policy: dict[str, Any], now: datetime) -> bool:
     """Count marketing emails sent (or being sent) to this customer within the cap's period."""
     cap = int(policy.get("marketing_cap_count", 2))
     since = now - timedelta(days=float(policy.get("marketing_cap_days", 7)))
     if message.customer_id is None:
         return False
+    _lock_customer_cap(session, message.customer_id)
     count = session.scalar(select(func.count(Message.id)).where(
         Message.store_id == message.store_id, Message.customer_id == message.customer_id,
         Message.marketing.is_(True), Message.channel == "email", Message.id != message.id,

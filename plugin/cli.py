@@ -135,9 +135,9 @@ def run() -> None:
 
 
 def _register_subsystem_commands() -> None:
-    from plugin.commands import admin, amazon, demo, jobs, sandbox, shopify
+    from plugin.commands import admin, amazon, demo, jobs, mail, sandbox, shopify
 
-    for module in (shopify, amazon, jobs, sandbox, demo, admin):
+    for module in (shopify, amazon, jobs, mail, sandbox, demo, admin):
         module.register(main)
 
 

@@ -100,7 +100,8 @@ DEFAULTS: dict[str, Any] = {
         "retry_base_seconds": 300.0,
         "retry_max_seconds": 21600.0,
         "batch_size": 100,
-        # Optional mailbox for the mailto: part of List-Unsubscribe (RFC 2369); empty: https link only.
+        # Optional mailbox for the mailto: part of List-Unsubscribe (RFC 2369); empty: https link only. Its mail
+        # must reach `aftercare unsubscribe-mailbox` (plugin.messaging.inbound), which honours each at once.
         "unsubscribe_mailto": "",
     },
     "scheduler": {

@@ -1,0 +1,49 @@
+"""CLI commands: mail (registered on the `aftercare` group by plugin.cli)."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to the `aftercare` group."""
+    main.add_command(unsubscribe_mailbox)
+
+
+@click.command("unsubscribe-mailbox")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
+@click.option("--port", default=2525, show_default=True, type=int, help="SMTP port to listen on.")
+def unsubscribe_mailbox(host: str, port: int) -> None:
+    """Receive mailto: unsubscribes for mail.unsubscribe_mailto and honour each one as it arrives."""
+    from plugin.cli import friendly_errors
+    from plugin.clock import SystemClock
+    from plugin.config import ConfigError, load_config
+    from plugin.db import Database
+    from plugin.logs import configure_logging
+    from plugin.messaging.inbound import MailboxServer, UnsubscribeHandler
+
+    @friendly_errors
+    def _run() -> None:
+        cfg = load_config()
+        mailbox = str(cfg.get("mail.unsubscribe_mailto") or "")
+        if "@" not in mailbox:
+            raise ConfigError("mail.unsubscribe_mailto (AFTERCARE_MAIL__UNSUBSCRIBE_MAILTO) must be the mailbox "
+                              "address this server receives, e.g. \"unsubscribe@mail.example.com\"")
+        configure_logging(cfg.get("app.log_level"), cfg.secrets.values(),
+                          as_json=cfg.get("app.log_format") == "json")
+        database = Database(cfg.database_url)
+        server = MailboxServer(UnsubscribeHandler(database, cfg.secrets.secret_key, SystemClock(), mailbox),
+                               host=host, port=port)
+        server.start()
+        click.echo(f"unsubscribe mailbox {mailbox}: SMTP on {host}:{server.port} (Ctrl+C to stop)")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+        finally:
+            server.stop()
+            database.dispose()
+
+    _run()

@@ -1,0 +1,114 @@
+"""The unsubscribe mailbox: an SMTP server (aiosmtpd) that honours ``mailto:`` unsubscribes the moment they arrive.
+
+``List-Unsubscribe`` carries ``<mailto:{mail.unsubscribe_mailto}?subject=unsubscribe%20{token}>`` only when that
+mailbox is configured (RFC 2369; the HTTPS one-click link of RFC 8058 is always there). Mail clients that
+prefer the mailto send an email with that subject; a mailbox nobody reads would break the rule that an
+unsubscribe is honoured at once, so the address must be delivered here: point the mailbox domain's MX (or a
+forwarding rule of the mail host) at ``aftercare unsubscribe-mailbox``. The token in the subject is the same
+signed, per-message token as the unsubscribe page's, so a forged or altered one changes nothing; the reply is
+given in the SMTP session (250 done, 550 refused), so nothing is ever sent back to a possibly forged sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from plugin.clock import Clock
+from plugin.db import Database
+from plugin.messaging import links
+from plugin.messaging.suppression import cancel_scheduled_marketing, suppress
+from plugin.models import Customer, Message
+
+log = logging.getLogger("aftercare.messaging.inbound")
+
+MAX_BYTES = 256 * 1024  # an unsubscribe request is a few hundred bytes; anything large is not one
+TOKEN = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_\-.]{20,})", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one received email did: the SMTP reply and, when it unsubscribed, the address and message."""
+
+    reply: str
+    address: str | None = None
+    message_id: int | None = None
+    cancelled: int = 0
+
+
+def process(database: Database, secret_key: str, clock: Clock, raw: bytes) -> Outcome:
+    """Unsubscribe the address of the message named by the token in the subject; return the SMTP reply."""
+    parsed = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    match = TOKEN.search(str(parsed.get("Subject") or ""))
+    if match is None:
+        return Outcome("550 5.6.0 No unsubscribe token in the subject; use the link in our email")
+    try:
+        payload = links.read_token(secret_key, clock, "unsubscribe", match.group(1))
+    except links.LinkExpired:
+        return Outcome("550 5.7.0 This unsubscribe request has expired; use the link in a newer email")
+    except links.LinkInvalid:
+        return Outcome("550 5.7.1 Unsubscribe token not recognised")
+    now = clock.now()
+    with database.session() as session:
+        message = session.get(Message, payload["m"])
+        if message is None:
+            return Outcome("550 5.7.0 This unsubscribe request refers to an email we no longer hold")
+        address = message.to_address
+        if not address and message.customer_id:
+            customer = session.get(Customer, message.customer_id)
+            address = customer.email if customer else None
+        if not address:
+            return Outcome("250 2.0.0 Nothing to unsubscribe", message_id=message.id)
+        suppress(session, message.store_id, address, "unsubscribe", detail=f"mailto, message {message.id}", now=now)
+        cancelled = cancel_scheduled_marketing(session, message.store_id, address, now)
+        store_id = message.store_id
+    log.info("unsubscribed by mail", extra={"store_id": store_id, "message_id": payload["m"], "cancelled": cancelled})
+    return Outcome("250 2.0.0 Unsubscribed", address=address, message_id=payload["m"], cancelled=cancelled)
+
+
+class UnsubscribeHandler:
+    """aiosmtpd handler: accept mail for the unsubscribe mailbox only and act on it before answering."""
+
+    def __init__(self, database: Database, secret_key: str, clock: Clock, mailbox: str):
+        self.database = database
+        self.secret_key = secret_key
+        self.clock = clock
+        self.mailbox = mailbox.strip().lower()
+        self.outcomes: list[Outcome] = []
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        """Refuse every recipient but the unsubscribe mailbox (this is not a general mail server)."""
+        if address.strip().lower() != self.mailbox:
+            return f"550 5.1.1 <{address}>: not a mailbox of this server"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        """Process the email (in a worker thread: the database is blocking) and answer with its outcome."""
+        raw = envelope.original_content or b""
+        outcome = await asyncio.get_running_loop().run_in_executor(
+            None, process, self.database, self.secret_key, self.clock, raw)
+        self.outcomes.append(outcome)
+        return outcome.reply
+
+
+class MailboxServer(Controller):
+    """The unsubscribe mailbox's SMTP listener in a background thread (port 0 picks a free port)."""
+
+    def __init__(self, handler: UnsubscribeHandler, host: str = "127.0.0.1", port: int = 2525, **kwargs: Any):
+        super().__init__(handler, hostname=host, port=port, data_size_limit=MAX_BYTES, **kwargs)
+
+    def _trigger_server(self) -> None:
+        # aiosmtpd checks its own listener before start() returns; with port 0 it must learn the real port first.
+        if self.port == 0 and self.server is not None:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()

@@ -161,7 +161,9 @@ def measure(url: str, vault_key: str,
     pages = ["/admin/", "/admin/flows", "/admin/flows/review_request", "/admin/reviews",
              "/admin/reviews?status=draft&rating=1", "/admin/tickets", "/admin/tickets/4", "/admin/messages",
              "/admin/messages?q=customer8%40example.com", "/admin/messages?q=%23501000", "/admin/customers",
-             "/admin/customers?segment=vip", "/admin/customers?segment=dormant", "/admin/customers/8",
+             "/admin/customers?segment=vip", "/admin/customers?segment=dormant",
+             "/admin/customers?q=customer8%40example.com", "/admin/customers?q=ustomer1234",
+             "/admin/customers?q=nobody-matches", "/admin/customers/8",
              "/admin/settings"]
     results = []
     for path in pages:
@@ -215,6 +217,7 @@ def main() -> None:
             from plugin.db import Database
 
             reused = Database(url)
+            Base.metadata.create_all(reused.engine)  # tables added to the models since the build
             for table in Base.metadata.sorted_tables:  # indexes added to the models since the build
                 for index in table.indexes:
                     index.create(reused.engine, checkfirst=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import abort, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 
 from plugin import get_clock, get_config
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
@@ -34,9 +34,7 @@ def customers() -> Any:
         query = query.where(CustomerMetrics.store_id.in_(context.scope_ids), CustomerMetrics.segment == segment)
         key = CustomerMetrics.customer_id
     if q:
-        # Exact email or customer id: both indexed (a name search would scan every customer).
-        column = Customer.email if "@" in q else Customer.external_id
-        query = query.where(column == q)
+        query = query.where(_matches(q))
     if before:
         if not before.isdigit():
             abort(400)
@@ -46,6 +44,21 @@ def customers() -> Any:
     rows = rows[:PAGE_SIZE]
     return page("admin/customers.html", rows=rows, more=more, next_before=rows[-1][0].id if rows else None,
                 segment=segment, q=q, segment_names=SEGMENT_NAMES)
+
+
+def _matches(q: str) -> Any:
+    """Return the filter for a customer search: exact email or id (indexed), else part of a name or email.
+
+    The part search scans the store's customers newest first and stops at a page of matches; at 250,000
+    customers a search matching nobody costs one full scan (bench/admin.py times it).
+    """
+    if "@" in q and " " not in q and q.count("@") == 1 and "." in q.rsplit("@", 1)[1]:
+        return Customer.email.in_({q, q.lower()})
+    if q.isdigit() or q.startswith("gid://"):
+        return or_(Customer.external_id == q, Customer.external_id == f"gid://shopify/Customer/{q}")
+    needle = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(func.lower(Customer.first_name).like(f"%{needle}%", escape="\\"),
+               func.lower(Customer.email).like(f"%{needle}%", escape="\\"))
 
 
 def predicted_by_product(customer: Customer, min_samples: int) -> list[dict[str, Any]]:

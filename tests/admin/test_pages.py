@@ -25,7 +25,7 @@ from plugin.models import (
     Ticket,
     TicketNote,
 )
-from tests.admin.seed import SHOP_A
+from tests.admin.seed import SHOP_A, SHOP_B
 from tests.jobs.conftest import make_ctx
 
 
@@ -222,6 +222,23 @@ def test_message_log_search_reasons_and_resend(client, tenants, token, app):
     with _session(app) as s:
         again = s.scalar(select(Message).where(Message.idempotency_key == keys[-1]))
     assert (again.status, again.flow, again.customer_id) == ("scheduled", "review_request", a.customers[0])
+
+
+def test_customer_search_by_name_email_part_or_id_stays_in_the_store(client, tenants, token):
+    a, b = tenants
+
+    def found(q):
+        page = _get(client, token, "/admin/customers", q=q, store=a.store_id).get_data(as_text=True)
+        return sorted(int(n) for n in re.findall(r"/admin/customers/(\d+)", page))
+
+    assert found("cust2") == [a.customers[2]]  # part of a first name, any case
+    assert found("CUST") == sorted(a.customers)
+    assert found(f"c3@{SHOP_A}") == [a.customers[3]]  # a whole address: exact, indexed
+    assert found(f"C3@{SHOP_A.upper()}") == [a.customers[3]]
+    assert found(f"{a.store_id}001") == [a.customers[1]]  # the platform's customer id
+    assert found("%") == [] and found("_") == []  # wildcards are literal characters
+    assert found(f"c1@{SHOP_B}") == []  # another merchant's customer is never found
+    assert b.customers
 
 
 def test_customer_page_suppression_and_erasure(client, tenants, token, app):

@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
             "orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
             "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
             "bulk_operations/finish",
+            # Deletions reach us only by webhook: the GraphQL sync lists what exists, never what was removed.
+            "orders/delete", "products/delete", "customers/delete",
         ],
         "compliance_topics": ["customers/data_request", "customers/redact", "shop/redact"],
         "request_timeout_seconds": 30.0,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from plugin.config import DEFAULTS
 from plugin.models import Merchant, Store, WebhookEvent
 from sandbox.server import ServerThread
 from tests.conftest import TEST_SHOPIFY_API_SECRET
@@ -19,6 +20,7 @@ from tests.shopify_app_env import body_of, signed_headers
 SHOP = "acme-goods.myshopify.com"
 ALL_TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled", "fulfillments/update",
               "refunds/create", "customers/update", "app/uninstalled", "bulk_operations/finish",
+              "orders/delete", "products/delete", "customers/delete",
               "customers/data_request", "customers/redact", "shop/redact")
 LIMIT = 1024 * 1024
 
@@ -39,6 +41,11 @@ def _events(app) -> list[WebhookEvent]:
 def _count(app) -> int:
     with app.extensions["aftercare.db"].session() as session:
         return int(session.scalar(select(func.count()).select_from(WebhookEvent)))
+
+
+def test_every_subscribed_topic_is_tried_below() -> None:
+    shopify = DEFAULTS["shopify"]
+    assert set(ALL_TOPICS) == set(shopify["webhook_topics"]) | set(shopify["compliance_topics"])
 
 
 @pytest.mark.parametrize("topic", ALL_TOPICS)

@@ -4,6 +4,11 @@ Incremental reads ask for objects with ``updated_at >= cursor - overlap`` sorted
 overlap catches objects whose update committed just after the previous run read), so a page boundary
 checkpoint is always safe. Backfills read the same resource through a bulk operation.
 Search syntax: https://shopify.dev/docs/api/usage/search-syntax
+
+Deletions are invisible here: a deleted order, product or customer simply stops appearing (GraphQL has no
+"deleted since" query and no tombstones), so neither incremental reads nor backfills ever remove anything.
+The ``orders/delete``, ``products/delete`` and ``customers/delete`` webhooks are the path
+(``plugin.webhooks.deletions``).
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ def _required_id(payload: Mapping[str, Any], what: str) -> str:
     return found
 
 
+def deleted_id(payload: Mapping[str, Any], what: str) -> str:
+    """Return the id of a deleted object (orders/delete, products/delete, customers/delete bodies)."""
+    return _required_id(payload, f"deleted {what}")
+
+
 def customer_record(payload: Mapping[str, Any], locale: str | None = None) -> CustomerRecord:
     """Map a REST customer (customers/update, or the ``customer`` inside an order) to a CustomerRecord."""
     consent = payload.get("email_marketing_consent") or {}

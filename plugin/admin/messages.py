@@ -23,7 +23,10 @@ from plugin.models import MESSAGE_STATUSES, Customer, Message, Order
 # duplicate, cancelled order, redaction, channel law) are final and never offered for resend.
 RESENDABLE_SKIPS = frozenset({"flow_disabled", "store_not_installed", "template_error", "frequency_cap",
                               "no_contact_access"})
-EXTRA_REASONS = {"customer redacted": "The customer's data was erased on request."}
+EXTRA_REASONS = {"customer redacted": "The customer's data was erased on request.",
+                 "order_deleted": "The order was deleted in Shopify.",
+                 "product_deleted": "The product was deleted in Shopify.",
+                 "customer_deleted": "The customer was deleted in Shopify."}
 _RESEND_SUFFIX = re.compile(r":resend=\d+$")
 
 

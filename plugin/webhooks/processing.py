@@ -21,7 +21,7 @@ from connectors.shopify import webhook_payloads as payloads
 from plugin.auth.lifecycle import SKIP_UNINSTALLED, cancel_scheduled_messages, mark_uninstalled
 from plugin.models import Customer, Order, Store, WebhookEvent
 from plugin.sync import upsert_customers, upsert_orders
-from plugin.webhooks import compliance
+from plugin.webhooks import compliance, deletions
 from plugin.webhooks.inbox import find_shopify_store
 
 log = logging.getLogger("aftercare.webhooks")
@@ -104,6 +104,18 @@ def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datet
     return "applied"
 
 
+def _order_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    return deletions.delete_order(session, store, payloads.deleted_id(event.payload or {}, "order"), now)
+
+
+def _product_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    return deletions.delete_product(session, store, payloads.deleted_id(event.payload or {}, "product"), now)
+
+
+def _customer_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    return deletions.delete_customer(session, store, payloads.deleted_id(event.payload or {}, "customer"), now)
+
+
 def _bulk_finished(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
     # The sync job owns bulk operations; it finds this event with `bulk_finish_event`.
     return "kept for sync"
@@ -117,6 +129,9 @@ STORE_HANDLERS: dict[str, Handler] = {
     "customers/update": _customer,
     "app/uninstalled": _uninstalled,
     "bulk_operations/finish": _bulk_finished,
+    "orders/delete": _order_deleted,
+    "products/delete": _product_deleted,
+    "customers/delete": _customer_deleted,
 }
 
 

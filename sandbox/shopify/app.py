@@ -41,6 +41,8 @@ URLS = Map([
     Rule("/__sandbox/customers/<int:customer_id>/consent", endpoint="ctl_consent", methods=["POST"]),
     Rule("/__sandbox/orders", endpoint="ctl_add_order", methods=["POST"]),
     Rule("/__sandbox/orders/<int:order_id>/<action>", endpoint="ctl_order_action", methods=["POST"]),
+    Rule("/__sandbox/products/<int:product_id>/delete", endpoint="ctl_delete_product", methods=["POST"]),
+    Rule("/__sandbox/customers/<int:customer_id>/delete", endpoint="ctl_delete_customer", methods=["POST"]),
     Rule("/__sandbox/app-bridge.js", endpoint="app_bridge_js", methods=["GET"]),
     Rule("/__sandbox/session-token", endpoint="ctl_session_token", methods=["GET"]),
 ])
@@ -242,7 +244,7 @@ def ctl_add_order(sandbox: ShopifySandbox, request: Request) -> Response:
 
 
 def ctl_order_action(sandbox: ShopifySandbox, request: Request, order_id: int, action: str) -> Response:
-    """Fulfil, deliver, cancel or refund an order."""
+    """Fulfil, deliver, cancel, refund or delete an order."""
     body = _body(request) or {}
     shop = _shop_param(body)
     when = datetime.fromisoformat(body["at"]) if body.get("at") else None
@@ -251,11 +253,32 @@ def ctl_order_action(sandbox: ShopifySandbox, request: Request, order_id: int, a
         "deliver": lambda: sandbox.deliver_order(order_id, when, shop),
         "cancel": lambda: sandbox.cancel_order(order_id, body.get("reason", "CUSTOMER"), shop),
         "refund": lambda: sandbox.refund_order(order_id, body.get("amount_cents"), body.get("note"), shop),
+        "delete": lambda: sandbox.delete_order(order_id, shop),
     }
     if action not in actions:
         return _json({"errors": "Not Found"}, 404)
     try:
         actions[action]()
+    except KeyError:
+        return _json({"errors": "Not Found"}, 404)
+    except ValueError as exc:
+        return _json({"errors": str(exc)}, 422)
+    return _json({"ok": True})
+
+
+def ctl_delete_product(sandbox: ShopifySandbox, request: Request, product_id: int) -> Response:
+    """Delete a product and its variants (sends products/delete)."""
+    try:
+        sandbox.delete_product(product_id, _shop_param(_body(request) or {}))
+    except KeyError:
+        return _json({"errors": "Not Found"}, 404)
+    return _json({"ok": True})
+
+
+def ctl_delete_customer(sandbox: ShopifySandbox, request: Request, customer_id: int) -> Response:
+    """Delete a customer without orders (sends customers/delete); 422 when they have orders."""
+    try:
+        sandbox.delete_customer(customer_id, _shop_param(_body(request) or {}))
     except KeyError:
         return _json({"errors": "Not Found"}, 404)
     except ValueError as exc:
@@ -314,5 +337,6 @@ HANDLERS = {
     "ctl_state": ctl_state, "ctl_register": ctl_register, "ctl_install": ctl_install, "ctl_revoke": ctl_revoke,
     "ctl_faults": ctl_faults, "ctl_webhooks": ctl_webhooks, "ctl_consent": ctl_consent,
     "ctl_add_order": ctl_add_order, "ctl_order_action": ctl_order_action,
+    "ctl_delete_product": ctl_delete_product, "ctl_delete_customer": ctl_delete_customer,
     "app_bridge_js": app_bridge_js, "ctl_session_token": ctl_session_token,
 }

@@ -338,3 +338,29 @@ class Store:
         self.orders_by_id[order.id] = order
         if order.customer_id is not None:
             self.orders_by_customer.setdefault(order.customer_id, []).append(order)
+
+    def remove_order(self, order_id: int) -> Order:
+        """Delete an order from the store and its indexes (KeyError when unknown)."""
+        order = self.orders_by_id.pop(order_id)
+        self.orders.remove(order)
+        if order.customer_id is not None:
+            self.orders_by_customer[order.customer_id].remove(order)
+        return order
+
+    def remove_product(self, product_id: int) -> Product:
+        """Delete a product and its variants; order lines keep their copies (title, SKU, price)."""
+        product = self.products_by_id.pop(product_id)
+        self.products.remove(product)
+        for variant in product.variants:
+            self.variants_by_id.pop(variant.id, None)
+        return product
+
+    def remove_customer(self, customer_id: int) -> Customer:
+        """Delete a customer who has no orders (ValueError otherwise, as Shopify refuses it)."""
+        customer = self.customers_by_id[customer_id]
+        if self.orders_by_customer.get(customer_id):
+            raise ValueError("Customer can't be deleted because they have orders")
+        del self.customers_by_id[customer_id]
+        self.customers.remove(customer)
+        self.orders_by_customer.pop(customer_id, None)
+        return customer

@@ -92,15 +92,16 @@ class PayloadBuilder:
         }
 
     def line_item(self, li: Any) -> dict[str, Any]:
-        """Return a REST line item."""
+        """Return a REST line item; ``product_id``/``variant_id`` are null once the product was deleted."""
+        exists = li.product_id in self.store.products_by_id
         return {
-            "id": li.id, "admin_graphql_api_id": li.gid, "variant_id": li.variant_id,
-            "product_id": li.product_id, "title": li.title, "variant_title": li.variant_title,
+            "id": li.id, "admin_graphql_api_id": li.gid, "variant_id": li.variant_id if exists else None,
+            "product_id": li.product_id if exists else None, "title": li.title, "variant_title": li.variant_title,
             "name": f"{li.title} - {li.variant_title}", "sku": li.sku, "vendor": li.vendor,
             "quantity": li.quantity, "current_quantity": li.quantity, "fulfillable_quantity": 0,
             "price": money(li.unit_price_cents), "price_set": self._set(li.unit_price_cents),
             "total_discount": "0.00", "total_discount_set": self._set(0), "gift_card": False,
-            "requires_shipping": True, "taxable": True, "product_exists": True, "properties": [],
+            "requires_shipping": True, "taxable": True, "product_exists": exists, "properties": [],
         }
 
     def refund(self, o: Order, r: Refund) -> dict[str, Any]:
@@ -146,6 +147,16 @@ class PayloadBuilder:
             "fulfillments": [self.fulfillment(o, f) for f in o.fulfillments],
             "refunds": [self.refund(o, r) for r in o.refunds],
         }
+
+    @staticmethod
+    def deleted(resource_id: int) -> dict[str, Any]:
+        """Return the orders/delete or products/delete body: only the id (the object is gone)."""
+        return {"id": resource_id}
+
+    @staticmethod
+    def customer_deleted(c: Customer) -> dict[str, Any]:
+        """Return the customers/delete body: the id and empty leftovers, no contact data."""
+        return {"id": c.id, "phone": None, "addresses": [], "tax_exemptions": [], "admin_graphql_api_id": c.gid}
 
     def shop_resource(self) -> dict[str, Any]:
         """Return the REST shop resource (app/uninstalled)."""

@@ -2,7 +2,8 @@
 
 Control methods change the store the way a merchant or customer would (consent change, new order,
 fulfilment, delivery, cancellation, refund); each bumps ``updatedAt`` and fires the webhooks Shopify
-would send, so a change reaches the app both by webhook and by incremental sync.
+would send, so a change reaches the app both by webhook and by incremental sync. Deletions (order,
+product, customer) reach it only by webhook: the deleted object simply vanishes from GraphQL.
 """
 
 from __future__ import annotations
@@ -405,6 +406,39 @@ class ShopifySandbox:
         self.emit(state, "refunds/create", lambda b: b.refund(order, refund))
         self.emit(state, "orders/updated", lambda b: b.order(order))
         return refund
+
+    def delete_order(self, order_id: int, shop: str | None = None) -> Order:
+        """Delete a cancelled or archived order, as the merchant can; fires ``orders/delete``.
+
+        https://help.shopify.com/manual/orders/cancel-delete-order#delete-an-order : only archived or
+        cancelled orders can be deleted (ValueError otherwise). The order is gone from GraphQL afterwards.
+        """
+        state = self.shop_state(shop)
+        with self.lock:
+            order = self._order(state, order_id)
+            if order.cancelled_at is None and order.closed_at is None:
+                raise ValueError("Only archived or cancelled orders can be deleted")
+            state.store.remove_order(order_id)
+        self.emit(state, "orders/delete", lambda b: b.deleted(order_id))
+        return order
+
+    def delete_product(self, product_id: int, shop: str | None = None) -> None:
+        """Delete a product and its variants; fires ``products/delete``.
+
+        Orders keep their lines, whose ``product`` (GraphQL) and ``product_id``/``variant_id`` (REST) are null
+        from then on.
+        """
+        state = self.shop_state(shop)
+        with self.lock:
+            state.store.remove_product(product_id)
+        self.emit(state, "products/delete", lambda b: b.deleted(product_id))
+
+    def delete_customer(self, customer_id: int, shop: str | None = None) -> None:
+        """Delete a customer without orders (ValueError for one with orders, as Shopify); fires ``customers/delete``."""
+        state = self.shop_state(shop)
+        with self.lock:
+            customer = state.store.remove_customer(customer_id)
+        self.emit(state, "customers/delete", lambda b: b.customer_deleted(customer))
 
     def request_customer_data(self, customer_id: int, shop: str | None = None) -> None:
         """Send the ``customers/data_request`` compliance webhook."""

@@ -1,0 +1,106 @@
+"""Deletions in Shopify (``orders/delete``, ``products/delete``, ``customers/delete``) applied to our data.
+
+The bodies carry only the id (https://shopify.dev/docs/api/webhooks?reference=toml, topics ORDERS_DELETE,
+PRODUCTS_DELETE, CUSTOMERS_DELETE): the object is gone from Shopify, and the GraphQL sync cannot see that
+(it only lists what exists), so these webhooks are the one way a deletion reaches us. What still waits to
+be sent about the deleted object is cancelled with a reason; what was sent stays in the message log, its
+reference cleared by the foreign key (``ON DELETE SET NULL``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from plugin.models import Customer, Message, Order, Product, Store
+
+log = logging.getLogger("aftercare.webhooks")
+
+ORDER_DELETED = "order_deleted"
+PRODUCT_DELETED = "product_deleted"
+CUSTOMER_DELETED = "customer_deleted"
+
+
+def _cancel_scheduled(session: Session, store_id: int, condition: object, reason: str) -> int:
+    result = session.execute(update(Message).where(Message.store_id == store_id, Message.status == "scheduled",
+                                                   condition)
+                             .values(status="cancelled", skip_reason=reason)
+                             .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
+
+
+def delete_order(session: Session, store: Store, external_id: str, now: datetime) -> str:
+    """Remove a deleted order with its lines and cancel its scheduled messages; return the outcome.
+
+    Messages already sent (or failed, skipped) keep their row with ``order_id`` cleared by the foreign key,
+    as do reviews, tickets and survey answers that pointed at the order: they are the store's history.
+    """
+    order_id = session.scalar(select(Order.id).where(Order.store_id == store.id, Order.external_id == external_id))
+    if order_id is None:
+        return "order unknown"
+    cancelled = _cancel_scheduled(session, store.id, Message.order_id == order_id, ORDER_DELETED)
+    # ON DELETE CASCADE takes the lines; SET NULL detaches messages, reviews, tickets and survey answers.
+    session.execute(delete(Order).where(Order.id == order_id))
+    log.info("order deleted in Shopify", extra={"store_id": store.id, "order_id": order_id, "cancelled": cancelled})
+    return "deleted"
+
+
+def delete_product(session: Session, store: Store, external_id: str, now: datetime) -> str:
+    """Remove a deleted product with its variants and cancel the reminders about it; return the outcome.
+
+    Order lines stay (quantity, price, title and SKU are copies on the line), with ``product_id`` and
+    ``variant_id`` cleared: the sales history and the customers' own re-buy gaps remain, but no flow can
+    plan a reminder for a product the store no longer sells. Sent reminders keep their row.
+    """
+    product_id = session.scalar(select(Product.id).where(Product.store_id == store.id,
+                                                         Product.external_id == external_id))
+    if product_id is None:
+        return "product unknown"
+    cancelled = _cancel_scheduled(session, store.id, Message.product_id == product_id, PRODUCT_DELETED)
+    session.execute(delete(Product).where(Product.id == product_id))
+    log.info("product deleted in Shopify", extra={"store_id": store.id, "product_id": product_id,
+                                                   "cancelled": cancelled})
+    return "deleted"
+
+
+def delete_customer(session: Session, store: Store, external_id: str, now: datetime) -> str:
+    """Erase a customer the merchant deleted in Shopify, keeping an empty tombstone row; return the outcome.
+
+    Why erase: DESIGN §1 keeps only the personal data a flow needs, and no flow may write to someone who
+    is no longer the store's customer, so their scheduled messages are cancelled and their contact data
+    (the customer row's, and the address/subject/payload copies in their messages) is cleared as
+    ``customers/redact`` does.
+
+    Why not everything ``customers/redact`` does: deleting a record is the merchant's housekeeping (a
+    duplicate, a test account), not the person asking to be forgotten. So no suppression is added (the
+    address may come back as another customer and must not be silenced by this), existing suppressions
+    (unsubscribes, bounces) stay as they are, and reviews, tickets and survey comments — the store's own
+    records — are not rewritten.
+
+    Why a tombstone and not a DELETE: the row keeps ``redacted_at``, which every upsert respects, so a
+    late or retried ``customers/update`` or order body cannot bring the data back; orders (Shopify only
+    deletes customers without orders, but ours may lag) stay linked for the analytics.
+    """
+    customer = session.scalar(select(Customer).where(Customer.store_id == store.id,
+                                                     Customer.external_id == external_id))
+    if customer is None:
+        return "customer unknown"
+    mine = Message.customer_id == customer.id
+    cancelled = _cancel_scheduled(session, store.id, mine, CUSTOMER_DELETED)
+    session.execute(update(Message).where(Message.store_id == store.id, mine)
+                    .values(to_address=None, subject=None, payload={})
+                    .execution_options(synchronize_session=False))
+    # The fields customers/redact clears (plugin.webhooks.compliance); the id stays as the tombstone.
+    customer.email = customer.first_name = customer.locale = customer.country = customer.time_zone = None
+    customer.birthday = None
+    customer.tags = []
+    customer.marketing_consent = False
+    customer.marketing_consent_at = None
+    customer.redacted_at = now
+    session.flush()
+    log.info("customer deleted in Shopify", extra={"store_id": store.id, "customer_id": customer.id,
+                                                    "cancelled": cancelled})
+    return "deleted"

@@ -5,6 +5,10 @@ PRODUCTS_DELETE, CUSTOMERS_DELETE): the object is gone from Shopify, and the Gra
 (it only lists what exists), so these webhooks are the one way a deletion reaches us. What still waits to
 be sent about the deleted object is cancelled with a reason; what was sent stays in the message log, its
 reference cleared by the foreign key (``ON DELETE SET NULL``).
+
+Known gap: deleted orders and products leave no tombstone, so an ``orders/updated`` that Shopify retries
+after the ``orders/delete`` was processed (a delivery that failed earlier) would insert the order again.
+Customers are safe (the erased row stays, see ``delete_customer``).
 """
 
 from __future__ import annotations

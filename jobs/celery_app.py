@@ -15,7 +15,7 @@ from celery import Celery
 
 from jobs.context import JobContext
 from jobs.runner import run_job, store_ids
-from jobs.schedule import JOBS, JobSpec, get_job
+from jobs.schedule import JOBS, JobSpec, acquire_lease, default_holder, get_job, release_lease
 from plugin.config import Config, ConfigError, load_config
 
 TASK_PREFIX = "aftercare."
@@ -49,9 +49,30 @@ def make_celery(config: Config, ctx_factory: Callable[[], JobContext] | None = N
     return app
 
 
+def run_lease_seconds(spec: JobSpec) -> int:
+    """Return how long a task holds its run lease: its interval, between 5 minutes and an hour.
+
+    A worker that dies mid-run keeps the lease until it expires: short enough that dispatch resumes within
+    minutes, long enough that an hourly sync is not started twice. A run longer than its lease may overlap
+    the next one, which the outbox's idempotency keys and the idempotent upserts make harmless.
+    """
+    return max(300, min(int(spec.seconds), 3600))
+
+
 def _task_body(name: str, context: Callable[[], JobContext]) -> Callable[..., dict[str, Any]]:
     def body(store_id: int | None = None) -> dict[str, Any]:
-        result = run_job(context(), get_job(name), store_id)
+        ctx = context()
+        spec = get_job(name)
+        # Celery may hand a slow store's next run to another worker (or redeliver a task after a lost
+        # worker): one run per job and store at a time, decided by a lease row in the database.
+        lease = f"run:{name}:{'all' if store_id is None else store_id}"
+        holder = default_holder()
+        if not acquire_lease(ctx.database, holder, ctx.clock.now(), run_lease_seconds(spec), name=lease):
+            return {"job": name, "results": {}, "failures": {}, "skipped": "already running"}
+        try:
+            result = run_job(ctx, spec, store_id)
+        finally:
+            release_lease(ctx.database, holder, ctx.clock.now(), name=lease)
         # JSON keys must be strings; None is the one run of a global job.
         return {"job": result.job, "results": {str(k): v for k, v in result.results.items()},
                 "failures": {str(k): v for k, v in result.failures.items()}}

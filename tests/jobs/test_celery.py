@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from jobs.celery_app import make_celery, submitter, task_name
-from jobs.schedule import JOBS, get_job
+from jobs.celery_app import make_celery, run_lease_seconds, submitter, task_name
+from jobs.schedule import JOBS, acquire_lease, get_job
 from jobs.tickets import open_ticket
 from plugin.config import ConfigError
 from plugin.models import Message
@@ -53,3 +53,23 @@ def test_real_worker_runs_a_job_per_store(ctx, database, clock, tmp_path: Path):
                    {"job": "ticket_alerts", "results": {str(b): {"alerts": 0}}, "failures": {}}]
     with ctx.database.session() as s:
         assert s.scalar(select(Message.to_address).where(Message.flow == "ticket_alert")) == "a@m.test"
+
+
+def test_one_run_per_job_and_store_at_a_time(ctx, database, clock, tmp_path: Path):
+    cfg_ctx = make_ctx(database, clock, tmp_path, scheduler={"celery_broker_url": BROKER})
+    app = make_celery(cfg_ctx.config, ctx_factory=lambda: cfg_ctx)
+    with ctx.database.session() as s:
+        a = f.store(s, alert_email="a@m.test").id
+        open_ticket(s, ctx.config, store_id=a, source="manual", severity=1, subject="late",
+                    now=clock.now() - timedelta(hours=2))
+    task = app.tasks[task_name("ticket_alerts")]  # called in this process: the body a worker runs
+    # Another worker is running this job for this store: the task leaves it alone.
+    assert acquire_lease(database, "other-worker", clock.now(), 300, name=f"run:ticket_alerts:{a}")
+    assert task(a) == {"job": "ticket_alerts", "results": {}, "failures": {}, "skipped": "already running"}
+    with ctx.database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+    # The lease expires (the other worker died, say): the next task runs, then gives the lease back.
+    clock.advance(timedelta(seconds=run_lease_seconds(get_job("ticket_alerts"))))
+    assert task(a) == {"job": "ticket_alerts", "results": {str(a): {"alerts": 1}}, "failures": {}}
+    assert task(a) == {"job": "ticket_alerts", "results": {str(a): {"alerts": 0}}, "failures": {}}
+    assert [run_lease_seconds(get_job(n)) for n in ("dispatch", "sync", "metrics_snapshot")] == [300, 900, 3600]

@@ -13,28 +13,57 @@ came in an order tagged like "subscription" — Shopify Subscriptions, ReCharge 
 apps tag recurring orders so ("Subscription", "Subscription Recurring Order") — then the reminder row
 is written ``cancelled`` with reason "active subscription" instead.
 
-Everything is computed in SQL over the store's purchases (window functions); the median is
-``percentile_cont`` on PostgreSQL and a ROW_NUMBER/COUNT middle pick on SQLite (same result).
+Incremental planner. Two tables derived from the orders are kept current by every run:
+``purchase_cycle`` (per customer × consumable product: latest purchase, own median gap, gap count) and
+``purchase_gap`` (every re-buy gap, indexed by product and gap). Planning reads ``purchase_cycle``
+joined to ``product`` (learned median, days of supply, lead days), and learning picks each product's
+median from ``purchase_gap`` by counting and an index-ordered OFFSET, so neither reads the purchase
+history. A refresh (``refresh_cycles``, called first by ``due_reminders`` and ``product_medians``):
+- first run for a store: full build from the store's consumable purchases (window functions, once);
+- products that became consumable are built, products that stopped being consumable are dropped
+  (``product.cycles_built`` says which are in the tables);
+- customers whose orders were written since the last refresh (``orders.updated_at`` — new orders,
+  cancellations, refunds, returns, edits, customer reassignments — minus ``CHANGE_OVERLAP`` so
+  transactions that committed late and the clock's granularity are covered) have every pair recomputed
+  with the same SQL restricted to them. The watermark is the database's clock, kept in ``sync_state``
+  (stream ``replenishment_cycles``), so the refresh is independent of the job's clock.
+Redacted customers (customers/redact) have no ``purchase_cycle`` rows — they can never be emailed — but
+their re-buys stay in ``purchase_gap``: anonymous facts, like their orders, that the learned median counts.
+
+The medians are ``percentile_cont`` on PostgreSQL and a ROW_NUMBER/COUNT middle pick on SQLite (same
+result); a product's median from the index pick is computed with the same arithmetic.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from jobs.context import JobContext
 from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.review_requests import NO_CONTACT
-from plugin.models import Store
+from plugin.models import Product, Store, SyncState
+from plugin.sync import get_sync_state
+from plugin.types import UTCDateTime
 
 FLOW = "replenishment"
 PLAN_AHEAD_DAYS = 7
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_GAP_DAYS = 1.0
+CYCLES_STREAM = "replenishment_cycles"
+# Orders written up to this long before the last refresh are read again: a writer's transaction that
+# started earlier but committed after that refresh stamped its rows with its own start time.
+CHANGE_OVERLAP = timedelta(hours=1)
+# A refresh that would recompute more than this share of the store's pairs does a full build instead.
+REBUILD_SHARE = 0.25
+REBUILD_MIN_CUSTOMERS = 10_000
+_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_purchase", "rp_own")
 
 
 def _days(dialect: str, column: str) -> str:
@@ -44,89 +73,262 @@ def _days(dialect: str, column: str) -> str:
     return f"(julianday({column}) - 2440587.5)"
 
 
-def _purchases_sql(dialect: str) -> str:
-    """CTEs ``p`` (one row per customer × consumable product × order) and ``g`` (with next purchase)."""
+def _purchases_sql(dialect: str, scope: str) -> str:
+    """SELECT of one row per customer × consumable product × order, with the next purchase's time.
+
+    ``scope``: ``store`` (every consumable product), ``products`` (the consumable products in ``:product_ids``)
+    or ``customers`` (every consumable product, customers listed in the temp table ``rp_scope``).
+    """
     false = "FALSE" if dialect == "postgresql" else "0"
     tags = "CAST(o.tags AS TEXT)" if dialect == "postgresql" else "o.tags"
+    valid = (f"o.cancelled_at IS NULL AND o.refunded = {false} AND o.returned = {false} AND ol.quantity > 0 "
+             "AND pr.consumable")
+    if scope == "customers":
+        source = f"""FROM rp_scope s
+            JOIN orders o ON o.store_id = :store_id AND o.customer_id = s.customer_id
+            JOIN order_line ol ON ol.order_id = o.id
+            JOIN product pr ON pr.id = ol.product_id
+            WHERE {valid}"""
+    else:
+        only = "AND pr.id IN :product_ids" if scope == "products" else ""
+        # Unary + keeps SQLite from driving the join through the orders indexes: walking the consumable
+        # products' lines (ix_order_line_store_product) and fetching orders by key is several times faster.
+        source = f"""FROM product pr
+            JOIN order_line ol ON ol.store_id = pr.store_id AND ol.product_id = pr.id
+            JOIN orders o ON o.id = ol.order_id
+            WHERE pr.store_id = :store_id {only} AND +o.store_id = :store_id AND +o.customer_id IS NOT NULL
+              AND {valid}"""
     # Only constant, dialect-chosen fragments are interpolated; every value is a bound parameter.
     return f"""
-    p AS (
+    WITH p AS (
         SELECT o.customer_id AS c, ol.product_id AS p, o.id AS order_id, {_days(dialect, 'o.created_at_remote')} AS t,
                SUM(ol.quantity) AS q, MAX(ol.variant_id) AS variant_id,
                MAX(CASE WHEN LOWER({tags}) LIKE '%subscription%' THEN 1 ELSE 0 END) AS sub
-        FROM product pr
-        JOIN order_line ol ON ol.store_id = pr.store_id AND ol.product_id = pr.id
-        JOIN orders o ON o.id = ol.order_id
-        -- Unary + keeps SQLite from driving the join through the orders indexes: walking the consumable
-        -- products' lines (ix_order_line_store_product) and fetching orders by key is several times faster.
-        WHERE pr.store_id = :store_id AND pr.consumable AND +o.store_id = :store_id AND +o.customer_id IS NOT NULL
-          AND o.cancelled_at IS NULL AND o.refunded = {false} AND o.returned = {false} AND ol.quantity > 0
+        {source}
         GROUP BY o.customer_id, ol.product_id, o.id, o.created_at_remote
-    ),
-    g AS (
-        SELECT c, p, order_id, t, q, variant_id, sub,
-               LEAD(t) OVER (PARTITION BY c, p ORDER BY t, order_id) AS next_t,
-               ROW_NUMBER() OVER (PARTITION BY c, p ORDER BY t DESC, order_id DESC) AS recency
-        FROM p
-    ),
-    gd AS (
-        SELECT c, p, order_id, t, q, variant_id, sub, recency,
-               CASE WHEN next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS} THEN (next_t - t) / q END AS gap
-        FROM g
-    ),
-    gaps AS (
-        SELECT c, p, gap FROM gd WHERE gap IS NOT NULL
-    )"""  # noqa: S608
+    )
+    SELECT c, p, order_id, t, q, variant_id, sub,
+           LEAD(t) OVER (PARTITION BY c, p ORDER BY t, order_id) AS next_t
+    FROM p"""  # noqa: S608
 
 
-def _pairs_sql(dialect: str) -> str:
-    """CTE ``pairs``: per customer × product, the latest purchase and the customer's own median gap.
-
-    One GROUP BY over the purchases (no join of a median table: SQLite would scan it per row).
-    """
-    last = ", ".join(f"MAX(CASE WHEN recency = 1 THEN {col} END) AS {col}"
-                     for col in ("order_id", "t", "q", "variant_id", "sub"))
+def _own_median_sql(dialect: str) -> str:
+    """SELECT of each customer × product's own median gap and gap count from ``rp_purchase``."""
+    gap = f"CASE WHEN next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS} THEN (next_t - t) / q END"
     if dialect == "postgresql":
-        return f"""pairs AS (
-            SELECT c, p, {last}, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS own
-            FROM gd GROUP BY c, p)"""  # noqa: S608
-    # SQLite: number the gaps of each pair (gaps first, NULLs last) and average the one or two middle ones.
-    return f"""ranked_gd AS (
-            SELECT gd.*, ROW_NUMBER() OVER (PARTITION BY c, p ORDER BY gap IS NULL, gap) AS grn,
-                   COUNT(gap) OVER (PARTITION BY c, p) AS gn
-            FROM gd),
-        pairs AS (
-            SELECT c, p, {last},
-                   AVG(CASE WHEN gap IS NOT NULL AND grn IN ((gn + 1) / 2, (gn + 2) / 2) THEN gap END) AS own
-            FROM ranked_gd GROUP BY c, p)"""  # noqa: S608
+        return f"""SELECT c, p, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS own, COUNT(*) AS n
+                   FROM (SELECT c, p, {gap} AS gap FROM rp_purchase) g WHERE gap IS NOT NULL GROUP BY c, p"""  # noqa: S608
+    # SQLite has no median: number the gaps of each pair and average the one or two middle ones.
+    return f"""SELECT c, p, AVG(gap) AS own, MAX(n) AS n FROM (
+                 SELECT c, p, gap, ROW_NUMBER() OVER (PARTITION BY c, p ORDER BY gap) AS rn,
+                        COUNT(*) OVER (PARTITION BY c, p) AS n
+                 FROM (SELECT c, p, {gap} AS gap FROM rp_purchase) g WHERE gap IS NOT NULL) ranked
+               WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY c, p"""  # noqa: S608
 
 
-def _median_sql(dialect: str, keys: str) -> str:
-    """SELECT of ``keys``, the median gap and the sample count from ``gaps`` grouped by ``keys``."""
+def _drop_temp(session: Session) -> None:
+    for name in _TEMP_TABLES:
+        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+def _temp_table(session: Session, dialect: str, name: str, select_sql: str, params: dict[str, Any],
+                index: str | None = None) -> None:
+    """Create temp table ``name`` from a SELECT (column types as the query computes them)."""
+    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    create = text(f"CREATE TEMP TABLE {name} AS {select_sql}")
+    if "product_ids" in params:
+        create = create.bindparams(bindparam("product_ids", expanding=True))
+    session.execute(create, params)
+    if index:
+        session.execute(text(f"CREATE INDEX {name}_ix ON {name} ({index})"))
     if dialect == "postgresql":
-        return (f"SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median, COUNT(*) AS n "  # noqa: S608
-                f"FROM gaps GROUP BY {keys}")
-    # SQLite has no median: number the gaps in each group and average the one or two middle ones.
-    return f"""SELECT {keys}, AVG(gap) AS median, MAX(n) AS n FROM (
-                 SELECT {keys}, gap, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY gap) AS rn,
-                        COUNT(*) OVER (PARTITION BY {keys}) AS n
-                 FROM gaps) ranked
-               WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY {keys}"""  # noqa: S608
+        # Temp tables have no statistics until analysed; the joins below need them.
+        session.execute(text(f"ANALYZE {name}"))
 
 
-def _roomy_sorts(session: Session, dialect: str) -> None:
-    # The window functions sort every purchase of the store; PostgreSQL's default 4 MB work_mem spills
-    # those sorts to disk (3 M orders: ~170 MB on disk, half the run time). Only for this transaction.
+def _build(session: Session, dialect: str, store_id: int, scope: str, product_ids: list[int] | None = None
+           ) -> int:
+    """Insert the purchase_gap and purchase_cycle rows of ``scope`` (rows already deleted); return pairs."""
+    params: dict[str, Any] = {"store_id": store_id}
+    if scope == "products":
+        params["product_ids"] = product_ids
+    _temp_table(session, dialect, "rp_purchase", _purchases_sql(dialect, scope), params)
+    _temp_table(session, dialect, "rp_own", _own_median_sql(dialect), {}, index="c, p")
+    session.execute(text(f"""
+        INSERT INTO purchase_gap (order_id, product_id, customer_id, store_id, gap)
+        SELECT order_id, p, c, :store_id, (next_t - t) / q FROM rp_purchase
+        WHERE next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS}"""), {"store_id": store_id})  # noqa: S608
+    pairs = session.execute(text("""
+        INSERT INTO purchase_cycle (customer_id, product_id, store_id, last_order_id, last_purchase_day,
+                                    last_quantity, variant_id, subscription, own_cycle_days, gap_count)
+        SELECT r.c, r.p, :store_id, r.order_id, r.t, r.q, r.variant_id, r.sub = 1, g.own, COALESCE(g.n, 0)
+        FROM rp_purchase r
+        LEFT JOIN rp_own g ON g.c = r.c AND g.p = r.p
+        WHERE r.next_t IS NULL
+          AND NOT EXISTS (SELECT 1 FROM customer cu WHERE cu.id = r.c AND cu.redacted_at IS NOT NULL)"""),
+        {"store_id": store_id}).rowcount
+    return pairs or 0
+
+
+@contextmanager
+def _roomy_memory(session: Session, dialect: str) -> Iterator[None]:
+    """Give a full build memory for its sorts and index writes, for this transaction only."""
     if dialect == "postgresql":
+        # The default 4 MB work_mem spills the sorts of every purchase to disk (3 M orders: ~170 MB, half the time).
         session.execute(text("SET LOCAL work_mem = '256MB'"))
+        yield
+        return
+    # SQLite's default 2 MB page cache thrashes on the random-order inserts into the new tables' indexes and
+    # the lookups into orders (3 M orders: 45 s instead of 20 s); the setting is the connection's, so restored.
+    previous = session.execute(text("PRAGMA cache_size")).scalar_one()
+    session.execute(text("PRAGMA cache_size = -262144"))
+    try:
+        yield
+    finally:
+        session.execute(text(f"PRAGMA cache_size = {int(previous)}"))
+
+
+def _database_now(session: Session) -> datetime:
+    """Return the database's clock (what ``updated_at`` columns are stamped with), aware UTC."""
+    value = session.execute(text("SELECT CURRENT_TIMESTAMP")).scalar_one()
+    if isinstance(value, str):  # SQLite: 'YYYY-MM-DD HH:MM:SS' in UTC
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _delete_rows(session: Session, where: str, params: dict[str, Any], expanding: bool = False) -> None:
+    for table in ("purchase_cycle", "purchase_gap"):
+        stmt = text(f"DELETE FROM {table} WHERE {where}")  # noqa: S608 - constant fragments only
+        if expanding:
+            stmt = stmt.bindparams(bindparam("product_ids", expanding=True))
+        session.execute(stmt, params)
+
+
+def _full_build(session: Session, dialect: str, store_id: int) -> dict[str, int]:
+    _delete_rows(session, "store_id = :store_id", {"store_id": store_id})
+    pairs = _build(session, dialect, store_id, "store")
+    session.execute(update(Product).where(Product.store_id == store_id)
+                    .values(cycles_built=Product.consumable).execution_options(synchronize_session=False))
+    return {"full": 1, "pairs": pairs}
+
+
+def _refresh_products(session: Session, dialect: str, store_id: int) -> dict[str, int]:
+    """Drop the rows of products no longer consumable; build those of products newly consumable."""
+    rows = session.execute(select(Product.id, Product.consumable).where(
+        Product.store_id == store_id, Product.consumable != Product.cycles_built)).all()
+    dropped = [pid for pid, consumable in rows if not consumable]
+    added = [pid for pid, consumable in rows if consumable]
+    where = "store_id = :store_id AND product_id IN :product_ids"
+    if dropped:
+        _delete_rows(session, where, {"store_id": store_id, "product_ids": dropped}, expanding=True)
+    pairs = 0
+    if added:
+        # Rows of these products can only exist from an earlier consumable spell that was dropped.
+        _delete_rows(session, where, {"store_id": store_id, "product_ids": added}, expanding=True)
+        pairs = _build(session, dialect, store_id, "products", added)
+    if rows:
+        session.execute(update(Product).where(Product.id.in_([pid for pid, _ in rows]))
+                        .values(cycles_built=Product.consumable).execution_options(synchronize_session=False))
+    return {"products_dropped": len(dropped), "products_built": len(added), "product_pairs": pairs}
+
+
+def _refresh_customers(session: Session, dialect: str, store_id: int, since: datetime) -> dict[str, int] | None:
+    """Recompute every pair of the customers whose orders were written at or after ``since``.
+
+    Return None, having changed nothing, when so many customers changed that a full build is cheaper.
+    """
+    session.execute(text("DROP TABLE IF EXISTS rp_changed"))
+    session.execute(text("CREATE TEMP TABLE rp_changed AS SELECT id AS order_id, customer_id FROM orders "
+                         "WHERE store_id = :store_id AND updated_at >= :since").bindparams(
+        bindparam("since", type_=UTCDateTime())), {"store_id": store_id, "since": since})
+    # An order moved to another customer leaves its old customer's pairs stale: they are found through the
+    # purchase rows that still point at the order.
+    _temp_table(session, dialect, "rp_scope", """
+        SELECT customer_id FROM rp_changed WHERE customer_id IS NOT NULL
+        UNION SELECT pc.customer_id FROM rp_changed ch JOIN purchase_cycle pc ON pc.last_order_id = ch.order_id
+        UNION SELECT g.customer_id FROM rp_changed ch JOIN purchase_gap g ON g.order_id = ch.order_id""",
+                {}, index="customer_id")
+    customers = session.execute(text("SELECT COUNT(*) FROM rp_scope")).scalar_one()
+    if not customers:
+        return {"customers": 0, "pairs": 0}
+    if customers > REBUILD_MIN_CUSTOMERS and customers > REBUILD_SHARE * session.execute(text(
+            "SELECT COUNT(*) FROM purchase_cycle WHERE store_id = :store_id"), {"store_id": store_id}).scalar_one():
+        # After a backfill most customers changed: one full build is cheaper than per-customer lookups.
+        return None
+    _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
+    return {"customers": int(customers), "pairs": _build(session, dialect, store_id, "customers")}
+
+
+def _lock_state(session: Session, store_id: int) -> SyncState:
+    """Return the store's planner state row, locked: refreshes of one store run one after the other."""
+    get_sync_state(session, store_id, CYCLES_STREAM)
+    return session.scalars(select(SyncState).where(SyncState.store_id == store_id, SyncState.stream == CYCLES_STREAM)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
+def recompute_customers(session: Session, store_id: int, customer_ids: list[int]) -> int:
+    """Recompute the given customers' rows now; return their pairs. For writes ``updated_at`` cannot show.
+
+    An order deleted (orders/delete) leaves no row whose ``updated_at`` a refresh could find, so its writer
+    calls this. A store not built yet is left alone: its first refresh builds everything.
+    """
+    dialect = session.get_bind().dialect.name
+    if _lock_state(session, store_id).cursor is None or not customer_ids:
+        return 0
+    try:
+        session.execute(text("DROP TABLE IF EXISTS rp_scope"))
+        session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
+        session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"),
+                        [{"c": c} for c in sorted(set(customer_ids))])
+        _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
+        return _build(session, dialect, store_id, "customers")
+    finally:
+        _drop_temp(session)
+
+
+def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> dict[str, int]:
+    """Bring the store's purchase_cycle and purchase_gap rows up to date; return what was recomputed.
+
+    The first refresh of a store (or ``full``) builds everything; later ones only the products whose
+    consumable flag changed and the customers whose orders were written since the previous refresh.
+    """
+    dialect = session.get_bind().dialect.name
+    state = _lock_state(session, store_id)
+    started = _database_now(session)
+    try:
+        with _roomy_memory(session, dialect):
+            customers = None
+            if not full and state.cursor is not None:
+                counts = _refresh_products(session, dialect, store_id)
+                since = datetime.fromisoformat(state.cursor) - CHANGE_OVERLAP
+                customers = _refresh_customers(session, dialect, store_id, since)
+            if customers is None:
+                counts = _full_build(session, dialect, store_id)
+            else:
+                counts.update(customers)
+    finally:
+        _drop_temp(session)
+    state.cursor = started.isoformat()
+    return counts
 
 
 def product_medians(session: Session, store_id: int) -> dict[int, tuple[float, int]]:
     """Return {product id: (median days per unit between re-buys, number of gaps)} across customers."""
-    dialect = session.get_bind().dialect.name
-    _roomy_sorts(session, dialect)
-    sql = f"WITH {_purchases_sql(dialect)} {_median_sql(dialect, 'p')}"
-    return {int(p): (float(m), int(n)) for p, m, n in session.execute(text(sql), {"store_id": store_id})}
+    refresh_cycles(session, store_id)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    counts = session.execute(text("SELECT product_id, COUNT(*) FROM purchase_gap WHERE store_id = :store_id "
+                                  "GROUP BY product_id"), {"store_id": store_id}).all()
+    pick = text("SELECT gap FROM purchase_gap WHERE store_id = :store_id AND product_id = :product_id "
+                "ORDER BY gap LIMIT :k OFFSET :skip")
+    medians = {}
+    for product_id, n in counts:
+        # The one or two middle gaps, read in index order (no sort of the product's gaps).
+        middle = [float(g) for g in session.execute(pick, {"store_id": store_id, "product_id": product_id,
+                                                            "k": 2 - n % 2, "skip": (n - 1) // 2}).scalars()]
+        lo, hi = middle[0], middle[-1]
+        # The same arithmetic as percentile_cont (PostgreSQL) and AVG of the middle pair (SQLite).
+        medians[int(product_id)] = (lo + (hi - lo) * 0.5 if postgres else (lo + hi) / 2, int(n))
+    return medians
 
 
 def learn_product_cycles(session: Session, store_id: int) -> int:
@@ -177,23 +379,22 @@ def _bind_time(dialect: str, when: datetime) -> Any:
 
 def due_reminders(session: Session, store: Store, settings: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     """Return the reminder rows to plan now: run-out still ahead, reminder time within the planning horizon."""
-    dialect = session.get_bind().dialect.name
-    _roomy_sorts(session, dialect)
+    refresh_cycles(session, store.id)
     now_days = (now - EPOCH).total_seconds() / 86400.0
     sql = f"""
-    WITH {_purchases_sql(dialect)},
-    {_pairs_sql(dialect)},
-    choice AS (
-        SELECT g.c, g.p, g.order_id, g.t, g.q, g.variant_id, g.sub, g.own AS own_cycle,
-               CASE WHEN g.own IS NOT NULL THEN g.own
+    WITH choice AS (
+        SELECT g.customer_id AS c, g.product_id AS p, g.last_order_id AS order_id, g.last_purchase_day AS t,
+               g.last_quantity AS q, g.variant_id, g.subscription AS sub,
+               CASE WHEN g.own_cycle_days IS NOT NULL THEN g.own_cycle_days
                     WHEN pr.learned_cycle_samples >= :min_samples THEN pr.learned_cycle_days
                     ELSE pr.days_of_supply END AS cycle,
-               CASE WHEN g.own IS NOT NULL THEN 'customer'
+               CASE WHEN g.own_cycle_days IS NOT NULL THEN 'customer'
                     WHEN pr.learned_cycle_samples >= :min_samples THEN 'product'
                     ELSE 'days_of_supply' END AS cycle_source,
                COALESCE(pr.reminder_lead_days, :lead_days) AS lead
-        FROM pairs g
-        JOIN product pr ON pr.id = g.p
+        FROM purchase_cycle g
+        JOIN product pr ON pr.id = g.product_id
+        WHERE g.store_id = :store_id
     )
     SELECT ch.c, ch.p, ch.order_id, ch.q, ch.variant_id, ch.sub, ch.cycle, ch.cycle_source,
            ch.t + ch.cycle * ch.q AS run_out, ch.t + ch.cycle * ch.q - ch.lead AS remind,

@@ -202,6 +202,8 @@ class Product(TimestampMixin, Base):
     reminder_lead_days: Mapped[int | None]
     learned_cycle_days: Mapped[float | None]
     learned_cycle_samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by the replenishment planner once purchase_cycle/purchase_gap hold this product's purchases.
+    cycles_built: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     remote_updated_at: Mapped[datetime | None]
 
     variants: Mapped[list[Variant]] = relationship(back_populates="product", passive_deletes=True)
@@ -233,6 +235,8 @@ class Order(TimestampMixin, Base):
         UniqueConstraint("store_id", "external_id"),
         Index("ix_orders_store_customer_created", "store_id", "customer_id", "created_at_remote"),
         Index("ix_orders_store_updated", "store_id", "remote_updated_at"),
+        # The replenishment planner finds the orders written since its last run (our updated_at, not Shopify's).
+        Index("ix_orders_store_changed", "store_id", "updated_at"),
         Index("ix_orders_store_delivered", "store_id", "delivered_at"),
         # Review requests and surveys fall back to the fulfilment time when there is no delivery date.
         Index("ix_orders_store_fulfilled", "store_id", "fulfilled_at"),
@@ -591,6 +595,47 @@ class StoreMetrics(Base):
     # Counts only (see plugin.store_figures): repurchase, cohort cells, orders per month, flow outcomes.
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)
     computed_at: Mapped[datetime]
+
+
+class PurchaseCycle(Base):
+    """Replenishment state of one customer x consumable product, kept current by jobs.replenishment.
+
+    Derived from the orders (never edited by hand): the latest purchase, and the customer's own median
+    gap in days per unit (NULL until they re-bought). Times are fractional days since 1970-01-01 UTC,
+    the unit the planner computes run-outs in. Only the store is a foreign key (per-row checks of the
+    others tripled a full build): deleting an order or a product (plugin.webhooks.deletions) updates
+    these rows itself, and customers are never deleted, only erased.
+    """
+
+    __tablename__ = "purchase_cycle"
+    __table_args__ = (Index("ix_purchase_cycle_store_product", "store_id", "product_id"),)
+
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    last_order_id: Mapped[int] = mapped_column(BigId, index=True)
+    last_purchase_day: Mapped[float]
+    last_quantity: Mapped[int] = mapped_column(Integer)
+    variant_id: Mapped[int | None] = mapped_column(BigId)
+    subscription: Mapped[bool] = mapped_column(Boolean)
+    own_cycle_days: Mapped[float | None]
+    gap_count: Mapped[int] = mapped_column(Integer)
+
+
+class PurchaseGap(Base):
+    """One re-buy of a consumable: days per unit from a purchase (``order_id``) to the customer's next one.
+
+    Indexed by product and gap so a product's median is an index-ordered pick, not a sort of every gap.
+    """
+
+    __tablename__ = "purchase_gap"
+    __table_args__ = (Index("ix_purchase_gap_store_product_gap", "store_id", "product_id", "gap"),)
+
+    order_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    gap: Mapped[float]
 
 
 class SchedulerLease(Base):

@@ -156,6 +156,7 @@ def upgrade() -> None:
     sa.Column('reminder_lead_days', sa.Integer(), nullable=True),
     sa.Column('learned_cycle_days', sa.Double(), nullable=True),
     sa.Column('learned_cycle_samples', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('cycles_built', sa.Boolean(), server_default='0', nullable=False),
     sa.Column('remote_updated_at', plugin.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', plugin.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', plugin.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
@@ -165,6 +166,37 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_product')),
     sa.UniqueConstraint('store_id', 'external_id', name=op.f('uq_product_store_id_external_id'))
     )
+    op.create_table('purchase_cycle',
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('last_order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('last_purchase_day', sa.Double(), nullable=False),
+    sa.Column('last_quantity', sa.Integer(), nullable=False),
+    sa.Column('variant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('subscription', sa.Boolean(), nullable=False),
+    sa.Column('own_cycle_days', sa.Double(), nullable=True),
+    sa.Column('gap_count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_purchase_cycle_store_id_store'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', 'product_id', name=op.f('pk_purchase_cycle'))
+    )
+    with op.batch_alter_table('purchase_cycle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_purchase_cycle_last_order_id'), ['last_order_id'], unique=False)
+        batch_op.create_index('ix_purchase_cycle_store_product', ['store_id', 'product_id'], unique=False)
+
+    op.create_table('purchase_gap',
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('gap', sa.Double(), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_purchase_gap_store_id_store'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('order_id', 'product_id', name=op.f('pk_purchase_gap'))
+    )
+    with op.batch_alter_table('purchase_gap', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_purchase_gap_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_purchase_gap_store_product_gap', ['store_id', 'product_id', 'gap'], unique=False)
+
     op.create_table('store_metrics',
     sa.Column('store_id', sa.Integer(), nullable=False),
     sa.Column('figures', sa.JSON(), nullable=False),
@@ -300,6 +332,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_orders_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_orders_store_changed', ['store_id', 'updated_at'], unique=False)
         batch_op.create_index('ix_orders_store_customer_created', ['store_id', 'customer_id', 'created_at_remote'], unique=False)
         batch_op.create_index('ix_orders_store_delivered', ['store_id', 'delivered_at'], unique=False)
         batch_op.create_index('ix_orders_store_fulfilled', ['store_id', 'fulfilled_at'], unique=False)
@@ -551,6 +584,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_store_fulfilled')
         batch_op.drop_index('ix_orders_store_delivered')
         batch_op.drop_index('ix_orders_store_customer_created')
+        batch_op.drop_index('ix_orders_store_changed')
         batch_op.drop_index(batch_op.f('ix_orders_customer_id'))
 
     op.drop_table('orders')
@@ -568,6 +602,16 @@ def downgrade() -> None:
     op.drop_table('sync_state')
     op.drop_table('suppression')
     op.drop_table('store_metrics')
+    with op.batch_alter_table('purchase_gap', schema=None) as batch_op:
+        batch_op.drop_index('ix_purchase_gap_store_product_gap')
+        batch_op.drop_index(batch_op.f('ix_purchase_gap_customer_id'))
+
+    op.drop_table('purchase_gap')
+    with op.batch_alter_table('purchase_cycle', schema=None) as batch_op:
+        batch_op.drop_index('ix_purchase_cycle_store_product')
+        batch_op.drop_index(batch_op.f('ix_purchase_cycle_last_order_id'))
+
+    op.drop_table('purchase_cycle')
     op.drop_table('product')
     op.drop_table('flow_settings')
     with op.batch_alter_table('customer', schema=None) as batch_op:

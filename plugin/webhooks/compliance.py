@@ -30,6 +30,7 @@ from plugin.models import (
     Message,
     Order,
     OrderLine,
+    PurchaseCycle,
     Review,
     Store,
     Suppression,
@@ -234,6 +235,8 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
             session.execute(update(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids))
                             .values(body="[redacted]"))
         counts["tickets"] = len(ticket_ids)
+        # The replenishment planner's per-customer state goes; its re-buy gaps stay, anonymous like the orders.
+        session.execute(delete(PurchaseCycle).where(PurchaseCycle.customer_id == cid))
         session.execute(update(ComplianceRequest).where(
             ComplianceRequest.store_id == store.id, ComplianceRequest.kind == "customers/data_request",
             ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from plugin.models import Customer, Message, Order, Product, Store
+from plugin.models import Customer, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
 
 log = logging.getLogger("aftercare.webhooks")
 
@@ -45,9 +45,14 @@ def delete_order(session: Session, store: Store, external_id: str, now: datetime
     order_id = session.scalar(select(Order.id).where(Order.store_id == store.id, Order.external_id == external_id))
     if order_id is None:
         return "order unknown"
+    from jobs.replenishment import recompute_customers
+
     cancelled = _cancel_scheduled(session, store.id, Message.order_id == order_id, ORDER_DELETED)
+    customer_id = session.scalar(select(Order.customer_id).where(Order.id == order_id))
     # ON DELETE CASCADE takes the lines; SET NULL detaches messages, reviews, tickets and survey answers.
     session.execute(delete(Order).where(Order.id == order_id))
+    if customer_id is not None:  # the replenishment planner cannot see a row that is gone: told here
+        recompute_customers(session, store.id, [customer_id])
     log.info("order deleted in Shopify", extra={"store_id": store.id, "order_id": order_id, "cancelled": cancelled})
     return "deleted"
 
@@ -64,6 +69,8 @@ def delete_product(session: Session, store: Store, external_id: str, now: dateti
     if product_id is None:
         return "product unknown"
     cancelled = _cancel_scheduled(session, store.id, Message.product_id == product_id, PRODUCT_DELETED)
+    for derived in (PurchaseCycle, PurchaseGap):  # the replenishment planner's rows about it
+        session.execute(delete(derived).where(derived.store_id == store.id, derived.product_id == product_id))
     session.execute(delete(Product).where(Product.id == product_id))
     log.info("product deleted in Shopify", extra={"store_id": store.id, "product_id": product_id,
                                                    "cancelled": cancelled})
@@ -104,6 +111,8 @@ def delete_customer(session: Session, store: Store, external_id: str, now: datet
     customer.marketing_consent = False
     customer.marketing_consent_at = None
     customer.redacted_at = now
+    # As for customers/redact: no replenishment state for someone who can never be written to.
+    session.execute(delete(PurchaseCycle).where(PurchaseCycle.customer_id == customer.id))
     session.flush()
     log.info("customer deleted in Shopify", extra={"store_id": store.id, "customer_id": customer.id,
                                                     "cancelled": cancelled})

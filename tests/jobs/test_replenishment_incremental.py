@@ -1,0 +1,267 @@
+"""Incremental replenishment planner: after every kind of change, the refreshed purchase_cycle/purchase_gap
+rows equal both a full rebuild and an independent Python computation from the orders, and so do the
+learned medians and the planned reminders; only the customers whose orders changed are recomputed."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from jobs import replenishment
+from plugin.models import Customer, Order, Product, PurchaseCycle, PurchaseGap, Store
+from plugin.webhooks.compliance import redact_customer
+from plugin.webhooks.deletions import delete_customer, delete_order, delete_product
+from tests.jobs import factory as f
+
+DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SETTINGS = {"lead_days": 7, "min_product_samples": 3}
+
+
+def _days(when: datetime) -> float:
+    return (when - EPOCH).total_seconds() / 86400
+
+
+def _expected(session: Any, store_id: int) -> tuple[dict[tuple[int, int], tuple], dict[tuple[int, int], float]]:
+    """Compute the pairs and gaps from the ORM rows in plain Python (the definition, not the SQL)."""
+    consumable = {p.id for p in session.scalars(select(Product).where(Product.store_id == store_id,
+                                                                      Product.consumable))}
+    redacted = {c.id for c in session.scalars(select(Customer).where(Customer.redacted_at.is_not(None)))}
+    purchases: dict[tuple[int, int], dict[int, list]] = {}
+    for order in session.scalars(select(Order).where(Order.store_id == store_id, Order.customer_id.is_not(None))):
+        if order.cancelled_at is not None or order.refunded or order.returned:
+            continue
+        for line in order.lines:
+            if line.product_id not in consumable or line.quantity <= 0:
+                continue
+            entry = purchases.setdefault((order.customer_id, line.product_id), {}).setdefault(
+                order.id, [_days(order.created_at_remote), 0, None, "subscription" in json.dumps(order.tags).lower()])
+            entry[1] += line.quantity
+            if line.variant_id is not None:
+                entry[2] = max(entry[2] or 0, line.variant_id)
+    pairs, gaps = {}, {}
+    for (c, p), by_order in purchases.items():
+        ordered = sorted(((t, oid, q, v, sub) for oid, (t, q, v, sub) in by_order.items()))
+        own = []
+        for (t, oid, q, _v, _s), (t2, *_rest) in zip(ordered, ordered[1:], strict=False):
+            if t2 - t >= 1:
+                gaps[(oid, p)] = (t2 - t) / q
+                own.append((t2 - t) / q)
+        t, oid, q, v, sub = ordered[-1]
+        if c not in redacted:
+            pairs[(c, p)] = (oid, t, q, v, sub, statistics.median(own) if own else None, len(own))
+    return pairs, gaps
+
+
+def _stored(session: Any, store_id: int) -> tuple[dict[tuple[int, int], tuple], dict[tuple[int, int], float]]:
+    pairs = {(r.customer_id, r.product_id): (r.last_order_id, r.last_purchase_day, r.last_quantity, r.variant_id,
+                                             r.subscription, r.own_cycle_days, r.gap_count)
+             for r in session.scalars(select(PurchaseCycle).where(PurchaseCycle.store_id == store_id))}
+    gaps = {(g.order_id, g.product_id): g.gap
+            for g in session.scalars(select(PurchaseGap).where(PurchaseGap.store_id == store_id))}
+    return pairs, gaps
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=0, abs_tol=1e-6)
+    return a == b
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    wrong = {k: (got[k], want[k]) for k in want if not _close(got[k], want[k])}
+    assert wrong == {}
+
+
+def _reminder_rows(session: Any, store_id: int, now: datetime) -> list[tuple]:
+    rows = replenishment.due_reminders(session, session.get(Store, store_id), SETTINGS, now)
+    return [(r["customer_id"], r["product_id"], r["order_id"], r["status"], r["scheduled_for"],
+             r["payload"]["cycle_days"], r["payload"]["cycle_source"], r["payload"]["run_out_at"]) for r in rows]
+
+
+def _check(ctx: Any, sid: int) -> dict[str, int]:
+    """Refresh incrementally (committed); assert it equals the Python definition and a full rebuild."""
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        counts = replenishment.refresh_cycles(s, sid)
+    with ctx.database.session() as s:
+        pairs, gaps = _stored(s, sid)
+        want_pairs, want_gaps = _expected(s, sid)
+        _assert_same(pairs, want_pairs)
+        _assert_same(gaps, want_gaps)
+        medians = replenishment.product_medians(s, sid)
+        by_product: dict[int, list[float]] = {}
+        for (_oid, p), gap in want_gaps.items():
+            by_product.setdefault(p, []).append(gap)
+        assert {p: n for p, (_m, n) in medians.items()} == {p: len(g) for p, g in by_product.items()}
+        assert all(abs(medians[p][0] - statistics.median(g)) < 1e-6 for p, g in by_product.items())
+        incremental = (pairs, gaps, medians, _reminder_rows(s, sid, now))
+    session = ctx.database.sessionmaker()
+    try:  # a full rebuild from scratch, rolled back
+        assert replenishment.refresh_cycles(session, sid, full=True)["full"] == 1
+        rebuilt = (*_stored(session, sid), replenishment.product_medians(session, sid),
+                   _reminder_rows(session, sid, now))
+    finally:
+        session.rollback()
+        session.close()
+    assert incremental == rebuilt
+    _age_orders(ctx)
+    return counts
+
+
+def _seed(ctx: Any) -> dict[str, Any]:
+    rng = random.Random(11)
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        st = f.store(s)
+        soap = f.product(s, st.id, days_of_supply=30)
+        tea = f.product(s, st.id)
+        mug = f.product(s, st.id, consumable=False, days_of_supply=60)
+        customers = [f.customer(s, st.id) for _ in range(12)]
+        orders: dict[int, list[int]] = {}
+        for c in customers:
+            t = now - timedelta(days=rng.randint(100, 160), hours=rng.randint(0, 23))
+            for _ in range(rng.randint(1, 5)):
+                lines = [(rng.choice((soap.id, soap.id, tea.id)), rng.randint(1, 3))]
+                if rng.random() < 0.3:
+                    lines.append((mug.id, 1))
+                tags = ["Subscription"] if rng.random() < 0.15 else []
+                o = f.order(s, st.id, c.id, t, lines=lines, tags=tags)
+                orders.setdefault(c.id, []).append(o.id)
+                t += timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))
+        ids = {"store": st.id, "soap": soap.id, "tea": tea.id, "mug": mug.id,
+               "customers": [c.id for c in customers], "orders": orders}
+    _age_orders(ctx)
+    return ids
+
+
+def _age_orders(ctx: Any) -> None:
+    """Stamp every order as written two days ago (database clock): later refreshes must not see them as changed.
+
+    The planner re-reads what was written within CHANGE_OVERLAP of its last run, and a test runs in seconds.
+    """
+    with ctx.database.session() as s:
+        old = s.execute(text("SELECT CURRENT_TIMESTAMP")).scalar_one()
+        old = datetime.fromisoformat(old).replace(tzinfo=UTC) if isinstance(old, str) else old
+        s.execute(update(Order).values(updated_at=old - 2 * DAY).execution_options(synchronize_session=False))
+
+
+def test_incremental_refresh_equals_full_rebuild_after_every_change(ctx):
+    ids = _seed(ctx)
+    sid, soap, tea, mug = ids["store"], ids["soap"], ids["tea"], ids["mug"]
+    customers, orders = ids["customers"], ids["orders"]
+    now = ctx.clock.now()
+    first = _check(ctx, sid)
+    assert first["full"] == 1 and first["pairs"] > 0
+    # Nothing changed: nothing recomputed.
+    assert _check(ctx, sid) == {"products_dropped": 0, "products_built": 0, "product_pairs": 0,
+                                "customers": 0, "pairs": 0}
+
+    # New orders: an existing customer re-buys, a new customer buys for the first time.
+    with ctx.database.session() as s:
+        f.order(s, sid, customers[0], now - 2 * DAY, lines=[(soap, 2), (tea, 1)])
+        newbie = f.customer(s, sid)
+        f.order(s, sid, newbie.id, now - DAY, lines=[(soap, 1)])
+    assert _check(ctx, sid)["customers"] == 2
+
+    # A cancellation and a refund of old orders in the middle of two customers' histories.
+    with ctx.database.session() as s:
+        s.get(Order, orders[customers[1]][0]).cancelled_at = now
+        s.get(Order, orders[customers[2]][-1]).refunded = True
+    assert _check(ctx, sid)["customers"] == 2
+
+    # An order moved to another customer: both customers' pairs are recomputed.
+    with ctx.database.session() as s:
+        s.get(Order, orders[customers[3]][-1]).customer_id = customers[4]
+    assert _check(ctx, sid)["customers"] == 2
+
+    # A line's quantity edited together with its order (what a sync of an edited order writes).
+    with ctx.database.session() as s:
+        order = s.get(Order, orders[customers[5]][0])
+        order.lines[0].quantity += 2
+        order.financial_status = "PAID"
+    assert _check(ctx, sid)["customers"] == 1
+
+    # customers/redact: the customer's planning rows go, their anonymous re-buys still count.
+    with ctx.database.session() as s:
+        victim = s.get(Customer, customers[6])
+        redact_customer(s, s.get(Store, sid), s.get(Store, sid).external_id,
+                        {"customer": {"id": victim.external_id, "email": victim.email}, "orders_to_redact": []}, now)
+    with ctx.database.session() as s:
+        assert s.scalars(select(PurchaseCycle).where(PurchaseCycle.customer_id == customers[6])).all() == []
+    _check(ctx, sid)
+
+    # Shopify deletions: an order (its customer recomputed at once, nothing left for updated_at to show),
+    # a customer (erased to a tombstone, like a redaction).
+    with ctx.database.session() as s:
+        store = s.get(Store, sid)
+        gone = s.get(Order, orders[customers[7]][0])
+        assert delete_order(s, store, gone.external_id, now) == "deleted"
+        assert delete_customer(s, store, s.get(Customer, customers[8]).external_id, now) == "deleted"
+    _check(ctx, sid)
+
+    # The merchant's product settings: mug becomes consumable (its pairs built), tea stops being one (dropped),
+    # soap's days of supply changes (read when planning, nothing to rebuild).
+    with ctx.database.session() as s:
+        s.get(Product, mug).consumable = True
+        s.get(Product, tea).consumable = False
+        s.get(Product, soap).days_of_supply = 45
+    counts = _check(ctx, sid)
+    assert (counts["products_built"], counts["products_dropped"], counts["customers"]) == (1, 1, 0)
+    with ctx.database.session() as s:
+        assert s.scalar(select(PurchaseCycle.product_id).where(PurchaseCycle.product_id == mug).limit(1)) == mug
+        assert s.scalar(select(PurchaseCycle.product_id).where(PurchaseCycle.product_id == tea).limit(1)) is None
+    # ... and back: tea is rebuilt from its full history.
+    with ctx.database.session() as s:
+        s.get(Product, tea).consumable = True
+    assert _check(ctx, sid)["products_built"] == 1
+
+    # A product deleted in Shopify: its lines lose the product, its rows go.
+    with ctx.database.session() as s:
+        extra = f.product(s, sid, days_of_supply=10)
+        f.order(s, sid, customers[9], now - 50 * DAY, lines=[(extra.id, 1)])
+        f.order(s, sid, customers[9], now - 20 * DAY, lines=[(extra.id, 1)])
+    _check(ctx, sid)
+    with ctx.database.session() as s:
+        assert delete_product(s, s.get(Store, sid), extra.external_id, now) == "deleted"
+    _check(ctx, sid)
+
+    # Planning with stored learned medians gives what a full rebuild gives too.
+    with ctx.database.session() as s:
+        with_gaps = len({p for _o, p in _expected(s, sid)[1]})
+    assert replenishment.learn(ctx, sid) == {"products": with_gaps}
+    _check(ctx, sid)
+
+
+def test_incremental_plan_equals_full_plan_through_the_job(ctx):
+    """The hourly job keeps planning exactly what a from-scratch computation plans, day after day."""
+    ids = _seed(ctx)
+    sid, soap = ids["store"], ids["soap"]
+    replenishment.run(ctx, sid)
+    planned = 0
+    for day in range(1, 40, 3):
+        ctx.clock.advance(days=3)
+        _age_orders(ctx)
+        with ctx.database.session() as s:
+            c = ids["customers"][day % len(ids["customers"])]
+            f.order(s, sid, c, ctx.clock.now() - DAY, lines=[(soap, 1 + day % 2)])
+        session = ctx.database.sessionmaker()
+        try:
+            replenishment.refresh_cycles(session, sid, full=True)
+            want = _reminder_rows(session, sid, ctx.clock.now())
+        finally:
+            session.rollback()
+            session.close()
+        with ctx.database.session() as s:
+            assert _reminder_rows(s, sid, ctx.clock.now()) == want
+        planned += replenishment.run(ctx, sid)["planned"]
+    assert planned > 0

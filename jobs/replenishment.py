@@ -59,7 +59,7 @@ MIN_GAP_DAYS = 1.0
 CYCLES_STREAM = "replenishment_cycles"
 # Orders written up to this long before the last refresh are read again: a writer's transaction that
 # started earlier but committed after that refresh stamped its rows with its own start time.
-CHANGE_OVERLAP = timedelta(hours=1)
+CHANGE_OVERLAP = timedelta(minutes=10)
 # A refresh that would recompute more than this share of the store's pairs does a full build instead.
 REBUILD_SHARE = 0.25
 REBUILD_MIN_CUSTOMERS = 10_000
@@ -84,11 +84,13 @@ def _purchases_sql(dialect: str, scope: str) -> str:
     valid = (f"o.cancelled_at IS NULL AND o.refunded = {false} AND o.returned = {false} AND ol.quantity > 0 "
              "AND pr.consumable")
     if scope == "customers":
+        # CROSS JOIN makes SQLite start from the few customers (a temp table has no statistics there, and it
+        # would rather scan every order); PostgreSQL plans it like any join.
         source = f"""FROM rp_scope s
-            JOIN orders o ON o.store_id = :store_id AND o.customer_id = s.customer_id
+            CROSS JOIN orders o
             JOIN order_line ol ON ol.order_id = o.id
             JOIN product pr ON pr.id = ol.product_id
-            WHERE {valid}"""
+            WHERE o.store_id = :store_id AND o.customer_id = s.customer_id AND {valid}"""
     else:
         only = "AND pr.id IN :product_ids" if scope == "products" else ""
         # Unary + keeps SQLite from driving the join through the orders indexes: walking the consumable
@@ -245,8 +247,8 @@ def _refresh_customers(session: Session, dialect: str, store_id: int, since: dat
     # purchase rows that still point at the order.
     _temp_table(session, dialect, "rp_scope", """
         SELECT customer_id FROM rp_changed WHERE customer_id IS NOT NULL
-        UNION SELECT pc.customer_id FROM rp_changed ch JOIN purchase_cycle pc ON pc.last_order_id = ch.order_id
-        UNION SELECT g.customer_id FROM rp_changed ch JOIN purchase_gap g ON g.order_id = ch.order_id""",
+        UNION SELECT pc.customer_id FROM rp_changed ch CROSS JOIN purchase_cycle pc WHERE pc.last_order_id = ch.order_id
+        UNION SELECT g.customer_id FROM rp_changed ch CROSS JOIN purchase_gap g WHERE g.order_id = ch.order_id""",
                 {}, index="customer_id")
     customers = session.execute(text("SELECT COUNT(*) FROM rp_scope")).scalar_one()
     if not customers:

@@ -3,6 +3,15 @@
 Shapes follow https://shopify.dev/docs/api/webhooks (orders/create, customers/update, ...). They are
 NOT GraphQL shapes: ``id`` is a number with ``admin_graphql_api_id`` beside it, timestamps carry the
 shop's UTC offset, ``tags`` is one comma-separated string, every price has a ``*_set`` twin.
+
+Customer objects follow API 2025-01 ("New customer's webhook and changes to existing customer's webhooks
+payload", https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload):
+every webhook containing a customer payload (customers/update, and the ``customer`` inside order bodies)
+no longer carries ``tags`` (now ``customer.tags_added``/``customer.tags_removed``), ``email_marketing_consent``
+(now ``customers_email_marketing_consent/update``) or ``sms_marketing_consent`` (now
+``customers_marketing_consent/update``); the purchasing summary (``last_order_id``, ``last_order_name``)
+moved to ``customers/purchasing_summary``. The webhook reference's sample customers/update and orders/*
+bodies match this. GraphQL ``Customer.emailMarketingConsent`` and ``tags`` are unchanged.
 """
 
 from __future__ import annotations
@@ -35,9 +44,7 @@ class PayloadBuilder:
         return value if self.protected else None
 
     def customer(self, c: Customer) -> dict[str, Any]:
-        """Return the REST customer resource (customers/update, and inside orders)."""
-        orders = self.store.customer_orders(c.id)
-        last = orders[-1] if orders else None
+        """Return the REST customer resource as 2025-01 webhooks carry it (customers/update, inside orders)."""
         address = self.address(c)
         return {
             "id": c.id,
@@ -53,19 +60,28 @@ class PayloadBuilder:
             "tax_exempt": False,
             "phone": self._p(c.phone),
             "currency": self.shop.currency,
-            "tags": ", ".join(c.tags),
-            "last_order_id": last.id if last else None,
-            "last_order_name": last.name if last else None,
             "tax_exemptions": [],
+            "admin_graphql_api_id": c.gid,
+            "default_address": address,
+            "addresses": [address],
+        }
+
+    def email_marketing_consent(self, c: Customer) -> dict[str, Any]:
+        """Return the ``customers_email_marketing_consent/update`` body (CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE).
+
+        Shape of the webhook reference's sample payload (https://shopify.dev/docs/api/webhooks, topic
+        ``customers_email_marketing_consent/update``): ``customer_id`` (number), ``email_address`` and
+        ``email_marketing_consent`` with ``state`` (lower-case, e.g. ``not_subscribed``), ``opt_in_level``
+        and ``consent_updated_at`` (null when never set). The address is protected customer data.
+        """
+        return {
+            "customer_id": c.id,
+            "email_address": self._p(c.email),
             "email_marketing_consent": {
                 "state": c.marketing_state.lower(),
                 "opt_in_level": c.opt_in_level.lower() if c.opt_in_level else None,
                 "consent_updated_at": self.ts(c.consent_updated_at),
-            } if self.protected or c.email else None,
-            "sms_marketing_consent": None,
-            "admin_graphql_api_id": c.gid,
-            "default_address": address,
-            "addresses": [address],
+            },
         }
 
     def address(self, c: Customer) -> dict[str, Any]:

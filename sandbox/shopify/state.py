@@ -306,7 +306,11 @@ class ShopifySandbox:
 
     def update_customer_consent(self, customer_id: int, state_name: str, opt_in_level: str = "SINGLE_OPT_IN",
                                 shop: str | None = None) -> None:
-        """Change a customer's e-mail marketing consent (e.g. SUBSCRIBED/UNSUBSCRIBED)."""
+        """Change a customer's e-mail marketing consent (e.g. SUBSCRIBED/UNSUBSCRIBED).
+
+        Fires ``customers_email_marketing_consent/update`` (since API 2025-01 the only webhook that carries
+        e-mail consent) and ``customers/update`` (the customer's ``updated_at`` moved; its body has no consent).
+        """
         state = self.shop_state(shop)
         now = self._now()
         with self.lock:
@@ -315,6 +319,7 @@ class ShopifySandbox:
             customer.opt_in_level = opt_in_level
             customer.consent_updated_at = now
             customer.updated_at = now
+        self.emit(state, "customers_email_marketing_consent/update", lambda b: b.email_marketing_consent(customer))
         self.emit(state, "customers/update", lambda b: b.customer(customer))
 
     def add_order(self, customer_id: int, lines: Sequence[tuple[int, int]], shop: str | None = None,

@@ -43,30 +43,57 @@ def test_consent_change_arrives_signed_and_by_incremental_sync(setup):
     env.clock.advance(timedelta(minutes=5))
     env.sandbox.update_customer_consent(customer.id, "UNSUBSCRIBED")
 
-    (hook,) = receiver.requests
-    assert HEADERS <= set(hook["headers"])
-    assert hook["headers"]["X-Shopify-Topic"] == "customers/update"
-    assert hook["headers"]["X-Shopify-Shop-Domain"] == SHOP
-    assert hook["headers"]["X-Shopify-Api-Version"] == "2025-01"
-    expected = base64.b64encode(hmac.new(CLIENT_SECRET.encode(), hook["body"], hashlib.sha256).digest()).decode()
-    assert hook["headers"]["X-Shopify-Hmac-Sha256"] == expected
-    assert _verify(hook)
-    tampered = dict(hook, body=hook["body"].replace(b"unsubscribed", b"subscribed"))
+    consent, update = receiver.requests
+    assert [consent["headers"]["X-Shopify-Topic"], update["headers"]["X-Shopify-Topic"]] == [
+        "customers_email_marketing_consent/update", "customers/update"]
+    for hook in (consent, update):
+        assert HEADERS <= set(hook["headers"])
+        assert hook["headers"]["X-Shopify-Shop-Domain"] == SHOP
+        assert hook["headers"]["X-Shopify-Api-Version"] == "2025-01"
+        expected = base64.b64encode(hmac.new(CLIENT_SECRET.encode(), hook["body"], hashlib.sha256).digest()).decode()
+        assert hook["headers"]["X-Shopify-Hmac-Sha256"] == expected
+        assert _verify(hook)
+    tampered = dict(consent, body=consent["body"].replace(b"unsubscribed", b"subscribed"))
     assert not _verify(tampered)
 
-    body = json.loads(hook["body"])
+    # The sample payload of customers_email_marketing_consent/update in Shopify's webhook reference.
+    assert json.loads(consent["body"]) == {
+        "customer_id": customer.id, "email_address": customer.email,
+        "email_marketing_consent": {"state": "unsubscribed", "opt_in_level": "single_opt_in",
+                                    "consent_updated_at": "2026-01-15T07:05:00-05:00"}}
+    body = json.loads(update["body"])
     assert body["id"] == customer.id
     assert body["admin_graphql_api_id"] == customer.gid
     assert body["email"] == customer.email
-    assert body["email_marketing_consent"] == {"state": "unsubscribed", "opt_in_level": "single_opt_in",
-                                               "consent_updated_at": "2026-01-15T07:05:00-05:00"}
     assert body["default_address"]["country_code"] == customer.country
+    # API 2025-01: customer payloads in webhooks no longer carry consent, tags or the purchasing summary.
+    removed = {"email_marketing_consent", "sms_marketing_consent", "tags", "last_order_id", "last_order_name",
+               "orders_count", "total_spent", "accepts_marketing"}
+    assert removed.isdisjoint(body)
 
     since = before.isoformat().replace("+00:00", "Z")
     data = env.data("query($q: String) { customers(first: 50, query: $q, sortKey: UPDATED_AT) { nodes { id "
                     "emailMarketingConsent { marketingState } } } }", {"q": f"updated_at:>'{since}'"})
     assert data["customers"]["nodes"] == [{"id": customer.gid,
                                            "emailMarketingConsent": {"marketingState": "UNSUBSCRIBED"}}]
+
+
+def test_customer_inside_order_webhooks_follows_2025_01(setup):
+    env, receiver, _ = setup
+    store = env.sandbox.store
+    customer = next(c for c in store.customers if c.marketing_state == "SUBSCRIBED")
+    customer.tags = ("vip",)
+    env.sandbox.add_order(customer.id, [(store.products[0].variants[0].id, 1)])
+    (created,) = receiver.requests
+    embedded = json.loads(created["body"])["customer"]
+    assert embedded["id"] == customer.id and embedded["email"] == customer.email
+    assert {"email_marketing_consent", "sms_marketing_consent", "tags", "last_order_id",
+            "last_order_name"}.isdisjoint(embedded)
+    # The order's own marketing flag and tags are order fields, still in the body.
+    assert json.loads(created["body"])["buyer_accepts_marketing"] is True
+    data = env.data("query($id: ID!) { customer(id: $id) { tags emailMarketingConsent { marketingState } } }",
+                    {"id": customer.gid})["customer"]
+    assert data == {"tags": ["vip"], "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}}
 
 
 def test_order_lifecycle_sends_rest_payloads(setup):
@@ -115,7 +142,7 @@ def test_order_lifecycle_sends_rest_payloads(setup):
 def test_non_2xx_is_retried_with_the_same_webhook_id(setup):
     env, receiver, sleeps = setup
     receiver.statuses = [500, 503]
-    env.sandbox.update_customer_consent(env.sandbox.store.customers[1].id, "SUBSCRIBED")
+    env.sandbox.add_order(env.sandbox.store.customers[1].id, [(env.sandbox.store.products[0].variants[0].id, 1)])
     assert len(receiver.requests) == 3
     assert len({r["headers"]["X-Shopify-Webhook-Id"] for r in receiver.requests}) == 1
     assert sleeps == [1.0, 5.0]
@@ -129,7 +156,7 @@ def test_retries_are_bounded_when_the_endpoint_is_down(setup):
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}/webhooks"
     env.sandbox.register_app(CLIENT_ID, CLIENT_SECRET, env.sandbox.app(CLIENT_ID).scopes, webhook_url=dead)
-    env.sandbox.update_customer_consent(env.sandbox.store.customers[1].id, "SUBSCRIBED")
+    env.sandbox.add_order(env.sandbox.store.customers[1].id, [(env.sandbox.store.products[0].variants[0].id, 1)])
     (delivery,) = env.sandbox.deliveries
     assert [a.status for a in delivery.attempts] == [None] * 4
     assert not delivery.delivered and sleeps == [1.0, 5.0, 30.0]
@@ -141,7 +168,9 @@ def test_protected_fields_are_absent_from_webhooks_without_access(setup):
                              protected_customer_data=False, webhook_url=receiver.url)
     customer = env.sandbox.store.customers[2]
     env.sandbox.update_customer_consent(customer.id, "UNSUBSCRIBED")
-    body = json.loads(receiver.requests[0]["body"])
+    consent, body = (json.loads(r["body"]) for r in receiver.requests)
+    assert (consent["customer_id"], consent["email_address"]) == (customer.id, None)
+    assert consent["email_marketing_consent"]["state"] == "unsubscribed"  # the state itself is not protected
     assert (body["email"], body["first_name"], body["last_name"], body["phone"]) == (None, None, None, None)
     assert body["id"] == customer.id
 

@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
             "bulk_operations/finish",
             # Deletions reach us only by webhook: the GraphQL sync lists what exists, never what was removed.
             "orders/delete", "products/delete", "customers/delete",
+            # Since API 2025-01 e-mail consent is only in this topic (customer payloads no longer carry it).
+            "customers_email_marketing_consent/update",
         ],
         "compliance_topics": ["customers/data_request", "customers/redact", "shop/redact"],
         "request_timeout_seconds": 30.0,

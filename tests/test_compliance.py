@@ -67,6 +67,8 @@ def _seed_customer(env: ShopifyEnv) -> tuple[int, int, int]:
     with env.app.extensions["aftercare.db"].session() as session:
         customer = session.scalar(select(Customer).where(Customer.external_id == str(person.id)))
         customer.birthday = date(1990, 5, 17)
+        # Tags come by the sync (2025-01 webhook customer payloads carry none); stored as it would store them.
+        customer.tags = list(person.tags)
         order_id = session.scalar(select(Order.id).where(Order.external_id == str(first.id)))
         review = Review(store_id=store_id, source="judgeme", external_id="r-1", customer_id=customer.id,
                         order_id=order_id, rating=2, title="Zephyrine is disappointed", body="Quill here: broken",
@@ -156,7 +158,8 @@ def test_customer_redaction_leaves_no_personal_data(database_url: str, tmp_path:
         env.sandbox.update_customer_consent(person_id, "SUBSCRIBED")
         env.sandbox.add_order(person_id, [(env.sandbox.store.products[1].variants[0].id, 1)])
         counts = process_pending(env.ctx())
-        assert counts["processed"] == 2 and "failed" not in counts
+        assert counts["processed"] == 3 and "failed" not in counts  # consent, customers/update, orders/create
+        assert counts["customer redacted"] == 1
         assert _rows_mentioning(engine, MARKERS) == []
 
 

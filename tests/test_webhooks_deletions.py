@@ -141,9 +141,9 @@ def test_deleted_customer_is_erased_and_stays_erased(database_url: str, tmp_path
         shop = env.sandbox.store
         person = next(c for c in shop.customers if not shop.customer_orders(c.id))
         buyer = next(c for c in shop.customers if shop.customer_orders(c.id))
-        env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")
+        env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")  # consent topic, then customers/update
         stale_update = body_of(PayloadBuilder(shop, True).customer(person))
-        assert process_pending(env.ctx()) == {"processed": 1, "applied": 1}
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
         with env.app.extensions["aftercare.db"].session() as session:
             customer_id = session.scalar(select(Customer.id).where(Customer.external_id == str(person.id)))
             session.add(Suppression(store_id=store_id, email=person.email.lower(), reason="unsubscribe",

@@ -37,11 +37,15 @@ def sandbox() -> Iterator[tuple[ShopifySandbox, ShopifyClient]]:
     box.stop()
 
 
+# What 2025-01 customer payloads in webhooks do not carry, at the record's defaults.
+CUSTOMER_BLIND = {"time_zone": None, "marketing_consent": False, "marketing_consent_at": None, "tags": ()}
+
+
 def _rest_blind(record: OrderRecord) -> OrderRecord:
     """Blank what REST order bodies do not carry (the processor keeps the stored values for these)."""
     customer = record.customer
     if customer is not None:
-        customer = dataclasses.replace(customer, time_zone=None)
+        customer = dataclasses.replace(customer, **CUSTOMER_BLIND)
     return dataclasses.replace(record, estimated_delivery_at=None, returned=False, customer=customer)
 
 
@@ -71,8 +75,45 @@ def test_customers_update_maps_like_the_customer_stream(sandbox) -> None:
     assert len(stream) == len(box.store.customers)
     for customer in box.store.customers:
         from_webhook = payloads.customer_record(builder.customer(customer))
-        expected = dataclasses.replace(stream[str(customer.id)], locale=None, time_zone=None)
+        expected = dataclasses.replace(stream[str(customer.id)], locale=None, **CUSTOMER_BLIND)
         assert from_webhook == expected
+    assert set(CUSTOMER_BLIND) | {"locale", "birthday"} == set(payloads.REST_UNKNOWN_CUSTOMER_FIELDS)
+
+
+def test_email_consent_topic_maps_like_the_customer_stream(sandbox) -> None:
+    box, client = sandbox
+    builder = PayloadBuilder(box.store, protected_access=True)
+    stream = {r.external_id: r for r in CustomersStream(client).read()}
+    states = set()
+    for customer in box.store.customers:
+        update = payloads.email_consent_update(builder.email_marketing_consent(customer))
+        synced = stream[str(customer.id)]
+        assert update.customer_id == synced.external_id
+        assert update.subscribed is synced.marketing_consent
+        assert update.state == customer.marketing_state.lower()
+        assert update.consent_updated_at == customer.consent_updated_at
+        if synced.marketing_consent:
+            assert update.consent_updated_at == synced.marketing_consent_at
+        states.add(update.state)
+    assert {"subscribed", "not_subscribed"} <= states, states
+
+
+@pytest.mark.parametrize(("state", "subscribed"), [("subscribed", True), ("SUBSCRIBED", True), ("pending", False),
+                                                   ("unsubscribed", False), ("not_subscribed", False),
+                                                   ("redacted", False), ("invalid", False), (None, False)])
+def test_only_subscribed_is_consent(state: str | None, subscribed: bool) -> None:
+    body = {"customer_id": 706405506930370084, "email_address": "bob@biller.com",
+            "email_marketing_consent": {"state": state, "opt_in_level": None, "consent_updated_at": None}}
+    update = payloads.email_consent_update(body)
+    assert (update.customer_id, update.subscribed, update.consent_updated_at) == ("706405506930370084", subscribed,
+                                                                                  None)
+
+
+@pytest.mark.parametrize("body", [{"email_marketing_consent": {"state": "subscribed"}},
+                                  {"customer_id": 1}, {"customer_id": 1, "email_marketing_consent": "subscribed"}])
+def test_malformed_email_consent_bodies_are_payload_errors(body: dict) -> None:
+    with pytest.raises(payloads.PayloadError):
+        payloads.email_consent_update(body)
 
 
 def test_rest_specific_shapes() -> None:

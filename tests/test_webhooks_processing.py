@@ -7,13 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, select
 
 from jobs.webhooks import process_pending
+from plugin.admin.messages import reason_words
 from plugin.clock import FrozenClock
 from plugin.messaging.outbox import enqueue
 from plugin.models import Customer, Message, Order, OrderLine, Store, WebhookEvent
-from plugin.webhooks.processing import bulk_finish_event
+from plugin.webhooks.processing import EMAIL_CONSENT_TOPIC, bulk_finish_event
 from sandbox.shopify.payloads import PayloadBuilder
 from tests.conftest import TEST_SHOPIFY_API_KEY
 from tests.shopify_app_env import ShopifyEnv, body_of, shopify_env, signed_headers
@@ -107,22 +109,187 @@ def test_older_orders_updated_does_not_overwrite_newer(database_url: str, tmp_pa
         assert order.remote_updated_at == datetime(2026, 3, 2, 12, 20, tzinfo=UTC)
 
 
-def test_customer_update_keeps_what_rest_bodies_lack(database_url: str, tmp_path: Path,
-                                                     clock: FrozenClock) -> None:
+def _customer(env: ShopifyEnv, external_id: int) -> Customer:
+    with env.app.extensions["aftercare.db"].session() as session:
+        customer = session.scalar(select(Customer).where(Customer.external_id == str(external_id)))
+        assert customer is not None
+        return customer
+
+
+def _post(env: ShopifyEnv, topic: str, payload: object) -> None:
+    """Deliver a body as a new Shopify delivery (fresh webhook and event ids), e.g. a late retry."""
+    body = body_of(payload)
+    answer = httpx.post(env.url + "/webhooks", content=body, headers=signed_headers(body, topic), timeout=10)
+    assert answer.status_code == 200
+
+
+def _last_body(env: ShopifyEnv, topic: str) -> dict:
+    return [d for d in env.sandbox.deliveries if d.topic == topic][-1].payload
+
+
+def test_consent_arrives_by_its_own_topic_and_customer_bodies_keep_it(database_url: str, tmp_path: Path,
+                                                                     clock: FrozenClock) -> None:
     with shopify_env(database_url, tmp_path, clock) as env:
         env.install()
         shop = env.sandbox.store
         person = next(c for c in shop.customers if c.marketing_state != "SUBSCRIBED")
         env.sandbox.add_order(person.id, [(shop.products[0].variants[0].id, 1)])
         process_pending(env.ctx())
+        assert _customer(env, person.id).marketing_consent is False  # a new customer starts without consent
+
         consent_at = clock.advance(minutes=30).replace(microsecond=0)
         env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")
-        assert process_pending(env.ctx()) == {"processed": 1, "applied": 1}
+        assert _topics(env)[-2:] == [EMAIL_CONSENT_TOPIC, "customers/update"]
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
+        customer = _customer(env, person.id)
+        assert (customer.marketing_consent, customer.marketing_consent_at) == (True, consent_at)
+        assert customer.locale == person.locale  # not in the REST customer body: kept, not erased
+
+        # customers/update and order bodies (2025-01) carry no consent and no tags: both stay as stored.
         with env.app.extensions["aftercare.db"].session() as session:
-            customer = session.scalar(select(Customer).where(Customer.external_id == str(person.id)))
-            assert customer.marketing_consent is True
-            assert customer.marketing_consent_at == consent_at
-            assert customer.locale == person.locale  # not in the REST customer body: kept, not erased
+            session.scalar(select(Customer).where(Customer.id == customer.id)).tags = ["vip"]
+        clock.advance(hours=1)
+        person.first_name = "Renamed"
+        person.updated_at = clock.now().replace(microsecond=0)
+        update = PayloadBuilder(shop, True).customer(person)
+        assert "email_marketing_consent" not in update and "tags" not in update
+        _post(env, "customers/update", update)
+        env.sandbox.add_order(person.id, [(shop.products[1].variants[0].id, 1)])
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
+        customer = _customer(env, person.id)
+        assert customer.first_name == "Renamed"
+        assert (customer.marketing_consent, customer.marketing_consent_at, customer.tags) == (True, consent_at,
+                                                                                               ["vip"])
+
+
+def test_consent_withdrawal_cancels_scheduled_marketing_at_once(database_url: str, tmp_path: Path,
+                                                                clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        store_id = env.install()
+        shop = env.sandbox.store
+        person, other = [c for c in shop.customers if c.marketing_state != "SUBSCRIBED"][:2]
+        for someone in (person, other):
+            env.sandbox.add_order(someone.id, [(shop.products[0].variants[0].id, 1)])
+        clock.advance(minutes=5)
+        for someone in (person, other):
+            env.sandbox.update_customer_consent(someone.id, "SUBSCRIBED")
+        subscribed_body = [d for d in env.sandbox.deliveries if d.topic == EMAIL_CONSENT_TOPIC][0].payload
+        assert process_pending(env.ctx()) == {"processed": 6, "applied": 6}
+        customer_id, other_id = _customer(env, person.id).id, _customer(env, other.id).id
+
+        with env.app.extensions["aftercare.db"].session() as session:
+            def planned(who: int, flow: str, key: str, marketing: bool, status: str = "scheduled") -> None:
+                row = enqueue(session, store_id=store_id, flow=flow, channel="email", customer_id=who,
+                              idempotency_key=f"{store_id}:{flow}:{key}", marketing=marketing,
+                              scheduled_for=clock.now() + timedelta(days=5))
+                row.status = status
+            planned(customer_id, "replenishment", "mine", marketing=True)
+            planned(customer_id, "replenishment", "mine-sent", marketing=True, status="sent")
+            planned(customer_id, "review_request", "mine", marketing=False)
+            planned(other_id, "replenishment", "other", marketing=True)
+
+        withdrawn_at = clock.advance(days=1).replace(microsecond=0)
+        env.sandbox.update_customer_consent(person.id, "UNSUBSCRIBED")
+        withdrawal_body = _last_body(env, EMAIL_CONSENT_TOPIC)
+        assert withdrawal_body["email_marketing_consent"]["state"] == "unsubscribed"
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
+
+        def state() -> tuple:
+            with env.app.extensions["aftercare.db"].session() as session:
+                rows = session.execute(select(Message.idempotency_key, Message.status, Message.skip_reason)
+                                       .order_by(Message.id)).all()
+                people = [session.get(Customer, i) for i in (customer_id, other_id)]
+                return ([(p.marketing_consent, p.marketing_consent_at) for p in people], [tuple(r) for r in rows])
+
+        consents, messages = state()
+        assert consents[0] == (False, withdrawn_at)
+        assert consents[1][0] is True
+        assert messages == [
+            (f"{store_id}:replenishment:mine", "cancelled", "consent_withdrawn"),
+            (f"{store_id}:replenishment:mine-sent", "sent", None),
+            (f"{store_id}:review_request:mine", "scheduled", None),  # not marketing: needs no consent
+            (f"{store_id}:replenishment:other", "scheduled", None),
+        ]
+        assert reason_words("consent_withdrawn") == "The customer withdrew consent to marketing emails in Shopify."
+        before = state()
+
+        # The older subscription, delivered again late (a retried delivery), and the withdrawal once more.
+        _post(env, EMAIL_CONSENT_TOPIC, subscribed_body)
+        _post(env, EMAIL_CONSENT_TOPIC, withdrawal_body)
+        assert process_pending(env.ctx()) == {"processed": 2, "stale": 1, "unchanged": 1}
+        assert state() == before
+
+
+@pytest.mark.parametrize("state_name", ["PENDING", "NOT_SUBSCRIBED"])
+def test_only_subscribed_counts_as_consent(database_url: str, tmp_path: Path, clock: FrozenClock,
+                                           state_name: str) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        store_id = env.install()
+        shop = env.sandbox.store
+        person = next(c for c in shop.customers if c.marketing_state == "SUBSCRIBED")
+        env.sandbox.add_order(person.id, [(shop.products[0].variants[0].id, 1)])
+        clock.advance(minutes=5)
+        env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")
+        process_pending(env.ctx())
+        with env.app.extensions["aftercare.db"].session() as session:
+            enqueue(session, store_id=store_id, flow="replenishment", channel="email", marketing=True,
+                    customer_id=_customer(env, person.id).id, idempotency_key=f"{store_id}:replenishment:1",
+                    scheduled_for=clock.now() + timedelta(days=3))
+        changed_at = clock.advance(hours=2).replace(microsecond=0)
+        env.sandbox.update_customer_consent(person.id, state_name)
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
+        customer = _customer(env, person.id)
+        assert (customer.marketing_consent, customer.marketing_consent_at) == (False, changed_at)
+        with env.app.extensions["aftercare.db"].session() as session:
+            assert session.execute(select(Message.status, Message.skip_reason)).one() == ("cancelled",
+                                                                                         "consent_withdrawn")
+
+
+def test_older_withdrawal_does_not_undo_newer_consent(database_url: str, tmp_path: Path,
+                                                      clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        store_id = env.install()
+        shop = env.sandbox.store
+        person = next(c for c in shop.customers if c.marketing_state != "SUBSCRIBED")
+        env.sandbox.add_order(person.id, [(shop.products[0].variants[0].id, 1)])
+        process_pending(env.ctx())
+        clock.advance(minutes=5)
+        env.sandbox.update_customer_consent(person.id, "UNSUBSCRIBED")
+        older_withdrawal = _last_body(env, EMAIL_CONSENT_TOPIC)
+        subscribed_at = clock.advance(minutes=5).replace(microsecond=0)
+        env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")
+        newer = _last_body(env, EMAIL_CONSENT_TOPIC)
+        # Shopify delivers the newer state first and the older withdrawal late: drop the in-order copies.
+        with env.app.extensions["aftercare.db"].session() as session:
+            session.execute(delete(WebhookEvent).where(WebhookEvent.topic == EMAIL_CONSENT_TOPIC))
+        _post(env, EMAIL_CONSENT_TOPIC, newer)
+        assert process_pending(env.ctx()) == {"processed": 3, "applied": 3}  # with the two customers/update
+        with env.app.extensions["aftercare.db"].session() as session:
+            enqueue(session, store_id=store_id, flow="replenishment", channel="email", marketing=True,
+                    customer_id=_customer(env, person.id).id, idempotency_key=f"{store_id}:replenishment:1",
+                    scheduled_for=clock.now() + timedelta(days=3))
+        _post(env, EMAIL_CONSENT_TOPIC, older_withdrawal)
+        assert process_pending(env.ctx()) == {"processed": 1, "stale": 1}
+        customer = _customer(env, person.id)
+        assert (customer.marketing_consent, customer.marketing_consent_at) == (True, subscribed_at)
+        with env.app.extensions["aftercare.db"].session() as session:
+            assert session.execute(select(Message.status)).scalar_one() == "scheduled"
+
+
+
+def test_consent_before_the_customer_is_known_creates_them(database_url: str, tmp_path: Path,
+                                                           clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        env.install()
+        shop = env.sandbox.store
+        person = next(c for c in shop.customers if not shop.customer_orders(c.id))
+        subscribed_at = clock.advance(minutes=5).replace(microsecond=0)
+        env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")  # consent first, then customers/update
+        assert _topics(env) == [EMAIL_CONSENT_TOPIC, "customers/update"]
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
+        customer = _customer(env, person.id)
+        assert (customer.email, customer.first_name, customer.locale) == (person.email, person.first_name, None)
+        assert (customer.marketing_consent, customer.marketing_consent_at) == (True, subscribed_at)
 
 
 def test_uninstall_stops_sending_at_once(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:

@@ -10,11 +10,18 @@ give equal records.
 Fields REST bodies do not carry (``OrderRecord.estimated_delivery_at`` and ``returned``, a customer's
 ``locale`` and ``time_zone`` on customers/update) come back as None/False here; the webhook processor
 keeps the stored values for them instead of erasing them (see ``REST_UNKNOWN_*``).
+
+Since API 2025-01 a customer payload in any webhook (customers/update, the ``customer`` inside order
+bodies) carries no ``tags``, ``email_marketing_consent`` or ``sms_marketing_consent``
+(https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload).
+A missing field is not a withdrawal: those fields are never read from customer payloads, and e-mail
+consent comes only from ``customers_email_marketing_consent/update`` (``email_consent_update``) or the sync.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,7 +29,11 @@ from typing import Any
 from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
 
 REST_UNKNOWN_ORDER_FIELDS = ("estimated_delivery_at", "returned")
-REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday")
+REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday", "marketing_consent", "marketing_consent_at",
+                                "tags")
+# The one e-mail consent state that is consent (DESIGN §1: marketing only with consent; ``pending`` is a
+# double opt-in not confirmed yet, ``not_subscribed``/``unsubscribed``/``redacted``/``invalid`` are not consent).
+SUBSCRIBED = "subscribed"
 
 # REST order.fulfillment_status -> GraphQL OrderDisplayFulfillmentStatus.
 _FULFILLMENT_STATUS = {None: "UNFULFILLED", "": "UNFULFILLED", "partial": "PARTIALLY_FULFILLED",
@@ -81,9 +92,11 @@ def deleted_id(payload: Mapping[str, Any], what: str) -> str:
 
 
 def customer_record(payload: Mapping[str, Any], locale: str | None = None) -> CustomerRecord:
-    """Map a REST customer (customers/update, or the ``customer`` inside an order) to a CustomerRecord."""
-    consent = payload.get("email_marketing_consent") or {}
-    subscribed = str(consent.get("state") or "").lower() == "subscribed"
+    """Map a REST customer (customers/update, or the ``customer`` inside an order) to a CustomerRecord.
+
+    Consent and tags are left at their defaults: 2025-01 customer payloads do not carry them, and the
+    processor keeps the stored values (``REST_UNKNOWN_CUSTOMER_FIELDS``).
+    """
     address = payload.get("default_address") or {}
     country = address.get("country_code")
     email = payload.get("email")
@@ -94,12 +107,44 @@ def customer_record(payload: Mapping[str, Any], locale: str | None = None) -> Cu
         locale=locale,
         country=str(country).upper() if country else None,
         time_zone=None,
-        marketing_consent=subscribed,
-        marketing_consent_at=parse_time(consent.get("consent_updated_at")) if subscribed else None,
-        tags=split_tags(payload.get("tags")),
         created_at=parse_time(payload.get("created_at")),
         updated_at=parse_time(payload.get("updated_at")),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConsent:
+    """A ``customers_email_marketing_consent/update`` body: whose consent, its state and when it was set."""
+
+    customer_id: str
+    email: str | None
+    state: str
+    consent_updated_at: datetime | None
+
+    @property
+    def subscribed(self) -> bool:
+        """Say whether the state is consent to marketing e-mail (only ``subscribed`` is)."""
+        return self.state == SUBSCRIBED
+
+
+def email_consent_update(payload: Mapping[str, Any]) -> EmailConsent:
+    """Map a ``customers_email_marketing_consent/update`` body (topic CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE).
+
+    Shape per the sample payload in https://shopify.dev/docs/api/webhooks: ``{"customer_id": 7064...,
+    "email_address": "bob@biller.com", "email_marketing_consent": {"state": "not_subscribed",
+    "opt_in_level": null, "consent_updated_at": null}}``. The address is null without protected customer
+    data access. A null state is read as no consent.
+    """
+    customer_id = rest_id(payload.get("customer_id"))
+    if customer_id is None:
+        raise PayloadError("email consent update without customer_id")
+    consent = payload.get("email_marketing_consent")
+    if not isinstance(consent, Mapping):
+        raise PayloadError("email consent update without email_marketing_consent")
+    email = payload.get("email_address")
+    return EmailConsent(customer_id=customer_id, email=str(email).strip() if email else None,
+                        state=str(consent.get("state") or "").strip().lower(),
+                        consent_updated_at=parse_time(consent.get("consent_updated_at")))
 
 
 def line_record(payload: Mapping[str, Any]) -> OrderLineRecord:

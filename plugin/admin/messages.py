@@ -26,7 +26,8 @@ RESENDABLE_SKIPS = frozenset({"flow_disabled", "store_not_installed", "template_
 EXTRA_REASONS = {"customer redacted": "The customer's data was erased on request.",
                  "order_deleted": "The order was deleted in Shopify.",
                  "product_deleted": "The product was deleted in Shopify.",
-                 "customer_deleted": "The customer was deleted in Shopify."}
+                 "customer_deleted": "The customer was deleted in Shopify.",
+                 "consent_withdrawn": "The customer withdrew consent to marketing emails in Shopify."}
 _RESEND_SUFFIX = re.compile(r":resend=\d+$")
 
 

@@ -3,6 +3,9 @@
 Bodies go through ``connectors.shopify.webhook_payloads`` into the same records the GraphQL sync
 produces and through the same upserts (``plugin.sync``), so an older copy (by ``updated_at``) never
 overwrites a newer one, and redacted customers stay redacted.
+
+E-mail consent (API 2025-01) arrives only by ``customers_email_marketing_consent/update``: customers/update
+and the customers inside order bodies no longer carry it, so those keep the stored consent and tags.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from sqlalchemy.orm import Session
 from connectors.records import CustomerRecord, OrderRecord
 from connectors.shopify import webhook_payloads as payloads
 from plugin.auth.lifecycle import SKIP_UNINSTALLED, cancel_scheduled_messages, mark_uninstalled
-from plugin.models import Customer, Order, Store, WebhookEvent
+from plugin.messaging.suppression import cancel_customer_marketing
+from plugin.models import ComplianceRequest, Customer, Order, Store, WebhookEvent
 from plugin.sync import upsert_customers, upsert_orders
 from plugin.webhooks import compliance, deletions
 from plugin.webhooks.inbox import find_shopify_store
@@ -27,6 +31,8 @@ from plugin.webhooks.inbox import find_shopify_store
 log = logging.getLogger("aftercare.webhooks")
 
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled")
+EMAIL_CONSENT_TOPIC = "customers_email_marketing_consent/update"
+SKIP_CONSENT_WITHDRAWN = "consent_withdrawn"
 # Bodies we keep after processing: they hold no personal data and other code reads them later.
 KEEP_BODY_TOPICS = ("bulk_operations/finish",)
 
@@ -42,12 +48,19 @@ def _with_stored_order_facts(session: Session, store_id: int, record: OrderRecor
 
 
 def _with_stored_customer_facts(session: Session, store_id: int, record: CustomerRecord) -> CustomerRecord:
-    stored = session.execute(select(Customer.locale, Customer.time_zone, Customer.birthday).where(
+    """Fill what REST customer bodies lack from the stored row; consent and tags always stay as stored.
+
+    A 2025-01 customer payload has no consent or tags at all, so their absence says nothing: consent
+    changes only by its own topic (``_email_consent``) or the sync. A new customer starts without consent.
+    """
+    stored = session.execute(select(Customer.locale, Customer.time_zone, Customer.birthday, Customer.marketing_consent,
+                                    Customer.marketing_consent_at, Customer.tags).where(
         Customer.store_id == store_id, Customer.external_id == record.external_id)).first()
     if stored is None:
         return record
     return dataclasses.replace(record, locale=record.locale or stored[0], time_zone=record.time_zone or stored[1],
-                               birthday=record.birthday or stored[2])
+                               birthday=record.birthday or stored[2], marketing_consent=bool(stored[3]),
+                               marketing_consent_at=stored[4], tags=tuple(stored[5] or ()))
 
 
 def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
@@ -94,6 +107,49 @@ def _customer(session: Session, store: Store, event: WebhookEvent, now: datetime
     return "applied" if upsert_customers(session, store.id, [record]) else "unchanged"
 
 
+def _email_consent(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+    """Apply a customer's e-mail consent state; on a withdrawal cancel their scheduled marketing at once.
+
+    Only ``subscribed`` is consent (DESIGN §1). ``marketing_consent_at`` takes the body's
+    ``consent_updated_at`` — when consent was given, or for a withdrawal when it was withdrawn (a body
+    without it: when Shopify sent the event) — so a body older than the state we hold, e.g. a delivery
+    Shopify retried late, changes nothing; on a tie a withdrawal wins.
+
+    Shopify does not order deliveries: this body may come before the customers/update or order that
+    introduces the customer, so an unknown customer is created with what the body holds (id, address) —
+    the customer stream syncs every customer anyway, and later bodies fill in the rest — unless that
+    customer was redacted on request.
+    """
+    update = payloads.email_consent_update(event.payload or {})
+    customer = session.scalar(select(Customer).where(Customer.store_id == store.id,
+                                                     Customer.external_id == update.customer_id))
+    if customer is None:
+        if session.scalar(select(ComplianceRequest.id).where(
+                ComplianceRequest.store_id == store.id, ComplianceRequest.kind == "customers/redact",
+                ComplianceRequest.customer_external_id == update.customer_id).limit(1)) is not None:
+            return "customer redacted"
+        customer = Customer(store_id=store.id, external_id=update.customer_id, email=update.email, tags=[],
+                            marketing_consent=False)
+        session.add(customer)
+        session.flush()
+    if customer.redacted_at is not None:
+        return "customer redacted"
+    decided_at = update.consent_updated_at or event.triggered_at or event.received_at
+    held_at = customer.marketing_consent_at
+    if held_at is not None and (decided_at < held_at or (
+            decided_at == held_at and update.subscribed and not customer.marketing_consent)):
+        return "stale"
+    changed = (customer.marketing_consent, held_at) != (update.subscribed, decided_at)
+    customer.marketing_consent, customer.marketing_consent_at = update.subscribed, decided_at
+    cancelled = 0
+    if not update.subscribed:
+        cancelled = cancel_customer_marketing(session, store.id, customer.id, SKIP_CONSENT_WITHDRAWN, now)
+        if cancelled:
+            log.info("scheduled marketing cancelled after consent withdrawal",
+                     extra={"store_id": store.id, "customer_id": customer.id, "cancelled": cancelled})
+    return "applied" if changed or cancelled else "unchanged"
+
+
 def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
     sent_at = event.triggered_at or event.received_at
     if store.status == "active" and store.installed_at is not None and store.installed_at > sent_at:
@@ -132,6 +188,7 @@ STORE_HANDLERS: dict[str, Handler] = {
     "orders/delete": _order_deleted,
     "products/delete": _product_deleted,
     "customers/delete": _customer_deleted,
+    EMAIL_CONSENT_TOPIC: _email_consent,
 }
 
 

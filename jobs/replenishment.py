@@ -26,7 +26,10 @@ history. A refresh (``refresh_cycles``, called first by ``due_reminders`` and ``
   cancellations, refunds, returns, edits, customer reassignments — minus ``CHANGE_OVERLAP`` so
   transactions that committed late and the clock's granularity are covered) have every pair recomputed
   with the same SQL restricted to them. The watermark is the database's clock, kept in ``sync_state``
-  (stream ``replenishment_cycles``), so the refresh is independent of the job's clock.
+  (stream ``replenishment_cycles``), so the refresh is independent of the job's clock; when more than
+  ``REBUILD_SHARE`` of the pairs would be recomputed (after a backfill) it does a full build instead.
+What ``updated_at`` cannot show is reported by its writer (plugin.webhooks.deletions): a deleted order
+recomputes its customer (``recompute_customers``), a deleted product drops its rows.
 Redacted customers (customers/redact) have no ``purchase_cycle`` rows — they can never be emailed — but
 their re-buys stay in ``purchase_gap``: anonymous facts, like their orders, that the learned median counts.
 

@@ -265,3 +265,19 @@ def test_incremental_plan_equals_full_plan_through_the_job(ctx):
             assert _reminder_rows(s, sid, ctx.clock.now()) == want
         planned += replenishment.run(ctx, sid)["planned"]
     assert planned > 0
+
+
+def test_refresh_touching_most_customers_does_a_full_build(ctx, monkeypatch):
+    """After a backfill rewrote most orders, one full build replaces the per-customer recomputation."""
+    monkeypatch.setattr(replenishment, "REBUILD_MIN_CUSTOMERS", 0)
+    ids = _seed(ctx)
+    sid, soap, customers = ids["store"], ids["soap"], ids["customers"]
+    assert _check(ctx, sid)["full"] == 1
+    with ctx.database.session() as s:  # 2 of 12 customers: below REBUILD_SHARE, incremental
+        for c in customers[:2]:
+            f.order(s, sid, c, ctx.clock.now() - DAY, lines=[(soap, 1)])
+    assert _check(ctx, sid)["customers"] == 2
+    with ctx.database.session() as s:  # 8 of 12 customers: more than a quarter of the pairs, full build
+        for c in customers[:8]:
+            f.order(s, sid, c, ctx.clock.now(), lines=[(soap, 1)])
+    assert _check(ctx, sid)["full"] == 1

@@ -212,6 +212,9 @@ def _delete_rows(session: Session, where: str, params: dict[str, Any], expanding
 def _full_build(session: Session, dialect: str, store_id: int) -> dict[str, int]:
     _delete_rows(session, "store_id = :store_id", {"store_id": store_id})
     pairs = _build(session, dialect, store_id, "store")
+    if dialect == "postgresql":
+        # Every row is new: without fresh statistics the next refreshes' joins are planned as full scans.
+        session.execute(text("ANALYZE purchase_cycle, purchase_gap"))
     session.execute(update(Product).where(Product.store_id == store_id)
                     .values(cycles_built=Product.consumable).execution_options(synchronize_session=False))
     return {"full": 1, "pairs": pairs}
@@ -246,6 +249,9 @@ def _refresh_customers(session: Session, dialect: str, store_id: int, since: dat
     session.execute(text("CREATE TEMP TABLE rp_changed AS SELECT id AS order_id, customer_id FROM orders "
                          "WHERE store_id = :store_id AND updated_at >= :since").bindparams(
         bindparam("since", type_=UTCDateTime())), {"store_id": store_id, "since": since})
+    if dialect == "postgresql":
+        # Without statistics the planner hashes all of purchase_cycle and purchase_gap for a few changed orders.
+        session.execute(text("ANALYZE rp_changed"))
     # An order moved to another customer leaves its old customer's pairs stale: they are found through the
     # purchase rows that still point at the order.
     _temp_table(session, dialect, "rp_scope", """

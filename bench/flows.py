@@ -10,6 +10,12 @@ orders, one consumable line each (quantity 1-3) over 30 products, 90% delivered 
 weeks already written), so each flow's query sees what it sees on a live store. Every flow runs in a
 transaction that is rolled back, so runs are repeatable. Raw figures (a full count of the orders and
 order lines, table sizes) are printed beside the flows for comparison.
+
+Replenishment keeps its own tables (purchase_cycle, purchase_gap), so it is timed as it runs: the first
+full build of the store (committed; the tables are emptied first), the daily learning and the hourly
+plan in steady state, then the hour after 1% of the customers ordered (half of them with a planned
+reminder, which the run cancels) and 0.1% of the orders were cancelled: refresh + cancel + plan, then
+refresh + learn.
 """
 
 # The data-generation SQL is assembled from integer constants of this script, never from input.
@@ -20,7 +26,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from jobs import replenishment, review_replies, review_requests, surveys, tickets
+from jobs.outbox_batch import write_messages
 from plugin.config import load_config
 from plugin.db import Database
 from plugin.models import Base, Store
@@ -68,17 +75,19 @@ def generate(db: Database, customers: int, orders: int) -> None:
     with db.engine.begin() as conn:
         if pg:
             conn.execute(text(f"""
-                INSERT INTO customer (id, store_id, external_id, email, locale, marketing_consent, tags)
-                SELECT g, 1, 'c' || g, 'c' || g || '@bench.test', 'en', (g % 2 = 0), '[]'
+                INSERT INTO customer (id, store_id, external_id, email, locale, marketing_consent, tags,
+                                      created_at, updated_at)
+                SELECT g, 1, 'c' || g, 'c' || g || '@bench.test', 'en', (g % 2 = 0), '[]', '2026-01-01', '2026-01-01'
                 FROM generate_series(1::bigint, {customers}) g"""))
             # Order g: customer hash, created within three years, delivered 3 days later (90%).
             conn.execute(text(f"""
                 INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, total_price,
-                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at, tags)
+                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at, tags,
+                                    created_at, updated_at)
                 SELECT g, 1, 'o' || g, 1 + (g * 7919) % {customers}, ts, 'USD', 10, 0, false, false,
                        CASE WHEN g % 50 <> 0 THEN ts + interval '1 day' END,
                        CASE WHEN g % 50 <> 0 AND g % 10 <> 0 THEN ts + interval '3 days' END,
-                       CASE WHEN g % 50 = 0 THEN ts + interval '2 hours' END, '[]'
+                       CASE WHEN g % 50 = 0 THEN ts + interval '2 hours' END, '[]', '2026-01-01', '2026-01-01'
                 FROM (SELECT g, timestamptz '{NOW.isoformat()}' - ((g * 104729) % (1095 * 86400)) * interval '1 second'
                              AS ts FROM generate_series(1::bigint, {orders}) g) s"""))
             conn.execute(text(f"""
@@ -200,16 +209,88 @@ def run_flows(db: Database) -> dict[str, float]:
     figures["surveys"], _ = timed("surveys: due surveys + follow-ups", in_tx(lambda s: (
         len(surveys.due_surveys(s, store(s), settings["survey"], NOW)),
         len(surveys.due_followups(s, store(s), settings["survey"], NOW, "followup")))))
-    figures["replenishment_learn"], _ = timed("replenishment: learn product medians", in_tx(
-        lambda s: replenishment.learn_product_cycles(s, 1)))
-    figures["replenishment"], _ = timed("replenishment: cancel re-ordered + due reminders", in_tx(lambda s: (
-        replenishment.cancel_reordered(s, 1, NOW),
-        len(replenishment.due_reminders(s, store(s), settings["replenishment"], NOW)))))
+    figures.update(time_replenishment(db, settings["replenishment"], in_tx))
     figures["review_replies"], _ = timed("review replies: new reviews (replies, drafts, tickets)", in_tx(
         lambda s: review_replies.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
     figures["ticket_alerts"], _ = timed("tickets: SLA breaches", in_tx(
         lambda s: tickets.alert_breaches_in(s, 1, NOW)))
     return figures
+
+
+def time_replenishment(db: Database, settings: dict[str, Any],
+                       in_tx: Callable[[Callable[[Session], Any]], Callable[[], Any]]) -> dict[str, float]:
+    """Time the planner's first full build (committed), then learning and planning in steady state."""
+    figures: dict[str, float] = {}
+    with db.sessionmaker.begin() as session:  # --reuse: start from a store never built
+        for table in ("purchase_cycle", "purchase_gap"):
+            session.execute(text(f"DELETE FROM {table}"))
+        session.execute(text("DELETE FROM sync_state WHERE stream = :s"), {"s": replenishment.CYCLES_STREAM})
+        session.execute(text("UPDATE product SET cycles_built = :f, learned_cycle_samples = 0, "
+                             "learned_cycle_days = NULL"), {"f": False})
+    with db.sessionmaker.begin() as session:
+        figures["replenishment_build"], _ = timed("replenishment: first full build (committed)",
+                                                  lambda: replenishment.refresh_cycles(session, 1))
+    with db.sessionmaker.begin() as session:
+        figures["replenishment_learn"], _ = timed("replenishment: learn product medians (committed)",
+                                                  lambda: replenishment.learn_product_cycles(session, 1))
+
+    def plan(s: Session) -> tuple[int, int]:
+        return (replenishment.cancel_reordered(s, 1, NOW),
+                len(replenishment.due_reminders(s, s.get(Store, 1), settings, NOW)))
+
+    figures["replenishment"], _ = timed("replenishment: cancel re-ordered + due reminders", in_tx(plan))
+
+    def after_new_orders(s: Session) -> Any:
+        # The previous hour's plan is in the outbox, then 1% of the customers order (half of them customers
+        # with a planned reminder) and 0.1% of older orders are cancelled; none of this is timed.
+        write_messages(s, replenishment.due_reminders(s, s.get(Store, 1), settings, NOW), NOW)
+        changed = _new_orders(s, db.dialect)
+        started = time.perf_counter()
+        result = (changed, plan(s))
+        figures["replenishment_steady"] = time.perf_counter() - started
+        started = time.perf_counter()
+        learned = replenishment.learn_product_cycles(s, 1)
+        figures["replenishment_learn_steady"] = time.perf_counter() - started
+        return result, learned
+
+    _, result = timed("replenishment: 1% new orders: (seed) + refresh, cancel, plan", in_tx(after_new_orders))
+    print(f"  {'  of which refresh + cancel + plan':<48} {figures['replenishment_steady']:8.2f} s", flush=True)
+    print(f"  {'  then refresh + learn':<48} {figures['replenishment_learn_steady']:8.2f} s", flush=True)
+    return figures
+
+
+def _new_orders(session: Session, dialect: str) -> dict[str, int]:
+    """Insert one new order for 1% of the customers and cancel 0.1% of the orders; return the counts."""
+    customers = session.execute(text("SELECT count(*) FROM customer")).scalar_one()
+    wanted = max(customers // 100, 1)
+    planned = session.execute(text(
+        "SELECT customer_id, product_id FROM message WHERE flow = 'replenishment' AND status = 'scheduled' "
+        "ORDER BY id LIMIT :n"), {"n": wanted // 2}).all()
+    picks = {c: p for c, p in planned}
+    k = 0
+    while len(picks) < wanted:
+        k += 1
+        c = 1 + (k * 104723) % customers
+        picks.setdefault(c, 1 + (c * 13) % PRODUCTS)  # the customer's staple product
+    first = session.execute(text("SELECT max(id) FROM orders")).scalar_one() + 1
+    created = NOW - timedelta(hours=1)
+    stamp = created.replace(tzinfo=None) if dialect == "sqlite" else created
+    orders, lines = [], []
+    for i, (c, p) in enumerate(sorted(picks.items())):
+        oid = first + i
+        orders.append({"id": oid, "c": c, "ext": f"n{oid}", "t": stamp})
+        lines.append({"id": oid, "o": oid, "ext": f"nl{oid}", "p": p, "q": 1 + i % 3})
+    false = False if dialect == "postgresql" else 0
+    session.execute(text("INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, "
+                         "total_price, total_refunded, refunded, returned, tags) VALUES "
+                         "(:id, 1, :ext, :c, :t, 'USD', 10, 0, :f, :f, '[]')"),
+                    [{**o, "f": false} for o in orders])
+    session.execute(text("INSERT INTO order_line (id, order_id, store_id, external_id, product_id, variant_id, title, "
+                         "quantity, price) VALUES (:id, :o, 1, :ext, :p, :p, '', :q, 10)"), lines)
+    # Cancelled after the fact (what an orders/cancelled webhook writes): the history of their pairs changes.
+    cancelled = session.execute(text("UPDATE orders SET cancelled_at = :t, updated_at = CURRENT_TIMESTAMP "
+                                     "WHERE id % 1000 = 7 AND cancelled_at IS NULL"), {"t": stamp}).rowcount
+    return {"new_orders": len(orders), "cancelled_orders": cancelled}
 
 
 def _fernet() -> str:
@@ -237,6 +318,8 @@ def main() -> None:
         Base.metadata.drop_all(db.engine)
         Base.metadata.create_all(db.engine)
         generate(db, args.customers, args.orders)
+    else:
+        Base.metadata.create_all(db.engine)  # tables added to the models since the data was generated
     run_flows(db)
     db.dispose()
 

@@ -23,7 +23,8 @@ history. A refresh (``refresh_cycles``, called first by ``due_reminders`` and ``
 - products that became consumable are built, products that stopped being consumable are dropped
   (``product.cycles_built`` says which are in the tables);
 - customers whose orders were written since the last refresh (``orders.updated_at`` — new orders,
-  cancellations, refunds, returns, edits, customer reassignments — minus ``CHANGE_OVERLAP`` so
+  cancellations, refunds, returns, edits, customer reassignments; lines change only with their order,
+  whose remote update time moves on every edit — minus ``CHANGE_OVERLAP`` so
   transactions that committed late and the clock's granularity are covered) have every pair recomputed
   with the same SQL restricted to them. The watermark is the database's clock, kept in ``sync_state``
   (stream ``replenishment_cycles``), so the refresh is independent of the job's clock; when more than

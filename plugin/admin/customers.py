@@ -69,15 +69,19 @@ def predicted_by_product(customer: Customer, min_samples: int) -> list[dict[str,
     samples), else the merchant's days of supply.
     """
     session = get_session()
+    # One purchase per order and product, as the flow counts them (jobs.replenishment): cancelled, refunded
+    # and returned orders are no purchase, and two lines of one product in an order add up.
     rows = session.execute(
-        select(OrderLine.product_id, Order.created_at_remote, OrderLine.quantity)
+        select(OrderLine.product_id, Order.created_at_remote, func.sum(OrderLine.quantity))
         .join(Order, Order.id == OrderLine.order_id)
         .where(Order.customer_id == customer.id, Order.store_id == customer.store_id, Order.cancelled_at.is_(None),
-               OrderLine.product_id.is_not(None))
-        .order_by(OrderLine.product_id, Order.created_at_remote)).all()
+               Order.refunded.is_(False), Order.returned.is_(False), OrderLine.product_id.is_not(None),
+               OrderLine.quantity > 0)
+        .group_by(OrderLine.product_id, Order.id, Order.created_at_remote)
+        .order_by(OrderLine.product_id, Order.created_at_remote, Order.id)).all()
     purchases: dict[int, list[tuple[datetime, int]]] = {}
     for product_id, when, quantity in rows:
-        purchases.setdefault(product_id, []).append((when, max(int(quantity or 1), 1)))
+        purchases.setdefault(product_id, []).append((when, int(quantity)))
     if not purchases:
         return []
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(purchases)))}

@@ -17,6 +17,7 @@ from plugin.models import (
     Merchant,
     Message,
     Order,
+    OrderLine,
     Review,
     Store,
     StoreMetrics,
@@ -259,6 +260,28 @@ def test_customer_page_suppression_and_erasure(client, tenants, token, app):
     with _session(app) as s:
         customer = s.get(Customer, c2)
         assert (customer.email, customer.first_name, customer.redacted_at is not None) == (None, None, True)
+
+
+def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, tenants, token, app, clock):
+    a, _ = tenants
+    c2 = a.customers[2]
+    with _session(app) as s:
+        last = s.scalars(select(Order).where(Order.customer_id == c2).order_by(Order.created_at_remote.desc())).first()
+        s.add(OrderLine(order_id=last.id, store_id=a.store_id, external_id=f"{last.id}-2", product_id=a.product_id,
+                        quantity=1, price=Decimal("150.00"), title="Lavender soap"))
+        refunded = Order(store_id=a.store_id, external_id="refunded-1", name="#R1", customer_id=c2, currency="USD",
+                         created_at_remote=clock.now() - timedelta(days=5), total_price=Decimal("150.00"),
+                         total_refunded=Decimal("150.00"), refunded=True, tags=[])
+        s.add(refunded)
+        s.flush()
+        s.add(OrderLine(order_id=refunded.id, store_id=a.store_id, external_id="refunded-1-1",
+                        product_id=a.product_id, quantity=1, price=Decimal("150.00"), title="Lavender soap"))
+    page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
+    # Gaps 40, 30, 20 days per unit (median 30); the last order now holds two units; the refunded order is no
+    # purchase (counted, it would make the last purchase 5 days ago and the median 25).
+    assert "30 days per unit × 2, from their own re-buys" in page
+    runs_out = clock.now() - timedelta(days=10) + timedelta(days=60)
+    assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page
 
 
 def test_settings_sender_store_and_quiet_days(client, tenants, token, app):

@@ -638,6 +638,18 @@ class PurchaseGap(Base):
     gap: Mapped[float]
 
 
+class DeletedRecord(Base):
+    """A tombstone: an object deleted in the platform, so a late copy of it (a retried webhook) is not re-added."""
+
+    __tablename__ = "deleted_record"
+    __table_args__ = (CheckConstraint("kind IN ('order', 'product')", name="kind"),)
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    deleted_at: Mapped[datetime]
+
+
 class SchedulerLease(Base):
     """A named lease held by one process at a time (the active scheduler)."""
 

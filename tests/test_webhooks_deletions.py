@@ -15,7 +15,17 @@ from sqlalchemy import func, select
 from jobs.webhooks import process_pending
 from plugin.clock import FrozenClock
 from plugin.messaging.outbox import enqueue
-from plugin.models import Customer, Message, Order, OrderLine, Product, Suppression, Variant, WebhookEvent
+from plugin.models import (
+    Customer,
+    DeletedRecord,
+    Message,
+    Order,
+    OrderLine,
+    Product,
+    Suppression,
+    Variant,
+    WebhookEvent,
+)
 from sandbox.shopify.payloads import PayloadBuilder
 from tests.shopify_app_env import ShopifyEnv, body_of, shopify_env, signed_headers
 
@@ -207,3 +217,26 @@ def test_replayed_delete_is_stored_once_and_a_second_one_changes_nothing(databas
         httpx.post(env.url + "/webhooks", content=again, headers=signed_headers(again, "orders/delete"), timeout=10)
         assert process_pending(env.ctx()) == {"processed": 1, "order unknown": 1}
         assert _count(env, Order, Order.external_id == str(placed.id)) == 0
+
+
+def test_a_late_retried_update_never_brings_a_deleted_order_back(database_url: str, tmp_path: Path,
+                                                                  clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        env.install()
+        shop = env.sandbox.store
+        placed = env.sandbox.add_order(shop.customers[5].id, [(shop.products[0].variants[0].id, 1)])
+        env.sandbox.cancel_order(placed.id)
+        # The orders/updated of the cancellation: Shopify's first delivery of it "failed"; it retries later.
+        [late] = [d for d in env.sandbox.deliveries if d.topic == "orders/updated"][-1:]
+        env.sandbox.delete_order(placed.id)
+        with env.app.extensions["aftercare.db"].session() as session:
+            session.execute(WebhookEvent.__table__.delete().where(WebhookEvent.topic == "orders/updated"))
+        counts = process_pending(env.ctx())
+        assert counts["deleted"] == 1 and "failed" not in counts
+        assert _count(env, Order, Order.external_id == str(placed.id)) == 0
+        answer = httpx.post(late.url, content=late.body, headers=late.headers, timeout=10)
+        assert answer.status_code == 200 and answer.json() != {"status": "duplicate"}
+        assert process_pending(env.ctx()) == {"processed": 1, "deleted in Shopify": 1}
+        assert _count(env, Order, Order.external_id == str(placed.id)) == 0
+        with env.app.extensions["aftercare.db"].session() as session:
+            assert session.scalar(select(func.count()).select_from(DeletedRecord)) == 1

@@ -130,6 +130,15 @@ def upgrade() -> None:
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index('ix_customer_store_email', ['store_id', 'email'], unique=False)
 
+    op.create_table('deleted_record',
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('external_id', sa.String(length=255), nullable=False),
+    sa.Column('deleted_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('order', 'product')", name=op.f('ck_deleted_record_kind')),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_deleted_record_store_id_store'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('store_id', 'kind', 'external_id', name=op.f('pk_deleted_record'))
+    )
     op.create_table('flow_settings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('store_id', sa.Integer(), nullable=False),
@@ -614,6 +623,7 @@ def downgrade() -> None:
     op.drop_table('purchase_cycle')
     op.drop_table('product')
     op.drop_table('flow_settings')
+    op.drop_table('deleted_record')
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_store_email')
 

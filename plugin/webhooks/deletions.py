@@ -6,9 +6,10 @@ PRODUCTS_DELETE, CUSTOMERS_DELETE): the object is gone from Shopify, and the Gra
 be sent about the deleted object is cancelled with a reason; what was sent stays in the message log, its
 reference cleared by the foreign key (``ON DELETE SET NULL``).
 
-Known gap: deleted orders and products leave no tombstone, so an ``orders/updated`` that Shopify retries
-after the ``orders/delete`` was processed (a delivery that failed earlier) would insert the order again.
-Customers are safe (the erased row stays, see ``delete_customer``).
+Deleted orders and products leave a tombstone (``deleted_record``): Shopify retries a failed delivery for
+up to 48 hours and does not promise order, so an ``orders/updated`` sent before the deletion can arrive
+after it; the order webhook checks ``is_deleted`` and drops such a late copy. Customers need none (the erased
+row stays, see ``delete_customer``). https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates
 """
 
 from __future__ import annotations
@@ -19,13 +20,24 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from plugin.models import Customer, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
+from plugin.models import Customer, DeletedRecord, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
 
 log = logging.getLogger("aftercare.webhooks")
 
 ORDER_DELETED = "order_deleted"
 PRODUCT_DELETED = "product_deleted"
 CUSTOMER_DELETED = "customer_deleted"
+
+
+def _tombstone(session: Session, store_id: int, kind: str, external_id: str, now: datetime) -> None:
+    if session.get(DeletedRecord, (store_id, kind, external_id)) is None:
+        session.add(DeletedRecord(store_id=store_id, kind=kind, external_id=external_id, deleted_at=now))
+        session.flush()
+
+
+def is_deleted(session: Session, store_id: int, kind: str, external_id: str) -> bool:
+    """Say whether the platform deleted this order or product (a late copy of it must not be re-added)."""
+    return session.get(DeletedRecord, (store_id, kind, external_id)) is not None
 
 
 def _cancel_scheduled(session: Session, store_id: int, condition: object, reason: str) -> int:
@@ -42,6 +54,7 @@ def delete_order(session: Session, store: Store, external_id: str, now: datetime
     Messages already sent (or failed, skipped) keep their row with ``order_id`` cleared by the foreign key,
     as do reviews, tickets and survey answers that pointed at the order: they are the store's history.
     """
+    _tombstone(session, store.id, "order", external_id, now)
     order_id = session.scalar(select(Order.id).where(Order.store_id == store.id, Order.external_id == external_id))
     if order_id is None:
         return "order unknown"
@@ -64,6 +77,7 @@ def delete_product(session: Session, store: Store, external_id: str, now: dateti
     ``variant_id`` cleared: the sales history and the customers' own re-buy gaps remain, but no flow can
     plan a reminder for a product the store no longer sells. Sent reminders keep their row.
     """
+    _tombstone(session, store.id, "product", external_id, now)
     product_id = session.scalar(select(Product.id).where(Product.store_id == store.id,
                                                          Product.external_id == external_id))
     if product_id is None:

@@ -65,6 +65,8 @@ def _with_stored_customer_facts(session: Session, store_id: int, record: Custome
 
 def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
     record = payloads.order_record(event.payload or {})
+    if deletions.is_deleted(session, store.id, "order", record.external_id):
+        return "deleted in Shopify"  # a retried delivery sent before the orders/delete
     stored_updated = session.scalar(select(Order.remote_updated_at).where(
         Order.store_id == store.id, Order.external_id == record.external_id))
     if stored_updated is not None and record.updated_at is not None and record.updated_at < stored_updated:

@@ -202,6 +202,16 @@ def redact_customer(session: Session, store: Store | None, shop_domain: str, pay
     return request
 
 
+def erase_customer_fields(customer: Customer, now: datetime) -> None:
+    """Clear a customer row's personal data and mark it erased; the id stays (upserts never refill it)."""
+    customer.email = customer.first_name = customer.locale = customer.country = customer.time_zone = None
+    customer.birthday = None
+    customer.tags = []
+    customer.marketing_consent = False
+    customer.marketing_consent_at = None
+    customer.redacted_at = now
+
+
 def _redact_in_store(session: Session, store: Store, external_id: str | None, email: str | None,
                      order_ids: list[str], now: datetime, current_event_id: int | None) -> dict[str, Any]:
     customer = _find_customer(session, store.id, external_id, email)
@@ -215,12 +225,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     message_match = [Message.to_address.ilike(email.strip())] if email else []
     if customer is not None:
         cid = customer.id
-        customer.email = customer.first_name = customer.locale = customer.country = customer.time_zone = None
-        customer.birthday = None
-        customer.tags = []
-        customer.marketing_consent = False
-        customer.marketing_consent_at = None
-        customer.redacted_at = now
+        erase_customer_fields(customer, now)
         message_match.append(Message.customer_id == cid)
         counts["reviews"] = session.execute(
             update(Review).where(Review.store_id == store.id, Review.customer_id == cid)

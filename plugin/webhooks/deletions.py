@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from plugin.models import Customer, DeletedRecord, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
+from plugin.webhooks.compliance import erase_customer_fields
 
 log = logging.getLogger("aftercare.webhooks")
 
@@ -118,13 +119,8 @@ def delete_customer(session: Session, store: Store, external_id: str, now: datet
     session.execute(update(Message).where(Message.store_id == store.id, mine)
                     .values(to_address=None, subject=None, payload={})
                     .execution_options(synchronize_session=False))
-    # The fields customers/redact clears (plugin.webhooks.compliance); the id stays as the tombstone.
-    customer.email = customer.first_name = customer.locale = customer.country = customer.time_zone = None
-    customer.birthday = None
-    customer.tags = []
-    customer.marketing_consent = False
-    customer.marketing_consent_at = None
-    customer.redacted_at = now
+    # The fields customers/redact clears; the id stays as the tombstone.
+    erase_customer_fields(customer, now)
     # As for customers/redact: no replenishment state for someone who can never be written to.
     session.execute(delete(PurchaseCycle).where(PurchaseCycle.customer_id == customer.id))
     session.flush()

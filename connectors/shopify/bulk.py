@@ -29,6 +29,8 @@ log = logging.getLogger("aftercare.connectors.shopify.bulk")
 # Read the file in 64 KiB chunks (requests defaults to 512 bytes, which dominates the parse time).
 CHUNK_BYTES = 65536
 FINISHED = {"COMPLETED", "FAILED", "CANCELED", "EXPIRED"}
+# JSONL is UTF-8: decoding each line directly skips json.loads' per-call encoding detection (a third of its time).
+_decode = json.JSONDecoder().decode
 
 
 class BulkOperationFailed(ShopifyError):
@@ -183,8 +185,8 @@ class JsonlReader:
                             skip -= 1
                             continue
                         try:
-                            item = json.loads(raw)
-                        except ValueError as exc:
+                            item = _decode(raw.decode())
+                        except ValueError as exc:  # UnicodeDecodeError included
                             raise ShopifyBadResponse(f"bulk file line {self.lines_read + 1} is not JSON") from exc
                         if not isinstance(item, dict):
                             raise ShopifyBadResponse(f"bulk file line {self.lines_read + 1} is not an object")

@@ -18,13 +18,16 @@ from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord, Pro
 CONSENTED = "SUBSCRIBED"
 # returnStatus values meaning goods came back or are on their way back.
 RETURNED_STATES = {"RETURN_REQUESTED", "IN_PROGRESS", "INSPECTION_COMPLETE", "RETURNED"}
+_ZERO = Decimal("0")
+_fromisoformat = datetime.fromisoformat
 
 
 def numeric_id(gid: str | None) -> str | None:
     """Return the numeric tail of a global id (``gid://shopify/Order/12`` -> ``"12"``)."""
     if not gid:
         return None
-    return gid.rsplit("/", 1)[-1].split("?", 1)[0]
+    tail = gid[gid.rfind("/") + 1:]
+    return tail.split("?", 1)[0] if "?" in tail else tail
 
 
 def gid_type(gid: str) -> str:
@@ -42,10 +45,11 @@ def parse_time(value: str | None) -> datetime | None:
     """Parse Shopify's ISO-8601 timestamps (``...Z``) into aware UTC datetimes."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value)  # Python 3.11+ reads the trailing "Z"
-    if parsed.tzinfo is UTC:
+    parsed = _fromisoformat(value)  # Python 3.11+ reads the trailing "Z"
+    zone = parsed.tzinfo
+    if zone is UTC:
         return parsed
-    if parsed.tzinfo is None:
+    if zone is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
@@ -53,8 +57,12 @@ def parse_time(value: str | None) -> datetime | None:
 def _money(bag: dict[str, Any] | None) -> Decimal | None:
     if not bag:
         return None
-    amount = (bag.get("shopMoney") or {}).get("amount")
-    return Decimal(str(amount)) if amount is not None else None
+    money = bag.get("shopMoney")
+    amount = money.get("amount") if money else None
+    if amount is None:
+        return None
+    # Shopify's Decimal scalar is a string; anything else goes through str() so a float keeps its short form.
+    return Decimal(amount if amount.__class__ is str else str(amount))
 
 
 def customer_record(node: dict[str, Any]) -> CustomerRecord:
@@ -82,7 +90,7 @@ def line_record(node: dict[str, Any]) -> OrderLineRecord:
     return OrderLineRecord(
         external_id=numeric_id(node["id"]) or "",
         quantity=int(node.get("quantity") or 0),
-        price=_money(node.get("originalUnitPriceSet")) or Decimal("0"),
+        price=_money(node.get("originalUnitPriceSet")) or _ZERO,
         title=node.get("title") or "",
         sku=node.get("sku") or None,
         product_external_id=numeric_id((node.get("product") or {}).get("id")),
@@ -96,11 +104,19 @@ def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Order
     Delivery facts come from the fulfilments: ``fulfilled_at`` the first successful one, ``delivered_at`` and
     ``estimated_delivery_at`` the latest carrier dates (the order is delivered when its last parcel is).
     """
-    fulfillments = [f for f in node.get("fulfillments") or () if f.get("status") == "SUCCESS"]
-    created = [t for t in (parse_time(f.get("createdAt")) for f in fulfillments) if t]
-    delivered = [t for t in (parse_time(f.get("deliveredAt")) for f in fulfillments) if t]
-    estimated = [t for t in (parse_time(f.get("estimatedDeliveryAt")) for f in fulfillments) if t]
+    fulfilled = delivered = estimated = None
+    for fulfillment in node.get("fulfillments") or ():
+        if fulfillment.get("status") != "SUCCESS":
+            continue
+        # One pass, same result as min/max over the successful fulfilments' non-null dates.
+        if (stamp := parse_time(fulfillment.get("createdAt"))) and (fulfilled is None or stamp < fulfilled):
+            fulfilled = stamp
+        if (stamp := parse_time(fulfillment.get("deliveredAt"))) and (delivered is None or stamp > delivered):
+            delivered = stamp
+        if (stamp := parse_time(fulfillment.get("estimatedDeliveryAt"))) and (estimated is None or stamp > estimated):
+            estimated = stamp
     customer = node.get("customer")
+    financial_status = node.get("displayFinancialStatus")
     return OrderRecord(
         external_id=numeric_id(node["id"]) or "",
         name=node.get("name"),
@@ -108,20 +124,20 @@ def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Order
         processed_at=parse_time(node.get("processedAt")),
         updated_at=parse_time(node.get("updatedAt")),
         currency=node.get("currencyCode") or "",
-        total_price=_money(node.get("totalPriceSet")) or Decimal("0"),
+        total_price=_money(node.get("totalPriceSet")) or _ZERO,
         subtotal_price=_money(node.get("subtotalPriceSet")),
-        total_refunded=_money(node.get("totalRefundedSet")) or Decimal("0"),
-        financial_status=node.get("displayFinancialStatus"),
+        total_refunded=_money(node.get("totalRefundedSet")) or _ZERO,
+        financial_status=financial_status,
         fulfillment_status=node.get("displayFulfillmentStatus"),
         cancelled_at=parse_time(node.get("cancelledAt")),
-        refunded=node.get("displayFinancialStatus") == "REFUNDED",
+        refunded=financial_status == "REFUNDED",
         returned=node.get("returnStatus") in RETURNED_STATES,
-        fulfilled_at=min(created) if created else None,
-        delivered_at=max(delivered) if delivered else None,
-        estimated_delivery_at=max(estimated) if estimated else None,
+        fulfilled_at=fulfilled,
+        delivered_at=delivered,
+        estimated_delivery_at=estimated,
         tags=tuple(node.get("tags") or ()),
         customer=customer_record(customer) if customer else None,
-        lines=tuple(line_record(line) for line in lines),
+        lines=tuple([line_record(line) for line in lines]),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors.shopify.bulk import BulkResult
+from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import ShopifyAuthError
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
@@ -128,11 +128,19 @@ def sync_stream(ctx: JobContext, store_id: int, stream: Stream, *, full: bool = 
     """Sync one stream: bulk backfill when there is no cursor yet (or ``full``), else incremental pages."""
     now = ctx.clock.now()
     with ctx.database.session() as session:
-        cursor = parse_cursor(sync.get_sync_state(session, store_id, stream.name).cursor)
-        sync.mark_sync_started(session, store_id, stream.name, now=now)
-    if full or cursor is None:
-        bulk = stream.run_bulk(poll_interval=float(ctx.extras.get("bulk_poll_interval", 2.0)))
-        counts = consume_bulk(ctx, store_id, stream, bulk)
+        state = sync.get_sync_state(session, store_id, stream.name)
+        cursor, pending = parse_cursor(state.cursor), state.bulk_operation_id
+        sync.mark_sync_started(session, store_id, stream.name, now=now, bulk_operation_id=pending)
+    if full or cursor is None or pending:
+        bulk = _bulk_result(ctx, store_id, stream, pending, now)
+        try:
+            counts = consume_bulk(ctx, store_id, stream, bulk)
+        except BulkOperationGone:
+            if bulk.id != pending:
+                raise
+            # The earlier operation's file expired: what was stored stays (idempotent), read a fresh one.
+            bulk = _bulk_result(ctx, store_id, stream, None, now)
+            counts = consume_bulk(ctx, store_id, stream, bulk)
         # Everything updated before the operation started is in the file; the overlap covers clock skew.
         new_cursor = bulk.created_at or now
         counts["mode_bulk"] = 1
@@ -144,6 +152,26 @@ def sync_stream(ctx: JobContext, store_id: int, stream: Stream, *, full: bool = 
         sync.mark_sync_success(session, store_id, stream.name, cursor=format_cursor(new_cursor),
                                now=ctx.clock.now(), records=counts.get("records", 0))
     return counts
+
+
+def _bulk_result(ctx: JobContext, store_id: int, stream: Stream, pending: str | None, now: datetime) -> BulkResult:
+    """Return the finished bulk operation to consume: the one an earlier run left (a crash or a restart while
+    Shopify was still running it, or before its file was read) if it can still give a result, else a new one.
+
+    The new operation's id is committed before waiting, so a run that dies while Shopify works resumes it
+    instead of starting another (and waiting for this one to end first: one bulk query per shop at a time).
+    """
+    poll_interval = float(ctx.extras.get("bulk_poll_interval", 2.0))
+    if pending:
+        result = stream.resume_bulk(pending, poll_interval=poll_interval)
+        if result is not None:
+            log.info("resuming bulk operation", extra={"store_id": store_id, "stream": stream.name,
+                                                       "operation": pending})
+            return result
+    operation_id = stream.start_bulk()
+    with ctx.database.session() as session:
+        sync.mark_sync_started(session, store_id, stream.name, now=now, bulk_operation_id=operation_id)
+    return stream.wait_bulk(operation_id, poll_interval=poll_interval)
 
 
 def consume_bulk(ctx: JobContext, store_id: int, stream: Stream, bulk: BulkResult) -> dict[str, Any]:

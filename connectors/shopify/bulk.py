@@ -37,6 +37,10 @@ class BulkOperationFailed(ShopifyError):
     """The bulk operation ended FAILED, CANCELED or EXPIRED, or did not finish in time."""
 
 
+class BulkOperationGone(BulkOperationFailed):
+    """The bulk operation cannot give a result any more: unknown, or ended FAILED, CANCELED or EXPIRED."""
+
+
 @dataclass
 class BulkResult:
     """A finished bulk operation: its id, when Shopify started it and where the JSONL lives (None if empty)."""
@@ -59,6 +63,21 @@ class BulkRunner:
 
     def run(self, query: str) -> BulkResult:
         """Run ``query`` as a bulk operation; when another one is in progress, wait for it first."""
+        return self.wait(self.start(query))
+
+    def resume(self, operation_id: str) -> BulkResult | None:
+        """Wait for an operation an earlier run started; None when it can no longer give a result.
+
+        A COMPLETED operation is returned at once (its file is still there); one still running is waited for.
+        """
+        try:
+            return self.wait(operation_id)
+        except BulkOperationGone as exc:
+            log.info("earlier bulk operation unusable", extra={"shop": self.client.shop, "problem": str(exc)})
+            return None
+
+    def start(self, query: str) -> str:
+        """Start ``query`` as a bulk operation and return its id; when another one is in progress, wait first."""
         for _ in range(self.max_start_attempts):
             payload = self.client.execute(queries.BULK_RUN, {"query": query})["bulkOperationRunQuery"]
             errors = (payload or {}).get("userErrors") or []
@@ -73,7 +92,7 @@ class BulkRunner:
             operation = (payload or {}).get("bulkOperation")
             if not operation:
                 raise ShopifyBadResponse("bulkOperationRunQuery returned no operation")
-            return self.wait(operation["id"])
+            return str(operation["id"])
         raise BulkOperationFailed("another bulk operation kept running; gave up starting ours")
 
     def _wait_current(self) -> None:
@@ -89,14 +108,14 @@ class BulkRunner:
         for _ in range(self.max_polls):
             node = self.client.execute(queries.BULK_BY_ID, {"id": operation_id})["node"]
             if not node:
-                raise BulkOperationFailed(f"bulk operation {operation_id} not found")
+                raise BulkOperationGone(f"bulk operation {operation_id} not found")
             status = node.get("status")
             if status == "COMPLETED":
                 return BulkResult(id=node["id"], created_at=parse_time(node.get("createdAt")), url=node.get("url"),
                                   object_count=int(node.get("objectCount") or 0),
                                   root_object_count=int(node.get("rootObjectCount") or 0))
             if status in FINISHED:
-                raise BulkOperationFailed(f"bulk operation {operation_id} ended {status} "
+                raise BulkOperationGone(f"bulk operation {operation_id} ended {status} "
                                           f"({node.get('errorCode') or 'no error code'})")
             self.client.sleep(self.poll_interval)
         raise BulkOperationFailed(f"bulk operation {operation_id} did not finish in time")
@@ -176,7 +195,8 @@ class JsonlReader:
                         raise ShopifyServerError(f"bulk file download: HTTP {response.status_code}",
                                                  response.status_code)
                     if response.status_code >= 400:
-                        raise ShopifyError(f"bulk file download refused: HTTP {response.status_code}")
+                        # Pre-signed URLs expire (a week on Shopify): the operation's result is gone.
+                        raise BulkOperationGone(f"bulk file download refused: HTTP {response.status_code}")
                     skip = self.lines_read
                     for raw in response.iter_lines(chunk_size=CHUNK_BYTES):
                         if not raw:

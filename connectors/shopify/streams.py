@@ -129,8 +129,20 @@ class Stream:
 
     def run_bulk(self, since: datetime | None = None, *, poll_interval: float = 2.0) -> BulkResult:
         """Start the stream's bulk query (all objects, or those updated since ``since``) and wait for it."""
+        return self.wait_bulk(self.start_bulk(since), poll_interval=poll_interval)
+
+    def start_bulk(self, since: datetime | None = None) -> str:
+        """Start the stream's bulk query and return the operation's id, so a caller can keep it before waiting."""
         query = type(self).bulk_query(search_since(self.search_field, self.start_from(since)))
-        return BulkRunner(self.client, poll_interval=poll_interval).run(query)
+        return BulkRunner(self.client).start(query)
+
+    def wait_bulk(self, operation_id: str, *, poll_interval: float = 2.0) -> BulkResult:
+        """Wait for a bulk operation this stream started."""
+        return BulkRunner(self.client, poll_interval=poll_interval).wait(operation_id)
+
+    def resume_bulk(self, operation_id: str, *, poll_interval: float = 2.0) -> BulkResult | None:
+        """Wait for (or take the finished result of) an operation an earlier run started; None if unusable."""
+        return BulkRunner(self.client, poll_interval=poll_interval).resume(operation_id)
 
     def bulk_records(self, result: BulkResult, *, timeout: float = 120.0, window: int = 200) -> Iterator[Record]:
         """Stream the bulk result's records; children that came too late trigger a refetch of their parent.

@@ -227,6 +227,9 @@ def time_replenishment(db: Database, settings: dict[str, Any],
         session.execute(text("DELETE FROM sync_state WHERE stream = :s"), {"s": replenishment.CYCLES_STREAM})
         session.execute(text("UPDATE product SET cycles_built = :f, learned_cycle_samples = 0, "
                              "learned_cycle_days = NULL"), {"f": False})
+    if db.dialect == "postgresql":  # as a store's first build finds them: no dead rows of an earlier run
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE purchase_cycle, purchase_gap"))
     with db.sessionmaker.begin() as session:
         figures["replenishment_build"], _ = timed("replenishment: first full build (committed)",
                                                   lambda: replenishment.refresh_cycles(session, 1))

@@ -9,12 +9,15 @@ import math
 import random
 import statistics
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text, update
 
+from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
 from jobs import replenishment
 from plugin.models import Customer, Order, Product, PurchaseCycle, PurchaseGap, Store
+from plugin.sync import upsert_orders
 from plugin.webhooks.compliance import redact_customer
 from plugin.webhooks.deletions import delete_customer, delete_order, delete_product
 from tests.jobs import factory as f
@@ -281,3 +284,32 @@ def test_refresh_touching_most_customers_does_a_full_build(ctx, monkeypatch):
         for c in customers[:8]:
             f.order(s, sid, c, ctx.clock.now(), lines=[(soap, 1)])
     assert _check(ctx, sid)["full"] == 1
+
+
+def test_changes_written_by_the_sync_reach_the_planner(ctx):
+    """The real writer (plugin.sync.upsert_orders, both dialects' paths) moves updated_at on every change."""
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        sid = f.store(s).id
+
+    def rec(n: int, who: str, days_ago: int, qty: int = 1, edited: int = 0, **kw: Any) -> OrderRecord:
+        return OrderRecord(external_id=f"o{n}", created_at=now - days_ago * DAY, currency="USD",
+                           total_price=Decimal("10"), updated_at=now - days_ago * DAY + edited * timedelta(hours=1),
+                           customer=CustomerRecord(external_id=who, email=f"{who}@example.test"),
+                           lines=(OrderLineRecord(external_id=f"l{n}", quantity=qty, price=Decimal("10"),
+                                                  product_external_id="soap", variant_external_id="soap-1"),), **kw)
+
+    history = [rec(1, "ann", 90), rec(2, "ann", 60), rec(3, "ann", 30), rec(4, "bob", 80), rec(5, "bob", 40),
+               rec(6, "cy", 70), rec(7, "cy", 35)]
+    with ctx.database.session() as s:
+        upsert_orders(s, sid, history)
+        s.execute(update(Product).where(Product.store_id == sid).values(consumable=True, days_of_supply=30))
+    _age_orders(ctx)
+    assert _check(ctx, sid)["full"] == 1
+    with ctx.database.session() as s:  # the same data again writes nothing
+        upsert_orders(s, sid, history)
+    assert _check(ctx, sid)["customers"] == 0
+    with ctx.database.session() as s:  # ann's middle order cancelled, bob's first edited to 3 units, cy unchanged
+        upsert_orders(s, sid, [rec(2, "ann", 60, edited=1, cancelled_at=now), rec(4, "bob", 80, qty=3, edited=1),
+                               rec(6, "cy", 70), rec(8, "bob", 5)])
+    assert _check(ctx, sid)["customers"] == 2

@@ -133,6 +133,8 @@ def _own_median_sql(dialect: str) -> str:
 
 
 def _drop_temp(session: Session) -> None:
+    # Only after success: a failed transaction takes its temp tables with it (and PostgreSQL would refuse
+    # any statement before the rollback, hiding the real error).
     for name in _TEMP_TABLES:
         session.execute(text(f"DROP TABLE IF EXISTS {name}"))
 
@@ -287,15 +289,14 @@ def recompute_customers(session: Session, store_id: int, customer_ids: list[int]
     dialect = session.get_bind().dialect.name
     if _lock_state(session, store_id).cursor is None or not customer_ids:
         return 0
-    try:
-        session.execute(text("DROP TABLE IF EXISTS rp_scope"))
-        session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
-        session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"),
-                        [{"c": c} for c in sorted(set(customer_ids))])
-        _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
-        return _build(session, dialect, store_id, "customers")
-    finally:
-        _drop_temp(session)
+    session.execute(text("DROP TABLE IF EXISTS rp_scope"))
+    session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
+    session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"),
+                    [{"c": c} for c in sorted(set(customer_ids))])
+    _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
+    pairs = _build(session, dialect, store_id, "customers")
+    _drop_temp(session)
+    return pairs
 
 
 def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> dict[str, int]:
@@ -307,19 +308,17 @@ def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> di
     dialect = session.get_bind().dialect.name
     state = _lock_state(session, store_id)
     started = _database_now(session)
-    try:
-        with _roomy_memory(session, dialect):
-            customers = None
-            if not full and state.cursor is not None:
-                counts = _refresh_products(session, dialect, store_id)
-                since = datetime.fromisoformat(state.cursor) - CHANGE_OVERLAP
-                customers = _refresh_customers(session, dialect, store_id, since)
-            if customers is None:
-                counts = _full_build(session, dialect, store_id)
-            else:
-                counts.update(customers)
-    finally:
-        _drop_temp(session)
+    with _roomy_memory(session, dialect):
+        customers = None
+        if not full and state.cursor is not None:
+            counts = _refresh_products(session, dialect, store_id)
+            since = datetime.fromisoformat(state.cursor) - CHANGE_OVERLAP
+            customers = _refresh_customers(session, dialect, store_id, since)
+        if customers is None:
+            counts = _full_build(session, dialect, store_id)
+        else:
+            counts.update(customers)
+    _drop_temp(session)
     state.cursor = started.isoformat()
     return counts
 

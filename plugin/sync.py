@@ -60,7 +60,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from connectors.records import CustomerRecord, OrderRecord, ProductRecord, ReviewRecord
-from plugin.models import Customer, Order, OrderLine, Product, Review, SyncState, Variant
+from plugin.models import Customer, DeletedRecord, Order, OrderLine, Product, Review, SyncState, Variant
 from plugin.types import UTCDateTime
 
 T = TypeVar("T")
@@ -362,6 +362,16 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
     for batch in chunked(records, batch_size):
         batch = list({r.external_id: r for r in batch}.values())
         totals["seen"] += len(batch)
+        # A copy read before the platform deleted the order (a bulk file, a page, a retried webhook) is
+        # not re-added: plugin.webhooks.deletions leaves a tombstone.
+        gone = set(session.scalars(select(DeletedRecord.external_id).where(
+            DeletedRecord.store_id == store_id, DeletedRecord.kind == "order",
+            DeletedRecord.external_id.in_([r.external_id for r in batch]))))
+        if gone:
+            batch = [r for r in batch if r.external_id not in gone]
+            totals["deleted_skipped"] = totals.get("deleted_skipped", 0) + len(gone)
+            if not batch:
+                continue
         if staged:
             _upsert_orders_staged(session, store_id, batch, totals)
             continue

@@ -18,7 +18,18 @@ from connectors.records import (
     VariantRecord,
 )
 from plugin import sync
-from plugin.models import Customer, Merchant, Order, OrderLine, Product, Review, Store, SyncState, Variant
+from plugin.models import (
+    Customer,
+    DeletedRecord,
+    Merchant,
+    Order,
+    OrderLine,
+    Product,
+    Review,
+    Store,
+    SyncState,
+    Variant,
+)
 from tests.conftest import wipe
 
 T0 = datetime(2026, 1, 10, 9, 30, tzinfo=UTC)
@@ -156,6 +167,21 @@ def test_an_older_copy_never_overwrites_a_newer_one(database, store_id):
         o = session.scalar(select(Order))
         assert o.financial_status == "REFUNDED"
         assert [(ln.external_id, ln.quantity) for ln in o.lines] == [("11", 3)]
+
+
+def test_an_order_deleted_in_the_platform_is_not_re_added_by_a_late_copy(database, store_id):
+    with database.session() as session:
+        session.add(DeletedRecord(store_id=store_id, kind="order", external_id="2", deleted_at=T0))
+    with database.session() as session:
+        # A bulk file or page read before the deletion still holds order 2, beside a live order 1.
+        counts = sync.upsert_orders(session, store_id, [order(1, [line(11)]), order(2, [line(21)])])
+    assert counts["seen"] == 2 and counts["orders"] == 1 and counts["deleted_skipped"] == 1
+    with database.session() as session:
+        assert list(session.scalars(select(Order.external_id))) == ["1"]
+        assert list(session.scalars(select(OrderLine.external_id))) == ["11"]
+        # A batch of nothing but deleted orders writes nothing at all.
+        counts = sync.upsert_orders(session, store_id, [order(2, [line(21)])])
+        assert (counts["orders"], counts["lines_written"], counts["deleted_skipped"]) == (0, 0, 1)
 
 
 def test_merchant_overrides_survive_connector_updates(database, store_id):

@@ -8,7 +8,8 @@ reference cleared by the foreign key (``ON DELETE SET NULL``).
 
 Deleted orders and products leave a tombstone (``deleted_record``): Shopify retries a failed delivery for
 up to 48 hours and does not promise order, so an ``orders/updated`` sent before the deletion can arrive
-after it; the order webhook checks ``is_deleted`` and drops such a late copy. Customers need none (the erased
+after it; the order webhook checks ``is_deleted`` and ``plugin.sync.upsert_orders`` drops such a late copy
+(also one read from a bulk file or page fetched just before the deletion). Customers need none (the erased
 row stays, see ``delete_customer``). https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates
 """
 

@@ -45,7 +45,9 @@ def make_celery(config: Config, ctx_factory: Callable[[], JobContext] | None = N
         return holder["ctx"]
 
     for spec in JOBS:
-        app.task(name=task_name(spec.name), acks_late=True)(_task_body(spec.name, context))
+        # Not shared: a shared task is copied into every Celery app made later in the process, so a second
+        # app (tests, or a re-configured worker) would run the first app's context.
+        app.task(name=task_name(spec.name), acks_late=True, shared=False)(_task_body(spec.name, context))
     return app
 
 

@@ -85,7 +85,7 @@ def expected_state(sandbox: ShopifySandbox) -> dict[str, dict[Any, tuple]]:
     store = sandbox.store
     customers = {str(c.id): (c.email, c.first_name, c.locale, c.country, c.time_zone,
                              c.marketing_state == "SUBSCRIBED",
-                             c.consent_updated_at if c.marketing_state == "SUBSCRIBED" else None,
+                             c.consent_updated_at,
                              list(c.tags), c.updated_at)
                  for c in store.customers}
     products = {str(p.id): (p.title, p.handle, p.product_type or None, p.vendor or None, p.status, p.updated_at)

@@ -92,8 +92,7 @@ def test_email_consent_topic_maps_like_the_customer_stream(sandbox) -> None:
         assert update.subscribed is synced.marketing_consent
         assert update.state == customer.marketing_state.lower()
         assert update.consent_updated_at == customer.consent_updated_at
-        if synced.marketing_consent:
-            assert update.consent_updated_at == synced.marketing_consent_at
+        assert update.consent_updated_at == synced.marketing_consent_at
         states.add(update.state)
     assert {"subscribed", "not_subscribed"} <= states, states
 

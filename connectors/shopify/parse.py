@@ -78,7 +78,8 @@ def customer_record(node: dict[str, Any]) -> CustomerRecord:
         country=address.get("countryCodeV2") or None,
         time_zone=address.get("timeZone") or None,
         marketing_consent=subscribed,
-        marketing_consent_at=parse_time(consent.get("consentUpdatedAt")) if subscribed else None,
+        # When the state was last set, withdrawals included: the consent webhook orders its events by it.
+        marketing_consent_at=parse_time(consent.get("consentUpdatedAt")),
         tags=tuple(node.get("tags") or ()),
         created_at=parse_time(node.get("createdAt")),
         updated_at=parse_time(node.get("updatedAt")),

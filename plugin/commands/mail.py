@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import click
@@ -36,13 +37,18 @@ def unsubscribe_mailbox(host: str, port: int) -> None:
         database = Database(cfg.database_url)
         server = MailboxServer(UnsubscribeHandler(database, cfg.secrets.secret_key, SystemClock(), mailbox),
                                host=host, port=port)
+        stop = threading.Event()
+        # `kill` / systemd / docker stop (SIGTERM) stops as cleanly as Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
         server.start()
         click.echo(f"unsubscribe mailbox {mailbox}: SMTP on {host}:{server.port} (Ctrl+C to stop)")
         try:
-            threading.Event().wait()
+            while not stop.wait(1.0):  # a timed wait lets Ctrl-C's KeyboardInterrupt through
+                pass
         except KeyboardInterrupt:
-            click.echo("stopping")
+            pass
         finally:
+            click.echo("stopping")
             server.stop()
             database.dispose()
 

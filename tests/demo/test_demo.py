@@ -23,6 +23,7 @@ from plugin.auth.tokens import get_access_token
 from plugin.demo import Demo, DemoOptions
 from plugin.models import Store
 from sandbox.shopify import mint_session_token
+from tests.processes import like_a_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = {"customers": 100, "orders": 400, "amazon_orders": 120, "days": 45}
@@ -195,6 +196,7 @@ def test_second_run_reuses_the_data_and_sends_nothing(first_run, instance):
 
 def test_ctrl_c_stops_cleanly(first_run, instance):
     process = subprocess.Popen(_cli(instance, "--port", "0"), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                               preexec_fn=like_a_terminal,
                                stderr=subprocess.PIPE, text=True)
     try:
         seen = []

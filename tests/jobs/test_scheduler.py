@@ -20,6 +20,7 @@ from plugin.cli import main
 from plugin.models import FlowSettings, SchedulerLease
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY
 from tests.jobs import factory as f
+from tests.processes import like_a_terminal
 
 TEST_JOBS = (
     JobSpec("mark", "tests.jobs.jobfns:mark_store", 60, platforms=("shopify", "amazon")),
@@ -141,9 +142,11 @@ def test_run_job_command(ctx, database_url):
     assert result.exit_code == 2 and "runs across all stores" in result.output
 
 
-def test_scheduler_command_takes_the_lease_and_releases_it_on_interrupt(ctx, database_url):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_scheduler_command_takes_the_lease_and_releases_it_on_interrupt(ctx, database_url, stop):
     command = [sys.executable, "-c", "from plugin.cli import main; main()", "scheduler", "--holder", "proc-1"]
-    proc = subprocess.Popen(command, env=_env(database_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(command, env=_env(database_url), stdout=subprocess.PIPE,
+                            preexec_fn=like_a_terminal, stderr=subprocess.STDOUT,
                             text=True)
     try:
         seen = []
@@ -155,11 +158,12 @@ def test_scheduler_command_takes_the_lease_and_releases_it_on_interrupt(ctx, dat
             seen.append(line)
         with ctx.database.session() as s:
             assert s.get(SchedulerLease, "scheduler").holder == "proc-1"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert proc.returncode == 0, proc.stdout.read()
     with ctx.database.session() as s:
         lease = s.get(SchedulerLease, "scheduler")
         # released on shutdown: expired already, well before the 60 s a renewal grants

@@ -30,6 +30,7 @@ from sandbox.smtp import SmtpSandbox
 from tests.conftest import test_settings
 from tests.messaging import seed
 from tests.messaging.conftest import IN_WINDOW
+from tests.processes import like_a_terminal
 
 MAILBOX = "leave@calm.example"
 EXE = Path(sys.executable).parent / "aftercare"
@@ -128,7 +129,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_cli_serves_the_mailbox_and_names_the_missing_setting(sent, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_the_cli_serves_the_mailbox_and_names_the_missing_setting(sent, tmp_path, stop):
     _subject, message_id, database, config = sent
     # The command runs on the wall clock: the token a client would send is signed now (the test clock is in March).
     subject = "unsubscribe " + links.make_token(config.secrets.secret_key, SystemClock(), "unsubscribe", message_id)
@@ -140,6 +142,7 @@ def test_the_cli_serves_the_mailbox_and_names_the_missing_setting(sent, tmp_path
     assert "Traceback" not in missing.stderr
     port = _free_port()
     server = subprocess.Popen([str(EXE), "unsubscribe-mailbox", "--host", "127.0.0.1", "--port", str(port)],
+                              preexec_fn=like_a_terminal,
                               env={**env, "AFTERCARE_MAIL__UNSUBSCRIBE_MAILTO": f'"{MAILBOX}"'}, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -147,6 +150,7 @@ def test_the_cli_serves_the_mailbox_and_names_the_missing_setting(sent, tmp_path
         _send(port, _mail(subject))
         assert _state(database)[0] == [("c1@example.com", "unsubscribe")]
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         server.wait(timeout=30)
     assert server.returncode == 0, server.stderr.read()
+    assert server.stdout.read().strip() == "stopping"

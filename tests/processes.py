@@ -1,0 +1,14 @@
+"""Helpers for tests that run a command in a child process and stop it the way a person would."""
+
+from __future__ import annotations
+
+import signal
+
+
+def like_a_terminal() -> None:
+    """Give the child the default SIGINT disposition, as a terminal's foreground command has (a preexec_fn).
+
+    A shell that runs the suite in the background (CI, `nohup ... &`) starts its commands with SIGINT
+    ignored, and Python then never raises KeyboardInterrupt; the tests send SIGINT to play Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

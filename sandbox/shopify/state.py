@@ -445,6 +445,22 @@ class ShopifySandbox:
             customer = state.store.remove_customer(customer_id)
         self.emit(state, "customers/delete", lambda b: b.customer_deleted(customer))
 
+    def replace_store(self, store: Store, shop: str | None = None) -> None:
+        """Swap a shop's whole data (customers, products, orders) for ``store``, e.g. to replay a timeline.
+
+        ``store.shop`` must be the same shop (same domain). No webhooks are sent: apps see the difference
+        through their next sync, as for changes made while they were not listening. The id counter never
+        goes back, so ids handed out later (bulk operations, new orders, refunds) stay unique.
+        """
+        state = self.shop_state(shop)
+        if store.shop.domain != state.store.shop.domain:
+            raise ValueError(f"store of {store.shop.domain!r} cannot replace {state.store.shop.domain!r}")
+        store.reindex()
+        with self.lock:
+            store.next_id = max(store.next_id, state.store.next_id)
+            state.store = store
+            state.touch()
+
     def request_customer_data(self, customer_id: int, shop: str | None = None) -> None:
         """Send the ``customers/data_request`` compliance webhook."""
         state = self.shop_state(shop)

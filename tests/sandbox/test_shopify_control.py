@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import requests
 
 from sandbox.shopify import add_cli_arguments
+from sandbox.shopify.models import Store
 from tests.sandbox.shopify_support import CLIENT_ID, CLIENT_SECRET, SHOP, TIMEOUT, make_env, start_receiver
 
 SUBS = """{ webhookSubscriptions(first: 10) { nodes { id topic endpoint {
@@ -101,6 +103,24 @@ def test_compliance_webhooks(env):
                                                             "shop_domain": SHOP}
     finally:
         receiver.server.stop()
+
+
+def test_replace_store_swaps_what_graphql_shows_and_keeps_ids_unique(env):
+    sandbox = env.sandbox
+    old = sandbox.store
+    kept = old.orders[:3]
+    shown = Store(shop=old.shop, customers=old.customers, products=old.products,
+                  orders=[replace(o, tags=("replayed",)) for o in kept])
+    shown.next_id = 1  # a stale counter must not make the sandbox reuse ids
+    sandbox.replace_store(shown)
+    nodes = env.data("{ orders(first: 50) { nodes { id tags } } }")["orders"]["nodes"]
+    assert nodes == [{"id": o.gid, "tags": ["replayed"]} for o in kept]
+    assert sandbox.store.orders_by_id == {o.id: o for o in shown.orders}
+    made = sandbox.add_order(old.customers[0].id, [(old.products[0].variants[0].id, 1)])
+    assert made.id > max(o.id for o in old.orders)
+    other = Store(shop=replace(old.shop, domain="other.myshopify.com"), customers=[], products=[], orders=[])
+    with pytest.raises(ValueError, match="cannot replace"):
+        sandbox.replace_store(other)
 
 
 def test_strict_refresh_rotation_refuses_reuse():

@@ -1,14 +1,22 @@
 """120 simulated days on the Shopify sandbox's seeded store: every flow, the real dispatcher, a real SMTP server.
 
 The store comes from ``sandbox.shopify.seed.generate_store`` (two years of history ending at the simulation's
-end). Records reach the database through ``plugin.sync`` (the initial load, then each order's changes as the
-injected clock passes them); the flows and the dispatcher run hourly, the merchant resolves each ticket three
-days after it opens, and some customers answer their survey a day after receiving it.
+end) and is kept aside whole. A ``ShopifySandbox`` on loopback, on the test's clock, shows the store as of each
+moment: before every sync its data is replaced (``replace_store``) by copies of the seed objects holding only
+what had happened by then (orders created so far, each with its fulfilment, delivery, cancellation, refund and
+return events up to that moment and ``updatedAt`` the latest of them). The app's store is installed with a token
+for it, and every six hours the real sync job (``jobs.sync.sync_store``) pulls what changed over HTTP through the
+Shopify connector: a bulk backfill first, then incremental reads by ``updated_at`` with their overlap. The
+scenario's traits live in the sandbox data too (customers without e-mail, subscription-tagged orders);
+consent is each customer's final state from the start. Judge.me reviews are still upserted directly
+(``plugin.sync.upsert_reviews``) at the first step after they are written. The flows and the dispatcher run
+hourly, the merchant resolves each ticket three days after it opens, and some customers answer their survey a
+day after receiving it.
 
 The expected outcome is computed independently: a plain-Python model of the rules (DESIGN.md §4-5) over the
-seed objects, stepping the same hours. The test compares the exact map of (flow, step, natural key) →
-(status, reason), then checks every delivered email against the SMTP server: exactly once, inside the
-customer's local 09:00-11:00 window on a non-holiday, in their language.
+seed objects, stepping the same hours and seeing the store as of the last six-hourly step. The test compares
+the exact map of (flow, step, natural key) → (status, reason), then checks every delivered email against the
+SMTP server: exactly once, inside the customer's local 09:00-11:00 window on a non-holiday, in their language.
 """
 
 from __future__ import annotations
@@ -16,16 +24,16 @@ from __future__ import annotations
 import random
 import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import holidays
 from sqlalchemy import func, select, update
 
-from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord, ReviewRecord, VariantRecord
+from connectors.records import ReviewRecord
 from jobs import dispatch, replenishment, review_replies, review_requests, surveys, tickets
+from jobs.sync import sync_store
 from plugin import flow_settings, sync
 from plugin.models import (
     Customer,
@@ -39,9 +47,13 @@ from plugin.models import (
     SurveyResponse,
     Ticket,
 )
+from plugin.secrets_store import set_credential
+from sandbox.shopify import ShopifySandbox
+from sandbox.shopify.models import Store as SandboxStore
 from sandbox.shopify.seed import ShopSpec, generate_store
 from sandbox.smtp import SmtpSandbox
 from tests.jobs.conftest import make_ctx
+from tests.shopify_sync_harness import assert_mirrors
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 GRID = 6 * HOUR
@@ -115,36 +127,70 @@ def _seen(ts, t):
     return ts if ts is not None and ts <= t else None
 
 
-def _events(o):
-    stamps = [o.created_at, _shipped(o), _delivered(o), o.cancelled_at, _refunded_at(o), _returned_at(o)]
-    return [s for s in stamps if s is not None]
-
-
 # -- the run against the real code -------------------------------------------------------------------------
 
 
-def _customer_record(c, traits):
-    return CustomerRecord(external_id=str(c.id), email=None if c.id in traits["no_email"] else c.email,
-                          first_name=c.first_name, locale=c.locale, country=c.country, time_zone=c.time_zone,
-                          marketing_consent=c.marketing_state == "SUBSCRIBED", created_at=c.created_at,
-                          updated_at=START)
+CLIENT_ID = "sim-app"
+# No write_discounts: come-back offers carry no discount code here (see the survey settings below).
+SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products")
+SUBSCRIPTION_TAG = "Subscription Recurring Order"
 
 
-def _order_record(o, t, people, traits):
-    return OrderRecord(
-        external_id=str(o.id), created_at=o.created_at, currency=o.currency,
-        total_price=Decimal(o.total_cents) / 100, name=o.name, updated_at=t,
-        customer=_customer_record(people[o.customer_id], traits), cancelled_at=_seen(o.cancelled_at, t),
-        refunded=_seen(_refunded_at(o), t) is not None, returned=_seen(_returned_at(o), t) is not None,
-        fulfilled_at=_seen(_shipped(o), t), delivered_at=_seen(_delivered(o), t),
-        tags=("Subscription Recurring Order",) if o.customer_id in traits["subscription"] else (),
-        lines=tuple(OrderLineRecord(external_id=str(li.id), quantity=li.quantity,
-                                    price=Decimal(li.unit_price_cents) / 100, title=li.title, sku=li.sku,
-                                    product_external_id=str(li.product_id), variant_external_id=str(li.variant_id))
-                    for li in o.line_items))
+def _customer_as_of(c, t, traits, orders):
+    """Return a copy of a seed customer at ``t``: the scenario's missing e-mail, the final consent from the start.
+
+    ``updatedAt`` moves as Shopify moves it: at creation, at the consent change (here by the time the
+    customer is first seen) and at each order the customer places.
+    """
+    consent_at = min(c.consent_updated_at, max(c.created_at, START)) if c.consent_updated_at else None
+    last_order = max((o.created_at for o in orders if o.created_at <= t), default=None)
+    stamps = [c.created_at, consent_at, last_order]
+    return replace(c, email=None if c.id in traits["no_email"] else c.email, consent_updated_at=consent_at,
+                   updated_at=max(s for s in stamps if s is not None))
 
 
-def run_real(ctx, smtp, shop, people, traits, reviews, answers):
+def _order_as_of(o, t, traits):
+    """Return a copy of a seed order holding only its events up to ``t``, ``updatedAt`` the latest of them."""
+    fulfillments = []
+    for f in o.fulfillments:
+        if f.created_at > t:
+            continue
+        in_transit, delivered = _seen(f.in_transit_at, t), _seen(f.delivered_at, t)
+        fulfillments.append(replace(f, in_transit_at=in_transit, delivered_at=delivered,
+                                    updated_at=delivered or in_transit or f.created_at))
+    refunds = [r for r in o.refunds if r.created_at <= t]
+    returns = [r for r in o.returns if r.created_at <= t]
+    cancelled = _seen(o.cancelled_at, t)
+    stamps = [o.created_at, cancelled, *(f.updated_at for f in fulfillments), *(r.created_at for r in refunds),
+              *(r.created_at for r in returns)]
+    return replace(o, fulfillments=fulfillments, refunds=refunds, returns=returns, cancelled_at=cancelled,
+                   cancel_reason=o.cancel_reason if cancelled else None, closed_at=_seen(o.closed_at, t),
+                   updated_at=max(s for s in stamps if s is not None),
+                   email=None if o.customer_id in traits["no_email"] else o.email,
+                   tags=(SUBSCRIPTION_TAG,) if o.customer_id in traits["subscription"] else o.tags)
+
+
+def _store_as_of(shop, t, traits):
+    """Return the store as it was at ``t``: customers and orders created by then, orders' events up to then."""
+    customers = [_customer_as_of(c, t, traits, shop.customer_orders(c.id)) for c in shop.customers
+                 if c.created_at <= t]
+    store = SandboxStore(shop=shop.shop, customers=customers, products=shop.products,
+                         orders=[_order_as_of(o, t, traits) for o in shop.orders if o.created_at <= t])
+    store.next_id = shop.next_id
+    return store
+
+
+def start_sandbox(clock, shop):
+    """Serve an empty sandbox shop with the seed's domain on loopback and install our app on it."""
+    spec = ShopSpec(domain=shop.shop.domain, iana_timezone=STORE_ZONE, country=STORE_COUNTRY)
+    sandbox = ShopifySandbox(seed=11, customers=0, orders=0, clock=clock, shops=[spec])
+    sandbox.register_app(CLIENT_ID, "sim-app-secret-0123456789abcdef", SCOPES)
+    token = sandbox.install(CLIENT_ID)["access_token"]
+    sandbox.start()
+    return sandbox, token
+
+
+def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
     clock = ctx.clock
     clock.set(START)
     with ctx.database.session() as s:
@@ -152,25 +198,16 @@ def run_real(ctx, smtp, shop, people, traits, reviews, answers):
                             alert_email="alerts@sim.test")
         s.add(merchant)
         s.flush()
-        store = Store(merchant_id=merchant.id, platform="shopify", external_id="sim-store.myshopify.com",
+        store = Store(merchant_id=merchant.id, platform="shopify", external_id=shop.shop.domain,
                       name="Sim Store", timezone=STORE_ZONE, country=STORE_COUNTRY, primary_locale="en",
                       installed_at=START)
+        set_credential(store, ctx.vault, "access_token_enc", token)
         s.add(store)
         s.flush()
         sid = store.id
         flow_settings.update(s, ctx.config, sid, "policy", {"marketing_cap_count": 1000})
-        # No discount on come-back offers: creating codes needs a Shopify grant this store does not have here.
+        # No discount on come-back offers: creating codes needs write_discounts, which this app is not granted.
         flow_settings.update(s, ctx.config, sid, "survey", {"comeback_discount_percent": 0})
-        sync.upsert_customers(s, sid, [_customer_record(c, traits) for c in shop.customers])
-        sync.upsert_products(s, sid, [ProductRecord(
-            external_id=str(p.id), title=p.title, handle=p.handle, product_type=p.product_type, vendor=p.vendor,
-            status=p.status, updated_at=START,
-            variants=tuple(VariantRecord(external_id=str(v.id), sku=v.sku, title=v.title,
-                                         price=Decimal(v.price_cents) / 100) for v in p.variants))
-            for p in shop.products])
-        for p in shop.products:  # the merchant's replenishment settings
-            s.execute(update(Product).where(Product.store_id == sid, Product.external_id == str(p.id))
-                      .values(consumable=p.days_of_supply is not None, days_of_supply=p.days_of_supply))
         for cid in traits["unsubscribed"]:
             s.add(Suppression(store_id=sid, email=people[cid].email.lower(), reason="unsubscribe",
                               created_at=START))
@@ -185,12 +222,17 @@ def run_real(ctx, smtp, shop, people, traits, reviews, answers):
             dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
             t = _next_step(ctx, t)
             continue
-        changed = [o for o in shop.orders if o.created_at <= t and any(
-            (previous is None or e > previous) and e <= t for e in _events(o))]
+        sandbox.replace_store(_store_as_of(shop, t, traits))
+        counts = sync_store(ctx, sid)
+        assert counts["status"] == "ok", counts
+        assert [counts[s]["mode_bulk"] for s in ("products", "customers", "orders")] == [int(previous is None)] * 3
+        if previous is None:
+            with ctx.database.session() as s:
+                for p in shop.products:  # the merchant's replenishment settings, once the catalogue is synced
+                    s.execute(update(Product).where(Product.store_id == sid, Product.external_id == str(p.id))
+                              .values(consumable=p.days_of_supply is not None, days_of_supply=p.days_of_supply))
         arrived = [r for r in pending_reviews if r["created"] <= t and (previous is None or r["created"] > previous)]
         with ctx.database.session() as s:
-            if changed:
-                sync.upsert_orders(s, sid, [_order_record(o, t, people, traits) for o in changed])
             if arrived:
                 sync.upsert_reviews(s, sid, [ReviewRecord(
                     source="judgeme", external_id=r["ext"], rating=r["rating"], created_at=r["created"],
@@ -526,10 +568,15 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
     expected = model_outcome(model)
     wipe(database.engine)
     with SmtpSandbox(clock=clock) as smtp:
-        ctx = make_ctx(database, clock, tmp_path)
+        sandbox, token = start_sandbox(clock, shop)
+        # Waits inside a sync (pacing, bulk polling) take no simulated time: each run happens at its grid step,
+        # and the cost bucket, on the same clock, refills over the hours between runs.
+        ctx = make_ctx(database, clock, tmp_path, shopify={"client_id": CLIENT_ID, "admin_base_url": sandbox.url})
         ctx.extras["smtp_url"] = f"smtp://127.0.0.1:{smtp.port}"
         try:
-            sid = run_real(ctx, smtp, shop, people, traits, reviews, answers)
+            sid = run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers)
+            # Every change reached the database: it mirrors the store as of the last step, field by field.
+            assert_mirrors(database, sid, sandbox)
             got = {k: (st, None if st == "failed" else r) for k, (st, r) in real_outcome(ctx, sid).items()}
             delivered = list(smtp.messages)
             with ctx.database.session() as s:
@@ -538,6 +585,7 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                 rows = [(m.provider_id, m.sent_at, m.to_address, m.flow, m.marketing,
                          s.get(Customer, m.customer_id) if m.customer_id else None) for m in sent_rows]
         finally:
+            sandbox.stop()
             wipe(database.engine)
 
     # The scenario exercises every rule at least once.

@@ -151,6 +151,11 @@ def test_the_cli_serves_the_mailbox_and_names_the_missing_setting(sent, tmp_path
         assert _state(database)[0] == [("c1@example.com", "unsubscribe")]
     finally:
         server.send_signal(stop)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        finally:
+            if server.poll() is None:  # never leave a listener behind, even when the test fails
+                server.kill()
+                server.wait()
     assert server.returncode == 0, server.stderr.read()
     assert server.stdout.read().strip() == "stopping"

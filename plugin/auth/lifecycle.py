@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from plugin.models import Message, Store
+from plugin.models import Store
 
 log = logging.getLogger("aftercare.auth")
 
@@ -25,21 +24,13 @@ def drop_tokens(store: Store) -> None:
 
 
 def mark_uninstalled(session: Session, store: Store, now: datetime) -> None:
-    """Stop everything for an uninstalled store at once: status, timestamp, tokens (messages: see below)."""
+    """Stop everything for an uninstalled store at once: status, timestamp, tokens (messages: the caller)."""
     if store.status != "uninstalled":
         log.info("store uninstalled", extra={"store_id": store.id, "shop": store.external_id})
     store.status = "uninstalled"
     store.uninstalled_at = store.uninstalled_at or now
     drop_tokens(store)
     session.flush()
-
-
-def cancel_scheduled_messages(session: Session, store_id: int, reason: str) -> int:
-    """Cancel every message of the store still waiting to go out; return how many were cancelled."""
-    result = session.execute(
-        update(Message).where(Message.store_id == store_id, Message.status == "scheduled")
-        .values(status="cancelled", skip_reason=reason).execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
 
 
 def mark_reinstall_needed(session: Session, store: Store, reason: str) -> None:

@@ -13,6 +13,14 @@ from sqlalchemy.orm import Session
 from plugin.models import Message
 
 
+def cancel_scheduled(session: Session, store_id: int, reason: str, *where: Any) -> int:
+    """Cancel the store's messages still waiting to go out (those matching ``where``) with a reason; return how many."""
+    result = session.execute(
+        update(Message).where(Message.store_id == store_id, Message.status == "scheduled", *where)
+        .values(status="cancelled", skip_reason=reason).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
+
+
 def idempotency_key(store_id: int, flow: str, *parts: object) -> str:
     """Build the key that makes a message unique, e.g. ``7:review_request:order=123:step=main``."""
     return ":".join([str(store_id), flow, *(str(p) for p in parts)])

@@ -41,21 +41,6 @@ def suppress(session: Session, store_id: int, email: str, reason: str, detail: s
     return session.execute(stmt.returning(Suppression.id)).scalar_one_or_none() is not None
 
 
-def cancel_customer_marketing(session: Session, store_id: int, customer_id: int, reason: str, now: datetime) -> int:
-    """Cancel every scheduled marketing email of the store to one customer with ``reason``; return how many.
-
-    For a withdrawn consent: only marketing goes (review requests and surveys need no consent), and the
-    address is not suppressed, since the customer still gets those order emails.
-    """
-    result = session.execute(
-        update(Message)
-        .where(Message.store_id == store_id, Message.status == "scheduled", Message.channel == "email",
-               Message.marketing.is_(True), Message.customer_id == customer_id)
-        .values(status="cancelled", skip_reason=reason, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return result.rowcount or 0
-
-
 def cancel_scheduled_marketing(session: Session, store_id: int, email: str, now: datetime) -> int:
     """Cancel every scheduled marketing email of the store to this address (at once, on unsubscribe)."""
     address = normalize(email)

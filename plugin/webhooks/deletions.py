@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from plugin.messaging.outbox import cancel_scheduled
 from plugin.models import Customer, DeletedRecord, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
 from plugin.webhooks.compliance import erase_customer_fields
 
@@ -42,14 +43,6 @@ def is_deleted(session: Session, store_id: int, kind: str, external_id: str) -> 
     return session.get(DeletedRecord, (store_id, kind, external_id)) is not None
 
 
-def _cancel_scheduled(session: Session, store_id: int, condition: object, reason: str) -> int:
-    result = session.execute(update(Message).where(Message.store_id == store_id, Message.status == "scheduled",
-                                                   condition)
-                             .values(status="cancelled", skip_reason=reason)
-                             .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
-
-
 def delete_order(session: Session, store: Store, external_id: str, now: datetime) -> str:
     """Remove a deleted order with its lines and cancel its scheduled messages; return the outcome.
 
@@ -62,7 +55,7 @@ def delete_order(session: Session, store: Store, external_id: str, now: datetime
         return "order unknown"
     from jobs.replenishment import recompute_customers
 
-    cancelled = _cancel_scheduled(session, store.id, Message.order_id == order_id, ORDER_DELETED)
+    cancelled = cancel_scheduled(session, store.id, ORDER_DELETED, Message.order_id == order_id)
     customer_id = session.scalar(select(Order.customer_id).where(Order.id == order_id))
     # ON DELETE CASCADE takes the lines; SET NULL detaches messages, reviews, tickets and survey answers.
     session.execute(delete(Order).where(Order.id == order_id))
@@ -84,7 +77,7 @@ def delete_product(session: Session, store: Store, external_id: str, now: dateti
                                                          Product.external_id == external_id))
     if product_id is None:
         return "product unknown"
-    cancelled = _cancel_scheduled(session, store.id, Message.product_id == product_id, PRODUCT_DELETED)
+    cancelled = cancel_scheduled(session, store.id, PRODUCT_DELETED, Message.product_id == product_id)
     for derived in (PurchaseCycle, PurchaseGap):  # the replenishment planner's rows about it
         session.execute(delete(derived).where(derived.store_id == store.id, derived.product_id == product_id))
     session.execute(delete(Product).where(Product.id == product_id))
@@ -116,7 +109,7 @@ def delete_customer(session: Session, store: Store, external_id: str, now: datet
     if customer is None:
         return "customer unknown"
     mine = Message.customer_id == customer.id
-    cancelled = _cancel_scheduled(session, store.id, mine, CUSTOMER_DELETED)
+    cancelled = cancel_scheduled(session, store.id, CUSTOMER_DELETED, mine)
     session.execute(update(Message).where(Message.store_id == store.id, mine)
                     .values(to_address=None, subject=None, payload={})
                     .execution_options(synchronize_session=False))

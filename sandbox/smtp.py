@@ -21,7 +21,6 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from plugin.clock import Clock, SystemClock
+from plugin.messaging.inbound import AnyPortController
 
 PERMANENT_REFUSAL = "550 5.1.1 <{address}>: Recipient address rejected: User unknown"
 TEMPORARY_REFUSAL = "451 4.3.0 <{address}>: Recipient address rejected: Temporary failure, try again later"
@@ -48,15 +48,6 @@ class ReceivedMessage:
     authenticated_as: str | None
     tls: bool
     path: Path | None
-
-
-class _LoopbackController(Controller):
-    """aiosmtpd's Controller, able to listen on port 0 (it learns the real port before its self-check)."""
-
-    def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
 
 
 class _Handler:
@@ -101,7 +92,7 @@ class SmtpSandbox:
         self._refusals: dict[str, str] = {}
         self._lock = threading.Lock()
         self._sequence = itertools.count(1)
-        self._controller: _LoopbackController | None = None
+        self._controller: AnyPortController | None = None
         self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
         self.certificate_pem: bytes | None = None
 
@@ -121,7 +112,7 @@ class SmtpSandbox:
             kwargs["authenticator"] = self._authenticate
             kwargs["auth_required"] = True
             kwargs["auth_require_tls"] = self.tls  # with TLS on offer, credentials only travel encrypted
-        controller = _LoopbackController(_Handler(self), hostname=self.host, port=self._requested_port,
+        controller = AnyPortController(_Handler(self), hostname=self.host, port=self._requested_port,
                                          **kwargs)
         controller.start()
         self._controller = controller

@@ -101,14 +101,17 @@ class UnsubscribeHandler:
         return outcome.reply
 
 
-class MailboxServer(Controller):
+class AnyPortController(Controller):
+    """aiosmtpd's Controller, able to listen on port 0 (a free port, learnt before its start-up self-check)."""
+
+    def _trigger_server(self) -> None:
+        if self.port == 0 and self.server is not None:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class MailboxServer(AnyPortController):
     """The unsubscribe mailbox's SMTP listener in a background thread (port 0 picks a free port)."""
 
     def __init__(self, handler: UnsubscribeHandler, host: str = "127.0.0.1", port: int = 2525, **kwargs: Any):
         super().__init__(handler, hostname=host, port=port, data_size_limit=MAX_BYTES, **kwargs)
-
-    def _trigger_server(self) -> None:
-        # aiosmtpd checks its own listener before start() returns; with port 0 it must learn the real port first.
-        if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()

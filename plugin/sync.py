@@ -656,17 +656,15 @@ def _upsert_orders_staged(session: Session, store_id: int, batch: list[OrderReco
     stmt = _on_conflict(pg_insert(LINES).from_select(["order_id", "store_id", "external_id", *LINE_FIELDS], rows),
                         LINES, keys=("order_id", "external_id"), update=LINE_FIELDS)
     totals["lines_written"] += _rowcount(session, stmt)
-    # Stored lines of current orders that the staged copy no longer has.
-    orders = (select(so.c.external_id, _current_order(store_id, so.c.external_id, so.c.remote_updated_at)
-                     .label("order_id"))
-              .cte("staged_orders").prefix_with("MATERIALIZED"))
-    kept = exists().where(sl.c.order_external_id == orders.c.external_id, sl.c.external_id == LINES.c.external_id)
+    # Stored lines of current orders that the staged copy no longer has (none when every order is new).
+    if all_new:
+        return
+    kept = exists().where(sl.c.order_external_id == order_ids.c.external_id, sl.c.external_id == LINES.c.external_id)
     # "= ANY(array)" keeps the probe on the order_id index whatever the statistics say (a join may seq-scan);
     # the cast makes PostgreSQL read the subquery as one array value rather than as a set of rows.
-    order_ids = cast(select(func.array_agg(orders.c.order_id)).scalar_subquery(), ARRAY(BigInteger))
-    stmt = delete(LINES).where(LINES.c.order_id == any_(order_ids), LINES.c.order_id == orders.c.order_id, ~kept)
-    if not all_new:
-        totals["lines_deleted"] += _rowcount(session, stmt)
+    current = cast(select(func.array_agg(order_ids.c.order_id)).scalar_subquery(), ARRAY(BigInteger))
+    stmt = delete(LINES).where(LINES.c.order_id == any_(current), LINES.c.order_id == order_ids.c.order_id, ~kept)
+    totals["lines_deleted"] += _rowcount(session, stmt)
 
 
 # -- reviews -----------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pg_database import ensure_database
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -302,23 +303,6 @@ def _fernet() -> str:
     return Fernet.generate_key().decode()
 
 
-def _ensure_database(url: str) -> None:
-    """Create the PostgreSQL database of the URL when it does not exist yet."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                  {"n": target.database}).scalar()
-            if not exists:
-                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    finally:
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dialect", choices=["sqlite", "postgres"])
@@ -333,7 +317,7 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(args.path + suffix).unlink(missing_ok=True)
     if args.dialect == "postgres":
-        _ensure_database(args.url)
+        ensure_database(args.url)
     db = Database(url)
     print(f"{db.dialect}: {args.customers:,} customers, {args.orders:,} orders", flush=True)
     if not args.reuse:

@@ -36,6 +36,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pg_database import ensure_database  # noqa: E402
+
 from connectors.shopify.streams import CustomersStream, OrdersStream, ProductsStream  # noqa: E402
 from jobs.context import JobContext  # noqa: E402
 from jobs.sync import sync_stream  # noqa: E402
@@ -178,19 +180,13 @@ def raw_target(db_url: str) -> str:
 
 
 def ensure_pg(url: str) -> bool:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            for name in (parsed.database, f"{parsed.database}_raw"):
-                if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+        ensure_database(url)
+        ensure_database(raw_target(url))
         return True
     except Exception as exc:  # noqa: BLE001 - a benchmark reports a missing server and goes on
         print(f"PostgreSQL unavailable ({exc}); skipping", file=sys.stderr)
         return False
-    finally:
-        admin.dispose()
 
 
 def run_child(args: list[str]) -> dict:

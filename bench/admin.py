@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from base.clock import FrozenClock  # noqa: E402
 from jobs.analytics import refresh_store_figures, snapshot_metrics  # noqa: E402
-from jobs.context import JobContext  # noqa: E402
 from plugin import create_app  # noqa: E402
-from plugin.clock import FrozenClock  # noqa: E402
+from plugin.context import JobContext  # noqa: E402
 from plugin.models import Base  # noqa: E402
 from sandbox.shopify import mint_session_token  # noqa: E402
 

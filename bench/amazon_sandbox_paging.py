@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from sandbox.amazon import AmazonSandbox
 
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from base.clock import SystemClock  # noqa: E402
 from jobs import amazon_sync  # noqa: E402
-from jobs.context import JobContext  # noqa: E402
-from plugin.clock import SystemClock  # noqa: E402
 from plugin.config import load_config  # noqa: E402
+from plugin.context import JobContext  # noqa: E402
 from plugin.crypto import Vault  # noqa: E402
 from plugin.db import Database  # noqa: E402
 from plugin.models import Base, Merchant, Order, OrderLine, Store  # noqa: E402

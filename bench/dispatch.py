@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from jobs.context import JobContext  # noqa: E402
+from base.clock import FrozenClock  # noqa: E402
 from jobs.dispatch import dispatch_due  # noqa: E402
-from plugin.clock import FrozenClock  # noqa: E402
 from plugin.config import load_config  # noqa: E402
+from plugin.context import JobContext  # noqa: E402
 from plugin.db import Database  # noqa: E402
 from plugin.messaging import outbox  # noqa: E402
 from plugin.migrate import upgrade  # noqa: E402

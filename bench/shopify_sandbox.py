@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from plugin.clock import SystemClock
+from base.clock import SystemClock
 from sandbox.shopify import ShopifySandbox
 from sandbox.shopify.seed import ShopSpec, generate_store
 

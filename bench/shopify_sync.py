@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 from pg_database import ensure_database  # noqa: E402
 
+from base.clock import FrozenClock  # noqa: E402
 from connectors.shopify.streams import CustomersStream, OrdersStream, ProductsStream  # noqa: E402
-from jobs.context import JobContext  # noqa: E402
 from jobs.sync import sync_stream  # noqa: E402
-from plugin.clock import FrozenClock  # noqa: E402
 from plugin.config import load_config  # noqa: E402
+from plugin.context import JobContext  # noqa: E402
 from plugin.crypto import Vault, generate_key  # noqa: E402
 from plugin.db import Database  # noqa: E402
 from plugin.models import Base, Merchant, Order, OrderLine, Store  # noqa: E402

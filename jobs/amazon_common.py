@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from connectors.amazon.client import Credentials, SpApiSession
-from jobs.context import JobContext
 from plugin.config import ConfigError
+from plugin.context import JobContext
 from plugin.models import Store
 from plugin.secrets_store import get_credential
 

@@ -26,8 +26,8 @@ from connectors.amazon.orders import PAGE_SIZE, iso, parse_time, search_updated_
 from connectors.amazon.returns import ReturnEntry, fetch_returns
 from connectors.records import OrderRecord
 from jobs.amazon_common import amazon_store, open_session
-from jobs.context import JobContext
 from plugin import sync
+from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.models import Order
 

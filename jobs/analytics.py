@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from jobs.context import JobContext
 from plugin.analytics import SegmentRules, refresh_customer_metrics
+from plugin.context import JobContext
 from plugin.models import Merchant, Store
 from plugin.store_figures import save_store_figures
 

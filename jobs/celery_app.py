@@ -13,10 +13,10 @@ from typing import Any
 
 from celery import Celery
 
-from jobs.context import JobContext
 from jobs.runner import run_job, store_ids
 from jobs.schedule import JOBS, JobSpec, acquire_lease, default_holder, get_job, release_lease
 from plugin.config import Config, ConfigError, load_config
+from plugin.context import JobContext
 
 TASK_PREFIX = "aftercare."
 

@@ -6,7 +6,7 @@ store's own settings. Several dispatchers may run at once on PostgreSQL (rows ar
 
 from __future__ import annotations
 
-from jobs.context import JobContext
+from plugin.context import JobContext
 from plugin.messaging.dispatch import dispatch_due as _dispatch_due
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from jobs.context import JobContext
 from plugin import flow_settings
+from plugin.context import JobContext
 from plugin.messaging.outbox import idempotency_key
 from plugin.models import Message, Store
 

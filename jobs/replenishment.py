@@ -49,9 +49,9 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from jobs.context import JobContext
 from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.review_requests import NO_CONTACT
+from plugin.context import JobContext
 from plugin.models import Product, Store, SyncState
 from plugin.sync import get_sync_state
 from plugin.types import UTCDateTime

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from jobs.context import JobContext
 from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.tickets import open_ticket, severity_for
 from plugin.config import Config
+from plugin.context import JobContext
 from plugin.messaging.outbox import find, idempotency_key
 from plugin.models import Message, Review, Store, Template, Ticket
 

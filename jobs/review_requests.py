@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from jobs.context import JobContext
 from jobs.outbox_batch import message_row, open_flow, write_messages
+from plugin.context import JobContext
 from plugin.models import Customer, Message, Order, Review, Store, Ticket
 
 FLOW = "review_request"

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from jobs.context import JobContext
+from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.models import Store
 

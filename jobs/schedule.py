@@ -21,8 +21,8 @@ from sqlalchemy import insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from jobs.context import JobContext
 from jobs.runner import JobResult, UnknownJobError, run_job
+from plugin.context import JobContext
 from plugin.db import Database
 from plugin.models import SchedulerLease
 

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from jobs.context import JobContext
 from jobs.outbox_batch import message_row, open_flow, write_messages
 from jobs.review_requests import NO_CONTACT
 from jobs.tickets import open_ticket, severity_for
 from plugin.config import Config
+from plugin.context import JobContext
 from plugin.models import Customer, Message, Order, Store, SurveyResponse, Ticket
 
 FLOW = "survey"

@@ -20,8 +20,8 @@ from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import ShopifyAuthError
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
-from jobs.context import JobContext
 from plugin import sync
+from plugin.context import JobContext
 from plugin.models import Store
 from plugin.secrets_store import get_credential
 

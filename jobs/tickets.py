@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from jobs.context import JobContext
 from jobs.outbox_batch import message_row, write_messages
 from plugin import flow_settings
 from plugin.config import Config
+from plugin.context import JobContext
 from plugin.models import Merchant, Store, Ticket, TicketNote
 
 # Severity 1 = counterfeit/safety, 2 = damaged/wrong item, 3 = delay/other (DESIGN.md §3).

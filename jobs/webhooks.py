@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from jobs.context import JobContext
+from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.models import WebhookEvent
 from plugin.webhooks.processing import process_event

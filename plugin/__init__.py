@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Flask
 
+from base.clock import Clock, SystemClock
 from plugin import db as dbmod
-from plugin.clock import Clock, SystemClock
 from plugin.config import Config, load_config
 from plugin.crypto import Vault
 from plugin.logs import configure_logging

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from plugin.clock import Clock, SystemClock
+from base.clock import Clock, SystemClock
 from plugin.messaging.inbound import AnyPortController
 
 PERMANENT_REFUSAL = "550 5.1.1 <{address}>: Recipient address rejected: User unknown"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from plugin.config import load_config
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -36,7 +36,7 @@ class AmazonEnv:
 
     def context(self, **extras: Any) -> Any:
         """Return a JobContext whose sleep moves the shared clock (no real waiting)."""
-        from jobs.context import JobContext
+        from plugin.context import JobContext
 
         return JobContext(config=self.config, database=self.database, vault=self.vault, clock=self.clock,
                           sleep=lambda seconds: self.clock.advance(seconds=seconds), extras=extras)

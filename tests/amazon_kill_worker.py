@@ -12,10 +12,10 @@ import signal
 import sys
 from datetime import datetime
 
+from base.clock import FrozenClock
 from jobs import amazon_reviews
-from jobs.context import JobContext
-from plugin.clock import FrozenClock
 from plugin.config import load_config
+from plugin.context import JobContext
 from plugin.crypto import Vault
 from plugin.db import Database
 

@@ -13,8 +13,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
+from base.clock import FrozenClock
 from plugin import create_app
-from plugin.clock import FrozenClock
 from plugin.db import Database
 from plugin.models import Base
 

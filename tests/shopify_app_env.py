@@ -14,9 +14,9 @@ from typing import Any
 import requests
 from flask import Flask
 
-from jobs.context import JobContext
+from base.clock import FrozenClock
 from plugin import create_app
-from plugin.clock import FrozenClock
+from plugin.context import JobContext
 from plugin.webhooks.signature import sign_body
 from sandbox.server import ServerThread
 from sandbox.shopify import DEFAULT_SHOP, ShopifySandbox, mint_session_token

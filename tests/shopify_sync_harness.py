@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from jobs.context import JobContext
+from base.clock import FrozenClock
 from jobs.sync import sync_store
-from plugin.clock import FrozenClock
 from plugin.config import load_config
+from plugin.context import JobContext
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.models import Customer, Merchant, Order, OrderLine, Product, Store, Variant

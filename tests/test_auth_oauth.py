@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from sqlalchemy import select
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from plugin.models import Store
 from sandbox.shopify.oauth import query_hmac
 from tests.conftest import TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from base.clock import FrozenClock
 from plugin.auth.install import fetch_shop_details
 from plugin.auth.tokens import ReinstallNeeded, get_access_token
-from plugin.clock import FrozenClock
 from plugin.logs import EventFormatter
 from plugin.models import Store
 from plugin.secrets_store import get_credential

@@ -12,8 +12,8 @@ import requests
 from graphql import build_client_schema, parse, validate
 from sqlalchemy import func, select
 
+from base.clock import FrozenClock
 from plugin.auth.install import SHOP_QUERY
-from plugin.clock import FrozenClock
 from plugin.models import Merchant, Store
 from plugin.secrets_store import get_credential
 from tests.conftest import TEST_SHOPIFY_API_KEY

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from base.clock import FrozenClock
 from jobs.webhooks import process_pending
-from plugin.clock import FrozenClock
 from plugin.messaging.outbox import enqueue
 from plugin.models import (
     Base,

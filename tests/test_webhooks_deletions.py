@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from base.clock import FrozenClock
 from jobs.webhooks import process_pending
-from plugin.clock import FrozenClock
 from plugin.messaging.outbox import enqueue
 from plugin.models import (
     Customer,

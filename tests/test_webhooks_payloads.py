@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from base.clock import FrozenClock
 from connectors.records import OrderRecord
 from connectors.shopify import webhook_payloads as payloads
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.streams import CustomersStream, OrdersStream
-from plugin.clock import FrozenClock
 from sandbox.shopify import ShopifySandbox
 from sandbox.shopify.payloads import PayloadBuilder
 

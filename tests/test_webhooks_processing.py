@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
+from base.clock import FrozenClock
 from jobs.webhooks import process_pending
 from plugin.admin.messages import reason_words
-from plugin.clock import FrozenClock
 from plugin.messaging.outbox import enqueue
 from plugin.models import Customer, Message, Order, OrderLine, Store, WebhookEvent
 from plugin.webhooks.processing import EMAIL_CONSENT_TOPIC, bulk_finish_event

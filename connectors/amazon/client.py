@@ -24,7 +24,7 @@ from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
 from sp_api.base import ApiResponse, Client, Marketplaces
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 
-from plugin.clock import Clock
+from base.clock import Clock
 
 from .errors import AccessDenied, AmazonError, AuthError, InvalidInput, NotFound, QuotaExceeded, ServerError
 from .lwa import LwaTokenClient, TokenCache

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from sp_api.auth import AccessTokenClient, AccessTokenResponse
 
-from plugin.clock import Clock
+from base.clock import Clock
 
 from .errors import AuthError, ServerError
 

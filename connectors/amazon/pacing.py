@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from plugin.clock import Clock
+from base.clock import Clock
 
 # Default usage plans (rate per second, burst) from the official models' "Usage Plan" tables.
 DEFAULT_PLANS: dict[str, tuple[float, int]] = {

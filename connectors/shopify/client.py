@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from base.clock import Clock, SystemClock
 from connectors.shopify.errors import (
     ShopifyAuthError,
     ShopifyBadResponse,
@@ -26,7 +27,6 @@ from connectors.shopify.errors import (
     ShopifyServerError,
     ShopifyThrottledError,
 )
-from plugin.clock import Clock, SystemClock
 
 log = logging.getLogger("aftercare.connectors.shopify")
 

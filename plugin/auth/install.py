@@ -15,6 +15,7 @@ import httpx
 from shopify_app import admin_graphql_request
 from sqlalchemy.orm import Session
 
+from base.clock import Clock
 from plugin.auth.session_tokens import SessionClaims, verify_session_token
 from plugin.auth.shopify_http import shop_http_client, shop_name
 from plugin.auth.tokens import (
@@ -25,7 +26,6 @@ from plugin.auth.tokens import (
     exchange_session_token,
     has_valid_token,
 )
-from plugin.clock import Clock
 from plugin.config import Config
 from plugin.crypto import Vault
 from plugin.models import Merchant, Store

@@ -19,9 +19,9 @@ from shopify_app import refresh_access_token, token_exchange
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from base.clock import Clock
 from plugin.auth.lifecycle import mark_reinstall_needed
 from plugin.auth.shopify_http import shop_http_client, shop_name
-from plugin.clock import Clock
 from plugin.config import Config
 from plugin.crypto import Vault
 from plugin.models import Store

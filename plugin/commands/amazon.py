@@ -36,10 +36,10 @@ def _add_amazon(seller_id: str, region: str, marketplaces: str, merchant_id: int
                 skip_check: bool) -> None:
     from sqlalchemy import select
 
+    from base.clock import SystemClock
     from connectors.amazon.client import Credentials, SpApiSession
     from connectors.amazon.connection import ConnectionProblem, check_connection
     from connectors.amazon.marketplaces import resolve
-    from plugin.clock import SystemClock
     from plugin.config import load_config
     from plugin.crypto import Vault
     from plugin.db import Database

@@ -23,8 +23,8 @@ import click
 def demo(fresh: bool, port: int, customers: int, orders: int, amazon_orders: int, days: int,
          instance: Path | None, no_serve: bool) -> None:
     """Run the whole product locally: sandboxes, install, backfill, 90 simulated days, then the admin."""
+    from demo import Demo, DemoError, DemoOptions
     from plugin.config import default_instance_path
-    from plugin.demo import Demo, DemoError, DemoOptions
 
     options = DemoOptions(instance=instance or default_instance_path(), port=port, customers=customers,
                           orders=orders, amazon_orders=amazon_orders, days=days, fresh=fresh,

@@ -18,10 +18,10 @@ def register(main: click.Group) -> None:
 @click.option("--holder", default=None, help="Name of this scheduler in the lease (default: host:pid:random).")
 def scheduler(holder: str | None) -> None:
     """Run the periodic jobs (one active scheduler; others wait on standby)."""
-    from jobs.context import JobContext
     from jobs.schedule import SchedulerService
     from plugin.cli import friendly_errors
     from plugin.config import load_config
+    from plugin.context import JobContext
     from plugin.logs import configure_logging
 
     @friendly_errors
@@ -50,11 +50,11 @@ def scheduler(holder: str | None) -> None:
 @click.option("--store", "store_id", type=int, default=None, help="Run for this store id only.")
 def run_job(name: str, store_id: int | None) -> None:
     """Run one declared job once, now (all stores, or --store ID)."""
-    from jobs.context import JobContext
     from jobs.runner import JobTargetError, UnknownJobError
     from jobs.schedule import get_job, run_named
     from plugin.cli import friendly_errors
     from plugin.config import load_config
+    from plugin.context import JobContext
 
     @friendly_errors
     def _run() -> None:

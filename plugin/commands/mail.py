@@ -18,8 +18,8 @@ def register(main: click.Group) -> None:
 @click.option("--port", default=2525, show_default=True, type=int, help="SMTP port to listen on.")
 def unsubscribe_mailbox(host: str, port: int) -> None:
     """Receive mailto: unsubscribes for mail.unsubscribe_mailto and honour each one as it arrives."""
+    from base.clock import SystemClock
     from plugin.cli import friendly_errors
-    from plugin.clock import SystemClock
     from plugin.config import ConfigError, load_config
     from plugin.db import Database
     from plugin.logs import configure_logging

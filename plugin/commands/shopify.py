@@ -25,11 +25,11 @@ def shopify_toml() -> None:
 @click.option("--full", is_flag=True, help="Backfill everything again (Shopify: bulk operations).")
 def sync(store_id: int | None, full: bool) -> None:
     """Sync customers, products, orders and reviews from the marketplaces now."""
-    from jobs.context import JobContext
     from jobs.runner import run_job
     from jobs.schedule import JobSpec
     from plugin.cli import friendly_errors
     from plugin.config import load_config
+    from plugin.context import JobContext
 
     @friendly_errors
     def _run() -> None:

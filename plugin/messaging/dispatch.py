@@ -48,7 +48,7 @@ from plugin.messaging.suppression import suppress
 from plugin.models import Message
 
 if TYPE_CHECKING:
-    from jobs.context import JobContext
+    from plugin.context import JobContext
 
 log = logging.getLogger("aftercare.messaging.dispatch")
 

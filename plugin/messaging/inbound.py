@@ -22,7 +22,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from plugin.clock import Clock
+from base.clock import Clock
 from plugin.db import Database
 from plugin.messaging import links
 from plugin.messaging.suppression import cancel_scheduled_marketing, suppress

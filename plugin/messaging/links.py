@@ -14,7 +14,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from plugin.clock import Clock
+from base.clock import Clock
 
 LIFETIMES: dict[str, timedelta] = {
     "score": timedelta(days=60),

@@ -17,7 +17,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from plugin.clock import Clock, SystemClock
+from base.clock import Clock, SystemClock
 
 from .. import faults as fault_module
 from ..server import ServerThread

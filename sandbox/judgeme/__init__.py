@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from plugin.clock import Clock, SystemClock
+from base.clock import Clock, SystemClock
 from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.judgeme.app import DEFAULT_MAX_PAGE, JudgemeApp
 from sandbox.judgeme.store import JudgemeStore, ReceivedReply, Review

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from plugin.clock import Clock
+from base.clock import Clock
 from sandbox.judgeme.store import JudgemeStore, ReviewNotFound, Shop
 
 MAX_PER_PAGE = 100

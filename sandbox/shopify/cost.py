@@ -29,7 +29,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 
-from plugin.clock import Clock
+from base.clock import Clock
 
 MUTATION_COST = 10
 CONNECTION_COST = 2

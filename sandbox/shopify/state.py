@@ -17,7 +17,7 @@ from typing import Any
 
 from graphql import GraphQLSchema, build_schema
 
-from plugin.clock import Clock, SystemClock
+from base.clock import Clock, SystemClock
 from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.server import ServerThread
 from sandbox.shopify.auth import AppRecord, TokenStore

@@ -18,13 +18,13 @@ import requests
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
+from base.clock import FrozenClock
 from jobs import review_replies, review_requests, surveys
 from jobs.analytics import snapshot_metrics
-from jobs.context import JobContext
 from jobs.dispatch import dispatch_due
 from jobs.sync import sync_judgeme_reviews, sync_store
 from plugin import create_app, flow_settings
-from plugin.clock import FrozenClock
+from plugin.context import JobContext
 from plugin.models import Review, Store, Ticket
 from plugin.secrets_store import set_credential
 from sandbox.judgeme import JudgemeSandbox

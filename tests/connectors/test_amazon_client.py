@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from base.clock import FrozenClock
 from connectors.amazon.client import Credentials, OrdersApi, SolicitationsApi, SpApiSession
 from connectors.amazon.errors import AuthError, InvalidInput, NotFound, QuotaExceeded, ServerError
 from connectors.amazon.orders import OPERATION
-from plugin.clock import FrozenClock
 from sandbox.amazon import AmazonSandbox
 from sandbox.server import ServerThread
 from tests.amazon_env import CallRecorder

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from base.clock import FrozenClock
 from connectors.records import ReviewRecord
 from connectors.reviews import (
     JudgemeAuthError,
@@ -23,7 +24,6 @@ from connectors.reviews import (
     JudgemeServerError,
     RetryPolicy,
 )
-from plugin.clock import FrozenClock
 from sandbox.judgeme import JudgemeSandbox
 
 SHOP = "calm-coffee.myshopify.com"

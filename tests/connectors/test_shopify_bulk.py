@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 import requests
 
+from base.clock import FrozenClock
 from connectors.shopify import queries
 from connectors.shopify.bulk import JsonlReader
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.streams import OrdersStream
-from plugin.clock import FrozenClock
 from sandbox.server import ServerThread
 from sandbox.shopify import ShopifySandbox
 from sandbox.shopify.models import money

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from base.clock import FrozenClock
 from connectors.shopify import queries
 from connectors.shopify.client import RetryPolicy, ShopifyClient, admin_base_url
 from connectors.shopify.errors import (
@@ -19,7 +20,6 @@ from connectors.shopify.errors import (
     ShopifyServerError,
     ShopifyThrottledError,
 )
-from plugin.clock import FrozenClock
 from sandbox.shopify import ShopifySandbox
 
 SHOP_A = "alpha-store.myshopify.com"

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from base.clock import FrozenClock
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.discounts import create_discount_code
 from connectors.shopify.errors import ShopifyUserError
-from plugin.clock import FrozenClock
 from sandbox.shopify import ShopifySandbox
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

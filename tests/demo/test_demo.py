@@ -19,8 +19,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from demo import Demo, DemoOptions
 from plugin.auth.tokens import get_access_token
-from plugin.demo import Demo, DemoOptions
 from plugin.models import Store
 from sandbox.shopify import mint_session_token
 from tests.processes import like_a_terminal

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.context import JobContext
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from plugin.config import load_config
+from plugin.context import JobContext
 from plugin.crypto import Vault
 from plugin.db import Database
 from tests.conftest import TEST_ENCRYPTION_KEY, test_settings, wipe

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.context import JobContext
+from plugin.context import JobContext
 from plugin.models import FlowSettings, Store
 
 

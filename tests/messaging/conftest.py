@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.context import JobContext
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
+from plugin.context import JobContext
 from sandbox.smtp import SmtpSandbox
 
 # Tuesday 2026-03-03 09:30 UTC = 09:30 in London: inside the default 09:00-11:00 window.

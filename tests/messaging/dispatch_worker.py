@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from jobs.context import JobContext
 from jobs.dispatch import dispatch_due
 from plugin.config import load_config
+from plugin.context import JobContext
 from plugin.models import Message
 
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from jobs.context import JobContext
 from jobs.dispatch import dispatch_due
+from plugin.context import JobContext
 from plugin.messaging import outbox
 from plugin.models import Message, Suppression, SurveyResponse, Template
 from sandbox.smtp import SmtpSandbox

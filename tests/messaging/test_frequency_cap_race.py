@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
-from jobs.context import JobContext
 from jobs.dispatch import dispatch_due
+from plugin.context import JobContext
 from plugin.db import Database
 from plugin.models import Customer, Message
 from sandbox.smtp import SmtpSandbox

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobs.context import JobContext
 from jobs.dispatch import dispatch_due
+from plugin.context import JobContext
 from plugin.messaging import outbox
 from plugin.models import Message, Review
 from plugin.secrets_store import set_credential

@@ -19,10 +19,10 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, select
 
-from jobs.context import JobContext
+from base.clock import SystemClock
 from jobs.dispatch import dispatch_due
-from plugin.clock import SystemClock
 from plugin.config import load_config
+from plugin.context import JobContext
 from plugin.messaging import links
 from plugin.messaging.inbound import MailboxServer, UnsubscribeHandler
 from plugin.models import Message, Suppression

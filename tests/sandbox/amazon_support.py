@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from sandbox.amazon import AmazonSandbox
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from werkzeug.wrappers import Request, Response
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from sandbox.server import ServerThread
 from sandbox.shopify import ShopifySandbox
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from sandbox.judgeme import JudgemeSandbox
 
 SHOP = "calm-coffee.myshopify.com"

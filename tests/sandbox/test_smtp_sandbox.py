@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from plugin.clock import FrozenClock
+from base.clock import FrozenClock
 from sandbox.smtp import SmtpSandbox
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from plugin.models import Message
 
 if TYPE_CHECKING:
-    from jobs.context import JobContext
+    from plugin.context import JobContext
     from plugin.messaging.policy import Decision
 
 

@@ -29,7 +29,7 @@ from plugin.messaging.channels import DeliveryError
 from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
 
 if TYPE_CHECKING:
-    from jobs.context import JobContext
+    from plugin.context import JobContext
     from plugin.messaging.policy import Decision
 
 log = logging.getLogger("aftercare.messaging")

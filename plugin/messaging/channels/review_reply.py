@@ -18,7 +18,7 @@ from plugin.models import Message, Review, Store
 from plugin.secrets_store import get_credential
 
 if TYPE_CHECKING:
-    from jobs.context import JobContext
+    from plugin.context import JobContext
     from plugin.messaging.policy import Decision
 
 

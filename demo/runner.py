@@ -34,13 +34,13 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import func, select
 
-from jobs.context import JobContext
+from base.clock import FrozenClock, SystemClock
+from demo.frame import AdminFrame
+from demo.world import ShopperWorld, replay
 from jobs.runner import run_job
 from jobs.schedule import DAY, HOUR, JOBS, JobSpec
-from plugin.clock import FrozenClock, SystemClock
 from plugin.config import SECRET_VARIABLES, Config, load_config
-from plugin.demo.frame import AdminFrame
-from plugin.demo.world import ShopperWorld, replay
+from plugin.context import JobContext
 from plugin.models import Merchant, Message, Order, Product, Store, SyncState, Ticket
 
 REQUEST_TIMEOUT = 30
@@ -301,8 +301,8 @@ class Demo:
         return load_config(override, environ=environ)
 
     def _start_app(self, state: dict[str, Any]) -> None:
+        from demo import outbox
         from plugin import create_app
-        from plugin.demo import outbox
         from plugin.migrate import upgrade
 
         holder = _LateApp()

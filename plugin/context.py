@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugin.clock import Clock, SystemClock
+from base.clock import Clock, SystemClock
 from plugin.config import Config
 from plugin.crypto import Vault
 from plugin.db import Database

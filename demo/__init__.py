@@ -1,5 +1,5 @@
 """The one-command demo: sandboxes, install, backfill, 90 simulated days, then the admin (`aftercare demo`)."""
 
-from plugin.demo.runner import Demo, DemoError, DemoOptions, DemoResult
+from demo.runner import Demo, DemoError, DemoOptions, DemoResult
 
 __all__ = ["Demo", "DemoError", "DemoOptions", "DemoResult"]

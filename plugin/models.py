@@ -444,6 +444,9 @@ class Message(TimestampMixin, Base):
     provider_id: Mapped[str | None] = mapped_column(String(255), index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_at: Mapped[datetime | None]
+    # Set by the dispatcher's last check, in the same transaction that passed it, just before the channel gets
+    # the message: an action that commits earlier finds it unset and cancels the row (plugin/messaging/handover.py).
+    handed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]
     clicked_at: Mapped[datetime | None]

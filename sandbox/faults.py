@@ -6,6 +6,7 @@ through ``FaultInjector.configure`` (or the sandbox's ``POST /__sandbox/faults``
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import socket
@@ -42,6 +43,28 @@ class FaultInjector:
         self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
         self._rate_limited_body = rate_limited_body
+        self._before: list[tuple[bytes, Callable[[], None]]] = []
+
+    def before_request(self, body_contains: bytes, action: Callable[[], None]) -> None:
+        """Run ``action`` once, before the next request whose body contains ``body_contains`` is answered.
+
+        The client waits meanwhile, so tests can make something happen exactly while a call is in flight.
+        """
+        with self._lock:
+            self._before.append((body_contains, action))
+
+    def _run_before(self, environ: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._before:
+                return
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self._lock:
+            due = [item for item in self._before if item[0] in body]
+            self._before = [item for item in self._before if item not in due]
+        for _needle, action in due:
+            action()
 
     def configure(self, rate: float, kinds: Iterable[str] | None = None, seed: int | None = None,
                   slow_seconds: float | None = None) -> None:
@@ -75,6 +98,7 @@ class FaultInjector:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         """Answer with a fault or pass the request through to the wrapped app."""
+        self._run_before(environ)
         kind = self._draw(environ.get("PATH_INFO", ""))
         if kind is None:
             return self.app(environ, start_response)

@@ -13,6 +13,7 @@ import itertools
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -30,6 +31,7 @@ from cryptography.x509.oid import NameOID
 from base.clock import Clock, SystemClock
 from plugin.messaging.inbound import AnyPortController
 
+STAGES = ("ehlo", "auth", "mail", "rcpt", "data")
 PERMANENT_REFUSAL = "550 5.1.1 <{address}>: Recipient address rejected: User unknown"
 TEMPORARY_REFUSAL = "451 4.3.0 <{address}>: Recipient address rejected: Temporary failure, try again later"
 
@@ -56,8 +58,22 @@ class _Handler:
     def __init__(self, sandbox: SmtpSandbox):
         self._sandbox = sandbox
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        self._sandbox.reached("ehlo")
+        return responses
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
+                          mail_options: list[str]) -> str:
+        self._sandbox.reached("mail")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
                           rcpt_options: list[str]) -> str:
+        self._sandbox.reached("rcpt")
         refusal = self._sandbox.refusal_for(address)
         if refusal is not None:
             return refusal
@@ -65,6 +81,7 @@ class _Handler:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self._sandbox.reached("data")
         stored = self._sandbox.keep(envelope, session)
         return f"250 2.0.0 Ok: queued as {stored}"
 
@@ -90,6 +107,7 @@ class SmtpSandbox:
         self.hostname = hostname
         self._messages: list[ReceivedMessage] = []
         self._refusals: dict[str, str] = {}
+        self._stage_hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
         self._sequence = itertools.count(1)
         self._controller: AnyPortController | None = None
@@ -175,6 +193,25 @@ class SmtpSandbox:
             template = self._refusals.get(address.strip().lower())
         return template.format(address=address) if template else None
 
+    # -- acting at a protocol stage (tests force races with it) ----------------------------------------
+    def on(self, stage: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, the next time a client reaches ``stage``, before the server answers it.
+
+        Stages: ``ehlo``, ``auth``, ``mail``, ``rcpt``, ``data``. The client waits for the answer meanwhile, so
+        whatever ``action`` does happens exactly at that point of the client's session.
+        """
+        if stage not in STAGES:
+            raise ValueError(f"unknown SMTP stage {stage!r}; stages are {', '.join(STAGES)}")
+        with self._lock:
+            self._stage_hooks.setdefault(stage, []).append(action)
+
+    def reached(self, stage: str) -> None:
+        """Run the actions waiting for ``stage`` (called by the handler)."""
+        with self._lock:
+            actions = self._stage_hooks.pop(stage, [])
+        for action in actions:
+            action()
+
     # -- internals --------------------------------------------------------------------------------------
     def keep(self, envelope: Envelope, session: Session) -> str:
         """Store one message (called by the handler on DATA) and return its queue id."""
@@ -211,6 +248,7 @@ class SmtpSandbox:
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                       auth_data: Any) -> AuthResult:
         """Check AUTH PLAIN/LOGIN credentials against the configured users."""
+        self.reached("auth")
         if mechanism not in ("PLAIN", "LOGIN") or not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login = auth_data.login.decode("utf-8", "replace")

@@ -13,7 +13,8 @@ from plugin import get_clock, get_config
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.admin.overview import SEGMENT_NAMES, overview_cache
 from plugin.db import get_session
-from plugin.messaging.suppression import cancel_scheduled_marketing, normalize, suppress
+from plugin.messaging.suppression import normalize
+from plugin.messaging.withdrawals import unsubscribe_address
 from plugin.models import Customer, CustomerMetrics, Order, OrderLine, Product, Store, Suppression
 from plugin.webhooks.compliance import redact_customer
 
@@ -142,8 +143,8 @@ def change_suppression(customer_id: int) -> Any:
             return failed(f"Only manual suppressions can be lifted; this one is a {row.reason}.")
         session.execute(delete(Suppression).where(Suppression.id == row.id))
         return done("admin.customer_detail", "Suppression removed.", customer_id=customer.id)
-    suppress(session, customer.store_id, customer.email, "manual", detail=request.form.get("detail") or None, now=now)
-    cancel_scheduled_marketing(session, customer.store_id, customer.email, now)
+    unsubscribe_address(session, customer.store_id, customer.email, "manual", now,
+                        detail=request.form.get("detail") or None)
     return done("admin.customer_detail", "Address suppressed: no flow will email it.", customer_id=customer.id)
 
 

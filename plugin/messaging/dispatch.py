@@ -8,7 +8,11 @@ One message at a time, in three steps:
    there), render it, generate and store its Message-ID, and mark it ``sending`` with ``claimed_by``,
    ``claimed_at`` and ``attempts + 1``. The frequency cap is counted under a per-customer lock held to the
    end of this transaction, so two dispatchers never both pass it for the same customer.
-2. **Send** over a connection shared by the whole batch (one SMTP session per ``dispatch_due`` call).
+2. **Send** over a connection shared by the whole batch (one SMTP session per ``dispatch_due`` call). Once the
+   connection is set up and any discount code exists, the channel calls the **last check**
+   (plugin/messaging/handover.py) right before it hands the message over: installed, enabled, consent,
+   suppression and redaction are read again under the locks that unsubscribes, suppressions, consent changes,
+   uninstall and redaction take, so none of them can commit in between unnoticed.
 3. **Record** (second transaction): ``sent``; or a retry with exponential backoff; or ``failed`` (a permanent
    refusal, or out of attempts), with the error kept. A 5xx refusal of the recipient also puts the address
    on the suppression list (reason ``bounce``).
@@ -38,17 +42,17 @@ import logging
 import os
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from plugin.messaging import outbox, policy
+from plugin.context import JobContext
+from plugin.messaging import handover, outbox, policy
 from plugin.messaging.channels import Channel, DeliveryError, build_channels
+from plugin.messaging.handover import HandOverRefused
 from plugin.messaging.suppression import suppress
 from plugin.models import Message
-
-if TYPE_CHECKING:
-    from plugin.context import JobContext
 
 log = logging.getLogger("aftercare.messaging.dispatch")
 
@@ -111,13 +115,23 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
                 continue
             channel = registry[claimed.channel]
             sender = open_senders.get(claimed.channel)
+            checks: list[str | None] = []
             try:
                 if sender is None:
                     manager = channel.connection()
                     sender = manager.__enter__()
                     stacks.append(manager)
                     open_senders[claimed.channel] = sender
-                provider_id = sender(claimed.prepared)
+                provider_id = sender(claimed.prepared, _last_check(ctx, claimed.message_id, worker, checks))
+            except HandOverRefused as exc:
+                if exc.reason == handover.NOT_OURS:
+                    # An unsubscribe, uninstall, redaction ... cancelled it after the claim, before hand-over.
+                    counts["cancelled"] += 1
+                else:
+                    counts["withheld"] += 1
+                    counts[f"withheld:{exc.reason}"] += 1
+                log.info("message not handed over", extra={"message_id": claimed.message_id, "reason": exc.reason})
+                continue
             except DeliveryError as exc:
                 _record_failure(ctx, channel, claimed, worker, exc, settings, counts)
                 if exc.stop_batch:
@@ -125,11 +139,27 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
                     counts["stopped"] += 1
                     break
                 continue
+            if checks != [None]:
+                # A channel that hands a message over without the last check breaks DESIGN §5: fail loudly.
+                raise RuntimeError(f"channel {claimed.channel!r} sent message {claimed.message_id} without the "
+                                   "last check")
             _record_sent(ctx, channel, claimed, worker, provider_id, counts)
     finally:
         for manager in reversed(stacks):
             manager.__exit__(None, None, None)
     return {k: v for k, v in counts.items() if v}
+
+
+def _last_check(ctx: JobContext, message_id: int, worker: str, outcomes: list[str | None]) -> Callable[[], None]:
+    """Return the check a channel calls just before hand-over: one short transaction of its own."""
+
+    def run() -> str | None:
+        with ctx.database.session() as session:
+            reason = handover.final_check(session, ctx.config, message_id, worker, ctx.clock.now())
+        outcomes.append(reason)
+        return reason
+
+    return handover.checker(run)
 
 
 def _claim_one(ctx: JobContext, registry: dict[str, Channel], worker: str, counts: Counter[str],

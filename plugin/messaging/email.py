@@ -168,6 +168,8 @@ class SmtpTransport:
                     smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password or "")
+            # Greet now, not inside send_message: the whole handshake is over before the last check.
+            smtp.ehlo_or_helo_if_needed()
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"SMTP login refused: {exc.smtp_code} {_text(exc.smtp_error)}", permanent=False,
                             code=exc.smtp_code, connection=True) from exc
@@ -178,6 +180,11 @@ class SmtpTransport:
             raise SendError(f"cannot connect to SMTP {s.host}:{s.port}: {exc}", permanent=False,
                             connection=True) from exc
         return smtp
+
+    def open(self) -> None:
+        """Connect, greet, STARTTLS and log in now unless the connection is already up; raise SendError."""
+        if self._smtp is None:
+            self._smtp = self._connect()
 
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         """Send one message; raise SendError (permanent or temporary). Reconnects once if the server hung up."""

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from base.clock import Clock
 from plugin.db import Database
 from plugin.messaging import links
-from plugin.messaging.suppression import cancel_scheduled_marketing, suppress
+from plugin.messaging.withdrawals import unsubscribe_address
 from plugin.models import Customer, Message
 
 log = logging.getLogger("aftercare.messaging.inbound")
@@ -67,8 +67,8 @@ def process(database: Database, secret_key: str, clock: Clock, raw: bytes) -> Ou
             address = customer.email if customer else None
         if not address:
             return Outcome("250 2.0.0 Nothing to unsubscribe", message_id=message.id)
-        suppress(session, message.store_id, address, "unsubscribe", detail=f"mailto, message {message.id}", now=now)
-        cancelled = cancel_scheduled_marketing(session, message.store_id, address, now)
+        cancelled = unsubscribe_address(session, message.store_id, address, "unsubscribe", now,
+                                        detail=f"mailto, message {message.id}")
         store_id = message.store_id
     log.info("unsubscribed by mail", extra={"store_id": store_id, "message_id": payload["m"], "cancelled": cancelled})
     return Outcome("250 2.0.0 Unsubscribed", address=address, message_id=payload["m"], cancelled=cancelled)

@@ -80,6 +80,7 @@ def mark_claimed(message: Message, worker_id: str, now: datetime) -> None:
     message.status = "sending"
     message.claimed_by = worker_id
     message.claimed_at = now
+    message.handed_at = None
     message.attempts = (message.attempts or 0) + 1
 
 
@@ -152,12 +153,16 @@ def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, m
     for message in stale:
         note = (f"dispatcher {message.claimed_by} stopped mid-send (claimed {message.claimed_at:%Y-%m-%d %H:%M:%S}"
                 " UTC); delivery unknown")
+        if message.handed_at is None:
+            # It never passed the last check, so nothing of it reached the channel: resending duplicates nothing.
+            note = (f"dispatcher {message.claimed_by} stopped before handing it over (claimed "
+                    f"{message.claimed_at:%Y-%m-%d %H:%M:%S} UTC); nothing was sent")
         if message.attempts >= max_attempts:
             message.status = "failed"
             message.last_error = f"gave up after {message.attempts} attempts: {note}"
         else:
             message.status = "scheduled"
-            message.last_error = f"{note}; resending with the same Message-ID"
+            message.last_error = note if message.handed_at is None else f"{note}; resending with the same Message-ID"
         message.claimed_by = None
         message.updated_at = now
     return len(stale)

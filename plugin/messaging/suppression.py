@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from plugin.models import Customer, Message, Suppression
+from plugin.models import Suppression
 
 
 def normalize(email: str) -> str:
@@ -39,17 +39,3 @@ def suppress(session: Session, store_id: int, email: str, reason: str, detail: s
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Suppression).values(**values).on_conflict_do_nothing(index_elements=["store_id", "email"])
     return session.execute(stmt.returning(Suppression.id)).scalar_one_or_none() is not None
-
-
-def cancel_scheduled_marketing(session: Session, store_id: int, email: str, now: datetime) -> int:
-    """Cancel every scheduled marketing email of the store to this address (at once, on unsubscribe)."""
-    address = normalize(email)
-    customer_ids = select(Customer.id).where(Customer.store_id == store_id, func.lower(Customer.email) == address)
-    result = session.execute(
-        update(Message)
-        .where(Message.store_id == store_id, Message.status == "scheduled", Message.channel == "email",
-               Message.marketing.is_(True),
-               (func.lower(Message.to_address) == address) | (Message.customer_id.in_(customer_ids)))
-        .values(status="cancelled", skip_reason="unsubscribed", updated_at=now)
-        .execution_options(synchronize_session=False))
-    return result.rowcount or 0

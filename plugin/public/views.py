@@ -22,7 +22,7 @@ from sqlalchemy import select
 from plugin import get_clock, get_config
 from plugin.db import get_session
 from plugin.messaging import links, locales, templates
-from plugin.messaging.suppression import cancel_scheduled_marketing, suppress
+from plugin.messaging.withdrawals import unsubscribe_address
 from plugin.models import Customer, Message, OrderLine, Product, Store, SurveyResponse, Variant
 
 bp = Blueprint("public", __name__, template_folder="templates")
@@ -166,14 +166,14 @@ def unsubscribe_page(token: str) -> Response:
 
 @bp.post("/u/<token>")
 def unsubscribe(token: str) -> Response:
-    """Unsubscribe at once (RFC 8058 one-click POST or the confirm button) and cancel scheduled marketing."""
+    """Unsubscribe at once (RFC 8058 one-click POST or the confirm button); cancel what must not leave now."""
     _payload, message = _load("unsubscribe", token)
     address = _address(message)
     if address:
         session = get_session()
         now = get_clock().now()
-        suppress(session, message.store_id, address, "unsubscribe", detail=f"message {message.id}", now=now)
-        cancelled = cancel_scheduled_marketing(session, message.store_id, address, now)
+        cancelled = unsubscribe_address(session, message.store_id, address, "unsubscribe", now,
+                                        detail=f"message {message.id}")
         log.info("unsubscribed", extra={"store_id": message.store_id, "message_id": message.id,
                                         "cancelled": cancelled})
     if request.form.get("List-Unsubscribe") == "One-Click":

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from plugin.messaging import handover
 from plugin.models import (
     ComplianceRequest,
     Customer,
@@ -216,6 +217,8 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
                      order_ids: list[str], now: datetime, current_event_id: int | None) -> dict[str, Any]:
     customer = _find_customer(session, store.id, external_id, email)
     email = email or (customer.email if customer else None)
+    # The dispatcher's last check takes these locks too: a message it has not let go by now never leaves.
+    handover.lock_recipients(session, store.id, [customer.id] if customer else [], [email])
     orders = _customer_orders(session, store.id, customer, order_ids)
     counts: dict[str, Any] = {"customer_found": customer is not None, "orders": len(orders)}
     for order in orders:
@@ -247,8 +250,8 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
             ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))
     if message_match:
         base = update(Message).where(Message.store_id == store.id, or_(*message_match))
-        session.execute(base.where(Message.status == "scheduled").values(status="cancelled",
-                                                                          skip_reason=REDACTED_SKIP_REASON))
+        session.execute(base.where(handover.unsent()).values(status="cancelled", claimed_by=None,
+                                                            skip_reason=REDACTED_SKIP_REASON, updated_at=now))
         counts["messages"] = session.execute(base.values(to_address=None, subject=None, payload={})).rowcount
     erased = 0
     for event in session.scalars(select(WebhookEvent).where(

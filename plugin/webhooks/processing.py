@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from connectors.records import CustomerRecord, OrderRecord
 from connectors.shopify import webhook_payloads as payloads
 from plugin.auth.lifecycle import SKIP_UNINSTALLED, mark_uninstalled
-from plugin.messaging.outbox import cancel_scheduled
-from plugin.models import ComplianceRequest, Customer, Message, Order, Store, WebhookEvent
+from plugin.messaging.withdrawals import stop_store, withdraw_consent
+from plugin.models import ComplianceRequest, Customer, Order, Store, WebhookEvent
 from plugin.sync import upsert_customers, upsert_orders
 from plugin.webhooks import compliance, deletions
 from plugin.webhooks.inbox import find_shopify_store
@@ -146,8 +146,7 @@ def _email_consent(session: Session, store: Store, event: WebhookEvent, now: dat
     cancelled = 0
     if not update.subscribed:
         # Only marketing goes (review requests and surveys need no consent); the address is not suppressed.
-        cancelled = cancel_scheduled(session, store.id, SKIP_CONSENT_WITHDRAWN, Message.channel == "email",
-                                     Message.marketing.is_(True), Message.customer_id == customer.id)
+        cancelled = withdraw_consent(session, store.id, customer.id, SKIP_CONSENT_WITHDRAWN, now)
         if cancelled:
             log.info("scheduled marketing cancelled after consent withdrawal",
                      extra={"store_id": store.id, "customer_id": customer.id, "cancelled": cancelled})
@@ -159,7 +158,7 @@ def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datet
     if store.status == "active" and store.installed_at is not None and store.installed_at > sent_at:
         return "reinstalled since"
     mark_uninstalled(session, store, now)
-    cancelled = cancel_scheduled(session, store.id, SKIP_UNINSTALLED)
+    cancelled = stop_store(session, store.id, SKIP_UNINSTALLED, now)
     log.info("scheduled messages cancelled after uninstall", extra={"store_id": store.id, "cancelled": cancelled})
     return "applied"
 

@@ -34,6 +34,10 @@ class DeliveryError(Exception):
         self.stop_batch = stop_batch
 
 
+# send(prepared, check) -> provider id; ``check`` raises HandOverRefused when the message must not leave.
+Sender = Callable[[Any, Callable[[], None]], str | None]
+
+
 class Channel(Protocol):
     """What the dispatcher needs from a channel."""
 
@@ -43,8 +47,13 @@ class Channel(Protocol):
         """Build everything needed to send (no network); raise DeliveryError(permanent=True) if impossible."""
         ...
 
-    def connection(self) -> AbstractContextManager[Callable[[Any], str | None]]:
-        """Open what a batch shares (e.g. one SMTP connection); yield ``send(prepared) -> provider id``."""
+    def connection(self) -> AbstractContextManager[Sender]:
+        """Open what a batch shares (e.g. one SMTP connection); yield ``send(prepared, check) -> provider id``.
+
+        ``send`` sets up everything the hand-over needs (connection, discount code ...), then calls ``check()``
+        immediately before handing the message to the server or API, and never hands it over when ``check``
+        raises (plugin/messaging/handover.py).
+        """
         ...
 
     def after_sent(self, session: Session, message_id: int, prepared: Any) -> None:

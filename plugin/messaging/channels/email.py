@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from plugin import flow_settings
 from plugin.messaging import email as mail
 from plugin.messaging import links, sendtime, templates
-from plugin.messaging.channels import DeliveryError
+from plugin.messaging.channels import DeliveryError, Sender
 from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
 
 if TYPE_CHECKING:
@@ -205,16 +205,25 @@ class EmailChannel:
 
     # -- send ---------------------------------------------------------------------------------------------------
     @contextmanager
-    def connection(self) -> Iterator[Callable[[Any], str | None]]:
-        """Yield a sender over one SMTP connection (opened lazily, closed at the end of the batch)."""
+    def connection(self) -> Iterator[Sender]:
+        """Yield a sender over one SMTP connection (opened lazily, closed at the end of the batch).
+
+        Order per message: connection up (connect, EHLO, STARTTLS, AUTH), discount code created, last check,
+        then MAIL FROM / RCPT TO / DATA — only that last part happens after the check.
+        """
         try:
             settings = mail.parse_smtp_url(self._smtp_url, self.timeout)
         except mail.SmtpConfigError as exc:
             raise DeliveryError(str(exc), permanent=False, stop_batch=True) from exc
         with mail.SmtpTransport(settings) as transport:
-            def send(prepared: PreparedEmail) -> str | None:
+            def send(prepared: PreparedEmail, check: Callable[[], None]) -> str | None:
+                try:
+                    transport.open()
+                except mail.SendError as exc:
+                    raise DeliveryError(str(exc), permanent=exc.permanent, stop_batch=True) from exc
                 if prepared.discount is not None:
                     self._create_discount(prepared.discount)
+                check()
                 try:
                     transport.send(prepared.message, prepared.sender, prepared.recipient)
                 except mail.SendError as exc:

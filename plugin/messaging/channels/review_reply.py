@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from connectors.reviews.judgeme import JudgemeClient, JudgemeError, JudgemeRequestRejected
-from plugin.messaging.channels import DeliveryError
+from plugin.messaging.channels import DeliveryError, Sender
 from plugin.models import Message, Review, Store
 from plugin.secrets_store import get_credential
 
@@ -58,15 +58,16 @@ class ReviewReplyChannel:
                              body=str(body))
 
     @contextmanager
-    def connection(self) -> Iterator[Callable[[Any], str | None]]:
+    def connection(self) -> Iterator[Sender]:
         """Yield a sender that posts each reply with a client per shop (clients share nothing across shops)."""
         clients: dict[tuple[str, str], JudgemeClient] = {}
 
-        def send(prepared: PreparedReply) -> str | None:
+        def send(prepared: PreparedReply, check: Callable[[], None]) -> str | None:
             key = (prepared.shop_domain, prepared.api_token)
             if key not in clients:
                 clients[key] = JudgemeClient(prepared.shop_domain, prepared.api_token, base_url=self.base_url,
                                              timeout=self.timeout, sleep=self.ctx.sleep)
+            check()
             try:
                 posted = clients[key].post_reply(prepared.review_external_id, prepared.body)
             except JudgemeRequestRejected as exc:

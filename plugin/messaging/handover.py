@@ -1,0 +1,176 @@
+"""The hand-over guard: the dispatcher's last look before a message leaves, and the locks it shares with the
+actions that can forbid a message (DESIGN.md §5).
+
+The send policy decides at claim time, but a claimed message still waits for its connection (SMTP connect,
+EHLO, STARTTLS, AUTH), for a Shopify discount code, or for the previous message of its batch. An unsubscribe,
+a suppression, a consent withdrawal, an uninstall or a redaction can commit in that gap. So, immediately before a
+channel hands a message over, ``final_check`` runs one short transaction that
+
+1. takes the store's lock (shared) and the recipient's locks (customer and address, exclusive),
+2. re-reads the message row (``FOR UPDATE``): it must still be ``sending`` under this dispatcher's claim,
+3. re-checks store installed, flow enabled, redaction, marketing consent and suppression, and
+4. on success stamps ``handed_at``; on failure records the skip with its reason code.
+
+Every action that can forbid a message takes the same locks (``lock_recipients`` / ``lock_store``) and cancels
+the rows it forbids that are not yet handed over (``cancel_unsent``: ``scheduled``, and ``sending`` with no
+``handed_at``). The two transactions are serialised by the locks, so either the action commits first and the check
+sees it, or the check commits first and the message was already on its way. What remains is the gap between this
+check and the server accepting the message (for email: MAIL FROM, RCPT TO and DATA on an open connection).
+
+PostgreSQL: transaction-scoped advisory locks (``pg_advisory_xact_lock``), taken in one global order so two
+transactions never wait for each other in a circle. SQLite: every transaction starts with ``BEGIN IMMEDIATE``
+(plugin/db.py), which already runs writers one at a time, so no lock call is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from plugin import flow_settings
+from plugin.config import Config
+from plugin.messaging.suppression import is_suppressed, normalize
+from plugin.models import Customer, Message, Store
+
+# First keys of the advisory locks (two int4 keys each); distinct from the frequency cap's namespace.
+STORE_LOCK = 0x41434853  # "ACHS"
+CUSTOMER_LOCK = 0x41434843  # "ACHC"
+ADDRESS_LOCK = 0x41434841  # "ACHA"
+# Emails to the merchant: they have no customer consent to lose and are never marketing.
+MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
+NOT_OURS = "not_ours"
+
+
+class HandOverRefused(Exception):
+    """The last check refused the message: it is not sent (the outcome is already recorded)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _int4(value: int) -> int:
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def _address_key(store_id: int, email: str) -> int:
+    digest = hashlib.sha256(f"{store_id}:{normalize(email)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_store(session: Session, store_id: int, *, exclusive: bool) -> None:
+    """Hold the store's hand-over lock to the end of the transaction: shared for a check, exclusive for uninstall."""
+    if not _postgres(session):
+        return
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    session.execute(select(lock(STORE_LOCK, _int4(store_id))))
+
+
+def lock_recipients(session: Session, store_id: int, customer_ids: Iterable[int | None] = (),
+                    emails: Iterable[str | None] = ()) -> None:
+    """Hold the hand-over locks of these customers and addresses to the end of the transaction (sorted order)."""
+    if not _postgres(session):
+        return
+    keys = sorted({(CUSTOMER_LOCK, _int4(cid)) for cid in customer_ids if cid is not None}
+                  | {(ADDRESS_LOCK, _address_key(store_id, e)) for e in emails if e})
+    for namespace, key in keys:
+        session.execute(select(func.pg_advisory_xact_lock(namespace, key)))
+
+
+def unsent() -> Any:
+    """Return the condition of rows not yet handed over: waiting, or claimed but not past the last check."""
+    return or_(Message.status == "scheduled", and_(Message.status == "sending", Message.handed_at.is_(None)))
+
+
+def cancel_unsent(session: Session, store_id: int, reason: str, now: datetime, *where: Any) -> int:
+    """Cancel the store's messages matching ``where`` that were not handed over yet, with a reason; return how many.
+
+    The caller holds the locks that cover those rows (``lock_recipients`` or ``lock_store``).
+    """
+    result = session.execute(
+        update(Message).where(Message.store_id == store_id, unsent(), *where)
+        .values(status="cancelled", skip_reason=reason, claimed_by=None, updated_at=now)
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
+
+
+def lock_address_holders(session: Session, store_id: int, email: str) -> list[int]:
+    """Lock an address and every customer of the store who has it; return those customers' ids."""
+    address = normalize(email)
+    ids = list(session.scalars(select(Customer.id).where(Customer.store_id == store_id,
+                                                         func.lower(Customer.email) == address)))
+    lock_recipients(session, store_id, ids, [address])
+    return ids
+
+
+def final_check(session: Session, config: Config, message_id: int, worker_id: str, now: datetime) -> str | None:
+    """Check once more, under the locks, that the message may leave; stamp ``handed_at`` or return the reason.
+
+    Returns None when the channel may hand it over now, ``NOT_OURS`` when the row is no longer this dispatcher's
+    claim (an action cancelled it, or the claim was reconciled), or a skip reason code (already recorded).
+    """
+    first = session.execute(select(Message.store_id, Message.customer_id, Message.to_address)
+                            .where(Message.id == message_id)).one_or_none()
+    if first is None:
+        return NOT_OURS
+    store_id, customer_id, address = first
+    lock_store(session, store_id, exclusive=False)
+    lock_recipients(session, store_id, [customer_id], [address])
+    message = session.scalar(select(Message).where(Message.id == message_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if message is None or message.status != "sending" or message.claimed_by != worker_id:
+        return NOT_OURS
+    reason = _refusal(session, config, message)
+    if reason is not None:
+        message.status = "skipped"
+        message.skip_reason = reason
+        message.claimed_by = None
+        message.updated_at = now
+        return reason
+    message.handed_at = now
+    return None
+
+
+def _refusal(session: Session, config: Config, message: Message) -> str | None:
+    store = session.get(Store, message.store_id, populate_existing=True)
+    if store is None or not store.is_sending_allowed:
+        return "store_not_installed"
+    if not flow_settings.effective(session, config, store.id, message.flow).get("enabled", True):
+        return "flow_disabled"
+    if message.flow in MERCHANT_FLOWS:
+        if message.channel == "email" and message.to_address and is_suppressed(session, store.id,
+                                                                              message.to_address):
+            return "suppressed"
+        return None
+    customer = session.get(Customer, message.customer_id, populate_existing=True) if message.customer_id else None
+    if customer is not None and customer.redacted_at is not None:
+        return "customer_redacted"
+    if message.marketing and not (customer is not None and customer.marketing_consent):
+        return "no_consent"
+    if message.channel == "email":
+        address = message.to_address or (customer.email if customer else None)
+        if not address:
+            return "no_address"
+        if is_suppressed(session, store.id, address):
+            return "suppressed"
+    return None
+
+
+def checker(run_check: Callable[[], str | None]) -> Callable[[], None]:
+    """Wrap a check so that a channel calls ``check()`` and a refusal raises HandOverRefused."""
+
+    def check() -> None:
+        reason = run_check()
+        if reason is not None:
+            raise HandOverRefused(reason)
+
+    return check

@@ -88,6 +88,7 @@ class _Claimed:
     message_id: int
     channel: str
     prepared: Any
+    claim: handover.Claim
 
 
 def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | None = None,
@@ -122,7 +123,7 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
                     sender = manager.__enter__()
                     stacks.append(manager)
                     open_senders[claimed.channel] = sender
-                provider_id = sender(claimed.prepared, _last_check(ctx, claimed.message_id, worker, checks))
+                provider_id = sender(claimed.prepared, _last_check(ctx, claimed.claim, worker, checks))
             except HandOverRefused as exc:
                 if exc.reason == handover.NOT_OURS:
                     # An unsubscribe, uninstall, redaction ... cancelled it after the claim, before hand-over.
@@ -150,12 +151,13 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
     return {k: v for k, v in counts.items() if v}
 
 
-def _last_check(ctx: JobContext, message_id: int, worker: str, outcomes: list[str | None]) -> Callable[[], None]:
+def _last_check(ctx: JobContext, claim: handover.Claim, worker: str, outcomes: list[str | None]
+                ) -> Callable[[], None]:
     """Return the check a channel calls just before hand-over: one short transaction of its own."""
 
     def run() -> str | None:
         with ctx.database.session() as session:
-            reason = handover.final_check(session, ctx.config, message_id, worker, ctx.clock.now())
+            reason = handover.final_check(session, ctx.config, claim, worker, ctx.clock.now())
         outcomes.append(reason)
         return reason
 
@@ -193,7 +195,8 @@ def _claim_one(ctx: JobContext, registry: dict[str, Channel], worker: str, count
             return True
         message.skip_reason = None
         outbox.mark_claimed(message, worker, now)
-        return _Claimed(message_id=message.id, channel=message.channel, prepared=prepared)
+        return _Claimed(message_id=message.id, channel=message.channel, prepared=prepared,
+                        claim=handover.Claim.of(message, decision.address))
 
 
 def _record_sent(ctx: JobContext, channel: Channel, claimed: _Claimed, worker: str, provider_id: str | None,

@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import Config
-from plugin.messaging.suppression import is_suppressed, normalize
-from plugin.models import Customer, Message, Store
+from plugin.messaging.suppression import digest, normalize
+from plugin.models import Customer, FlowSettings, Message, Store, Suppression
 
 # First keys of the advisory locks (two int4 keys each); distinct from the frequency cap's namespace.
 STORE_LOCK = 0x41434853  # "ACHS"
@@ -112,55 +113,96 @@ def lock_address_holders(session: Session, store_id: int, email: str) -> list[in
     return ids
 
 
-def final_check(session: Session, config: Config, message_id: int, worker_id: str, now: datetime) -> str | None:
+@dataclass(frozen=True)
+class Claim:
+    """What the last check needs to know of a claimed message (fixed at claim time)."""
+
+    message_id: int
+    store_id: int
+    customer_id: int | None
+    address: str | None
+    flow: str
+    channel: str
+    marketing: bool
+
+    @classmethod
+    def of(cls, message: Message, address: str | None) -> Claim:
+        """Describe a message just claimed, with the address the policy chose."""
+        return cls(message.id, message.store_id, message.customer_id, address or message.to_address, message.flow,
+                   message.channel, bool(message.marketing))
+
+
+def final_check(session: Session, config: Config, claim: Claim, worker_id: str, now: datetime) -> str | None:
     """Check once more, under the locks, that the message may leave; stamp ``handed_at`` or return the reason.
 
     Returns None when the channel may hand it over now, ``NOT_OURS`` when the row is no longer this dispatcher's
     claim (an action cancelled it, or the claim was reconciled), or a skip reason code (already recorded).
+    One read and one conditional write: this runs once per message, on the dispatcher's hot path.
     """
-    first = session.execute(select(Message.store_id, Message.customer_id, Message.to_address)
-                            .where(Message.id == message_id)).one_or_none()
-    if first is None:
+    _take_locks(session, claim)
+    row = session.execute(_state_query(claim)).one_or_none()
+    ours = Message.id == claim.message_id, Message.status == "sending", Message.claimed_by == worker_id
+    if row is None or row.status != "sending" or row.claimed_by != worker_id:
         return NOT_OURS
-    store_id, customer_id, address = first
-    lock_store(session, store_id, exclusive=False)
-    lock_recipients(session, store_id, [customer_id], [address])
-    message = session.scalar(select(Message).where(Message.id == message_id).with_for_update()
-                             .execution_options(populate_existing=True))
-    if message is None or message.status != "sending" or message.claimed_by != worker_id:
+    reason = _refusal(row, claim, config)
+    values: dict[str, Any] = ({"handed_at": now} if reason is None else
+                              {"status": "skipped", "skip_reason": reason, "claimed_by": None, "updated_at": now})
+    done = session.execute(update(Message).where(*ours).values(**values)
+                           .execution_options(synchronize_session=False)).rowcount
+    if done != 1:
         return NOT_OURS
-    reason = _refusal(session, config, message)
-    if reason is not None:
-        message.status = "skipped"
-        message.skip_reason = reason
-        message.claimed_by = None
-        message.updated_at = now
-        return reason
-    message.handed_at = now
-    return None
+    return reason
 
 
-def _refusal(session: Session, config: Config, message: Message) -> str | None:
-    store = session.get(Store, message.store_id, populate_existing=True)
-    if store is None or not store.is_sending_allowed:
+def _take_locks(session: Session, claim: Claim) -> None:
+    """Take the store's shared lock and the recipient's locks in one round trip (the order lock_* use)."""
+    if not _postgres(session):
+        return
+    keys = sorted({(CUSTOMER_LOCK, _int4(claim.customer_id))} if claim.customer_id is not None else set())
+    if claim.address:
+        keys = sorted(set(keys) | {(ADDRESS_LOCK, _address_key(claim.store_id, claim.address))})
+    calls = [func.pg_advisory_xact_lock_shared(STORE_LOCK, _int4(claim.store_id))]
+    calls += [func.pg_advisory_xact_lock(namespace, key) for namespace, key in keys]
+    session.execute(select(*calls))
+
+
+def _state_query(claim: Claim) -> Any:
+    """Read the message's claim, its store, its flow switch, its customer and its address's suppression at once."""
+    suppressed = (select(Suppression.id).where(Suppression.store_id == claim.store_id,
+                                               Suppression.email.in_(_suppression_keys(claim.address)))
+                  .limit(1).exists() if claim.address else literal(False))
+    enabled = (select(FlowSettings.enabled).where(FlowSettings.store_id == claim.store_id,
+                                                  FlowSettings.flow == claim.flow).scalar_subquery())
+    query = (select(Message.status, Message.claimed_by, Store.status.label("store_status"), Store.uninstalled_at,
+                    enabled.label("enabled"), suppressed.label("suppressed"),
+                    Customer.redacted_at, Customer.marketing_consent, Customer.email)
+             .join(Store, Store.id == Message.store_id)
+             .join(Customer, Customer.id == Message.customer_id, isouter=True)
+             .where(Message.id == claim.message_id))
+    return query
+
+
+def _suppression_keys(address: str | None) -> list[str]:
+    return [normalize(address), digest(address)] if address else []
+
+
+def _refusal(row: Any, claim: Claim, config: Config) -> str | None:
+    if row.store_status != "active" or row.uninstalled_at is not None:
         return "store_not_installed"
-    if not flow_settings.effective(session, config, store.id, message.flow).get("enabled", True):
+    enabled = row.enabled if row.enabled is not None else flow_settings.defaults(config, claim.flow).get("enabled",
+                                                                                                        True)
+    if not enabled:
         return "flow_disabled"
-    if message.flow in MERCHANT_FLOWS:
-        if message.channel == "email" and message.to_address and is_suppressed(session, store.id,
-                                                                              message.to_address):
-            return "suppressed"
-        return None
-    customer = session.get(Customer, message.customer_id, populate_existing=True) if message.customer_id else None
-    if customer is not None and customer.redacted_at is not None:
+    if claim.flow in MERCHANT_FLOWS:
+        return "suppressed" if claim.channel == "email" and row.suppressed else None
+    if row.redacted_at is not None:
         return "customer_redacted"
-    if message.marketing and not (customer is not None and customer.marketing_consent):
+    if claim.marketing and not row.marketing_consent:
         return "no_consent"
-    if message.channel == "email":
-        address = message.to_address or (customer.email if customer else None)
-        if not address:
+    if claim.channel == "email":
+        if not (claim.address or row.email):
             return "no_address"
-        if is_suppressed(session, store.id, address):
+        if row.suppressed:
             return "suppressed"
     return None
 

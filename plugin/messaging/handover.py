@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin import flow_settings
@@ -137,53 +137,54 @@ def final_check(session: Session, config: Config, claim: Claim, worker_id: str, 
 
     Returns None when the channel may hand it over now, ``NOT_OURS`` when the row is no longer this dispatcher's
     claim (an action cancelled it, or the claim was reconciled), or a skip reason code (already recorded).
-    One read and one conditional write: this runs once per message, on the dispatcher's hot path.
+    One read and one conditional write, both prepared once: this runs for every message on the hot path.
     """
     _take_locks(session, claim)
-    row = session.execute(_state_query(claim)).one_or_none()
-    ours = Message.id == claim.message_id, Message.status == "sending", Message.claimed_by == worker_id
+    plain, hashed = (normalize(claim.address), digest(claim.address)) if claim.address else ("", "")
+    row = session.execute(_STATE, {"message_id": claim.message_id, "store_id": claim.store_id, "flow": claim.flow,
+                                   "plain": plain, "hashed": hashed}).one_or_none()
     if row is None or row.status != "sending" or row.claimed_by != worker_id:
         return NOT_OURS
     reason = _refusal(row, claim, config)
-    values: dict[str, Any] = ({"handed_at": now} if reason is None else
-                              {"status": "skipped", "skip_reason": reason, "claimed_by": None, "updated_at": now})
-    done = session.execute(update(Message).where(*ours).values(**values)
-                           .execution_options(synchronize_session=False)).rowcount
-    if done != 1:
-        return NOT_OURS
-    return reason
+    params = {"message_id": claim.message_id, "worker": worker_id, "now": now}
+    if reason is None:
+        done = session.execute(_HAND_OVER, params).rowcount
+    else:
+        done = session.execute(_WITHHOLD, {**params, "reason": reason}).rowcount
+    return reason if done == 1 else NOT_OURS
 
 
 def _take_locks(session: Session, claim: Claim) -> None:
     """Take the store's shared lock and the recipient's locks in one round trip (the order lock_* use)."""
     if not _postgres(session):
         return
-    keys = sorted({(CUSTOMER_LOCK, _int4(claim.customer_id))} if claim.customer_id is not None else set())
+    keys = {(CUSTOMER_LOCK, _int4(claim.customer_id))} if claim.customer_id is not None else set()
     if claim.address:
-        keys = sorted(set(keys) | {(ADDRESS_LOCK, _address_key(claim.store_id, claim.address))})
+        keys.add((ADDRESS_LOCK, _address_key(claim.store_id, claim.address)))
     calls = [func.pg_advisory_xact_lock_shared(STORE_LOCK, _int4(claim.store_id))]
-    calls += [func.pg_advisory_xact_lock(namespace, key) for namespace, key in keys]
+    calls += [func.pg_advisory_xact_lock(namespace, key) for namespace, key in sorted(keys)]
     session.execute(select(*calls))
 
 
-def _state_query(claim: Claim) -> Any:
-    """Read the message's claim, its store, its flow switch, its customer and its address's suppression at once."""
-    suppressed = (select(Suppression.id).where(Suppression.store_id == claim.store_id,
-                                               Suppression.email.in_(_suppression_keys(claim.address)))
-                  .limit(1).exists() if claim.address else literal(False))
-    enabled = (select(FlowSettings.enabled).where(FlowSettings.store_id == claim.store_id,
-                                                  FlowSettings.flow == claim.flow).scalar_subquery())
-    query = (select(Message.status, Message.claimed_by, Store.status.label("store_status"), Store.uninstalled_at,
-                    enabled.label("enabled"), suppressed.label("suppressed"),
-                    Customer.redacted_at, Customer.marketing_consent, Customer.email)
-             .join(Store, Store.id == Message.store_id)
-             .join(Customer, Customer.id == Message.customer_id, isouter=True)
-             .where(Message.id == claim.message_id))
-    return query
-
-
-def _suppression_keys(address: str | None) -> list[str]:
-    return [normalize(address), digest(address)] if address else []
+# The message's claim, its store, its flow's switch, its customer and its address's suppression, in one read.
+_STATE = (
+    select(Message.status, Message.claimed_by, Store.status.label("store_status"), Store.uninstalled_at,
+           select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("store_id"),
+                                              FlowSettings.flow == bindparam("flow"))
+           .scalar_subquery().label("enabled"),
+           select(Suppression.id).where(Suppression.store_id == bindparam("store_id"),
+                                        Suppression.email.in_([bindparam("plain"), bindparam("hashed")]))
+           .limit(1).exists().label("suppressed"),
+           Customer.redacted_at, Customer.marketing_consent, Customer.email)
+    .join(Store, Store.id == Message.store_id)
+    .join(Customer, Customer.id == Message.customer_id, isouter=True)
+    .where(Message.id == bindparam("message_id")))
+_OURS = (Message.id == bindparam("message_id"), Message.status == "sending", Message.claimed_by == bindparam("worker"))
+_HAND_OVER = (update(Message).where(*_OURS).values(handed_at=bindparam("now"))
+              .execution_options(synchronize_session=False))
+_WITHHOLD = (update(Message).where(*_OURS)
+             .values(status="skipped", skip_reason=bindparam("reason"), claimed_by=None, updated_at=bindparam("now"))
+             .execution_options(synchronize_session=False))
 
 
 def _refusal(row: Any, claim: Claim, config: Config) -> str | None:

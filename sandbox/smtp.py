@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from base.clock import Clock, SystemClock
-from plugin.messaging.inbound import AnyPortController
+from base.smtp_listener import AnyPortController
 
 PERMANENT_REFUSAL = "550 5.1.1 <{address}>: Recipient address rejected: User unknown"
 TEMPORARY_REFUSAL = "451 4.3.0 <{address}>: Recipient address rejected: Temporary failure, try again later"

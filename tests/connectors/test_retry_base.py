@@ -10,9 +10,13 @@ import pytest
 
 from base.clock import FrozenClock
 from base.retry import RetryBudget, RetryPolicy, call_with_retries
+from connectors.amazon.client import Credentials, OrdersApi, SpApiSession
 from connectors.amazon.errors import AccessDenied, AmazonError, AuthError, InvalidInput, QuotaExceeded, ServerError
+from connectors.amazon.orders import OPERATION
 from connectors.errors import AuthRefused, BadResponse, ConnectorError, RateLimited, RequestRejected, TransientError
 from connectors.reviews import JudgemeClient, JudgemeRateLimited, JudgemeRequestRejected, JudgemeServerError
+from connectors.shopify import queries
+from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import (
     ShopifyAuthError,
     ShopifyBadResponse,
@@ -22,7 +26,9 @@ from connectors.shopify.errors import (
     ShopifyThrottledError,
     ShopifyUserError,
 )
+from sandbox.amazon import AmazonSandbox
 from sandbox.judgeme import JudgemeSandbox
+from sandbox.shopify import ShopifySandbox
 
 SHOP = "calm-coffee.myshopify.com"
 TOKEN = "shpjm-private-token-4f1c9a7e"
@@ -231,3 +237,52 @@ def test_a_real_rejection_is_not_retried(judgeme):
             pytest.raises(JudgemeRequestRejected) as rejected:
         client.get_review(999_999_999)
     assert rejected.value.status == 404 and sleeps.calls == []
+
+
+def test_shopify_client_waits_the_same_jittered_delays_on_real_503s():
+    clock = FrozenClock(NOW)
+    sandbox = ShopifySandbox(seed=5, customers=5, orders=10, clock=clock)
+    sandbox.start()
+    try:
+        sandbox.register_app("client-retry", "secret", ["read_orders", "read_customers"])
+        token = sandbox.install("client-retry")["access_token"]
+        sleeps = Sleeps()
+        client = ShopifyClient(sandbox.shop_domains[0], token, base_url=sandbox.url, clock=clock, sleep=sleeps,
+                               rng=Draws([0.0, 0.5, 0.25]), timeout=5.0,
+                               retry=RetryPolicy(max_attempts=4, base_seconds=1.0, max_seconds=30.0, jitter=0.5))
+        sandbox.set_faults(1.0, kinds=["503"], seed=1)
+        with pytest.raises(ShopifyServerError, match="failed after 4 attempts: HTTP 503") as failed:
+            client.execute(queries.SHOP)
+    finally:
+        sandbox.stop()
+    assert sleeps.calls == pytest.approx([0.5, 1.5, 2.5])  # 1 * 0.5, 2 * 0.75, 4 * 0.625
+    assert failed.value.status == 503
+    assert client.stats.calls == 4 and client.stats.retries == 3
+
+
+def test_amazon_session_backs_off_without_jitter_on_real_500s():
+    clock = FrozenClock(NOW)
+    sandbox = AmazonSandbox(seed=3, orders=20, clock=clock)
+    sandbox.start()
+    sleeps = Sleeps()
+    seller = sandbox.seller(0)
+    credentials = Credentials(sandbox.client_id, sandbox.client_secret, sandbox.issue_refresh_token(seller.seller_id))
+    try:
+        with SpApiSession(credentials, region="na", endpoint=sandbox.url, lwa_token_url=sandbox.lwa_token_url,
+                          clock=clock, sleep=sleeps, max_attempts=4, backoff_seconds=1.5,
+                          backoff_max_seconds=4.0) as session:
+            api = session.api(OrdersApi)
+
+            def search() -> object:
+                return session.call(OPERATION, api.search_orders, marketplaceIds=seller.marketplace_ids,
+                                    createdAfter="2025-09-01T00:00:00Z", maxResultsPerPage=1)
+
+            search()  # log in first, so the faults hit the API call
+            sandbox.set_faults(1.0, kinds=["500"], seed=1)
+            with pytest.raises(ServerError) as failed:
+                search()
+    finally:
+        sandbox.stop()
+    assert sleeps.calls == [1.5, 3.0, 4.0]  # 1.5 * 2**n capped at 4, no jitter
+    assert failed.value.status == 500 and failed.value.operation == OPERATION
+    assert session.stats == {"calls": 5, "throttled": 0, "retries": 3}

@@ -85,8 +85,8 @@ class RetryBudget:
             raise error
         if self.failures >= self.policy.max_attempts:
             final = self._on_give_up(error, self.failures) if self._on_give_up else error
-            if final is error:
-                raise error
+            if final is error or final is error.__cause__:
+                raise final  # no "from": it would tie the error to itself through its own cause
             raise final from error
         delay = self.policy.wait_for(error, self.failures - 1, self._rng)
         if self._on_retry is not None:

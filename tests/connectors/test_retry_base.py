@@ -286,3 +286,25 @@ def test_amazon_session_backs_off_without_jitter_on_real_500s():
     assert sleeps.calls == [1.5, 3.0, 4.0]  # 1.5 * 2**n capped at 4, no jitter
     assert failed.value.status == 500 and failed.value.operation == OPERATION
     assert session.stats == {"calls": 5, "throttled": 0, "retries": 3}
+
+
+def test_a_token_renewal_that_uses_the_last_attempt_reports_the_403():
+    clock = FrozenClock(NOW)
+    sandbox = AmazonSandbox(seed=3, orders=20, clock=clock)
+    sandbox.start()
+    seller = sandbox.seller(0)
+    credentials = Credentials(sandbox.client_id, sandbox.client_secret, sandbox.issue_refresh_token(seller.seller_id))
+    try:
+        with SpApiSession(credentials, region="na", endpoint=sandbox.url, lwa_token_url=sandbox.lwa_token_url,
+                          clock=clock, sleep=Sleeps(), max_attempts=1) as session:
+            api = session.api(OrdersApi)
+            session.call(OPERATION, api.search_orders, marketplaceIds=seller.marketplace_ids,
+                         createdAfter="2025-09-01T00:00:00Z", maxResultsPerPage=1)
+            sandbox.lwa.expire_all()
+            with pytest.raises(AccessDenied) as denied:
+                session.call(OPERATION, api.search_orders, marketplaceIds=seller.marketplace_ids,
+                             createdAfter="2025-09-01T00:00:00Z", maxResultsPerPage=1)
+    finally:
+        sandbox.stop()
+    assert denied.value.operation == OPERATION and denied.value.status == 403
+    assert session.stats == {"calls": 2, "throttled": 0, "retries": 0}

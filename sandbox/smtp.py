@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from base.clock import Clock, SystemClock
-from plugin.messaging.inbound import AnyPortController
+from base.smtp_listener import AnyPortController
 
 STAGES = ("ehlo", "auth", "mail", "rcpt", "data")
 PERMANENT_REFUSAL = "550 5.1.1 <{address}>: Recipient address rejected: User unknown"

@@ -25,6 +25,8 @@ from sp_api.base import ApiResponse, Client, Marketplaces
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 
 from base.clock import Clock
+from base.retry import RetryPolicy, call_with_retries
+from connectors.errors import RateLimited
 
 from .errors import AccessDenied, AmazonError, AuthError, InvalidInput, NotFound, QuotaExceeded, ServerError
 from .lwa import LwaTokenClient, TokenCache
@@ -36,10 +38,25 @@ log = logging.getLogger("aftercare.amazon")
 T = TypeVar("T", bound=Client)
 
 
-class _Throttled(AmazonError):
-    """429 from Amazon (internal: retried, then surfaced as QuotaExceeded)."""
+class _Throttled(AmazonError, RateLimited):
+    """429 from Amazon (internal: retried, then surfaced as QuotaExceeded).
+
+    It carries no delay of its own: the session drains the operation's bucket, so the next acquire
+    waits for a fresh token at the rate Amazon states.
+    """
+
+    retry_after = 0.0
+
+
+class _TokenRejected(AmazonError):
+    """403 naming the access token (internal): retried once, at once, with a freshly fetched token."""
 
     retryable = True
+    retry_after = 0.0
+
+    def __init__(self, denied: AccessDenied):
+        super().__init__(str(denied), status=denied.status, code=denied.code, operation=denied.operation)
+        self.denied = denied
 
 
 def _error_text(body: Any) -> tuple[str | None, str]:
@@ -139,9 +156,9 @@ class SpApiSession:
         self.clock = clock
         self.sleep = sleep
         self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_seconds = backoff_seconds
-        self.backoff_max_seconds = backoff_max_seconds
+        # No jitter: the per-operation token buckets already spread the calls of one seller.
+        self.retry = RetryPolicy(max_attempts=max(1, max_attempts), base_seconds=backoff_seconds,
+                                 max_seconds=backoff_max_seconds, jitter=0.0)
         self.pacer = Pacer(clock, sleep)
         self._tokens = TokenCache(clock)
         self._token_client = functools.partial(LwaTokenClient, token_url=lwa_token_url, cache=self._tokens,
@@ -182,19 +199,20 @@ class SpApiSession:
         A request that may have reached Amazon (5xx, timeout, dropped connection) is retried only when
         repeating it is harmless; callers of non-idempotent operations pass ``retry_ambiguous=False``.
         """
-        last: AmazonError | None = None
         token_renewed = False
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> ApiResponse:
+            nonlocal token_renewed
             self.pacer.acquire(operation)
             self.stats["calls"] += 1
             try:
                 response = fn(*args, **kwargs)
             except httpx.TransportError as exc:
-                last = ServerError(f"{operation}: network failure: {exc!r}", operation=operation)
-            except _Throttled as exc:
+                raise ServerError(f"{operation}: network failure: {exc!r}", operation=operation) from exc
+            except _Throttled:
                 self.stats["throttled"] += 1
                 self.pacer.bucket(operation).drain()
-                last = exc
+                raise
             except AccessDenied as exc:
                 exc.operation = exc.operation or operation
                 # Amazon says 403 for an access token it no longer honours (revoked or expired early), with
@@ -203,31 +221,37 @@ class SpApiSession:
                     raise
                 token_renewed = True
                 self._tokens.clear()
-                continue
+                raise _TokenRejected(exc) from exc
+            self.pacer.observe(operation, (response.headers or {}).get("x-amzn-RateLimit-Limit"))
+            return response
+
+        def note_retry(error: BaseException, failures: int, delay: float) -> None:
+            if isinstance(error, _TokenRejected):
+                return  # a token renewal, not a retry of a failure
+            self.stats["retries"] += 1
+            if delay > 0:
+                log.info("retrying %s after %s", operation, error, extra={"operation": operation,
+                                                                          "attempt": failures})
+
+        def give_up(error: BaseException, attempts: int) -> BaseException:
+            if isinstance(error, _Throttled):
+                return QuotaExceeded(f"{operation}: still throttled after {attempts} attempts", status=429,
+                                     operation=operation)
+            if isinstance(error, _TokenRejected):
+                return error.denied
+            return error
+
+        def classify() -> ApiResponse:
+            try:
+                return attempt()
             except AmazonError as exc:
                 exc.operation = exc.operation or operation
-                if not exc.retryable:
-                    raise
-                last = exc
-            else:
-                self.pacer.observe(operation, (response.headers or {}).get("x-amzn-RateLimit-Limit"))
-                return response
-            last.operation = last.operation or operation
-            if isinstance(last, ServerError) and not retry_ambiguous:
-                raise last
-            if attempt + 1 < self.max_attempts:
-                self.stats["retries"] += 1
-                if isinstance(last, _Throttled):
-                    continue  # the drained bucket makes the next acquire wait for a fresh token
-                delay = min(self.backoff_seconds * 2 ** attempt, self.backoff_max_seconds)
-                log.info("retrying %s after %s", operation, last, extra={"operation": operation,
-                                                                         "attempt": attempt + 1})
-                self.sleep(delay)
-        assert last is not None
-        if isinstance(last, _Throttled):
-            raise QuotaExceeded(f"{operation}: still throttled after {self.max_attempts} attempts",
-                                status=429, operation=operation)
-        raise last
+                if isinstance(exc, ServerError) and not retry_ambiguous:
+                    exc.retryable = False  # the request may have reached Amazon: repeating it is not harmless
+                raise
+
+        return call_with_retries(classify, self.retry, self.sleep, retry_on=(AmazonError,), on_retry=note_retry,
+                                 on_give_up=give_up)
 
     def close(self) -> None:
         """Close every HTTP connection of this run."""

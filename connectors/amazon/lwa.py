@@ -20,6 +20,7 @@ import httpx
 from sp_api.auth import AccessTokenClient, AccessTokenResponse
 
 from base.clock import Clock
+from base.retry import RetryPolicy, call_with_retries
 
 from .errors import AuthError, ServerError
 
@@ -53,44 +54,39 @@ class LwaTokenClient(AccessTokenClient):
         self._http = httpx.Client(timeout=timeout, verify=verify)  # verify: the session's shared TLS context
         self._cache = cache
         self._sleep = sleep
-        self._max_attempts = max_attempts
-        self._backoff = backoff_seconds
+        self._retry = RetryPolicy(max_attempts=max_attempts, base_seconds=backoff_seconds, max_seconds=30.0, jitter=0.0)
 
     def _request(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         """POST to the token endpoint; retry network failures and 5xx/429, raise AuthError on refusal."""
-        last: Exception | None = None
-        for attempt in range(self._max_attempts):
-            if attempt:
-                self._sleep(min(self._backoff * 2 ** (attempt - 1), 30.0))
-            try:
-                response = self._http.post(url, data=data, headers=headers)
-            except httpx.TransportError as exc:
-                last = ServerError(f"LWA token endpoint unreachable: {exc!r}", operation="lwa")
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                last = ServerError(f"LWA token endpoint answered {response.status_code}",
-                                   status=response.status_code, operation="lwa")
-                continue
-            try:
-                body = response.json()
-            except json.JSONDecodeError:
-                last = ServerError("LWA token endpoint sent a malformed body", status=response.status_code,
-                                   operation="lwa")
-                continue
-            if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-                error = body.get("error", "") if isinstance(body, dict) else ""
-                detail = body.get("error_description", "") if isinstance(body, dict) else ""
-                if error == "invalid_grant":
-                    message = "LWA refused the refresh token (invalid_grant)"
-                elif error == "invalid_client":
-                    message = ("LWA refused the app credentials (invalid_client): check "
-                               "AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
-                else:
-                    message = f"LWA refused the token request ({error or response.status_code}): {detail}"
-                raise AuthError(message, error=error, status=response.status_code)
-            return body
-        assert last is not None
-        raise last
+        return call_with_retries(lambda: self._attempt(url, data, headers), self._retry, self._sleep,
+                                 retry_on=(ServerError,))
+
+    def _attempt(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """POST once; raise ServerError for what another attempt may mend, AuthError for a refusal."""
+        try:
+            response = self._http.post(url, data=data, headers=headers)
+        except httpx.TransportError as exc:
+            raise ServerError(f"LWA token endpoint unreachable: {exc!r}", operation="lwa") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ServerError(f"LWA token endpoint answered {response.status_code}", status=response.status_code,
+                              operation="lwa")
+        try:
+            body = response.json()
+        except json.JSONDecodeError:
+            raise ServerError("LWA token endpoint sent a malformed body", status=response.status_code,
+                              operation="lwa") from None
+        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+            error = body.get("error", "") if isinstance(body, dict) else ""
+            detail = body.get("error_description", "") if isinstance(body, dict) else ""
+            if error == "invalid_grant":
+                message = "LWA refused the refresh token (invalid_grant)"
+            elif error == "invalid_client":
+                message = ("LWA refused the app credentials (invalid_client): check "
+                           "AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
+            else:
+                message = f"LWA refused the token request ({error or response.status_code}): {detail}"
+            raise AuthError(message, error=error, status=response.status_code)
+        return body
 
     def get_auth(self) -> AccessTokenResponse:
         """Return a valid access token, fetching a new one when the cached one is about to expire."""

@@ -15,6 +15,8 @@ from datetime import datetime
 
 import httpx
 
+from base.retry import call_with_retries
+
 from .client import ReportsApi, SpApiSession, tls_context
 from .errors import AmazonError, NotFound, ServerError
 from .orders import iso
@@ -65,19 +67,15 @@ def download(session: SpApiSession, document_id: str) -> str:
     url = meta.get("url")
     if not url:
         raise ServerError(f"report document {document_id} has no url", operation="reports.getReportDocument")
-    last: Exception | None = None
-    for attempt in range(session.max_attempts):
-        if attempt:
-            session.sleep(min(session.backoff_seconds * 2 ** (attempt - 1), session.backoff_max_seconds))
+
+    def attempt() -> str:
         try:
             with httpx.Client(timeout=session.timeout, verify=tls_context()) as http:
                 response = http.get(url)
         except httpx.TransportError as exc:
-            last = ServerError(f"report document download failed: {exc!r}", operation="reportDocument")
-            continue
+            raise ServerError(f"report document download failed: {exc!r}", operation="reportDocument") from exc
         if response.status_code >= 500 or response.status_code == 429:
-            last = ServerError(f"report document download: HTTP {response.status_code}", operation="reportDocument")
-            continue
+            raise ServerError(f"report document download: HTTP {response.status_code}", operation="reportDocument")
         if response.status_code != 200:
             # An expired pre-signed URL answers 403: the caller asks getReportDocument again next run.
             raise NotFound(f"report document download: HTTP {response.status_code}", status=response.status_code,
@@ -87,11 +85,10 @@ def download(session: SpApiSession, document_id: str) -> str:
             try:
                 data = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as exc:
-                last = ServerError(f"report document is not valid gzip: {exc}", operation="reportDocument")
-                continue
+                raise ServerError(f"report document is not valid gzip: {exc}", operation="reportDocument") from exc
         return decode(data, response.headers.get("content-type", ""))
-    assert last is not None
-    raise last
+
+    return call_with_retries(attempt, session.retry, session.sleep, retry_on=(AmazonError,))
 
 
 def decode(data: bytes, content_type: str) -> str:

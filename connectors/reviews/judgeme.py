@@ -20,12 +20,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
+from base.retry import RetryPolicy, call_with_retries
+from connectors.errors import AuthRefused, BadResponse, ConnectorError, RateLimited, RequestRejected, TransientError
 from connectors.records import PostedReply, ReviewRecord
 
 log = logging.getLogger("aftercare.connectors.judgeme")
@@ -36,62 +37,47 @@ MAX_PER_PAGE = 100
 SOURCE = "judgeme"
 
 
-class JudgemeError(Exception):
+class JudgemeError(ConnectorError):
     """Base class of every Judge.me client error."""
 
 
-class JudgemeAuthError(JudgemeError):
+class JudgemeAuthError(JudgemeError, AuthRefused):
     """Judge.me refused the shop domain / API token pair (401 or 403)."""
 
 
-class JudgemeRateLimited(JudgemeError):
-    """Judge.me kept answering 429 after every retry."""
+class JudgemeRateLimited(JudgemeError, RateLimited):
+    """Judge.me kept answering 429 after every retry; ``retry_after`` is its last ``Retry-After``."""
 
     def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, status=429, retry_after=retry_after)
 
 
-class JudgemeServerError(JudgemeError):
+class JudgemeServerError(JudgemeError, TransientError):
     """Judge.me kept failing (5xx, dropped connection or timeout) after every retry; ``status`` None if no answer."""
 
     def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
-class JudgemeBadResponse(JudgemeError):
+class JudgemeBadResponse(JudgemeError, BadResponse):
     """Judge.me answered something that is not the documented JSON."""
 
 
 class JudgemePaginationCapped(JudgemeBadResponse):
     """Judge.me stopped paging (it serves at most 100 pages); the listing is incomplete."""
 
+    retryable = False
 
-class JudgemeRequestRejected(JudgemeError):
+
+class JudgemeRequestRejected(JudgemeError, RequestRejected):
     """Judge.me rejected the request itself (404, 422 ...); retrying will not help."""
 
     def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry: delays grow ``base_delay * 2**n`` up to ``max_delay``, with jitter."""
-
-    max_attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed in a way worth retrying."""
-
-    def __init__(self, error: JudgemeError, delay: float | None = None):
-        super().__init__(str(error))
-        self.error = error
-        self.delay = delay
+# Retry n waits min(30, 0.5 * 2**n) seconds times [0.5, 1); six attempts in all.
+DEFAULT_RETRY = RetryPolicy(max_attempts=6, base_seconds=0.5, max_seconds=30.0, jitter=0.5)
 
 
 class JudgemeClient:
@@ -110,7 +96,7 @@ class JudgemeClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.per_page = per_page
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._own_session = session is None
@@ -192,18 +178,13 @@ class JudgemeClient:
         url = f"{self.base_url}{API_PREFIX}{path}"
         query = {"shop_domain": self.shop_domain, **(params or {})}
         headers = {"X-Api-Token": self._api_token, "Accept": "application/json"}
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                return self._attempt(method, url, path, query, headers, json_body)
-            except _Retry as failure:
-                if attempt == self.retry.max_attempts:
-                    raise failure.error from None
-                delay = failure.delay if failure.delay is not None else self._backoff(attempt)
-                log.warning("judgeme retry", extra={"shop_domain": self.shop_domain, "method": method,
-                                                    "path": path, "attempt": attempt, "delay": round(delay, 3),
-                                                    "error": str(failure.error)})
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def note_retry(error: BaseException, failures: int, delay: float) -> None:
+            log.warning("judgeme retry", extra={"shop_domain": self.shop_domain, "method": method, "path": path,
+                                                "attempt": failures, "delay": round(delay, 3), "error": str(error)})
+
+        return call_with_retries(lambda: self._attempt(method, url, path, query, headers, json_body), self.retry,
+                                 self._sleep, retry_on=(JudgemeError,), rng=self._rng, on_retry=note_retry)
 
     def _attempt(self, method: str, url: str, path: str, query: dict[str, Any], headers: dict[str, str],
                  json_body: dict[str, Any] | None) -> Any:
@@ -211,7 +192,7 @@ class JudgemeClient:
             response = self._session.request(method, url, params=query, json=json_body, headers=headers,
                                              timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _Retry(JudgemeServerError(f"{method} {path}: no answer ({type(exc).__name__})")) from None
+            raise JudgemeServerError(f"{method} {path}: no answer ({type(exc).__name__})") from None
         status = response.status_code
         log.debug("judgeme call", extra={"shop_domain": self.shop_domain, "method": method, "path": path,
                                          "status": status})
@@ -219,22 +200,16 @@ class JudgemeClient:
             raise JudgemeAuthError(f"Judge.me refused the API token for {self.shop_domain} "
                                    f"({status}: {_error_text(response)})")
         if status == 429:
-            retry_after = _retry_after(response)
-            delay = None if retry_after is None else min(retry_after, self.retry.max_delay)
-            raise _Retry(JudgemeRateLimited(f"{method} {path}: rate limited", retry_after), delay)
+            raise JudgemeRateLimited(f"{method} {path}: rate limited", _retry_after(response))
         if status >= 500:
-            raise _Retry(JudgemeServerError(f"{method} {path}: {status} {_error_text(response)}", status))
+            raise JudgemeServerError(f"{method} {path}: {status} {_error_text(response)}", status)
         if status >= 400:
             raise JudgemeRequestRejected(f"{method} {path}: {status} {_error_text(response)}", status)
         try:
             return response.json()
         except ValueError:
             # A truncated body is usually a transient proxy or network glitch; the retry gets a whole one.
-            raise _Retry(JudgemeBadResponse(f"{method} {path}: body is not JSON")) from None
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+            raise JudgemeBadResponse(f"{method} {path}: body is not JSON") from None
 
 
 # -- parsing ------------------------------------------------------------------------------------------

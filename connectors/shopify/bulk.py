@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from base.retry import RetryBudget, RetryPolicy
 from connectors.shopify import queries
 from connectors.shopify.client import RETRYABLE_EXCEPTIONS, ShopifyClient
 from connectors.shopify.errors import ShopifyBadResponse, ShopifyError, ShopifyServerError, ShopifyUserError
@@ -186,7 +187,8 @@ class JsonlReader:
 
     def _lines(self) -> Iterator[dict[str, Any]]:
         http = self.session or requests.Session()
-        attempt = 0
+        policy = RetryPolicy(max_attempts=self.max_attempts, base_seconds=2.0, max_seconds=30.0, jitter=0.0)
+        budget = RetryBudget(policy, self.sleep or _no_wait, on_retry=self._note_retry, on_give_up=_gave_up)
         while True:
             try:
                 # The file URL is pre-signed: no access token goes with it (it may be a third-party host).
@@ -213,11 +215,19 @@ class JsonlReader:
                         self.lines_read += 1
                         yield item
                     return
-            except (*RETRYABLE_EXCEPTIONS, ShopifyServerError, ShopifyBadResponse) as exc:
-                attempt += 1
-                if attempt >= self.max_attempts:
-                    raise ShopifyServerError(f"bulk file download kept failing: {exc}") from exc
-                log.info("bulk file download retry", extra={"attempt": attempt, "problem": str(exc),
-                                                            "lines_read": self.lines_read})
-                if self.sleep is not None:
-                    self.sleep(min(2.0 ** attempt, 30.0))
+            except RETRYABLE_EXCEPTIONS as exc:
+                budget.failed(ShopifyServerError(f"{type(exc).__name__}: {exc}"))
+            except (ShopifyServerError, ShopifyBadResponse) as exc:
+                budget.failed(exc)
+
+    def _note_retry(self, error: BaseException, failures: int, delay: float) -> None:
+        log.info("bulk file download retry", extra={"attempt": failures, "problem": str(error),
+                                                    "lines_read": self.lines_read})
+
+
+def _no_wait(seconds: float) -> None:
+    """Retry at once: a reader built without a sleep restarts the download immediately."""
+
+
+def _gave_up(error: BaseException, attempts: int) -> BaseException:
+    return ShopifyServerError(f"bulk file download kept failing: {error}")

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from base.clock import Clock, SystemClock
+from base.retry import RetryPolicy, call_with_retries
 from connectors.shopify.errors import (
     ShopifyAuthError,
     ShopifyBadResponse,
@@ -62,18 +63,8 @@ class ThrottleStatus:
         return min(self.maximum, self.available + elapsed * self.restore_rate)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff with jitter: attempt n waits base * 2**n (capped), times [0.5, 1)."""
-
-    max_attempts: int = 8
-    base_seconds: float = 1.0
-    cap_seconds: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Return the wait before retry number ``attempt`` (0-based)."""
-        raw = min(self.cap_seconds, self.base_seconds * (2 ** attempt))
-        return raw * (0.5 + 0.5 * rng.random())
+# Retry n waits min(30, 2**n) seconds times [0.5, 1); eight attempts in all.
+DEFAULT_RETRY = RetryPolicy(max_attempts=8, base_seconds=1.0, max_seconds=30.0, jitter=0.5)
 
 
 def admin_base_url(configured: str, shop: str) -> str:
@@ -106,7 +97,7 @@ class ShopifyClient:
         self.clock = clock or SystemClock()
         self.sleep = sleep
         self.rng = rng or random.Random(0)  # noqa: S311 - jitter, not security
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self.default_cost = default_cost
         self.stats = ClientStats()
         self.throttle: ThrottleStatus | None = None
@@ -170,93 +161,75 @@ class ShopifyClient:
         """
         key = hashlib.sha1(query.encode(), usedforsecurity=False).hexdigest()
         payload = {"query": query, "variables": variables or {}}
-        last_problem = "no attempt"
-        kind: type[ShopifyError] = ShopifyServerError
-        status_code: int | None = None
-        for attempt in range(self.retry.max_attempts):
-            if attempt:
-                self.stats.retries += 1
-            self._pace(self._requested_cost.get(key) or estimated_cost or self.default_cost)
-            self.stats.calls += 1
-            try:
-                response = self.http.post(self.endpoint, json=payload, headers=self.headers, timeout=self.timeout)
-            except RETRYABLE_EXCEPTIONS as exc:
-                last_problem, kind, status_code = f"{type(exc).__name__}: {exc}", ShopifyServerError, None
-                self._backoff(attempt, last_problem)
-                continue
-            status_code = response.status_code
-            if status_code in (401, 403):
-                raise ShopifyAuthError(f"Shopify refused the access token for {self.shop} ({status_code})",
-                                       status_code)
-            if status_code == 429:
-                self.stats.throttled += 1
-                last_problem, kind = "HTTP 429", ShopifyThrottledError
-                self._wait_retry_after(response, attempt)
-                continue
-            if status_code >= 500:
-                last_problem, kind = f"HTTP {status_code}", ShopifyServerError
-                self._backoff(attempt, last_problem)
-                continue
-            try:
-                body = response.json()
-            except ValueError:
-                last_problem, kind = f"malformed JSON (HTTP {status_code})", ShopifyBadResponse
-                self._backoff(attempt, last_problem)
-                continue
-            if not isinstance(body, dict):
-                last_problem, kind = f"unexpected body (HTTP {status_code})", ShopifyBadResponse
-                self._backoff(attempt, last_problem)
-                continue
-            cost = self._note_cost(key, body)
-            errors = body.get("errors")
-            if errors:
-                errors = errors if isinstance(errors, list) else [{"message": str(errors)}]
-                if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors if isinstance(e, dict)):
-                    self.stats.throttled += 1
-                    last_problem, kind = "THROTTLED", ShopifyThrottledError
-                    self._wait_throttled(cost, attempt)
-                    continue
-                messages = "; ".join(str(e.get("message")) if isinstance(e, dict) else str(e) for e in errors)
-                raise ShopifyGraphQLError(f"Shopify GraphQL error for {self.shop}: {messages}",
-                                          [e if isinstance(e, dict) else {"message": str(e)} for e in errors])
-            if status_code >= 400:
-                raise ShopifyError(f"Shopify answered HTTP {status_code} for {self.shop}")
-            data = body.get("data")
-            if not isinstance(data, dict):
-                last_problem, kind = "response without data", ShopifyBadResponse
-                self._backoff(attempt, last_problem)
-                continue
-            return data
-        message = f"Shopify request for {self.shop} failed after {self.retry.max_attempts} attempts: {last_problem}"
-        if kind is ShopifyServerError:
-            raise ShopifyServerError(message, status_code if status_code and status_code >= 500 else None)
-        raise kind(message)
+        return call_with_retries(lambda: self._attempt(key, payload, estimated_cost), self.retry, self._wait,
+                                 retry_on=(ShopifyError,), rng=self.rng, on_retry=self._note_retry,
+                                 on_give_up=self._give_up)
 
-    def _backoff(self, attempt: int, problem: str) -> None:
-        if attempt + 1 >= self.retry.max_attempts:
-            return
-        delay = self.retry.delay(attempt, self.rng)
-        log.info("shopify request retry", extra={"shop": self.shop, "problem": problem, "attempt": attempt + 1,
-                                                 "delay_seconds": round(delay, 3)})
-        self._wait(delay)
-
-    def _wait_retry_after(self, response: requests.Response, attempt: int) -> None:
-        if attempt + 1 >= self.retry.max_attempts:
-            return
+    def _attempt(self, key: str, payload: dict[str, Any], estimated_cost: int | None) -> dict[str, Any]:
+        """Send the request once; raise a retryable ShopifyError for what another attempt may mend."""
+        self._pace(self._requested_cost.get(key) or estimated_cost or self.default_cost)
+        self.stats.calls += 1
         try:
-            seconds = float(response.headers.get("Retry-After", ""))
+            response = self.http.post(self.endpoint, json=payload, headers=self.headers, timeout=self.timeout)
+        except RETRYABLE_EXCEPTIONS as exc:
+            raise ShopifyServerError(f"{type(exc).__name__}: {exc}") from exc
+        status_code = response.status_code
+        if status_code in (401, 403):
+            raise ShopifyAuthError(f"Shopify refused the access token for {self.shop} ({status_code})", status_code)
+        if status_code == 429:
+            self.stats.throttled += 1
+            raise ShopifyThrottledError("HTTP 429", status=429, retry_after=_retry_after(response))
+        if status_code >= 500:
+            raise ShopifyServerError(f"HTTP {status_code}", status_code)
+        try:
+            body = response.json()
         except ValueError:
-            seconds = self.retry.delay(attempt, self.rng)
-        self._wait(min(max(seconds, 0.0), self.retry.cap_seconds))
+            raise ShopifyBadResponse(f"malformed JSON (HTTP {status_code})") from None
+        if not isinstance(body, dict):
+            raise ShopifyBadResponse(f"unexpected body (HTTP {status_code})")
+        cost = self._note_cost(key, body)
+        errors = body.get("errors")
+        if errors:
+            errors = errors if isinstance(errors, list) else [{"message": str(errors)}]
+            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors if isinstance(e, dict)):
+                self.stats.throttled += 1
+                raise ShopifyThrottledError("THROTTLED", retry_after=self._refill_seconds(cost))
+            messages = "; ".join(str(e.get("message")) if isinstance(e, dict) else str(e) for e in errors)
+            raise ShopifyGraphQLError(f"Shopify GraphQL error for {self.shop}: {messages}",
+                                      [e if isinstance(e, dict) else {"message": str(e)} for e in errors])
+        if status_code >= 400:
+            raise ShopifyError(f"Shopify answered HTTP {status_code} for {self.shop}")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise ShopifyBadResponse("response without data")
+        return data
 
-    def _wait_throttled(self, cost: dict[str, Any] | None, attempt: int) -> None:
-        """Wait until the bucket holds the refused request's cost (or back off when Shopify did not say)."""
-        if attempt + 1 >= self.retry.max_attempts:
-            return
+    def _refill_seconds(self, cost: dict[str, Any] | None) -> float | None:
+        """Return how long until the bucket holds the refused request's cost; None when Shopify did not say."""
         status = self.throttle
         requested = (cost or {}).get("requestedQueryCost")
-        if status is not None and status.restore_rate > 0 and isinstance(requested, int | float):
-            needed = min(float(requested), status.maximum) - status.available
-            self._wait(min(max(needed, 0.0) / status.restore_rate, self.retry.cap_seconds) + 0.05)
-        else:
-            self._backoff(attempt, "THROTTLED")
+        if status is None or status.restore_rate <= 0 or not isinstance(requested, int | float):
+            return None
+        needed = min(float(requested), status.maximum) - status.available
+        # A small margin so the retry does not arrive a hair before the refill.
+        return min(max(needed, 0.0) / status.restore_rate, self.retry.max_seconds) + 0.05
+
+    def _note_retry(self, error: BaseException, failures: int, delay: float) -> None:
+        self.stats.retries += 1
+        log.info("shopify request retry", extra={"shop": self.shop, "problem": str(error), "attempt": failures,
+                                                 "delay_seconds": round(delay, 3)})
+
+    def _give_up(self, error: BaseException, attempts: int) -> BaseException:
+        """Name the shop and the attempts in the error that ends the retries, keeping its kind and status."""
+        message = f"Shopify request for {self.shop} failed after {attempts} attempts: {error}"
+        if isinstance(error, ShopifyServerError):
+            return ShopifyServerError(message, error.status)
+        return type(error)(message)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Return the ``Retry-After`` header in seconds, None when absent or an HTTP-date (then backoff decides)."""
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None

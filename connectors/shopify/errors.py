@@ -7,36 +7,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.errors import AuthRefused, BadResponse, ConnectorError, RateLimited, RequestRejected, TransientError
 
-class ShopifyError(Exception):
+
+class ShopifyError(ConnectorError):
     """Base class of every Shopify connector error."""
 
 
-class ShopifyAuthError(ShopifyError):
+class ShopifyAuthError(ShopifyError, AuthRefused):
     """Shopify refused the access token (401/403): the store needs to be reinstalled or its token refreshed."""
 
     def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
-class ShopifyThrottledError(ShopifyError):
+class ShopifyThrottledError(ShopifyError, RateLimited):
     """Shopify kept throttling (GraphQL THROTTLED or HTTP 429) after every retry."""
 
 
-class ShopifyServerError(ShopifyError):
+class ShopifyServerError(ShopifyError, TransientError):
     """Shopify kept failing (5xx, timeout, dropped connection) after every retry; ``status`` None without answer."""
 
     def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
-class ShopifyBadResponse(ShopifyError):
+class ShopifyBadResponse(ShopifyError, BadResponse):
     """Shopify kept answering something that is not the documented JSON."""
 
 
-class ShopifyGraphQLError(ShopifyError):
+class ShopifyGraphQLError(ShopifyError, RequestRejected):
     """The request itself was refused (invalid document, ACCESS_DENIED, MAX_COST_EXCEEDED ...); retrying won't help."""
 
     def __init__(self, message: str, errors: list[dict[str, Any]]):
@@ -49,7 +49,7 @@ class ShopifyGraphQLError(ShopifyError):
         return {str((e.get("extensions") or {}).get("code")) for e in self.errors}
 
 
-class ShopifyUserError(ShopifyError):
+class ShopifyUserError(ShopifyError, RequestRejected):
     """A mutation answered with ``userErrors`` (e.g. OPERATION_IN_PROGRESS, TAKEN)."""
 
     def __init__(self, message: str, user_errors: list[dict[str, Any]]):

@@ -19,10 +19,10 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from base.clock import Clock
+from base.smtp_listener import AnyPortController
 from plugin.db import Database
 from plugin.messaging import links
 from plugin.messaging.withdrawals import unsubscribe_address
@@ -99,15 +99,6 @@ class UnsubscribeHandler:
             None, process, self.database, self.secret_key, self.clock, raw)
         self.outcomes.append(outcome)
         return outcome.reply
-
-
-class AnyPortController(Controller):
-    """aiosmtpd's Controller, able to listen on port 0 (a free port, learnt before its start-up self-check)."""
-
-    def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
 
 
 class MailboxServer(AnyPortController):

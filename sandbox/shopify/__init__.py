@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sandbox.server import ServerThread
+from sandbox.shopify.assembly import ShopifySandbox
 from sandbox.shopify.seed import ShopSpec
 from sandbox.shopify.session_token import mint_session_token, verify_session_token
-from sandbox.shopify.state import DEFAULT_SHOP, ShopifySandbox
+from sandbox.shopify.state import DEFAULT_SHOP
 from sandbox.shopify.webhooks import sign as sign_webhook
 
 __all__ = ["DEFAULT_SHOP", "ShopSpec", "ShopifySandbox", "add_cli_arguments", "mint_session_token",

@@ -10,19 +10,21 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.shopify import oauth
 from sandbox.shopify.auth import INVALID_TOKEN_MESSAGE
-from sandbox.shopify.execution import run_graphql
-
-if TYPE_CHECKING:
-    from sandbox.shopify.state import ShopifySandbox, ShopState
+from sandbox.shopify.execution import GraphQLEndpoint, run_graphql
+from sandbox.shopify.session_token import mint_session_token
+from sandbox.shopify.state import ShopState
+from sandbox.shopify.world import ShopWorld
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 SUPPORTED_VERSIONS = ("2024-10", "2025-01", "2025-04", "2025-07", "2025-10", "unstable")
@@ -53,7 +55,7 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
                     content_type="application/json; charset=utf-8")
 
 
-def resolve_shop(sandbox: ShopifySandbox, request: Request) -> ShopState | None:
+def resolve_shop(sandbox: ShopWorld, request: Request) -> ShopState | None:
     """Pick the shop from Host, then X-Shopify-Shop-Domain, then the single seeded shop."""
     host = (request.host or "").lower()
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
@@ -82,25 +84,36 @@ def _body(request: Request) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def make_wsgi_app(sandbox: ShopifySandbox) -> Any:
-    """Return the sandbox's WSGI application (before fault injection)."""
+def make_wsgi_app(sandbox: ShopWorld, endpoint: GraphQLEndpoint, faults: FaultConfig) -> FaultInjector:
+    """Return the sandbox's WSGI application behind its fault injector (which ``/__sandbox/faults`` sets)."""
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         adapter = URLS.bind_to_environ(environ)
         try:
-            endpoint, values = adapter.match()
-            response = HANDLERS[endpoint](sandbox, request, **values)
+            name, values = adapter.match()
+            response = handlers[name](sandbox, request, **values)
         except NotFound:
             response = _json({"errors": "Not Found"}, 404)
         except HTTPException as exc:
             response = _json({"errors": exc.description}, exc.code or 400)
         return response(environ, start_response)
 
-    return app
+    injector = FaultInjector(app, faults, rate_limited_body=_rate_limited_body)
+    handlers = {**HANDLERS, "graphql": partial(graphql, endpoint=endpoint),
+                "bulk_file": partial(bulk_file, files=endpoint.bulk.files),
+                "ctl_faults": partial(ctl_faults, faults=injector)}
+    return injector
 
 
-def graphql(sandbox: ShopifySandbox, request: Request, version: str) -> Response:
+def _rate_limited_body() -> tuple[dict[str, str], bytes]:
+    """Return the headers and body of Shopify's REST-style 429 (the shape a throttled call gets)."""
+    body = (b'{"errors":"Exceeded 2 calls per second for api client. '
+            b'Reduce request rates to resume uninterrupted service."}')
+    return {"Content-Type": "application/json", "Retry-After": "1"}, body
+
+
+def graphql(sandbox: ShopWorld, request: Request, version: str, *, endpoint: GraphQLEndpoint) -> Response:
     """Serve ``POST /admin/api/<version>/graphql.json``."""
     state = resolve_shop(sandbox, request)
     if state is None:
@@ -115,11 +128,11 @@ def graphql(sandbox: ShopifySandbox, request: Request, version: str) -> Response
     body = _body(request)
     if body is None:
         return _json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
-    payload = run_graphql(sandbox, state, sandbox.apps[access.client_id], body, _own_url(request))
+    payload = run_graphql(sandbox, endpoint, state, sandbox.apps[access.client_id], body, _own_url(request))
     return _json(payload, headers={"X-Shopify-API-Version": version, "X-Request-Id": _request_id()})
 
 
-def access_token(sandbox: ShopifySandbox, request: Request) -> Response:
+def access_token(sandbox: ShopWorld, request: Request) -> Response:
     """Serve ``POST /admin/oauth/access_token``."""
     state = resolve_shop(sandbox, request)
     if state is None:
@@ -131,7 +144,7 @@ def access_token(sandbox: ShopifySandbox, request: Request) -> Response:
     return _json(payload, status)
 
 
-def authorize(sandbox: ShopifySandbox, request: Request) -> Response:
+def authorize(sandbox: ShopWorld, request: Request) -> Response:
     """Serve ``GET /admin/oauth/authorize``: the merchant approves at once and is redirected back."""
     state = resolve_shop(sandbox, request)
     if state is None:
@@ -142,9 +155,9 @@ def authorize(sandbox: ShopifySandbox, request: Request) -> Response:
     return Response("", status=302, headers={"Location": str(result)})
 
 
-def bulk_file(sandbox: ShopifySandbox, request: Request, op_id: int) -> Response:
+def bulk_file(sandbox: ShopWorld, request: Request, op_id: int, *, files: dict[int, bytes]) -> Response:
     """Serve a bulk operation's JSONL result."""
-    body = sandbox.bulk.files.get(op_id)
+    body = files.get(op_id)
     if body is None:
         return _json({"errors": "Not Found"}, 404)
     return Response(body, content_type="application/jsonl")
@@ -166,7 +179,7 @@ def _shop_param(body: dict[str, Any]) -> str | None:
     return body.get("shop") or None
 
 
-def ctl_state(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_state(sandbox: ShopWorld, request: Request) -> Response:
     """Summarize the sandbox: shops, counts, apps."""
     return _json({
         "shops": {d: {"customers": len(s.store.customers), "orders": len(s.store.orders),
@@ -175,7 +188,7 @@ def ctl_state(sandbox: ShopifySandbox, request: Request) -> Response:
         "apps": sorted(sandbox.apps), "now": sandbox.clock.now().isoformat()})
 
 
-def ctl_register(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_register(sandbox: ShopWorld, request: Request) -> Response:
     """Register an app: client_id, client_secret, scopes, protected_customer_data, webhook_url."""
     body = _body(request) or {}
     try:
@@ -187,7 +200,7 @@ def ctl_register(sandbox: ShopifySandbox, request: Request) -> Response:
     return _json({"client_id": app.client_id, "scopes": list(app.scopes)}, 201)
 
 
-def ctl_install(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_install(sandbox: ShopWorld, request: Request) -> Response:
     """Install an app on a shop and return its token response."""
     body = _body(request) or {}
     if body.get("client_id") not in sandbox.apps:
@@ -195,7 +208,7 @@ def ctl_install(sandbox: ShopifySandbox, request: Request) -> Response:
     return _json(sandbox.install(body["client_id"], _shop_param(body), bool(body.get("expiring"))))
 
 
-def ctl_revoke(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_revoke(sandbox: ShopWorld, request: Request) -> Response:
     """Uninstall an app from a shop (revokes tokens, sends app/uninstalled)."""
     body = _body(request) or {}
     if body.get("client_id") not in sandbox.apps:
@@ -203,25 +216,24 @@ def ctl_revoke(sandbox: ShopifySandbox, request: Request) -> Response:
     return _json({"revoked": sandbox.revoke(body["client_id"], _shop_param(body))})
 
 
-def ctl_faults(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_faults(sandbox: ShopWorld, request: Request, *, faults: FaultInjector) -> Response:
     """Set the fault rate and kinds."""
     body = _body(request) or {}
     try:
-        sandbox.set_faults(float(body.get("rate", 0)), body.get("kinds"), body.get("seed"),
-                           body.get("slow_seconds"))
+        faults.configure(float(body.get("rate", 0)), body.get("kinds"), body.get("seed"), body.get("slow_seconds"))
     except ValueError as exc:
         return _json({"errors": str(exc)}, 400)
-    return _json({"rate": sandbox.faults.config.rate, "kinds": list(sandbox.faults.config.kinds)})
+    return _json({"rate": faults.config.rate, "kinds": list(faults.config.kinds)})
 
 
-def ctl_webhooks(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_webhooks(sandbox: ShopWorld, request: Request) -> Response:
     """List webhook deliveries made so far."""
     return _json([{"topic": d.topic, "shop": d.shop, "url": d.url, "webhook_id": d.webhook_id,
                    "delivered": d.delivered, "attempts": [a.status for a in d.attempts]}
                   for d in sandbox.deliveries])
 
 
-def ctl_consent(sandbox: ShopifySandbox, request: Request, customer_id: int) -> Response:
+def ctl_consent(sandbox: ShopWorld, request: Request, customer_id: int) -> Response:
     """Change a customer's e-mail marketing consent."""
     body = _body(request) or {}
     try:
@@ -232,7 +244,7 @@ def ctl_consent(sandbox: ShopifySandbox, request: Request, customer_id: int) -> 
     return _json({"ok": True})
 
 
-def ctl_add_order(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_add_order(sandbox: ShopWorld, request: Request) -> Response:
     """Create an order: {customer_id, lines: [[variant_id, qty], ...]}."""
     body = _body(request) or {}
     try:
@@ -243,7 +255,7 @@ def ctl_add_order(sandbox: ShopifySandbox, request: Request) -> Response:
     return _json({"id": order.id, "admin_graphql_api_id": order.gid, "name": order.name}, 201)
 
 
-def ctl_order_action(sandbox: ShopifySandbox, request: Request, order_id: int, action: str) -> Response:
+def ctl_order_action(sandbox: ShopWorld, request: Request, order_id: int, action: str) -> Response:
     """Fulfil, deliver, cancel, refund or delete an order."""
     body = _body(request) or {}
     shop = _shop_param(body)
@@ -266,7 +278,7 @@ def ctl_order_action(sandbox: ShopifySandbox, request: Request, order_id: int, a
     return _json({"ok": True})
 
 
-def ctl_delete_product(sandbox: ShopifySandbox, request: Request, product_id: int) -> Response:
+def ctl_delete_product(sandbox: ShopWorld, request: Request, product_id: int) -> Response:
     """Delete a product and its variants (sends products/delete)."""
     try:
         sandbox.delete_product(product_id, _shop_param(_body(request) or {}))
@@ -275,7 +287,7 @@ def ctl_delete_product(sandbox: ShopifySandbox, request: Request, product_id: in
     return _json({"ok": True})
 
 
-def ctl_delete_customer(sandbox: ShopifySandbox, request: Request, customer_id: int) -> Response:
+def ctl_delete_customer(sandbox: ShopWorld, request: Request, customer_id: int) -> Response:
     """Delete a customer without orders (sends customers/delete); 422 when they have orders."""
     try:
         sandbox.delete_customer(customer_id, _shop_param(_body(request) or {}))
@@ -313,16 +325,14 @@ APP_BRIDGE_JS = """(function () {
 """
 
 
-def app_bridge_js(sandbox: ShopifySandbox, request: Request) -> Response:
+def app_bridge_js(sandbox: ShopWorld, request: Request) -> Response:
     """Serve the App Bridge stand-in script (``window.shopify.idToken()``)."""
     return Response(APP_BRIDGE_JS % {"origin": json.dumps(_own_url(request))},
                     content_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
-def ctl_session_token(sandbox: ShopifySandbox, request: Request) -> Response:
+def ctl_session_token(sandbox: ShopWorld, request: Request) -> Response:
     """Mint a session token for an installed app on a shop (what the Shopify admin hands App Bridge)."""
-    from sandbox.shopify.session_token import mint_session_token
-
     cors = {"Access-Control-Allow-Origin": "*"}
     app = sandbox.apps.get(request.args.get("client_id", ""))
     shop = (request.args.get("shop") or "").lower()
@@ -333,9 +343,9 @@ def ctl_session_token(sandbox: ShopifySandbox, request: Request) -> Response:
 
 
 HANDLERS = {
-    "graphql": graphql, "access_token": access_token, "authorize": authorize, "bulk_file": bulk_file,
+    "access_token": access_token, "authorize": authorize,
     "ctl_state": ctl_state, "ctl_register": ctl_register, "ctl_install": ctl_install, "ctl_revoke": ctl_revoke,
-    "ctl_faults": ctl_faults, "ctl_webhooks": ctl_webhooks, "ctl_consent": ctl_consent,
+    "ctl_webhooks": ctl_webhooks, "ctl_consent": ctl_consent,
     "ctl_add_order": ctl_add_order, "ctl_order_action": ctl_order_action,
     "ctl_delete_product": ctl_delete_product, "ctl_delete_customer": ctl_delete_customer,
     "app_bridge_js": app_bridge_js, "ctl_session_token": ctl_session_token,

@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import (
     FieldNode,
@@ -35,12 +35,10 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values
 
+from sandbox.shopify.context import Context
 from sandbox.shopify.cost import is_connection
 from sandbox.shopify.models import BulkOperation
 from sandbox.shopify.resolvers import default_resolver
-
-if TYPE_CHECKING:
-    from sandbox.shopify.resolvers import Context
 
 MAX_CONNECTIONS = 5
 MAX_DEPTH = 2
@@ -158,8 +156,8 @@ class BulkManager:
             if lines:
                 self.files[op.id] = body
                 op.url = f"{ctx.base_url}/__bulk/{op.id}.jsonl"
-        op.completed_at = ctx.sandbox.clock.now()
-        ctx.sandbox.notify_bulk_finished(ctx, op)
+        op.completed_at = ctx.world.clock.now()
+        ctx.world.notify_bulk_finished(ctx.state, ctx.app, op)
 
 
 def _fields(selection_set: SelectionSetNode | None) -> list[FieldNode]:

@@ -7,11 +7,13 @@ https://shopify.dev/docs/api/usage/limits (THROTTLED, MAX_COST_EXCEEDED, MAX_INP
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLSchema,
     ListValueNode,
     OperationDefinitionNode,
     execute,
@@ -22,12 +24,21 @@ from graphql import (
 )
 from graphql.language import Visitor
 
+from sandbox.shopify.auth import AppRecord
+from sandbox.shopify.context import BulkOperations, Context
 from sandbox.shopify.cost import CostCalculator
-from sandbox.shopify.resolvers import Context, default_resolver
+from sandbox.shopify.resolvers import default_resolver
+from sandbox.shopify.state import ShopState
+from sandbox.shopify.world import ShopWorld
 
-if TYPE_CHECKING:
-    from sandbox.shopify.auth import AppRecord
-    from sandbox.shopify.state import ShopifySandbox, ShopState
+
+@dataclass(frozen=True)
+class GraphQLEndpoint:
+    """What answers Admin GraphQL besides the world: the schema with its resolvers, bulk operations, the cost cap."""
+
+    schema: GraphQLSchema
+    bulk: BulkOperations
+    max_query_cost: int
 
 MAX_INPUT_ITEMS = 250
 RATE_LIMIT_DOC = "https://shopify.dev/api/usage/rate-limits"
@@ -116,8 +127,8 @@ def _input_size_error(op: OperationDefinitionNode, variables: dict[str, Any]) ->
     return error
 
 
-def run_graphql(sandbox: ShopifySandbox, state: ShopState, app: AppRecord, body: dict[str, Any],
-                base_url: str) -> dict[str, Any]:
+def run_graphql(world: ShopWorld, endpoint: GraphQLEndpoint, state: ShopState, app: AppRecord,
+                body: dict[str, Any], base_url: str) -> dict[str, Any]:
     """Answer one GraphQL request body; always a JSON object (HTTP 200), as Shopify does."""
     query = body.get("query")
     variables = body.get("variables") or {}
@@ -130,7 +141,7 @@ def run_graphql(sandbox: ShopifySandbox, state: ShopState, app: AppRecord, body:
         document = parse(query)
     except GraphQLError as exc:
         return {"errors": [_error(exc, "PARSE_ERROR")]}
-    errors = validate(sandbox.schema, document)
+    errors = validate(endpoint.schema, document)
     if errors:
         return {"errors": [_error(e, _validation_code(e.message)) for e in errors]}
     op = get_operation_ast(document, body.get("operationName"))
@@ -140,14 +151,14 @@ def run_graphql(sandbox: ShopifySandbox, state: ShopState, app: AppRecord, body:
     if too_big:
         return {"errors": [too_big]}
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    calc = CostCalculator(sandbox.schema, fragments, variables)
+    calc = CostCalculator(endpoint.schema, fragments, variables)
     requested = calc.operation(op)
     bucket = state.bucket(app.client_id)
-    if requested > sandbox.max_query_cost:
+    if requested > endpoint.max_query_cost:
         return {"errors": [{
             "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
-                       f"({sandbox.max_query_cost}).",
-            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": sandbox.max_query_cost,
+                       f"({endpoint.max_query_cost}).",
+            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": endpoint.max_query_cost,
                            "documentation": RATE_LIMIT_DOC}}],
             "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None,
                                     "throttleStatus": bucket.status()}}}
@@ -156,8 +167,9 @@ def run_graphql(sandbox: ShopifySandbox, state: ShopState, app: AppRecord, body:
                             "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOC}}],
                 "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None,
                                         "throttleStatus": bucket.status()}}}
-    ctx = Context(sandbox=sandbox, state=state, app=app, now=sandbox.clock.now(), base_url=base_url)
-    result = execute(sandbox.schema, document, context_value=ctx, variable_values=variables,
+    ctx = Context(world=world, state=state, app=app, now=world.clock.now(), base_url=base_url,
+                  bulk_ops=endpoint.bulk)
+    result = execute(endpoint.schema, document, context_value=ctx, variable_values=variables,
                      operation_name=body.get("operationName"), field_resolver=default_resolver)
     if op.operation.value == "mutation" or result.data is None:
         actual = requested if result.data is not None else 0

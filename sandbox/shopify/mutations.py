@@ -9,8 +9,9 @@ from urllib.parse import urlparse
 
 from graphql import GraphQLResolveInfo
 
+from sandbox.shopify.context import Context
 from sandbox.shopify.discounts import DiscountCode, validate_input
-from sandbox.shopify.resolvers import Context, parse_gid
+from sandbox.shopify.resolvers import parse_gid
 from sandbox.shopify.webhooks import Subscription, enum_to_topic
 
 
@@ -21,7 +22,7 @@ def _ctx(info: GraphQLResolveInfo) -> Context:
 def bulk_operation_run_query(_: Any, info: GraphQLResolveInfo, query: str) -> dict[str, Any]:
     """Resolve ``bulkOperationRunQuery``."""
     ctx = _ctx(info)
-    return ctx.sandbox.bulk.run_query(ctx, query)
+    return ctx.bulk_ops.run_query(ctx, query)
 
 
 def _when(value: Any) -> datetime | None:
@@ -62,7 +63,7 @@ def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscou
             return {"codeDiscountNode": None, "userErrors": [{
                 "field": ["basicCodeDiscount", "customerSelection", "customers", "add"],
                 "message": f"Customer {cid} does not exist", "code": "INVALID", "extraInfo": None}]}
-    with ctx.sandbox.lock:
+    with ctx.world.lock:
         if data["code"].strip().lower() in {d.code.lower() for d in ctx.state.discounts.values()}:
             return {"codeDiscountNode": None, "userErrors": [{
                 "field": ["basicCodeDiscount", "code"], "message": "Code must be unique. Please try a different code.",
@@ -87,7 +88,7 @@ def webhook_subscription_create(_: Any, info: GraphQLResolveInfo, topic: str,
         return {"webhookSubscription": None,
                 "userErrors": [{"field": ["webhookSubscription", "callbackUrl"], "message": "Address is invalid"}]}
     name = enum_to_topic(topic)
-    with ctx.sandbox.lock:
+    with ctx.world.lock:
         for sub in ctx.state.subscriptions.values():
             if sub.client_id == ctx.app.client_id and sub.topic == name and sub.callback_url == url:
                 return {"webhookSubscription": None, "userErrors": [{
@@ -105,7 +106,7 @@ def webhook_subscription_delete(_: Any, info: GraphQLResolveInfo, id: str) -> di
     """Resolve ``webhookSubscriptionDelete``."""
     ctx = _ctx(info)
     parsed = parse_gid(id)
-    with ctx.sandbox.lock:
+    with ctx.world.lock:
         sub = ctx.state.subscriptions.get(parsed[1]) if parsed and parsed[0] == "WebhookSubscription" else None
         if sub is None or sub.client_id != ctx.app.client_id:
             return {"deletedWebhookSubscriptionId": None,

@@ -13,15 +13,13 @@ import base64
 import hashlib
 import hmac
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import jwt
 
 from sandbox.shopify.session_token import verify_session_token
-
-if TYPE_CHECKING:
-    from sandbox.shopify.state import ShopifySandbox
+from sandbox.shopify.world import ShopWorld
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN, not a secret
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a URN, not a secret
@@ -37,7 +35,7 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true")
 
 
-def access_token(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def access_token(sandbox: ShopWorld, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Handle one POST to the token endpoint; return (HTTP status, JSON body)."""
     client_id = str(params.get("client_id") or "")
     app = sandbox.apps.get(client_id)
@@ -58,7 +56,7 @@ def access_token(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) -> 
     return _oauth_error("unsupported_grant_type", f"Grant type {grant!r} is not supported")
 
 
-def _token_exchange(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _token_exchange(sandbox: ShopWorld, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     app = sandbox.apps[str(params["client_id"])]
     if params.get("subject_token_type") != ID_TOKEN:
         return _oauth_error("invalid_request", "subject_token_type must be " + ID_TOKEN)
@@ -78,7 +76,7 @@ def _token_exchange(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) 
                                              user_id=int(claims["sub"]) if str(claims["sub"]).isdigit() else 1)
 
 
-def _refresh(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _refresh(sandbox: ShopWorld, shop: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     client_id = str(params["client_id"])
     refresh = sandbox.tokens.use_refresh(str(params.get("refresh_token") or ""), client_id, shop,
                                          sandbox.clock.now(), strict=sandbox.strict_refresh_rotation)
@@ -87,7 +85,7 @@ def _refresh(sandbox: ShopifySandbox, shop: str, params: dict[str, Any]) -> tupl
     return 200, sandbox.issue_token_response(client_id, shop, expiring=True, predecessor=refresh)
 
 
-def authorize_redirect(sandbox: ShopifySandbox, shop: str, args: dict[str, str]) -> tuple[int, str | dict]:
+def authorize_redirect(sandbox: ShopWorld, shop: str, args: dict[str, str]) -> tuple[int, str | dict]:
     """Approve an install as the merchant would and return the redirect URL Shopify would send."""
     app = sandbox.apps.get(args.get("client_id", ""))
     redirect_uri = args.get("redirect_uri")

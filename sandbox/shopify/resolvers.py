@@ -9,16 +9,15 @@ phone null without protected customer data access
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
-from sandbox.shopify.auth import AppRecord
+from sandbox.shopify.context import Context
 from sandbox.shopify.discounts import DiscountCode
 from sandbox.shopify.models import (
     BulkOperation,
@@ -37,47 +36,8 @@ from sandbox.shopify.models import (
 from sandbox.shopify.paging import connection, matches, parse_search
 from sandbox.shopify.webhooks import Subscription, topic_to_enum
 
-if TYPE_CHECKING:
-    from sandbox.shopify.state import ShopifySandbox, ShopState
-
-RECENT_ORDERS = timedelta(days=60)
-ACCESS_DOC = "https://shopify.dev/api/usage/access-scopes"
 _GID = re.compile(r"gid://shopify/(\w+)/(\d+)")
 _EN = Locale("en")
-
-
-@dataclass
-class Context:
-    """Per-request context: which app asks, about which shop, at what time."""
-
-    sandbox: ShopifySandbox
-    state: ShopState
-    app: AppRecord
-    now: datetime
-    base_url: str
-    bulk: bool = False
-    search: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def store(self) -> Any:
-        """Return the shop's store."""
-        return self.state.store
-
-    def require(self, scope: str, field_name: str) -> None:
-        """Raise ACCESS_DENIED unless the app holds ``scope``."""
-        if not self.app.has_scope(scope):
-            raise GraphQLError(
-                f"Access denied for {field_name} field. Required access: `{scope}` access scope.",
-                extensions={"code": "ACCESS_DENIED", "documentation": ACCESS_DOC,
-                            "requiredAccess": f"`{scope}` access scope."})
-
-    def order_visible(self, order: Order) -> bool:
-        """Return False for orders older than 60 days when ``read_all_orders`` is missing."""
-        return self.app.has_scope("read_all_orders") or order.created_at >= self.now - RECENT_ORDERS
-
-    def protected(self, value: Any) -> Any:
-        """Return ``value`` only when the app has protected customer data access."""
-        return value if self.app.protected_customer_data else None
 
 
 def _ctx(info: GraphQLResolveInfo) -> Context:
@@ -182,7 +142,7 @@ def lookup(ctx: Context, kind: str, number: int, field_name: str) -> Any:
     if kind == "Shop":
         return store.shop if store.shop.id == number else None
     if kind == "BulkOperation":
-        return ctx.sandbox.bulk.get(ctx, number)
+        return ctx.bulk_ops.get(ctx, number)
     if kind == "WebhookSubscription":
         sub = ctx.state.subscriptions.get(number)
         return sub if sub is not None and sub.client_id == ctx.app.client_id else None
@@ -220,7 +180,7 @@ def q_nodes(_: Any, info: GraphQLResolveInfo, ids: list[str]) -> list[Any]:
 def q_current_bulk(_: Any, info: GraphQLResolveInfo, type: str = "QUERY") -> BulkOperation | None:  # noqa: A002
     """Resolve ``currentBulkOperation``."""
     ctx = _ctx(info)
-    return ctx.sandbox.bulk.current(ctx, type)
+    return ctx.bulk_ops.current(ctx, type)
 
 
 def q_webhook_subscriptions(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:

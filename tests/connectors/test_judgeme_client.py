@@ -70,7 +70,7 @@ def sandbox() -> Iterator[JudgemeSandbox]:
 def _client(sandbox: JudgemeSandbox, sleeps: Sleeps | None = None, token: str = TOKEN, per_page: int = 7,
             session: requests.Session | None = None, max_attempts: int = 6) -> JudgemeClient:
     return JudgemeClient(SHOP, token, base_url=sandbox.url, timeout=5, per_page=per_page,
-                         retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.5, max_delay=8.0),
+                         retry=RetryPolicy(max_attempts=max_attempts, base_seconds=0.5, max_seconds=8.0),
                          sleep=sleeps or Sleeps(), rng=random.Random(1), session=session)
 
 

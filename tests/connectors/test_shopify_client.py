@@ -121,7 +121,7 @@ def test_throttled_answer_is_waited_out_by_the_refill_time(sandbox, clock):
     ("429", ShopifyThrottledError, None),
 ])
 def test_persistent_faults_end_in_a_typed_error_after_bounded_retries(sandbox, clock, kind, error, status):
-    client, waits = client_for(sandbox, clock, retry=RetryPolicy(max_attempts=4, base_seconds=1.0, cap_seconds=8.0))
+    client, waits = client_for(sandbox, clock, retry=RetryPolicy(max_attempts=4, base_seconds=1.0, max_seconds=8.0))
     sandbox.set_faults(1.0, kinds=[kind], seed=1)
     with pytest.raises(error) as info:
         client.execute(queries.SHOP)
@@ -163,7 +163,7 @@ def test_occasional_faults_are_invisible_to_the_caller(sandbox, clock):
 
 
 def test_backoff_is_bounded_and_deterministic_for_a_seed():
-    policy = RetryPolicy(max_attempts=10, base_seconds=1.0, cap_seconds=30.0)
+    policy = RetryPolicy(max_attempts=10, base_seconds=1.0, max_seconds=30.0)
     first = [policy.delay(n, random.Random(7)) for n in range(10)]
     again = [policy.delay(n, random.Random(7)) for n in range(10)]
     assert first == again

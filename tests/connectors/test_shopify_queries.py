@@ -11,7 +11,7 @@ from graphql import GraphQLSchema, build_client_schema, get_operation_ast, parse
 
 from connectors.shopify import queries
 from sandbox.shopify.cost import CostCalculator
-from sandbox.shopify.state import load_schema
+from sandbox.shopify.schema import load_schema
 from tests.paths import SHOPIFY_SCHEMA
 
 MAX_QUERY_COST = 1000  # https://shopify.dev/docs/api/usage/limits#graphql-admin-api-rate-limits

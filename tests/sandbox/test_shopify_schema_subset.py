@@ -27,7 +27,7 @@ from graphql import (
 )
 from graphql.utilities.print_schema import print_input_value
 
-from sandbox.shopify.state import load_schema
+from sandbox.shopify.schema import load_schema
 from tests.paths import SHOPIFY_SCHEMA
 
 BUILTIN = {"String", "Int", "Float", "Boolean", "ID"}

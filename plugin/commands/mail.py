@@ -28,7 +28,7 @@ def unsubscribe_mailbox(host: str, port: int) -> None:
     @friendly_errors
     def _run() -> None:
         cfg = load_config()
-        mailbox = str(cfg.get("mail.unsubscribe_mailto") or "")
+        mailbox = cfg.get("mail.unsubscribe_mailto")
         if "@" not in mailbox:
             raise ConfigError("mail.unsubscribe_mailto (AFTERCARE_MAIL__UNSUBSCRIBE_MAILTO) must be the mailbox "
                               "address this server receives, e.g. \"unsubscribe@mail.example.com\"")

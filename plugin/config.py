@@ -348,8 +348,9 @@ def _merge(settings: dict[str, Any], extra: Mapping[str, Any]) -> None:
 def _checked(setting: Setting, value: Any) -> Any:
     if not isinstance(value, _EnvValue):
         return setting.check(value)
-    # A text setting takes the variable's text as it is (a client id of digits stays a string).
-    parsed = value.raw if setting.type is str else value.parsed()
+    parsed = value.parsed()
+    if setting.type is str and not isinstance(parsed, str):
+        parsed = value.raw  # a text setting keeps digits or `true` as written (a numeric client id stays text)
     try:
         return setting.check(parsed)
     except ConfigError as exc:

@@ -177,8 +177,12 @@ def test_wrong_types_in_app_toml_name_the_setting(tmp_path):
 
 def test_a_text_setting_from_the_environment_is_taken_as_written():
     cfg = load_config(environ={**BASE_ENV, "AFTERCARE_SHOPIFY__CLIENT_ID": "12345", "AFTERCARE_SHOPIFY_API_SECRET": "s",
-                               "AFTERCARE_AMAZON__REGIONS": '["eu"]', "AFTERCARE_MAIL__MAX_ATTEMPTS": "3"})
+                               "AFTERCARE_AMAZON__REGIONS": '["eu"]', "AFTERCARE_MAIL__MAX_ATTEMPTS": "3",
+                               "AFTERCARE_MAIL__FROM_EMAIL": '"care@shop.example"',
+                               "AFTERCARE_MAIL__REPLY_TO": "a@b.example"})
     assert cfg.get("shopify.client_id") == "12345"
+    assert cfg.get("mail.from_email") == "care@shop.example"
+    assert cfg.get("mail.reply_to") == "a@b.example"
     assert cfg.get("amazon.regions") == ["eu"]
     assert cfg.get("mail.max_attempts") == 3
 

@@ -71,9 +71,11 @@ class Setting:
             if not isinstance(value, str):
                 raise ConfigError(f"setting '{self.name}' must be a str, got {value!r}")
             return value
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ConfigError(f"setting '{self.name}' must be a list of strings, got {value!r}")
-        return list(value)
+        if self.type == list[str]:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"setting '{self.name}' must be a list of strings, got {value!r}")
+            return list(value)
+        raise TypeError(f"setting '{self.name}' is declared with an unsupported type {self.type!r}")
 
 
 # Every setting outside [flows.*], declared once: app.toml and AFTERCARE_<SECTION>__<KEY> may set only these,
@@ -240,6 +242,7 @@ def _defaults() -> dict[str, Any]:
     return tree
 
 
+# Shown to tests and tools; load_config builds its own copy, so nothing can change the defaults it starts from.
 DEFAULTS: Mapping[str, Any] = _defaults()
 
 

@@ -55,9 +55,9 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
         marketplaces = list(store.marketplace_ids or [])
         cursors = {mp: sync.get_sync_state(session, store_id, f"{STREAM}:{mp}").cursor for mp in marketplaces}
         api = open_session(ctx, store)
-    first_days = float(ctx.config.get("amazon.feedback_days", 30))
-    poll = float(ctx.config.get("amazon.report_poll_seconds", 30.0))
-    max_wait = float(ctx.config.get("amazon.report_max_wait_seconds", 1800.0))
+    first_days = ctx.config.get("amazon.feedback_days")
+    poll = ctx.config.get("amazon.report_poll_seconds")
+    max_wait = ctx.config.get("amazon.report_max_wait_seconds")
     counts: dict[str, Any] = {"marketplaces": 0, "entries": 0, "reviews_new": 0, "tickets_opened": 0, "failed": []}
     with log_context(store_id=store_id), api:
         for mp in marketplaces:

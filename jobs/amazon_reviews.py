@@ -190,7 +190,7 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
             return {"disabled": 1}
         delay_days = float(settings.get("delay_days_after_window_opens", 0) or 0)
         counts["planned"] = plan(session, store_id, now, delay_days)
-        timeout = timedelta(minutes=float(ctx.config.get("amazon.solicitation_claim_timeout_minutes", 15)))
+        timeout = timedelta(minutes=ctx.config.get("amazon.solicitation_claim_timeout_minutes"))
         stale = session.scalars(select(Message.id).where(
             Message.store_id == store_id, Message.flow == FLOW, Message.status == "sending",
             Message.claimed_at < now - timeout).order_by(Message.id)).all()

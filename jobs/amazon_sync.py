@@ -74,10 +74,10 @@ def apply_returns(session: Session, store_id: int, entries: list[ReturnEntry]) -
 def sync_returns(ctx: JobContext, api: SpApiSession, store_id: int, marketplaces: list[str],
                  now: datetime, force: bool = False) -> dict[str, Any]:
     """Import the returns reports of all the store's marketplaces (one request each) when due."""
-    every = timedelta(hours=float(ctx.config.get("amazon.returns_every_hours", 6.0)))
-    poll = float(ctx.config.get("amazon.report_poll_seconds", 30.0))
-    max_wait = float(ctx.config.get("amazon.report_max_wait_seconds", 1800.0))
-    backfill = timedelta(days=float(ctx.config.get("amazon.backfill_days", 180)))
+    every = timedelta(hours=ctx.config.get("amazon.returns_every_hours"))
+    poll = ctx.config.get("amazon.report_poll_seconds")
+    max_wait = ctx.config.get("amazon.report_max_wait_seconds")
+    backfill = timedelta(days=ctx.config.get("amazon.backfill_days"))
     with ctx.database.session() as session:
         state = sync.get_sync_state(session, store_id, RETURNS_STREAM)
         cursor, last = parse_time(state.cursor), state.last_success_at
@@ -110,8 +110,8 @@ def run(ctx: JobContext, store_id: int, full: bool = False) -> dict[str, Any]:
         cursor = parse_time(state.cursor) if state.cursor and not full else None
         marketplaces = list(store.marketplace_ids or [])
         api = open_session(ctx, store)
-    overlap = timedelta(minutes=float(ctx.config.get("amazon.sync_overlap_minutes", 10)))
-    since = cursor - overlap if cursor else now - timedelta(days=float(ctx.config.get("amazon.backfill_days", 180)))
+    overlap = timedelta(minutes=ctx.config.get("amazon.sync_overlap_minutes"))
+    since = cursor - overlap if cursor else now - timedelta(days=ctx.config.get("amazon.backfill_days"))
     totals = {"pages": 0, "seen": 0, "orders": 0, "lines_written": 0, "lines_deleted": 0, "products": 0,
               "variants": 0}
     upper = None

@@ -28,7 +28,7 @@ def task_name(job: str) -> str:
 
 def make_celery(config: Config, ctx_factory: Callable[[], JobContext] | None = None) -> Celery:
     """Build a Celery app with one task per declared job; workers build their JobContext on first use."""
-    broker = str(config.get("scheduler.celery_broker_url") or "")
+    broker = config.get("scheduler.celery_broker_url")
     if not broker:
         raise ConfigError("scheduler.celery_broker_url is not set (e.g. redis://127.0.0.1:6379/0 or "
                           "amqp://guest@127.0.0.1//); set AFTERCARE_SCHEDULER__CELERY_BROKER_URL")

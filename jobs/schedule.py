@@ -139,8 +139,8 @@ class SchedulerService:
         self.submit = submit or (lambda spec: run_job(ctx, spec))
         self.holder = holder or default_holder()
         self.jobs = jobs
-        self.lease_seconds = int(ctx.config.get("scheduler.lease_seconds", 60))
-        self.misfire_grace = int(ctx.config.get("scheduler.misfire_grace_seconds", 300))
+        self.lease_seconds = ctx.config.get("scheduler.lease_seconds")
+        self.misfire_grace = ctx.config.get("scheduler.misfire_grace_seconds")
         self.active = False
 
     def heartbeat(self) -> bool:
@@ -171,8 +171,7 @@ class SchedulerService:
         """Return an APScheduler 3 scheduler (BlockingScheduler by default) with every job added."""
         from apscheduler.schedulers.blocking import BlockingScheduler
 
-        scheduler = (scheduler_cls or BlockingScheduler)(timezone=str(self.ctx.config.get("scheduler.timezone",
-                                                                                           "UTC")))
+        scheduler = (scheduler_cls or BlockingScheduler)(timezone=self.ctx.config.get("scheduler.timezone"))
         common = dict(replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=self.misfire_grace)
         # Renew at a third of the lease so a slow database round trip never lets it lapse.
         scheduler.add_job(self.heartbeat, "interval", seconds=max(1, self.lease_seconds // 3),

@@ -32,155 +32,218 @@ SECRET_VARIABLES = {
 PLAIN_VARIABLES = {"AFTERCARE_DATABASE_URL", "AFTERCARE_CONFIG", "AFTERCARE_TEST_DATABASE_URL",
                    "AFTERCARE_SHARED_DIR", "AFTERCARE_ENV"}
 
-DEFAULTS: dict[str, Any] = {
-    "app": {
-        "name": "Aftercare",
-        # Public URL of this deployment; signed links in emails and Shopify's application_url use it.
-        "base_url": "http://127.0.0.1:8000",
-        "instance_path": "",
-        "log_level": "INFO",
-        "log_format": "text",
-        # Development mode generates missing local secrets into the instance folder.
-        "development": False,
-        "max_webhook_body_bytes": 1024 * 1024,
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the setting or variable to fix."""
+
+
+class UnknownSettingError(ConfigError):
+    """Code asked for a setting that is not declared (a misspelt name would otherwise read a silent default)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"setting '{name}' is not declared in plugin/config.py")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting of app.toml: its dotted name, its type and its default."""
+
+    name: str
+    type: Any  # bool, int, float, str or list[str]
+    default: Any
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` if it has this setting's type (an integer is accepted for a float), else raise."""
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"setting '{self.name}' must be true or false, got {value!r}")
+            return value
+        if self.type is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"setting '{self.name}' must be an integer, got {value!r}")
+            return value
+        if self.type is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"setting '{self.name}' must be a number, got {value!r}")
+            return float(value)
+        if self.type is str:
+            if not isinstance(value, str):
+                raise ConfigError(f"setting '{self.name}' must be a str, got {value!r}")
+            return value
+        if self.type == list[str]:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"setting '{self.name}' must be a list of strings, got {value!r}")
+            return list(value)
+        raise TypeError(f"setting '{self.name}' is declared with an unsupported type {self.type!r}")
+
+
+# Every setting outside [flows.*], declared once: app.toml and AFTERCARE_<SECTION>__<KEY> may set only these,
+# and Config.get reads only these. Call sites never repeat a default.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("app.name", str, "Aftercare"),
+    # Public URL of this deployment; signed links in emails and Shopify's application_url use it.
+    Setting("app.base_url", str, "http://127.0.0.1:8000"),
+    Setting("app.instance_path", str, ""),
+    Setting("app.log_level", str, "INFO"),
+    Setting("app.log_format", str, "text"),
+    # Development mode generates missing local secrets into the instance folder.
+    Setting("app.development", bool, False),
+    Setting("app.max_webhook_body_bytes", int, 1024 * 1024),
+
+    Setting("database.url", str, ""),
+    Setting("database.echo", bool, False),
+    Setting("database.pool_size", int, 5),
+    Setting("database.sqlite_busy_timeout_ms", int, 15000),
+
+    Setting("shopify.client_id", str, ""),
+    Setting("shopify.app_name", str, "Aftercare"),
+    Setting("shopify.api_version", str, "2025-01"),
+    Setting("shopify.scopes", list[str],
+            ["read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts"]),
+    Setting("shopify.application_url", str, "http://127.0.0.1:8000"),
+    Setting("shopify.redirect_path", str, "/auth/callback"),
+    Setting("shopify.embedded", bool, True),
+    # App Bridge, loaded first by every embedded admin page; the demo and tests use the sandbox's stand-in.
+    Setting("shopify.app_bridge_url", str, "https://cdn.shopify.com/shopifycloud/app-bridge.js"),
+    Setting("shopify.expiring_offline_tokens", bool, True),
+    # Default: the real shop (https://{shop}); the demo and tests point it at the sandbox.
+    Setting("shopify.admin_base_url", str, ""),
+    Setting("shopify.webhook_path", str, "/webhooks"),
+    Setting("shopify.webhook_topics", list[str], [
+        "orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
+        "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
+        "bulk_operations/finish",
+        # Deletions reach us only by webhook: the GraphQL sync lists what exists, never what was removed.
+        "orders/delete", "products/delete", "customers/delete",
+        # Since API 2025-01 e-mail consent is only in this topic (customer payloads no longer carry it).
+        "customers_email_marketing_consent/update",
+    ]),
+    Setting("shopify.compliance_topics", list[str], ["customers/data_request", "customers/redact", "shop/redact"]),
+    Setting("shopify.request_timeout_seconds", float, 30.0),
+
+    Setting("amazon.regions", list[str], ["na", "eu", "fe"]),
+    # Empty: python-amazon-sp-api's regional endpoints; the demo and tests point it at the sandbox.
+    Setting("amazon.endpoint", str, ""),
+    Setting("amazon.lwa_token_url", str, "https://api.amazon.com/auth/o2/token"),
+    Setting("amazon.request_timeout_seconds", float, 30.0),
+    # Bounded retries of 429/5xx/network failures (exponential backoff from backoff_seconds).
+    Setting("amazon.max_attempts", int, 6),
+    Setting("amazon.backoff_seconds", float, 1.0),
+    # Orders sync: first run reaches back this far; later runs re-read this overlap before the cursor.
+    Setting("amazon.backfill_days", int, 180),
+    Setting("amazon.sync_overlap_minutes", int, 10),
+    # Returns/refunds come from the returns reports, fetched by the sync at most this often.
+    Setting("amazon.returns_every_hours", float, 6.0),
+    # Seller-feedback reports: how far back each request reaches, poll interval and give-up time.
+    Setting("amazon.feedback_days", int, 30),
+    Setting("amazon.report_poll_seconds", float, 30.0),
+    Setting("amazon.report_max_wait_seconds", float, 1800.0),
+    # A solicitation left in "sending" longer than this is reconciled by the next run.
+    Setting("amazon.solicitation_claim_timeout_minutes", int, 15),
+
+    Setting("judgeme.base_url", str, "https://judge.me"),
+    Setting("judgeme.request_timeout_seconds", float, 20.0),
+
+    Setting("mail.from_name", str, ""),
+    Setting("mail.from_email", str, ""),
+    Setting("mail.reply_to", str, ""),
+    Setting("mail.timeout_seconds", float, 30.0),
+    # Dispatcher: a claim older than this is presumed crashed and reconciled (one resend at most).
+    Setting("mail.claim_timeout_seconds", float, 600.0),
+    Setting("mail.max_attempts", int, 5),
+    Setting("mail.retry_base_seconds", float, 300.0),
+    Setting("mail.retry_max_seconds", float, 21600.0),
+    Setting("mail.batch_size", int, 100),
+    # Optional mailbox for the mailto: part of List-Unsubscribe (RFC 2369); empty: https link only. Its mail
+    # must reach `aftercare unsubscribe-mailbox` (plugin.messaging.inbound), which honours each at once.
+    Setting("mail.unsubscribe_mailto", str, ""),
+
+    Setting("scheduler.timezone", str, "UTC"),
+    Setting("scheduler.lease_seconds", int, 60),
+    Setting("scheduler.misfire_grace_seconds", int, 300),
+    Setting("scheduler.engine", str, "apscheduler"),
+    Setting("scheduler.celery_broker_url", str, ""),
+
+    # The 90-day repurchase rate looks at first-time buyers of the last `cohort_days` whose
+    # first order is at least `repurchase_window_days` old.
+    Setting("analytics.repurchase_window_days", int, 90),
+    Setting("analytics.cohort_days", int, 365),
+    Setting("analytics.acquisition_below", float, 0.15),
+    Setting("analytics.loyalty_above", float, 0.30),
+    Setting("analytics.expected_lifetime_years", float, 3.0),
+    Setting("analytics.attribution_days", int, 7),
+    # RFM segment rules (merchant-editable; amounts in the store currency).
+    Setting("analytics.vip_min_spent_12m", float, 500.0),
+    Setting("analytics.vip_min_orders_12m", int, 4),
+    Setting("analytics.growth_min_order", float, 200.0),
+    Setting("analytics.growth_max_orders", int, 2),
+    Setting("analytics.dormant_after_days", int, 182),
+)
+DECLARED: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+SECTIONS: tuple[str, ...] = (*dict.fromkeys(name.split(".", 1)[0] for name in DECLARED), "flows")
+
+
+# Defaults of every flow (DESIGN.md §4-5); each store can override any key (flow_settings rows). [flows.*] is
+# open: app.toml may add flows and keys that later features read; their type is the default's type.
+FLOW_DEFAULTS: dict[str, Any] = {
+    "policy": {
+        "send_window_start": "09:00",
+        "send_window_end": "11:00",
+        "marketing_cap_count": 2,
+        "marketing_cap_days": 7,
+        "respect_holidays": True,
+        "ramadan_countries": [],
+        "ramadan_daytime_start": "05:00",
+        "ramadan_daytime_end": "19:00",
+        "fallback_locale": "en",
     },
-    "database": {"url": "", "echo": False, "pool_size": 5, "sqlite_busy_timeout_ms": 15000},
-    "shopify": {
-        "client_id": "",
-        "app_name": "Aftercare",
-        "api_version": "2025-01",
-        "scopes": ["read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts"],
-        "application_url": "http://127.0.0.1:8000",
-        "redirect_path": "/auth/callback",
-        "embedded": True,
-        # App Bridge, loaded first by every embedded admin page; the demo and tests use the sandbox's stand-in.
-        "app_bridge_url": "https://cdn.shopify.com/shopifycloud/app-bridge.js",
-        "expiring_offline_tokens": True,
-        # Default: the real shop (https://{shop}); the demo and tests point it at the sandbox.
-        "admin_base_url": "",
-        "webhook_path": "/webhooks",
-        "webhook_topics": [
-            "orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
-            "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
-            "bulk_operations/finish",
-            # Deletions reach us only by webhook: the GraphQL sync lists what exists, never what was removed.
-            "orders/delete", "products/delete", "customers/delete",
-            # Since API 2025-01 e-mail consent is only in this topic (customer payloads no longer carry it).
-            "customers_email_marketing_consent/update",
-        ],
-        "compliance_topics": ["customers/data_request", "customers/redact", "shop/redact"],
-        "request_timeout_seconds": 30.0,
+    "review_request": {
+        "enabled": True,
+        "delay_days": 7,
+        "fallback_after_fulfilment_days": 7,
+        "reminder_enabled": True,
+        "reminder_delay_days": 7,
+        "incentive_text": "",
     },
-    "amazon": {
-        "regions": ["na", "eu", "fe"],
-        # Empty: python-amazon-sp-api's regional endpoints; the demo and tests point it at the sandbox.
-        "endpoint": "",
-        "lwa_token_url": "https://api.amazon.com/auth/o2/token",
-        "request_timeout_seconds": 30.0,
-        # Bounded retries of 429/5xx/network failures (exponential backoff from backoff_seconds).
-        "max_attempts": 6,
-        "backoff_seconds": 1.0,
-        # Orders sync: first run reaches back this far; later runs re-read this overlap before the cursor.
-        "backfill_days": 180,
-        "sync_overlap_minutes": 10,
-        # Returns/refunds come from the returns reports, fetched by the sync at most this often.
-        "returns_every_hours": 6.0,
-        # Seller-feedback reports: how far back each request reaches, poll interval and give-up time.
-        "feedback_days": 30,
-        "report_poll_seconds": 30.0,
-        "report_max_wait_seconds": 1800.0,
-        # A solicitation left in "sending" longer than this is reconciled by the next run.
-        "solicitation_claim_timeout_minutes": 15,
+    "amazon_review_request": {"enabled": True, "delay_days_after_window_opens": 0},
+    "review_reply": {"enabled": True, "auto_reply_min_rating": 4},
+    "survey": {
+        "enabled": True,
+        "kind": "nps",
+        "delay_days": 10,
+        "followup_days": 7,
+        "comeback_days": 30,
+        "comeback_discount_percent": 10,
     },
-    "judgeme": {"base_url": "https://judge.me", "request_timeout_seconds": 20.0},
-    "mail": {
-        "from_name": "",
-        "from_email": "",
-        "reply_to": "",
-        "timeout_seconds": 30.0,
-        # Dispatcher: a claim older than this is presumed crashed and reconciled (one resend at most).
-        "claim_timeout_seconds": 600.0,
-        "max_attempts": 5,
-        "retry_base_seconds": 300.0,
-        "retry_max_seconds": 21600.0,
-        "batch_size": 100,
-        # Optional mailbox for the mailto: part of List-Unsubscribe (RFC 2369); empty: https link only. Its mail
-        # must reach `aftercare unsubscribe-mailbox` (plugin.messaging.inbound), which honours each at once.
-        "unsubscribe_mailto": "",
+    "replenishment": {
+        "enabled": True,
+        "lead_days": 7,
+        "min_product_samples": 5,
+        "discount_enabled": False,
+        "discount_percent": 10,
+        "subscribe_offer_enabled": True,
     },
-    "scheduler": {
-        "timezone": "UTC",
-        "lease_seconds": 60,
-        "misfire_grace_seconds": 300,
-        "engine": "apscheduler",
-        "celery_broker_url": "",
-    },
-    "analytics": {
-        # The 90-day repurchase rate looks at first-time buyers of the last `cohort_days` whose
-        # first order is at least `repurchase_window_days` old.
-        "repurchase_window_days": 90,
-        "cohort_days": 365,
-        "acquisition_below": 0.15,
-        "loyalty_above": 0.30,
-        "expected_lifetime_years": 3.0,
-        "attribution_days": 7,
-        # RFM segment rules (merchant-editable; amounts in the store currency).
-        "vip_min_spent_12m": 500.0,
-        "vip_min_orders_12m": 4,
-        "growth_min_order": 200.0,
-        "growth_max_orders": 2,
-        "dormant_after_days": 182,
-    },
-    # Defaults of every flow (DESIGN.md §4-5); each store can override any key (flow_settings rows).
-    "flows": {
-        "policy": {
-            "send_window_start": "09:00",
-            "send_window_end": "11:00",
-            "marketing_cap_count": 2,
-            "marketing_cap_days": 7,
-            "respect_holidays": True,
-            "ramadan_countries": [],
-            "ramadan_daytime_start": "05:00",
-            "ramadan_daytime_end": "19:00",
-            "fallback_locale": "en",
-        },
-        "review_request": {
-            "enabled": True,
-            "delay_days": 7,
-            "fallback_after_fulfilment_days": 7,
-            "reminder_enabled": True,
-            "reminder_delay_days": 7,
-            "incentive_text": "",
-        },
-        "amazon_review_request": {"enabled": True, "delay_days_after_window_opens": 0},
-        "review_reply": {"enabled": True, "auto_reply_min_rating": 4},
-        "survey": {
-            "enabled": True,
-            "kind": "nps",
-            "delay_days": 10,
-            "followup_days": 7,
-            "comeback_days": 30,
-            "comeback_discount_percent": 10,
-        },
-        "replenishment": {
-            "enabled": True,
-            "lead_days": 7,
-            "min_product_samples": 5,
-            "discount_enabled": False,
-            "discount_percent": 10,
-            "subscribe_offer_enabled": True,
-        },
-        "tickets": {
-            "sla_hours_severity_1": 1,
-            "sla_hours_severity_2": 24,
-            "sla_hours_severity_3": 72,
-        },
+    "tickets": {
+        "sla_hours_severity_1": 1,
+        "sla_hours_severity_2": 24,
+        "sla_hours_severity_3": 72,
     },
 }
 
 
-class ConfigError(ValueError):
-    """A configuration problem; the message names the setting or variable to fix."""
+def _defaults() -> dict[str, Any]:
+    """Return a fresh nested copy of every default, shaped like app.toml."""
+    tree: dict[str, Any] = {section: {} for section in SECTIONS}
+    for setting in SETTINGS:
+        section, key = setting.name.split(".", 1)
+        tree[section][key] = copy.deepcopy(setting.default)
+    tree["flows"] = copy.deepcopy(FLOW_DEFAULTS)
+    return tree
+
+
+# Shown to tests and tools; load_config builds its own copy, so nothing can change the defaults it starts from.
+DEFAULTS: Mapping[str, Any] = _defaults()
 
 
 @dataclass(frozen=True)
@@ -218,18 +281,24 @@ class Config:
     sources: tuple[str, ...] = field(default=())
     generated_secrets: tuple[str, ...] = field(default=())
 
-    def get(self, dotted: str, default: Any = None) -> Any:
-        """Return a setting by dotted path, e.g. ``shopify.api_version``."""
+    def get(self, name: str) -> Any:
+        """Return a declared setting by dotted name, e.g. ``shopify.api_version``; raise if it is not declared."""
+        if name in DECLARED:
+            section, key = name.split(".", 1)
+            return self.settings[section][key]
+        parts = name.split(".")
+        if parts[0] != "flows" or len(parts) < 2 or not _declared_flow_path(parts[1:]):
+            raise UnknownSettingError(name)
         node: Any = self.settings
-        for part in dotted.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return default
+        for part in parts:
             node = node[part]
         return node
 
     def section(self, name: str) -> Mapping[str, Any]:
-        """Return one top-level section."""
-        return self.settings.get(name, {})
+        """Return one top-level section; raise if it is not declared."""
+        if name not in SECTIONS:
+            raise UnknownSettingError(name)
+        return self.settings[name]
 
     @property
     def shopify_configured(self) -> bool:
@@ -237,26 +306,88 @@ class Config:
         return bool(self.get("shopify.client_id") or self.secrets.shopify_api_key)
 
 
-def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any], where: str, strict: bool) -> None:
+def _declared_flow_path(parts: list[str]) -> bool:
+    """Say whether ``flows.<parts>`` names a flow or a flow setting that has a default."""
+    node: Any = FLOW_DEFAULTS
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+@dataclass(frozen=True)
+class _EnvValue:
+    """An override as written in the environment: read by the setting's type, named by its variable."""
+
+    variable: str
+    raw: str
+
+    def parsed(self) -> Any:
+        """Read the value the way TOML would, falling back to a plain string."""
+        try:
+            return tomllib.loads(f"v = {self.raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            return self.raw
+
+
+def _merge(settings: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Overlay app.toml, environment or override values; every name must be declared (flows.* are open)."""
+    for section, table in extra.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown setting '{section}'")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"setting '{section}' must be a table")
+        if section == "flows":
+            _merge_open(settings["flows"], table, "flows")
+            continue
+        for key, value in table.items():
+            setting = DECLARED.get(f"{section}.{key}")
+            if setting is None:
+                raise ConfigError(f"unknown setting '{section}.{key}'")
+            settings[section][key] = _checked(setting, value)
+
+
+def _checked(setting: Setting, value: Any) -> Any:
+    if not isinstance(value, _EnvValue):
+        return setting.check(value)
+    parsed = value.parsed()
+    if setting.type is str and not isinstance(parsed, str):
+        parsed = value.raw  # a text setting keeps digits or `true` as written (a numeric client id stays text)
+    try:
+        return setting.check(parsed)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (from {value.variable})") from None
+
+
+def _merge_open(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> None:
+    """Overlay the open [flows.*] tables: new keys are taken as they are, known ones keep their default's type."""
     for key, value in extra.items():
-        path = f"{where}.{key}" if where else key
+        path = f"{where}.{key}"
+        if isinstance(value, _EnvValue):
+            value = value.parsed()
         if key not in base:
-            # flows.* are open: new flows and settings arrive with later features.
-            if strict and not path.startswith("flows"):
-                raise ConfigError(f"unknown setting '{path}'")
-            base[key] = copy.deepcopy(value)
+            base[key] = _plain(value)
             continue
         current = base[key]
         if isinstance(current, dict):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"setting '{path}' must be a table")
-            _deep_merge(current, value, path, strict)
+            _merge_open(current, value, path)
             continue
         base[key] = _coerce(path, current, value)
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, _EnvValue):
+        return value.parsed()
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return copy.deepcopy(value)
+
+
 def _coerce(path: str, current: Any, value: Any) -> Any:
-    """Check a value against the default's type; integers are accepted where floats are expected."""
+    """Check a flow setting against its default's type; integers are accepted where floats are expected."""
     if current is None or value is None:
         return value
     if isinstance(current, bool):
@@ -272,14 +403,6 @@ def _coerce(path: str, current: Any, value: Any) -> Any:
     return value
 
 
-def _parse_env_value(name: str, raw: str) -> Any:
-    """Read an override the way TOML would read it, falling back to a plain string."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in environ.items():
@@ -291,7 +414,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = _parse_env_value(name, raw)
+        node[parts[-1]] = _EnvValue(name, raw)
     return out
 
 
@@ -345,22 +468,22 @@ def load_config(override: Mapping[str, Any] | None = None,
     """Build the effective configuration; raise ConfigError naming what is wrong."""
     environ = os.environ if environ is None else environ
     override = dict(override or {})
-    settings = copy.deepcopy(DEFAULTS)
+    settings = _defaults()
     sources = ["defaults"]
 
     config_path = environ.get("AFTERCARE_CONFIG")
     toml_path = Path(config_path) if config_path else Path.cwd() / "app.toml"
     if config_path or toml_path.exists():
-        _deep_merge(settings, _read_toml(toml_path), "", strict=True)
+        _merge(settings, _read_toml(toml_path))
         sources.append(str(toml_path))
     env_settings = _env_overrides(environ)
     if env_settings:
-        _deep_merge(settings, env_settings, "", strict=True)
+        _merge(settings, env_settings)
         sources.append("environment")
     override_secrets = override.pop("secrets", {})
     override_db = override.pop("database_url", None)
     if override:
-        _deep_merge(settings, override, "", strict=True)
+        _merge(settings, override)
         sources.append("override")
 
     instance_path = Path(settings["app"]["instance_path"] or default_instance_path()).resolve()

@@ -14,7 +14,7 @@ from plugin.models import FlowSettings
 
 def defaults(config: Config, flow: str) -> dict[str, Any]:
     """Return the deployment's defaults for a flow (empty when the flow has none)."""
-    return copy.deepcopy(dict(config.get(f"flows.{flow}", {}) or {}))
+    return copy.deepcopy(dict(config.section("flows").get(flow) or {}))
 
 
 def effective(session: Session, config: Config, store_id: int, flow: str) -> dict[str, Any]:

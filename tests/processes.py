@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The command line of this checkout (`python -m aftercare`): the installed script may belong to another checkout.
+AFTERCARE = (sys.executable, "-m", "aftercare")
 
 
 def like_a_terminal() -> None:
@@ -12,3 +18,8 @@ def like_a_terminal() -> None:
     ignored, and Python then never raises KeyboardInterrupt; the tests send SIGINT to play Ctrl-C.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def project_env(env: dict[str, str]) -> dict[str, str]:
+    """Return ``env`` with this checkout on PYTHONPATH, so a child started with a bare environment finds it."""
+    return {**env, "PYTHONPATH": str(ROOT)}

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from plugin.cli import main
+from aftercare.cli import main
 from plugin.crypto import Vault
 from plugin.models import Merchant, Store
 from plugin.secrets_store import get_credential

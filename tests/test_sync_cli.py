@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from aftercare.cli import main
 from plugin import sync
-from plugin.cli import main
 from plugin.models import Order
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, wipe
 from tests.shopify_sync_harness import make_harness

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from plugin.cli import main
+from aftercare.cli import main
 
 APP_TOML = """
 [shopify]

@@ -171,11 +171,11 @@ class SpApiSession:
     def from_config(cls, config: Any, credentials: Credentials, region: str, clock: Clock,
                     sleep: Callable[[float], None]) -> SpApiSession:
         """Build a session from ``[amazon]`` settings (endpoint, lwa_token_url, timeouts, retries)."""
-        return cls(credentials, region=region, endpoint=config.get("amazon.endpoint", ""),
+        return cls(credentials, region=region, endpoint=config.get("amazon.endpoint"),
                    lwa_token_url=config.get("amazon.lwa_token_url"), clock=clock, sleep=sleep,
-                   timeout=float(config.get("amazon.request_timeout_seconds", 30.0)),
-                   max_attempts=int(config.get("amazon.max_attempts", 6)),
-                   backoff_seconds=float(config.get("amazon.backoff_seconds", 1.0)))
+                   timeout=config.get("amazon.request_timeout_seconds"),
+                   max_attempts=config.get("amazon.max_attempts"),
+                   backoff_seconds=config.get("amazon.backoff_seconds"))
 
     def api(self, cls: type[T]) -> T:
         """Return this run's instance of a library client class, pointed at the configured endpoint."""

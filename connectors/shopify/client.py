@@ -111,9 +111,9 @@ class ShopifyClient:
     @classmethod
     def from_config(cls, config: Any, shop: str, access_token: str, **kwargs: Any) -> ShopifyClient:
         """Build a client from ``[shopify]`` settings (api_version, admin_base_url, request_timeout_seconds)."""
-        return cls(shop, access_token, api_version=config.get("shopify.api_version", DEFAULT_API_VERSION),
-                   base_url=config.get("shopify.admin_base_url", "") or "",
-                   timeout=float(config.get("shopify.request_timeout_seconds", 30.0)), **kwargs)
+        return cls(shop, access_token, api_version=config.get("shopify.api_version"),
+                   base_url=config.get("shopify.admin_base_url"),
+                   timeout=config.get("shopify.request_timeout_seconds"), **kwargs)
 
     # -- pacing ------------------------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ def customer_detail(customer_id: int) -> Any:
     suppression = session.scalar(select(Suppression).where(
         Suppression.store_id == customer.store_id, Suppression.email == normalize(customer.email))) \
         if customer.email else None
-    min_samples = int(get_config().get("flows.replenishment.min_product_samples", 5) or 5)
+    min_samples = get_config().get("flows.replenishment.min_product_samples")
     store = session.get(Store, customer.store_id)
     return page("admin/customer.html", customer=customer, metrics=metrics, orders=orders, store=store,
                 suppression=suppression, predictions=predicted_by_product(customer, min_samples),

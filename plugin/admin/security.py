@@ -186,7 +186,7 @@ def frame_ancestors(shop: str | None, embedded: bool) -> str:
     if shop:
         sources.insert(0, f"https://{shop}")
     # The demo and tests frame the app from the Shopify sandbox's "admin" page, on its own origin.
-    stand_in = (get_config().get("shopify.admin_base_url") or "").strip().rstrip("/")
+    stand_in = get_config().get("shopify.admin_base_url").strip().rstrip("/")
     if stand_in:
         sources.append(stand_in)
     return "frame-ancestors " + " ".join(sources)

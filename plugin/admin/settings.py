@@ -115,9 +115,9 @@ def check_amazon_connection(region: str, marketplace_ids: list[str], refresh_tok
     clock = get_clock()
     # Two attempts at most: the merchant is waiting on this page.
     session = SpApiSession(Credentials(config.secrets.lwa_client_id, config.secrets.lwa_client_secret, refresh_token),
-                           region=region, endpoint=config.get("amazon.endpoint", ""),
+                           region=region, endpoint=config.get("amazon.endpoint"),
                            lwa_token_url=config.get("amazon.lwa_token_url"), clock=clock, sleep=time.sleep,
-                           timeout=min(15.0, float(config.get("amazon.request_timeout_seconds", 30.0))),
+                           timeout=min(15.0, config.get("amazon.request_timeout_seconds")),
                            max_attempts=2, backoff_seconds=1.0)
     try:
         with session:

@@ -43,8 +43,8 @@ class ShopRoutingTransport(httpx.BaseTransport):
 
 def shop_http_client(config: Config, on_response: Callable[[httpx.Response], Any] | None = None) -> httpx.Client:
     """Return a client with the configured timeout that reaches shops (or the configured stand-in)."""
-    base = (config.get("shopify.admin_base_url") or "").strip()
-    timeout = httpx.Timeout(float(config.get("shopify.request_timeout_seconds")))
+    base = config.get("shopify.admin_base_url").strip()
+    timeout = httpx.Timeout(config.get("shopify.request_timeout_seconds"))
     hooks = {"response": [on_response]} if on_response else {}
     transport = ShopRoutingTransport(base) if base else None
     return httpx.Client(timeout=timeout, transport=transport, event_hooks=hooks, follow_redirects=False)

@@ -1,1 +1,1 @@
-"""CLI command modules, one per subsystem; plugin.cli registers them all."""
+"""CLI command modules of the app, one per subsystem; plugin.cli lists them, common.py holds what they share."""

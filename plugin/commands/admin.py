@@ -1,10 +1,12 @@
-"""CLI commands: `aftercare admin create-user` (standalone admin sign-in; registered by plugin.cli)."""
+"""CLI commands: `aftercare admin create-user` (standalone admin sign-in; listed in plugin.cli)."""
 
 from __future__ import annotations
 
 import os
 
 import click
+
+from plugin.commands.common import friendly_errors
 
 PASSWORD_VARIABLE = "AFTERCARE_ADMIN_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 
@@ -26,8 +28,6 @@ def admin() -> None:
 @click.option("--merchant-name", default=None, help="Name of the new merchant (when --merchant-id is not given).")
 def create_user(email: str, merchant_id: int | None, merchant_name: str | None) -> None:
     """Create a user; the password comes from AFTERCARE_ADMIN_PASSWORD or a hidden prompt, never argv."""
-    from plugin.cli import friendly_errors
-
     friendly_errors(_create_user)(email, merchant_id, merchant_name)
 
 

@@ -1,4 +1,4 @@
-"""CLI commands: amazon (registered on the `aftercare` group by plugin.cli)."""
+"""CLI commands: stores add-amazon (listed in plugin.cli)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import time
 
 import click
+
+from plugin.commands.common import friendly_errors
 
 REFRESH_TOKEN_VARIABLE = "AFTERCARE_AMAZON_REFRESH_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
@@ -27,8 +29,6 @@ def register(main: click.Group) -> None:
 def add_amazon(seller_id: str, region: str, marketplaces: str, merchant_id: int | None, name: str | None,
                skip_check: bool) -> None:
     """Connect an Amazon seller (refresh token from AFTERCARE_AMAZON_REFRESH_TOKEN or a hidden prompt)."""
-    from plugin.cli import friendly_errors
-
     friendly_errors(_add_amazon)(seller_id.strip(), region, marketplaces, merchant_id, name, skip_check)
 
 

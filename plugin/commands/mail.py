@@ -1,4 +1,4 @@
-"""CLI commands: mail (registered on the `aftercare` group by plugin.cli)."""
+"""CLI commands: unsubscribe-mailbox (listed in plugin.cli)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import signal
 import threading
 
 import click
+
+from plugin.commands.common import friendly_errors
 
 
 def register(main: click.Group) -> None:
@@ -19,7 +21,6 @@ def register(main: click.Group) -> None:
 def unsubscribe_mailbox(host: str, port: int) -> None:
     """Receive mailto: unsubscribes for mail.unsubscribe_mailto and honour each one as it arrives."""
     from base.clock import SystemClock
-    from plugin.cli import friendly_errors
     from plugin.config import ConfigError, load_config
     from plugin.db import Database
     from plugin.logs import configure_logging
@@ -28,7 +29,7 @@ def unsubscribe_mailbox(host: str, port: int) -> None:
     @friendly_errors
     def _run() -> None:
         cfg = load_config()
-        mailbox = str(cfg.get("mail.unsubscribe_mailto") or "")
+        mailbox = cfg.get("mail.unsubscribe_mailto")
         if "@" not in mailbox:
             raise ConfigError("mail.unsubscribe_mailto (AFTERCARE_MAIL__UNSUBSCRIBE_MAILTO) must be the mailbox "
                               "address this server receives, e.g. \"unsubscribe@mail.example.com\"")

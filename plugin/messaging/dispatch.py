@@ -71,11 +71,11 @@ class DispatchSettings:
     def from_context(cls, ctx: JobContext) -> DispatchSettings:
         """Read the settings from the job context's configuration."""
         get = ctx.config.get
-        return cls(claim_timeout=timedelta(seconds=float(get("mail.claim_timeout_seconds", 600.0))),
-                   max_attempts=int(get("mail.max_attempts", 5)),
-                   retry_base_seconds=float(get("mail.retry_base_seconds", 300.0)),
-                   retry_max_seconds=float(get("mail.retry_max_seconds", 21600.0)),
-                   batch_size=int(get("mail.batch_size", 100)))
+        return cls(claim_timeout=timedelta(seconds=get("mail.claim_timeout_seconds")),
+                   max_attempts=get("mail.max_attempts"),
+                   retry_base_seconds=get("mail.retry_base_seconds"),
+                   retry_max_seconds=get("mail.retry_max_seconds"),
+                   batch_size=get("mail.batch_size"))
 
 
 def default_worker_id() -> str:

@@ -33,7 +33,7 @@ HEADER_LIMITS = {"X-Shopify-Webhook-Id": 255, "X-Shopify-Event-Id": 255, "X-Shop
 
 def init_app(app: Any) -> None:
     """Register the webhook route at the configured path."""
-    path = app.config["AFTERCARE"].get("shopify.webhook_path") or "/webhooks"
+    path = app.config["AFTERCARE"].get("shopify.webhook_path")
     app.add_url_rule(path, endpoint="webhooks.receive", view_func=receive, methods=["POST"])
     app.register_blueprint(bp)
 
@@ -80,7 +80,7 @@ def _reinstalled_since(store: Any, delivery: Delivery) -> bool:
 def receive() -> tuple[Response, int]:
     """Verify, store and acknowledge one webhook delivery."""
     config = get_config()
-    limit = int(config.get("app.max_webhook_body_bytes"))
+    limit = config.get("app.max_webhook_body_bytes")
     try:
         raw = _read_body(limit)
     except RequestEntityTooLarge:

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from aftercare.cli import main
 from plugin.admin.standalone import MAX_FAILED_LOGINS, create_admin_user
-from plugin.cli import main
 from plugin.models import AdminUser, Merchant
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY
 

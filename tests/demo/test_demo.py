@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from demo import Demo, DemoOptions
 from plugin.auth.tokens import get_access_token
 from plugin.models import Store
 from sandbox.shopify import mint_session_token
-from tests.processes import like_a_terminal
+from tests.processes import AFTERCARE, like_a_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = {"customers": 100, "orders": 400, "amazon_orders": 120, "days": 45}
@@ -171,7 +170,7 @@ def test_embedded_overview_shows_figures_computed_from_the_rows(first_run, insta
 
 
 def _cli(instance: Path, *args: str) -> list[str]:
-    return [sys.executable, "-c", "from plugin.cli import run; run()", "demo", "--instance", str(instance),
+    return [*AFTERCARE, "demo", "--instance", str(instance),
             *CLI_SIZES, *args]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from tests.processes import AFTERCARE
 
 ROOT = Path(__file__).resolve().parents[2]
 LWA_ID = "amzn1.application-oa2-client.cli-test"
@@ -21,7 +22,7 @@ LWA_SECRET = "amzn1.oa2-cs.v1.cli-test-secret"  # noqa: S105 - a sandbox credent
 def command(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """Run `aftercare ...` in a subprocess; terminate it (by its own pid) afterwards."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
-    process = subprocess.Popen([sys.executable, "-c", "from plugin.cli import run; run()", *args], cwd=ROOT,
+    process = subprocess.Popen([*AFTERCARE, *args], cwd=ROOT,
                                env={**base, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:

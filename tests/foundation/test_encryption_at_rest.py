@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from plugin.cli import main
+from aftercare.cli import main
 from plugin.crypto import DecryptionError, Vault
 from plugin.models import Merchant, Store
 from plugin.secrets_store import get_credential, set_credential

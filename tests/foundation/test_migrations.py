@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +10,7 @@ from sqlalchemy import create_engine, inspect
 
 from plugin.migrate import head_revision
 from plugin.models import Base
+from tests.processes import AFTERCARE, project_env
 
 
 def test_migrations_match_models(engine):
@@ -30,9 +29,8 @@ def test_db_upgrade_command_on_an_empty_sqlite_file(tmp_path):
     db_file = tmp_path / "fresh.sqlite"
     env = {"AFTERCARE_SECRET_KEY": "k" * 32, "AFTERCARE_ENCRYPTION_KEY": "4Ok1U0Tg5m4bVdXqEJ6kQYAqgQd0yXm8Dq1T7r2V2kE=",
            "AFTERCARE_DATABASE_URL": f"sqlite:///{db_file}", "PATH": "/usr/bin:/bin"}
-    exe = Path(sys.executable).parent / "aftercare"
-    result = subprocess.run([str(exe), "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([*AFTERCARE, "db", "upgrade"], env=project_env(env), cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "database at head"
     tables = set(inspect(create_engine(f"sqlite:///{db_file}")).get_table_names())

@@ -6,7 +6,6 @@ import os
 import select as select_module
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from aftercare.cli import main
 from jobs.runner import JobTargetError, UnknownJobError, resolve, run_job
 from jobs.schedule import JOBS, JobSpec, SchedulerService, acquire_lease, get_job, job_names
-from plugin.cli import main
 from plugin.models import FlowSettings, SchedulerLease
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY
 from tests.jobs import factory as f
-from tests.processes import like_a_terminal
+from tests.processes import AFTERCARE, like_a_terminal
 
 TEST_JOBS = (
     JobSpec("mark", "tests.jobs.jobfns:mark_store", 60, platforms=("shopify", "amazon")),
@@ -144,7 +143,7 @@ def test_run_job_command(ctx, database_url):
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_scheduler_command_takes_the_lease_and_releases_it_on_interrupt(ctx, database_url, stop):
-    command = [sys.executable, "-c", "from plugin.cli import main; main()", "scheduler", "--holder", "proc-1"]
+    command = [*AFTERCARE, "scheduler", "--holder", "proc-1"]
     proc = subprocess.Popen(command, env=_env(database_url), stdout=subprocess.PIPE,
                             preexec_fn=like_a_terminal, stderr=subprocess.STDOUT,
                             text=True)

@@ -10,10 +10,8 @@ import signal
 import smtplib
 import socket
 import subprocess
-import sys
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -30,10 +28,9 @@ from sandbox.smtp import SmtpSandbox
 from tests.conftest import test_settings
 from tests.messaging import seed
 from tests.messaging.conftest import IN_WINDOW
-from tests.processes import like_a_terminal
+from tests.processes import AFTERCARE, like_a_terminal, project_env
 
 MAILBOX = "leave@calm.example"
-EXE = Path(sys.executable).parent / "aftercare"
 
 
 @pytest.fixture
@@ -134,14 +131,15 @@ def test_the_cli_serves_the_mailbox_and_names_the_missing_setting(sent, tmp_path
     _subject, message_id, database, config = sent
     # The command runs on the wall clock: the token a client would send is signed now (the test clock is in March).
     subject = "unsubscribe " + links.make_token(config.secrets.secret_key, SystemClock(), "unsubscribe", message_id)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AFTERCARE_DATABASE_URL": database.url,
-           "AFTERCARE_SECRET_KEY": config.secrets.secret_key, "AFTERCARE_ENCRYPTION_KEY": config.secrets.encryption_key}
-    missing = subprocess.run([str(EXE), "unsubscribe-mailbox", "--port", "0"], env=env, cwd=tmp_path,
+    env = project_env({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AFTERCARE_DATABASE_URL": database.url,
+                       "AFTERCARE_SECRET_KEY": config.secrets.secret_key,
+                       "AFTERCARE_ENCRYPTION_KEY": config.secrets.encryption_key})
+    missing = subprocess.run([*AFTERCARE, "unsubscribe-mailbox", "--port", "0"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "mail.unsubscribe_mailto" in missing.stderr
     assert "Traceback" not in missing.stderr
     port = _free_port()
-    server = subprocess.Popen([str(EXE), "unsubscribe-mailbox", "--host", "127.0.0.1", "--port", str(port)],
+    server = subprocess.Popen([*AFTERCARE, "unsubscribe-mailbox", "--host", "127.0.0.1", "--port", str(port)],
                               preexec_fn=like_a_terminal,
                               env={**env, "AFTERCARE_MAIL__UNSUBSCRIBE_MAILTO": f'"{MAILBOX}"'}, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

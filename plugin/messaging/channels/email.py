@@ -58,10 +58,10 @@ class EmailChannel:
         config = ctx.config
         smtp_url = ctx.extras.get("smtp_url") or config.secrets.smtp_url
         self._smtp_url = str(smtp_url or "")
-        self.timeout = float(config.get("mail.timeout_seconds", 30.0))
+        self.timeout = config.get("mail.timeout_seconds")
         self.base_url = str(ctx.extras.get("base_url") or config.get("app.base_url")).rstrip("/")
         self.secret_key = config.secrets.secret_key
-        self.unsubscribe_mailto = str(config.get("mail.unsubscribe_mailto") or "")
+        self.unsubscribe_mailto = config.get("mail.unsubscribe_mailto")
         # A channel lives for one dispatch run: templates and flow settings are read once per run.
         self._sources: dict[tuple[int, str, str, str], templates.TemplateSource] = {}
         self._flow_settings: dict[tuple[int, str], dict[str, Any]] = {}

@@ -40,7 +40,7 @@ class ReviewReplyChannel:
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
         self.base_url = str(ctx.extras.get("judgeme_base_url") or ctx.config.get("judgeme.base_url"))
-        self.timeout = float(ctx.config.get("judgeme.request_timeout_seconds", 20.0))
+        self.timeout = ctx.config.get("judgeme.request_timeout_seconds")
 
     def prepare(self, session: Session, message: Message, decision: Decision) -> PreparedReply:
         """Read the review, the reply text and the store's Judge.me token."""

@@ -1,4 +1,4 @@
-"""CLI commands: sandbox (registered on the `aftercare` group by plugin.cli)."""
+"""CLI commands: sandbox shopify|amazon|judgeme|smtp (registered on the `aftercare` group by aftercare.cli)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CLI commands: jobs (registered on the `aftercare` group by plugin.cli)."""
+"""CLI commands that run jobs: scheduler, run-job, sync (registered on the `aftercare` group by aftercare.cli)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import sys
 
 import click
 
+from plugin.commands.common import friendly_errors
+
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the `aftercare` group."""
     main.add_command(scheduler)
     main.add_command(run_job)
+    main.add_command(sync)
 
 
 @click.command("scheduler")
@@ -19,7 +22,6 @@ def register(main: click.Group) -> None:
 def scheduler(holder: str | None) -> None:
     """Run the periodic jobs (one active scheduler; others wait on standby)."""
     from jobs.schedule import SchedulerService
-    from plugin.cli import friendly_errors
     from plugin.config import load_config
     from plugin.context import JobContext
     from plugin.logs import configure_logging
@@ -52,7 +54,6 @@ def run_job(name: str, store_id: int | None) -> None:
     """Run one declared job once, now (all stores, or --store ID)."""
     from jobs.runner import JobTargetError, UnknownJobError
     from jobs.schedule import get_job, run_named
-    from plugin.cli import friendly_errors
     from plugin.config import load_config
     from plugin.context import JobContext
 
@@ -83,3 +84,46 @@ def run_job(name: str, store_id: int | None) -> None:
             raise SystemExit(1)
 
     _run()
+
+
+@click.command("sync")
+@click.option("--store", "store_id", type=int, default=None, help="Sync this store id only (default: all active).")
+@click.option("--full", is_flag=True, help="Backfill everything again (Shopify: bulk operations).")
+def sync(store_id: int | None, full: bool) -> None:
+    """Sync customers, products, orders and reviews from the marketplaces now."""
+    from jobs.runner import run_job
+    from jobs.schedule import JobSpec
+    from plugin.config import load_config
+    from plugin.context import JobContext
+
+    @friendly_errors
+    def _run() -> None:
+        ctx = JobContext.from_config(load_config())
+        # Both platforms: jobs.sync.sync_store hands Amazon stores to the Amazon sync.
+        spec = JobSpec("sync", "jobs.sync:sync_store_full" if full else "jobs.sync:sync_store", 0,
+                       platforms=("shopify", "amazon"))
+        try:
+            result = run_job(ctx, spec, store_id)
+        finally:
+            ctx.database.dispose()
+        for sid, counts in result.results.items():
+            click.echo(f"sync store {sid}: {_flat(counts)}")
+        for sid, error in result.failures.items():
+            click.echo(f"sync store {sid}: FAILED {error}", err=True)
+        if not result.results and not result.failures:
+            click.echo("sync: no active stores")
+        if result.failures:
+            raise SystemExit(1)
+
+    _run()
+
+
+def _flat(counts: dict, prefix: str = "") -> str:
+    """Render nested counts as ``orders.records=10 orders.written=3 ...``."""
+    parts = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            parts.append(_flat(value, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}={value}")
+    return " ".join(p for p in parts if p)

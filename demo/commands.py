@@ -1,4 +1,4 @@
-"""CLI commands: demo (registered on the `aftercare` group by plugin.cli)."""
+"""CLI command: demo (registered on the `aftercare` group by aftercare.cli)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,5 @@
+"""`python -m aftercare`: the same command line as the `aftercare` script."""
+
+from aftercare.cli import run
+
+run()

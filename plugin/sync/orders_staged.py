@@ -88,8 +88,8 @@ def _copy(session: Session, table: Table, rows: Iterable[tuple[Any, ...]]) -> No
 
 def _stage_batch(session: Session, store_id: int, batch: list[OrderRecord]) -> None:
     """Fill the staging tables with one batch: customers deduplicated (last copy wins), lines deduplicated per
-    order (last copy wins, first position kept, as _sync_lines) and the catalog rows the lines name (first
-    mention wins, as ensure_catalog)."""
+    order (last copy wins, first position kept, as the generic path) and the catalog rows the lines name (first
+    mention wins, as products.ensure_catalog)."""
     cursor = session.connection().connection.cursor()
     try:
         # Parameterless, so psycopg sends it as one simple query: one round trip per batch.
@@ -139,7 +139,7 @@ def _lookup(table: Table, store_id: int, external_id: Any, column: Any = None) -
 
 
 def _current_order(store_id: int, external_id: Any, updated_at: Any) -> Any:
-    """The id of the stored order when the staged copy is current (the same test as _is_current), else NULL.
+    """The id of the stored order when the staged copy is current (the generic path's test), else NULL.
 
     Asked after the order upsert: a current copy is then the stored one, an older copy is still older.
     """
@@ -161,7 +161,7 @@ def upsert_orders_staged(session: Session, store_id: int, batch: list[OrderRecor
     store = literal(store_id, BigInteger)
     keys = ("store_id", "external_id")
     sc, so, sl, sp, sv = STAGE_CUSTOMERS, STAGE_ORDERS, STAGE_LINES, STAGE_PRODUCTS, STAGE_VARIANTS
-    # Customers: create missing ones, fill blanks of older stored copies (as embedded_customers).
+    # Customers: create missing ones, fill blanks of older stored copies (as customers.embedded_customers).
     stored_newer = (select(and_(sc.c.remote_updated_at.is_not(None),
                                 or_(CUSTOMERS.c.remote_updated_at.is_(None),
                                     sc.c.remote_updated_at > CUSTOMERS.c.remote_updated_at)))
@@ -172,7 +172,7 @@ def upsert_orders_staged(session: Session, store_id: int, batch: list[OrderRecor
     stmt = on_conflict(pg_insert(CUSTOMERS).from_select(["store_id", "external_id", *CUSTOMER_FIELDS], todo),
                         CUSTOMERS, keys=keys, update=(), merge=CUSTOMER_MERGE_FIELDS, where=not_redacted)
     totals["customers"] += _rowcount(session, stmt)
-    # Catalog rows the lines name but the catalog lacks (as ensure_catalog).
+    # Catalog rows the lines name but the catalog lacks (as products.ensure_catalog).
     missing = (select(store, sp.c.external_id, sp.c.title)
                .where(_lookup(PRODUCTS, store_id, sp.c.external_id).is_(None)).order_by(sp.c.pos))
     stmt = pg_insert(PRODUCTS).from_select(["store_id", "external_id", "title"], missing)

@@ -27,13 +27,13 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from base.clock import SystemClock  # noqa: E402
-from jobs import amazon_sync  # noqa: E402
 from plugin.config import load_config  # noqa: E402
 from plugin.context import JobContext  # noqa: E402
 from plugin.crypto import Vault  # noqa: E402
 from plugin.db import Database  # noqa: E402
 from plugin.models import Base, Merchant, Order, OrderLine, Store  # noqa: E402
 from plugin.secrets_store import set_credential  # noqa: E402
+from plugin.sync.amazon_run import sync_amazon_store  # noqa: E402
 from sandbox.amazon import AmazonSandbox  # noqa: E402
 from sandbox.amazon.ratelimit import RATE_TABLE  # noqa: E402
 from sandbox.server import ServerThread  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> None:
             store_id = store.id
         ctx = JobContext(config=config, database=database, vault=vault, clock=clock, sleep=time.sleep)
         started = time.perf_counter()
-        result = amazon_sync.run(ctx, store_id)
+        result = sync_amazon_store(ctx, store_id)
         elapsed = time.perf_counter() - started
         with database.session() as session:
             stored = session.scalar(select(func.count()).select_from(Order))

@@ -40,13 +40,13 @@ from pg_database import ensure_database  # noqa: E402
 
 from base.clock import FrozenClock  # noqa: E402
 from connectors.shopify.streams import CustomersStream, OrdersStream, ProductsStream  # noqa: E402
-from jobs.sync import sync_stream  # noqa: E402
 from plugin.config import load_config  # noqa: E402
 from plugin.context import JobContext  # noqa: E402
 from plugin.crypto import Vault, generate_key  # noqa: E402
 from plugin.db import Database  # noqa: E402
 from plugin.models import Base, Merchant, Order, OrderLine, Store  # noqa: E402
 from plugin.secrets_store import set_credential  # noqa: E402
+from plugin.sync.shopify_run import sync_stream  # noqa: E402
 
 CLIENT_ID = "bench-app"
 SCOPES = ["read_orders", "read_all_orders", "read_customers", "read_products"]
@@ -111,7 +111,7 @@ def backfill_child(db_url: str, sandbox_url: str, token: str, shop: str, measure
     vault = Vault(key)
     store_id = make_store(database, vault, shop, token)
     ctx = JobContext(config=config, database=database, vault=vault, extras={"bulk_poll_interval": 0.2})
-    from jobs.sync import shopify_client
+    from plugin.marketplaces import shopify_client
 
     client = shopify_client(ctx, store_id)
     if measure_tracemalloc:
@@ -122,7 +122,7 @@ def backfill_child(db_url: str, sandbox_url: str, token: str, shop: str, measure
     started = time.perf_counter()
     bulk = orders.run_bulk(poll_interval=0.2)
     file_ready = time.perf_counter()
-    from jobs.sync import consume_bulk
+    from plugin.sync.shopify_run import consume_bulk
 
     counts = consume_bulk(ctx, store_id, orders, bulk)
     done = time.perf_counter()
@@ -221,7 +221,7 @@ def incremental(orders: int, customers: int) -> dict:
                 clock.advance(seconds=seconds)
 
             ctx = JobContext(config=config, database=database, vault=vault, clock=clock, sleep=sleep)
-            from jobs.sync import shopify_client
+            from plugin.marketplaces import shopify_client
 
             client = shopify_client(ctx, store_id)
             # A cursor older than every order: the incremental read returns all of them.

@@ -48,7 +48,7 @@ DEMO_LWA_CLIENT_ID = "amzn1.application-oa2-client.aftercare-demo"
 DEMO_LWA_CLIENT_SECRET = "amzn1.oa2-cs.v1.aftercare-demo-sandbox"  # noqa: S105 - a sandbox credential
 DEMO_EMAIL = "merchant@aftercare-demo.example"
 SIMULATED_STREAM = "demo:simulated"
-SYNC_TARGETS = ("jobs.sync:sync_store", "jobs.amazon_sync:run")
+SYNC_TARGETS = ("plugin.sync.store_run:sync_store",)
 # How often each declared job runs inside the simulation (at least its real interval): the flows work in days,
 # so two runs a day show the same behaviour at a fraction of the cost. Shopify changes arrive by webhook
 # between the syncs (every other day; Amazon orders are solicited weeks after they arrive). Dispatch runs

@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from connectors.amazon.client import SpApiSession
 from connectors.amazon.errors import AmazonError, AuthError, ServerError
 from connectors.amazon.solicitations import review_request_offered, send_review_request
-from jobs.amazon_common import amazon_store, open_session
 from plugin import flow_settings
 from plugin.context import JobContext
 from plugin.logs import log_context
+from plugin.marketplaces import amazon_store, open_session
 from plugin.messaging.outbox import enqueue, idempotency_key
 from plugin.models import Message, Order
 

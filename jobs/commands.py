@@ -99,9 +99,9 @@ def sync(store_id: int | None, full: bool) -> None:
     @friendly_errors
     def _run() -> None:
         ctx = JobContext.from_config(load_config())
-        # Both platforms: jobs.sync.sync_store hands Amazon stores to the Amazon sync.
-        spec = JobSpec("sync", "jobs.sync:sync_store_full" if full else "jobs.sync:sync_store", 0,
-                       platforms=("shopify", "amazon"))
+        # Both platforms: sync_store hands Amazon stores to the Amazon sync.
+        target = "plugin.sync.store_run:sync_store_full" if full else "plugin.sync.store_run:sync_store"
+        spec = JobSpec("sync", target, 0, platforms=("shopify", "amazon"))
         try:
             result = run_job(ctx, spec, store_id)
         finally:

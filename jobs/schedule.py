@@ -46,7 +46,7 @@ class JobSpec:
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("sync", "jobs.sync:sync_store", 15 * 60, platforms=("shopify", "amazon"),
+    JobSpec("sync", "plugin.sync.store_run:sync_store", 15 * 60, platforms=("shopify", "amazon"),
             description="incremental sync: Shopify customers, products, orders, Judge.me reviews; Amazon orders"),
     JobSpec("webhooks", "jobs.webhooks:process_pending", 30, per_store=False,
             description="process stored webhook events"),

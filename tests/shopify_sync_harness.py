@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from base.clock import FrozenClock
-from jobs.sync import sync_store
 from plugin.config import load_config
 from plugin.context import JobContext
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.models import Customer, Merchant, Order, OrderLine, Product, Store, Variant
 from plugin.secrets_store import set_credential
+from plugin.sync.store_run import sync_store
 from sandbox.shopify import ShopifySandbox
 from sandbox.shopify.models import money
 from tests.conftest import TEST_ENCRYPTION_KEY, test_settings

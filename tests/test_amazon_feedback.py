@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from jobs import amazon_feedback, amazon_sync
+from jobs import amazon_feedback
 from plugin.models import Review, SyncState, Ticket
+from plugin.sync.amazon_run import sync_amazon_store
 from sandbox.amazon.marketplaces import DE, JP, US
 from sandbox.amazon.seed import FEEDBACK_TEXT, language
 from tests.amazon_env import start_env
@@ -55,7 +56,7 @@ def stored(env) -> tuple[dict[str, tuple], dict[str, tuple]]:
 
 
 def test_reports_of_every_marketplace_become_reviews_and_tickets_once(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     # Feedback written in the marketplace languages with known severities, on top of the seeded ones.
     orders = {o.marketplace_id: o for o in env.sandbox.orders_of(env.seller.seller_id)
               if o.delivered_by(env.clock.now())}

@@ -12,9 +12,10 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
-from jobs import amazon_reviews, amazon_sync
+from jobs import amazon_reviews
 from jobs.tickets import open_ticket
 from plugin.models import Message, Order, Review
+from plugin.sync.amazon_run import sync_amazon_store
 from tests.amazon_env import start_env
 from tests.conftest import wipe
 from tests.paths import ROOT
@@ -64,7 +65,7 @@ def daily(env, days: int, new_orders_per_day: int = 0) -> list[datetime]:
             env.sandbox.add_order(env.seller.seller_id, marketplaces[(k + n) % len(marketplaces)],
                                   purchase_date=env.clock.now() - timedelta(hours=3 + n))
         times.append(env.clock.now())
-        amazon_sync.run(env.context(), env.store_id)
+        sync_amazon_store(env.context(), env.store_id)
         amazon_reviews.run(env.context(), env.store_id)
     return times
 
@@ -123,26 +124,26 @@ def test_sixty_days_respect_the_window_at_its_boundaries_and_send_once(env):
 
 
 def test_cancelled_orders_are_left_out(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = expected_send_times(env, [env.clock.now()])
     victim = sorted(eligible)[0]
     env.sandbox.cancel_order(victim)
     env.clock.advance(minutes=5)
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     amazon_reviews.run(env.context(), env.store_id)
     assert set(ledger(env)) == set(eligible) - {victim}
     assert victim not in messages(env)
 
 
 def test_returned_and_refunded_orders_are_left_out_but_nothing_else(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = sorted(expected_send_times(env, [env.clock.now()]))
     afn = next(o for o in eligible if env.sandbox.orders_by_id[o].fulfillment_channel == "AFN")
     mfn = next(o for o in eligible if env.sandbox.orders_by_id[o].fulfillment_channel == "MFN")
     env.sandbox.add_return(afn, refund=False)
     env.sandbox.add_return(mfn, refund=True)
     env.clock.advance(minutes=5)
-    amazon_sync.run(env.context(), env.store_id, full=True)  # full: returns reports are due again
+    sync_amazon_store(env.context(), env.store_id, full=True)  # full: returns reports are due again
     with env.database.session() as session:
         flags = {o.external_id: (o.returned, o.refunded) for o in session.scalars(
             select(Order).where(Order.external_id.in_([afn, mfn])))}
@@ -152,13 +153,13 @@ def test_returned_and_refunded_orders_are_left_out_but_nothing_else(env):
     assert afn not in ledger(env) and mfn not in ledger(env)
     # A later re-read of the orders (Amazon knows nothing of returns there) keeps the flags.
     env.clock.advance(hours=1)
-    amazon_sync.run(env.context(), env.store_id, full=True)
+    sync_amazon_store(env.context(), env.store_id, full=True)
     with env.database.session() as session:
         assert session.scalar(select(Order.returned).where(Order.external_id == afn)) is True
 
 
 def test_an_open_one_star_ticket_does_not_stop_the_solicitation(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = expected_send_times(env, [env.clock.now()])
     unhappy = sorted(eligible)[0]
     with env.database.session() as session:
@@ -194,7 +195,7 @@ def test_delay_setting_moves_the_first_day(env, database):
 
 
 def test_an_order_no_longer_offered_waits_a_day_and_is_never_posted(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = sorted(expected_send_times(env, [env.clock.now()]))
     from sandbox.amazon.solicitations import SolicitationRecord
 
@@ -211,7 +212,7 @@ def test_an_order_no_longer_offered_waits_a_day_and_is_never_posted(env):
 
 
 def test_a_403_not_available_is_recorded_as_already_solicited_and_never_retried(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = sorted(expected_send_times(env, [env.clock.now()]))
     from sandbox.amazon.solicitations import SolicitationRecord
 
@@ -232,7 +233,7 @@ def test_a_403_not_available_is_recorded_as_already_solicited_and_never_retried(
     assert result["already_solicited"] == 1 and result["sent"] == len(eligible) - 1
     first_run = env.clock.now()
     env.clock.advance(days=1)
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     amazon_reviews.run(env.context(), env.store_id)
     calls = [c for c in solicitation_calls(env) if c[1] == target.order_id]
     assert [c[0] for c in calls] == ["GET", "POST"]  # never asked or sent again
@@ -241,7 +242,7 @@ def test_a_403_not_available_is_recorded_as_already_solicited_and_never_retried(
 
 @pytest.mark.parametrize("runs", [2, 3])
 def test_overlapping_runs_send_exactly_once(env, runs):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = expected_send_times(env, [env.clock.now()])
     barrier = threading.Barrier(runs)
     results, errors = [], []
@@ -271,7 +272,7 @@ def test_overlapping_runs_send_exactly_once(env, runs):
 
 
 def test_killed_after_the_call_before_the_commit_is_reconciled_not_resent(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     eligible = expected_send_times(env, [env.clock.now()])
     settings = json.loads(json.dumps({
         "database_url": env.database.url,

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from jobs import amazon_sync
 from plugin.models import Order, OrderLine, SyncState, Variant
+from plugin.sync.amazon_run import sync_amazon_store
 from sandbox.amazon.orders import STATUS_2026
 from tests.amazon_env import NOW, start_env
 from tests.conftest import wipe
@@ -66,14 +66,14 @@ def counts(env) -> tuple[int, int]:
 
 @pytest.mark.parametrize("env", [5000], indirect=True, ids=["5000 orders"])
 def test_first_sync_gives_exactly_the_sellers_orders_and_items(env):
-    result = amazon_sync.run(env.context(), env.store_id)
+    result = sync_amazon_store(env.context(), env.store_id)
     # 31 pages: 20 from the burst, then one per 1/0.0056 s; the sandbox clock moves ~33 minutes while
     # paging, so orders that changed after the run's lastUpdatedBefore are the next run's business.
     assert result["pages"] == 31 and result["throttled"] == 0
     assert (env.clock.now() - NOW).total_seconds() >= 11 / 0.0056
     unsettled = assert_exact_up_to(env, cursor(env))
     assert result["seen"] == len(stored_orders(env)) >= len(expected_orders(env)) - unsettled
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     expected = expected_orders(env)
     assert len(expected) > 3000  # the first seller holds most of the 5,000 seeded orders
     assert stored_orders(env) == expected
@@ -98,15 +98,15 @@ def test_first_sync_gives_exactly_the_sellers_orders_and_items(env):
 
 
 def test_rerun_changes_nothing_and_reads_only_the_overlap(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     before = stored_orders(env)
-    second = amazon_sync.run(env.context(), env.store_id)
+    second = sync_amazon_store(env.context(), env.store_id)
     assert second["orders"] == 0 and second["lines_written"] == 0 and second["lines_deleted"] == 0
     assert stored_orders(env) == before
 
 
 def test_incremental_run_picks_up_changes_after_the_cursor(env):
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     env.clock.advance(hours=6)
     new = env.sandbox.add_order(env.seller.seller_id, env.seller.marketplace_ids[0],
                                 purchase_date=env.clock.now().replace(microsecond=0))
@@ -114,7 +114,7 @@ def test_incremental_run_picks_up_changes_after_the_cursor(env):
                    if o.status_at(env.clock.now()) == "Shipped")
     env.sandbox.cancel_order(shipped.order_id)
     env.clock.advance(minutes=5)
-    result = amazon_sync.run(env.context(), env.store_id)
+    result = sync_amazon_store(env.context(), env.store_id)
     assert stored_orders(env) == expected_orders(env)
     with env.database.session() as session:
         cancelled = session.scalar(select(Order).where(Order.external_id == shipped.order_id))
@@ -145,13 +145,13 @@ def assert_exact_up_to(env, bound):
 
 def test_ten_percent_faults_converge_exactly(env):
     env.sandbox.set_faults(0.10, seed=3)
-    result = amazon_sync.run(env.context(amazon_page_size=10), env.store_id)
+    result = sync_amazon_store(env.context(amazon_page_size=10), env.store_id)
     assert sum(env.sandbox.faults.counts.values()) > 0
     assert result["retries"] > 0
     assert_exact_up_to(env, cursor(env))
-    amazon_sync.run(env.context(amazon_page_size=10), env.store_id)
+    sync_amazon_store(env.context(amazon_page_size=10), env.store_id)
     assert_exact_up_to(env, cursor(env))
     env.sandbox.set_faults(0.0)
     env.clock.advance(hours=1)
-    amazon_sync.run(env.context(), env.store_id)
+    sync_amazon_store(env.context(), env.store_id)
     assert stored_orders(env) == expected_orders(env)

@@ -160,7 +160,7 @@ def test_concurrent_callers_refresh_once(database_url: str, tmp_path: Path, cloc
 
 
 def test_sync_of_a_revoked_store_stops_quietly(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
-    from jobs.sync import sync_shopify_store
+    from plugin.sync.shopify_run import sync_shopify_store
 
     with shopify_env(database_url, tmp_path, clock) as env:
         store_id = env.install()

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
-from jobs.sync import sync_judgeme_reviews
 from plugin.config import load_config
 from plugin.models import Customer, Order, OrderLine, Product, Review, Store, SyncState
 from plugin.secrets_store import set_credential
+from plugin.sync.judgeme_run import sync_judgeme_reviews
 from sandbox.judgeme import JudgemeSandbox
 from tests.conftest import test_settings, wipe
 from tests.shopify_sync_harness import CLIENT_ID, make_harness

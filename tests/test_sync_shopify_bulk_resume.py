@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from connectors.shopify.streams import CustomersStream, OrdersStream, ProductsStream
-from jobs.sync import shopify_client, sync_stream
+from plugin.marketplaces import shopify_client
 from plugin.models import SyncState
+from plugin.sync.shopify_run import sync_stream
 from tests.conftest import wipe
 from tests.shopify_sync_harness import CLIENT_ID, assert_mirrors, make_harness
 

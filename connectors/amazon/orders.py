@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.records import OrderLineRecord, OrderRecord
 
@@ -98,6 +98,7 @@ def to_record(order: dict[str, Any]) -> OrderRecord:
 class OrderPage:
     """One page of orders and the upper bound Amazon applied to the search."""
 
+    record_kind: ClassVar[str] = "orders"  # names its sink in plugin.sync
     records: list[OrderRecord]
     upper_bound: datetime | None
 

@@ -83,6 +83,8 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=6, base_seconds=0.5, max_seconds=30.0, 
 class JudgemeClient:
     """A client for one Judge.me shop."""
 
+    record_kind = "reviews"  # what iter_reviews yields; names its sink in plugin.sync
+
     def __init__(self, shop_domain: str, api_token: str, *, base_url: str = DEFAULT_BASE_URL,
                  timeout: float = 20.0, per_page: int = MAX_PER_PAGE, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,

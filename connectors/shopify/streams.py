@@ -38,12 +38,14 @@ def search_since(field: str, since: datetime | None) -> str | None:
 class Stream:
     """A Shopify resource read page by page (incremental) or through a bulk operation (backfill).
 
-    Subclasses declare: ``name`` (the sync_state stream), ``root`` (the connection field), ``query`` (the
+    Subclasses declare: ``name`` (the sync_state stream), ``record_kind`` (the kind of record it yields, which
+    names its sink in plugin.sync), ``root`` (the connection field), ``query`` (the
     paged document), ``page_size``, ``cursor_field``/``search_field`` and optionally a child connection
     (``child_field``, ``child_query``, ``child_root``, ``child_type``) whose extra pages are fetched per object.
     """
 
     name: ClassVar[str]
+    record_kind: ClassVar[str]
     root: ClassVar[str]
     query: ClassVar[str]
     page_size: ClassVar[int]
@@ -166,6 +168,7 @@ class OrdersStream(Stream):
     """Orders with their line items, fulfilments (delivery dates), refunds and return status."""
 
     name = "orders"
+    record_kind = "orders"
     root = "orders"
     query = queries.ORDERS
     page_size = queries.ORDERS_PAGE
@@ -185,6 +188,7 @@ class CustomersStream(Stream):
     """Customers with marketing consent, locale, country and time zone."""
 
     name = "customers"
+    record_kind = "customers"
     root = "customers"
     query = queries.CUSTOMERS
     page_size = queries.CUSTOMERS_PAGE
@@ -199,6 +203,7 @@ class ProductsStream(Stream):
     """Products with their variants."""
 
     name = "products"
+    record_kind = "products"
     root = "products"
     query = queries.PRODUCTS
     page_size = queries.PRODUCTS_PAGE

@@ -8,8 +8,8 @@ reference cleared by the foreign key (``ON DELETE SET NULL``).
 
 Deleted orders and products leave a tombstone (``deleted_record``): Shopify retries a failed delivery for
 up to 48 hours and does not promise order, so an ``orders/updated`` sent before the deletion can arrive
-after it; the order webhook checks ``is_deleted`` and ``plugin.sync.upsert_orders`` drops such a late copy
-(also one read from a bulk file or page fetched just before the deletion). Customers need none (the erased
+after it; ``plugin.sync.orders``, the owner of order rows, drops such a late copy (also one read from a bulk
+file or page fetched just before the deletion). Customers need none (the erased
 row stays, see ``delete_customer``). https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates
 """
 
@@ -22,7 +22,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from plugin.messaging.outbox import cancel_scheduled
-from plugin.models import Customer, DeletedRecord, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
+from plugin.models import Customer, Message, PurchaseCycle, PurchaseGap, Store
+from plugin.sync import orders, products
 from plugin.webhooks.compliance import erase_customer_fields
 
 log = logging.getLogger("aftercare.webhooks")
@@ -32,33 +33,20 @@ PRODUCT_DELETED = "product_deleted"
 CUSTOMER_DELETED = "customer_deleted"
 
 
-def _tombstone(session: Session, store_id: int, kind: str, external_id: str, now: datetime) -> None:
-    if session.get(DeletedRecord, (store_id, kind, external_id)) is None:
-        session.add(DeletedRecord(store_id=store_id, kind=kind, external_id=external_id, deleted_at=now))
-        session.flush()
-
-
-def is_deleted(session: Session, store_id: int, kind: str, external_id: str) -> bool:
-    """Say whether the platform deleted this order or product (a late copy of it must not be re-added)."""
-    return session.get(DeletedRecord, (store_id, kind, external_id)) is not None
-
-
 def delete_order(session: Session, store: Store, external_id: str, now: datetime) -> str:
     """Remove a deleted order with its lines and cancel its scheduled messages; return the outcome.
 
     Messages already sent (or failed, skipped) keep their row with ``order_id`` cleared by the foreign key,
     as do reviews, tickets and survey answers that pointed at the order: they are the store's history.
     """
-    _tombstone(session, store.id, "order", external_id, now)
-    order_id = session.scalar(select(Order.id).where(Order.store_id == store.id, Order.external_id == external_id))
-    if order_id is None:
+    order = orders.tombstone_order(session, store.id, external_id, now)
+    if order is None:
         return "order unknown"
     from jobs.replenishment import recompute_customers
 
+    order_id, customer_id = order
     cancelled = cancel_scheduled(session, store.id, ORDER_DELETED, Message.order_id == order_id)
-    customer_id = session.scalar(select(Order.customer_id).where(Order.id == order_id))
-    # ON DELETE CASCADE takes the lines; SET NULL detaches messages, reviews, tickets and survey answers.
-    session.execute(delete(Order).where(Order.id == order_id))
+    orders.delete_order(session, order_id)
     if customer_id is not None:  # the replenishment planner cannot see a row that is gone: told here
         recompute_customers(session, store.id, [customer_id])
     log.info("order deleted in Shopify", extra={"store_id": store.id, "order_id": order_id, "cancelled": cancelled})
@@ -72,15 +60,13 @@ def delete_product(session: Session, store: Store, external_id: str, now: dateti
     ``variant_id`` cleared: the sales history and the customers' own re-buy gaps remain, but no flow can
     plan a reminder for a product the store no longer sells. Sent reminders keep their row.
     """
-    _tombstone(session, store.id, "product", external_id, now)
-    product_id = session.scalar(select(Product.id).where(Product.store_id == store.id,
-                                                         Product.external_id == external_id))
+    product_id = products.tombstone_product(session, store.id, external_id, now)
     if product_id is None:
         return "product unknown"
     cancelled = cancel_scheduled(session, store.id, PRODUCT_DELETED, Message.product_id == product_id)
     for derived in (PurchaseCycle, PurchaseGap):  # the replenishment planner's rows about it
         session.execute(delete(derived).where(derived.store_id == store.id, derived.product_id == product_id))
-    session.execute(delete(Product).where(Product.id == product_id))
+    products.delete_product(session, product_id)
     log.info("product deleted in Shopify", extra={"store_id": store.id, "product_id": product_id,
                                                    "cancelled": cancelled})
     return "deleted"

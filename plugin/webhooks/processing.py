@@ -1,8 +1,8 @@
 """What each stored webhook does to our data; ``jobs.webhooks.process_pending`` calls ``process_event``.
 
 Bodies go through ``connectors.shopify.webhook_payloads`` into the same records the GraphQL sync
-produces and through the same upserts (``plugin.sync``), so an older copy (by ``updated_at``) never
-overwrites a newer one, and redacted customers stay redacted.
+produces and through the same owners (``plugin.sync.orders``, ``plugin.sync.customers``), so an older copy
+(by ``updated_at``) never overwrites a newer one, and redacted customers stay redacted.
 
 E-mail consent (API 2025-01) arrives only by ``customers_email_marketing_consent/update``: customers/update
 and the customers inside order bodies no longer carry it, so those keep the stored consent and tags.
@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.records import CustomerRecord, OrderRecord
+from connectors.records import CustomerRecord
 from connectors.shopify import webhook_payloads as payloads
 from plugin.auth.lifecycle import SKIP_UNINSTALLED, mark_uninstalled
 from plugin.messaging.withdrawals import stop_store, withdraw_consent
-from plugin.models import ComplianceRequest, Customer, Order, Store, WebhookEvent
-from plugin.sync import upsert_customers, upsert_orders
+from plugin.models import ComplianceRequest, Customer, Store, WebhookEvent
+from plugin.sync import orders
+from plugin.sync.customers import upsert_customers
 from plugin.webhooks import compliance, deletions
 from plugin.webhooks.inbox import find_shopify_store
 
@@ -35,16 +36,6 @@ EMAIL_CONSENT_TOPIC = "customers_email_marketing_consent/update"
 SKIP_CONSENT_WITHDRAWN = "consent_withdrawn"
 # Bodies we keep after processing: they hold no personal data and other code reads them later.
 KEEP_BODY_TOPICS = ("bulk_operations/finish",)
-
-
-def _with_stored_order_facts(session: Session, store_id: int, record: OrderRecord) -> OrderRecord:
-    """Fill the fields REST bodies lack with what the database already knows, instead of erasing them."""
-    stored = session.execute(select(Order.estimated_delivery_at, Order.returned).where(
-        Order.store_id == store_id, Order.external_id == record.external_id)).first()
-    if stored is None:
-        return record
-    return dataclasses.replace(record, estimated_delivery_at=record.estimated_delivery_at or stored[0],
-                               returned=record.returned or bool(stored[1]))
 
 
 def _with_stored_customer_facts(session: Session, store_id: int, record: CustomerRecord) -> CustomerRecord:
@@ -64,44 +55,18 @@ def _with_stored_customer_facts(session: Session, store_id: int, record: Custome
 
 
 def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
-    record = payloads.order_record(event.payload or {})
-    if deletions.is_deleted(session, store.id, "order", record.external_id):
-        return "deleted in Shopify"  # a retried delivery sent before the orders/delete
-    stored_updated = session.scalar(select(Order.remote_updated_at).where(
-        Order.store_id == store.id, Order.external_id == record.external_id))
-    if stored_updated is not None and record.updated_at is not None and record.updated_at < stored_updated:
-        return "stale"
-    record = _with_stored_order_facts(session, store.id, record)
-    upsert_orders(session, store.id, [record])
-    return "applied"
+    return orders.upsert_webhook_order(session, store.id, payloads.order_record(event.payload or {}))
 
 
 def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
     order_id, fulfilled_at, delivered_at = payloads.fulfillment_update(event.payload or {})
-    order = session.scalar(select(Order).where(Order.store_id == store.id, Order.external_id == order_id))
-    if order is None:
-        return "order unknown"
-    if fulfilled_at is not None and (order.fulfilled_at is None or fulfilled_at < order.fulfilled_at):
-        order.fulfilled_at = fulfilled_at
-    # Same rule as the GraphQL sync (connectors.shopify.parse): the latest carrier delivery counts.
-    if delivered_at is not None and (order.delivered_at is None or delivered_at > order.delivered_at):
-        order.delivered_at = delivered_at
-    return "applied"
+    return orders.apply_fulfillment(session, store.id, order_id, fulfilled_at, delivered_at)
 
 
 def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
     body = event.payload or {}
     order_id, amount = payloads.refund_created(body)
-    order = session.scalar(select(Order).where(Order.store_id == store.id, Order.external_id == order_id))
-    if order is None:
-        return "order unknown"
-    created = payloads.parse_time(body.get("created_at"))
-    if created is not None and order.remote_updated_at is not None and order.remote_updated_at >= created:
-        return "already in order"  # the stored order copy was taken after this refund
-    order.total_refunded = (order.total_refunded or 0) + amount
-    order.refunded = order.total_refunded >= order.total_price
-    order.financial_status = "REFUNDED" if order.refunded else "PARTIALLY_REFUNDED"
-    return "applied"
+    return orders.apply_refund(session, store.id, order_id, amount, payloads.parse_time(body.get("created_at")))
 
 
 def _customer(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:

@@ -22,11 +22,12 @@ from base.clock import FrozenClock
 from jobs import review_replies, review_requests, surveys
 from jobs.analytics import snapshot_metrics
 from jobs.dispatch import dispatch_due
-from jobs.sync import sync_judgeme_reviews, sync_store
 from plugin import create_app, flow_settings
 from plugin.context import JobContext
 from plugin.models import Review, Store, Ticket
 from plugin.secrets_store import set_credential
+from plugin.sync.judgeme_run import sync_judgeme_reviews
+from plugin.sync.store_run import sync_store
 from sandbox.judgeme import JudgemeSandbox
 from sandbox.server import ServerThread
 from sandbox.shopify import ShopifySandbox, mint_session_token

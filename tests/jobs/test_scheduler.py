@@ -30,7 +30,7 @@ TEST_JOBS = (
 def test_job_list_covers_every_flow_and_subsystem():
     targets = {spec.name: spec.target for spec in JOBS}
     assert targets == {
-        "sync": "jobs.sync:sync_store",
+        "sync": "plugin.sync.store_run:sync_store",
         "webhooks": "jobs.webhooks:process_pending",
         "review_requests": "jobs.review_requests:run",
         "review_replies": "jobs.review_replies:run",

@@ -5,9 +5,9 @@ end) and is kept aside whole. A ``ShopifySandbox`` on loopback, on the test's cl
 moment: before every sync its data is replaced (``replace_store``) by copies of the seed objects holding only
 what had happened by then (orders created so far, each with its fulfilment, delivery, cancellation, refund and
 return events up to that moment and ``updatedAt`` the latest of them). The app's store is installed with a token
-for it, and every six hours the real sync job (``jobs.sync.sync_store``) pulls what changed over HTTP through the
-Shopify connector: a bulk backfill first, then incremental reads by ``updated_at`` with their overlap. The
-scenario's traits live in the sandbox data too (customers without e-mail, subscription-tagged orders);
+for it, and every six hours the real sync job (``plugin.sync.store_run.sync_store``) pulls what changed over
+HTTP through the Shopify connector: a bulk backfill first, then incremental reads by ``updated_at`` with their
+overlap. The scenario's traits live in the sandbox data too (customers without e-mail, subscription-tagged orders);
 consent is each customer's final state from the start. Judge.me reviews are still upserted directly
 (``plugin.sync.upsert_reviews``) at the first step after they are written. The flows and the dispatcher run
 hourly, the merchant resolves each ticket three days after it opens, and some customers answer their survey a
@@ -33,7 +33,6 @@ from sqlalchemy import func, select, update
 
 from connectors.records import ReviewRecord
 from jobs import dispatch, replenishment, review_replies, review_requests, surveys, tickets
-from jobs.sync import sync_store
 from plugin import flow_settings, sync
 from plugin.models import (
     Customer,
@@ -48,6 +47,7 @@ from plugin.models import (
     Ticket,
 )
 from plugin.secrets_store import set_credential
+from plugin.sync.store_run import sync_store
 from sandbox.shopify import ShopifySandbox
 from sandbox.shopify.models import Store as SandboxStore
 from sandbox.shopify.seed import ShopSpec, generate_store

@@ -237,8 +237,8 @@ class EmailChannel:
         """Create the reminder's single-use code in Shopify; ``TAKEN`` for our own code means it exists."""
         from connectors.shopify.discounts import create_discount_code
         from connectors.shopify.errors import ShopifyError, ShopifyUserError
-        from jobs.sync import shopify_client
         from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
+        from plugin.marketplaces import shopify_client
 
         try:
             client = shopify_client(self.ctx, discount["store_id"])

@@ -1,14 +1,31 @@
-"""What every Amazon job needs: the seller's store row and an SP-API session built from it."""
+"""A store's marketplace connection: the Shopify GraphQL client and the Amazon SP-API session of one store."""
 
 from __future__ import annotations
+
+import random
 
 from sqlalchemy.orm import Session
 
 from connectors.amazon.client import Credentials, SpApiSession
+from connectors.shopify.client import ShopifyClient
+from plugin.auth.tokens import get_access_token
 from plugin.config import ConfigError
 from plugin.context import JobContext
 from plugin.models import Store
 from plugin.secrets_store import get_credential
+
+
+def shopify_client(ctx: JobContext, store_id: int) -> ShopifyClient:
+    """Build the GraphQL client of a Shopify store (refreshing its expiring token first when needed)."""
+    with ctx.database.session() as session:
+        store = session.get(Store, store_id)
+        if store is None:
+            raise LookupError(f"store {store_id} does not exist")
+        token = get_access_token(session, store, ctx)
+        shop = store.external_id
+    return ShopifyClient.from_config(ctx.config, shop, token, clock=ctx.clock, sleep=ctx.sleep,
+                                     rng=random.Random(ctx.extras.get("seed", store_id)),  # noqa: S311
+                                     session=ctx.extras.get("http_session"))
 
 
 def lwa_app(ctx: JobContext) -> tuple[str, str]:

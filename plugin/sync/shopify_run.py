@@ -1,0 +1,170 @@
+"""The Shopify sync run: a store's products, customers and orders, stream by stream.
+
+The first run of a stream (or ``full``) backfills through a bulk operation, later runs read what changed since
+the stream's cursor (minus an overlap window). Records are upserted in batches by the owner of the stream's
+``record_kind`` (plugin.sync.sinks), each batch in its own transaction with its cursor checkpoint, so a crash
+loses at most one batch of progress and a rerun converges to the same rows (the upserts are idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from connectors.shopify.bulk import BulkOperationGone, BulkResult
+from connectors.shopify.client import ShopifyClient
+from connectors.shopify.errors import ShopifyAuthError
+from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
+from plugin.auth.lifecycle import mark_reinstall_needed
+from plugin.auth.tokens import ReinstallNeeded
+from plugin.context import JobContext
+from plugin.marketplaces import shopify_client
+from plugin.models import Store
+from plugin.sync.sinks import sink_for
+from plugin.sync.sql import chunked
+from plugin.sync.state import (
+    failure_recorded,
+    format_cursor,
+    get_sync_state,
+    mark_sync_failure,
+    mark_sync_started,
+    mark_sync_success,
+    parse_cursor,
+)
+
+log = logging.getLogger("aftercare.jobs.sync")
+
+BATCH_SIZE = 500
+
+
+def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, client: ShopifyClient | None = None,
+                       streams: Iterable[type[Stream]] = STREAMS) -> dict[str, Any]:
+    """Sync products, customers and orders of a Shopify store; return counts per stream and the client's stats.
+
+    A 401/403 from Shopify marks the store "reinstall needed" (its jobs and sending stop) and ends the run.
+    """
+    if client is None:
+        try:
+            client = shopify_client(ctx, store_id)
+        except ReinstallNeeded:
+            # get_access_token already marked the store and logged why; nothing to sync until reinstall.
+            return {"status": "reinstall_needed"}
+    result: dict[str, Any] = {"status": "ok"}
+    for stream_class in streams:
+        stream = stream_class(client, overlap=ctx.extras.get("overlap", DEFAULT_OVERLAP))
+        with failure_recorded(ctx, store_id, stream.name):
+            try:
+                result[stream.name] = sync_stream(ctx, store_id, stream, full=full)
+            except ShopifyAuthError as exc:
+                _reinstall_needed(ctx, store_id, stream.name, exc)
+                result["status"] = "reinstall_needed"
+                break
+    result["graphql_calls"] = client.stats.calls
+    result["throttled"] = client.stats.throttled
+    result["retries"] = client.stats.retries
+    return result
+
+
+def _reinstall_needed(ctx: JobContext, store_id: int, stream: str, exc: ShopifyAuthError) -> None:
+    with ctx.database.session() as session:
+        store = session.get(Store, store_id)
+        if store is not None:
+            mark_reinstall_needed(session, store, f"Shopify answered {exc.status}")
+        mark_sync_failure(session, store_id, stream, error=str(exc), now=ctx.clock.now())
+    log.warning("shopify refused the token; store needs reinstalling", extra={"store_id": store_id})
+
+
+def sync_stream(ctx: JobContext, store_id: int, stream: Stream, *, full: bool = False) -> dict[str, int]:
+    """Sync one stream: bulk backfill when there is no cursor yet (or ``full``), else incremental pages."""
+    now = ctx.clock.now()
+    with ctx.database.session() as session:
+        state = get_sync_state(session, store_id, stream.name)
+        cursor, pending = parse_cursor(state.cursor), state.bulk_operation_id
+        mark_sync_started(session, store_id, stream.name, now=now, bulk_operation_id=pending)
+    if full or cursor is None or pending:
+        bulk = _bulk_result(ctx, store_id, stream, pending, now)
+        try:
+            counts = consume_bulk(ctx, store_id, stream, bulk)
+        except BulkOperationGone:
+            if bulk.id != pending:
+                raise
+            # The earlier operation's file expired: what was stored stays (idempotent), read a fresh one.
+            bulk = _bulk_result(ctx, store_id, stream, None, now)
+            counts = consume_bulk(ctx, store_id, stream, bulk)
+        # Everything updated before the operation started is in the file; the overlap covers clock skew.
+        new_cursor = bulk.created_at or now
+        counts["mode_bulk"] = 1
+    else:
+        counts = _upsert_batches(ctx, store_id, stream, _paged_batches(stream, cursor), checkpoint=True)
+        new_cursor = max(cursor, counts.pop("_newest", None) or cursor)
+        counts["mode_bulk"] = 0
+    with ctx.database.session() as session:
+        mark_sync_success(session, store_id, stream.name, cursor=format_cursor(new_cursor),
+                          now=ctx.clock.now(), records=counts.get("records", 0))
+    return counts
+
+
+def _bulk_result(ctx: JobContext, store_id: int, stream: Stream, pending: str | None, now: datetime) -> BulkResult:
+    """Return the finished bulk operation to consume: the one an earlier run left (a crash or a restart while
+    Shopify was still running it, or before its file was read) if it can still give a result, else a new one.
+
+    The new operation's id is committed before waiting, so a run that dies while Shopify works resumes it
+    instead of starting another (and waiting for this one to end first: one bulk query per shop at a time).
+    """
+    poll_interval = float(ctx.extras.get("bulk_poll_interval", 2.0))
+    if pending:
+        result = stream.resume_bulk(pending, poll_interval=poll_interval)
+        if result is not None:
+            log.info("resuming bulk operation", extra={"store_id": store_id, "stream": stream.name,
+                                                       "operation": pending})
+            return result
+    operation_id = stream.start_bulk()
+    with ctx.database.session() as session:
+        mark_sync_started(session, store_id, stream.name, now=now, bulk_operation_id=operation_id)
+    return stream.wait_bulk(operation_id, poll_interval=poll_interval)
+
+
+def consume_bulk(ctx: JobContext, store_id: int, stream: Stream, bulk: BulkResult) -> dict[str, Any]:
+    """Stream a finished bulk operation's records into batched upserts, one transaction per batch."""
+    counts = _upsert_batches(ctx, store_id, stream, _batched(stream.bulk_records(bulk), BATCH_SIZE))
+    counts.pop("_newest", None)
+    return counts
+
+
+def _batched(records: Iterable[Record], size: int) -> Iterator[tuple[list[Record], datetime | None]]:
+    for batch in chunked(records, size):
+        yield batch, None
+
+
+def _paged_batches(stream: Stream, cursor: datetime) -> Iterator[tuple[list[Record], datetime | None]]:
+    """Group pages into batches of about BATCH_SIZE records, each with the newest update time it covers."""
+    batch: list[Record] = []
+    newest: datetime | None = None
+    for records, page_newest in stream.pages(cursor):
+        batch.extend(records)
+        newest = page_newest or newest
+        if len(batch) >= BATCH_SIZE:
+            yield batch, newest
+            batch = []
+    if batch:
+        yield batch, newest
+
+
+def _upsert_batches(ctx: JobContext, store_id: int, stream: Stream,
+                    batches: Iterable[tuple[list[Record], datetime | None]], checkpoint: bool = False
+                    ) -> dict[str, Any]:
+    sink = sink_for(stream.record_kind)
+    counts: dict[str, Any] = {"records": 0, "written": 0}
+    for batch, newest in batches:
+        with ctx.database.session() as session:
+            written = sink.write(session, store_id, batch)
+            if checkpoint and newest is not None:
+                # Sorted by updated_at: everything up to ``newest`` is stored once this commits.
+                get_sync_state(session, store_id, stream.name).cursor = format_cursor(newest)
+        counts["records"] += len(batch)
+        counts["written"] += written
+        if newest is not None:
+            counts["_newest"] = newest
+    return counts

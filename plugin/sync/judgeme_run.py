@@ -39,8 +39,8 @@ def sync_judgeme_reviews(ctx: JobContext, store_id: int) -> dict[str, int]:
         return {"records": 0, "new": 0}
     counts = {"records": 0, "new": 0}
     newest = cursor
-    client = JudgemeClient(shop, token, base_url=ctx.config.get("judgeme.base_url", "https://judge.me"),
-                           timeout=float(ctx.config.get("judgeme.request_timeout_seconds", 20.0)), sleep=ctx.sleep,
+    client = JudgemeClient(shop, token, base_url=ctx.config.get("judgeme.base_url"),
+                           timeout=ctx.config.get("judgeme.request_timeout_seconds"), sleep=ctx.sleep,
                            rng=random.Random(store_id))  # noqa: S311 - jitter only
     sink = sink_for(JudgemeClient.record_kind)
     with failure_recorded(ctx, store_id, JUDGEME_STREAM):

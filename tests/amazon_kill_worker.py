@@ -1,7 +1,7 @@
-"""Run the Amazon solicitation job in its own process and SIGKILL it right after Amazon accepted a send.
+"""Plan and dispatch Amazon solicitations in their own process and SIGKILL it right after Amazon accepted one.
 
 Used by tests/test_amazon_reviews.py: ``python -m tests.amazon_kill_worker <json args>``. The kill lands
-after the API call and before the outcome is committed, the worst moment for exactly-once sending.
+after the API call and before the dispatcher commits the outcome, the worst moment for exactly-once sending.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import sys
 from datetime import datetime
 
 from base.clock import FrozenClock
-from jobs import amazon_reviews
+from jobs.dispatch import dispatch_due
 from plugin.config import load_config
 from plugin.context import JobContext
 from plugin.crypto import Vault
 from plugin.db import Database
+from plugin.flows import amazon_review_request
 
 
 def main(raw: str) -> None:
-    """Run the job once with the kill hook installed."""
+    """Plan, then dispatch once with the kill hook installed."""
     args = json.loads(raw)
     config = load_config(args["settings"], environ={})
     clock = FrozenClock(datetime.fromisoformat(args["now"]))
@@ -29,7 +30,8 @@ def main(raw: str) -> None:
     ctx = JobContext(config=config, database=database, vault=Vault(config.secrets.encryption_key), clock=clock,
                      sleep=lambda seconds: clock.advance(seconds=seconds),
                      extras={"after_solicitation_sent": lambda _order: os.kill(os.getpid(), signal.SIGKILL)})
-    amazon_reviews.run(ctx, int(args["store_id"]))
+    amazon_review_request.run(ctx, int(args["store_id"]))
+    dispatch_due(ctx, worker_id="doomed-dispatcher")
 
 
 if __name__ == "__main__":

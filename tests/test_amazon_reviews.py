@@ -1,4 +1,5 @@
-"""Amazon solicitations: the window at its boundaries, once per order, no gating, overlap and kill safety."""
+"""Amazon solicitations through the dispatcher: the window at its boundaries, once per order, no gating,
+throttling, overlapping dispatchers, and crashes reconciled by asking Amazon."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import json
 import subprocess
 import sys
 import threading
+from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import select
 
-from jobs import amazon_reviews
+from jobs.dispatch import dispatch_due
 from jobs.tickets import open_ticket
+from plugin.flows import amazon_review_request
+from plugin.messaging import outbox
 from plugin.models import Message, Order, Review
 from plugin.sync.amazon_run import sync_amazon_store
 from tests.amazon_env import start_env
@@ -54,8 +58,25 @@ def expected_send_times(env, run_times: list[datetime]) -> dict[str, datetime]:
     return out
 
 
+def solicit(env, **extras) -> Counter:
+    """Plan the seller's solicitations, then dispatch until nothing due is left (the job runs every minute)."""
+    amazon_review_request.run(env.context(), env.store_id)
+    return dispatch(env, **extras)
+
+
+def dispatch(env, **extras) -> Counter:
+    """Run the dispatcher batch after batch at the current time until a batch finds nothing to do."""
+    total: Counter = Counter()
+    for _ in range(50):
+        counts = dispatch_due(env.context(**extras))
+        if not counts:
+            return total
+        total.update(counts)
+    raise AssertionError(f"the dispatcher never ran dry: {total}")
+
+
 def daily(env, days: int, new_orders_per_day: int = 0) -> list[datetime]:
-    """Run sync then solicitations once a day for ``days`` days (new orders arriving); return the run times."""
+    """Run sync, planning and dispatch once a day for ``days`` days (new orders arriving); return the run times."""
     times = []
     start = env.clock.now()
     for k in range(days):
@@ -66,7 +87,7 @@ def daily(env, days: int, new_orders_per_day: int = 0) -> list[datetime]:
                                   purchase_date=env.clock.now() - timedelta(hours=3 + n))
         times.append(env.clock.now())
         sync_amazon_store(env.context(), env.store_id)
-        amazon_reviews.run(env.context(), env.store_id)
+        solicit(env)
     return times
 
 
@@ -88,7 +109,7 @@ def ledger(env) -> dict[str, datetime]:
 
 def messages(env) -> dict[str, Message]:
     with env.database.session() as session:
-        rows = session.scalars(select(Message).where(Message.flow == amazon_reviews.FLOW)).all()
+        rows = session.scalars(select(Message).where(Message.flow == "amazon_review_request")).all()
         return {m.payload["amazon_order_id"]: m for m in rows}
 
 
@@ -130,7 +151,7 @@ def test_cancelled_orders_are_left_out(env):
     env.sandbox.cancel_order(victim)
     env.clock.advance(minutes=5)
     sync_amazon_store(env.context(), env.store_id)
-    amazon_reviews.run(env.context(), env.store_id)
+    solicit(env)
     assert set(ledger(env)) == set(eligible) - {victim}
     assert victim not in messages(env)
 
@@ -148,7 +169,7 @@ def test_returned_and_refunded_orders_are_left_out_but_nothing_else(env):
         flags = {o.external_id: (o.returned, o.refunded) for o in session.scalars(
             select(Order).where(Order.external_id.in_([afn, mfn])))}
     assert flags == {afn: (True, False), mfn: (True, True)}
-    amazon_reviews.run(env.context(), env.store_id)
+    solicit(env)
     assert set(ledger(env)) == set(expected_send_times(env, [env.clock.now()]))
     assert afn not in ledger(env) and mfn not in ledger(env)
     # A later re-read of the orders (Amazon knows nothing of returns there) keeps the flags.
@@ -172,7 +193,7 @@ def test_an_open_one_star_ticket_does_not_stop_the_solicitation(env):
         ticket = open_ticket(session, env.config, store_id=env.store_id, source="feedback", severity=1,
                              subject="fake", now=env.clock.now(), order_id=order.id, review_id=review.id)
         assert ticket.status == "open"
-    result = amazon_reviews.run(env.context(), env.store_id)
+    result = solicit(env)
     assert unhappy in ledger(env)
     assert messages(env)[unhappy].status == "sent"
     assert result["sent"] == len(eligible)
@@ -182,7 +203,7 @@ def test_delay_setting_moves_the_first_day(env, database):
     from plugin import flow_settings
 
     with env.database.session() as session:
-        flow_settings.update(session, env.config, env.store_id, amazon_reviews.FLOW,
+        flow_settings.update(session, env.config, env.store_id, "amazon_review_request",
                              {"delay_days_after_window_opens": 2})
     run_times = daily(env, 20)
     sent = ledger(env)
@@ -204,10 +225,11 @@ def test_an_order_no_longer_offered_waits_a_day_and_is_never_posted(env):
     env.sandbox.solicitations.add(SolicitationRecord(order.order_id, order.marketplace_id, env.seller.seller_id,
                                                      env.clock.now()))
     started = env.clock.now()
-    result = amazon_reviews.run(env.context(), env.store_id)
+    result = solicit(env)
     row = messages(env)[eligible[0]]
     assert row.status == "scheduled" and started + DAY <= row.scheduled_for < started + DAY + timedelta(minutes=5)
-    assert result["sent"] == len(eligible) - 1 and result["not_offered"] == 1
+    assert (row.skip_reason, row.attempts) == ("not_offered", 0)  # waiting, and nothing was attempted
+    assert result["sent"] == len(eligible) - 1 and result["deferred:not_offered"] == 1
     assert [c for c in solicitation_calls(env) if c[0] == "POST" and c[1] == eligible[0]] == []
 
 
@@ -225,16 +247,16 @@ def test_a_403_not_available_is_recorded_as_already_solicited_and_never_retried(
                                                              env.seller.seller_id, env.clock.now()))
 
     env.recorder.after = seller_clicks_request_a_review
-    result = amazon_reviews.run(env.context(), env.store_id)
+    result = solicit(env)
     env.recorder.after = None
     row = messages(env)[target.order_id]
-    assert (row.status, row.skip_reason) == ("skipped", amazon_reviews.ALREADY_SOLICITED)
+    assert (row.status, row.skip_reason) == ("skipped", "already_solicited")
     assert "not available" in row.last_error
-    assert result["already_solicited"] == 1 and result["sent"] == len(eligible) - 1
+    assert result["skipped:already_solicited"] == 1 and result["sent"] == len(eligible) - 1
     first_run = env.clock.now()
     env.clock.advance(days=1)
     sync_amazon_store(env.context(), env.store_id)
-    amazon_reviews.run(env.context(), env.store_id)
+    solicit(env)
     calls = [c for c in solicitation_calls(env) if c[1] == target.order_id]
     assert [c[0] for c in calls] == ["GET", "POST"]  # never asked or sent again
     assert set(ledger(env)) == set(expected_send_times(env, [first_run, env.clock.now()]))
@@ -247,33 +269,35 @@ def test_overlapping_runs_send_exactly_once(env, runs):
     barrier = threading.Barrier(runs)
     results, errors = [], []
 
-    def worker():
+    def worker(n):
         try:
             barrier.wait(timeout=10)
-            results.append(amazon_reviews.run(env.context(), env.store_id))
+            # Planning and dispatching overlap too: every worker plans, then dispatches as its own worker id.
+            amazon_review_request.run(env.context(), env.store_id)
+            results.append(dispatch_due(env.context(), limit=1000, worker_id=f"dispatcher-{n}"))
         except BaseException as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(runs)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(runs)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert not errors
-    # Overlapping runs share Amazon's rate limit, so one of them may hand a row back ("deferred") for the
-    # next run; what must never happen is a second solicitation. The next run finishes the deferred rows.
-    results.append(amazon_reviews.run(env.context(), env.store_id))
+    # Overlapping dispatchers share Amazon's rate limit, so one of them may hand a row back ("deferred") for
+    # the next run; what must never happen is a second solicitation. The next run finishes the deferred rows.
+    assert len(messages(env)) == len(eligible)  # overlapping planners wrote each row once
+    results.append(dispatch(env))
     assert set(ledger(env)) == set(eligible)
     assert sum(r.get("sent", 0) for r in results) == len(eligible)
-    assert sum(r.get("already_solicited", 0) for r in results) == 0
+    assert sum(r.get("skipped:already_solicited", 0) for r in results) == 0
     posts = [c[1] for c in solicitation_calls(env) if c[0] == "POST"]
     assert sorted(posts) == sorted(eligible)
     assert {m.status for m in messages(env).values()} == {"sent"}
 
 
-def test_killed_after_the_call_before_the_commit_is_reconciled_not_resent(env):
-    sync_amazon_store(env.context(), env.store_id)
-    eligible = expected_send_times(env, [env.clock.now()])
+def kill_after_first_solicitation(env) -> str:
+    """Plan and dispatch in a child process SIGKILLed right after Amazon accepted the first solicitation."""
     settings = json.loads(json.dumps({
         "database_url": env.database.url,
         "app": {"instance_path": str(env.config.instance_path)},
@@ -290,21 +314,128 @@ def test_killed_after_the_call_before_the_commit_is_reconciled_not_resent(env):
     assert len(ledger(env)) == 1
     (killed_order,) = ledger(env)
     assert messages(env)[killed_order].status == "sending"
-    # A run right after the crash leaves the fresh claim alone (it may belong to a live run) ...
-    first = amazon_reviews.run(env.context(), env.store_id)
-    assert first.get("reconciled", 0) == 0 and messages(env)[killed_order].status == "sending"
-    # ... the e-mail dispatcher's own crash recovery leaves Amazon rows alone (it would resend) ...
-    env.clock.advance(minutes=20)
-    from jobs.dispatch import dispatch_due
+    return killed_order
 
-    dispatch_due(env.context())
-    assert messages(env)[killed_order].status == "sending"
-    # ... and once the claim is stale, the next run asks Amazon instead of sending again.
-    second = amazon_reviews.run(env.context(), env.store_id)
-    assert second["reconciled"] == 1
+
+def test_killed_after_the_call_before_the_commit_is_reconciled_not_resent(env):
+    sync_amazon_store(env.context(), env.store_id)
+    eligible = expected_send_times(env, [env.clock.now()])
+    killed_order = kill_after_first_solicitation(env)
+    claimed_at = messages(env)[killed_order].claimed_at
+    # A dispatcher right after the crash leaves the fresh claim alone (it may belong to a live one) ...
+    first = dispatch(env)
+    assert first.get("reconciled", 0) == 0 and messages(env)[killed_order].status == "sending"
+    assert first["sent"] == len(eligible) - 1
+    # ... and once the claim is stale (15 minutes), the next one asks Amazon instead of sending again.
+    env.clock.set(max(env.clock.now(), claimed_at + timedelta(minutes=16)))
+    asked_from = len(env.recorder.calls)
+    second = dispatch(env)
+    assert (second["reconciled"], second["reconciled:sent"]) == (1, 1)
+    assert [c[:2] for c in solicitation_calls_since(env, asked_from)] == [("GET", killed_order)]
     assert set(ledger(env)) == set(eligible)
     posts = [c[1] for c in solicitation_calls(env) if c[0] == "POST"]
     assert sorted(posts) == sorted(eligible)
     final = messages(env)
     assert final[killed_order].status == "sent" and final[killed_order].last_error.startswith("reconciled")
+    assert final[killed_order].sent_at == claimed_at and final[killed_order].attempts == 1
     assert {m.status for m in final.values()} == {"sent"}
+
+
+def test_killed_and_the_window_closed_before_reconciling_is_recorded_as_unknown_not_sent(env):
+    sync_amazon_store(env.context(), env.store_id)
+    killed_order = kill_after_first_solicitation(env)
+    closes = window(env.sandbox.orders_by_id[killed_order])[1]
+    env.clock.set(closes + timedelta(hours=1))  # nobody ran for weeks; the order's window closed meanwhile
+    result = dispatch(env)
+    row = messages(env)[killed_order]
+    assert (row.status, row.skip_reason, row.sent_at) == ("skipped", "delivery_unknown", None)
+    assert "window closed" in row.last_error and result["reconciled:skipped"] == 1
+    assert [c[0] for c in solicitation_calls(env) if c[1] == killed_order] == ["GET", "POST", "GET"]
+
+
+def solicitation_calls_since(env, start: int) -> list[tuple[str, str, datetime]]:
+    """Return the Solicitations requests the sandbox received after the first ``start`` calls."""
+    return [(m, unquote(p.split("/")[4]), w) for m, p, _q, w in env.recorder.calls[start:]
+            if p.startswith("/solicitations/v1/orders/")]
+
+
+def test_a_claim_lost_before_any_call_is_still_offered_and_sent_once(env):
+    sync_amazon_store(env.context(), env.store_id)
+    amazon_review_request.run(env.context(), env.store_id)
+    eligible = expected_send_times(env, [env.clock.now()])
+    # A dispatcher commits its claim and dies before calling Amazon (the claim step the dispatcher runs).
+    with env.database.session() as session:
+        claimed = outbox.claim_next(session, env.clock.now(), ["amazon_solicitation"])
+        outbox.mark_claimed(claimed, "dead-dispatcher", env.clock.now())
+        order_id = claimed.payload["amazon_order_id"]
+    env.clock.advance(minutes=16)
+    result = dispatch(env)
+    assert (result["reconciled"], result["reconciled:scheduled"], result["sent"]) == (1, 1, len(eligible))
+    row = messages(env)[order_id]
+    assert (row.status, row.attempts) == ("sent", 2)  # each claim counts
+    assert [c[0] for c in solicitation_calls(env) if c[1] == order_id] == ["GET", "GET", "POST"]
+    assert set(ledger(env)) == set(eligible)
+
+
+def test_a_5xx_to_the_send_is_never_resent_blindly(env):
+    sync_amazon_store(env.context(), env.store_id)
+    eligible = sorted(expected_send_times(env, [env.clock.now()]))
+    target = eligible[0]
+
+    def answer_the_send_with_a_500(method, path):
+        # Amazon answers the POST for this order with a 500 (it did not record it, but we cannot know).
+        if path.startswith(f"/solicitations/v1/orders/{target}"):
+            env.sandbox.set_faults(1.0 if method == "GET" else 0.0, kinds=["500"])
+
+    env.recorder.after = answer_the_send_with_a_500
+    first = solicit(env)
+    env.recorder.after = None
+    row = messages(env)[target]
+    assert (row.status, first["unconfirmed"], first["sent"]) == ("sending", 1, len(eligible) - 1)
+    assert row.last_error.startswith("unconfirmed: ServerError")
+    assert [c[0] for c in solicitation_calls(env) if c[1] == target] == ["GET", "POST"]
+    env.clock.advance(minutes=16)
+    second = dispatch(env)
+    assert (second["reconciled:scheduled"], second["sent"]) == (1, 1)
+    assert [c[0] for c in solicitation_calls(env) if c[1] == target] == ["GET", "POST", "GET", "GET", "POST"]
+    assert set(ledger(env)) == set(eligible) and messages(env)[target].status == "sent"
+
+
+def test_a_throttled_run_hands_the_seller_back_without_using_attempts(env):
+    sync_amazon_store(env.context(), env.store_id)
+    eligible = sorted(expected_send_times(env, [env.clock.now()]))
+
+    def throttle_everything_after_the_first_ask(method, path):
+        if method == "GET" and path.startswith("/solicitations/"):
+            env.sandbox.set_faults(1.0, kinds=["429"])
+
+    env.recorder.after = throttle_everything_after_the_first_ask
+    first = solicit(env)
+    env.recorder.after = None
+    env.sandbox.set_faults(0.0)
+    assert not ledger(env)
+    assert first == Counter({"deferred": len(eligible), "deferred:throttled": len(eligible)})
+    rows = messages(env)
+    assert {(m.status, m.skip_reason, m.attempts) for m in rows.values()} == {("scheduled", "throttled", 0)}
+    # Only the first message reached Amazon; the seller's others waited without a call.
+    calls = solicitation_calls(env)
+    assert len({c[1] for c in calls}) == 1 and [c[0] for c in calls] == ["GET"] + ["POST"] * 6  # 6 = max_attempts
+    env.clock.advance(minutes=1)
+    second = dispatch(env)
+    assert second["sent"] == len(eligible) and set(ledger(env)) == set(eligible)
+    assert {(m.status, m.attempts) for m in messages(env).values()} == {("sent", 1)}
+
+
+def test_a_revoked_seller_waits_an_hour_and_nothing_is_lost(env):
+    sync_amazon_store(env.context(), env.store_id)
+    eligible = sorted(expected_send_times(env, [env.clock.now()]))
+    for token, (_app, seller_id) in list(env.sandbox.lwa.refresh_tokens.items()):
+        if seller_id == env.seller.seller_id:
+            env.sandbox.lwa.revoke(token)  # the seller removed the app in Seller Central
+    started = env.clock.now()
+    result = solicit(env)
+    assert result == Counter({"deferred": len(eligible), "deferred:amazon_not_authorized": len(eligible)})
+    assert not solicitation_calls(env)
+    rows = messages(env).values()
+    assert {(m.status, m.skip_reason, m.attempts) for m in rows} == {("scheduled", "amazon_not_authorized", 0)}
+    assert {m.scheduled_for for m in rows} == {started + timedelta(hours=1)}

@@ -34,6 +34,14 @@ The design bounds it:
   ``mail.max_attempts`` claims instead of looping.
 
 Rows claimed but never attempted (nothing was on the wire) are resent after a crash without any duplicate.
+
+Channels that answer for themselves
+-----------------------------------
+A channel's send may raise ``NotSent`` (skipped with a reason code, or handed back for ``retry_at`` without
+counting an attempt and not claimed again in this run) or ``Unconfirmed`` (the row stays ``sending``). A channel
+with a ``reconcile`` hook (Amazon solicitations: Amazon can be asked whether the solicitation is still offered)
+closes the edge above: its stale rows are taken over one by one (``outbox.take_stale``, committed before the
+hook's network call) and settled by what the hook found out, never resent blindly.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from typing import Any
 
 from plugin.context import JobContext
 from plugin.messaging import handover, outbox, policy
-from plugin.messaging.channels import Channel, DeliveryError, build_channels
+from plugin.messaging.channels import Channel, DeliveryError, NotSent, Reconciled, Unconfirmed, build_channels
 from plugin.messaging.handover import HandOverRefused
 from plugin.messaging.suppression import suppress
 from plugin.models import Message
@@ -100,15 +108,20 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
     registry = build_channels(ctx, channels)
     counts: Counter[str] = Counter()
     settings_cache: dict[tuple[int, str], dict[str, Any]] = {}
+    asking = [name for name, channel in registry.items() if hasattr(channel, "reconcile")]
     with ctx.database.session() as session:
         counts["reconciled"] = outbox.reconcile_stale(session, ctx.clock.now(), settings.claim_timeout,
-                                                      settings.max_attempts, channels=list(registry))
+                                                      settings.max_attempts,
+                                                      channels=[n for n in registry if n not in asking])
+    for name in asking:
+        _reconcile_by_asking(ctx, registry[name], worker, settings, counts)
     open_senders: dict[str, Any] = {}
     stacks: list[Any] = []
+    handed_back: set[int] = set()  # NotSent(retry_at=...) in this run: left for a later run
     try:
         handled = 0
         while handled < limit:
-            claimed = _claim_one(ctx, registry, worker, counts, settings_cache)
+            claimed = _claim_one(ctx, registry, worker, counts, settings_cache, handed_back)
             if claimed is None:
                 break
             handled += 1
@@ -140,6 +153,15 @@ def dispatch_due(ctx: JobContext, limit: int | None = None, worker_id: str | Non
                     counts["stopped"] += 1
                     break
                 continue
+            except NotSent as exc:
+                _settle_not_sent(ctx, claimed, worker, exc, counts)
+                if exc.retry_at is not None:
+                    handed_back.add(claimed.message_id)
+                continue
+            except Unconfirmed as exc:
+                _settle(ctx, claimed.message_id, worker, counts, last_error=f"unconfirmed: {exc}"[:2000])
+                counts["unconfirmed"] += 1
+                continue
             if checks != [None]:
                 # A channel that hands a message over without the last check breaks DESIGN §5: fail loudly.
                 raise RuntimeError(f"channel {claimed.channel!r} sent message {claimed.message_id} without the "
@@ -165,11 +187,12 @@ def _last_check(ctx: JobContext, claim: handover.Claim, worker: str, outcomes: l
 
 
 def _claim_one(ctx: JobContext, registry: dict[str, Channel], worker: str, counts: Counter[str],
-               settings_cache: dict[tuple[int, str], dict[str, Any]]) -> _Claimed | bool | None:
+               settings_cache: dict[tuple[int, str], dict[str, Any]], skip_ids: set[int] | None = None,
+               ) -> _Claimed | bool | None:
     """Claim the next due message; return it prepared, True when it was settled without sending, None if none."""
     with ctx.database.session() as session:
         now = ctx.clock.now()
-        message = outbox.claim_next(session, now, list(registry))
+        message = outbox.claim_next(session, now, list(registry), skip_ids)
         if message is None:
             return None
         decision = policy.evaluate(session, ctx.config, message, now, settings_cache)
@@ -192,6 +215,15 @@ def _claim_one(ctx: JobContext, registry: dict[str, Channel], worker: str, count
             message.updated_at = now
             counts["failed"] += 1
             log.warning("message cannot be prepared", extra={"message_id": message.id, "error": str(exc)})
+            return True
+        except NotSent as exc:
+            # The channel's own rule (e.g. Amazon's window), decided from the database before any claim.
+            if exc.retry_at is None:
+                outbox.skip(message, exc.reason, now)
+            else:
+                outbox.reschedule(message, exc.retry_at, exc.reason, now)
+            message.last_error = exc.detail[:2000] or None
+            _count_not_sent(exc, counts)
             return True
         message.skip_reason = None
         outbox.mark_claimed(message, worker, now)
@@ -228,3 +260,60 @@ def _record_failure(ctx: JobContext, channel: Channel, claimed: _Claimed, worker
         counts["failed" if status == "failed" else "retried"] += 1
         log.info("send failed", extra={"message_id": message.id, "status": status, "error": str(exc)})
 
+
+# -- channels that answer for themselves (NotSent, Unconfirmed, reconcile hooks) -----------------------------------
+
+
+def _count_not_sent(exc: NotSent, counts: Counter[str]) -> None:
+    kind = "skipped" if exc.retry_at is None else "deferred"
+    counts[kind] += 1
+    counts[f"{kind}:{exc.reason}"] += 1
+
+
+def _settle(ctx: JobContext, message_id: int, worker: str, counts: Counter[str], **values: Any) -> bool:
+    """Write the outcome of our claim in its own transaction; count a lost claim."""
+    with ctx.database.session() as session:
+        if outbox.settle_claim(session, message_id, worker, ctx.clock.now(), **values):
+            return True
+    log.warning("claim lost before the result was recorded", extra={"message_id": message_id})
+    counts["claim_lost"] += 1
+    return False
+
+
+def _settle_not_sent(ctx: JobContext, claimed: _Claimed, worker: str, exc: NotSent, counts: Counter[str]) -> None:
+    values: dict[str, Any] = {"skip_reason": exc.reason, "last_error": exc.detail[:2000] or None, "claimed_by": None}
+    if exc.retry_at is None:
+        values["status"] = "skipped"
+    else:
+        # Nothing went out: the claim does not use up one of the message's attempts.
+        values.update(status="scheduled", scheduled_for=exc.retry_at, attempts=Message.attempts - 1)
+    if _settle(ctx, claimed.message_id, worker, counts, **values):
+        _count_not_sent(exc, counts)
+
+
+def _reconcile_by_asking(ctx: JobContext, channel: Any, worker: str, settings: DispatchSettings,
+                         counts: Counter[str]) -> None:
+    """Take over this channel's stale claims one at a time and settle each by what its ``reconcile`` finds out."""
+    timeout = getattr(channel, "claim_timeout", None) or settings.claim_timeout
+    while True:
+        with ctx.database.session() as session:
+            stale = outbox.take_stale(session, ctx.clock.now(), timeout, channel.name, worker)
+        if stale is None:
+            return
+        found: Reconciled = channel.reconcile(stale, ctx.clock.now())
+        values: dict[str, Any] = {"status": found.status, "last_error": found.detail[:2000]}
+        if found.status == "sending":
+            # Cannot tell yet: keep the row out of everyone's way for another claim timeout.
+            values["claimed_at"] = ctx.clock.now()
+        elif found.status == "scheduled" and stale.attempts >= settings.max_attempts:
+            values.update(status="failed", claimed_by=None,
+                          last_error=f"gave up after {stale.attempts} attempts: {found.detail}"[:2000])
+        else:
+            values.update(claimed_by=None, skip_reason=found.reason)
+            if found.status == "sent":
+                values["sent_at"] = found.sent_at or ctx.clock.now()
+        if _settle(ctx, stale.id, worker, counts, **values) and found.status != "sending":
+            counts["reconciled"] += 1
+            counts[f"reconciled:{values['status']}"] += 1
+        log.info("stale claim reconciled by asking", extra={"message_id": stale.id, "status": values["status"],
+                                                            "detail": found.detail})

@@ -136,8 +136,8 @@ def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, m
                     channels: list[str] | None = None) -> int:
     """Hand back messages of these channels left in ``sending`` by a crashed dispatcher; return how many.
 
-    Only the dispatcher's own channels: ``amazon_solicitation`` rows are reconciled by jobs/amazon_reviews.py,
-    which asks Amazon instead of resending.
+    Only channels without a ``reconcile`` hook: those that can ask their provider (``amazon_solicitation``)
+    have their rows taken over with ``take_stale`` and decided by the hook instead of resent.
 
     The delivery of such a message is unknown (the SMTP server may have accepted it just before the crash),
     so it is resent once with the same Message-ID. Each claim counts as an attempt, so a message that kills
@@ -166,3 +166,32 @@ def reconcile_stale(session: Session, now: datetime, claim_timeout: timedelta, m
         message.claimed_by = None
         message.updated_at = now
     return len(stale)
+
+
+# -- channels that answer for themselves: not sent, unconfirmed, reconciled by asking the provider ----------------
+
+
+def settle_claim(session: Session, message_id: int, worker_id: str, now: datetime, **values: Any) -> bool:
+    """Write what became of this worker's claim (any message columns); False when the claim was lost meanwhile."""
+    return session.execute(_by_claim(message_id, worker_id).values(updated_at=now, **values)).rowcount == 1
+
+
+def take_stale(session: Session, now: datetime, claim_timeout: timedelta, channel: str, worker_id: str,
+               ) -> Message | None:
+    """Take over the oldest claim of ``channel`` left in ``sending`` past the timeout, for ``worker_id``.
+
+    Returns a detached copy of the row as the crashed claimant left it (its ``claimed_at`` says when the lost
+    send began); the row itself now carries the new claim, so no other dispatcher takes it meanwhile.
+    """
+    query = (select(Message).where(Message.status == "sending", Message.channel == channel,
+                                   Message.claimed_at < now - claim_timeout).order_by(Message.id).limit(1))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    message = session.scalar(query)
+    if message is None:
+        return None
+    session.expunge(message)
+    session.execute(update(Message).where(Message.id == message.id)
+                    .values(claimed_by=worker_id, claimed_at=now, updated_at=now)
+                    .execution_options(synchronize_session=False))
+    return message

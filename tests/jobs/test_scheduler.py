@@ -39,7 +39,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "replenishment": "jobs.replenishment:run",
         "ticket_alerts": "jobs.tickets:alert_breaches",
         "dispatch": "jobs.dispatch:dispatch_due",
-        "amazon_solicitations": "jobs.amazon_reviews:run",
+        "amazon_solicitations": "plugin.flows.amazon_review_request:run",
         "amazon_feedback": "jobs.amazon_feedback:run",
         "metrics_snapshot": "jobs.analytics:snapshot_metrics",
         "overview_figures": "jobs.analytics:refresh_store_figures",

@@ -2,14 +2,21 @@
 
 A channel prepares a message inside the claim transaction (database reads and rendering only, no network),
 then sends prepared messages over one connection per batch, and records channel-specific effects after a
-send. ``email`` and ``review_reply`` are built in; other channels (e.g. ``amazon_solicitation``, sent today
-by the Amazon job itself) plug in with ``register_channel(name, factory)``.
+send. ``email``, ``review_reply`` and ``amazon_solicitation`` are built in; others plug in with
+``register_channel(name, factory)``.
+
+A channel's send may end a message without delivering it (``NotSent``) or leave its fate open
+(``Unconfirmed``). A channel that can ask its provider what became of a message defines
+``reconcile(message, now) -> Reconciled``: the dispatcher then calls it for that channel's rows left in
+``sending`` by a crash, instead of handing them back to be sent again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -32,6 +39,37 @@ class DeliveryError(Exception):
         self.bounce = bounce
         self.address = address
         self.stop_batch = stop_batch
+
+
+# -- outcomes a channel can give besides "sent" and DeliveryError (see plugin/messaging/dispatch.py) ---------------
+class NotSent(Exception):
+    """Nothing went out, by a rule or by the provider's answer: ``skipped`` with ``reason`` (a code) for good, or,
+    with ``retry_at``, back to ``scheduled`` for then, keeping ``reason`` as why it waits (no attempt counted)."""
+
+    def __init__(self, reason: str, *, retry_at: datetime | None = None, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.retry_at = retry_at
+        self.detail = detail
+
+
+class Unconfirmed(Exception):
+    """The send may have reached the provider (e.g. a 5xx after the request went out): the message stays
+    ``sending`` until the channel's ``reconcile`` finds out, after the claim timeout; it is never resent blindly."""
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What ``reconcile`` found out about a message left in ``sending``.
+
+    ``status``: ``scheduled`` (it did not go out: send it again), ``sent`` (at ``sent_at``), ``skipped`` (with
+    ``reason``) or ``sending`` (cannot tell yet: ask again after the claim timeout). ``detail`` is kept as its note.
+    """
+
+    status: str
+    detail: str
+    reason: str | None = None
+    sent_at: datetime | None = None
 
 
 # send(prepared, check) -> provider id; ``check`` raises HandOverRefused when the message must not leave.
@@ -89,8 +127,10 @@ def registered() -> Iterator[str]:
 def _register_builtins() -> None:
     if "email" in _FACTORIES:
         return
+    from plugin.messaging.channels.amazon_solicitation import AmazonSolicitationChannel
     from plugin.messaging.channels.email import EmailChannel
     from plugin.messaging.channels.review_reply import ReviewReplyChannel
 
     _FACTORIES.setdefault("email", EmailChannel)
     _FACTORIES.setdefault("review_reply", ReviewReplyChannel)
+    _FACTORIES.setdefault("amazon_solicitation", AmazonSolicitationChannel)

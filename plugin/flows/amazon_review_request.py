@@ -1,0 +1,65 @@
+"""Amazon review requests: plan one ``productReviewAndSellerFeedback`` solicitation per eligible order.
+
+Eligible = inside Amazon's window (5 days after EarliestDeliveryDate, plus the store's optional delay, to
+30 days after LatestDeliveryDate) and not cancelled, returned or refunded. Nothing else is looked at: no
+rating, complaint, ticket or sentiment, because Amazon forbids selective solicitation
+(https://sellercentral.amazon.com/help/hub/reference/external/G1801). This flow only writes the outbox rows;
+the dispatcher sends them through the ``amazon_solicitation`` channel
+(plugin/messaging/channels/amazon_solicitation.py), which gates each send on Amazon's actions list and
+reconciles interrupted sends by asking it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugin import flow_settings
+from plugin.context import JobContext
+from plugin.marketplaces import amazon_store
+from plugin.messaging.channels.amazon_solicitation import CHANNEL, WINDOW_CLOSES, WINDOW_OPENS
+from plugin.messaging.outbox import enqueue, idempotency_key
+from plugin.models import Message, Order
+
+FLOW = "amazon_review_request"
+
+
+def message_key(store_id: int, order_external_id: str) -> str:
+    """Return the idempotency key of an order's solicitation."""
+    return idempotency_key(store_id, FLOW, f"order={order_external_id}")
+
+
+def plan(session: Session, store_id: int, now: datetime, delay_days: float) -> int:
+    """Write a ``scheduled`` row due at its first eligible moment for every order inside its window; count new ones."""
+    delay = timedelta(days=delay_days)
+    query = (select(Order).where(Order.store_id == store_id, Order.earliest_delivery_at <= now - WINDOW_OPENS - delay,
+                                 func.coalesce(Order.latest_delivery_at, Order.earliest_delivery_at)
+                                 >= now - WINDOW_CLOSES,
+                                 Order.cancelled_at.is_(None), Order.returned.is_(False), Order.refunded.is_(False))
+             .order_by(Order.earliest_delivery_at, Order.id))
+    known = set(session.scalars(select(Message.order_id).where(Message.store_id == store_id, Message.flow == FLOW,
+                                                                Message.order_id.is_not(None))))
+    created = 0
+    for order in session.scalars(query):
+        if order.id in known:
+            continue
+        row = enqueue(session, store_id=store_id, flow=FLOW, channel=CHANNEL,
+                      scheduled_for=order.earliest_delivery_at + WINDOW_OPENS + delay,
+                      idempotency_key=message_key(store_id, order.external_id), order_id=order.id,
+                      payload={"amazon_order_id": order.external_id, "marketplace_id": order.marketplace_id})
+        created += row is not None
+    return created
+
+
+def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
+    """Plan today's solicitations for one seller (the ``dispatch`` job sends them); safe to run twice at once."""
+    with ctx.database.session() as session:
+        store = amazon_store(session, store_id)
+        settings = flow_settings.effective(session, ctx.config, store_id, FLOW)
+        if not settings.get("enabled", True) or not store.is_sending_allowed:
+            return {"disabled": 1}
+        delay_days = float(settings.get("delay_days_after_window_opens", 0) or 0)
+        return {"planned": plan(session, store_id, ctx.clock.now(), delay_days)}

@@ -8,7 +8,8 @@ send. ``email``, ``review_reply`` and ``amazon_solicitation`` are built in; othe
 A channel's send may end a message without delivering it (``NotSent``) or leave its fate open
 (``Unconfirmed``). A channel that can ask its provider what became of a message defines
 ``reconcile(message, now) -> Reconciled``: the dispatcher then calls it for that channel's rows left in
-``sending`` by a crash, instead of handing them back to be sent again.
+``sending`` by a crash, instead of handing them back to be sent again (after the channel's own
+``claim_timeout`` when it sets one, else ``mail.claim_timeout_seconds``).
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from connectors.amazon.errors import AmazonError, AuthError
 from connectors.amazon.feedback import fetch_feedback, to_records
 from connectors.amazon.orders import iso, parse_time
 from jobs.amazon_common import amazon_store, open_session
-from jobs.tickets import open_ticket, severity_for
 from plugin import sync
 from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.models import Review
+from plugin.tickets import open_ticket, severity_for
 
 log = logging.getLogger("aftercare.amazon.feedback")
 

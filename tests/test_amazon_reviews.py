@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from jobs import amazon_reviews, amazon_sync
-from jobs.tickets import open_ticket
 from plugin.models import Message, Order, Review
+from plugin.tickets import open_ticket
 from tests.amazon_env import start_env
 from tests.conftest import wipe
 from tests.paths import ROOT

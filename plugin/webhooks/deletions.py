@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from plugin.flows.replenishment_plan import recompute_customers
 from plugin.messaging.outbox import cancel_scheduled
 from plugin.models import Customer, DeletedRecord, Message, Order, Product, PurchaseCycle, PurchaseGap, Store
 from plugin.webhooks.compliance import erase_customer_fields
@@ -53,8 +54,6 @@ def delete_order(session: Session, store: Store, external_id: str, now: datetime
     order_id = session.scalar(select(Order.id).where(Order.store_id == store.id, Order.external_id == external_id))
     if order_id is None:
         return "order unknown"
-    from jobs.replenishment import recompute_customers
-
     cancelled = cancel_scheduled(session, store.id, ORDER_DELETED, Message.order_id == order_id)
     customer_id = session.scalar(select(Order.customer_id).where(Order.id == order_id))
     # ON DELETE CASCADE takes the lines; SET NULL detaches messages, reviews, tickets and survey answers.

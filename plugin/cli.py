@@ -139,6 +139,8 @@ def _register_subsystem_commands() -> None:
 
     for module in (shopify, amazon, jobs, mail, sandbox, demo, admin):
         module.register(main)
+    from plugin.commands import flows  # registered beside the others (one line each while cli.py is restructured)
+    flows.register(main)
 
 
 _register_subsystem_commands()

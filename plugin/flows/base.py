@@ -208,7 +208,8 @@ class Step:
 
     New ``scheduled`` rows add to ``counter``; new rows of any other status to ``skipped_counter`` (to
     ``counter`` when None). ``not_sent_counter`` counts due rows that were not scheduled, new or not.
-    ``when`` names a bool setting that switches the step on (e.g. the reminder).
+    ``when`` names a bool setting that switches the step on (e.g. the reminder). ``step_class`` overrides the
+    flow's class for this step (the survey's come-back offer is marketing: consent required, offers allowed).
     """
 
     name: str
@@ -219,6 +220,7 @@ class Step:
     skipped_counter: str | None = None
     not_sent_counter: str | None = None
     when: str | None = None
+    step_class: FlowClass | None = None
 
 
 @dataclass(frozen=True)
@@ -263,3 +265,8 @@ class Flow:
     def rule(self) -> ClassRule:
         """Return the consent and offers rule of the flow's class."""
         return CLASS_RULES[self.flow_class]
+
+    @property
+    def offers(self) -> str:
+        """Return which offers the flow's messages may hold: Amazon forbids any (DESIGN §1)."""
+        return "never" if self.platforms == ("amazon",) else self.rule.offers

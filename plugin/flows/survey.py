@@ -157,7 +157,7 @@ FLOW = Flow(
              template="followup", counter="followups"),
         # A marketing message inside a feedback flow: the row is marked marketing, so consent is required.
         Step("comeback", due_comebacks, "come-back offer (marketing: consent required)", template="comeback",
-             counter="comebacks"),
+             counter="comebacks", step_class="marketing"),
     ),
     exits=(
         Exit(reasons.ORDER_CANCELLED, "the order was cancelled"),

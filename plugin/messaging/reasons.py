@@ -22,6 +22,12 @@ NO_MERCHANT_ADDRESS = "no_merchant_address"
 
 # code -> label per locale. English first; every code has a label in every locale of locales.SUPPORTED.
 LABELS: dict[str, dict[str, str]] = {
+    # The dispatcher's fallback for a skip decision without a reason (the send policy always gives one).
+    "skipped": {
+        "en": "Not sent.", "de": "Nicht gesendet.", "fr": "Non envoyé.", "es": "No enviado.", "it": "Non inviato.",
+        "pt-BR": "Não enviado.", "ja": "送信されていません。", "zh-Hans": "未发送。", "zh-Hant": "未傳送。",
+        "ar": "لم يُرسل.",
+    },
     "store_not_installed": {
         "en": "The store is uninstalled or needs to be reinstalled, so nothing is sent.",
         "de": "Der Shop ist deinstalliert oder muss neu installiert werden, daher wird nichts gesendet.",
@@ -370,6 +376,18 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hant": "亞馬遜在期間內未對此訂單提供評論請求。",
         "ar": "لم تتح أمازون طلب المراجعة لهذا الطلب ضمن المهلة.",
     },
+    "outside_solicitation_window": {
+        "en": "Amazon's solicitation window for this order has closed.",
+        "de": "Amazons Zeitfenster für Bewertungsanfragen zu dieser Bestellung ist geschlossen.",
+        "fr": "La fenêtre de sollicitation d'Amazon pour cette commande est fermée.",
+        "es": "El plazo de solicitud de Amazon para este pedido ha terminado.",
+        "it": "La finestra di richiesta di Amazon per questo ordine è chiusa.",
+        "pt-BR": "A janela de solicitação da Amazon para este pedido foi encerrada.",
+        "ja": "この注文に対するAmazonの依頼可能期間は終了しました。",
+        "zh-Hans": "亚马逊对此订单的请求窗口期已结束。",
+        "zh-Hant": "亞馬遜對此訂單的請求期間已結束。",
+        "ar": "انتهت مهلة أمازون لطلب المراجعة لهذا الطلب.",
+    },
     "already_solicited": {
         "en": "Amazon says a review request for this order was already sent.",
         "de": "Laut Amazon wurde für diese Bestellung bereits eine Bewertungsanfrage gesendet.",
@@ -387,14 +405,15 @@ LABELS: dict[str, dict[str, str]] = {
 # Causes that never go away: a skip with one of these is never resent.
 PERMANENT = frozenset({"channel_not_allowed", "customer_redacted", ORDER_CANCELLED, ORDER_REFUNDED, ORDER_RETURNED,
                        "order_deleted", "product_deleted", "customer_deleted", "duplicate", ALREADY_REORDERED,
-                       ACTIVE_SUBSCRIPTION, "not_offered_by_amazon", "already_solicited"})
+                       ACTIVE_SUBSCRIPTION, "not_offered_by_amazon", "outside_solicitation_window",
+                       "already_solicited"})
 # Prose still written by writers outside the flows (plugin.auth.lifecycle, plugin.webhooks.compliance, the
 # Amazon solicitation job) and by rows stored before the codes: read as their code.
 ALIASES = {"store uninstalled": "store_uninstalled", "customer redacted": "customer_redacted",
            "order cancelled": ORDER_CANCELLED, "order refunded": ORDER_REFUNDED, "order returned": ORDER_RETURNED,
            "no contact access": NO_CONTACT_ACCESS, "already reordered": ALREADY_REORDERED,
            "active subscription": ACTIVE_SUBSCRIPTION, "no merchant address": NO_MERCHANT_ADDRESS,
-           "order deleted": "order_deleted",
+           "order deleted": "order_deleted", "outside window": "outside_solicitation_window",
            "not offered by Amazon in the window": "not_offered_by_amazon", "already solicited": "already_solicited"}
 CODES = frozenset(LABELS)
 

@@ -9,6 +9,7 @@ the policy refuses is ever forced out.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,9 +32,11 @@ class _Facts:
 
     @property
     def address(self) -> str | None:
+        """Return where the message would go: its own address, else the customer's."""
         return self.message.to_address or (self.customer.email if self.customer else None)
 
-    def settings(self, section: str) -> dict:
+    def settings(self, section: str) -> dict[str, Any]:
+        """Return the store's current settings of a section."""
         return flow_settings.effective(self.session, self.config, self.message.store_id, section)
 
 

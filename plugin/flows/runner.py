@@ -24,7 +24,7 @@ from plugin.messaging import outbox, reasons
 from plugin.models import Store
 
 
-def refusal(session: Session, flow: Flow, store: Store | None, settings: Mapping[str, Any]) -> dict[str, int]:
+def refusal(flow: Flow, store: Store | None, settings: Mapping[str, Any]) -> dict[str, int]:
     """Return the counts saying why the flow may not run for the store, or {} when it may."""
     if store is None or store.platform not in flow.platforms or not store.is_sending_allowed:
         return {"inactive": 1}
@@ -80,7 +80,7 @@ def run_for_store(session: Session, config: Config, flow: Flow, store_id: int, n
         raise ValueError(f"flow {flow.name} is run by its own job, not by the flow runner")
     settings = load_settings(session, config, flow, store_id)
     store = session.get(Store, store_id)
-    refused = refusal(session, flow, store, settings)
+    refused = refusal(flow, store, settings)
     if refused:
         return refused
     return run_steps(flow, FlowRun(session=session, config=config, store=store, settings=settings, now=now))

@@ -19,7 +19,7 @@ def flows() -> None:
 
 @flows.command("list")
 def flows_list() -> None:
-    """Print every declared flow: name, class, platforms, trigger, steps and settings (name, type, default)."""
+    """Print every declared flow with its class, trigger, steps and settings (name, type, default)."""
     for flow in FLOWS.values():
         click.echo(f"{flow.name}  [{flow.flow_class}]  {', '.join(flow.platforms)}")
         click.echo(f"  trigger: {flow.trigger}")

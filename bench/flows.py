@@ -34,10 +34,11 @@ from pg_database import ensure_database
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from jobs import replenishment, review_replies, review_requests, surveys, tickets
-from jobs.outbox_batch import write_messages
 from plugin.config import load_config
 from plugin.db import Database
+from plugin.flows import get_flow, replenishment_plan, review_reply, review_request, survey, ticket_alert
+from plugin.flows.base import FlowRun
+from plugin.messaging.outbox import schedule
 from plugin.models import Base, Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -194,8 +195,13 @@ def run_flows(db: Database) -> dict[str, float]:
     def store(session: Session) -> Store:
         return session.get(Store, 1)
 
-    settings = {name: dict(config.get(f"flows.{name}")) for name in ("review_request", "survey", "replenishment",
-                                                                       "review_reply")}
+    settings = {name: get_flow(name).settings.load(dict(config.get(f"flows.{name}")))
+                for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert")}
+
+    def run_of(s: Session, name: str) -> FlowRun:
+        return FlowRun(session=s, config=config, store=store(s), settings=settings[name], now=NOW,
+                       counts={c: 0 for c in get_flow(name).counts})
+
     print("raw figures:")
     for table in ("customer", "orders", "order_line", "review", "message"):
         timed(f"SELECT count(*) FROM {table}", in_tx(lambda s, t=table: s.execute(
@@ -205,27 +211,31 @@ def run_flows(db: Database) -> dict[str, float]:
             "SELECT sum(ol.quantity) FROM orders o JOIN order_line ol ON ol.order_id = o.id")).scalar_one()))
     print("flows (who is due, rolled back):")
     figures["review_requests"], _ = timed("review requests: due requests + reminders", in_tx(lambda s: (
-        len(review_requests.due_requests(s, store(s), settings["review_request"], NOW)),
-        len(review_requests.due_reminders(s, store(s), settings["review_request"], NOW)))))
+        len(review_request.due_requests(run_of(s, "review_request"))),
+        len(review_request.due_reminders(run_of(s, "review_request"))))))
     figures["surveys"], _ = timed("surveys: due surveys + follow-ups", in_tx(lambda s: (
-        len(surveys.due_surveys(s, store(s), settings["survey"], NOW)),
-        len(surveys.due_followups(s, store(s), settings["survey"], NOW, "followup")))))
+        len(survey.due_surveys(run_of(s, "survey"))),
+        len(survey.due_followups(run_of(s, "survey"))))))
     figures.update(time_replenishment(db, settings["replenishment"], in_tx))
     figures["review_replies"], _ = timed("review replies: new reviews (replies, drafts, tickets)", in_tx(
-        lambda s: review_replies.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
+        lambda s: review_reply.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
     figures["ticket_alerts"], _ = timed("tickets: SLA breaches", in_tx(
-        lambda s: tickets.alert_breaches_in(s, 1, NOW)))
+        lambda s: len(ticket_alert.due_alerts(run_of(s, "ticket_alert")))))
     return figures
 
 
-def time_replenishment(db: Database, settings: dict[str, Any],
+def _plan_run(s: Session, settings: Any) -> FlowRun:
+    return FlowRun(session=s, config=None, store=s.get(Store, 1), settings=settings, now=NOW)  # type: ignore[arg-type]
+
+
+def time_replenishment(db: Database, settings: Any,
                        in_tx: Callable[[Callable[[Session], Any]], Callable[[], Any]]) -> dict[str, float]:
     """Time the planner's first full build (committed), then learning and planning in steady state."""
     figures: dict[str, float] = {}
     with db.sessionmaker.begin() as session:  # --reuse: start from a store never built
         for table in ("purchase_cycle", "purchase_gap"):
             session.execute(text(f"DELETE FROM {table}"))
-        session.execute(text("DELETE FROM sync_state WHERE stream = :s"), {"s": replenishment.CYCLES_STREAM})
+        session.execute(text("DELETE FROM sync_state WHERE stream = :s"), {"s": replenishment_plan.CYCLES_STREAM})
         session.execute(text("UPDATE product SET cycles_built = :f, learned_cycle_samples = 0, "
                              "learned_cycle_days = NULL"), {"f": False})
     if db.dialect == "postgresql":  # as a store's first build finds them: no dead rows of an earlier run
@@ -233,27 +243,27 @@ def time_replenishment(db: Database, settings: dict[str, Any],
             conn.execute(text("VACUUM ANALYZE purchase_cycle, purchase_gap"))
     with db.sessionmaker.begin() as session:
         figures["replenishment_build"], _ = timed("replenishment: first full build (committed)",
-                                                  lambda: replenishment.refresh_cycles(session, 1))
+                                                  lambda: replenishment_plan.refresh_cycles(session, 1))
     with db.sessionmaker.begin() as session:
         figures["replenishment_learn"], _ = timed("replenishment: learn product medians (committed)",
-                                                  lambda: replenishment.learn_product_cycles(session, 1))
+                                                  lambda: replenishment_plan.learn_product_cycles(session, 1))
 
     def plan(s: Session) -> tuple[int, int]:
-        return (replenishment.cancel_reordered(s, 1, NOW),
-                len(replenishment.due_reminders(s, s.get(Store, 1), settings, NOW)))
+        return (replenishment_plan.cancel_reordered(s, 1, NOW),
+                len(replenishment_plan.due_reminders(_plan_run(s, settings))))
 
     figures["replenishment"], _ = timed("replenishment: cancel re-ordered + due reminders", in_tx(plan))
 
     def after_new_orders(s: Session) -> Any:
         # The previous hour's plan is in the outbox, then 1% of the customers order (half of them customers
         # with a planned reminder) and 0.1% of older orders are cancelled; none of this is timed.
-        write_messages(s, replenishment.due_reminders(s, s.get(Store, 1), settings, NOW), NOW)
+        schedule(s, replenishment_plan.due_reminders(_plan_run(s, settings)), NOW)
         changed = _new_orders(s, db.dialect)
         started = time.perf_counter()
         result = (changed, plan(s))
         figures["replenishment_steady"] = time.perf_counter() - started
         started = time.perf_counter()
-        learned = replenishment.learn_product_cycles(s, 1)
+        learned = replenishment_plan.learn_product_cycles(s, 1)
         figures["replenishment_learn_steady"] = time.perf_counter() - started
         return result, learned
 

@@ -42,6 +42,7 @@ from jobs.schedule import DAY, HOUR, JOBS, JobSpec
 from plugin.config import SECRET_VARIABLES, Config, load_config
 from plugin.context import JobContext
 from plugin.models import Merchant, Message, Order, Product, Store, SyncState, Ticket
+from plugin.tickets import resolve_ticket
 
 REQUEST_TIMEOUT = 30
 DEMO_LWA_CLIENT_ID = "amzn1.application-oa2-client.aftercare-demo"
@@ -481,8 +482,6 @@ class Demo:
 
     def _merchant_resolves_tickets(self, now: datetime) -> None:
         """The merchant deals with each complaint two days after it opens (follow-ups then go out)."""
-        from jobs.tickets import resolve_ticket
-
         with self.app.extensions["aftercare.db"].session() as session:
             for ticket in session.scalars(select(Ticket).where(Ticket.status == "open",
                                                                Ticket.opened_at <= now - TICKET_RESOLVE_AFTER)):

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from connectors.amazon.errors import AmazonError, AuthError
 from connectors.amazon.feedback import fetch_feedback, to_records
 from connectors.amazon.orders import iso, parse_time
-from jobs.tickets import open_ticket, severity_for
 from plugin import sync
 from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.marketplaces import amazon_store, open_session
 from plugin.models import Review
+from plugin.tickets import open_ticket, severity_for
 
 log = logging.getLogger("aftercare.amazon.feedback")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import click
 
-from plugin.commands import admin, amazon, core, mail, shopify
+from plugin.commands import admin, amazon, core, flows, mail, shopify
 
 
 def register(main: click.Group) -> None:
     """Add every command of the app (the `stores` group before `stores add-amazon`) to the `aftercare` group."""
-    for module in (core, shopify, amazon, mail, admin):
+    for module in (core, shopify, amazon, mail, admin, flows):
         module.register(main)

@@ -1,15 +1,27 @@
-"""Effective flow settings: app.toml's [flows.<name>] defaults overlaid by the store's own choices."""
+"""Effective flow settings: app.toml's [flows.<name>] defaults overlaid by the store's own choices.
+
+Validation comes from the flow's declared settings schema (plugin.flows: types, bounds, choices, messages),
+passed in by the caller that knows the flow (the admin); this module stays below the flows, which read their
+settings through it.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.config import Config, ConfigError
 from plugin.models import FlowSettings
+
+
+class Schema(Protocol):
+    """What validation needs of a declared settings schema (plugin.flows.base.SettingsSchema)."""
+
+    def validate(self, section: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Return the changes in their types, or raise ConfigError naming the setting."""
 
 
 def defaults(config: Config, flow: str) -> dict[str, Any]:
@@ -28,11 +40,20 @@ def effective(session: Session, config: Config, store_id: int, flow: str) -> dic
     return merged
 
 
-def update(session: Session, config: Config, store_id: int, flow: str, changes: dict[str, Any]) -> FlowSettings:
-    """Validate and store a store's overrides for a flow; unknown keys and wrong types raise ConfigError."""
+def update(session: Session, config: Config, store_id: int, flow: str, changes: dict[str, Any],
+           schema: Schema | None = None) -> FlowSettings:
+    """Validate and store a store's overrides for a flow; unknown keys and refused values raise ConfigError.
+
+    With the flow's ``schema`` its types, bounds and messages decide; without one, the types of the defaults.
+    """
     base = defaults(config, flow)
-    if not base:
+    if not base and schema is None:
         raise ConfigError(f"unknown flow '{flow}'")
+    clean = schema.validate(flow, changes) if schema is not None else _by_default_types(base, flow, changes)
+    return _store(session, store_id, flow, clean)
+
+
+def _by_default_types(base: dict[str, Any], flow: str, changes: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in base:
@@ -48,6 +69,10 @@ def update(session: Session, config: Config, store_id: int, flow: str, changes: 
         if isinstance(expected, str) and not isinstance(value, str):
             raise ConfigError(f"setting 'flows.{flow}.{key}' must be text")
         clean[key] = value
+    return clean
+
+
+def _store(session: Session, store_id: int, flow: str, clean: dict[str, Any]) -> FlowSettings:
     row = session.scalar(select(FlowSettings).where(FlowSettings.store_id == store_id, FlowSettings.flow == flow))
     if row is None:
         row = FlowSettings(store_id=store_id, flow=flow, enabled=bool(clean.pop("enabled", True)), settings=clean)

@@ -601,7 +601,7 @@ class StoreMetrics(Base):
 
 
 class PurchaseCycle(Base):
-    """Replenishment state of one customer x consumable product, kept current by jobs.replenishment.
+    """Replenishment state of one customer x consumable product, kept current by plugin.flows.replenishment_plan.
 
     Derived from the orders (never edited by hand): the latest purchase, and the customer's own median
     gap in days per unit (NULL until they re-bought). Times are fractional days since 1970-01-01 UTC,

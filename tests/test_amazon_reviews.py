@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from jobs.dispatch import dispatch_due
-from jobs.tickets import open_ticket
 from plugin.flows import amazon_review_request
 from plugin.messaging import outbox
 from plugin.models import Message, Order, Review
 from plugin.sync.amazon_run import sync_amazon_store
+from plugin.tickets import open_ticket
 from tests.amazon_env import start_env
 from tests.conftest import wipe
 from tests.paths import ROOT

@@ -70,7 +70,7 @@ def predicted_by_product(customer: Customer, min_samples: int) -> list[dict[str,
     samples), else the merchant's days of supply.
     """
     session = get_session()
-    # One purchase per order and product, as the flow counts them (jobs.replenishment): cancelled, refunded
+    # One purchase per order and product, as the flow counts them (plugin.flows.replenishment_plan): cancelled, refunded
     # and returned orders are no purchase, and two lines of one product in an order add up.
     rows = session.execute(
         select(OrderLine.product_id, Order.created_at_remote, func.sum(OrderLine.quantity))

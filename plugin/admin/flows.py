@@ -3,6 +3,7 @@ and send a test email to the merchant through the outbox."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, request
@@ -13,46 +14,41 @@ from plugin.admin.blueprint import bp, ctx, done, failed, json_response, page
 from plugin.admin.overview import overview_cache
 from plugin.config import ConfigError
 from plugin.db import get_session
+from plugin.flows import FLOWS as DECLARED
+from plugin.flows import sending_rules
+from plugin.flows.base import Setting, SettingsSchema
 from plugin.messaging import locales, templates
 from plugin.messaging.outbox import enqueue, idempotency_key
 from plugin.models import AdminUser, Merchant, Template
 
-FLOWS: dict[str, dict[str, str]] = {
-    "review_request": {"title": "Review requests", "platform": "shopify",
-                       "about": "Ask every customer for a review after delivery, with one reminder."},
-    "amazon_review_request": {"title": "Amazon review solicitations", "platform": "amazon",
-                              "about": "Amazon's own review request, once per order inside Amazon's window."},
-    "review_reply": {"title": "Review replies", "platform": "shopify",
-                     "about": "Thank 4-5 star reviews automatically; draft replies to 1-3 stars for approval."},
-    "survey": {"title": "Feedback survey", "platform": "shopify",
-               "about": "NPS or CSAT after delivery; detractors open a ticket, then a follow-up and an offer."},
-    "replenishment": {"title": "Replenishment reminders", "platform": "shopify",
-                      "about": "Remind customers who agreed to marketing before a consumable runs out."},
-    "tickets": {"title": "Complaint tickets", "platform": "any",
-                "about": "Service-level targets for resolving complaints, by severity."},
-    "policy": {"title": "Sending rules", "platform": "any",
-               "about": "Send window in the customer's time zone, marketing frequency cap, quiet days."},
-}
-LABELS = {
-    "enabled": "Enabled", "delay_days": "Days after delivery", "fallback_after_fulfilment_days":
-    "Days after fulfilment when the carrier gives no delivery date", "reminder_enabled": "Send one reminder",
-    "reminder_delay_days": "Reminder after (days)", "incentive_text": "Incentive (disclosed in the email)",
-    "delay_days_after_window_opens": "Days after Amazon's window opens", "auto_reply_min_rating":
-    "Auto-reply from this rating up", "kind": "Survey kind (nps or csat)", "followup_days":
-    "Follow-up after resolution (days)", "comeback_days": "Come-back offer after (days)",
-    "comeback_discount_percent": "Come-back discount (%)", "lead_days": "Remind this many days before run-out",
-    "min_product_samples": "Re-buys needed to learn a product's cycle", "discount_enabled":
-    "Add a single-use discount code", "discount_percent": "Discount (%)", "subscribe_offer_enabled":
-    "Offer Subscribe & Save", "sla_hours_severity_1": "SLA hours, severity 1 (safety/counterfeit)",
-    "sla_hours_severity_2": "SLA hours, severity 2 (damaged/wrong item)", "sla_hours_severity_3":
-    "SLA hours, severity 3 (delay/other)", "send_window_start": "Send window starts (local time, HH:MM)",
-    "send_window_end": "Send window ends (local time, HH:MM)", "marketing_cap_count":
-    "At most this many marketing emails", "marketing_cap_days": "per this many days", "respect_holidays":
-    "Skip national holidays of the customer's country", "ramadan_countries":
-    "Ramadan rule countries (ISO codes, comma-separated)", "ramadan_daytime_start": "Ramadan daytime starts",
-    "ramadan_daytime_end": "Ramadan daytime ends", "fallback_locale": "Fallback language",
-}
-TEMPLATE_FLOWS = ("review_request", "survey", "replenishment")
+
+@dataclass(frozen=True)
+class Section:
+    """One settings section of the Flows page: a declared flow's, or the sending rules'."""
+
+    name: str
+    title: str
+    about: str
+    platform: str
+    schema: SettingsSchema
+    has_enabled: bool
+
+
+def _sections() -> dict[str, Section]:
+    sections = {}
+    for flow in DECLARED.values():
+        platform = flow.platforms[0] if len(flow.platforms) == 1 else "any"
+        sections[flow.settings_section] = Section(flow.settings_section, flow.title, flow.about, platform,
+                                                  flow.settings, has_enabled=flow.settings_section == flow.name)
+    sections[sending_rules.SECTION] = Section(sending_rules.SECTION, sending_rules.TITLE, sending_rules.ABOUT, "any",
+                                              sending_rules.SETTINGS, has_enabled=False)
+    return sections
+
+
+# Built once from the declarations (frozen data, not configuration).
+SECTIONS: dict[str, Section] = _sections()
+# Flows with email templates: those whose declared steps name one.
+TEMPLATE_FLOWS = tuple(f.name for f in DECLARED.values() if any(step.template for step in f.steps))
 
 
 def _store_or_redirect() -> Any:
@@ -64,47 +60,18 @@ def _store_or_redirect() -> Any:
 
 
 def _flow_or_404(flow: str) -> str:
-    if flow not in FLOWS:
+    if flow not in SECTIONS:
         abort(404)
     return flow
 
 
 def parse_settings(flow: str, form: Any) -> dict[str, Any]:
-    """Turn a settings form into typed values following the types of the flow's defaults."""
-    base = flow_settings.defaults(get_config(), flow)
-    changes: dict[str, Any] = {}
-    for key, default in base.items():
-        if isinstance(default, bool):
-            changes[key] = form.get(key) in ("on", "true", "1")
-            continue
-        if key not in form:
-            continue
-        raw = (form.get(key) or "").strip()
-        if isinstance(default, int):
-            try:
-                changes[key] = int(raw)
-            except ValueError as exc:
-                raise ConfigError(f"{LABELS.get(key, key)} must be a whole number") from exc
-        elif isinstance(default, float):
-            try:
-                changes[key] = float(raw)
-            except ValueError as exc:
-                raise ConfigError(f"{LABELS.get(key, key)} must be a number") from exc
-        elif isinstance(default, list):
-            changes[key] = [p.strip().upper() for p in raw.replace(";", ",").split(",") if p.strip()]
-        else:
-            changes[key] = raw
-    if "kind" in changes and changes["kind"] not in ("nps", "csat"):
-        raise ConfigError("Survey kind must be nps or csat")
-    for key in ("send_window_start", "send_window_end", "ramadan_daytime_start", "ramadan_daytime_end"):
-        if key in changes and not _is_hhmm(changes[key]):
-            raise ConfigError(f"{LABELS[key]} must be a time like 09:00")
+    """Turn a settings form into typed, checked values with the section's declared schema."""
+    section = SECTIONS[flow]
+    changes = section.schema.parse_form(form)
+    if section.has_enabled:
+        changes["enabled"] = form.get("enabled") in ("on", "true", "1")
     return changes
-
-
-def _is_hhmm(value: str) -> bool:
-    parts = value.split(":")
-    return len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) < 24 and int(parts[1]) < 60
 
 
 @bp.get("/flows")
@@ -117,10 +84,11 @@ def flows() -> Any:
     session = get_session()
     config = get_config()
     rows = []
-    for name, meta in FLOWS.items():
+    for name, section in SECTIONS.items():
         settings = flow_settings.effective(session, config, store.id, name)
-        applies = meta["platform"] in ("any", store.platform)
-        rows.append({"name": name, **meta, "enabled": settings.get("enabled", True), "applies": applies})
+        applies = section.platform in ("any", store.platform)
+        rows.append({"name": name, "title": section.title, "about": section.about, "platform": section.platform,
+                     "enabled": bool(settings.get("enabled", True)), "applies": applies})
     return page("admin/flows.html", store=store, flows=rows)
 
 
@@ -133,8 +101,8 @@ def flow_detail(flow: str) -> Any:
     if redirect_to is not None:
         return redirect_to
     session = get_session()
-    settings = flow_settings.effective(session, get_config(), store.id, flow)
-    defaults = flow_settings.defaults(get_config(), flow)
+    section = SECTIONS[flow]
+    settings = section.schema.load(flow_settings.effective(session, get_config(), store.id, flow))
     editor = None
     if flow in TEMPLATE_FLOWS:
         step = request.args.get("step") or "main"
@@ -152,20 +120,20 @@ def flow_detail(flow: str) -> Any:
         editor = {"step": step, "locale": locale, "steps": templates.FLOW_STEPS[flow], "locales": locales.SUPPORTED,
                   "source": source, "edited": edited is not None, "preview_html": preview_html,
                   "preview_subject": preview_subject, "preview_error": preview_error}
-    fields = [{"key": k, "label": LABELS.get(k, k.replace("_", " ").capitalize()), "default": v,
-               "value": settings.get(k, v), "kind": _kind(v)} for k, v in defaults.items() if k != "enabled"]
-    return page("admin/flow_detail.html", store=store, flow=flow, meta=FLOWS[flow], enabled=settings.get("enabled"),
-                has_enabled="enabled" in defaults, fields=fields, editor=editor)
+    fields = [_field(setting, settings[setting.name]) for setting in section.schema]
+    meta = {"title": section.title, "about": section.about, "platform": section.platform}
+    return page("admin/flow_detail.html", store=store, flow=flow, meta=meta, enabled=settings["enabled"],
+                has_enabled=section.has_enabled, fields=fields, editor=editor)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list):
-        return "list"
-    return "text"
+def _field(setting: Setting, value: Any) -> dict[str, Any]:
+    """Describe one form field from its declared setting (the template draws it)."""
+    kind = "number" if setting.type in ("int", "float") else setting.type
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 7, not 7.0, in the form
+    return {"key": setting.name, "label": setting.label, "help": setting.help, "default": setting.default,
+            "value": value, "kind": kind, "min": setting.min, "max": setting.max, "choices": setting.choices,
+            "step": "1" if setting.type == "int" else "any"}
 
 
 @bp.post("/flows/<flow>")
@@ -178,11 +146,11 @@ def save_flow(flow: str) -> Any:
         return redirect_to
     try:
         changes = parse_settings(flow, request.form)
-        flow_settings.update(get_session(), get_config(), store.id, flow, changes)
+        flow_settings.update(get_session(), get_config(), store.id, flow, changes, SECTIONS[flow].schema)
     except ConfigError as exc:
         return failed(str(exc))
     overview_cache().drop_merchant(context.merchant_id)
-    return done("admin.flow_detail", f"{FLOWS[flow]['title']} saved.", flow=flow, store=store.id)
+    return done("admin.flow_detail", f"{SECTIONS[flow].title} saved.", flow=flow, store=store.id)
 
 
 def _template_form() -> tuple[str, str, str, str, str | None]:

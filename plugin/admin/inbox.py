@@ -7,10 +7,10 @@ from typing import Any
 from flask import abort, request
 from sqlalchemy import case, func, select
 
-from jobs import review_replies, tickets
-from plugin import get_clock
+from plugin import get_clock, tickets
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.db import get_session
+from plugin.flows import review_reply
 from plugin.models import REPLY_STATUSES, REVIEW_SOURCES, Customer, Order, Review, Ticket
 
 REVIEWS_PAGE = 25
@@ -64,7 +64,7 @@ def approve_reply(review_id: int) -> Any:
     """Approve a (possibly edited) reply; the dispatcher posts it to the review app."""
     review = get_scoped(Review, review_id)
     try:
-        review_replies.approve_reply(get_session(), review.id, request.form.get("body") or "", get_clock().now())
+        review_reply.approve_reply(get_session(), review.id, request.form.get("body") or "", get_clock().now())
     except ValueError as exc:
         return failed(f"The reply was not sent: {exc}.")
     return done("admin.reviews", "Reply approved; it is posted to Judge.me with the next dispatch.",

@@ -1,7 +1,9 @@
 """Message log: search by customer, order or email; every skip reason in words; resend where allowed.
 
-A resend is a new outbox row (key ``<original key>:resend=N``) that goes through the whole send policy again
-at dispatch time: nothing the policy refuses is ever forced out from here.
+Reasons are codes (plugin.messaging.reasons) shown in the admin's language. A failed email, or a skipped one
+whose cause has gone away (plugin.flows.resend re-checks it), can be resent: a new outbox row (key
+``<original key>:resend=N``) that goes through the whole send policy again at dispatch time, so nothing the
+policy refuses is ever forced out from here.
 """
 
 from __future__ import annotations
@@ -12,36 +14,30 @@ from typing import Any
 from flask import abort, request
 from sqlalchemy import func, or_, select
 
-from plugin import get_clock
+from plugin import get_clock, get_config
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.db import get_session
+from plugin.flows import resend as resending
+from plugin.messaging import locales, reasons
 from plugin.messaging.outbox import enqueue
-from plugin.messaging.policy import REASONS
 from plugin.models import MESSAGE_STATUSES, Customer, Message, Order
 
-# Skips that can go away on their own or by the merchant's action; the others (consent, suppression,
-# duplicate, cancelled order, redaction, channel law) are final and never offered for resend.
-RESENDABLE_SKIPS = frozenset({"flow_disabled", "store_not_installed", "template_error", "frequency_cap",
-                              "no_contact_access"})
-EXTRA_REASONS = {"customer redacted": "The customer's data was erased on request.",
-                 "order_deleted": "The order was deleted in Shopify.",
-                 "product_deleted": "The product was deleted in Shopify.",
-                 "customer_deleted": "The customer was deleted in Shopify.",
-                 "consent_withdrawn": "The customer withdrew consent to marketing emails in Shopify."}
 _RESEND_SUFFIX = re.compile(r":resend=\d+$")
 
 
-def reason_words(code: str | None) -> str:
-    """Return a skip reason in words (the code itself when it has no description)."""
-    if not code:
-        return ""
-    return REASONS.get(code) or EXTRA_REASONS.get(code) or code.replace("_", " ").capitalize()
+def reason_words(code: str | None, locale: str | None = None) -> str:
+    """Return a skip reason in words in ``locale`` (English by default; the code itself when it has no label)."""
+    return reasons.label(code, locale)
+
+
+def admin_locale() -> str:
+    """Return the shipped locale closest to the admin's browser language (English when none matches)."""
+    return locales.normalize(request.accept_languages.best_match(locales.SUPPORTED)) or locales.DEFAULT
 
 
 def can_resend(message: Message) -> bool:
-    """Say whether the merchant may queue this message again."""
-    return message.channel == "email" and (
-        message.status == "failed" or (message.status == "skipped" and message.skip_reason in RESENDABLE_SKIPS))
+    """Say whether the merchant may queue this message again (failed, or skipped for a cause now gone)."""
+    return resending.can_resend(get_session(), get_config(), message)
 
 
 def _search(query: Any, store_ids: list[int], q: str) -> Any:
@@ -98,7 +94,7 @@ def messages() -> Any:
         if order_ids else {}
     return page("admin/messages.html", messages=rows, more=more, next_before=rows[-1].id if rows else None,
                 q=q, status=status, flow=flow, statuses=MESSAGE_STATUSES, customers=customers, orders=orders,
-                reason_words=reason_words, can_resend=can_resend)
+                reason_words=lambda code, locale=admin_locale(): reason_words(code, locale), can_resend=can_resend)
 
 
 @bp.post("/messages/<int:message_id>/resend")
@@ -106,7 +102,7 @@ def resend(message_id: int) -> Any:
     """Queue a failed or transiently skipped message again under a new key; the policy decides at send time."""
     message = get_scoped(Message, message_id)
     if not can_resend(message):
-        return failed("This message cannot be sent again: " + (reason_words(message.skip_reason) or
+        return failed("This message cannot be sent again: " + (reason_words(message.skip_reason, admin_locale()) or
                                                                  f"it is {message.status}.").rstrip(".") + ".")
     session = get_session()
     base = _RESEND_SUFFIX.sub("", message.idempotency_key)

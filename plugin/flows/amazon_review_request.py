@@ -19,17 +19,19 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.context import JobContext
+from plugin.flows.base import Exit, Flow, Setting, SettingsSchema
 from plugin.marketplaces import amazon_store
+from plugin.messaging import reasons
 from plugin.messaging.channels.amazon_solicitation import CHANNEL, WINDOW_CLOSES, WINDOW_OPENS
 from plugin.messaging.outbox import enqueue, idempotency_key
 from plugin.models import Message, Order
 
-FLOW = "amazon_review_request"
+NAME = "amazon_review_request"
 
 
 def message_key(store_id: int, order_external_id: str) -> str:
     """Return the idempotency key of an order's solicitation."""
-    return idempotency_key(store_id, FLOW, f"order={order_external_id}")
+    return idempotency_key(store_id, NAME, f"order={order_external_id}")
 
 
 def plan(session: Session, store_id: int, now: datetime, delay_days: float) -> int:
@@ -40,13 +42,13 @@ def plan(session: Session, store_id: int, now: datetime, delay_days: float) -> i
                                  >= now - WINDOW_CLOSES,
                                  Order.cancelled_at.is_(None), Order.returned.is_(False), Order.refunded.is_(False))
              .order_by(Order.earliest_delivery_at, Order.id))
-    known = set(session.scalars(select(Message.order_id).where(Message.store_id == store_id, Message.flow == FLOW,
+    known = set(session.scalars(select(Message.order_id).where(Message.store_id == store_id, Message.flow == NAME,
                                                                 Message.order_id.is_not(None))))
     created = 0
     for order in session.scalars(query):
         if order.id in known:
             continue
-        row = enqueue(session, store_id=store_id, flow=FLOW, channel=CHANNEL,
+        row = enqueue(session, store_id=store_id, flow=NAME, channel=CHANNEL,
                       scheduled_for=order.earliest_delivery_at + WINDOW_OPENS + delay,
                       idempotency_key=message_key(store_id, order.external_id), order_id=order.id,
                       payload={"amazon_order_id": order.external_id, "marketplace_id": order.marketplace_id})
@@ -58,8 +60,35 @@ def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
     """Plan today's solicitations for one seller (the ``dispatch`` job sends them); safe to run twice at once."""
     with ctx.database.session() as session:
         store = amazon_store(session, store_id)
-        settings = flow_settings.effective(session, ctx.config, store_id, FLOW)
+        settings = flow_settings.effective(session, ctx.config, store_id, NAME)
         if not settings.get("enabled", True) or not store.is_sending_allowed:
             return {"disabled": 1}
         delay_days = float(settings.get("delay_days_after_window_opens", 0) or 0)
         return {"planned": plan(session, store_id, ctx.clock.now(), delay_days)}
+
+
+# Declared like every other flow (admin form, `aftercare flows list`, class rules); planned by run() above and
+# sent by the dispatcher's amazon_solicitation channel, not by the generic flow runner.
+FLOW = Flow(
+    name=NAME,
+    title="Amazon review solicitations",
+    about="Amazon's own review request, once per order inside Amazon's window.",
+    flow_class="review_request",
+    platforms=("amazon",),
+    trigger="due query: orders whose solicitation window (5-30 days after delivery) is open",
+    audience=("every order (Amazon forbids selective solicitation)",),
+    timing="the first day the order is eligible, plus delay_days_after_window_opens",
+    steps=(),
+    exits=(
+        Exit(reasons.ORDER_CANCELLED, "the order was cancelled"),
+        Exit(reasons.ORDER_REFUNDED, "the order was refunded"),
+        Exit(reasons.ORDER_RETURNED, "the order was returned"),
+    ),
+    idempotency_key="<store>:amazon_review_request:order=<order id>",
+    settings=SettingsSchema((
+        Setting("delay_days_after_window_opens", "float", 0, "Days after Amazon's window opens", min=0, max=25),
+    )),
+    # No holdout: Amazon forbids selective solicitation.
+    customer_facing=False,
+    runs_here=False,
+)

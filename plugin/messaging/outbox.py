@@ -1,7 +1,14 @@
-"""The outbox: every outgoing action is a `message` row written once per idempotency key."""
+"""The outbox: every outgoing action is a `message` row written once per idempotency key.
+
+This module owns the rows' life: ``schedule`` (the flows' batched insert-if-absent) and ``enqueue`` (one row),
+then the dispatcher's ``claim_next`` / ``mark_claimed`` / ``mark_sent`` / ``mark_failed_attempt``, ``skip``,
+``reschedule``, ``cancel_scheduled`` and ``reconcile_stale``. Skip and cancel reasons are codes of
+plugin.messaging.reasons.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +54,50 @@ def enqueue(session: Session, *, store_id: int, flow: str, channel: str, idempot
     if new_id is None:
         return None
     return session.get(Message, new_id)
+
+
+BATCH = 1000
+# Columns a flow may set; everything else takes the model's defaults.
+_FIELDS = ("store_id", "customer_id", "order_id", "review_id", "ticket_id", "product_id", "flow", "step",
+           "channel", "marketing", "locale", "idempotency_key", "scheduled_for", "status", "skip_reason",
+           "to_address", "subject", "payload")
+
+
+def message_row(*, store_id: int, flow: str, step: str, key_parts: tuple[object, ...], scheduled_for: datetime,
+                channel: str = "email", **values: Any) -> dict[str, Any]:
+    """Build one outbox row whose idempotency key is ``store:flow:<parts>:step=<step>``."""
+    row: dict[str, Any] = {name: None for name in _FIELDS}
+    row.update(store_id=store_id, flow=flow, step=step, channel=channel, marketing=False, status="scheduled",
+               payload={}, scheduled_for=scheduled_for,
+               idempotency_key=idempotency_key(store_id, flow, *key_parts, f"step={step}"))
+    unknown = set(values) - set(_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown message fields: {sorted(unknown)}")
+    row.update(values)
+    return row
+
+
+def schedule(session: Session, rows: Iterable[dict[str, Any]], now: datetime) -> list[int]:
+    """Insert rows unless their idempotency key exists, in batches; return the ids of the new rows."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    new_ids: list[int] = []
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        stmt = (insert(Message).on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(Message.id))
+        new_ids.extend(session.execute(stmt, batch).scalars().all())
+        batch.clear()
+
+    for row in rows:
+        batch.append({**row, "attempts": 0, "created_at": now, "updated_at": now})
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+    return new_ids
 
 
 def find(session: Session, key: str) -> Message | None:

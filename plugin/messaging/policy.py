@@ -20,29 +20,12 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import Config
-from plugin.messaging import locales, sendtime
+from plugin.messaging import locales, reasons, sendtime
 from plugin.messaging.suppression import is_suppressed
 from plugin.models import Customer, Message, Order, Store, Ticket
 
-REASONS: dict[str, str] = {
-    "store_not_installed": "The store is uninstalled or needs to be reinstalled, so nothing is sent.",
-    "flow_disabled": "This flow is switched off for the store.",
-    "channel_not_allowed": "This marketplace does not allow this kind of message to its buyers.",
-    "no_contact_access": "The app has no access to the customer's contact details.",
-    "no_address": "There is no email address to send to.",
-    "customer_redacted": "The customer's data was erased on request.",
-    "no_consent": "The customer has not agreed to receive marketing emails.",
-    "suppressed": "The address unsubscribed or bounced.",
-    "order_cancelled": "The order was cancelled, refunded or returned.",
-    "open_complaint": "The customer has an open complaint; the message waits until it is resolved.",
-    "duplicate": "The same message was already sent.",
-    "frequency_cap": "The customer already received the maximum number of marketing emails this week.",
-    "outside_window": "Outside the send window in the customer's local time; moved to the next window.",
-    "holiday": "A national holiday in the customer's country; moved to the next working day.",
-    "ramadan_daytime": "Ramadan daytime: promotions are sent after sunset.",
-    "unsubscribed": "The customer unsubscribed before this message was sent.",
-    "template_error": "The template could not be rendered.",
-}
+# Codes and their words live in one list (plugin.messaging.reasons); the policy writes a subset of them.
+REASONS: dict[str, str] = reasons.english()
 log = logging.getLogger("aftercare.messaging.policy")
 
 RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint"})

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from plugin import get_clock, get_config
 from plugin.db import get_session
+from plugin.flows.survey import record_answer
 from plugin.messaging import links, locales, templates
 from plugin.messaging.withdrawals import unsubscribe_address
 from plugin.models import Customer, Message, OrderLine, Product, Store, SurveyResponse, Variant
@@ -112,8 +113,6 @@ def survey_score(token: str) -> Response:
     low, high = SCALES.get(kind, (0, 10))
     if message.flow != "survey" or not isinstance(score, int) or not low <= score <= high:
         raise _BadLink(400)
-    from jobs.surveys import record_answer
-
     session = get_session()
     _mark_clicked(message)
     existing = session.scalar(select(SurveyResponse).where(
@@ -142,8 +141,6 @@ def survey_comment(token: str) -> Response:
     if not low <= score <= high:
         return _page(message, "public/message.html", status=400, title="400", text=f"{low}-{high}")
     comment = request.form.get("comment", "")[:5000]
-    from jobs.surveys import record_answer
-
     record_answer(get_session(), message.id, score, comment, get_clock().now(), get_config())
     _mark_clicked(message)
     return _survey_page(message, token, kind, score, done=True)

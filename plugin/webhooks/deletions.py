@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from plugin.flows.replenishment_plan import recompute_customers
 from plugin.messaging.outbox import cancel_scheduled
 from plugin.models import Customer, Message, PurchaseCycle, PurchaseGap, Store
 from plugin.sync import orders, products
@@ -42,8 +43,6 @@ def delete_order(session: Session, store: Store, external_id: str, now: datetime
     order = orders.tombstone_order(session, store.id, external_id, now)
     if order is None:
         return "order unknown"
-    from jobs.replenishment import recompute_customers
-
     order_id, customer_id = order
     cancelled = cancel_scheduled(session, store.id, ORDER_DELETED, Message.order_id == order_id)
     orders.delete_order(session, order_id)

@@ -205,11 +205,13 @@ def test_tickets_show_sla_and_resolve_with_notes(client, tenants, token, app):
 
 def test_message_log_search_reasons_and_resend(client, tenants, token, app):
     a, _ = tenants
+    with _session(app) as s:  # the consent skip's cause still holds: c0 has not agreed to marketing (yet)
+        s.get(Customer, a.customers[0]).marketing_consent = False
     page = _text(_get(client, token, "/admin/messages", q=f"c0@{SHOP_A}").get_data(as_text=True))
     assert "The customer has not agreed to receive marketing emails." in page
     assert "This flow is switched off for the store." in page
     assert "SMTP 451 try later" in page
-    assert page.count("Resend") == 2  # the failed one and the flow_disabled skip; never the consent skip
+    assert page.count("Resend") == 2  # the failed one and the flow_disabled skip (the flow is on again)
     assert "No messages match." in _get(client, token, "/admin/messages", q="nobody@example.com").get_data(as_text=True)
     by_order = _get(client, token, "/admin/messages", q=f"#{1000 + a.customers[0] * 10}").get_data(as_text=True)
     assert by_order.count("<tr>") == 1 + 4  # header + the four messages of c0's first order
@@ -220,6 +222,14 @@ def test_message_log_search_reasons_and_resend(client, tenants, token, app):
                              .order_by(Message.id)).all()
         assert len(keys) == expected and keys[-1].endswith(f":resend={expected}")
     assert _post(client, token, f"/admin/messages/{a.messages['skipped_consent']}/resend", {}).status_code == 400
+    with _session(app) as s:  # consent given since: the cause has gone away, the skip may be resent
+        s.get(Customer, a.customers[0]).marketing_consent = True
+    assert _post(client, token, f"/admin/messages/{a.messages['skipped_consent']}/resend", {}).status_code == 200
+    with _session(app) as s:
+        keys = s.scalars(select(Message.idempotency_key).where(Message.idempotency_key.like("%resend=%"))
+                         .order_by(Message.id)).all()
+    assert len(keys) == 3
+    keys = keys[:2]
     with _session(app) as s:
         again = s.scalar(select(Message).where(Message.idempotency_key == keys[-1]))
     assert (again.status, again.flow, again.customer_id) == ("scheduled", "review_request", a.customers[0])

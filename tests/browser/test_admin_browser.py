@@ -19,11 +19,11 @@ from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
 from base.clock import FrozenClock
-from jobs import review_replies, review_requests, surveys
 from jobs.analytics import snapshot_metrics
 from jobs.dispatch import dispatch_due
 from plugin import create_app, flow_settings
 from plugin.context import JobContext
+from plugin.flows import runner
 from plugin.models import Review, Store, Ticket
 from plugin.secrets_store import set_credential
 from plugin.sync.judgeme_run import sync_judgeme_reviews
@@ -95,9 +95,9 @@ class Env:
         with self.database.session() as session:
             set_credential(session.get(Store, self.store_id), self.ctx.vault, "review_app_token_enc", JUDGEME_TOKEN)
         sync_judgeme_reviews(self.ctx, self.store_id)
-        review_replies.run(self.ctx, self.store_id)
-        review_requests.run(self.ctx, self.store_id)
-        surveys.run(self.ctx, self.store_id)
+        runner.run_review_reply(self.ctx, self.store_id)
+        runner.run_review_request(self.ctx, self.store_id)
+        runner.run_survey(self.ctx, self.store_id)
         snapshot_metrics(self.ctx, self.store_id)
 
     def stop(self) -> None:

@@ -99,7 +99,7 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
     (detractors,) = rows(instance, "SELECT count(*) FROM ticket WHERE source = 'survey'")
     assert detractors[0] >= 1
     (reordered,) = rows(instance, "SELECT count(*) FROM message WHERE flow = 'replenishment' "
-                                  "AND status = 'cancelled' AND skip_reason = 'already reordered'")
+                                  "AND status = 'cancelled' AND skip_reason = 'already_reordered'")
     assert reordered[0] >= 1
     (clicked,) = rows(instance, "SELECT count(*) FROM message WHERE clicked_at IS NOT NULL")
     assert clicked[0] >= 1

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from plugin.flows import replenishment
+from plugin.flows.base import FlowRun
 from plugin.models import Customer, Merchant, Order, OrderLine, Product, Review, Store, Variant
 
 _seq = count(1)
@@ -79,3 +81,9 @@ def review(session: Session, store_id: int, *, rating: int, created: datetime, o
     session.add(row)
     session.flush()
     return row
+
+
+def plan_run(session: Session, store_row: Store, settings: dict[str, Any], now: datetime) -> FlowRun:
+    """Return a replenishment FlowRun whose settings are ``settings`` over the flow's declared defaults."""
+    return FlowRun(session=session, config=None, store=store_row,  # type: ignore[arg-type] - unused by the step
+                   settings=replenishment.FLOW.settings.load(settings), now=now)

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from jobs.celery_app import make_celery, run_lease_seconds, submitter, task_name
 from jobs.schedule import JOBS, acquire_lease, get_job
-from jobs.tickets import open_ticket
 from plugin.config import ConfigError
 from plugin.models import Message
+from plugin.tickets import open_ticket
 from tests.jobs import factory as f
 from tests.jobs.conftest import make_ctx
 

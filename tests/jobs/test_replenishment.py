@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from jobs import replenishment
+from plugin.flows import replenishment_plan, runner
 from plugin.models import Message, Product
 from tests.jobs import factory as f
 
@@ -47,14 +47,14 @@ def test_product_median_matches_python_median(ctx):
         f.order(s, st.id, c.id, now - 5 * DAY, lines=[(products[0].id, 1)], cancelled_at=now)
         sid = st.id
     with ctx.database.session() as s:
-        got = replenishment.product_medians(s, sid)
+        got = replenishment_plan.product_medians(s, sid)
     # The cancelled order was the last purchase of that customer: it adds no gap.
     assert set(got) == set(expected)
     for pid, gaps in expected.items():
         assert got[pid][1] == len(gaps)
         assert abs(got[pid][0] - statistics.median(gaps)) < 1e-6
     with ctx.database.session() as s:
-        assert replenishment.learn_product_cycles(s, sid) == len(expected)
+        assert replenishment_plan.learn_product_cycles(s, sid) == len(expected)
     with ctx.database.session() as s:
         row = s.get(Product, products[0].id)
         assert abs(row.learned_cycle_days - statistics.median(expected[row.id])) < 1e-6
@@ -79,12 +79,12 @@ def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
         f.order(s, st.id, v.id, now - 40 * DAY, lines=[(soap.id, 1)])  # run-out -10: too late
         on = f.order(s, st.id, nomail.id, now - 25 * DAY, lines=[(soap.id, 1)])
         sid = st.id
-    counts = replenishment.run(ctx, sid)
+    counts = runner.run_replenishment(ctx, sid)
     assert counts == {"cancelled": 0, "planned": 3, "not_sent": 2}
     assert _reminders(ctx) == {
         (x.id, soap.id, ox.id): ("scheduled", None, now),
-        (z.id, soap.id, oz.id): ("cancelled", "active subscription", now),
-        (nomail.id, soap.id, on.id): ("skipped", "no contact access", now),
+        (z.id, soap.id, oz.id): ("cancelled", "active_subscription", now),
+        (nomail.id, soap.id, on.id): ("skipped", "no_contact_access", now),
     }
     with ctx.database.session() as s:
         m = s.scalar(select(Message).where(Message.customer_id == x.id))
@@ -93,21 +93,21 @@ def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
         assert m.payload["run_out_at"] == (now + 5 * DAY).isoformat()
     # y's reminder (run-out +20, lead 7 => +13) enters the 7-day planning horizon six days later.
     ctx.clock.advance(days=5)
-    assert replenishment.run(ctx, sid)["planned"] == 0
+    assert runner.run_replenishment(ctx, sid)["planned"] == 0
     ctx.clock.advance(days=1)
-    assert replenishment.run(ctx, sid)["planned"] == 1
+    assert runner.run_replenishment(ctx, sid)["planned"] == 1
     assert _reminders(ctx)[(y.id, soap.id, oy.id)] == ("scheduled", None, now + 13 * DAY)
     # y re-orders before the reminder goes out: it is cancelled; the new purchase plans its own later.
     with ctx.database.session() as s:
         f.order(s, sid, y.id, ctx.clock.now(), lines=[(soap.id, 1)])
-    counts = replenishment.run(ctx, sid)
+    counts = runner.run_replenishment(ctx, sid)
     assert counts["cancelled"] == 1 and counts["planned"] == 0
-    assert _reminders(ctx)[(y.id, soap.id, oy.id)][:2] == ("cancelled", "already reordered")
+    assert _reminders(ctx)[(y.id, soap.id, oy.id)][:2] == ("cancelled", "already_reordered")
     # Sent reminders are history: a later order does not rewrite them.
     with ctx.database.session() as s:
         s.scalar(select(Message).where(Message.customer_id == x.id)).status = "sent"
         f.order(s, sid, x.id, ctx.clock.now(), lines=[(soap.id, 1)])
-    assert replenishment.run(ctx, sid)["cancelled"] == 0
+    assert runner.run_replenishment(ctx, sid)["cancelled"] == 0
     assert _reminders(ctx)[(x.id, soap.id, ox.id)][0] == "sent"
 
 
@@ -123,9 +123,9 @@ def test_learned_product_cycle_used_when_enough_samples(ctx):
         newbie = f.customer(s, st.id)
         o = f.order(s, st.id, newbie.id, now - 5 * DAY, lines=[(tea.id, 1)])  # run-out +5 with the learned 10
         sid = st.id
-    assert replenishment.run(ctx, sid)["planned"] == 0  # nothing learned yet, no days of supply
-    assert replenishment.learn(ctx, sid) == {"products": 1}
-    assert replenishment.run(ctx, sid)["planned"] == 1
+    assert runner.run_replenishment(ctx, sid)["planned"] == 0  # nothing learned yet, no days of supply
+    assert replenishment_plan.learn(ctx, sid) == {"products": 1}
+    assert runner.run_replenishment(ctx, sid)["planned"] == 1
     with ctx.database.session() as s:
         m = s.scalar(select(Message).where(Message.order_id == o.id))
         assert (m.payload["cycle_source"], m.payload["cycle_days"]) == ("product", 10.0)
@@ -154,8 +154,8 @@ def test_own_median_even_and_odd_gap_counts(ctx):
         last_odd = f.order(s, st.id, odd.id, t, lines=[(soap.id, 1)])
         sid = st.id
     with ctx.database.session() as s:
-        rows = {r["customer_id"]: r for r in replenishment.due_reminders(
-            s, s.get(type(st), sid), {"lead_days": 7, "min_product_samples": 100}, now)}
+        rows = {r["customer_id"]: r for r in replenishment_plan.due_reminders(
+            f.plan_run(s, s.get(type(st), sid), {"lead_days": 7, "min_product_samples": 100}, now))}
     assert set(rows) == {even.id, odd.id}
     assert (rows[even.id]["payload"]["cycle_days"], rows[even.id]["order_id"]) == (25.0, last_even.id)
     assert (rows[odd.id]["payload"]["cycle_days"], rows[odd.id]["order_id"]) == (7.0, last_odd.id)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
-from jobs import replenishment
+from plugin.flows import replenishment_plan, runner
 from plugin.models import Customer, Order, Product, PurchaseCycle, PurchaseGap, Store
 from plugin.sync import upsert_orders
 from plugin.webhooks.compliance import redact_customer
@@ -86,7 +86,7 @@ def _assert_same(got: dict, want: dict) -> None:
 
 
 def _reminder_rows(session: Any, store_id: int, now: datetime) -> list[tuple]:
-    rows = replenishment.due_reminders(session, session.get(Store, store_id), SETTINGS, now)
+    rows = replenishment_plan.due_reminders(f.plan_run(session, session.get(Store, store_id), SETTINGS, now))
     return [(r["customer_id"], r["product_id"], r["order_id"], r["status"], r["scheduled_for"],
              r["payload"]["cycle_days"], r["payload"]["cycle_source"], r["payload"]["run_out_at"]) for r in rows]
 
@@ -95,13 +95,13 @@ def _check(ctx: Any, sid: int) -> dict[str, int]:
     """Refresh incrementally (committed); assert it equals the Python definition and a full rebuild."""
     now = ctx.clock.now()
     with ctx.database.session() as s:
-        counts = replenishment.refresh_cycles(s, sid)
+        counts = replenishment_plan.refresh_cycles(s, sid)
     with ctx.database.session() as s:
         pairs, gaps = _stored(s, sid)
         want_pairs, want_gaps = _expected(s, sid)
         _assert_same(pairs, want_pairs)
         _assert_same(gaps, want_gaps)
-        medians = replenishment.product_medians(s, sid)
+        medians = replenishment_plan.product_medians(s, sid)
         by_product: dict[int, list[float]] = {}
         for (_oid, p), gap in want_gaps.items():
             by_product.setdefault(p, []).append(gap)
@@ -110,8 +110,8 @@ def _check(ctx: Any, sid: int) -> dict[str, int]:
         incremental = (pairs, gaps, medians, _reminder_rows(s, sid, now))
     session = ctx.database.sessionmaker()
     try:  # a full rebuild from scratch, rolled back
-        assert replenishment.refresh_cycles(session, sid, full=True)["full"] == 1
-        rebuilt = (*_stored(session, sid), replenishment.product_medians(session, sid),
+        assert replenishment_plan.refresh_cycles(session, sid, full=True)["full"] == 1
+        rebuilt = (*_stored(session, sid), replenishment_plan.product_medians(session, sid),
                    _reminder_rows(session, sid, now))
     finally:
         session.rollback()
@@ -241,7 +241,7 @@ def test_incremental_refresh_equals_full_rebuild_after_every_change(ctx):
     # Planning with stored learned medians gives what a full rebuild gives too.
     with ctx.database.session() as s:
         with_gaps = len({p for _o, p in _expected(s, sid)[1]})
-    assert replenishment.learn(ctx, sid) == {"products": with_gaps}
+    assert replenishment_plan.learn(ctx, sid) == {"products": with_gaps}
     _check(ctx, sid)
 
 
@@ -249,7 +249,7 @@ def test_incremental_plan_equals_full_plan_through_the_job(ctx):
     """The hourly job keeps planning exactly what a from-scratch computation plans, day after day."""
     ids = _seed(ctx)
     sid, soap = ids["store"], ids["soap"]
-    replenishment.run(ctx, sid)
+    runner.run_replenishment(ctx, sid)
     planned = 0
     for day in range(1, 40, 3):
         ctx.clock.advance(days=3)
@@ -259,20 +259,20 @@ def test_incremental_plan_equals_full_plan_through_the_job(ctx):
             f.order(s, sid, c, ctx.clock.now() - DAY, lines=[(soap, 1 + day % 2)])
         session = ctx.database.sessionmaker()
         try:
-            replenishment.refresh_cycles(session, sid, full=True)
+            replenishment_plan.refresh_cycles(session, sid, full=True)
             want = _reminder_rows(session, sid, ctx.clock.now())
         finally:
             session.rollback()
             session.close()
         with ctx.database.session() as s:
             assert _reminder_rows(s, sid, ctx.clock.now()) == want
-        planned += replenishment.run(ctx, sid)["planned"]
+        planned += runner.run_replenishment(ctx, sid)["planned"]
     assert planned > 0
 
 
 def test_refresh_touching_most_customers_does_a_full_build(ctx, monkeypatch):
     """After a backfill rewrote most orders, one full build replaces the per-customer recomputation."""
-    monkeypatch.setattr(replenishment, "REBUILD_MIN_CUSTOMERS", 0)
+    monkeypatch.setattr(replenishment_plan, "REBUILD_MIN_CUSTOMERS", 0)
     ids = _seed(ctx)
     sid, soap, customers = ids["store"], ids["soap"], ids["customers"]
     assert _check(ctx, sid)["full"] == 1

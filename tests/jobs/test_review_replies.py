@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from jobs import review_replies
+from plugin.flows import review_reply, runner
 from plugin.models import Message, Review, Template, Ticket
 from tests.jobs import factory as f
 
@@ -31,8 +31,8 @@ def test_positive_auto_reply_negative_draft_and_ticket(ctx):
         old = f.review(s, st.id, rating=5, created=now - timedelta(days=40))
         amazon = f.review(s, st.id, rating=1, created=now, source="amazon_feedback")
         sid = st.id
-    assert review_replies.run(ctx, sid) == {"auto_replies": 2, "drafts": 4, "tickets": 4}
-    assert review_replies.run(ctx, sid) == {"auto_replies": 0, "drafts": 0, "tickets": 0}
+    assert runner.run_review_reply(ctx, sid) == {"auto_replies": 2, "drafts": 4, "tickets": 4}
+    assert runner.run_review_reply(ctx, sid) == {"auto_replies": 0, "drafts": 0, "tickets": 0}
     with ctx.database.session() as s:
         msgs = {m.review_id: m for m in s.scalars(select(Message))}
         assert set(msgs) == {r5.id, r4.id}
@@ -51,19 +51,19 @@ def test_positive_auto_reply_negative_draft_and_ticket(ctx):
         assert "申し訳" in s.get(Review, r2.id).reply_body
         assert s.get(Review, r3b.id).reply_body.startswith("We're sorry")
     with ctx.database.session() as s:
-        m = review_replies.approve_reply(s, r1.id, "  Wir ersetzen das Produkt sofort.  ", now)
+        m = review_reply.approve_reply(s, r1.id, "  Wir ersetzen das Produkt sofort.  ", now)
         assert (m.status, m.payload["body"], m.locale, m.review_id) == ("scheduled", "Wir ersetzen das Produkt sofort.",
                                                                          "de", r1.id)
-        again = review_replies.approve_reply(s, r1.id, "Neuer Text", now)
+        again = review_reply.approve_reply(s, r1.id, "Neuer Text", now)
         assert again.id == m.id and again.payload["body"] == "Neuer Text"
         again.status = "sent"
         s.get(Review, r1.id).reply_status = "sent"
     with ctx.database.session() as s, pytest.raises(ValueError, match="already answered"):
-        review_replies.approve_reply(s, r1.id, "x", now)
+        review_reply.approve_reply(s, r1.id, "x", now)
     with ctx.database.session() as s:
         with pytest.raises(ValueError, match="needs a body"):
-            review_replies.approve_reply(s, r2.id, "  ", now)
+            review_reply.approve_reply(s, r2.id, "  ", now)
         with pytest.raises(ValueError, match="amazon_feedback"):
-            review_replies.approve_reply(s, amazon.id, "thanks", now)
+            review_reply.approve_reply(s, amazon.id, "thanks", now)
         with pytest.raises(LookupError):
-            review_replies.approve_reply(s, 10**9, "thanks", now)
+            review_reply.approve_reply(s, 10**9, "thanks", now)

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from jobs import review_requests
-from jobs.tickets import open_ticket, resolve_ticket
+from plugin.flows import runner
 from plugin.models import Message, SurveyResponse
+from plugin.tickets import open_ticket, resolve_ticket
 from tests.jobs import factory as f
 
 
@@ -35,19 +35,19 @@ def test_due_orders_get_one_request_and_skips_keep_reasons(ctx):
         no_contact = f.order(s, st.id, nomail.id, now - 20 * day, delivered_at=now - 9 * day)
         too_old = f.order(s, st.id, c.id, now - 90 * day, delivered_at=now - 60 * day)
         sid = st.id
-    counts = review_requests.run(ctx, sid)
+    counts = runner.run_review_request(ctx, sid)
     assert counts == {"requests": 2, "reminders": 0, "skipped": 4}
     assert _messages(ctx) == {
         (due.id, "main"): ("scheduled", None),
         (fallback.id, "main"): ("scheduled", None),
-        (cancelled.id, "main"): ("skipped", "order cancelled"),
-        (refunded.id, "main"): ("skipped", "order refunded"),
-        (returned.id, "main"): ("skipped", "order returned"),
-        (no_contact.id, "main"): ("skipped", "no contact access"),
+        (cancelled.id, "main"): ("skipped", "order_cancelled"),
+        (refunded.id, "main"): ("skipped", "order_refunded"),
+        (returned.id, "main"): ("skipped", "order_returned"),
+        (no_contact.id, "main"): ("skipped", "no_contact_access"),
     }
     assert early.id and fallback_early.id and too_old.id
     # Idempotent: a second run (e.g. a retry after a crash) writes nothing.
-    assert review_requests.run(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
+    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
     with ctx.database.session() as s:
         m = s.scalar(select(Message).where(Message.order_id == due.id))
         assert (m.channel, m.marketing, m.to_address, m.locale) == ("email", False, c.email, "en")
@@ -63,12 +63,12 @@ def test_open_complaint_waits_then_request_goes_after_resolution(ctx):
         t = open_ticket(s, ctx.config, store_id=st.id, source="manual", severity=2, subject="broken", now=now,
                         customer_id=c.id)
         sid, tid = st.id, t.id
-    assert review_requests.run(ctx, sid)["requests"] == 0
+    assert runner.run_review_request(ctx, sid)["requests"] == 0
     assert _messages(ctx) == {}
     ctx.clock.advance(hours=5)
     with ctx.database.session() as s:
         resolve_ticket(s, tid, "sent a replacement", ctx.clock.now())
-    assert review_requests.run(ctx, sid)["requests"] == 1
+    assert runner.run_review_request(ctx, sid)["requests"] == 1
     assert _messages(ctx) == {(o.id, "main"): ("scheduled", None)}
 
 
@@ -84,7 +84,7 @@ def test_no_review_gating_detractor_and_one_star_still_asked(ctx):
                  body="awful", reply_status="draft")
         o = f.order(s, st.id, c.id, now - timedelta(days=12), delivered_at=now - timedelta(days=7))
         sid = st.id
-    review_requests.run(ctx, sid)
+    runner.run_review_request(ctx, sid)
     assert _messages(ctx)[(o.id, "main")] == ("scheduled", None)
 
 
@@ -99,7 +99,7 @@ def test_one_reminder_unless_a_review_arrived(ctx):
         oc = f.order(s, st.id, c.id, now - 30 * day, delivered_at=now - 14 * day)
         sid = st.id
     ctx.clock.set(now - 7 * day)
-    review_requests.run(ctx, sid)
+    runner.run_review_request(ctx, sid)
     with ctx.database.session() as s:
         for m in s.scalars(select(Message)):
             m.status, m.sent_at = "sent", now - 7 * day + timedelta(hours=1)
@@ -107,7 +107,7 @@ def test_one_reminder_unless_a_review_arrived(ctx):
         f.review(s, sid, rating=5, created=now - 3 * day, order_id=ob.id, customer_id=b.id)
         f.review(s, sid, rating=4, created=now - 2 * day, customer_id=c.id)
     ctx.clock.set(now + timedelta(hours=1))
-    assert review_requests.run(ctx, sid) == {"requests": 0, "reminders": 1, "skipped": 0}
+    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 1, "skipped": 0}
     got = _messages(ctx)
     assert got[(oa.id, "reminder")] == ("scheduled", None)
     assert (ob.id, "reminder") not in got and (oc.id, "reminder") not in got
@@ -115,4 +115,4 @@ def test_one_reminder_unless_a_review_arrived(ctx):
         for m in s.scalars(select(Message).where(Message.step == "reminder")):
             m.status, m.sent_at = "sent", ctx.clock.now()
     ctx.clock.advance(days=8)
-    assert review_requests.run(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
+    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}

@@ -32,12 +32,12 @@ def test_job_list_covers_every_flow_and_subsystem():
     assert targets == {
         "sync": "plugin.sync.store_run:sync_store",
         "webhooks": "jobs.webhooks:process_pending",
-        "review_requests": "jobs.review_requests:run",
-        "review_replies": "jobs.review_replies:run",
-        "surveys": "jobs.surveys:run",
-        "replenishment_learn": "jobs.replenishment:learn",
-        "replenishment": "jobs.replenishment:run",
-        "ticket_alerts": "jobs.tickets:alert_breaches",
+        "review_requests": "plugin.flows.runner:run_review_request",
+        "review_replies": "plugin.flows.runner:run_review_reply",
+        "surveys": "plugin.flows.runner:run_survey",
+        "replenishment_learn": "plugin.flows.replenishment_plan:learn",
+        "replenishment": "plugin.flows.runner:run_replenishment",
+        "ticket_alerts": "plugin.flows.runner:run_ticket_alert",
         "dispatch": "jobs.dispatch:dispatch_due",
         "amazon_solicitations": "plugin.flows.amazon_review_request:run",
         "amazon_feedback": "jobs.amazon_feedback:run",
@@ -59,7 +59,7 @@ def test_missing_target_is_a_clear_error_at_run_time(ctx):
     with pytest.raises(JobTargetError, match="jobs.no_such_module:run"):
         run_job(ctx, spec)
     with pytest.raises(JobTargetError, match="has no function 'nope'"):
-        run_job(ctx, JobSpec("ghost", "jobs.tickets:nope", 60))
+        run_job(ctx, JobSpec("ghost", "plugin.flows.runner:nope", 60))
     with pytest.raises(UnknownJobError, match="review_requests, review_replies"):
         get_job("nope")
 

@@ -32,8 +32,9 @@ import holidays
 from sqlalchemy import func, select, update
 
 from connectors.records import ReviewRecord
-from jobs import dispatch, replenishment, review_replies, review_requests, surveys, tickets
-from plugin import flow_settings, sync
+from jobs import dispatch
+from plugin import flow_settings, sync, tickets
+from plugin.flows import replenishment_plan, runner, survey
 from plugin.models import (
     Customer,
     Merchant,
@@ -248,14 +249,14 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
                 order_ext = s.get(Order, m.order_id).external_id
                 done = s.scalar(select(SurveyResponse.id).where(SurveyResponse.message_id == m.id))
                 if order_ext in answers and done is None:
-                    surveys.record_answer(s, m.id, *answers[order_ext], t, ctx.config)
+                    survey.record_answer(s, m.id, *answers[order_ext], t, ctx.config)
         if t.hour == 0:
-            replenishment.learn(ctx, sid)
-        review_requests.run(ctx, sid)
-        review_replies.run(ctx, sid)
-        surveys.run(ctx, sid)
-        replenishment.run(ctx, sid)
-        tickets.alert_breaches(ctx, sid)
+            replenishment_plan.learn(ctx, sid)
+        runner.run_review_request(ctx, sid)
+        runner.run_review_reply(ctx, sid)
+        runner.run_survey(ctx, sid)
+        runner.run_replenishment(ctx, sid)
+        runner.run_ticket_alert(ctx, sid)
         dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
         previous, t = t, _next_step(ctx, t)
     return sid
@@ -397,9 +398,9 @@ def run_model(shop, people, traits, reviews, answers):
                    for k in model.tickets)
 
     def order_gone(o, t):
-        return (("order cancelled" if _seen(o.cancelled_at, t) else None)
-                or ("order refunded" if _seen(_refunded_at(o), t) else None)
-                or ("order returned" if _seen(_returned_at(o), t) else None))
+        return (("order_cancelled" if _seen(o.cancelled_at, t) else None)
+                or ("order_refunded" if _seen(_refunded_at(o), t) else None)
+                or ("order_returned" if _seen(_returned_at(o), t) else None))
 
     def due(o, t, delay, fallback):
         d, s = _seen(_delivered(o), t), _seen(_shipped(o), t)
@@ -435,7 +436,7 @@ def run_model(shop, people, traits, reviews, answers):
         for o in orders:
             key = ("review_request", "main", str(o.id))
             if key not in model.msgs and due(o, t, 7 * DAY, 7 * DAY):
-                reason = order_gone(o, t) or (None if has_email[o.customer_id] else "no contact access")
+                reason = order_gone(o, t) or (None if has_email[o.customer_id] else "no_contact_access")
                 if reason is None and open_ticket_at(o.customer_id, t):
                     continue
                 write(key, M("review_request", "main", o.customer_id, t, order=o), reason)
@@ -449,7 +450,7 @@ def run_model(shop, people, traits, reviews, answers):
                                                                         r["order"].customer_id == m.customer)
                    for r in reviews):
                 continue
-            reason = order_gone(m.order, t) or (None if has_email[m.customer] else "no contact access")
+            reason = order_gone(m.order, t) or (None if has_email[m.customer] else "no_contact_access")
             if reason is None and open_ticket_at(m.customer, t):
                 continue
             write(rkey, M("review_request", "reminder", m.customer, t, order=m.order), reason)
@@ -467,7 +468,7 @@ def run_model(shop, people, traits, reviews, answers):
         for o in orders:
             key = ("survey", "main", str(o.id))
             if key not in model.msgs and due(o, t, 10 * DAY, 10 * DAY):
-                reason = order_gone(o, t) or (None if has_email[o.customer_id] else "no contact access")
+                reason = order_gone(o, t) or (None if has_email[o.customer_id] else "no_contact_access")
                 write(key, M("survey", "main", o.customer_id, t, order=o), reason)
         for k in model.tickets:
             if k.source != "survey" or k.resolved is None:
@@ -476,14 +477,14 @@ def run_model(shop, people, traits, reviews, answers):
                 key = ("survey", step, k.order_ext)
                 if key not in model.msgs and t - wait - 30 * DAY < k.resolved <= t - wait:
                     write(key, M("survey", step, k.customer, t, marketing=marketing, order=by_id[int(k.order_ext)]),
-                          None if has_email[k.customer] else "no contact access")
+                          None if has_email[k.customer] else "no_contact_access")
         # replenishment: cancel on re-order, then plan
         visible = _purchases(orders, t)
         for m in model.msgs.values():
             if m.flow == "replenishment" and m.status == "scheduled":
                 c, p, base_created, base_id = m.base
                 if any(cr > base_created and oid != base_id for cr, oid, _q in visible.get((c, p), [])):
-                    m.status, m.reason = "cancelled", "already reordered"
+                    m.status, m.reason = "cancelled", "already_reordered"
         for (c, p), seq in visible.items():
             if p not in consumable:
                 continue
@@ -502,9 +503,9 @@ def run_model(shop, people, traits, reviews, answers):
                 continue
             m = M("replenishment", "main", c, max(remind, t), marketing=True, base=(c, p, created, oid))
             if c in traits["subscription"]:
-                m.status, m.reason = "cancelled", "active subscription"
+                m.status, m.reason = "cancelled", "active_subscription"
             elif not has_email[c]:
-                m.status, m.reason = "skipped", "no contact access"
+                m.status, m.reason = "skipped", "no_contact_access"
             model.msgs[key] = m
         # ticket alerts (merchant emails: no window)
         for k in model.tickets:
@@ -593,15 +594,15 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
     for needed in [("review_request", "main", ("sent", None)), ("review_request", "reminder", ("sent", None)),
                    ("survey", "main", ("sent", None)), ("survey", "followup", ("sent", None)),
                    ("survey", "comeback", ("sent", None)), ("replenishment", "main", ("sent", None)),
-                   ("replenishment", "main", ("cancelled", "already reordered")),
-                   ("replenishment", "main", ("cancelled", "active subscription")),
+                   ("replenishment", "main", ("cancelled", "already_reordered")),
+                   ("replenishment", "main", ("cancelled", "active_subscription")),
                    ("replenishment", "main", ("skipped", "no_consent")),
-                   ("review_request", "main", ("skipped", "no contact access")),
+                   ("review_request", "main", ("skipped", "no_contact_access")),
                    ("review_request", "main", ("skipped", "suppressed")),
                    ("ticket_alert", "main", ("sent", None)), ("review_reply", "main", ("scheduled", None))]:
         assert needed in statuses, needed
     assert any(v == ("failed", None) for v in expected.values())
-    assert any(v[1] in ("order cancelled", "order refunded", "order returned") for v in expected.values())
+    assert any(v[1] in ("order_cancelled", "order_refunded", "order_returned") for v in expected.values())
 
     assert got == expected
 

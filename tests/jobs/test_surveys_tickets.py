@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from jobs import surveys, tickets
+from plugin import tickets
+from plugin.flows import runner, survey
 from plugin.models import Message, SurveyResponse, Ticket
 from tests.jobs import factory as f
 
@@ -40,21 +41,21 @@ def test_survey_due_answer_detractor_ticket_followups(ctx):
         early = f.order(s, st.id, a.id, now - 20 * DAY, delivered_at=now - 9 * DAY)
         gone = f.order(s, st.id, a.id, now - 20 * DAY, delivered_at=now - 11 * DAY, returned=True)
         sid = st.id
-    assert surveys.run(ctx, sid) == {"surveys": 2, "skipped": 1, "followups": 0, "comebacks": 0}
+    assert runner.run_survey(ctx, sid) == {"surveys": 2, "skipped": 1, "followups": 0, "comebacks": 0}
     assert _survey_messages(ctx) == {(oa.id, "main"): ("scheduled", None, False),
                                      (ob.id, "main"): ("scheduled", None, False),
-                                     (gone.id, "main"): ("skipped", "order returned", False)}
+                                     (gone.id, "main"): ("skipped", "order_returned", False)}
     assert early.id
     with ctx.database.session() as s:
         ma = s.scalar(select(Message).where(Message.order_id == oa.id)).id
         mb = s.scalar(select(Message).where(Message.order_id == ob.id)).id
         with pytest.raises(ValueError, match="0 to 10"):
-            surveys.record_answer(s, ma, 11, None, now, ctx.config)
-        promoter = surveys.record_answer(s, ma, 9, "love it", now, ctx.config)
+            survey.record_answer(s, ma, 11, None, now, ctx.config)
+        promoter = survey.record_answer(s, ma, 9, "love it", now, ctx.config)
         assert promoter.ticket_id is None
-        detractor = surveys.record_answer(s, mb, 3, None, now, ctx.config)
+        detractor = survey.record_answer(s, mb, 3, None, now, ctx.config)
         # adding a comment later updates the same answer and does not open a second ticket
-        again = surveys.record_answer(s, mb, 3, "parcel was damaged", now + timedelta(minutes=5), ctx.config)
+        again = survey.record_answer(s, mb, 3, "parcel was damaged", now + timedelta(minutes=5), ctx.config)
         assert again.id == detractor.id and again.comment == "parcel was damaged"
         tid = detractor.ticket_id
         t = s.get(Ticket, tid)
@@ -65,11 +66,11 @@ def test_survey_due_answer_detractor_ticket_followups(ctx):
         tickets.add_note(s, tid, "called the customer, replacement sent", now, author="ops")
         tickets.resolve_ticket(s, tid, "We now ship in stronger boxes.", now + DAY)
     ctx.clock.set(now + 8 * DAY - timedelta(minutes=1))
-    assert surveys.run(ctx, sid)["followups"] == 0
+    assert runner.run_survey(ctx, sid)["followups"] == 0
     ctx.clock.set(now + 8 * DAY)
-    assert surveys.run(ctx, sid)["followups"] == 1
+    assert runner.run_survey(ctx, sid)["followups"] == 1
     ctx.clock.set(now + 31 * DAY)
-    assert surveys.run(ctx, sid) == {"surveys": 0, "skipped": 0, "followups": 0, "comebacks": 1}
+    assert runner.run_survey(ctx, sid) == {"surveys": 0, "skipped": 0, "followups": 0, "comebacks": 1}
     with ctx.database.session() as s:
         rows = {m.step: m for m in s.scalars(select(Message).where(Message.ticket_id == tid))}
         assert rows["followup"].payload["resolution"] == "We now ship in stronger boxes."
@@ -91,17 +92,17 @@ def test_sla_breach_alerts_merchant_once(ctx):
         tickets.resolve_ticket(s, t3.id, "refunded", now + timedelta(minutes=30))
         sid = st.id
     ctx.clock.set(now + timedelta(minutes=59))
-    assert tickets.alert_breaches(ctx, sid) == {"alerts": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0}
     ctx.clock.set(now + timedelta(hours=2))
-    assert tickets.alert_breaches(ctx, sid) == {"alerts": 1}
-    assert tickets.alert_breaches(ctx, sid) == {"alerts": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0}
     with ctx.database.session() as s:
         assert [t.id for t in tickets.breached_tickets(s, sid, ctx.clock.now())] == [t1.id]
         m = s.scalar(select(Message).where(Message.flow == "ticket_alert"))
         assert (m.ticket_id, m.to_address, m.status, m.marketing) == (t1.id, "alerts@merchant.test", "scheduled",
                                                                        False)
     ctx.clock.set(now + timedelta(hours=25))
-    assert tickets.alert_breaches(ctx, sid) == {"alerts": 1}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1}
     with ctx.database.session() as s:
         assert [t.id for t in tickets.breached_tickets(s, sid, ctx.clock.now())] == [t1.id, t2.id]
         with pytest.raises(ValueError):

@@ -1,20 +1,20 @@
-"""Complaint tickets: severity from keywords, SLA due times, resolution, notes, and SLA-breach alerts."""
+"""Complaint tickets: severity from keywords, SLA due times, resolution, notes (alerts: plugin.flows.ticket_alert)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs.outbox_batch import message_row, write_messages
 from plugin import flow_settings
 from plugin.config import Config
-from plugin.context import JobContext
-from plugin.models import Merchant, Store, Ticket, TicketNote
+from plugin.models import Ticket, TicketNote
+
+SETTINGS_SECTION = "tickets"
+DEFAULT_SLA_HOURS = 72
 
 # Severity 1 = counterfeit/safety, 2 = damaged/wrong item, 3 = delay/other (DESIGN.md §3).
 # Stems in several languages; matched on word starts so "broken"/"brokenness" match but "abroad" does not.
@@ -48,8 +48,8 @@ def severity_for(*texts: str | None) -> int:
 
 def sla_due(session: Session, config: Config, store_id: int, severity: int, opened_at: datetime) -> datetime:
     """Return when a ticket of this severity must be resolved, from the store's [flows.tickets] settings."""
-    settings = flow_settings.effective(session, config, store_id, "tickets")
-    hours = float(settings.get(f"sla_hours_severity_{severity}", 72))
+    settings = flow_settings.effective(session, config, store_id, SETTINGS_SECTION)
+    hours = float(settings.get(f"sla_hours_severity_{severity}", DEFAULT_SLA_HOURS))
     return opened_at + timedelta(hours=hours)
 
 
@@ -104,37 +104,3 @@ def breached_tickets(session: Session, store_id: int, now: datetime) -> list[Tic
         select(Ticket).where(Ticket.store_id == store_id, Ticket.status == "open", Ticket.sla_due_at < now)
         .order_by(Ticket.sla_due_at, Ticket.id)))
 
-
-def alert_breaches(ctx: JobContext, store_id: int) -> dict[str, Any]:
-    """Job: email the merchant once per open ticket whose SLA has passed (flow "ticket_alert")."""
-    now = ctx.clock.now()
-    with ctx.database.session() as session:
-        return alert_breaches_in(session, store_id, now)
-
-
-def alert_breaches_in(session: Session, store_id: int, now: datetime) -> dict[str, Any]:
-    """Write one ticket_alert message per newly breached ticket and stamp the tickets as alerted."""
-    store = session.get(Store, store_id)
-    if store is None:
-        return {"alerts": 0}
-    merchant = session.get(Merchant, store.merchant_id)
-    address = (merchant.alert_email or merchant.sender_email) if merchant else None
-    due = session.execute(
-        select(Ticket.id, Ticket.severity, Ticket.subject, Ticket.sla_due_at, Ticket.customer_id, Ticket.order_id)
-        .where(Ticket.store_id == store_id, Ticket.status == "open", Ticket.sla_due_at < now,
-               Ticket.sla_alerted_at.is_(None))).all()
-    rows = []
-    for ticket_id, severity, subject, due_at, customer_id, order_id in due:
-        extra: dict[str, Any] = {} if address else {"status": "skipped", "skip_reason": "no merchant address"}
-        rows.append(message_row(
-            store_id=store_id, flow="ticket_alert", step="main", key_parts=(f"ticket={ticket_id}",),
-            scheduled_for=now, ticket_id=ticket_id, order_id=order_id, to_address=address,
-            locale=store.primary_locale,
-            subject=f"SLA breached: ticket #{ticket_id} (severity {severity})",
-            payload={"ticket_id": ticket_id, "severity": severity, "ticket_subject": subject,
-                     "sla_due_at": due_at.isoformat(), "customer_id": customer_id}, **extra))
-    new = write_messages(session, rows, now)
-    if due:
-        session.execute(update(Ticket).where(Ticket.id.in_([r[0] for r in due])).values(sla_alerted_at=now)
-                        .execution_options(synchronize_session=False))
-    return {"alerts": len(new)}

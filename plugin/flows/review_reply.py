@@ -6,20 +6,20 @@ Judge.me's ``POST /api/v1/replies`` (https://judge.me/api/docs#tag/Replies).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from jobs.outbox_batch import message_row, open_flow, write_messages
-from jobs.tickets import open_ticket, severity_for
 from plugin.config import Config
-from plugin.context import JobContext
-from plugin.messaging.outbox import find, idempotency_key
+from plugin.flows.base import Flow, FlowRun, Rows, Setting, SettingsSchema, Step
+from plugin.messaging.outbox import find, idempotency_key, message_row, schedule
 from plugin.models import Message, Review, Store, Template, Ticket
+from plugin.tickets import open_ticket, severity_for
 
-FLOW = "review_reply"
+NAME = "review_reply"
 SOURCE = "judgeme"
 # Reviews older than this when first seen (a backfill on install) are left alone.
 MAX_AGE_DAYS = 30
@@ -59,7 +59,7 @@ def reply_text(session: Session, store_id: int, step: str, language: str, name: 
     """Return (text, language used) for a reply: the store's template for the language, else the shipped one."""
     shipped = POSITIVE if step == "positive" else DRAFT
     for lang in (language, "en"):
-        template = session.scalar(select(Template).where(Template.store_id == store_id, Template.flow == FLOW,
+        template = session.scalar(select(Template).where(Template.store_id == store_id, Template.flow == NAME,
                                                          Template.step == step, Template.locale == lang))
         text = template.body_text or template.body_html if template else shipped.get(lang)
         if text:
@@ -67,21 +67,18 @@ def reply_text(session: Session, store_id: int, step: str, language: str, name: 
     raise LookupError(f"no {step} reply text")  # unreachable: English is shipped
 
 
-def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
-    """Job: answer new Judge.me reviews of one store (auto-reply, or draft + complaint ticket)."""
-    now = ctx.clock.now()
-    with ctx.database.session() as session:
-        gate = open_flow(session, ctx, store_id, FLOW)
-        if isinstance(gate, dict):
-            return gate
-        store, settings = gate
-        return handle_new_reviews(session, ctx.config, store, settings, now)
+def due_replies(run: FlowRun) -> Rows:
+    """Step: auto-reply rows for positive new reviews; drafts and tickets for the negative ones (counted)."""
+    counts, rows = handle_new_reviews(run.session, run.config, run.store, run.settings, run.now)
+    for name, value in counts.items():
+        run.counts[name] += value
+    return rows
 
 
-def handle_new_reviews(session: Session, config: Config, store: Store, settings: dict[str, Any],
-                       now: datetime) -> dict[str, Any]:
-    """Auto-reply to positive new reviews and draft + ticket the negative ones; return counts."""
-    threshold = int(settings.get("auto_reply_min_rating", 4))
+def handle_new_reviews(session: Session, config: Config, store: Store, settings: Mapping[str, Any],
+                       now: datetime) -> tuple[dict[str, int], Rows]:
+    """Approve replies to positive new reviews and draft + ticket the negative ones; return counts and rows."""
+    threshold = int(settings["auto_reply_min_rating"])
     has_ticket = exists().where(Ticket.review_id == Review.id)
     reviews = session.scalars(
         select(Review).where(Review.store_id == store.id, Review.source == SOURCE, Review.reply_status == "none",
@@ -114,12 +111,11 @@ def handle_new_reviews(session: Session, config: Config, store: Store, settings:
                         customer_id=review.customer_id, order_id=review.order_id, review_id=review.id)
             counts["drafts"] += 1
             counts["tickets"] += 1
-    write_messages(session, rows, now)
-    return counts
+    return counts, rows
 
 
 def _reply_row(review: Review, body: str, locale: str, now: datetime) -> dict[str, Any]:
-    return message_row(store_id=review.store_id, flow=FLOW, step="main", key_parts=(f"review={review.id}",),
+    return message_row(store_id=review.store_id, flow=NAME, step="main", key_parts=(f"review={review.id}",),
                        scheduled_for=now, channel="review_reply", review_id=review.id, order_id=review.order_id,
                        customer_id=review.customer_id, product_id=review.product_id, locale=locale,
                        payload={"body": body, "review_external_id": review.external_id, "source": review.source})
@@ -139,8 +135,8 @@ def approve_reply(session: Session, review_id: int, body: str, now: datetime) ->
     review.reply_body, review.reply_status = body.strip(), "approved"
     store = session.get(Store, review.store_id)
     locale = language_of(review.language, store.primary_locale if store else None)
-    write_messages(session, [_reply_row(review, review.reply_body, locale, now)], now)
-    message = find(session, idempotency_key(review.store_id, FLOW, f"review={review.id}", "step=main"))
+    schedule(session, [_reply_row(review, review.reply_body, locale, now)], now)
+    message = find(session, idempotency_key(review.store_id, NAME, f"review={review.id}", "step=main"))
     if message is None:
         raise LookupError("reply message missing after enqueue")  # the insert-if-absent guarantees one
     if message.status in ("scheduled", "failed"):
@@ -149,3 +145,28 @@ def approve_reply(session: Session, review_id: int, body: str, now: datetime) ->
         message.status = "scheduled"
     session.flush()
     return message
+
+
+FLOW = Flow(
+    name=NAME,
+    title="Review replies",
+    about="Thank 4-5 star reviews automatically; draft replies to 1-3 stars for approval.",
+    flow_class="service",
+    platforms=("shopify",),
+    trigger="event: a new Judge.me review synced (read by the run's due query: reviews with no reply yet)",
+    audience=(f"Judge.me reviews younger than {MAX_AGE_DAYS} days with no reply and no ticket",),
+    timing="on the next run after the review arrives (every 15 minutes)",
+    steps=(
+        Step("main", due_replies, "public reply: automatic from auto_reply_min_rating up, else a draft to "
+             "approve in the inbox and a complaint ticket"),
+    ),
+    exits=(),
+    idempotency_key="<store>:review_reply:review=<review id>:step=main",
+    settings=SettingsSchema((
+        Setting("auto_reply_min_rating", "int", 4, "Auto-reply from this rating up", min=1, max=6,
+                help="6 turns automatic replies off: every review gets a draft to approve."),
+    )),
+    counts=("auto_replies", "drafts", "tickets"),
+    # A public reply on the review, not a message to the customer: no holdout.
+    customer_facing=False,
+)

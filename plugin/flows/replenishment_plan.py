@@ -1,4 +1,4 @@
-"""Replenishment reminders: remind a customer ``lead_days`` before a consumable runs out.
+"""The replenishment planner: when each customer will run out of each consumable, and the reminders due.
 
 Expected run-out = last purchase + cycle × quantity bought, where the cycle (days per unit) is the
 customer's own median gap between purchases of the product when there is one, else the product's
@@ -8,10 +8,11 @@ learned median across customers (with at least ``min_product_samples`` gaps), el
 A reminder is planned (a ``scheduled`` row with ``scheduled_for`` = reminder time) once it falls
 within ``PLAN_AHEAD_DAYS``; the dispatcher sends it when due, through the send policy (marketing:
 consent required). Each run first cancels planned reminders whose customer re-ordered the product
-("already reordered"). Active subscription (decision): the customer's latest purchase of the product
+(``already_reordered``). Active subscription (decision): the customer's latest purchase of the product
 came in an order tagged like "subscription" — Shopify Subscriptions, ReCharge and most selling-plan
 apps tag recurring orders so ("Subscription", "Subscription Recurring Order") — then the reminder row
-is written ``cancelled`` with reason "active subscription" instead.
+is written ``cancelled`` with reason ``active_subscription`` instead. The flow itself is declared in
+plugin.flows.replenishment.
 
 Incremental planner. Two tables derived from the orders are kept current by every run:
 ``purchase_cycle`` (per customer × consumable product: latest purchase, own median gap, gap count) and
@@ -49,10 +50,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from jobs.outbox_batch import message_row, open_flow, write_messages
-from jobs.review_requests import NO_CONTACT
 from plugin.context import JobContext
-from plugin.models import Product, Store, SyncState
+from plugin.flows.audience import contact_reason
+from plugin.flows.base import FlowRun, Rows
+from plugin.messaging import reasons
+from plugin.messaging.outbox import message_row
+from plugin.models import Product, SyncState
 from plugin.sync import get_sync_state
 from plugin.types import UTCDateTime
 
@@ -365,7 +368,7 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
     dialect = session.get_bind().dialect.name
     false = "FALSE" if dialect == "postgresql" else "0"
     result = session.execute(text(f"""
-        UPDATE message SET status = 'cancelled', skip_reason = 'already reordered', updated_at = :now
+        UPDATE message SET status = 'cancelled', skip_reason = :reason, updated_at = :now
         WHERE store_id = :store_id AND flow = '{FLOW}' AND status = 'scheduled'
           AND EXISTS (
             SELECT 1 FROM orders o2 JOIN order_line l2 ON l2.order_id = o2.id
@@ -374,7 +377,7 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
               AND o2.cancelled_at IS NULL AND o2.refunded = {false} AND o2.returned = {false}
               AND o2.created_at_remote > (SELECT o3.created_at_remote FROM orders o3 WHERE o3.id = message.order_id))
         """),  # noqa: S608
-        {"store_id": store_id, "now": _bind_time(dialect, now)})
+        {"store_id": store_id, "now": _bind_time(dialect, now), "reason": reasons.ALREADY_REORDERED})
     return result.rowcount or 0
 
 
@@ -388,8 +391,14 @@ def _bind_time(dialect: str, when: datetime) -> Any:
     return when.astimezone(UTC).replace(tzinfo=None) if dialect == "sqlite" else when
 
 
-def due_reminders(session: Session, store: Store, settings: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def cancel_reordered_in(run: FlowRun) -> int:
+    """Exit of the flow: cancel the store's planned reminders whose customer re-ordered (``already_reordered``)."""
+    return cancel_reordered(run.session, run.store.id, run.now)
+
+
+def due_reminders(run: FlowRun) -> Rows:
     """Return the reminder rows to plan now: run-out still ahead, reminder time within the planning horizon."""
+    session, store, settings, now = run.session, run.store, run.settings, run.now
     refresh_cycles(session, store.id)
     now_days = (now - EPOCH).total_seconds() / 86400.0
     sql = f"""
@@ -421,24 +430,23 @@ def due_reminders(session: Session, store: Store, settings: dict[str, Any], now:
                       AND m.product_id = ch.p AND m.customer_id = ch.c)
     ORDER BY ch.c, ch.p
     """  # noqa: S608
-    params = {"store_id": store.id, "min_samples": int(settings.get("min_product_samples", 5)),
-              "lead_days": float(settings.get("lead_days", 7)), "now_days": now_days,
-              "horizon": now_days + PLAN_AHEAD_DAYS}
-    discount = settings.get("discount_percent") if settings.get("discount_enabled") else None
+    params = {"store_id": store.id, "min_samples": settings["min_product_samples"],
+              "lead_days": settings["lead_days"], "now_days": now_days, "horizon": now_days + PLAN_AHEAD_DAYS}
+    discount = settings["discount_percent"] if settings["discount_enabled"] else None
     rows = []
     for (customer_id, product_id, order_id, qty, variant_id, sub, cycle, source, run_out, remind, email, locale,
          variant_external_id, title) in session.execute(text(sql), params):
         reason, status = None, "scheduled"
         if sub:
-            reason, status = "active subscription", "cancelled"
-        elif not email or not store.protected_data_access:
-            reason, status = NO_CONTACT, "skipped"
+            reason, status = reasons.ACTIVE_SUBSCRIPTION, "cancelled"
+        elif contact_reason(email, store.protected_data_access):
+            reason, status = reasons.NO_CONTACT_ACCESS, "skipped"
         run_out_at = EPOCH + timedelta(days=float(run_out))
         remind_at = max(EPOCH + timedelta(days=float(remind)), now)
         payload = {"product_title": title, "quantity": int(qty), "variant_id": variant_id,
                    "variant_external_id": variant_external_id, "run_out_at": run_out_at.isoformat(),
                    "cycle_days": round(float(cycle), 3), "cycle_source": source,
-                   "subscribe_offer": bool(settings.get("subscribe_offer_enabled", True))}
+                   "subscribe_offer": settings["subscribe_offer_enabled"]}
         row = message_row(
             store_id=store.id, flow=FLOW, step="main",
             key_parts=(f"customer={customer_id}", f"product={product_id}", f"order={order_id}"),
@@ -452,17 +460,3 @@ def due_reminders(session: Session, store: Store, settings: dict[str, Any], now:
         rows.append(row)
     return rows
 
-
-def run(ctx: JobContext, store_id: int) -> dict[str, Any]:
-    """Job: cancel reminders made moot by a re-order, then plan the reminders now within the horizon."""
-    now = ctx.clock.now()
-    with ctx.database.session() as session:
-        gate = open_flow(session, ctx, store_id, FLOW)
-        if isinstance(gate, dict):
-            return gate
-        store, settings = gate
-        cancelled = cancel_reordered(session, store_id, now)
-        rows = due_reminders(session, store, settings, now)
-        planned = write_messages(session, rows, now)
-        return {"cancelled": cancelled, "planned": len(planned),
-                "not_sent": sum(1 for r in rows if r["status"] != "scheduled")}

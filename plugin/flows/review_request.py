@@ -1,0 +1,130 @@
+"""Shopify review requests: an email N days after delivery (fallback: after fulfilment), one reminder.
+
+Who is due is decided by two set-based queries (first request, reminder). Never filtered by survey score or
+review sentiment (DESIGN §1: no review gating). Cancelled, refunded or returned orders get a ``skipped`` row
+with the reason, so the merchant sees why; a customer with an open complaint ticket waits (no row yet) and is
+asked once the ticket is resolved (service first, then ask).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import aliased
+
+from plugin.flows.audience import order_skip_reason
+from plugin.flows.base import Exit, Flow, FlowRun, Rows, Setting, SettingsSchema, Step, holdout_setting
+from plugin.messaging import reasons
+from plugin.messaging.outbox import message_row
+from plugin.models import Customer, Message, Order, Review, Ticket
+
+NAME = "review_request"
+# Orders whose request became due longer ago than this are not asked any more (e.g. the backfill of
+# an old store on install); also bounds the scan to an index range.
+MAX_LATE_DAYS = 30
+
+
+def _open_ticket(customer_id: Any) -> Any:
+    return exists().where(Ticket.customer_id == customer_id, Ticket.status == "open")
+
+
+def due_requests(run: FlowRun) -> Rows:
+    """Return outbox rows for orders whose first request is due and not yet written."""
+    now = run.now
+    delay = timedelta(days=run.settings["delay_days"])
+    fallback = timedelta(days=run.settings["fallback_after_fulfilment_days"])
+    late = timedelta(days=MAX_LATE_DAYS)
+    already = exists().where(Message.order_id == Order.id, Message.flow == NAME, Message.step == "main")
+    query = (
+        select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
+               Customer.email, Customer.locale, _open_ticket(Order.customer_id).label("waiting"))
+        .join(Customer, Customer.id == Order.customer_id, isouter=True)
+        .where(Order.store_id == run.store.id,
+               or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
+                   and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - fallback,
+                        Order.fulfilled_at > now - fallback - late)),
+               ~already)
+        .order_by(Order.id))
+    return _rows(run, query, "main")
+
+
+def due_reminders(run: FlowRun) -> Rows:
+    """Return reminder rows for sent requests older than the reminder delay with no review since."""
+    now, store = run.now, run.store
+    delay = timedelta(days=run.settings["reminder_delay_days"])
+    late = timedelta(days=MAX_LATE_DAYS)
+    main = aliased(Message)
+    reminded = exists().where(Message.order_id == main.order_id, Message.flow == NAME, Message.step == "reminder")
+    reviewed = exists().where(Review.store_id == store.id, Review.created_at_remote >= main.sent_at,
+                              or_(Review.order_id == main.order_id, Review.customer_id == main.customer_id))
+    query = (
+        select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
+               Customer.email, Customer.locale, _open_ticket(Order.customer_id).label("waiting"))
+        .select_from(main)
+        .join(Order, Order.id == main.order_id)
+        .join(Customer, Customer.id == Order.customer_id, isouter=True)
+        .where(main.store_id == store.id, main.flow == NAME, main.step == "main", main.status == "sent",
+               main.sent_at <= now - delay, main.sent_at > now - delay - late, ~reminded, ~reviewed)
+        .order_by(Order.id))
+    return _rows(run, query, "reminder")
+
+
+def _rows(run: FlowRun, query: Any, step: str) -> Rows:
+    store = run.store
+    rows = []
+    for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale, waiting in \
+            run.session.execute(query):
+        reason = order_skip_reason(cancelled_at, refunded, returned, email, store.protected_data_access)
+        if reason is None and waiting:
+            continue  # open complaint: ask once it is resolved (the next run after resolution)
+        extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
+        rows.append(message_row(store_id=store.id, flow=NAME, step=step, key_parts=(f"order={order_id}",),
+                                scheduled_for=run.now, customer_id=customer_id, order_id=order_id, locale=locale,
+                                to_address=email if store.protected_data_access else None,
+                                payload={"order_name": name}, **extra))
+    return rows
+
+
+def _days(name: str, label: str, default: float, help_: str = "") -> Setting:
+    return Setting(name, "float", default, label, help=help_, min=0, max=365)
+
+
+FLOW = Flow(
+    name=NAME,
+    title="Review requests",
+    about="Ask every customer for a review after delivery, with one reminder.",
+    flow_class="review_request",
+    platforms=("shopify",),
+    trigger="due query: orders delivered delay_days ago (fulfilled, when the carrier gives no delivery date)",
+    audience=("every customer of a delivered order (never filtered by score or sentiment)",
+              "contact details available to the app"),
+    timing="delay_days after delivery; the reminder reminder_delay_days after the request was sent",
+    steps=(
+        Step("main", due_requests, "the review request", template="main", counter="requests",
+             skipped_counter="skipped"),
+        Step("reminder", due_reminders, "one reminder when no review arrived", template="reminder",
+             counter="reminders", skipped_counter="skipped", when="reminder_enabled"),
+    ),
+    exits=(
+        Exit("reviewed", "a review of the order or by the customer arrived since the request: no reminder"),
+        Exit(reasons.ORDER_CANCELLED, "the order was cancelled"),
+        Exit(reasons.ORDER_REFUNDED, "the order was refunded"),
+        Exit(reasons.ORDER_RETURNED, "the order was returned"),
+        Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
+        Exit("open_complaint", "waits while the customer has an open complaint ticket"),
+    ),
+    idempotency_key="<store>:review_request:order=<order id>:step=<main|reminder>",
+    settings=SettingsSchema((
+        _days("delay_days", "Days after delivery", 7),
+        _days("fallback_after_fulfilment_days", "Days after fulfilment when the carrier gives no delivery date", 7),
+        Setting("reminder_enabled", "bool", True, "Send one reminder"),
+        _days("reminder_delay_days", "Reminder after (days)", 7),
+        Setting("incentive_text", "text", "", "Incentive (disclosed in the email)",
+                help="Shopify only; the email states it openly (DESIGN §1)."),
+        holdout_setting(),
+    )),
+    counts=("requests", "reminders", "skipped"),
+)
+

@@ -1,0 +1,180 @@
+"""Feedback surveys (NPS or CSAT): the survey email after delivery, answers, detractor tickets, follow-ups.
+
+Answers arrive through the hosted survey page (plugin.public), which calls ``record_answer``. A detractor
+(NPS 0-6, CSAT 1-2) opens a complaint ticket; once it is resolved the customer gets a "what we changed"
+follow-up (+7 days) and a come-back offer (+30 days, marketing: consent needed, enforced by the send policy at
+dispatch). Surveys are Shopify-only (Amazon forbids custom messages).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from plugin.config import Config
+from plugin.flows.audience import contact_reason, order_skip_reason
+from plugin.flows.base import Exit, Flow, FlowRun, Rows, Setting, SettingsSchema, Step, holdout_setting
+from plugin.messaging import reasons
+from plugin.messaging.outbox import message_row
+from plugin.models import Customer, Message, Order, SurveyResponse, Ticket
+from plugin.tickets import open_ticket, severity_for
+
+NAME = "survey"
+MAX_LATE_DAYS = 30
+SCALES = {"nps": (0, 10), "csat": (1, 5)}
+
+
+def is_detractor(kind: str, score: int) -> bool:
+    """Say whether an answer is a detractor: NPS 0-6 or CSAT 1-2."""
+    return score <= 6 if kind == "nps" else score <= 2
+
+
+def due_surveys(run: FlowRun) -> Rows:
+    """Return survey rows for orders delivered ``delay_days`` ago (fulfilled, when no delivery date)."""
+    store, now = run.store, run.now
+    delay = timedelta(days=run.settings["delay_days"])
+    late = timedelta(days=MAX_LATE_DAYS)
+    kind = run.settings["kind"]
+    already = exists().where(Message.order_id == Order.id, Message.flow == NAME, Message.step == "main")
+    query = (
+        select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
+               Customer.email, Customer.locale)
+        .join(Customer, Customer.id == Order.customer_id, isouter=True)
+        .where(Order.store_id == store.id,
+               or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
+                   and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - delay,
+                        Order.fulfilled_at > now - delay - late)),
+               ~already)
+        .order_by(Order.id))
+    rows = []
+    for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale in run.session.execute(query):
+        reason = order_skip_reason(cancelled_at, refunded, returned, email, store.protected_data_access)
+        extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
+        rows.append(message_row(store_id=store.id, flow=NAME, step="main", key_parts=(f"order={order_id}",),
+                                scheduled_for=now, customer_id=customer_id, order_id=order_id, locale=locale,
+                                to_address=email if store.protected_data_access else None,
+                                payload={"kind": kind, "order_name": name}, **extra))
+    return rows
+
+
+def _due_after_resolution(run: FlowRun, step: str, days: float) -> Rows:
+    """Return follow-up ("followup") or come-back offer ("comeback") rows for resolved detractor tickets."""
+    store, now = run.store, run.now
+    wait, late = timedelta(days=days), timedelta(days=MAX_LATE_DAYS)
+    already = exists().where(Message.ticket_id == Ticket.id, Message.flow == NAME, Message.step == step)
+    query = (
+        select(Ticket.id, Ticket.resolution, SurveyResponse.order_id, SurveyResponse.customer_id, Customer.email,
+               Customer.locale)
+        .join(SurveyResponse, SurveyResponse.ticket_id == Ticket.id)
+        .join(Customer, Customer.id == SurveyResponse.customer_id, isouter=True)
+        .where(Ticket.store_id == store.id, Ticket.status == "resolved", Ticket.resolved_at <= now - wait,
+               Ticket.resolved_at > now - wait - late, ~already)
+        .order_by(Ticket.id))
+    rows = []
+    for ticket_id, resolution, order_id, customer_id, email, locale in run.session.execute(query):
+        reason = contact_reason(email, store.protected_data_access)
+        extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
+        payload: dict[str, Any] = {"resolution": resolution}
+        percent = run.settings["comeback_discount_percent"]
+        if step == "comeback" and percent:
+            # The dispatcher creates the single-use code in Shopify (discountCodeBasicCreate) when it sends.
+            payload["discount_percent"] = percent
+        rows.append(message_row(store_id=store.id, flow=NAME, step=step, key_parts=(f"ticket={ticket_id}",),
+                                scheduled_for=now, customer_id=customer_id, order_id=order_id, ticket_id=ticket_id,
+                                locale=locale, marketing=(step == "comeback"),
+                                to_address=email if store.protected_data_access else None, payload=payload,
+                                **extra))
+    return rows
+
+
+def due_followups(run: FlowRun) -> Rows:
+    """Return the "what we changed" follow-ups due ``followup_days`` after a detractor ticket was resolved."""
+    return _due_after_resolution(run, "followup", run.settings["followup_days"])
+
+
+def due_comebacks(run: FlowRun) -> Rows:
+    """Return the come-back offers due ``comeback_days`` after a detractor ticket was resolved."""
+    return _due_after_resolution(run, "comeback", run.settings["comeback_days"])
+
+
+def record_answer(session: Session, message_id: int, score: int, comment: str | None, now: datetime,
+                  config: Config) -> SurveyResponse:
+    """Store a survey answer for the survey email ``message_id``; a detractor opens a ticket (once).
+
+    Called by the hosted survey page; answering again (e.g. adding a comment) updates the same row.
+    """
+    message = session.get(Message, message_id)
+    if message is None or message.flow != NAME or message.step != "main":
+        raise LookupError(f"message {message_id} is not a survey")
+    kind = str((message.payload or {}).get("kind", "nps"))
+    low, high = SCALES[kind]
+    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        raise ValueError(f"a {kind.upper()} score must be an integer from {low} to {high}")
+    comment = (comment or "").strip()[:5000] or None
+    response = session.scalar(select(SurveyResponse).where(
+        SurveyResponse.store_id == message.store_id, SurveyResponse.order_id == message.order_id,
+        SurveyResponse.kind == kind))
+    if response is None:
+        response = SurveyResponse(store_id=message.store_id, order_id=message.order_id,
+                                  customer_id=message.customer_id, message_id=message.id, kind=kind)
+        session.add(response)
+    response.score, response.answered_at = score, now
+    if comment is not None:
+        response.comment = comment
+    session.flush()
+    if is_detractor(kind, score) and response.ticket_id is None:
+        ticket = open_ticket(session, config, store_id=message.store_id, source="survey",
+                             severity=severity_for(response.comment),
+                             subject=f"{kind.upper()} {score}: {(response.comment or '')[:80]}".rstrip(": "),
+                             now=now, customer_id=message.customer_id, order_id=message.order_id)
+        response.ticket_id = ticket.id
+        session.flush()
+    return response
+
+
+def _days(name: str, label: str, default: float) -> Setting:
+    return Setting(name, "float", default, label, min=0, max=365)
+
+
+FLOW = Flow(
+    name=NAME,
+    title="Feedback survey",
+    about="NPS or CSAT after delivery; detractors open a ticket, then a follow-up and an offer.",
+    flow_class="feedback",
+    platforms=("shopify",),
+    trigger="due query: orders delivered delay_days ago; resolved detractor tickets for the follow-ups",
+    audience=("every customer of a delivered order", "contact details available to the app",
+              "follow-ups: customers whose detractor ticket was resolved"),
+    timing="survey delay_days after delivery; follow-up followup_days and come-back offer comeback_days "
+           "after the ticket's resolution",
+    steps=(
+        Step("main", due_surveys, "the one-click NPS or CSAT survey", template="main", counter="surveys",
+             skipped_counter="skipped"),
+        Step("followup", due_followups, "\"what we changed\" after a detractor's ticket was resolved",
+             template="followup", counter="followups"),
+        # A marketing message inside a feedback flow: the row is marked marketing, so consent is required.
+        Step("comeback", due_comebacks, "come-back offer (marketing: consent required)", template="comeback",
+             counter="comebacks", step_class="marketing"),
+    ),
+    exits=(
+        Exit(reasons.ORDER_CANCELLED, "the order was cancelled"),
+        Exit(reasons.ORDER_REFUNDED, "the order was refunded"),
+        Exit(reasons.ORDER_RETURNED, "the order was returned"),
+        Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
+    ),
+    idempotency_key="<store>:survey:order=<order id>:step=main; <store>:survey:ticket=<ticket id>:step=<followup|"
+                    "comeback>",
+    settings=SettingsSchema((
+        Setting("kind", "choice", "nps", "Survey kind", choices=("nps", "csat"),
+                message="Survey kind must be nps or csat"),
+        _days("delay_days", "Days after delivery", 10),
+        _days("followup_days", "Follow-up after resolution (days)", 7),
+        _days("comeback_days", "Come-back offer after (days)", 30),
+        Setting("comeback_discount_percent", "int", 10, "Come-back discount (%)", min=0, max=100),
+        holdout_setting(),
+    )),
+    counts=("surveys", "skipped", "followups", "comebacks"),
+)

@@ -1,0 +1,72 @@
+"""Ticket alerts: one email to the merchant per open complaint ticket whose SLA has passed.
+
+The ticket domain (severity, SLA due time, resolution) is plugin.tickets; this flow only tells the merchant.
+Its settings are the tickets' SLA targets (section ``tickets``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from plugin.flows.base import Flow, FlowRun, Rows, Setting, SettingsSchema, Step
+from plugin.messaging import reasons
+from plugin.messaging.outbox import message_row
+from plugin.models import Merchant, Ticket
+from plugin.tickets import SETTINGS_SECTION
+
+NAME = "ticket_alert"
+
+
+def due_alerts(run: FlowRun) -> Rows:
+    """Return one ticket_alert row per newly breached ticket, and stamp the tickets as alerted."""
+    session, store, now = run.session, run.store, run.now
+    merchant = session.get(Merchant, store.merchant_id)
+    address = (merchant.alert_email or merchant.sender_email) if merchant else None
+    due = session.execute(
+        select(Ticket.id, Ticket.severity, Ticket.subject, Ticket.sla_due_at, Ticket.customer_id, Ticket.order_id)
+        .where(Ticket.store_id == store.id, Ticket.status == "open", Ticket.sla_due_at < now,
+               Ticket.sla_alerted_at.is_(None))).all()
+    rows = []
+    for ticket_id, severity, subject, due_at, customer_id, order_id in due:
+        extra: dict[str, Any] = {} if address else {"status": "skipped", "skip_reason": reasons.NO_MERCHANT_ADDRESS}
+        rows.append(message_row(
+            store_id=store.id, flow=NAME, step="main", key_parts=(f"ticket={ticket_id}",),
+            scheduled_for=now, ticket_id=ticket_id, order_id=order_id, to_address=address,
+            locale=store.primary_locale,
+            subject=f"SLA breached: ticket #{ticket_id} (severity {severity})",
+            payload={"ticket_id": ticket_id, "severity": severity, "ticket_subject": subject,
+                     "sla_due_at": due_at.isoformat(), "customer_id": customer_id}, **extra))
+    if due:
+        session.execute(update(Ticket).where(Ticket.id.in_([r[0] for r in due])).values(sla_alerted_at=now)
+                        .execution_options(synchronize_session=False))
+    return rows
+
+
+def _sla(severity: int, default: float, what: str) -> Setting:
+    return Setting(f"sla_hours_severity_{severity}", "float", default, f"SLA hours, severity {severity} ({what})",
+                   min=0.1, max=24 * 90)
+
+
+FLOW = Flow(
+    name=NAME,
+    title="Complaint tickets",
+    about="Service-level targets for resolving complaints, by severity; the merchant is alerted on a breach.",
+    flow_class="transactional",
+    platforms=("shopify", "amazon"),
+    trigger="due query: open tickets past their SLA due time, not alerted yet",
+    audience=("the merchant (alert or sender address), not customers",),
+    timing="on the first run after the SLA passes (every 5 minutes)",
+    steps=(Step("main", due_alerts, "SLA-breach email to the merchant", counter="alerts"),),
+    exits=(),
+    idempotency_key="<store>:ticket_alert:ticket=<ticket id>:step=main",
+    settings=SettingsSchema((
+        _sla(1, 1, "safety/counterfeit"),
+        _sla(2, 24, "damaged/wrong item"),
+        _sla(3, 72, "delay/other"),
+    )),
+    counts=("alerts",),
+    customer_facing=False,
+    section=SETTINGS_SECTION,
+)

@@ -1,0 +1,446 @@
+"""Every skip and cancel reason a message row can carry: one list of codes, each labelled in every shipped locale.
+
+Flows, the send policy, webhooks and the dispatcher write only these codes into ``message.skip_reason``; the
+admin shows ``label(code, locale)``. ``PERMANENT`` codes name causes that never go away (the order was cancelled,
+the customer's data was erased): such skips are never offered for resend. The others are re-checked before a
+resend (plugin.messaging.resend).
+"""
+
+from __future__ import annotations
+
+from plugin.messaging import locales
+
+# -- codes written by the flows (plugin.flows) -------------------------------------------------------------
+ORDER_CANCELLED = "order_cancelled"
+ORDER_REFUNDED = "order_refunded"
+ORDER_RETURNED = "order_returned"
+NO_CONTACT_ACCESS = "no_contact_access"
+HOLDOUT = "holdout"
+ALREADY_REORDERED = "already_reordered"
+ACTIVE_SUBSCRIPTION = "active_subscription"
+NO_MERCHANT_ADDRESS = "no_merchant_address"
+
+# code -> label per locale. English first; every code has a label in every locale of locales.SUPPORTED.
+LABELS: dict[str, dict[str, str]] = {
+    # The dispatcher's fallback for a skip decision without a reason (the send policy always gives one).
+    "skipped": {
+        "en": "Not sent.", "de": "Nicht gesendet.", "fr": "Non envoyé.", "es": "No enviado.", "it": "Non inviato.",
+        "pt-BR": "Não enviado.", "ja": "送信されていません。", "zh-Hans": "未发送。", "zh-Hant": "未傳送。",
+        "ar": "لم يُرسل.",
+    },
+    "store_not_installed": {
+        "en": "The store is uninstalled or needs to be reinstalled, so nothing is sent.",
+        "de": "Der Shop ist deinstalliert oder muss neu installiert werden, daher wird nichts gesendet.",
+        "fr": "La boutique est désinstallée ou doit être réinstallée : rien n'est envoyé.",
+        "es": "La tienda está desinstalada o debe reinstalarse, así que no se envía nada.",
+        "it": "Il negozio è disinstallato o va reinstallato, quindi non viene inviato nulla.",
+        "pt-BR": "A loja foi desinstalada ou precisa ser reinstalada, então nada é enviado.",
+        "ja": "ストアがアンインストールされたか再インストールが必要なため、送信しません。",
+        "zh-Hans": "店铺已卸载或需要重新安装，因此不发送任何消息。",
+        "zh-Hant": "商店已解除安裝或需要重新安裝，因此不傳送任何訊息。",
+        "ar": "المتجر أُلغي تثبيته أو يحتاج إلى إعادة التثبيت، لذلك لا يُرسل شيء.",
+    },
+    "store_uninstalled": {
+        "en": "The store uninstalled the app; nothing is sent.",
+        "de": "Der Shop hat die App deinstalliert; es wird nichts gesendet.",
+        "fr": "La boutique a désinstallé l'application : rien n'est envoyé.",
+        "es": "La tienda desinstaló la aplicación; no se envía nada.",
+        "it": "Il negozio ha disinstallato l'app; non viene inviato nulla.",
+        "pt-BR": "A loja desinstalou o app; nada é enviado.",
+        "ja": "ストアがアプリをアンインストールしたため、送信しません。",
+        "zh-Hans": "店铺已卸载本应用，不发送任何消息。",
+        "zh-Hant": "商店已解除安裝本應用程式，不傳送任何訊息。",
+        "ar": "ألغى المتجر تثبيت التطبيق؛ لا يُرسل شيء.",
+    },
+    "flow_disabled": {
+        "en": "This flow is switched off for the store.",
+        "de": "Dieser Ablauf ist für den Shop ausgeschaltet.",
+        "fr": "Ce scénario est désactivé pour la boutique.",
+        "es": "Este flujo está desactivado para la tienda.",
+        "it": "Questo flusso è disattivato per il negozio.",
+        "pt-BR": "Este fluxo está desativado para a loja.",
+        "ja": "このフローはストアで無効になっています。",
+        "zh-Hans": "此流程已对该店铺关闭。",
+        "zh-Hant": "此流程已對該商店關閉。",
+        "ar": "هذا التدفق متوقف لهذا المتجر.",
+    },
+    "channel_not_allowed": {
+        "en": "This marketplace does not allow this kind of message to its buyers.",
+        "de": "Dieser Marktplatz erlaubt diese Art von Nachricht an seine Käufer nicht.",
+        "fr": "Cette place de marché n'autorise pas ce type de message à ses acheteurs.",
+        "es": "Este marketplace no permite este tipo de mensaje a sus compradores.",
+        "it": "Questo marketplace non consente questo tipo di messaggio ai suoi acquirenti.",
+        "pt-BR": "Este marketplace não permite este tipo de mensagem aos compradores.",
+        "ja": "このマーケットプレイスでは購入者へのこの種のメッセージは許可されていません。",
+        "zh-Hans": "该平台不允许向买家发送此类消息。",
+        "zh-Hant": "該平台不允許向買家傳送此類訊息。",
+        "ar": "لا يسمح هذا السوق بهذا النوع من الرسائل إلى المشترين.",
+    },
+    NO_CONTACT_ACCESS: {
+        "en": "The app has no access to the customer's contact details.",
+        "de": "Die App hat keinen Zugriff auf die Kontaktdaten des Kunden.",
+        "fr": "L'application n'a pas accès aux coordonnées du client.",
+        "es": "La aplicación no tiene acceso a los datos de contacto del cliente.",
+        "it": "L'app non ha accesso ai dati di contatto del cliente.",
+        "pt-BR": "O app não tem acesso aos dados de contato do cliente.",
+        "ja": "アプリは顧客の連絡先情報にアクセスできません。",
+        "zh-Hans": "应用无权访问该客户的联系方式。",
+        "zh-Hant": "應用程式無權存取該顧客的聯絡資料。",
+        "ar": "لا يملك التطبيق صلاحية الوصول إلى بيانات اتصال العميل.",
+    },
+    "no_address": {
+        "en": "There is no email address to send to.",
+        "de": "Es gibt keine E-Mail-Adresse, an die gesendet werden kann.",
+        "fr": "Il n'y a pas d'adresse e-mail à laquelle envoyer.",
+        "es": "No hay ninguna dirección de correo a la que enviar.",
+        "it": "Non c'è un indirizzo email a cui inviare.",
+        "pt-BR": "Não há endereço de e-mail para enviar.",
+        "ja": "送信先のメールアドレスがありません。",
+        "zh-Hans": "没有可发送的电子邮件地址。",
+        "zh-Hant": "沒有可傳送的電子郵件地址。",
+        "ar": "لا يوجد عنوان بريد إلكتروني للإرسال إليه.",
+    },
+    NO_MERCHANT_ADDRESS: {
+        "en": "No alert or sender email address is set for the merchant.",
+        "de": "Für den Händler ist keine Alarm- oder Absenderadresse hinterlegt.",
+        "fr": "Aucune adresse d'alerte ou d'expéditeur n'est définie pour le marchand.",
+        "es": "El comerciante no tiene dirección de alertas ni de remitente.",
+        "it": "Il commerciante non ha un indirizzo per avvisi o mittente.",
+        "pt-BR": "O lojista não tem endereço de alerta nem de remetente.",
+        "ja": "加盟店の通知先または送信元メールアドレスが設定されていません。",
+        "zh-Hans": "商家未设置提醒或发件人邮箱地址。",
+        "zh-Hant": "商家未設定提醒或寄件者電子郵件地址。",
+        "ar": "لم يُحدَّد للتاجر عنوان بريد للتنبيهات أو للمرسل.",
+    },
+    "customer_redacted": {
+        "en": "The customer's data was erased on request.",
+        "de": "Die Daten des Kunden wurden auf Anfrage gelöscht.",
+        "fr": "Les données du client ont été effacées à sa demande.",
+        "es": "Los datos del cliente se borraron a petición suya.",
+        "it": "I dati del cliente sono stati cancellati su richiesta.",
+        "pt-BR": "Os dados do cliente foram apagados a pedido.",
+        "ja": "顧客のデータは要請により消去されました。",
+        "zh-Hans": "客户数据已应要求删除。",
+        "zh-Hant": "顧客資料已應要求刪除。",
+        "ar": "حُذفت بيانات العميل بناءً على طلب.",
+    },
+    "no_consent": {
+        "en": "The customer has not agreed to receive marketing emails.",
+        "de": "Der Kunde hat dem Empfang von Marketing-E-Mails nicht zugestimmt.",
+        "fr": "Le client n'a pas accepté de recevoir des e-mails marketing.",
+        "es": "El cliente no ha aceptado recibir correos de marketing.",
+        "it": "Il cliente non ha acconsentito a ricevere email di marketing.",
+        "pt-BR": "O cliente não concordou em receber e-mails de marketing.",
+        "ja": "顧客はマーケティングメールの受信に同意していません。",
+        "zh-Hans": "客户未同意接收营销邮件。",
+        "zh-Hant": "顧客未同意接收行銷電子郵件。",
+        "ar": "لم يوافق العميل على تلقي رسائل تسويقية.",
+    },
+    "consent_withdrawn": {
+        "en": "The customer withdrew consent to marketing emails in Shopify.",
+        "de": "Der Kunde hat die Zustimmung zu Marketing-E-Mails in Shopify widerrufen.",
+        "fr": "Le client a retiré son consentement aux e-mails marketing dans Shopify.",
+        "es": "El cliente retiró su consentimiento a los correos de marketing en Shopify.",
+        "it": "Il cliente ha revocato il consenso alle email di marketing in Shopify.",
+        "pt-BR": "O cliente retirou o consentimento para e-mails de marketing na Shopify.",
+        "ja": "顧客がShopifyでマーケティングメールへの同意を取り消しました。",
+        "zh-Hans": "客户已在 Shopify 中撤回营销邮件同意。",
+        "zh-Hant": "顧客已在 Shopify 中撤回行銷電子郵件同意。",
+        "ar": "سحب العميل موافقته على الرسائل التسويقية في Shopify.",
+    },
+    "suppressed": {
+        "en": "The address unsubscribed or bounced.",
+        "de": "Die Adresse hat sich abgemeldet oder ist unzustellbar.",
+        "fr": "L'adresse s'est désabonnée ou est invalide.",
+        "es": "La dirección se dio de baja o rebotó.",
+        "it": "L'indirizzo si è disiscritto o è risultato non recapitabile.",
+        "pt-BR": "O endereço cancelou a inscrição ou retornou.",
+        "ja": "このアドレスは配信停止済みか、不達です。",
+        "zh-Hans": "该地址已退订或退信。",
+        "zh-Hant": "該地址已取消訂閱或退信。",
+        "ar": "ألغى العنوان الاشتراك أو ارتدت الرسائل إليه.",
+    },
+    "unsubscribed": {
+        "en": "The customer unsubscribed before this message was sent.",
+        "de": "Der Kunde hat sich abgemeldet, bevor diese Nachricht gesendet wurde.",
+        "fr": "Le client s'est désabonné avant l'envoi de ce message.",
+        "es": "El cliente se dio de baja antes de que se enviara este mensaje.",
+        "it": "Il cliente si è disiscritto prima dell'invio di questo messaggio.",
+        "pt-BR": "O cliente cancelou a inscrição antes do envio desta mensagem.",
+        "ja": "このメッセージの送信前に顧客が配信停止しました。",
+        "zh-Hans": "客户在此消息发送前已退订。",
+        "zh-Hant": "顧客在此訊息傳送前已取消訂閱。",
+        "ar": "ألغى العميل الاشتراك قبل إرسال هذه الرسالة.",
+    },
+    ORDER_CANCELLED: {
+        "en": "The order was cancelled, refunded or returned.",
+        "de": "Die Bestellung wurde storniert, erstattet oder zurückgesendet.",
+        "fr": "La commande a été annulée, remboursée ou retournée.",
+        "es": "El pedido se canceló, reembolsó o devolvió.",
+        "it": "L'ordine è stato annullato, rimborsato o reso.",
+        "pt-BR": "O pedido foi cancelado, reembolsado ou devolvido.",
+        "ja": "注文はキャンセル、返金、または返品されました。",
+        "zh-Hans": "订单已取消、退款或退货。",
+        "zh-Hant": "訂單已取消、退款或退貨。",
+        "ar": "أُلغي الطلب أو استُرد مبلغه أو أُرجع.",
+    },
+    ORDER_REFUNDED: {
+        "en": "The order was refunded.",
+        "de": "Die Bestellung wurde erstattet.",
+        "fr": "La commande a été remboursée.",
+        "es": "El pedido fue reembolsado.",
+        "it": "L'ordine è stato rimborsato.",
+        "pt-BR": "O pedido foi reembolsado.",
+        "ja": "注文は返金されました。",
+        "zh-Hans": "订单已退款。",
+        "zh-Hant": "訂單已退款。",
+        "ar": "استُرد مبلغ الطلب.",
+    },
+    ORDER_RETURNED: {
+        "en": "The order was returned.",
+        "de": "Die Bestellung wurde zurückgesendet.",
+        "fr": "La commande a été retournée.",
+        "es": "El pedido fue devuelto.",
+        "it": "L'ordine è stato reso.",
+        "pt-BR": "O pedido foi devolvido.",
+        "ja": "注文は返品されました。",
+        "zh-Hans": "订单已退货。",
+        "zh-Hant": "訂單已退貨。",
+        "ar": "أُرجع الطلب.",
+    },
+    "order_deleted": {
+        "en": "The order was deleted in Shopify.",
+        "de": "Die Bestellung wurde in Shopify gelöscht.",
+        "fr": "La commande a été supprimée dans Shopify.",
+        "es": "El pedido se eliminó en Shopify.",
+        "it": "L'ordine è stato eliminato in Shopify.",
+        "pt-BR": "O pedido foi excluído na Shopify.",
+        "ja": "注文はShopifyで削除されました。",
+        "zh-Hans": "订单已在 Shopify 中删除。",
+        "zh-Hant": "訂單已在 Shopify 中刪除。",
+        "ar": "حُذف الطلب في Shopify.",
+    },
+    "product_deleted": {
+        "en": "The product was deleted in Shopify.",
+        "de": "Das Produkt wurde in Shopify gelöscht.",
+        "fr": "Le produit a été supprimé dans Shopify.",
+        "es": "El producto se eliminó en Shopify.",
+        "it": "Il prodotto è stato eliminato in Shopify.",
+        "pt-BR": "O produto foi excluído na Shopify.",
+        "ja": "商品はShopifyで削除されました。",
+        "zh-Hans": "商品已在 Shopify 中删除。",
+        "zh-Hant": "商品已在 Shopify 中刪除。",
+        "ar": "حُذف المنتج في Shopify.",
+    },
+    "customer_deleted": {
+        "en": "The customer was deleted in Shopify.",
+        "de": "Der Kunde wurde in Shopify gelöscht.",
+        "fr": "Le client a été supprimé dans Shopify.",
+        "es": "El cliente se eliminó en Shopify.",
+        "it": "Il cliente è stato eliminato in Shopify.",
+        "pt-BR": "O cliente foi excluído na Shopify.",
+        "ja": "顧客はShopifyで削除されました。",
+        "zh-Hans": "客户已在 Shopify 中删除。",
+        "zh-Hant": "顧客已在 Shopify 中刪除。",
+        "ar": "حُذف العميل في Shopify.",
+    },
+    "open_complaint": {
+        "en": "The customer has an open complaint; the message waits until it is resolved.",
+        "de": "Der Kunde hat eine offene Beschwerde; die Nachricht wartet, bis sie gelöst ist.",
+        "fr": "Le client a une réclamation ouverte ; le message attend sa résolution.",
+        "es": "El cliente tiene una queja abierta; el mensaje espera a que se resuelva.",
+        "it": "Il cliente ha un reclamo aperto; il messaggio attende la sua risoluzione.",
+        "pt-BR": "O cliente tem uma reclamação aberta; a mensagem aguarda a resolução.",
+        "ja": "顧客に未解決の苦情があるため、解決までメッセージは待機します。",
+        "zh-Hans": "客户有未解决的投诉；消息将在解决后发送。",
+        "zh-Hant": "顧客有未解決的投訴；訊息將在解決後傳送。",
+        "ar": "لدى العميل شكوى مفتوحة؛ تنتظر الرسالة حتى تُحل.",
+    },
+    "duplicate": {
+        "en": "The same message was already sent.",
+        "de": "Dieselbe Nachricht wurde bereits gesendet.",
+        "fr": "Le même message a déjà été envoyé.",
+        "es": "El mismo mensaje ya se envió.",
+        "it": "Lo stesso messaggio è già stato inviato.",
+        "pt-BR": "A mesma mensagem já foi enviada.",
+        "ja": "同じメッセージはすでに送信済みです。",
+        "zh-Hans": "相同的消息已发送过。",
+        "zh-Hant": "相同的訊息已傳送過。",
+        "ar": "أُرسلت الرسالة نفسها من قبل.",
+    },
+    "frequency_cap": {
+        "en": "The customer already received the maximum number of marketing emails this week.",
+        "de": "Der Kunde hat diese Woche bereits die Höchstzahl an Marketing-E-Mails erhalten.",
+        "fr": "Le client a déjà reçu le nombre maximal d'e-mails marketing cette semaine.",
+        "es": "El cliente ya recibió el máximo de correos de marketing esta semana.",
+        "it": "Il cliente ha già ricevuto il numero massimo di email di marketing questa settimana.",
+        "pt-BR": "O cliente já recebeu o número máximo de e-mails de marketing nesta semana.",
+        "ja": "顧客は今週すでに上限数のマーケティングメールを受信しています。",
+        "zh-Hans": "客户本周已收到营销邮件的上限数量。",
+        "zh-Hant": "顧客本週已收到行銷電子郵件的上限數量。",
+        "ar": "تلقى العميل الحد الأقصى من الرسائل التسويقية هذا الأسبوع.",
+    },
+    "outside_window": {
+        "en": "Outside the send window in the customer's local time; moved to the next window.",
+        "de": "Außerhalb des Sendefensters in der Ortszeit des Kunden; ins nächste Fenster verschoben.",
+        "fr": "Hors de la plage d'envoi à l'heure locale du client ; reporté à la plage suivante.",
+        "es": "Fuera de la franja de envío en la hora local del cliente; pasa a la siguiente franja.",
+        "it": "Fuori dalla fascia d'invio nell'ora locale del cliente; spostato alla fascia successiva.",
+        "pt-BR": "Fora da janela de envio no horário local do cliente; movido para a próxima janela.",
+        "ja": "顧客の現地時間で送信時間帯外のため、次の時間帯に移動しました。",
+        "zh-Hans": "不在客户当地时间的发送时段内；已移至下一个时段。",
+        "zh-Hant": "不在顧客當地時間的傳送時段內；已移至下一個時段。",
+        "ar": "خارج نافذة الإرسال بالتوقيت المحلي للعميل؛ نُقلت إلى النافذة التالية.",
+    },
+    "holiday": {
+        "en": "A national holiday in the customer's country; moved to the next working day.",
+        "de": "Ein Feiertag im Land des Kunden; auf den nächsten Werktag verschoben.",
+        "fr": "Jour férié dans le pays du client ; reporté au prochain jour ouvré.",
+        "es": "Festivo nacional en el país del cliente; pasa al siguiente día laborable.",
+        "it": "Festività nazionale nel paese del cliente; spostato al giorno lavorativo successivo.",
+        "pt-BR": "Feriado nacional no país do cliente; movido para o próximo dia útil.",
+        "ja": "顧客の国の祝日のため、翌営業日に移動しました。",
+        "zh-Hans": "客户所在国家的法定节假日；已移至下一个工作日。",
+        "zh-Hant": "顧客所在國家的國定假日；已移至下一個工作日。",
+        "ar": "عطلة وطنية في بلد العميل؛ نُقلت إلى يوم العمل التالي.",
+    },
+    "ramadan_daytime": {
+        "en": "Ramadan daytime: promotions are sent after sunset.",
+        "de": "Ramadan tagsüber: Werbung wird nach Sonnenuntergang gesendet.",
+        "fr": "Journée de Ramadan : les promotions partent après le coucher du soleil.",
+        "es": "Horas diurnas de Ramadán: las promociones se envían tras la puesta de sol.",
+        "it": "Ore diurne del Ramadan: le promozioni partono dopo il tramonto.",
+        "pt-BR": "Durante o dia no Ramadã: promoções são enviadas após o pôr do sol.",
+        "ja": "ラマダンの日中のため、プロモーションは日没後に送信します。",
+        "zh-Hans": "斋月白天：促销信息在日落后发送。",
+        "zh-Hant": "齋戒月白天：促銷訊息在日落後傳送。",
+        "ar": "نهار رمضان: تُرسل العروض بعد غروب الشمس.",
+    },
+    "template_error": {
+        "en": "The template could not be rendered.",
+        "de": "Die Vorlage konnte nicht dargestellt werden.",
+        "fr": "Le modèle n'a pas pu être généré.",
+        "es": "No se pudo generar la plantilla.",
+        "it": "Non è stato possibile generare il modello.",
+        "pt-BR": "Não foi possível gerar o modelo.",
+        "ja": "テンプレートを表示できませんでした。",
+        "zh-Hans": "无法渲染模板。",
+        "zh-Hant": "無法轉譯範本。",
+        "ar": "تعذّر إنشاء القالب.",
+    },
+    HOLDOUT: {
+        "en": "Held out on purpose (holdout group), so the flow's report can show its lift.",
+        "de": "Absichtlich zurückgehalten (Kontrollgruppe), damit der Bericht die Wirkung zeigen kann.",
+        "fr": "Écarté volontairement (groupe témoin) pour que le rapport montre l'effet du scénario.",
+        "es": "Excluido a propósito (grupo de control) para que el informe muestre el efecto del flujo.",
+        "it": "Escluso di proposito (gruppo di controllo) perché il report mostri l'effetto del flusso.",
+        "pt-BR": "Retido de propósito (grupo de controle) para o relatório mostrar o efeito do fluxo.",
+        "ja": "効果を測るため意図的に除外しました（ホールドアウト群）。",
+        "zh-Hans": "按设定留作对照组，以便报告显示该流程的效果。",
+        "zh-Hant": "依設定保留為對照組，以便報告顯示該流程的成效。",
+        "ar": "استُبعد عمدًا (مجموعة ضابطة) ليُظهر التقرير أثر التدفق.",
+    },
+    ALREADY_REORDERED: {
+        "en": "The customer reordered the product before the reminder was due.",
+        "de": "Der Kunde hat das Produkt vor der Erinnerung erneut bestellt.",
+        "fr": "Le client a recommandé le produit avant le rappel.",
+        "es": "El cliente volvió a pedir el producto antes del recordatorio.",
+        "it": "Il cliente ha riordinato il prodotto prima del promemoria.",
+        "pt-BR": "O cliente recomprou o produto antes do lembrete.",
+        "ja": "リマインダーの前に顧客が商品を再注文しました。",
+        "zh-Hans": "客户在提醒前已再次购买该商品。",
+        "zh-Hant": "顧客在提醒前已再次購買該商品。",
+        "ar": "أعاد العميل طلب المنتج قبل موعد التذكير.",
+    },
+    ACTIVE_SUBSCRIPTION: {
+        "en": "The customer has an active subscription for the product.",
+        "de": "Der Kunde hat ein aktives Abonnement für das Produkt.",
+        "fr": "Le client a un abonnement actif pour ce produit.",
+        "es": "El cliente tiene una suscripción activa al producto.",
+        "it": "Il cliente ha un abbonamento attivo per il prodotto.",
+        "pt-BR": "O cliente tem uma assinatura ativa do produto.",
+        "ja": "顧客はこの商品の定期購入を利用中です。",
+        "zh-Hans": "客户已订阅该商品。",
+        "zh-Hant": "顧客已訂閱該商品。",
+        "ar": "لدى العميل اشتراك فعّال في المنتج.",
+    },
+    "not_offered_by_amazon": {
+        "en": "Amazon did not offer a review request for this order inside its window.",
+        "de": "Amazon hat für diese Bestellung im Zeitfenster keine Bewertungsanfrage angeboten.",
+        "fr": "Amazon n'a pas proposé de demande d'avis pour cette commande dans sa fenêtre.",
+        "es": "Amazon no ofreció la solicitud de reseña de este pedido dentro de su plazo.",
+        "it": "Amazon non ha offerto la richiesta di recensione per questo ordine nella sua finestra.",
+        "pt-BR": "A Amazon não ofereceu a solicitação de avaliação deste pedido dentro da janela.",
+        "ja": "Amazonが期間内にこの注文のレビュー依頼を提供しませんでした。",
+        "zh-Hans": "亚马逊在窗口期内未对此订单提供评价请求。",
+        "zh-Hant": "亞馬遜在期間內未對此訂單提供評論請求。",
+        "ar": "لم تتح أمازون طلب المراجعة لهذا الطلب ضمن المهلة.",
+    },
+    "outside_solicitation_window": {
+        "en": "Amazon's solicitation window for this order has closed.",
+        "de": "Amazons Zeitfenster für Bewertungsanfragen zu dieser Bestellung ist geschlossen.",
+        "fr": "La fenêtre de sollicitation d'Amazon pour cette commande est fermée.",
+        "es": "El plazo de solicitud de Amazon para este pedido ha terminado.",
+        "it": "La finestra di richiesta di Amazon per questo ordine è chiusa.",
+        "pt-BR": "A janela de solicitação da Amazon para este pedido foi encerrada.",
+        "ja": "この注文に対するAmazonの依頼可能期間は終了しました。",
+        "zh-Hans": "亚马逊对此订单的请求窗口期已结束。",
+        "zh-Hant": "亞馬遜對此訂單的請求期間已結束。",
+        "ar": "انتهت مهلة أمازون لطلب المراجعة لهذا الطلب.",
+    },
+    "already_solicited": {
+        "en": "Amazon says a review request for this order was already sent.",
+        "de": "Laut Amazon wurde für diese Bestellung bereits eine Bewertungsanfrage gesendet.",
+        "fr": "Selon Amazon, une demande d'avis a déjà été envoyée pour cette commande.",
+        "es": "Según Amazon, ya se envió una solicitud de reseña para este pedido.",
+        "it": "Secondo Amazon una richiesta di recensione per questo ordine è già stata inviata.",
+        "pt-BR": "Segundo a Amazon, uma solicitação de avaliação deste pedido já foi enviada.",
+        "ja": "Amazonによると、この注文のレビュー依頼は送信済みです。",
+        "zh-Hans": "亚马逊表示此订单的评价请求已发送过。",
+        "zh-Hant": "亞馬遜表示此訂單的評論請求已傳送過。",
+        "ar": "تقول أمازون إن طلب المراجعة لهذا الطلب أُرسل من قبل.",
+    },
+}
+
+# Causes that never go away: a skip with one of these is never resent.
+PERMANENT = frozenset({"channel_not_allowed", "customer_redacted", ORDER_CANCELLED, ORDER_REFUNDED, ORDER_RETURNED,
+                       "order_deleted", "product_deleted", "customer_deleted", "duplicate", ALREADY_REORDERED,
+                       ACTIVE_SUBSCRIPTION, "not_offered_by_amazon", "outside_solicitation_window",
+                       "already_solicited"})
+# Prose still written by writers outside the flows (plugin.auth.lifecycle, plugin.webhooks.compliance, the
+# Amazon solicitation job) and by rows stored before the codes: read as their code.
+ALIASES = {"store uninstalled": "store_uninstalled", "customer redacted": "customer_redacted",
+           "order cancelled": ORDER_CANCELLED, "order refunded": ORDER_REFUNDED, "order returned": ORDER_RETURNED,
+           "no contact access": NO_CONTACT_ACCESS, "already reordered": ALREADY_REORDERED,
+           "active subscription": ACTIVE_SUBSCRIPTION, "no merchant address": NO_MERCHANT_ADDRESS,
+           "order deleted": "order_deleted", "outside window": "outside_solicitation_window",
+           "not offered by Amazon in the window": "not_offered_by_amazon", "already solicited": "already_solicited"}
+CODES = frozenset(LABELS)
+
+
+def code_of(reason: str | None) -> str | None:
+    """Return the code a stored reason stands for (codes as they are, known prose mapped to its code)."""
+    if not reason:
+        return None
+    return ALIASES.get(reason, reason)
+
+
+def label(reason: str | None, locale: str | None = None) -> str:
+    """Return a reason's words for the merchant in ``locale`` (English when the locale is not shipped)."""
+    code = code_of(reason)
+    if not code:
+        return ""
+    words = LABELS.get(code)
+    if words is None:
+        return code.replace("_", " ").capitalize()
+    return words.get(locales.normalize(locale) or locales.DEFAULT) or words[locales.DEFAULT]
+
+
+def is_permanent(reason: str | None) -> bool:
+    """Say whether a reason names a cause that never goes away (never resent)."""
+    return code_of(reason) in PERMANENT
+
+
+def english() -> dict[str, str]:
+    """Return {code: English label} (the send policy's REASONS)."""
+    return {code: words[locales.DEFAULT] for code, words in LABELS.items()}

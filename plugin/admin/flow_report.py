@@ -33,8 +33,12 @@ class Words:
     fewer_orders: str = "Customers who got this flow ordered {value} fewer orders each (95 % interval {low} to {high})."
     more_revenue: str = "They spent {value} more each (95 % interval {low} to {high})."
     less_revenue: str = "They spent {value} less each (95 % interval {low} to {high})."
-    sure: str = "The interval excludes zero: this difference is unlikely to be chance."
-    unsure: str = ("The interval includes zero: the difference could be chance. Keep the holdout running to "
+    both_sure: str = "Both intervals exclude zero: the difference is unlikely to be chance."
+    orders_sure: str = ("The orders interval excludes zero (unlikely to be chance); the revenue interval includes "
+                        "zero (could be chance).")
+    revenue_sure: str = ("The revenue interval excludes zero (unlikely to be chance); the orders interval includes "
+                         "zero (could be chance).")
+    unsure: str = ("Both intervals include zero: the difference could be chance. Keep the holdout running to "
                    "learn more.")
     not_enough: str = ("Not enough data yet: each group needs at least {minimum} customers ({exposed} got the flow, "
                        "{held_out} held out).")
@@ -44,6 +48,9 @@ class Words:
 
 
 ENGLISH = Words()
+BADGES = {"earns": ("success", "Earns more"), "costs": ("critical", "Costs orders"),
+          "unsure": ("neutral", "Could be chance"), "not_enough": ("attention", "Not enough data"),
+          "no_holdout": ("neutral", "No holdout"), "none": ("neutral", "Not sent")}
 
 
 def _number(value: float) -> str:
@@ -71,8 +78,21 @@ def summary(lift: flow_lift.FlowLift, currency: str, words: Words = ENGLISH,
         order_text.format(value=_number(abs(orders.value)), low=_number(orders.low), high=_number(orders.high)),
         revenue_text.format(value=_money(abs(revenue.value), currency), low=_money(revenue.low, currency),
                             high=_money(revenue.high, currency)),
-        words.sure if orders.excludes_zero or revenue.excludes_zero else words.unsure,
+        {(True, True): words.both_sure, (True, False): words.orders_sure, (False, True): words.revenue_sure,
+         (False, False): words.unsure}[(orders.excludes_zero, revenue.excludes_zero)],
     ]
+
+
+def verdict(lift: flow_lift.FlowLift) -> str:
+    """Return the badge of a flow: ``earns``, ``costs``, ``unsure``, ``not_enough``, ``no_holdout`` or ``none``."""
+    if lift.exposed.customers == 0:
+        return "none"
+    if lift.held_out.customers == 0:
+        return "no_holdout"
+    if lift.orders_lift is None or lift.revenue_lift is None:
+        return "not_enough"
+    signs = {d.value > 0 for d in (lift.orders_lift, lift.revenue_lift) if d.excludes_zero}
+    return {frozenset({True}): "earns", frozenset({False}): "costs"}.get(frozenset(signs), "unsure")
 
 
 def _period() -> int:
@@ -95,6 +115,7 @@ def flow_report() -> Any:
     start = end - timedelta(days=days)
     lifts = flow_lift.lift_by_flow(get_session(), [store.id], start, end, attribution_days=attribution_days)
     rows = [{"flow": name, "title": name.replace("_", " ").capitalize(), "lift": lift,
-             "summary": summary(lift, store.currency)} for name, lift in lifts.items()]
-    return page("admin/flow_report.html", store=store, rows=rows, start=start, end=end, days=days, periods=PERIODS,
-                attribution_days=attribution_days, currency=store.currency, minimum=flow_lift.MIN_CUSTOMERS)
+             "summary": summary(lift, store.currency), "verdict": verdict(lift)} for name, lift in lifts.items()]
+    return page("admin/flow_report.html", store=store, rows=rows, badges=BADGES, start=start, end=end, days=days,
+                periods=PERIODS, attribution_days=attribution_days, currency=store.currency,
+                minimum=flow_lift.MIN_CUSTOMERS)

@@ -8,6 +8,8 @@ import statistics
 from datetime import timedelta
 from decimal import Decimal
 
+from plugin.admin.flow_report import summary, verdict
+from plugin.flow_lift import Difference, Estimate, FlowLift, Group
 from plugin.models import Customer, Message, Order
 from tests.admin.seed import SHOP_B
 
@@ -78,7 +80,8 @@ def test_lift_report_shows_groups_and_the_lift_in_words(client, tenants, token, 
             f"(95 % interval {low:,.2f} to {high:,.2f}).") in page
     d, low, high = _welch(*revenue)
     assert f"They spent {d:,.2f} USD more each (95 % interval {low:,.2f} USD to {high:,.2f} USD)." in page
-    assert "The interval excludes zero: this difference is unlikely to be chance." in page
+    assert "Both intervals exclude zero: the difference is unlikely to be chance." in page
+    assert "Earns more" in page and "No holdout" in page
     mean = statistics.mean(revenue[0])
     half = Z * statistics.stdev(revenue[0]) / math.sqrt(len(revenue[0]))
     assert f"Got the flow 40 {statistics.mean(orders[0]):,.2f}" in page
@@ -99,4 +102,21 @@ def test_lift_report_says_not_enough_data_for_small_groups(client, tenants, toke
     _seed_lift(app, a.store_id, clock.now(), exposed=40, held_out=12)
     page = _text(_get(client, token, "/admin/flows/lift", store=a.store_id).get_data(as_text=True))
     assert ("Not enough data yet: each group needs at least 30 customers (40 got the flow, 12 held out).") in page
-    assert "more orders each" not in page
+    assert "more orders each" not in page and "Not enough data" in page
+
+
+def test_summary_words_for_a_flow_that_costs_orders():
+    exposed = Group(500, Estimate(1.0, 0.9, 1.1), Estimate(40.0, 35.0, 45.0))
+    held_out = Group(80, Estimate(1.21, 1.05, 1.37), Estimate(46.5, 41.0, 52.0))
+    lift = FlowLift("win_back", exposed, held_out, Difference(-0.21, -0.37, -0.05),
+                    Difference(-6.5, -13.25, 0.25))
+    assert summary(lift, "EUR") == [
+        "Customers who got this flow ordered 0.21 fewer orders each (95 % interval -0.37 to -0.05).",
+        "They spent 6.50 EUR less each (95 % interval -13.25 EUR to 0.25 EUR).",
+        "The orders interval excludes zero (unlikely to be chance); the revenue interval includes zero (could be "
+        "chance).",
+    ]
+    assert verdict(lift) == "costs"
+    unsure = FlowLift("win_back", exposed, held_out, Difference(0.02, -0.1, 0.14), Difference(1.0, -2.0, 4.0))
+    assert summary(unsure, "EUR")[-1].startswith("Both intervals include zero: the difference could be chance.")
+    assert verdict(unsure) == "unsure"

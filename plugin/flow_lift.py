@@ -176,7 +176,7 @@ def moments_by_flow(session: Session, store_ids: Sequence[int], start: datetime,
                cast(func.coalesce(func.sum(net), 0), Float).label("revenue"))
         .select_from(ranked.outerjoin(Order, in_window))
         .where(ranked.c.rank == 1)
-        .group_by(ranked.c.flow, ranked.c.held_out, ranked.c.store_id, ranked.c.customer_id)
+        .group_by(ranked.c.flow, ranked.c.store_id, ranked.c.customer_id, ranked.c.held_out)
         .subquery("per_customer")
     )
     c = per_customer.c

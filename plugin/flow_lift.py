@@ -163,7 +163,8 @@ def moments_by_flow(session: Session, store_ids: Sequence[int], start: datetime,
         Message.flow, Message.store_id, Message.customer_id,
         exposed_at.label("exposed_at"),
         case((Message.status == "sent", 0), else_=1).label("held_out"),
-        func.row_number().over(partition_by=(Message.flow, Message.store_id, Message.customer_id),
+        # Partitions in the order of the (store_id, customer_id, sent_at) index, so the rows come sorted.
+        func.row_number().over(partition_by=(Message.store_id, Message.customer_id, Message.flow),
                                order_by=(exposed_at, Message.id)).label("rank"),
     ).where(*where).subquery("ranked")
     in_window = and_(
@@ -176,7 +177,7 @@ def moments_by_flow(session: Session, store_ids: Sequence[int], start: datetime,
                cast(func.coalesce(func.sum(net), 0), Float).label("revenue"))
         .select_from(ranked.outerjoin(Order, in_window))
         .where(ranked.c.rank == 1)
-        .group_by(ranked.c.flow, ranked.c.store_id, ranked.c.customer_id, ranked.c.held_out)
+        .group_by(ranked.c.store_id, ranked.c.customer_id, ranked.c.flow, ranked.c.held_out)
         .subquery("per_customer")
     )
     c = per_customer.c

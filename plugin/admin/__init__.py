@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask, redirect, request
 from werkzeug.wrappers import Response
 
-from plugin.admin import customers, flows, inbox, messages, overview, settings, standalone  # noqa: F401
+from plugin.admin import customers, flow_report, flows, inbox, messages, overview, settings, standalone  # noqa: F401
 from plugin.admin.blueprint import bp
 from plugin.admin.overview import OverviewCache
 from plugin.admin.security import LoginThrottle

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from jobs import amazon_feedback
+from plugin.sync import amazon_feedback_run as amazon_feedback
 from plugin.models import Review, SyncState, Ticket
 from plugin.sync.amazon_run import sync_amazon_store
 from sandbox.amazon.marketplaces import DE, JP, US

@@ -11,8 +11,8 @@ from plugin.models import Store
 
 log = logging.getLogger("aftercare.auth")
 
-SKIP_UNINSTALLED = "store uninstalled"
-SKIP_REINSTALL_NEEDED = "store reinstall needed"
+SKIP_UNINSTALLED = "store_uninstalled"
+SKIP_REINSTALL_NEEDED = "store_reinstall_needed"
 
 
 def drop_tokens(store: Store) -> None:

@@ -364,7 +364,7 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hant": "顧客已訂閱該商品。",
         "ar": "لدى العميل اشتراك فعّال في المنتج.",
     },
-    "not_offered_by_amazon": {
+    "not_offered": {
         "en": "Amazon did not offer a review request for this order inside its window.",
         "de": "Amazon hat für diese Bestellung im Zeitfenster keine Bewertungsanfrage angeboten.",
         "fr": "Amazon n'a pas proposé de demande d'avis pour cette commande dans sa fenêtre.",
@@ -376,7 +376,7 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hant": "亞馬遜在期間內未對此訂單提供評論請求。",
         "ar": "لم تتح أمازون طلب المراجعة لهذا الطلب ضمن المهلة.",
     },
-    "outside_solicitation_window": {
+    "window_closed": {
         "en": "Amazon's solicitation window for this order has closed.",
         "de": "Amazons Zeitfenster für Bewertungsanfragen zu dieser Bestellung ist geschlossen.",
         "fr": "La fenêtre de sollicitation d'Amazon pour cette commande est fermée.",
@@ -387,6 +387,97 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hans": "亚马逊对此订单的请求窗口期已结束。",
         "zh-Hant": "亞馬遜對此訂單的請求期間已結束。",
         "ar": "انتهت مهلة أمازون لطلب المراجعة لهذا الطلب.",
+    },
+    "window_not_open": {
+        "en": "Amazon's solicitation window for this order has not opened yet; it waits.",
+        "de": 'Amazons Zeitfenster für diese Bestellung ist noch nicht offen; die Anfrage wartet.',
+        "fr": "La fenêtre de sollicitation d'Amazon pour cette commande n'est pas encore ouverte ; la demande attend.",
+        "es": 'El plazo de solicitud de Amazon para este pedido aún no se ha abierto; la solicitud espera.',
+        "it": 'La finestra di richiesta di Amazon per questo ordine non è ancora aperta; la richiesta attende.',
+        "pt-BR": 'A janela de solicitação da Amazon para este pedido ainda não abriu; a solicitação aguarda.',
+        "ja": 'この注文に対するAmazonの依頼可能期間はまだ始まっていないため、待機しています。',
+        "zh-Hans": '亚马逊对此订单的请求窗口期尚未开始，正在等待。',
+        "zh-Hant": '亞馬遜對此訂單的請求期間尚未開始，正在等待。',
+        "ar": 'لم تبدأ مهلة أمازون لطلب المراجعة لهذا الطلب بعد؛ الطلب ينتظر.',
+    },
+    "no_delivery_date": {
+        "en": 'Amazon gave no delivery date for this order, so its solicitation window is unknown.',
+        "de": 'Amazon hat für diese Bestellung kein Lieferdatum angegeben; das Zeitfenster ist unbekannt.',
+        "fr": "Amazon n'a donné aucune date de livraison pour cette commande : sa fenêtre est inconnue.",
+        "es": 'Amazon no dio fecha de entrega para este pedido, así que se desconoce su plazo.',
+        "it": 'Amazon non ha fornito una data di consegna per questo ordine, quindi la finestra è sconosciuta.',
+        "pt-BR": 'A Amazon não informou data de entrega para este pedido, então a janela é desconhecida.',
+        "ja": 'Amazonがこの注文の配送日を示していないため、依頼可能期間が不明です。',
+        "zh-Hans": '亚马逊未提供此订单的送达日期，因此请求窗口期未知。',
+        "zh-Hant": '亞馬遜未提供此訂單的送達日期，因此請求期間不明。',
+        "ar": 'لم تحدد أمازون تاريخ تسليم لهذا الطلب، لذا مهلة الطلب غير معروفة.',
+    },
+    "throttled": {
+        "en": 'Amazon asked us to slow down; the request waits for the next run.',
+        "de": 'Amazon hat um weniger Anfragen gebeten; die Anfrage wartet auf den nächsten Lauf.',
+        "fr": 'Amazon a demandé de ralentir : la demande attend le prochain passage.',
+        "es": 'Amazon pidió reducir el ritmo; la solicitud espera a la próxima ejecución.',
+        "it": 'Amazon ha chiesto di rallentare; la richiesta attende il prossimo giro.',
+        "pt-BR": 'A Amazon pediu para reduzir o ritmo; a solicitação aguarda a próxima execução.',
+        "ja": 'Amazonからリクエストを減らすよう求められたため、次回の実行を待っています。',
+        "zh-Hans": '亚马逊要求降低请求频率，请求将在下次运行时处理。',
+        "zh-Hant": '亞馬遜要求降低請求頻率，請求將在下次執行時處理。',
+        "ar": 'طلبت أمازون إبطاء الطلبات؛ ينتظر الطلب التشغيل التالي.',
+    },
+    "amazon_unavailable": {
+        "en": 'Amazon did not answer; the request is tried again later.',
+        "de": 'Amazon hat nicht geantwortet; die Anfrage wird später erneut versucht.',
+        "fr": "Amazon n'a pas répondu : la demande sera réessayée plus tard.",
+        "es": 'Amazon no respondió; la solicitud se reintentará más tarde.',
+        "it": 'Amazon non ha risposto; la richiesta verrà ritentata più tardi.',
+        "pt-BR": 'A Amazon não respondeu; a solicitação será tentada novamente mais tarde.',
+        "ja": 'Amazonから応答がなかったため、後で再試行します。',
+        "zh-Hans": '亚马逊未响应，稍后将重试。',
+        "zh-Hant": '亞馬遜未回應，稍後將重試。',
+        "ar": 'لم تستجب أمازون؛ سيُعاد المحاولة لاحقًا.',
+    },
+    "amazon_not_authorized": {
+        "en": "Amazon refused the seller's authorization; reconnect the account in Settings.",
+        "de": ("Amazon hat die Autorisierung des Verkäufers abgelehnt; "
+               "verbinden Sie das Konto in den Einstellungen neu."),
+        "fr": "Amazon a refusé l'autorisation du vendeur : reconnectez le compte dans les réglages.",
+        "es": 'Amazon rechazó la autorización del vendedor; vuelva a conectar la cuenta en Ajustes.',
+        "it": "Amazon ha rifiutato l'autorizzazione del venditore; ricollega l'account nelle Impostazioni.",
+        "pt-BR": 'A Amazon recusou a autorização do vendedor; reconecte a conta em Configurações.',
+        "ja": 'Amazonが出品者の認可を拒否しました。設定でアカウントを再接続してください。',
+        "zh-Hans": '亚马逊拒绝了卖家授权，请在设置中重新连接账户。',
+        "zh-Hant": '亞馬遜拒絕了賣家授權，請在設定中重新連結帳戶。',
+        "ar": 'رفضت أمازون تفويض البائع؛ أعد ربط الحساب من الإعدادات.',
+    },
+    "delivery_unknown": {
+        "en": ("An interrupted request may or may not have reached Amazon "
+               "before its window closed; it is not counted as sent."),
+        "de": ("Eine unterbrochene Anfrage hat Amazon vor Ende des Zeitfensters "
+               "vielleicht erreicht; sie gilt nicht als gesendet."),
+        "fr": ("Une demande interrompue a peut-être atteint Amazon avant la "
+               "fin de sa fenêtre ; elle n'est pas comptée comme envoyée."),
+        "es": ("Una solicitud interrumpida pudo o no llegar a Amazon "
+               "antes del fin del plazo; no se cuenta como enviada."),
+        "it": ("Una richiesta interrotta potrebbe aver raggiunto Amazon prima "
+               "della chiusura della finestra; non è contata come inviata."),
+        "pt-BR": ("Uma solicitação interrompida pode ter chegado à Amazon "
+                  "antes do fim da janela; não é contada como enviada."),
+        "ja": '中断された依頼が期間終了前にAmazonに届いたか不明なため、送信済みには数えません。',
+        "zh-Hans": '中断的请求可能未在窗口期结束前到达亚马逊，不计为已发送。',
+        "zh-Hant": '中斷的請求可能未在期間結束前送達亞馬遜，不計為已傳送。',
+        "ar": 'ربما وصل طلب متقطع إلى أمازون قبل انتهاء المهلة وربما لا؛ لا يُحسب مُرسلًا.',
+    },
+    "store_reinstall_needed": {
+        "en": "Shopify revoked the app's access; the merchant must reinstall it before anything is sent.",
+        "de": 'Shopify hat den Zugriff der App widerrufen; vor dem Versand muss sie neu installiert werden.',
+        "fr": "Shopify a révoqué l'accès de l'application : elle doit être réinstallée avant tout envoi.",
+        "es": 'Shopify revocó el acceso de la aplicación; hay que reinstalarla antes de enviar nada.',
+        "it": "Shopify ha revocato l'accesso dell'app; va reinstallata prima di inviare qualcosa.",
+        "pt-BR": 'O Shopify revogou o acesso do app; é preciso reinstalá-lo antes de enviar algo.',
+        "ja": 'Shopifyがアプリのアクセスを取り消したため、再インストールするまで送信しません。',
+        "zh-Hans": 'Shopify 已撤销本应用的访问权限，重新安装前不发送任何消息。',
+        "zh-Hant": 'Shopify 已撤銷本應用程式的存取權，重新安裝前不傳送任何訊息。',
+        "ar": 'ألغت Shopify وصول التطبيق؛ يجب إعادة تثبيته قبل إرسال أي شيء.',
     },
     "already_solicited": {
         "en": "Amazon says a review request for this order was already sent.",
@@ -405,16 +496,17 @@ LABELS: dict[str, dict[str, str]] = {
 # Causes that never go away: a skip with one of these is never resent.
 PERMANENT = frozenset({"channel_not_allowed", "customer_redacted", ORDER_CANCELLED, ORDER_REFUNDED, ORDER_RETURNED,
                        "order_deleted", "product_deleted", "customer_deleted", "duplicate", ALREADY_REORDERED,
-                       ACTIVE_SUBSCRIPTION, "not_offered_by_amazon", "outside_solicitation_window",
+                       ACTIVE_SUBSCRIPTION, "not_offered", "window_closed", "delivery_unknown", "no_delivery_date",
                        "already_solicited"})
 # Prose still written by writers outside the flows (plugin.auth.lifecycle, plugin.webhooks.compliance, the
 # Amazon solicitation job) and by rows stored before the codes: read as their code.
-ALIASES = {"store uninstalled": "store_uninstalled", "customer redacted": "customer_redacted",
+ALIASES = {"store uninstalled": "store_uninstalled", "store reinstall needed": "store_reinstall_needed",
+           "customer redacted": "customer_redacted",
            "order cancelled": ORDER_CANCELLED, "order refunded": ORDER_REFUNDED, "order returned": ORDER_RETURNED,
            "no contact access": NO_CONTACT_ACCESS, "already reordered": ALREADY_REORDERED,
            "active subscription": ACTIVE_SUBSCRIPTION, "no merchant address": NO_MERCHANT_ADDRESS,
-           "order deleted": "order_deleted", "outside window": "outside_solicitation_window",
-           "not offered by Amazon in the window": "not_offered_by_amazon", "already solicited": "already_solicited"}
+           "order deleted": "order_deleted", "outside window": "window_closed",
+           "not offered by Amazon in the window": "not_offered", "already solicited": "already_solicited"}
 CODES = frozenset(LABELS)
 
 

@@ -43,7 +43,7 @@ from plugin.models import (
 
 log = logging.getLogger("aftercare.compliance")
 
-REDACTED_SKIP_REASON = "customer redacted"
+REDACTED_SKIP_REASON = "customer_redacted"
 
 
 def email_digest(email: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from plugin.auth.lifecycle import SKIP_UNINSTALLED
+from plugin.auth.lifecycle import SKIP_REINSTALL_NEEDED, SKIP_UNINSTALLED
 from plugin.messaging import locales, policy, reasons
 from plugin.webhooks.compliance import REDACTED_SKIP_REASON
 from plugin.webhooks.deletions import CUSTOMER_DELETED, ORDER_DELETED, PRODUCT_DELETED
@@ -15,7 +15,9 @@ from tests.paths import ROOT
 # reschedule reasons of the send policy and the send-time rules.
 _LITERALS = (re.compile(r"""skip_reason\s*=\s*["']([^"']+)["']"""), re.compile(r"""_skip\(["'](\w+)["']\)"""),
              re.compile(r"""Decision\("reschedule", ["'](\w+)["']"""), re.compile(r"""reason or ["'](\w+)["']"""),
-             re.compile(r"""first_reason or ["'](\w+)["']"""), re.compile(r"""["'](\w+)["'] if \w+ else None"""))
+             re.compile(r"""first_reason or ["'](\w+)["']"""), re.compile(r"""["'](\w+)["'] if \w+ else None"""),
+             # A channel's own outcomes (plugin/messaging/channels/amazon_solicitation.py) and their reconciliation.
+             re.compile(r"""NotSent\(["'](\w+)["']"""), re.compile(r"""\breason=["'](\w+)["']\)"""))
 
 
 def _written_literals() -> set[str]:
@@ -31,7 +33,7 @@ def _written_literals() -> set[str]:
 def _written() -> set[str]:
     constants = {reasons.ORDER_CANCELLED, reasons.ORDER_REFUNDED, reasons.ORDER_RETURNED, reasons.NO_CONTACT_ACCESS,
                  reasons.HOLDOUT, reasons.ALREADY_REORDERED, reasons.ACTIVE_SUBSCRIPTION,
-                 reasons.NO_MERCHANT_ADDRESS, SKIP_UNINSTALLED, REDACTED_SKIP_REASON, ORDER_DELETED, PRODUCT_DELETED,
+                 reasons.NO_MERCHANT_ADDRESS, SKIP_UNINSTALLED, SKIP_REINSTALL_NEEDED, REDACTED_SKIP_REASON, ORDER_DELETED, PRODUCT_DELETED,
                  CUSTOMER_DELETED, SKIP_CONSENT_WITHDRAWN, "unsubscribed"}
     return constants | _written_literals()
 
@@ -40,6 +42,7 @@ def test_every_written_reason_is_a_code_with_a_label_in_every_locale():
     written = _written()
     # The scan finds the send policy's own codes (a sanity check that it reads the sources at all).
     assert {"no_consent", "frequency_cap", "outside_window", "holiday", "suppressed"} <= written
+    assert {"not_offered", "already_solicited", "throttled", "delivery_unknown", "window_closed"} <= written
     unknown = {r for r in written if reasons.code_of(r) not in reasons.CODES}
     assert unknown == set()
     for code in {reasons.code_of(r) for r in written}:

@@ -40,7 +40,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "ticket_alerts": "plugin.flows.runner:run_ticket_alert",
         "dispatch": "jobs.dispatch:dispatch_due",
         "amazon_solicitations": "plugin.flows.amazon_review_request:run",
-        "amazon_feedback": "jobs.amazon_feedback:run",
+        "amazon_feedback": "plugin.sync.amazon_feedback_run:run",
         "metrics_snapshot": "jobs.analytics:snapshot_metrics",
         "overview_figures": "jobs.analytics:refresh_store_figures",
     }

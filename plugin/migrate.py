@@ -10,9 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-import migrations
-
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# The scripts sit beside this package (installed or checked out); they import plugin.models, so plugin only
+# names their folder and never imports them.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(database_url: str | None = None) -> AlembicConfig:

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from plugin.sync import amazon_feedback_run as amazon_feedback
 from plugin.models import Review, SyncState, Ticket
+from plugin.sync import amazon_feedback_run as amazon_feedback
 from plugin.sync.amazon_run import sync_amazon_store
 from sandbox.amazon.marketplaces import DE, JP, US
 from sandbox.amazon.seed import FEEDBACK_TEXT, language

@@ -23,6 +23,7 @@ from base.clock import Clock
 from plugin.auth.lifecycle import mark_reinstall_needed
 from plugin.auth.shopify_http import shop_http_client, shop_name
 from plugin.config import Config
+from plugin.context import JobContext
 from plugin.crypto import Vault
 from plugin.models import Store
 from plugin.secrets_store import get_credential, set_credential
@@ -215,7 +216,7 @@ def _keep_even_if_rolled_back(session: Session, database: Any, store_id: int, va
     event.listen(session, "after_rollback", rolled_back, once=True)
 
 
-def get_access_token(session: Session, store: Store, ctx: Any) -> str:
+def get_access_token(session: Session, store: Store, ctx: JobContext) -> str:
     """Return a working access token for the store, refreshing it first when under 5 minutes remain.
 
     Every Shopify call goes through here. A revoked grant marks the store ``reinstall_needed`` (which
@@ -262,7 +263,7 @@ def get_access_token(session: Session, store: Store, ctx: Any) -> str:
     return grant.access_token
 
 
-def _revoke(session: Session, store: Store, ctx: Any, reason: str) -> None:
+def _revoke(session: Session, store: Store, ctx: JobContext, reason: str) -> None:
     mark_reinstall_needed(session, store, reason)
     _keep_even_if_rolled_back(session, ctx.database, store.id, {
         "status": "reinstall_needed", "access_token_enc": None, "access_token_expires_at": None,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from connectors.records import CustomerRecord
 from connectors.shopify import webhook_payloads as payloads
 from plugin.auth.lifecycle import SKIP_UNINSTALLED, mark_uninstalled
+from plugin.context import JobContext
 from plugin.messaging.withdrawals import stop_store, withdraw_consent
 from plugin.models import ComplianceRequest, Customer, Store, WebhookEvent
 from plugin.sync import orders
@@ -54,27 +55,27 @@ def _with_stored_customer_facts(session: Session, store_id: int, record: Custome
                                marketing_consent_at=stored[4], tags=tuple(stored[5] or ()))
 
 
-def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     return orders.upsert_webhook_order(session, store.id, payloads.order_record(event.payload or {}))
 
 
-def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     order_id, fulfilled_at, delivered_at = payloads.fulfillment_update(event.payload or {})
     return orders.apply_fulfillment(session, store.id, order_id, fulfilled_at, delivered_at)
 
 
-def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     body = event.payload or {}
     order_id, amount = payloads.refund_created(body)
     return orders.apply_refund(session, store.id, order_id, amount, payloads.parse_time(body.get("created_at")))
 
 
-def _customer(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _customer(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     record = _with_stored_customer_facts(session, store.id, payloads.customer_record(event.payload or {}))
     return "applied" if upsert_customers(session, store.id, [record]) else "unchanged"
 
 
-def _email_consent(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _email_consent(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     """Apply a customer's e-mail consent state; on a withdrawal cancel their scheduled marketing at once.
 
     Only ``subscribed`` is consent (DESIGN §1). ``marketing_consent_at`` takes the body's
@@ -118,7 +119,7 @@ def _email_consent(session: Session, store: Store, event: WebhookEvent, now: dat
     return "applied" if changed or cancelled else "unchanged"
 
 
-def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     sent_at = event.triggered_at or event.received_at
     if store.status == "active" and store.installed_at is not None and store.installed_at > sent_at:
         return "reinstalled since"
@@ -128,19 +129,20 @@ def _uninstalled(session: Session, store: Store, event: WebhookEvent, now: datet
     return "applied"
 
 
-def _order_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _order_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     return deletions.delete_order(session, store, payloads.deleted_id(event.payload or {}, "order"), now)
 
 
-def _product_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _product_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     return deletions.delete_product(session, store, payloads.deleted_id(event.payload or {}, "product"), now)
 
 
-def _customer_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _customer_deleted(session: Session, store: Store, event: WebhookEvent, now: datetime,
+                      ctx: JobContext | None) -> str:
     return deletions.delete_customer(session, store, payloads.deleted_id(event.payload or {}, "customer"), now)
 
 
-def _bulk_finished(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: Any) -> str:
+def _bulk_finished(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
     # The sync job owns bulk operations; it finds this event with `bulk_finish_event`.
     return "kept for sync"
 
@@ -170,7 +172,7 @@ def _already_processed_event(session: Session, event: WebhookEvent) -> bool:
         WebhookEvent.processed_at.is_not(None)).limit(1)) is not None
 
 
-def process_event(session: Session, event: WebhookEvent, now: datetime, ctx: Any = None) -> str:
+def process_event(session: Session, event: WebhookEvent, now: datetime, ctx: JobContext | None = None) -> str:
     """Apply one stored webhook and mark it processed; return what happened (for counts and logs)."""
     store = session.get(Store, event.store_id) if event.store_id else find_shopify_store(session, event.shop_domain)
     body = event.payload or {}

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from plugin import flow_settings
 from aftercare.cli import main
+from plugin import flow_settings
 from plugin.config import ConfigError
 from plugin.flows import FLOWS, get_flow, runner
 from plugin.flows.holdout import is_held_out

@@ -1,137 +1,43 @@
-"""Channels the dispatcher sends through, by name (``message.channel``).
-
-A channel prepares a message inside the claim transaction (database reads and rendering only, no network),
-then sends prepared messages over one connection per batch, and records channel-specific effects after a
-send. ``email``, ``review_reply`` and ``amazon_solicitation`` are built in; others plug in with
-``register_channel(name, factory)``.
-
-A channel's send may end a message without delivering it (``NotSent``) or leave its fate open
-(``Unconfirmed``). A channel that can ask its provider what became of a message defines
-``reconcile(message, now) -> Reconciled``: the dispatcher then calls it for that channel's rows left in
-``sending`` by a crash, instead of handing them back to be sent again (after the channel's own
-``claim_timeout`` when it sets one, else ``mail.claim_timeout_seconds``).
-"""
+"""The channels the dispatcher sends through, by name (``message.channel``): email, review replies, Amazon
+solicitations. What a channel must do is in plugin/messaging/channels/base.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterator
 
-from sqlalchemy.orm import Session
+from plugin.context import JobContext
+from plugin.messaging.channels.amazon_solicitation import AmazonSolicitationChannel
+from plugin.messaging.channels.base import (
+    Channel,
+    ChannelFactory,
+    DeliveryError,
+    NotSent,
+    Reconciled,
+    Sender,
+    Unconfirmed,
+)
+from plugin.messaging.channels.email import EmailChannel
+from plugin.messaging.channels.review_reply import ReviewReplyChannel
 
-from plugin.models import Message
+__all__ = ["CHANNELS", "Channel", "ChannelFactory", "DeliveryError", "NotSent", "Reconciled", "Sender",
+           "Unconfirmed", "build_channels", "registered"]
 
-if TYPE_CHECKING:
-    from plugin.context import JobContext
-    from plugin.messaging.policy import Decision
-
-
-class DeliveryError(Exception):
-    """A send failed: ``permanent`` ones are not retried; ``bounce`` puts ``address`` on the suppression list;
-    ``stop_batch`` says the channel itself is down (the rest of the batch waits for the next run)."""
-
-    def __init__(self, message: str, *, permanent: bool, bounce: bool = False, address: str | None = None,
-                 stop_batch: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
-        self.bounce = bounce
-        self.address = address
-        self.stop_batch = stop_batch
-
-
-# -- outcomes a channel can give besides "sent" and DeliveryError (see plugin/messaging/dispatch.py) ---------------
-class NotSent(Exception):
-    """Nothing went out, by a rule or by the provider's answer: ``skipped`` with ``reason`` (a code) for good, or,
-    with ``retry_at``, back to ``scheduled`` for then, keeping ``reason`` as why it waits (no attempt counted)."""
-
-    def __init__(self, reason: str, *, retry_at: datetime | None = None, detail: str = ""):
-        super().__init__(detail or reason)
-        self.reason = reason
-        self.retry_at = retry_at
-        self.detail = detail
-
-
-class Unconfirmed(Exception):
-    """The send may have reached the provider (e.g. a 5xx after the request went out): the message stays
-    ``sending`` until the channel's ``reconcile`` finds out, after the claim timeout; it is never resent blindly."""
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    """What ``reconcile`` found out about a message left in ``sending``.
-
-    ``status``: ``scheduled`` (it did not go out: send it again), ``sent`` (at ``sent_at``), ``skipped`` (with
-    ``reason``) or ``sending`` (cannot tell yet: ask again after the claim timeout). ``detail`` is kept as its note.
-    """
-
-    status: str
-    detail: str
-    reason: str | None = None
-    sent_at: datetime | None = None
-
-
-# send(prepared, check) -> provider id; ``check`` raises HandOverRefused when the message must not leave.
-Sender = Callable[[Any, Callable[[], None]], str | None]
-
-
-class Channel(Protocol):
-    """What the dispatcher needs from a channel."""
-
-    name: str
-
-    def prepare(self, session: Session, message: Message, decision: Decision) -> Any:
-        """Build everything needed to send (no network); raise DeliveryError(permanent=True) if impossible."""
-        ...
-
-    def connection(self) -> AbstractContextManager[Sender]:
-        """Open what a batch shares (e.g. one SMTP connection); yield ``send(prepared, check) -> provider id``.
-
-        ``send`` sets up everything the hand-over needs (connection, discount code ...), then calls ``check()``
-        immediately before handing the message to the server or API, and never hands it over when ``check``
-        raises (plugin/messaging/handover.py).
-        """
-        ...
-
-    def after_sent(self, session: Session, message_id: int, prepared: Any) -> None:
-        """Record channel-specific effects of a successful send (in the result transaction)."""
-        ...
-
-
-ChannelFactory = Callable[["JobContext"], Channel]
-_FACTORIES: dict[str, ChannelFactory] = {}
-
-
-def register_channel(name: str, factory: ChannelFactory) -> None:
-    """Make ``message.channel == name`` dispatchable through channels built by ``factory(ctx)``."""
-    _FACTORIES[name] = factory
+CHANNELS: dict[str, ChannelFactory] = {
+    "email": EmailChannel,
+    "review_reply": ReviewReplyChannel,
+    "amazon_solicitation": AmazonSolicitationChannel,
+}
 
 
 def build_channels(ctx: JobContext, names: list[str] | None = None) -> dict[str, Channel]:
-    """Instantiate the registered channels (all, or the named ones) for one dispatch run."""
-    _register_builtins()
-    chosen = names if names is not None else list(_FACTORIES)
-    unknown = [n for n in chosen if n not in _FACTORIES]
+    """Instantiate the channels (all, or the named ones) for one dispatch run."""
+    chosen = names if names is not None else list(CHANNELS)
+    unknown = [n for n in chosen if n not in CHANNELS]
     if unknown:
         raise LookupError(f"no channel registered for {', '.join(unknown)}")
-    return {name: _FACTORIES[name](ctx) for name in chosen}
+    return {name: CHANNELS[name](ctx) for name in chosen}
 
 
 def registered() -> Iterator[str]:
-    """Yield the names of the registered channels."""
-    _register_builtins()
-    yield from _FACTORIES
-
-
-def _register_builtins() -> None:
-    if "email" in _FACTORIES:
-        return
-    from plugin.messaging.channels.amazon_solicitation import AmazonSolicitationChannel
-    from plugin.messaging.channels.email import EmailChannel
-    from plugin.messaging.channels.review_reply import ReviewReplyChannel
-
-    _FACTORIES.setdefault("email", EmailChannel)
-    _FACTORIES.setdefault("review_reply", ReviewReplyChannel)
-    _FACTORIES.setdefault("amazon_solicitation", AmazonSolicitationChannel)
+    """Yield the names of the channels."""
+    yield from CHANNELS

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -33,15 +32,13 @@ from connectors.amazon.client import SpApiSession
 from connectors.amazon.errors import AccessDenied, AmazonError, AuthError, QuotaExceeded, ServerError
 from connectors.amazon.solicitations import review_request_offered, send_review_request
 from plugin.config import ConfigError
+from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.marketplaces import lwa_app, open_session
-from plugin.messaging.channels import DeliveryError, NotSent, Reconciled, Sender, Unconfirmed
+from plugin.messaging.channels.base import DeliveryError, NotSent, Reconciled, Sender, Unconfirmed
+from plugin.messaging.policy import Decision
 from plugin.models import Message, Order, Store
 from plugin.secrets_store import get_credential
-
-if TYPE_CHECKING:
-    from plugin.context import JobContext
-    from plugin.messaging.policy import Decision
 
 log = logging.getLogger("aftercare.amazon.solicitations")
 

@@ -15,22 +15,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.shopify.discounts import create_discount_code
+from connectors.shopify.errors import ShopifyError, ShopifyUserError
 from plugin import flow_settings
+from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
+from plugin.context import JobContext
+from plugin.marketplaces import shopify_client
 from plugin.messaging import email as mail
 from plugin.messaging import links, sendtime, templates
-from plugin.messaging.channels import DeliveryError, Sender
+from plugin.messaging.channels.base import DeliveryError, Sender
+from plugin.messaging.policy import Decision
 from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
-
-if TYPE_CHECKING:
-    from plugin.context import JobContext
-    from plugin.messaging.policy import Decision
 
 log = logging.getLogger("aftercare.messaging")
 
@@ -235,11 +237,6 @@ class EmailChannel:
 
     def _create_discount(self, discount: dict[str, Any]) -> None:
         """Create the reminder's single-use code in Shopify; ``TAKEN`` for our own code means it exists."""
-        from connectors.shopify.discounts import create_discount_code
-        from connectors.shopify.errors import ShopifyError, ShopifyUserError
-        from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
-        from plugin.marketplaces import shopify_client
-
         try:
             client = shopify_client(self.ctx, discount["store_id"])
             create_discount_code(client, discount["code"], customer_external_id=discount["customer"],

@@ -8,18 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from connectors.reviews.judgeme import JudgemeClient, JudgemeError, JudgemeRequestRejected
-from plugin.messaging.channels import DeliveryError, Sender
+from plugin.context import JobContext
+from plugin.messaging.channels.base import DeliveryError, Sender
+from plugin.messaging.policy import Decision
 from plugin.models import Message, Review, Store
 from plugin.secrets_store import get_credential
-
-if TYPE_CHECKING:
-    from plugin.context import JobContext
-    from plugin.messaging.policy import Decision
 
 
 @dataclass(frozen=True)

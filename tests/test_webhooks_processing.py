@@ -315,9 +315,9 @@ def test_uninstall_stops_sending_at_once(database_url: str, tmp_path: Path, cloc
             rows = session.execute(select(Message.idempotency_key, Message.status, Message.skip_reason)
                                    .order_by(Message.id)).all()
         assert [tuple(r) for r in rows] == [
-            (f"{store_id}:review_request:0", "cancelled", "store uninstalled"),
-            (f"{store_id}:review_request:1", "cancelled", "store uninstalled"),
-            (f"{store_id}:review_request:2", "cancelled", "store uninstalled"),
+            (f"{store_id}:review_request:0", "cancelled", "store_uninstalled"),
+            (f"{store_id}:review_request:1", "cancelled", "store_uninstalled"),
+            (f"{store_id}:review_request:2", "cancelled", "store_uninstalled"),
             (f"{store_id}:review_request:sent", "sent", None),
         ]
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Boolean, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin import flow_settings
@@ -137,20 +137,28 @@ def final_check(session: Session, config: Config, claim: Claim, worker_id: str, 
 
     Returns None when the channel may hand it over now, ``NOT_OURS`` when the row is no longer this dispatcher's
     claim (an action cancelled it, or the claim was reconciled), or a skip reason code (already recorded).
-    One read and one conditional write, both prepared once: this runs for every message on the hot path.
+    When every rule holds (the common case) this is one prepared conditional write: it runs for every message.
     """
     _take_locks(session, claim)
     plain, hashed = (normalize(claim.address), digest(claim.address)) if claim.address else ("", "")
-    row = session.execute(_STATE, {"message_id": claim.message_id, "store_id": claim.store_id, "flow": claim.flow,
-                                   "plain": plain, "hashed": hashed}).one_or_none()
+    facts = {"message_id": claim.message_id, "sid": claim.store_id, "flow_name": claim.flow, "plain": plain,
+             "hashed": hashed, "worker": worker_id, "now": now}
+    # The common case in one statement: every condition holds, so the row is stamped at once.
+    if claim.channel != "email" or claim.address:
+        fast = {**facts, "is_merchant": claim.flow in MERCHANT_FLOWS, "is_marketing": claim.marketing,
+                "is_email": claim.channel == "email",
+                "default_enabled": bool(flow_settings.defaults(config, claim.flow).get("enabled", True))}
+        if session.execute(_HAND_OVER_IF_ALLOWED, fast).rowcount == 1:
+            return None
+    # Something refused it (or it is no longer ours): read the facts to record the reason.
+    row = session.execute(_STATE, facts).one_or_none()
     if row is None or row.status != "sending" or row.claimed_by != worker_id:
         return NOT_OURS
     reason = _refusal(row, claim, config)
-    params = {"message_id": claim.message_id, "worker": worker_id, "now": now}
     if reason is None:
-        done = session.execute(_HAND_OVER, params).rowcount
+        done = session.execute(_HAND_OVER, facts).rowcount
     else:
-        done = session.execute(_WITHHOLD, {**params, "reason": reason}).rowcount
+        done = session.execute(_WITHHOLD, {**facts, "reason": reason}).rowcount
     return reason if done == 1 else NOT_OURS
 
 
@@ -169,10 +177,10 @@ def _take_locks(session: Session, claim: Claim) -> None:
 # The message's claim, its store, its flow's switch, its customer and its address's suppression, in one read.
 _STATE = (
     select(Message.status, Message.claimed_by, Store.status.label("store_status"), Store.uninstalled_at,
-           select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("store_id"),
-                                              FlowSettings.flow == bindparam("flow"))
+           select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("sid"),
+                                              FlowSettings.flow == bindparam("flow_name"))
            .scalar_subquery().label("enabled"),
-           select(Suppression.id).where(Suppression.store_id == bindparam("store_id"),
+           select(Suppression.id).where(Suppression.store_id == bindparam("sid"),
                                         Suppression.email.in_([bindparam("plain"), bindparam("hashed")]))
            .limit(1).exists().label("suppressed"),
            Customer.redacted_at, Customer.marketing_consent, Customer.email)
@@ -182,6 +190,25 @@ _STATE = (
 _OURS = (Message.id == bindparam("message_id"), Message.status == "sending", Message.claimed_by == bindparam("worker"))
 _HAND_OVER = (update(Message).where(*_OURS).values(handed_at=bindparam("now"))
               .execution_options(synchronize_session=False))
+_FLAG = {name: bindparam(f"is_{name}", type_=Boolean) for name in ("merchant", "marketing", "email")}
+_FLAG["default_enabled"] = bindparam("default_enabled", type_=Boolean)
+_CUSTOMER = select(Customer.id).where(Customer.id == Message.customer_id)
+# The same rules as _refusal, as one conditional write (kept equal by tests/messaging/test_handover_races.py,
+# where every refusal goes through the slow path and every pass through this one).
+_HAND_OVER_IF_ALLOWED = (
+    update(Message).where(
+        *_OURS,
+        select(Store.id).where(Store.id == Message.store_id, Store.status == "active",
+                               Store.uninstalled_at.is_(None)).exists(),
+        func.coalesce(select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("sid"),
+                                                         FlowSettings.flow == bindparam("flow_name"))
+                      .scalar_subquery(), _FLAG["default_enabled"]).is_(True),
+        or_(_FLAG["merchant"], ~_CUSTOMER.where(Customer.redacted_at.is_not(None)).exists()),
+        or_(_FLAG["merchant"], ~_FLAG["marketing"], _CUSTOMER.where(Customer.marketing_consent.is_(True)).exists()),
+        or_(~_FLAG["email"], ~select(Suppression.id).where(
+            Suppression.store_id == bindparam("sid"),
+            Suppression.email.in_([bindparam("plain"), bindparam("hashed")])).exists()))
+    .values(handed_at=bindparam("now")).execution_options(synchronize_session=False))
 _WITHHOLD = (update(Message).where(*_OURS)
              .values(status="skipped", skip_reason=bindparam("reason"), claimed_by=None, updated_at=bindparam("now"))
              .execution_options(synchronize_session=False))

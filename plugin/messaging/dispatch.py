@@ -178,8 +178,9 @@ def _last_check(ctx: JobContext, claim: handover.Claim, worker: str, outcomes: l
     """Return the check a channel calls just before hand-over: one short transaction of its own."""
 
     def run() -> str | None:
-        with ctx.database.session() as session:
-            reason = handover.final_check(session, ctx.config, claim, worker, ctx.clock.now())
+        # A plain connection, not an ORM session: this transaction runs once per message and needs no objects.
+        with ctx.database.engine.begin() as connection:
+            reason = handover.final_check(connection, ctx.config, claim, worker, ctx.clock.now())
         outcomes.append(reason)
         return reason
 

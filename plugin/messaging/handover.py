@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, and_, bindparam, func, or_, select, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin import flow_settings
@@ -64,8 +64,9 @@ def _address_key(store_id: int, email: str) -> int:
     return int.from_bytes(digest[:4], "big", signed=True)
 
 
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _postgres(session: Session | Connection) -> bool:
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    return bind.dialect.name == "postgresql"
 
 
 def lock_store(session: Session, store_id: int, *, exclusive: bool) -> None:
@@ -132,7 +133,8 @@ class Claim:
                    message.channel, bool(message.marketing))
 
 
-def final_check(session: Session, config: Config, claim: Claim, worker_id: str, now: datetime) -> str | None:
+def final_check(session: Session | Connection, config: Config, claim: Claim, worker_id: str, now: datetime
+                ) -> str | None:
     """Check once more, under the locks, that the message may leave; stamp ``handed_at`` or return the reason.
 
     Returns None when the channel may hand it over now, ``NOT_OURS`` when the row is no longer this dispatcher's
@@ -162,7 +164,7 @@ def final_check(session: Session, config: Config, claim: Claim, worker_id: str, 
     return reason if done == 1 else NOT_OURS
 
 
-def _take_locks(session: Session, claim: Claim) -> None:
+def _take_locks(session: Session | Connection, claim: Claim) -> None:
     """Take the store's shared lock and the recipient's locks in one round trip (the order lock_* use)."""
     if not _postgres(session):
         return

@@ -32,17 +32,32 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
 from base.clock import FrozenClock, SystemClock
+from connectors.amazon.marketplaces import country_of, region_of
+from demo import outbox
 from demo.frame import AdminFrame
 from demo.world import ShopperWorld, replay
 from jobs.runner import run_job
-from jobs.schedule import DAY, HOUR, JOBS, JobSpec
+from jobs.schedule import DAY, HOUR, JOBS, JobSpec, SchedulerService
+from plugin import create_app, sync
+from plugin.admin.settings import connect_amazon
+from plugin.admin.standalone import create_admin_user
+from plugin.auth.install import install_from_grant
+from plugin.auth.tokens import exchange_session_token
 from plugin.config import SECRET_VARIABLES, Config, load_config
 from plugin.context import JobContext
+from plugin.migrate import upgrade
 from plugin.models import Merchant, Message, Order, Product, Store, SyncState, Ticket
+from plugin.secrets_store import set_credential
 from plugin.tickets import resolve_ticket
+from sandbox.amazon import AmazonSandbox
+from sandbox.judgeme import DEMO_TOKEN, JudgemeSandbox
+from sandbox.server import ServerThread
+from sandbox.shopify import DEFAULT_SHOP, ShopifySandbox, mint_session_token
+from sandbox.smtp import SmtpSandbox
 
 REQUEST_TIMEOUT = 30
 DEMO_LWA_CLIENT_ID = "amzn1.application-oa2-client.aftercare-demo"
@@ -169,9 +184,7 @@ class Demo:
 
     def start_scheduler(self) -> None:
         """Run the declared jobs in the background while serving (lease, intervals as in production)."""
-        from apscheduler.schedulers.background import BackgroundScheduler
 
-        from jobs.schedule import SchedulerService
 
         service = SchedulerService(self.live_ctx)
         scheduler = service.build(BackgroundScheduler)
@@ -229,10 +242,6 @@ class Demo:
 
     # -- sandboxes and app -------------------------------------------------------------------------------------
     def _start_sandboxes(self, state: dict[str, Any], start: datetime, end: datetime) -> None:
-        from sandbox.amazon import AmazonSandbox
-        from sandbox.judgeme import DEMO_TOKEN, JudgemeSandbox
-        from sandbox.shopify import DEFAULT_SHOP, ShopifySandbox
-        from sandbox.smtp import SmtpSandbox
 
         echo = self.o.echo
         self.lwa_id = os.environ.get("AFTERCARE_LWA_CLIENT_ID") or DEMO_LWA_CLIENT_ID
@@ -269,7 +278,6 @@ class Demo:
              f"({len(self.amazon.orders):,} orders), Judge.me {self.judgeme.url}, SMTP 127.0.0.1:{self.smtp.port}")
 
     def _serve(self, wsgi: Any, bind: Callable[[Any], None] | None = None, port: int = 0) -> Any:
-        from sandbox.server import ServerThread
 
         server = ServerThread(wsgi, port=port)
         if bind is not None:
@@ -302,9 +310,6 @@ class Demo:
         return load_config(override, environ=environ)
 
     def _start_app(self, state: dict[str, Any]) -> None:
-        from demo import outbox
-        from plugin import create_app
-        from plugin.migrate import upgrade
 
         holder = _LateApp()
         server = self._serve(holder, port=self.o.port)
@@ -352,7 +357,6 @@ class Demo:
         state["journal"] = world.journal
         state["completed"] = True
         with self.app.extensions["aftercare.db"].session() as session:
-            from plugin import sync
 
             sync.mark_sync_success(session, self.shop_store_id, SIMULATED_STREAM, cursor=end.isoformat(), now=end)
         self._save_state()
@@ -361,7 +365,6 @@ class Demo:
         return counts
 
     def _session_token(self) -> str:
-        from sandbox.shopify import mint_session_token
 
         return mint_session_token(self.shop, self.client_id, self.config.secrets.shopify_api_secret,
                                   self.clock.now())
@@ -376,8 +379,6 @@ class Demo:
 
     def _merchant_setup(self, state: dict[str, Any]) -> None:
         """What the merchant does once: sender identity, Judge.me connection, a standalone login."""
-        from plugin.admin.standalone import create_admin_user
-        from plugin.secrets_store import set_credential
 
         vault = self.app.extensions["aftercare.vault"]
         with self.app.extensions["aftercare.db"].session() as session:
@@ -393,8 +394,6 @@ class Demo:
 
     def _connect_amazon(self) -> int:
         """Connect the sandbox's cross-border seller with the admin's connect function (checks the token)."""
-        from connectors.amazon.marketplaces import country_of, region_of
-        from plugin.admin.settings import connect_amazon
 
         self.seller = self.amazon.seller(0)
         countries = [country_of(m) or "" for m in self.seller.marketplace_ids]
@@ -499,8 +498,6 @@ class Demo:
     # -- later runs ----------------------------------------------------------------------------------------------
     def _resume(self, state: dict[str, Any], end: datetime) -> dict[str, int]:
         """Rebuild the sandboxes from the journal, renew the stored credentials quietly, reuse the data."""
-        from plugin.auth.install import install_from_grant
-        from plugin.auth.tokens import exchange_session_token
 
         t0 = time.perf_counter()
         count = replay(self.shopify, self.judgeme, self.shop, state["journal"], self.clock.set)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from base.clock import Clock, SystemClock
 from plugin import db as dbmod
@@ -61,20 +61,14 @@ def _register_blueprints(app: Flask) -> None:
 
 def get_config(app: Flask | None = None) -> Config:
     """Return the Config of the current (or given) app."""
-    from flask import current_app
-
     return (app or current_app).config["AFTERCARE"]
 
 
 def get_vault(app: Flask | None = None) -> Vault:
     """Return the credential vault of the current (or given) app."""
-    from flask import current_app
-
     return (app or current_app).extensions["aftercare.vault"]
 
 
 def get_clock(app: Flask | None = None) -> Clock:
     """Return the clock of the current (or given) app."""
-    from flask import current_app
-
     return (app or current_app).extensions["aftercare.clock"]

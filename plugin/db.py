@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,8 +80,6 @@ class Database:
 
 def get_db(app: Flask | None = None) -> Database:
     """Return the Database of the current (or given) app."""
-    from flask import current_app
-
     return (app or current_app).extensions["aftercare.db"]
 
 

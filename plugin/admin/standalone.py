@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import make_response, redirect, render_template, request, url_for
+from flask import current_app, make_response, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -79,8 +79,6 @@ def check_login(session: Session, email: str, password: str, now: datetime) -> t
 
 
 def _login_serializer() -> URLSafeTimedSerializer:
-    from flask import current_app
-
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="aftercare-admin-login-form")
 
 

@@ -308,14 +308,15 @@ def _merge_flows(overrides: dict[str, Any], extra: Mapping[str, Any]) -> None:
             raise ConfigError(f"setting 'flows.{section}' must be a table")
         for key, value in table.items():
             name = f"flows.{section}.{key}"
-            declared = schema.get(key)
+            where = f" (from {value.variable})" if isinstance(value, _EnvValue) else ""
+            setting = schema.get(key)
+            if setting is None and key != "enabled":
+                raise ConfigError(f"unknown setting '{name}'{where}")
+            text = setting is not None and setting.type in _TEXT_TYPES
             try:
-                clean = schema.validate(section, {key: _flow_value(value, declared is not None
-                                                                   and declared.type in _TEXT_TYPES)})
+                clean = schema.validate(section, {key: _flow_value(value, text)})
             except ConfigError as exc:
-                where = f" (from {value.variable})" if isinstance(value, _EnvValue) else ""
-                message = str(exc) if str(exc).startswith("unknown setting") else f"setting '{name}': {exc}"
-                raise ConfigError(message + where) from None
+                raise ConfigError(f"setting '{name}': {exc}{where}") from None
             overrides.setdefault(section, {})[key] = clean[key]
 
 

@@ -215,6 +215,9 @@ def test_a_bad_flow_override_in_the_environment_names_the_variable(tmp_path):
         load_config(test_settings("sqlite://", tmp_path / "instance"), environ=environ)
     assert str(refused.value) == ("setting 'flows.replenishment.lead_days': Remind this many days before run-out "
                                   "must be a number from 0 to 90. (from AFTERCARE_FLOWS__REPLENISHMENT__LEAD_DAYS)")
+    with pytest.raises(ConfigError) as refused:
+        load_config(test_settings("sqlite://", tmp_path / "instance"), environ={"AFTERCARE_FLOWS__SURVEY__DELAY": "3"})
+    assert str(refused.value) == "unknown setting 'flows.survey.delay' (from AFTERCARE_FLOWS__SURVEY__DELAY)"
 
 
 def _calls(tree, names):

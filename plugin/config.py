@@ -17,6 +17,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from plugin.config_errors import ConfigError
+from plugin.flow_schemas import SCHEMAS as FLOW_SCHEMAS
+
 ENV_PREFIX = "AFTERCARE_"
 
 # Secrets are interface: their names are documented in the README and must not change.
@@ -31,10 +34,6 @@ SECRET_VARIABLES = {
 }
 PLAIN_VARIABLES = {"AFTERCARE_DATABASE_URL", "AFTERCARE_CONFIG", "AFTERCARE_TEST_DATABASE_URL",
                    "AFTERCARE_SHARED_DIR", "AFTERCARE_ENV"}
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the setting or variable to fix."""
 
 
 class UnknownSettingError(ConfigError):
@@ -184,61 +183,12 @@ DECLARED: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 SECTIONS: tuple[str, ...] = (*dict.fromkeys(name.split(".", 1)[0] for name in DECLARED), "flows")
 
 
-# Defaults of every flow (DESIGN.md §4-5); each store can override any key (flow_settings rows). [flows.*] is
-# open: app.toml may add flows and keys that later features read; their type is the default's type.
-FLOW_DEFAULTS: dict[str, Any] = {
-    "policy": {
-        "send_window_start": "09:00",
-        "send_window_end": "11:00",
-        "marketing_cap_count": 2,
-        "marketing_cap_days": 7,
-        "respect_holidays": True,
-        "ramadan_countries": [],
-        "ramadan_daytime_start": "05:00",
-        "ramadan_daytime_end": "19:00",
-        "fallback_locale": "en",
-    },
-    "review_request": {
-        "enabled": True,
-        "delay_days": 7,
-        "fallback_after_fulfilment_days": 7,
-        "reminder_enabled": True,
-        "reminder_delay_days": 7,
-        "incentive_text": "",
-    },
-    "amazon_review_request": {"enabled": True, "delay_days_after_window_opens": 0},
-    "review_reply": {"enabled": True, "auto_reply_min_rating": 4},
-    "survey": {
-        "enabled": True,
-        "kind": "nps",
-        "delay_days": 10,
-        "followup_days": 7,
-        "comeback_days": 30,
-        "comeback_discount_percent": 10,
-    },
-    "replenishment": {
-        "enabled": True,
-        "lead_days": 7,
-        "min_product_samples": 5,
-        "discount_enabled": False,
-        "discount_percent": 10,
-        "subscribe_offer_enabled": True,
-    },
-    "tickets": {
-        "sla_hours_severity_1": 1,
-        "sla_hours_severity_2": 24,
-        "sla_hours_severity_3": 72,
-    },
-}
-
-
 def _defaults() -> dict[str, Any]:
     """Return a fresh nested copy of every default, shaped like app.toml."""
     tree: dict[str, Any] = {section: {} for section in SECTIONS}
     for setting in SETTINGS:
         section, key = setting.name.split(".", 1)
         tree[section][key] = copy.deepcopy(setting.default)
-    tree["flows"] = copy.deepcopy(FLOW_DEFAULTS)
     return tree
 
 
@@ -283,19 +233,17 @@ class Config:
 
     def get(self, name: str) -> Any:
         """Return a declared setting by dotted name, e.g. ``shopify.api_version``; raise if it is not declared."""
-        if name in DECLARED:
-            section, key = name.split(".", 1)
-            return self.settings[section][key]
-        parts = name.split(".")
-        if parts[0] != "flows" or len(parts) < 2 or not _declared_flow_path(parts[1:]):
+        if name not in DECLARED:
             raise UnknownSettingError(name)
-        node: Any = self.settings
-        for part in parts:
-            node = node[part]
-        return node
+        section, key = name.split(".", 1)
+        return self.settings[section][key]
 
     def section(self, name: str) -> Mapping[str, Any]:
-        """Return one top-level section; raise if it is not declared."""
+        """Return one top-level section; raise if it is not declared.
+
+        ``flows`` holds only the deployment's checked overrides; plugin.flow_settings lays them over the
+        defaults declared in plugin.flow_schemas.
+        """
         if name not in SECTIONS:
             raise UnknownSettingError(name)
         return self.settings[name]
@@ -304,16 +252,6 @@ class Config:
     def shopify_configured(self) -> bool:
         """Say whether this deployment talks to Shopify at all."""
         return bool(self.get("shopify.client_id") or self.secrets.shopify_api_key)
-
-
-def _declared_flow_path(parts: list[str]) -> bool:
-    """Say whether ``flows.<parts>`` names a flow or a flow setting that has a default."""
-    node: Any = FLOW_DEFAULTS
-    for part in parts:
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
 
 
 @dataclass(frozen=True)
@@ -332,14 +270,14 @@ class _EnvValue:
 
 
 def _merge(settings: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Overlay app.toml, environment or override values; every name must be declared (flows.* are open)."""
+    """Overlay app.toml, environment or override values; every name must be declared (flows.* by its schema)."""
     for section, table in extra.items():
         if section not in SECTIONS:
             raise ConfigError(f"unknown setting '{section}'")
         if not isinstance(table, Mapping):
             raise ConfigError(f"setting '{section}' must be a table")
         if section == "flows":
-            _merge_open(settings["flows"], table, "flows")
+            _merge_flows(settings["flows"], table)
             continue
         for key, value in table.items():
             setting = DECLARED.get(f"{section}.{key}")
@@ -360,47 +298,37 @@ def _checked(setting: Setting, value: Any) -> Any:
         raise ConfigError(f"{exc} (from {value.variable})") from None
 
 
-def _merge_open(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> None:
-    """Overlay the open [flows.*] tables: new keys are taken as they are, known ones keep their default's type."""
-    for key, value in extra.items():
-        path = f"{where}.{key}"
-        if isinstance(value, _EnvValue):
-            value = value.parsed()
-        if key not in base:
-            base[key] = _plain(value)
-            continue
-        current = base[key]
-        if isinstance(current, dict):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"setting '{path}' must be a table")
-            _merge_open(current, value, path)
-            continue
-        base[key] = _coerce(path, current, value)
+def _merge_flows(overrides: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Overlay [flows.<section>] overrides, each checked against its section's declared schema."""
+    for section, table in extra.items():
+        schema = FLOW_SCHEMAS.get(section)
+        if schema is None:
+            raise ConfigError(f"unknown setting 'flows.{section}'")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"setting 'flows.{section}' must be a table")
+        for key, value in table.items():
+            name = f"flows.{section}.{key}"
+            where = f" (from {value.variable})" if isinstance(value, _EnvValue) else ""
+            setting = schema.get(key)
+            if setting is None and key != "enabled":
+                raise ConfigError(f"unknown setting '{name}'{where}")
+            text = setting is not None and setting.type in _TEXT_TYPES
+            try:
+                clean = schema.validate(section, {key: _flow_value(value, text)})
+            except ConfigError as exc:
+                raise ConfigError(f"setting '{name}': {exc}{where}") from None
+            overrides.setdefault(section, {})[key] = clean[key]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, _EnvValue):
-        return value.parsed()
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    return copy.deepcopy(value)
+# Settings written as text: from the environment they keep digits or 09:00 as written.
+_TEXT_TYPES = ("text", "time", "choice")
 
 
-def _coerce(path: str, current: Any, value: Any) -> Any:
-    """Check a flow setting against its default's type; integers are accepted where floats are expected."""
-    if current is None or value is None:
+def _flow_value(value: Any, text: bool) -> Any:
+    if not isinstance(value, _EnvValue):
         return value
-    if isinstance(current, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"setting '{path}' must be true or false, got {value!r}")
-        return value
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(current, int) and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"setting '{path}' must be an integer, got {value!r}")
-    if not isinstance(value, type(current)):
-        raise ConfigError(f"setting '{path}' must be a {type(current).__name__}, got {value!r}")
-    return value
+    parsed = value.parsed()
+    return value.raw if text and not isinstance(parsed, str) else parsed
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

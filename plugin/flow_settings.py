@@ -1,32 +1,29 @@
-"""Effective flow settings: app.toml's [flows.<name>] defaults overlaid by the store's own choices.
+"""Effective flow settings: each section's declared defaults, the deployment's overrides, then the store's choices.
 
-Validation comes from the flow's declared settings schema (plugin.flows: types, bounds, choices, messages),
-passed in by the caller that knows the flow (the admin); this module stays below the flows, which read their
-settings through it.
+The defaults and the validation come from plugin.flow_schemas (types, bounds, choices, messages); app.toml's
+[flows.<section>] tables and AFTERCARE_FLOWS__<SECTION>__<KEY> are overrides plugin.config has already checked
+against the same schemas. This module stays below the flows, which read their settings through it.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.config import Config, ConfigError
+from plugin.flow_schemas import schema_of
 from plugin.models import FlowSettings
-
-
-class Schema(Protocol):
-    """What validation needs of a declared settings schema (plugin.flows.base.SettingsSchema)."""
-
-    def validate(self, section: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Return the changes in their types, or raise ConfigError naming the setting."""
+from plugin.settings_schema import SettingsSchema
 
 
 def defaults(config: Config, flow: str) -> dict[str, Any]:
-    """Return the deployment's defaults for a flow (empty when the flow has none)."""
-    return copy.deepcopy(dict(config.section("flows").get(flow) or {}))
+    """Return a section's defaults: its schema's, overlaid by the deployment's (empty for an undeclared section)."""
+    schema = schema_of(flow)
+    if schema is None:
+        return {}
+    return {**schema.defaults(), **config.section("flows").get(flow, {})}
 
 
 def effective(session: Session, config: Config, store_id: int, flow: str) -> dict[str, Any]:
@@ -41,35 +38,15 @@ def effective(session: Session, config: Config, store_id: int, flow: str) -> dic
 
 
 def update(session: Session, config: Config, store_id: int, flow: str, changes: dict[str, Any],
-           schema: Schema | None = None) -> FlowSettings:
-    """Validate and store a store's overrides for a flow; unknown keys and refused values raise ConfigError.
+           schema: SettingsSchema | None = None) -> FlowSettings:
+    """Validate a store's overrides for a flow with its schema and store them; refused values raise ConfigError.
 
-    With the flow's ``schema`` its types, bounds and messages decide; without one, the types of the defaults.
+    ``schema`` defaults to the section's declared one (plugin.flow_schemas); an undeclared section is refused.
     """
-    base = defaults(config, flow)
-    if not base and schema is None:
+    schema = schema or schema_of(flow)
+    if schema is None:
         raise ConfigError(f"unknown flow '{flow}'")
-    clean = schema.validate(flow, changes) if schema is not None else _by_default_types(base, flow, changes)
-    return _store(session, store_id, flow, clean)
-
-
-def _by_default_types(base: dict[str, Any], flow: str, changes: dict[str, Any]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key not in base:
-            raise ConfigError(f"unknown setting 'flows.{flow}.{key}'")
-        expected = base[key]
-        if isinstance(expected, bool) and not isinstance(value, bool):
-            raise ConfigError(f"setting 'flows.{flow}.{key}' must be true or false")
-        if isinstance(expected, int | float) and not isinstance(expected, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"setting 'flows.{flow}.{key}' must be a number")
-            if value < 0:
-                raise ConfigError(f"setting 'flows.{flow}.{key}' must not be negative")
-        if isinstance(expected, str) and not isinstance(value, str):
-            raise ConfigError(f"setting 'flows.{flow}.{key}' must be text")
-        clean[key] = value
-    return clean
+    return _store(session, store_id, flow, schema.validate(flow, changes))
 
 
 def _store(session: Session, store_id: int, flow: str, clean: dict[str, Any]) -> FlowSettings:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import abort, request
 from sqlalchemy import delete, func, or_, select
 
-from plugin import get_clock, get_config
+from plugin import flow_settings, get_clock, get_config
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.admin.overview import SEGMENT_NAMES, overview_cache
 from plugin.db import get_session
@@ -119,7 +119,7 @@ def customer_detail(customer_id: int) -> Any:
     suppression = session.scalar(select(Suppression).where(
         Suppression.store_id == customer.store_id, Suppression.email == normalize(customer.email))) \
         if customer.email else None
-    min_samples = get_config().get("flows.replenishment.min_product_samples")
+    min_samples = flow_settings.defaults(get_config(), "replenishment")["min_product_samples"]
     store = session.get(Store, customer.store_id)
     return page("admin/customer.html", customer=customer, metrics=metrics, orders=orders, store=store,
                 suppression=suppression, predictions=predicted_by_product(customer, min_samples),

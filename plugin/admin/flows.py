@@ -16,10 +16,10 @@ from plugin.config import ConfigError
 from plugin.db import get_session
 from plugin.flows import FLOWS as DECLARED
 from plugin.flows import sending_rules
-from plugin.flows.base import Setting, SettingsSchema
 from plugin.messaging import locales, templates
 from plugin.messaging.outbox import enqueue, idempotency_key
 from plugin.models import AdminUser, Merchant, Template
+from plugin.settings_schema import Setting, SettingsSchema
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ from plugin.flows import (
     replenishment,
     review_reply,
     review_request,
-    sending_rules,
     survey,
     ticket_alert,
 )
-from plugin.flows.base import Flow, SettingsSchema
+from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
@@ -29,12 +28,3 @@ def get_flow(name: str) -> Flow:
     except KeyError:
         raise LookupError(f"no flow named {name!r} is declared (known: {', '.join(FLOWS)})") from None
 
-
-def settings_schema(section: str) -> SettingsSchema | None:
-    """Return the settings schema of a flow_settings section (a flow's, or the sending rules'), if declared."""
-    if section == sending_rules.SECTION:
-        return sending_rules.SETTINGS
-    for flow in FLOWS.values():
-        if flow.settings_section == section:
-            return flow.settings
-    return None

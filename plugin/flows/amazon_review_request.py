@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin import flow_settings
+from plugin import flow_schemas, flow_settings
 from plugin.context import JobContext
-from plugin.flows.base import Exit, Flow, Setting, SettingsSchema
+from plugin.flows.base import Exit, Flow
 from plugin.marketplaces import amazon_store
 from plugin.messaging import reasons
 from plugin.messaging.channels.amazon_solicitation import CHANNEL, WINDOW_CLOSES, WINDOW_OPENS
@@ -85,9 +85,7 @@ FLOW = Flow(
         Exit(reasons.ORDER_RETURNED, "the order was returned"),
     ),
     idempotency_key="<store>:amazon_review_request:order=<order id>",
-    settings=SettingsSchema((
-        Setting("delay_days_after_window_opens", "float", 0, "Days after Amazon's window opens", min=0, max=25),
-    )),
+    settings=flow_schemas.AMAZON_REVIEW_REQUEST,
     # No holdout: Amazon forbids selective solicitation.
     customer_facing=False,
     runs_here=False,

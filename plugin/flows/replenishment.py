@@ -7,7 +7,8 @@ planning horizon; the dispatcher sends it when due through the send policy (mark
 
 from __future__ import annotations
 
-from plugin.flows.base import Exit, Flow, Setting, SettingsSchema, Step, holdout_setting
+from plugin import flow_schemas
+from plugin.flows.base import Exit, Flow, Step
 from plugin.flows.replenishment_plan import FLOW as NAME
 from plugin.flows.replenishment_plan import PLAN_AHEAD_DAYS, cancel_reordered_in, due_reminders
 from plugin.messaging import reasons
@@ -34,13 +35,6 @@ FLOW = Flow(
         Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
     ),
     idempotency_key="<store>:replenishment:customer=<id>:product=<id>:order=<last order id>:step=main",
-    settings=SettingsSchema((
-        Setting("lead_days", "float", 7, "Remind this many days before run-out", min=0, max=90),
-        Setting("min_product_samples", "int", 5, "Re-buys needed to learn a product's cycle", min=1, max=1000),
-        Setting("discount_enabled", "bool", False, "Add a single-use discount code"),
-        Setting("discount_percent", "int", 10, "Discount (%)", min=1, max=100),
-        Setting("subscribe_offer_enabled", "bool", True, "Offer Subscribe & Save"),
-        holdout_setting(),
-    )),
+    settings=flow_schemas.REPLENISHMENT,
     counts=("cancelled", "planned", "not_sent"),
 )

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from plugin import flow_schemas
 from plugin.config import Config
-from plugin.flows.base import Flow, FlowRun, Rows, Setting, SettingsSchema, Step
+from plugin.flows.base import Flow, FlowRun, Rows, Step
 from plugin.messaging.outbox import find, idempotency_key, message_row, schedule
 from plugin.models import Message, Review, Store, Template, Ticket
 from plugin.tickets import open_ticket, severity_for
@@ -162,10 +163,7 @@ FLOW = Flow(
     ),
     exits=(),
     idempotency_key="<store>:review_reply:review=<review id>:step=main",
-    settings=SettingsSchema((
-        Setting("auto_reply_min_rating", "int", 4, "Auto-reply from this rating up", min=1, max=6,
-                help="6 turns automatic replies off: every review gets a draft to approve."),
-    )),
+    settings=flow_schemas.REVIEW_REPLY,
     counts=("auto_replies", "drafts", "tickets"),
     # A public reply on the review, not a message to the customer: no holdout.
     customer_facing=False,

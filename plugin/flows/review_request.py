@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
+from plugin import flow_schemas
 from plugin.flows.audience import order_skip_reason
-from plugin.flows.base import Exit, Flow, FlowRun, Rows, Setting, SettingsSchema, Step, holdout_setting
+from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Customer, Message, Order, Review, Ticket
@@ -87,10 +88,6 @@ def _rows(run: FlowRun, query: Any, step: str) -> Rows:
     return rows
 
 
-def _days(name: str, label: str, default: float, help_: str = "") -> Setting:
-    return Setting(name, "float", default, label, help=help_, min=0, max=365)
-
-
 FLOW = Flow(
     name=NAME,
     title="Review requests",
@@ -116,15 +113,7 @@ FLOW = Flow(
         Exit("open_complaint", "waits while the customer has an open complaint ticket"),
     ),
     idempotency_key="<store>:review_request:order=<order id>:step=<main|reminder>",
-    settings=SettingsSchema((
-        _days("delay_days", "Days after delivery", 7),
-        _days("fallback_after_fulfilment_days", "Days after fulfilment when the carrier gives no delivery date", 7),
-        Setting("reminder_enabled", "bool", True, "Send one reminder"),
-        _days("reminder_delay_days", "Reminder after (days)", 7),
-        Setting("incentive_text", "text", "", "Incentive (disclosed in the email)",
-                help="Shopify only; the email states it openly (DESIGN §1)."),
-        holdout_setting(),
-    )),
+    settings=flow_schemas.REVIEW_REQUEST,
     counts=("requests", "reminders", "skipped"),
 )
 

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
+from plugin import flow_schemas
 from plugin.config import Config
 from plugin.flows.audience import contact_reason, order_skip_reason
-from plugin.flows.base import Exit, Flow, FlowRun, Rows, Setting, SettingsSchema, Step, holdout_setting
+from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Customer, Message, Order, SurveyResponse, Ticket
@@ -135,10 +136,6 @@ def record_answer(session: Session, message_id: int, score: int, comment: str | 
     return response
 
 
-def _days(name: str, label: str, default: float) -> Setting:
-    return Setting(name, "float", default, label, min=0, max=365)
-
-
 FLOW = Flow(
     name=NAME,
     title="Feedback survey",
@@ -167,14 +164,6 @@ FLOW = Flow(
     ),
     idempotency_key="<store>:survey:order=<order id>:step=main; <store>:survey:ticket=<ticket id>:step=<followup|"
                     "comeback>",
-    settings=SettingsSchema((
-        Setting("kind", "choice", "nps", "Survey kind", choices=("nps", "csat"),
-                message="Survey kind must be nps or csat"),
-        _days("delay_days", "Days after delivery", 10),
-        _days("followup_days", "Follow-up after resolution (days)", 7),
-        _days("comeback_days", "Come-back offer after (days)", 30),
-        Setting("comeback_discount_percent", "int", 10, "Come-back discount (%)", min=0, max=100),
-        holdout_setting(),
-    )),
+    settings=flow_schemas.SURVEY,
     counts=("surveys", "skipped", "followups", "comebacks"),
 )

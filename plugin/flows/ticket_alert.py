@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from plugin.flows.base import Flow, FlowRun, Rows, Setting, SettingsSchema, Step
+from plugin import flow_schemas
+from plugin.flows.base import Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Merchant, Ticket
@@ -44,11 +45,6 @@ def due_alerts(run: FlowRun) -> Rows:
     return rows
 
 
-def _sla(severity: int, default: float, what: str) -> Setting:
-    return Setting(f"sla_hours_severity_{severity}", "float", default, f"SLA hours, severity {severity} ({what})",
-                   min=0.1, max=24 * 90)
-
-
 FLOW = Flow(
     name=NAME,
     title="Complaint tickets",
@@ -61,11 +57,7 @@ FLOW = Flow(
     steps=(Step("main", due_alerts, "SLA-breach email to the merchant", counter="alerts"),),
     exits=(),
     idempotency_key="<store>:ticket_alert:ticket=<ticket id>:step=main",
-    settings=SettingsSchema((
-        _sla(1, 1, "safety/counterfeit"),
-        _sla(2, 24, "damaged/wrong item"),
-        _sla(3, 72, "delay/other"),
-    )),
+    settings=flow_schemas.TICKETS,
     counts=("alerts",),
     customer_facing=False,
     section=SETTINGS_SECTION,

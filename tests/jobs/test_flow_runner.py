@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from aftercare.cli import main
-from plugin import flow_settings
-from plugin.config import ConfigError
+from plugin import create_app, flow_settings
+from plugin.config import ConfigError, load_config
+from plugin.flow_schemas import SCHEMAS
 from plugin.flows import FLOWS, get_flow, runner
 from plugin.flows.holdout import is_held_out
 from plugin.flows.resend import can_resend, cause_remains
 from plugin.messaging.suppression import suppress
 from plugin.models import Customer, Message, Store, Suppression
+from tests.conftest import test_settings
 from tests.jobs import factory as f
 
 DAY = timedelta(days=1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _due_order(s, store_id, now, email=""):
@@ -145,13 +150,100 @@ def test_schema_types_the_settings_the_runner_reads(ctx):
     assert isinstance(loaded["delay_days"], float)
 
 
-def test_declared_defaults_match_the_deployment_defaults(ctx):
-    """app.toml's [flows.*] defaults and the schemas must not drift apart (the runner reads the schema's)."""
-    for flow in FLOWS.values():
-        deployed = dict(ctx.config.get(f"flows.{flow.settings_section}", {}) or {})
-        deployed.pop("enabled", None)
-        declared = {k: v for k, v in flow.settings.defaults().items() if k != "holdout_percent"}
-        assert declared == deployed, flow.name
+def _app_toml(tmp_path, text):
+    toml = tmp_path / "app.toml"
+    toml.write_text(text)
+    return {"AFTERCARE_CONFIG": str(toml)}
+
+
+def test_deployment_overrides_reach_the_effective_settings(ctx, tmp_path):
+    """app.toml's [flows.*] and AFTERCARE_FLOWS__* override the schema's defaults; a store's own choice wins."""
+    environ = {**_app_toml(tmp_path, '[flows.review_request]\ndelay_days = 5\n[flows.policy]\n'
+                                     'ramadan_countries = ["SA"]\nsend_window_start = "08:30"\n'),
+               "AFTERCARE_FLOWS__SURVEY__KIND": "csat", "AFTERCARE_FLOWS__POLICY__SEND_WINDOW_END": "12:00",
+               "AFTERCARE_FLOWS__REPLENISHMENT__ENABLED": "false"}
+    config = load_config(test_settings(ctx.database.url, tmp_path / "instance"), environ=environ)
+    with ctx.database.session() as s:
+        st = f.store(s)
+        review = flow_settings.effective(s, config, st.id, "review_request")
+        policy = flow_settings.effective(s, config, st.id, "policy")
+        survey = flow_settings.effective(s, config, st.id, "survey")
+        assert (review["delay_days"], review["reminder_delay_days"]) == (5.0, 7)
+        assert (policy["send_window_start"], policy["send_window_end"], policy["ramadan_countries"]) == \
+            ("08:30", "12:00", ["SA"])
+        assert (survey["kind"], survey["delay_days"]) == ("csat", 10)
+        assert flow_settings.effective(s, config, st.id, "replenishment")["enabled"] is False
+        assert runner.load_settings(s, config, get_flow("review_request"), st.id)["delay_days"] == 5.0
+        flow_settings.update(s, config, st.id, "review_request", {"delay_days": 3})
+        assert flow_settings.effective(s, config, st.id, "review_request")["delay_days"] == 3
+
+
+def test_the_repository_app_toml_holds_valid_overrides():
+    environ = {"AFTERCARE_CONFIG": str(ROOT / "app.toml")}
+    config = load_config(test_settings("sqlite://", ROOT / "instance"), environ=environ)
+    assert flow_settings.defaults(config, "survey")["kind"] == "nps"
+    assert flow_settings.defaults(config, "policy")["marketing_cap_count"] == 2
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("[flows.review_request]\ndelay = 3\n", "unknown setting 'flows.review_request.delay'"),
+    ("[flows.reviews]\ndelay_days = 3\n", "unknown setting 'flows.reviews'"),
+    ('[flows.review_request]\nreminder_enabled = "yes"\n',
+     "setting 'flows.review_request.reminder_enabled': Send one reminder must be on or off."),
+    ('[flows.survey]\ndelay_days = "ten"\n',
+     "setting 'flows.survey.delay_days': Days after delivery must be a number from 0 to 365."),
+    ("[flows.review_request]\nholdout_percent = 60\n",
+     "setting 'flows.review_request.holdout_percent': Hold out this share of eligible customers (%) must be a "
+     "whole number from 0 to 50."),
+    ('[flows.policy]\nsend_window_start = "9 o\'clock"\n',
+     "setting 'flows.policy.send_window_start': Send window starts (local time, HH:MM) must be a time like 09:00"),
+])
+def test_a_bad_flow_override_stops_the_web_app_and_the_jobs(database, tmp_path, monkeypatch, toml, message):
+    """Checked once where every Config is built: create_app and the scheduler/CLI both refuse to start."""
+    environ = _app_toml(tmp_path, toml)
+    monkeypatch.setenv("AFTERCARE_CONFIG", environ["AFTERCARE_CONFIG"])
+    with pytest.raises(ConfigError) as refused:
+        create_app(test_settings(database.url, tmp_path / "instance"))
+    assert str(refused.value) == message
+    result = CliRunner().invoke(main, ["run-job", "review_requests"], env=environ)
+    assert result.exit_code == 1 and result.output == f"Error: configuration: {message}\n"
+
+
+def test_a_bad_flow_override_in_the_environment_names_the_variable(tmp_path):
+    environ = {"AFTERCARE_FLOWS__REPLENISHMENT__LEAD_DAYS": "120"}
+    with pytest.raises(ConfigError) as refused:
+        load_config(test_settings("sqlite://", tmp_path / "instance"), environ=environ)
+    assert str(refused.value) == ("setting 'flows.replenishment.lead_days': Remind this many days before run-out "
+                                  "must be a number from 0 to 90. (from AFTERCARE_FLOWS__REPLENISHMENT__LEAD_DAYS)")
+    with pytest.raises(ConfigError) as refused:
+        load_config(test_settings("sqlite://", tmp_path / "instance"), environ={"AFTERCARE_FLOWS__SURVEY__DELAY": "3"})
+    assert str(refused.value) == "unknown setting 'flows.survey.delay' (from AFTERCARE_FLOWS__SURVEY__DELAY)"
+
+
+def _calls(tree, names):
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in names]
+
+
+def test_flow_defaults_are_declared_only_in_the_schemas():
+    """No module but plugin/flow_schemas.py declares a flow setting; plugin/config.py holds no flow defaults."""
+    sections = set(SCHEMAS)
+    keys = {setting.name for schema in SCHEMAS.values() for setting in schema}
+    config_tree = ast.parse((ROOT / "plugin" / "config.py").read_text())
+    literal_keys = {key.value for node in ast.walk(config_tree) if isinstance(node, ast.Dict)
+                    for key in node.keys if isinstance(key, ast.Constant)}
+    assert not literal_keys & (sections | keys)
+    assert not {node.id for node in ast.walk(config_tree) if isinstance(node, ast.Name)} & {"FLOW_DEFAULTS"}
+    declaring = set()
+    for package in ("plugin", "jobs", "demo"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            imported = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                        and node.module == "plugin.settings_schema" for alias in node.names}
+            if _calls(tree, imported & {"Setting", "SettingsSchema"}):
+                declaring.add(str(path.relative_to(ROOT)))
+    assert declaring == {"plugin/flow_schemas.py"}
+    assert all(flow.settings is SCHEMAS[flow.settings_section] for flow in FLOWS.values())
 
 
 def test_every_customer_facing_flow_declares_a_holdout():

@@ -34,6 +34,7 @@ from pg_database import ensure_database
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from plugin import flow_settings
 from plugin.config import load_config
 from plugin.db import Database
 from plugin.flows import get_flow, replenishment_plan, review_reply, review_request, survey, ticket_alert
@@ -195,7 +196,7 @@ def run_flows(db: Database) -> dict[str, float]:
     def store(session: Session) -> Store:
         return session.get(Store, 1)
 
-    settings = {name: get_flow(name).settings.load(dict(config.get(f"flows.{name}")))
+    settings = {name: get_flow(name).settings.load(flow_settings.defaults(config, get_flow(name).settings_section))
                 for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert")}
 
     def run_of(s: Session, name: str) -> FlowRun:

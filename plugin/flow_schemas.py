@@ -45,7 +45,7 @@ REVIEW_REQUEST = SettingsSchema((
     _days("reminder_delay_days", "Reminder after (days)", 7),
     Setting("incentive_text", "text", "", "Incentive (disclosed in the email)",
             help="Shopify only; the email states it openly (DESIGN §1)."),
-    _holdout(),
+    # No holdout: every eligible customer is asked (a holdout would be selective solicitation).
 ))
 
 # No holdout: Amazon forbids selective solicitation.

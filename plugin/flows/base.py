@@ -26,12 +26,15 @@ class ClassRule:
 
     consent: str
     offers: Literal["never", "disclosed", "yes"]
+    # A holdout asks some eligible customers and not others: for review requests that is selective
+    # solicitation, which Amazon and the FTC forbid ("every eligible customer is asked", DESIGN §1).
+    holdout: bool = True
 
 
 CLASS_RULES: dict[str, ClassRule] = {
     "transactional": ClassRule("none (one-click opt-out of that kind)", "never"),
     "service": ClassRule("none while it holds no offer", "never"),
-    "review_request": ClassRule("none (never gated)", "disclosed"),
+    "review_request": ClassRule("none (never gated)", "disclosed", holdout=False),
     "feedback": ClassRule("none", "never"),
     "marketing": ClassRule("marketing consent", "yes"),
 }
@@ -105,6 +108,11 @@ class Flow:
     section: str = ""
     # False for flows run by their own job or channel (the runner refuses them).
     runs_here: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.rule.holdout and self.settings.get("holdout_percent") is not None:
+            raise ValueError(f"flow {self.name!r}: a {self.flow_class} flow may not hold customers out "
+                             "(every eligible customer is asked)")
 
     @property
     def settings_section(self) -> str:

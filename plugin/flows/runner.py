@@ -41,7 +41,7 @@ def load_settings(session: Session, config: Config, flow: Flow, store_id: int) -
 def hold_out(flow: Flow, run: FlowRun, rows: Rows) -> Rows:
     """Mark the rows of held-out customers ``skipped`` with reason ``holdout`` (customer-facing flows only)."""
     percent = float(run.settings.get("holdout_percent", 0) or 0)
-    if not flow.customer_facing or percent <= 0:
+    if not flow.customer_facing or not flow.rule.holdout or percent <= 0:
         return rows
     for row in rows:
         if row["status"] == "scheduled" and row["customer_id"] is not None and \

@@ -218,7 +218,6 @@ def _setting_reads():
 
 # bench/ is outside the change that moved flow defaults to their schemas; its f-string read of flows.<name> is
 # reported (it already failed for ticket_alert, which has no section of that name) and awaits its own fix.
-_FLOW_READS_NOT_YET_MOVED = {"bench/flows.py"}
 
 
 def test_every_setting_read_in_the_code_is_declared_and_no_call_repeats_a_default():
@@ -226,7 +225,7 @@ def test_every_setting_read_in_the_code_is_declared_and_no_call_repeats_a_defaul
     assert len(reads) > 60  # the scan sees the call sites (about 90 today)
     for where, name, arguments, text in reads:
         assert arguments == 1, f"{where}: get({name!r}, ...) repeats a default; declare it in plugin/config.py"
-        if text.startswith("flows.") and where.split(":")[0] not in _FLOW_READS_NOT_YET_MOVED:
+        if text.startswith("flows."):
             raise AssertionError(f"{where}: flow settings are read through plugin.flow_settings, not the Config")
         if name is not None and not text.startswith("flows."):
             assert name in DECLARED, f"{where}: setting {name!r} is not declared"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import math
 from datetime import timedelta
@@ -104,27 +105,36 @@ def test_runner_writes_held_out_rows_as_skipped_holdout(ctx):
     now = ctx.clock.now()
     with ctx.database.session() as s:
         st = f.store(s)
-        orders = [_due_order(s, st.id, now) for _ in range(40)]
-        flow_settings.update(s, ctx.config, st.id, "review_request", {"holdout_percent": 50},
-                             get_flow("review_request").settings)
+        customers = [f.customer(s, st.id) for _ in range(40)]
+        orders = [f.order(s, st.id, c.id, now - 20 * DAY, delivered_at=now - 10 * DAY) for c in customers]
+        flow_settings.update(s, ctx.config, st.id, "survey", {"holdout_percent": 50}, get_flow("survey").settings)
         sid = st.id
-        expected = {o.id for o in orders if _bucket(sid, o.customer_id, "review_request") < 5000}
-    counts = runner.run_review_request(ctx, sid)
-    assert counts == {"requests": 40 - len(expected), "reminders": 0, "skipped": len(expected)}
+        expected = {o.id for o in orders if _bucket(sid, o.customer_id, "survey") < 5000}
+    counts = runner.run_survey(ctx, sid)
+    assert counts == {"surveys": 40 - len(expected), "skipped": len(expected), "followups": 0, "comebacks": 0}
     with ctx.database.session() as s:
         rows = {m.order_id: (m.status, m.skip_reason) for m in s.scalars(select(Message))}
     assert {o for o, v in rows.items() if v == ("skipped", "holdout")} == expected
     assert {o for o, v in rows.items() if v == ("scheduled", None)} == {o.id for o in orders} - expected
-    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
+    assert runner.run_survey(ctx, sid) == {"surveys": 0, "skipped": 0, "followups": 0, "comebacks": 0}
+
+
+def test_review_requests_hold_nobody_out():
+    """Every eligible customer is asked: a review_request flow cannot even declare a holdout (DESIGN §1)."""
+    assert get_flow("review_request").settings.get("holdout_percent") is None
+    assert get_flow("amazon_review_request").settings.get("holdout_percent") is None
+    with pytest.raises(ValueError, match="may not hold customers out"):
+        dataclasses.replace(get_flow("review_request"), settings=get_flow("survey").settings)
 
 
 # -- typed settings -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("flow", "changes", "message"), [
-    ("review_request", {"holdout_percent": 60}, "Hold out this share of eligible customers (%) must be a whole "
-                                                "number from 0 to 50."),
-    ("review_request", {"holdout_percent": 2.5}, "Hold out this share of eligible customers (%) must be a whole "
-                                                 "number from 0 to 50."),
+    ("survey", {"holdout_percent": 60}, "Hold out this share of eligible customers (%) must be a whole "
+                                        "number from 0 to 50."),
+    ("survey", {"holdout_percent": 2.5}, "Hold out this share of eligible customers (%) must be a whole "
+                                         "number from 0 to 50."),
+    ("review_request", {"holdout_percent": 10}, "unknown setting 'flows.review_request.holdout_percent'"),
     ("review_request", {"delay_days": -1}, "Days after delivery must be a number from 0 to 365."),
     ("review_request", {"reminder_enabled": "yes"}, "Send one reminder must be on or off."),
     ("survey", {"kind": "ces"}, "Survey kind must be nps or csat"),
@@ -192,8 +202,8 @@ def test_the_repository_app_toml_holds_valid_overrides():
      "setting 'flows.review_request.reminder_enabled': Send one reminder must be on or off."),
     ('[flows.survey]\ndelay_days = "ten"\n',
      "setting 'flows.survey.delay_days': Days after delivery must be a number from 0 to 365."),
-    ("[flows.review_request]\nholdout_percent = 60\n",
-     "setting 'flows.review_request.holdout_percent': Hold out this share of eligible customers (%) must be a "
+    ("[flows.survey]\nholdout_percent = 60\n",
+     "setting 'flows.survey.holdout_percent': Hold out this share of eligible customers (%) must be a "
      "whole number from 0 to 50."),
     ('[flows.policy]\nsend_window_start = "9 o\'clock"\n',
      "setting 'flows.policy.send_window_start': Send window starts (local time, HH:MM) must be a time like 09:00"),
@@ -246,9 +256,9 @@ def test_flow_defaults_are_declared_only_in_the_schemas():
     assert all(flow.settings is SCHEMAS[flow.settings_section] for flow in FLOWS.values())
 
 
-def test_every_customer_facing_flow_declares_a_holdout():
-    facing = {name for name, flow in FLOWS.items() if flow.customer_facing}
-    assert facing == {"review_request", "survey", "replenishment"}
+def test_every_customer_facing_flow_declares_a_holdout_except_review_requests():
+    facing = {name for name, flow in FLOWS.items() if flow.customer_facing and flow.rule.holdout}
+    assert facing == {"survey", "replenishment"}
     for name in facing:
         setting = get_flow(name).settings.get("holdout_percent")
         assert (setting.type, setting.default, setting.min, setting.max) == ("int", 0, 0, 50)
@@ -311,19 +321,19 @@ def test_resend_of_a_store_skip_after_reinstall(ctx):
 
 def test_resend_of_a_holdout_skip_once_the_share_is_lowered(ctx):
     now = ctx.clock.now()
-    schema = get_flow("review_request").settings
+    schema = get_flow("survey").settings
     with ctx.database.session() as s:
         st = f.store(s)
-        flow_settings.update(s, ctx.config, st.id, "review_request", {"holdout_percent": 50}, schema)
+        flow_settings.update(s, ctx.config, st.id, "survey", {"holdout_percent": 50}, schema)
         held = None
         for _ in range(50):
-            c, m = _skipped(s, st.id, "holdout", at=now)
-            if is_held_out(st.id, c.id, "review_request", 50):
+            c, m = _skipped(s, st.id, "holdout", at=now, flow="survey")
+            if is_held_out(st.id, c.id, "survey", 50):
                 held = m
                 break
         assert held is not None
         assert not can_resend(s, ctx.config, held)
-        flow_settings.update(s, ctx.config, st.id, "review_request", {"holdout_percent": 0}, schema)
+        flow_settings.update(s, ctx.config, st.id, "survey", {"holdout_percent": 0}, schema)
         assert can_resend(s, ctx.config, held)
 
 
@@ -343,4 +353,4 @@ def test_flows_list_prints_every_flow_with_class_trigger_and_settings():
     for line in ("    delay_days: float = 7", "    kind: choice = 'nps'", "    discount_enabled: bool = False",
                  "    sla_hours_severity_1: float = 1", "    auto_reply_min_rating: int = 4"):
         assert line in out
-    assert out.count("    holdout_percent: int = 0") == 3
+    assert out.count("    holdout_percent: int = 0") == 2  # survey and replenishment; never review requests

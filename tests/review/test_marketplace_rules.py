@@ -17,6 +17,7 @@ from sqlalchemy import select
 from base.clock import FrozenClock
 from jobs.webhooks import process_pending
 from plugin import flow_settings
+from plugin.config import ConfigError
 from plugin.context import JobContext
 from plugin.flows import get_flow, runner
 from plugin.flows.base import Flow, FlowRun, SettingsSchema, Step
@@ -320,3 +321,46 @@ def test_the_class_decides_consent_and_offers_for_every_row(app, clock, flow_cla
             assert rows and all(m.marketing for m in rows)
         else:
             assert rows and not any("discount_code" in (m.payload or {}) for m in rows)
+
+
+# == more attacks that held =====================================================================================
+
+def test_a_resend_of_a_failed_email_after_the_customer_was_redacted_sends_nothing(app, client, clock, smtp) -> None:
+    """A failed review request may be resent; if customers/redact landed meanwhile, the resend never leaves."""
+    clock.set(DELIVERED + 7 * DAY)
+    store_id, (customer_id,) = _shop(app, 1)
+    ctx = _ctx(app, smtp)
+    runner.run_review_request(ctx, store_id)
+    with app.extensions["aftercare.db"].session() as s:
+        [row] = s.scalars(select(Message)).all()
+        row.status, row.last_error, message_id = "failed", "550 mailbox unavailable", row.id
+    body = body_of({"shop_id": 1, "shop_domain": seed.SHOP, "orders_to_redact": [],
+                    "customer": {"id": 1001, "email": "c1@example.com", "phone": None}})
+    assert client.post("/webhooks", data=body, headers=signed_headers(body, "customers/redact",
+                                                                      shop=seed.SHOP)).status_code == 200
+    assert process_pending(JobContext.from_app(app, sleep=lambda _s: None)).get("failed", 0) == 0
+    _admin(client, app, clock, f"/admin/messages/{message_id}/resend")
+    dispatch_due(ctx)
+    assert smtp.messages == []
+    assert [(m.status, m.skip_reason, m.to_address) for m in _rows(app) if m.id != message_id] == [
+        ("skipped", "customer_redacted", None)]
+
+
+def test_an_amazon_solicitation_can_never_be_resent_from_the_admin(app, clock) -> None:
+    """Resend is for email only: a skipped or failed solicitation stays as it is (Amazon allows one, by Amazon)."""
+    clock.set(DELIVERED)
+    store_id, _ = _shop(app, 1, platform="amazon", external_id="A3SELLER:na")
+    with app.extensions["aftercare.db"].session() as s:
+        row = seed.message(s, s.get(Store, store_id), None, flow="amazon_review_request", when=clock.now(),
+                           key="sol-1", channel="amazon_solicitation")
+        for status, reason in (("failed", None), ("skipped", "store_not_installed"), ("skipped", "not_offered")):
+            row.status, row.skip_reason = status, reason
+            assert can_resend(s, app.config["AFTERCARE"], row) is False
+
+
+def test_no_incentive_setting_exists_for_amazon_solicitations(app) -> None:
+    """The incentive (disclosed) is a Shopify review-request setting; the Amazon flow refuses one."""
+    amazon = get_flow("amazon_review_request")
+    assert amazon.offers == "never" and get_flow("review_request").offers == "disclosed"
+    with pytest.raises(ConfigError, match="unknown setting 'flows.amazon_review_request.incentive_text'"):
+        amazon.settings.validate("amazon_review_request", {"incentive_text": "10% off for a review"})

@@ -144,7 +144,7 @@ def change_suppression(customer_id: int) -> Any:
         session.execute(delete(Suppression).where(Suppression.id == row.id))
         return done("admin.customer_detail", "Suppression removed.", customer_id=customer.id)
     unsubscribe_address(session, customer.store_id, customer.email, "manual", now,
-                        detail=request.form.get("detail") or None)
+                        detail=request.form.get("detail") or None, customer_id=customer.id)
     return done("admin.customer_detail", "Address suppressed: no flow will email it.", customer_id=customer.id)
 
 

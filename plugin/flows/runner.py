@@ -18,7 +18,7 @@ from plugin import flow_settings
 from plugin.config import Config
 from plugin.context import JobContext
 from plugin.flows import get_flow
-from plugin.flows.base import Flow, FlowRun, Rows
+from plugin.flows.base import Flow, FlowRun, Rows, Step
 from plugin.flows.holdout import is_held_out
 from plugin.messaging import outbox, reasons
 from plugin.models import Store
@@ -50,6 +50,28 @@ def hold_out(flow: Flow, run: FlowRun, rows: Rows) -> Rows:
     return rows
 
 
+# Payload keys that make a message an offer (DESIGN §4: only marketing messages may hold one).
+OFFER_KEYS = frozenset({"discount_code", "discount_percent", "discount_amount", "offer"})
+
+
+def enforce_class(flow: Flow, step: Step, rows: Rows) -> Rows:
+    """Apply the class of the step (or of its flow) to every row: marketing rows need consent, others hold no offer.
+
+    A due query that forgets its class cannot send marketing without consent, nor an offer in a service,
+    transactional, feedback or review-request message (DESIGN §4's table).
+    """
+    flow_class = step.step_class or flow.flow_class
+    marketing = flow_class == "marketing"
+    for row in rows:
+        if marketing:
+            row["marketing"] = True
+        elif row.get("marketing"):
+            raise ValueError(f"flow {flow.name} step {step.name} is {flow_class}: it may not write marketing rows")
+        elif OFFER_KEYS & set(row.get("payload") or {}):
+            raise ValueError(f"flow {flow.name} step {step.name} is {flow_class}: its messages may hold no offer")
+    return rows
+
+
 def run_steps(flow: Flow, run: FlowRun) -> dict[str, int]:
     """Apply the flow's exits, then write each step's due rows; return the counts the flow declares."""
     run.counts = {name: 0 for name in flow.counts}
@@ -61,7 +83,7 @@ def run_steps(flow: Flow, run: FlowRun) -> dict[str, int]:
     for step in flow.steps:
         if step.when and not run.settings[step.when]:
             continue
-        rows = hold_out(flow, run, step.due(run))
+        rows = hold_out(flow, run, enforce_class(flow, step, step.due(run)))
         scheduled = [r for r in rows if r["status"] == "scheduled"]
         others = [r for r in rows if r["status"] != "scheduled"]
         new_scheduled = len(outbox.schedule(run.session, scheduled, run.now))

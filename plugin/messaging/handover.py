@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from plugin import flow_settings
 from plugin.config import Config
 from plugin.messaging.suppression import digest, normalize
-from plugin.models import Customer, FlowSettings, Message, Store, Suppression
+from plugin.models import Customer, FlowSettings, Message, Order, Store, Suppression
 
 # First keys of the advisory locks (two int4 keys each); distinct from the frequency cap's namespace.
 STORE_LOCK = 0x41434853  # "ACHS"
@@ -45,6 +45,8 @@ ADDRESS_LOCK = 0x41434841  # "ACHA"
 # Emails to the merchant: they have no customer consent to lose and are never marketing.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 NOT_OURS = "not_ours"
+# Messages about one order: none goes out once the order is cancelled, refunded or returned.
+ORDER_FLOWS = frozenset({"review_request", "survey", "amazon_review_request"})
 
 
 class HandOverRefused(Exception):
@@ -148,7 +150,7 @@ def final_check(session: Session | Connection, config: Config, claim: Claim, wor
     # The common case in one statement: every condition holds, so the row is stamped at once.
     if claim.channel != "email" or claim.address:
         fast = {**facts, "is_merchant": claim.flow in MERCHANT_FLOWS, "is_marketing": claim.marketing,
-                "is_email": claim.channel == "email",
+                "is_email": claim.channel == "email", "is_order": claim.flow in ORDER_FLOWS,
                 "default_enabled": bool(flow_settings.defaults(config, claim.flow).get("enabled", True))}
         if session.execute(_HAND_OVER_IF_ALLOWED, fast).rowcount == 1:
             return None
@@ -177,6 +179,8 @@ def _take_locks(session: Session | Connection, claim: Claim) -> None:
 
 
 # The message's claim, its store, its flow's switch, its customer and its address's suppression, in one read.
+# An order that is cancelled, refunded or returned is left out of every order flow (DESIGN §4).
+_ORDER_LEFT = or_(Order.cancelled_at.is_not(None), Order.refunded.is_(True), Order.returned.is_(True))
 _STATE = (
     select(Message.status, Message.claimed_by, Store.status.label("store_status"), Store.uninstalled_at,
            select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("sid"),
@@ -185,14 +189,15 @@ _STATE = (
            select(Suppression.id).where(Suppression.store_id == bindparam("sid"),
                                         Suppression.email.in_([bindparam("plain"), bindparam("hashed")]))
            .limit(1).exists().label("suppressed"),
-           Customer.redacted_at, Customer.marketing_consent, Customer.email)
+           Customer.redacted_at, Customer.marketing_consent, Customer.email, _ORDER_LEFT.label("order_left"))
     .join(Store, Store.id == Message.store_id)
     .join(Customer, Customer.id == Message.customer_id, isouter=True)
+    .join(Order, Order.id == Message.order_id, isouter=True)
     .where(Message.id == bindparam("message_id")))
 _OURS = (Message.id == bindparam("message_id"), Message.status == "sending", Message.claimed_by == bindparam("worker"))
 _HAND_OVER = (update(Message).where(*_OURS).values(handed_at=bindparam("now"))
               .execution_options(synchronize_session=False))
-_FLAG = {name: bindparam(f"is_{name}", type_=Boolean) for name in ("merchant", "marketing", "email")}
+_FLAG = {name: bindparam(f"is_{name}", type_=Boolean) for name in ("merchant", "marketing", "email", "order")}
 _FLAG["default_enabled"] = bindparam("default_enabled", type_=Boolean)
 _CUSTOMER = select(Customer.id).where(Customer.id == Message.customer_id)
 # The same rules as _refusal, as one conditional write (kept equal by tests/messaging/test_handover_races.py,
@@ -206,6 +211,7 @@ _HAND_OVER_IF_ALLOWED = (
                                                          FlowSettings.flow == bindparam("flow_name"))
                       .scalar_subquery(), _FLAG["default_enabled"]).is_(True),
         or_(_FLAG["merchant"], ~_CUSTOMER.where(Customer.redacted_at.is_not(None)).exists()),
+        or_(~_FLAG["order"], ~select(Order.id).where(Order.id == Message.order_id, _ORDER_LEFT).exists()),
         or_(_FLAG["merchant"], ~_FLAG["marketing"], _CUSTOMER.where(Customer.marketing_consent.is_(True)).exists()),
         or_(~_FLAG["email"], ~select(Suppression.id).where(
             Suppression.store_id == bindparam("sid"),
@@ -227,6 +233,8 @@ def _refusal(row: Any, claim: Claim, config: Config) -> str | None:
         return "suppressed" if claim.channel == "email" and row.suppressed else None
     if row.redacted_at is not None:
         return "customer_redacted"
+    if claim.flow in ORDER_FLOWS and row.order_left:
+        return "order_cancelled"
     if claim.marketing and not row.marketing_consent:
         return "no_consent"
     if claim.channel == "email":

@@ -68,7 +68,7 @@ def process(database: Database, secret_key: str, clock: Clock, raw: bytes) -> Ou
         if not address:
             return Outcome("250 2.0.0 Nothing to unsubscribe", message_id=message.id)
         cancelled = unsubscribe_address(session, message.store_id, address, "unsubscribe", now,
-                                        detail=f"mailto, message {message.id}")
+                                        detail=f"mailto, message {message.id}", customer_id=message.customer_id)
         store_id = message.store_id
     log.info("unsubscribed by mail", extra={"store_id": store_id, "message_id": payload["m"], "cancelled": cancelled})
     return Outcome("250 2.0.0 Unsubscribed", address=address, message_id=payload["m"], cancelled=cancelled)

@@ -5,26 +5,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.messaging import handover
 from plugin.messaging.suppression import normalize, suppress
-from plugin.models import Message
+from plugin.models import Customer, Message
 
 
 def unsubscribe_address(session: Session, store_id: int, email: str, reason: str, now: datetime,
-                        detail: str | None = None) -> int:
-    """Suppress an address and cancel what it must no longer get; return how many messages were cancelled.
+                        detail: str | None = None, customer_id: int | None = None) -> int:
+    """Suppress an address (and the unsubscribing customer's current one) and cancel what must not leave now.
 
-    Scheduled marketing goes at once (``unsubscribed``); scheduled service emails stay and are skipped as
-    ``suppressed`` when due, so the merchant sees why; any email already claimed but not handed over is cancelled.
+    ``customer_id`` is the customer the unsubscribed message was for: a person who changed address since keeps
+    getting nothing. Scheduled marketing goes at once (``unsubscribed``); scheduled service emails stay and are
+    skipped as ``suppressed`` when due, so the merchant sees why; any email claimed but not handed over is cancelled.
+    Returns how many messages were cancelled.
     """
-    address = normalize(email)
-    holders = handover.lock_address_holders(session, store_id, address)
-    suppress(session, store_id, address, reason, detail=detail, now=now)
-    to_them = or_(func.lower(Message.to_address) == address, Message.customer_id.in_(holders)) if holders else \
-        func.lower(Message.to_address) == address
+    addresses = {normalize(email)}
+    holders = set(handover.lock_address_holders(session, store_id, email))
+    if customer_id is not None:
+        handover.lock_recipients(session, store_id, [customer_id])
+        current = session.scalar(select(Customer.email).where(Customer.id == customer_id,
+                                                              Customer.store_id == store_id))
+        if current and normalize(current) not in addresses:
+            holders |= set(handover.lock_address_holders(session, store_id, current))
+            addresses.add(normalize(current))
+        holders.add(customer_id)
+    for address in sorted(addresses):
+        suppress(session, store_id, address, reason, detail=detail, now=now)
+    to_them = or_(func.lower(Message.to_address).in_(sorted(addresses)), Message.customer_id.in_(sorted(holders)))
     waiting_marketing = handover.cancel_unsent(session, store_id, "unsubscribed", now, Message.channel == "email",
                                                Message.marketing.is_(True), to_them)
     claimed = handover.cancel_unsent(session, store_id, "unsubscribed", now, Message.channel == "email",

@@ -170,7 +170,7 @@ def unsubscribe(token: str) -> Response:
         session = get_session()
         now = get_clock().now()
         cancelled = unsubscribe_address(session, message.store_id, address, "unsubscribe", now,
-                                        detail=f"message {message.id}")
+                                        detail=f"message {message.id}", customer_id=message.customer_id)
         log.info("unsubscribed", extra={"store_id": message.store_id, "message_id": message.id,
                                         "cancelled": cancelled})
     if request.form.get("List-Unsubscribe") == "One-Click":

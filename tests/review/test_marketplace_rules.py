@@ -76,14 +76,13 @@ def _admin(client, app: Flask, clock: FrozenClock, path: str, data: dict | None 
 
 # == finding 1: holdout on review requests asks only a share of the eligible customers ==========================
 
-@pytest.mark.xfail(strict=True, reason="review finding 1: review_request declares holdout_percent; held-out "
-                                       "customers of delivered orders are never asked (every eligible customer "
-                                       "must be asked)")
-def test_every_eligible_customer_is_asked_even_with_a_holdout_share(app, clock) -> None:
-    """DESIGN §1 "every eligible customer is asked": the holdout setting must not shrink the review audience."""
+# Review finding 1, fixed: a review_request-class flow cannot declare a holdout (plugin.flows.base.ClassRule).
+
+def test_every_eligible_customer_is_asked_and_no_holdout_can_be_set(app, clock) -> None:
+    """DESIGN §1 "every eligible customer is asked": review requests take no holdout share at all."""
     store_id, customers = _shop(app, 20)
     config = app.config["AFTERCARE"]
-    with app.extensions["aftercare.db"].session() as s:
+    with app.extensions["aftercare.db"].session() as s, pytest.raises(ConfigError, match="holdout_percent"):
         flow_settings.update(s, config, store_id, "review_request", {"holdout_percent": 50},
                              get_flow("review_request").settings)
     clock.set(DELIVERED + 7 * DAY)
@@ -91,28 +90,6 @@ def test_every_eligible_customer_is_asked_even_with_a_holdout_share(app, clock) 
     runner.run_review_request(ctx, store_id)
     asked = {m.customer_id for m in _rows(app, flow="review_request", status="scheduled")}
     assert asked == set(customers)
-
-
-def test_a_held_out_review_request_can_be_resent_one_by_one_once_the_share_is_lowered(app, client, clock) -> None:
-    """Part of finding 1 (kept as a plain test: it documents the lever). After lowering the share, the merchant can
-    pick which held-out customers to ask, one message at a time: a selective ask by hand."""
-    store_id, _customers = _shop(app, 20)
-    config = app.config["AFTERCARE"]
-    schema = get_flow("review_request").settings
-    with app.extensions["aftercare.db"].session() as s:
-        flow_settings.update(s, config, store_id, "review_request", {"holdout_percent": 50}, schema)
-    clock.set(DELIVERED + 7 * DAY)
-    runner.run_review_request(JobContext.from_app(app, sleep=lambda _s: None), store_id)
-    held = _rows(app, flow="review_request", skip_reason="holdout")
-    assert len(held) >= 2  # sha256 buckets of 20 customers at 50 %: some are held out
-    with app.extensions["aftercare.db"].session() as s:
-        flow_settings.update(s, config, store_id, "review_request", {"holdout_percent": 0}, schema)
-        assert all(can_resend(s, config, s.get(Message, m.id)) for m in held)
-    chosen = held[0]
-    answer = _admin(client, app, clock, f"/admin/messages/{chosen.id}/resend")
-    assert answer.status_code in (200, 302), answer.get_data(as_text=True)
-    resent = [m for m in _rows(app, flow="review_request", status="scheduled") if ":resend=" in m.idempotency_key]
-    assert [m.customer_id for m in resent] == [chosen.customer_id]
 
 
 # == finding 2: a survey detractor's review reminder hangs on the complaint ticket, and is lost ==================
@@ -297,9 +274,7 @@ def _winback_flow(flow_class: str, payload: dict) -> Flow:
                 counts=("sent",), customer_facing=False)
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 7: the runner writes rows without looking at the flow's "
-                                       "class; a marketing-class flow's rows go out as non-marketing (no consent "
-                                       "check), a service-class row may carry a discount code")
+# Review finding 7, fixed: plugin.flows.runner.enforce_class applies the class to every row.
 @pytest.mark.parametrize(("flow_class", "payload"), [
     ("marketing", {}),
     ("service", {"discount_code": "SAVE20", "discount_percent": 20}),

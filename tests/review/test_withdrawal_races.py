@@ -50,9 +50,7 @@ def _dispatch(app, smtp) -> dict:
 
 # == finding 4: one-click unsubscribe from an address the customer no longer uses ==============================
 
-@pytest.mark.xfail(strict=True, reason="review finding 4: unsubscribing from a message sent to a customer's "
-                                       "earlier address suppresses only that address; the same customer's "
-                                       "marketing to their current address still goes out")
+# Review finding 4, fixed: the unsubscribing customer's current address is suppressed too.
 def test_unsubscribing_stops_the_customers_marketing_whatever_address_it_came_to(app, client, clock, smtp) -> None:
     scene = _scene(app, client, clock)
     with app.extensions["aftercare.db"].session() as s:

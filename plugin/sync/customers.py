@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 from connectors.records import CustomerRecord
 from plugin.sync.sql import CUSTOMERS, IN_CHUNK, chunked, custom_plans, dedupe, ids_by_external, not_older, upsert
 
+# Consent is dated by its own time, not the customer's updatedAt: the consent webhook sets it without moving
+# remote_updated_at, so a copy read before a withdrawal but written after it must not bring consent back.
+CONSENT_DATED = {"marketing_consent": "marketing_consent_at", "marketing_consent_at": "marketing_consent_at"}
 CUSTOMER_FIELDS = ("email", "first_name", "locale", "country", "time_zone", "marketing_consent",
                    "marketing_consent_at", "birthday", "tags", "remote_created_at", "remote_updated_at")
 # Fields an order's embedded customer may fill in without erasing what the customer stream knows.
@@ -53,7 +56,7 @@ def upsert_customers(session: Session, store_id: int, records: Iterable[Customer
     for batch in chunked(records, batch_size):
         rows = dedupe(customer_row(store_id, r) for r in batch)
         written += len(upsert(session, CUSTOMERS, rows, keys=("store_id", "external_id"), update=CUSTOMER_FIELDS,
-                               where=_customer_not_redacted_and_newer))
+                               where=_customer_not_redacted_and_newer, dated=CONSENT_DATED))
     return written
 
 

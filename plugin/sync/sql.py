@@ -8,11 +8,11 @@ rows whose data did not change untouched, so a second sync of the same data writ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, Text, and_, cast, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, Table, Text, and_, case, cast, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -80,10 +80,18 @@ def not_older(table: Table, excluded: Any) -> ColumnElement[bool]:
 
 
 def on_conflict(stmt: Any, table: Table, *, keys: Sequence[str], update: Sequence[str], where: Any = None,
-                 merge: Sequence[str] = ()) -> Any:
-    """Add the upsert's ``ON CONFLICT`` clause: update differing rows only, or do nothing without fields."""
+                 merge: Sequence[str] = (), dated: Mapping[str, str] | None = None) -> Any:
+    """Add the upsert's ``ON CONFLICT`` clause: update differing rows only, or do nothing without fields.
+
+    ``dated`` maps columns to the column that dates them: such a column keeps its stored value when the stored
+    date is newer than the incoming one (or the incoming copy has none), e.g. a consent withdrawal taken from
+    its own webhook is not undone by a sync copy read before it.
+    """
     excluded = stmt.excluded
     set_: dict[str, Any] = {name: excluded[name] for name in update}
+    for name, date in (dated or {}).items():
+        stale = and_(table.c[date].is_not(None), or_(excluded[date].is_(None), excluded[date] < table.c[date]))
+        set_[name] = case((stale, table.c[name]), else_=excluded[name])
     set_.update({name: func.coalesce(excluded[name], table.c[name]) for name in merge})
     if not set_:
         return stmt.on_conflict_do_nothing(index_elements=list(keys))
@@ -99,7 +107,7 @@ def on_conflict(stmt: Any, table: Table, *, keys: Sequence[str], update: Sequenc
 
 def upsert(session: Session, table: Table, rows: list[dict[str, Any]], *, keys: Sequence[str],
             update: Sequence[str], where: Any = None, merge: Sequence[str] = (),
-            returning: Sequence[str] = ("id",)) -> list[Any]:
+            returning: Sequence[str] = ("id",), dated: Mapping[str, str] | None = None) -> list[Any]:
     """Insert ``rows`` or update the differing ones; return the ``returning`` columns of rows written.
 
     ``update`` columns take the incoming value; ``merge`` columns take it only when it is not NULL.
@@ -107,7 +115,8 @@ def upsert(session: Session, table: Table, rows: list[dict[str, Any]], *, keys: 
     """
     if not rows:
         return []
-    stmt = on_conflict(insert_for(session, table), table, keys=keys, update=update, where=where, merge=merge)
+    stmt = on_conflict(insert_for(session, table), table, keys=keys, update=update, where=where, merge=merge,
+                       dated=dated)
     if not returning:
         session.execute(stmt, rows)
         return []

@@ -69,9 +69,7 @@ def test_unsubscribing_stops_the_customers_marketing_whatever_address_it_came_to
 
 # == finding 6: a sync copy read before a consent withdrawal brings the consent back ===========================
 
-@pytest.mark.xfail(strict=True, reason="review finding 6: the consent webhook does not move remote_updated_at, so "
-                                       "a sync page read before the withdrawal (but newer than the stored copy) "
-                                       "writes marketing_consent back to true and marketing goes out")
+# Review finding 6, fixed: consent is dated by its own time in the customers upsert (plugin/sync/customers.py).
 def test_a_stale_sync_copy_does_not_undo_a_consent_withdrawal(app, client, clock, smtp) -> None:
     scene = _scene(app, client, clock)
     read_at = IN_WINDOW - timedelta(minutes=10)

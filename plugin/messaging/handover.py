@@ -12,7 +12,7 @@ channel hands a message over, ``final_check`` runs one short transaction that
 4. on success stamps ``handed_at``; on failure records the skip with its reason code.
 
 Every action that can forbid a message takes the same locks (``lock_recipients`` / ``lock_store``) and cancels
-the rows it forbids that are not yet handed over (``cancel_unsent``: ``scheduled``, and ``sending`` with no
+the rows it forbids that are not yet handed over (``outbox.cancel``: ``scheduled``, and ``sending`` with no
 ``handed_at``). The two transactions are serialised by the locks, so either the action commits first and the check
 sees it, or the check commits first and the message was already on its way. What remains is the gap between this
 check and the server accepting the message (for email: MAIL FROM, RCPT TO and DATA on an open connection).
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Boolean, Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin import flow_settings
@@ -88,23 +88,6 @@ def lock_recipients(session: Session, store_id: int, customer_ids: Iterable[int 
                   | {(ADDRESS_LOCK, _address_key(store_id, e)) for e in emails if e})
     for namespace, key in keys:
         session.execute(select(func.pg_advisory_xact_lock(namespace, key)))
-
-
-def unsent() -> Any:
-    """Return the condition of rows not yet handed over: waiting, or claimed but not past the last check."""
-    return or_(Message.status == "scheduled", and_(Message.status == "sending", Message.handed_at.is_(None)))
-
-
-def cancel_unsent(session: Session, store_id: int, reason: str, now: datetime, *where: Any) -> int:
-    """Cancel the store's messages matching ``where`` that were not handed over yet, with a reason; return how many.
-
-    The caller holds the locks that cover those rows (``lock_recipients`` or ``lock_store``).
-    """
-    result = session.execute(
-        update(Message).where(Message.store_id == store_id, unsent(), *where)
-        .values(status="cancelled", skip_reason=reason, claimed_by=None, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
 
 
 def lock_address_holders(session: Session, store_id: int, email: str) -> list[int]:

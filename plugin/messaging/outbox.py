@@ -2,7 +2,7 @@
 
 This module owns the rows' life: ``schedule`` (the flows' batched insert-if-absent) and ``enqueue`` (one row),
 then the dispatcher's ``claim_next`` / ``mark_claimed`` / ``mark_sent`` / ``mark_failed_attempt``, ``skip``,
-``reschedule``, ``cancel_scheduled`` and ``reconcile_stale``. Skip and cancel reasons are codes of
+``reschedule``, ``cancel`` and ``reconcile_stale``. Skip and cancel reasons are codes of
 plugin.messaging.reasons.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,11 +20,21 @@ from sqlalchemy.orm import Session
 from plugin.models import Message
 
 
-def cancel_scheduled(session: Session, store_id: int, reason: str, *where: Any) -> int:
-    """Cancel the store's messages still waiting to go out (those matching ``where``) with a reason; return how many."""
+def unsent() -> Any:
+    """Return the condition of rows not yet handed over: waiting, or claimed but not past the last check."""
+    return or_(Message.status == "scheduled", and_(Message.status == "sending", Message.handed_at.is_(None)))
+
+
+def cancel(session: Session, store_id: int, reason: str, now: datetime, *where: Any) -> int:
+    """Cancel the store's messages matching ``where`` that were not handed over yet, with a reason; return how many.
+
+    Rows already past the dispatcher's last check (``handed_at``) are on their way and keep their course. Actions
+    that forbid a customer's messages hold the hand-over locks first (plugin/messaging/handover.py).
+    """
     result = session.execute(
-        update(Message).where(Message.store_id == store_id, Message.status == "scheduled", *where)
-        .values(status="cancelled", skip_reason=reason).execution_options(synchronize_session=False))
+        update(Message).where(Message.store_id == store_id, unsent(), *where)
+        .values(status="cancelled", skip_reason=reason, claimed_by=None, updated_at=now)
+        .execution_options(synchronize_session=False))
     return int(result.rowcount or 0)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from plugin.messaging import handover
+from plugin.messaging import handover, outbox
 from plugin.messaging.suppression import normalize, suppress
 from plugin.models import Customer, Message
 
@@ -35,9 +35,9 @@ def unsubscribe_address(session: Session, store_id: int, email: str, reason: str
     for address in sorted(addresses):
         suppress(session, store_id, address, reason, detail=detail, now=now)
     to_them = or_(func.lower(Message.to_address).in_(sorted(addresses)), Message.customer_id.in_(sorted(holders)))
-    waiting_marketing = handover.cancel_unsent(session, store_id, "unsubscribed", now, Message.channel == "email",
+    waiting_marketing = outbox.cancel(session, store_id, "unsubscribed", now, Message.channel == "email",
                                                Message.marketing.is_(True), to_them)
-    claimed = handover.cancel_unsent(session, store_id, "unsubscribed", now, Message.channel == "email",
+    claimed = outbox.cancel(session, store_id, "unsubscribed", now, Message.channel == "email",
                                      Message.status == "sending", to_them)
     return waiting_marketing + claimed
 
@@ -45,11 +45,11 @@ def unsubscribe_address(session: Session, store_id: int, email: str, reason: str
 def withdraw_consent(session: Session, store_id: int, customer_id: int, reason: str, now: datetime) -> int:
     """Cancel a customer's marketing that has not left yet, after they withdrew consent; return how many."""
     handover.lock_recipients(session, store_id, [customer_id])
-    return handover.cancel_unsent(session, store_id, reason, now, Message.channel == "email",
+    return outbox.cancel(session, store_id, reason, now, Message.channel == "email",
                                   Message.marketing.is_(True), Message.customer_id == customer_id)
 
 
 def stop_store(session: Session, store_id: int, reason: str, now: datetime) -> int:
     """Cancel every message of a store that has not left yet (uninstall); return how many."""
     handover.lock_store(session, store_id, exclusive=True)
-    return handover.cancel_unsent(session, store_id, reason, now)
+    return outbox.cancel(session, store_id, reason, now)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from plugin.messaging import handover
+from plugin.messaging import handover, outbox
 from plugin.models import (
     ComplianceRequest,
     Customer,
@@ -250,7 +250,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
             ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))
     if message_match:
         base = update(Message).where(Message.store_id == store.id, or_(*message_match))
-        session.execute(base.where(handover.unsent()).values(status="cancelled", claimed_by=None,
+        session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
                                                             skip_reason=REDACTED_SKIP_REASON, updated_at=now))
         counts["messages"] = session.execute(base.values(to_address=None, subject=None, payload={})).rowcount
     erased = 0

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from plugin.flows.replenishment_plan import recompute_customers
-from plugin.messaging.outbox import cancel_scheduled
+from plugin.messaging import outbox
 from plugin.models import Customer, Message, PurchaseCycle, PurchaseGap, Store
 from plugin.sync import orders, products
 from plugin.webhooks.compliance import erase_customer_fields
@@ -44,7 +44,7 @@ def delete_order(session: Session, store: Store, external_id: str, now: datetime
     if order is None:
         return "order unknown"
     order_id, customer_id = order
-    cancelled = cancel_scheduled(session, store.id, ORDER_DELETED, Message.order_id == order_id)
+    cancelled = outbox.cancel(session, store.id, ORDER_DELETED, now, Message.order_id == order_id)
     orders.delete_order(session, order_id)
     if customer_id is not None:  # the replenishment planner cannot see a row that is gone: told here
         recompute_customers(session, store.id, [customer_id])
@@ -62,7 +62,7 @@ def delete_product(session: Session, store: Store, external_id: str, now: dateti
     product_id = products.tombstone_product(session, store.id, external_id, now)
     if product_id is None:
         return "product unknown"
-    cancelled = cancel_scheduled(session, store.id, PRODUCT_DELETED, Message.product_id == product_id)
+    cancelled = outbox.cancel(session, store.id, PRODUCT_DELETED, now, Message.product_id == product_id)
     for derived in (PurchaseCycle, PurchaseGap):  # the replenishment planner's rows about it
         session.execute(delete(derived).where(derived.store_id == store.id, derived.product_id == product_id))
     products.delete_product(session, product_id)
@@ -94,7 +94,7 @@ def delete_customer(session: Session, store: Store, external_id: str, now: datet
     if customer is None:
         return "customer unknown"
     mine = Message.customer_id == customer.id
-    cancelled = cancel_scheduled(session, store.id, CUSTOMER_DELETED, mine)
+    cancelled = outbox.cancel(session, store.id, CUSTOMER_DELETED, now, mine)
     session.execute(update(Message).where(Message.store_id == store.id, mine)
                     .values(to_address=None, subject=None, payload={})
                     .execution_options(synchronize_session=False))

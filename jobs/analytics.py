@@ -17,7 +17,7 @@ log = logging.getLogger("aftercare.jobs.analytics")
 
 
 def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
-    """Recompute one store's customer metrics with its merchant's segment rules, then its overview counts and lift sums."""
+    """Recompute one store's customer metrics with its merchant's segment rules, then its overview figures."""
     settings = dict(ctx.config.section("analytics"))
     now = ctx.clock.now()
     with ctx.database.session() as session:

@@ -11,6 +11,11 @@ customer got one replenishment email in the last 120 days, one in ten of them he
 ordered two days after the email; half the customers also have a sent review request (another flow). The
 report's statements run against that (read only) and are printed beside a raw count of the same message
 rows and a raw sum over every order.
+
+Then the stored path the admin page takes: the job's recount (``save_store_figures``: the overview counts and
+the lift sums of every period, as the hourly ``overview_figures`` job runs it; the lift sums alone are timed
+too), and the page request ``GET /admin/flows/lift`` for each period through the Flask app in-process with a
+real session token, reading the stored sums (first request, p50 and p95 of ``--requests`` more).
 """
 
 # The data-generation SQL is assembled from integer constants of this script, never from input.
@@ -19,20 +24,31 @@ rows and a raw sum over every order.
 from __future__ import annotations
 
 import argparse
+import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
 from pg_database import ensure_database
 from sqlalchemy import text
 
+from base.clock import FrozenClock
+from plugin import create_app
+from plugin.config import DEFAULTS
+from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.flow_lift import flow_lift, lift_by_flow
-from plugin.models import Base
+from plugin.flow_lift import PERIODS, flow_lift, lift_by_flow
+from plugin.models import Base, StoreMetrics
+from plugin.store_figures import count_lift, save_store_figures
+from sandbox.shopify import mint_session_token
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+SHOP = "bench.myshopify.com"
+API_KEY, API_SECRET = "bench-client-id", "bench-client-secret-0123456789abcdef"
 START, END = NOW - timedelta(days=120), NOW - timedelta(days=7)
 
 
@@ -158,6 +174,52 @@ def run(db: Database) -> None:
         session.rollback()
 
 
+def recount(db: Database) -> None:
+    """Time the job's recount: the lift sums of every period alone, then the whole store_metrics row."""
+    settings = dict(DEFAULTS["analytics"])
+    print("job (stored figures):")
+    with db.sessionmaker() as session:
+        timed(f"count_lift: lift sums of the periods {PERIODS}", lambda: {
+            days: len(flows) for days, flows in count_lift(session, 1, NOW, 7)["periods"].items()})
+        session.rollback()
+    with db.sessionmaker() as session:
+        timed("save_store_figures: the hourly job's recount (all counts)", lambda: (
+            save_store_figures(session, 1, NOW, settings), session.commit(), "saved")[-1])
+
+
+def page_requests(url: str, requests: int) -> None:
+    """Time GET /admin/flows/lift for each period, reading the stored sums (first, p50, p95 in ms)."""
+    vault_key = Fernet.generate_key().decode()
+    db = Database(url)
+    with db.engine.begin() as conn:  # the session token is accepted only for a store with an access token
+        conn.execute(text("UPDATE store SET access_token_enc = :t"), {"t": Vault(vault_key).encrypt("shpat_bench")})
+    db.dispose()
+    settings = {"database_url": url, "app": {"instance_path": tempfile.mkdtemp(), "log_level": "WARNING"},
+                "shopify": {"client_id": API_KEY},
+                "secrets": {"secret_key": "bench-secret-key-0123456789abcdef", "encryption_key": vault_key,
+                            "shopify_api_key": API_KEY, "shopify_api_secret": API_SECRET}}
+    clock = FrozenClock(NOW)
+    app = create_app(settings, clock=clock)
+    client = app.test_client()
+    print("page (reads the stored sums):")
+    for days in PERIODS:
+        timings = []
+        for _ in range(requests + 1):
+            token = mint_session_token(SHOP, API_KEY, API_SECRET, clock.now())
+            started = time.perf_counter()
+            answer = client.get(f"/admin/flows/lift?store=1&days={days}",
+                                headers={"Authorization": f"Bearer {token}"})
+            timings.append((time.perf_counter() - started) * 1000)
+            body = answer.get_data(as_text=True)
+            if answer.status_code != 200 or "figures as of" not in body:
+                raise SystemExit(f"days={days}: HTTP {answer.status_code}, no stored figures: {body[-600:]}")
+        cold, warm = timings[0], sorted(timings[1:])
+        p95 = warm[max(0, int(round(0.95 * len(warm))) - 1)]
+        print(f"  GET /admin/flows/lift?days={days:<4} first {cold:7.1f} ms   p50 {statistics.median(warm):7.1f} ms"
+              f"   p95 {p95:7.1f} ms", flush=True)
+    app.extensions["aftercare.db"].dispose()
+
+
 def main() -> None:
     """Generate (unless --reuse) and time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -166,6 +228,7 @@ def main() -> None:
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_lift")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
+    parser.add_argument("--requests", type=int, default=20, help="timed page requests per period (after one)")
     args = parser.parse_args()
     url = f"sqlite:///{args.path}" if args.dialect == "sqlite" else args.url
     if args.dialect == "sqlite" and not args.reuse:
@@ -180,7 +243,12 @@ def main() -> None:
         Base.metadata.create_all(db.engine)
         generate(db, args.customers)
     run(db)
+    with db.sessionmaker() as session:
+        session.query(StoreMetrics).delete()
+        session.commit()
+    recount(db)
     db.dispose()
+    page_requests(url, args.requests)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""The metrics jobs: `customer_metrics` (daily) and the per-store overview counts (hourly), read by the admin."""
+"""The metrics jobs: `customer_metrics` (daily) and the per-store overview counts and flow lift sums (hourly).
+
+The admin reads what they keep and never counts a store in a request: the overview adds the counts, the flow
+lift report works its intervals out of the sums (``plugin.store_figures``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ log = logging.getLogger("aftercare.jobs.analytics")
 
 
 def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
-    """Recompute one store's customer metrics with its merchant's segment rules, then its overview counts."""
+    """Recompute one store's customer metrics with its merchant's segment rules, then its overview figures."""
     settings = dict(ctx.config.section("analytics"))
     now = ctx.clock.now()
     with ctx.database.session() as session:
@@ -32,7 +36,7 @@ def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
 
 
 def refresh_store_figures(ctx: JobContext, store_id: int) -> dict[str, int]:
-    """Recount one store's overview figures (repurchase, cohorts, orders per month, flow outcomes)."""
+    """Recount one store's overview figures (repurchase, cohorts, orders per month, flow outcomes, flow lift sums)."""
     settings = dict(ctx.config.section("analytics"))
     with ctx.database.session() as session:
         if session.get(Store, store_id) is None:

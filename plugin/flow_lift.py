@@ -29,6 +29,11 @@ A group of fewer than ``min_customers`` (default 30) customers gets no interval 
 Computed in the database in one grouped statement: the first exposure of each customer (a window function),
 their orders in the window (a join on the ``(store_id, customer_id, created_at_remote)`` index), then count,
 Σx and Σx² per flow and group; only those few sums come back to Python.
+
+Stored. On a million customers that statement takes seconds, too long for an admin request, so the metrics
+jobs count the sums per store for each period of ``PERIODS`` (``plugin.store_figures``) and the report works
+the intervals and the lift out of them (``lifts_from_moments``): the same sums, the same formulas, the same
+figures. Sums of stores add up (``add_moments``); revenue only within one currency.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from plugin.models import Message, Order
 
 HOLDOUT = "holdout"
+PERIODS = (30, 90, 180, 365)
 MIN_CUSTOMERS = 30
 Z95 = NormalDist().inv_cdf(0.975)
 _MS_PER_DAY = 86_400_000
@@ -69,6 +75,11 @@ class Moments:
         if self.n < 2:
             return None
         return max((self.total_sq - self.total * self.total / self.n) / (self.n - 1), 0.0)
+
+
+# {flow: {"exposed"|"held_out": (orders moments, revenue moments)}}
+MomentTable = dict[str, dict[str, tuple[Moments, Moments]]]
+_GROUPS = ("exposed", "held_out")
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ def _within_days(later: Any, earlier: Any, days: int, dialect: str) -> ColumnEle
 
 def moments_by_flow(session: Session, store_ids: Sequence[int], start: datetime, end: datetime,
                     attribution_days: int = 7,
-                    flows: Iterable[str] | None = None) -> dict[str, dict[str, tuple[Moments, Moments]]]:
+                    flows: Iterable[str] | None = None) -> MomentTable:
     """Return {flow: {"exposed"|"held_out": (orders moments, revenue moments)}} for exposures in [start, end)."""
     dialect = session.get_bind().dialect.name
     sent = and_(Message.status == "sent", Message.sent_at >= start, Message.sent_at < end)
@@ -187,13 +198,54 @@ def moments_by_flow(session: Session, store_ids: Sequence[int], start: datetime,
         .group_by(c.flow, c.held_out)
     ).all()
     empty = (Moments(0, 0.0, 0.0), Moments(0, 0.0, 0.0))
-    result: dict[str, dict[str, tuple[Moments, Moments]]] = {}
+    result: MomentTable = {}
     for flow, held_out, n, orders, orders_sq, revenue, revenue_sq in rows:
         groups = result.setdefault(flow, {"exposed": empty, "held_out": empty})
         groups["held_out" if held_out else "exposed"] = (
             Moments(int(n), float(orders or 0), float(orders_sq or 0)),
             Moments(int(n), float(revenue or 0), float(revenue_sq or 0)))
     return result
+
+
+def period_range(now: datetime, days: int, attribution_days: int) -> tuple[datetime, datetime]:
+    """Return the exposure range [start, end) of a period: ``days`` long, ending ``attribution_days`` before now."""
+    end = now - timedelta(days=attribution_days)
+    return end - timedelta(days=days), end
+
+
+def moments_to_json(table: MomentTable) -> dict[str, dict[str, list[float]]]:
+    """Return the sums as JSON-ready lists: {flow: {group: [n, Σorders, Σorders², Σrevenue, Σrevenue²]}}."""
+    return {flow: {name: [orders.n, orders.total, orders.total_sq, revenue.total, revenue.total_sq]
+                   for name, (orders, revenue) in groups.items()}
+            for flow, groups in table.items()}
+
+
+def moments_from_json(data: dict[str, dict[str, list[float]]]) -> MomentTable:
+    """Return the sums written by ``moments_to_json``."""
+    table: MomentTable = {}
+    for flow, groups in data.items():
+        table[flow] = {}
+        for name in _GROUPS:
+            n, orders, orders_sq, revenue, revenue_sq = groups.get(name, [0, 0.0, 0.0, 0.0, 0.0])
+            table[flow][name] = (Moments(int(n), float(orders), float(orders_sq)),
+                                 Moments(int(n), float(revenue), float(revenue_sq)))
+    return table
+
+
+def _add(a: Moments, b: Moments) -> Moments:
+    return Moments(a.n + b.n, a.total + b.total, a.total_sq + b.total_sq)
+
+
+def add_moments(tables: Iterable[MomentTable]) -> MomentTable:
+    """Add up the sums of several stores (customers of different stores are different customers)."""
+    empty = (Moments(0, 0.0, 0.0), Moments(0, 0.0, 0.0))
+    total: MomentTable = {}
+    for table in tables:
+        for flow, groups in table.items():
+            target = total.setdefault(flow, {"exposed": empty, "held_out": empty})
+            for name, (orders, revenue) in groups.items():
+                target[name] = (_add(target[name][0], orders), _add(target[name][1], revenue))
+    return total
 
 
 def _lift(flow: str, groups: dict[str, tuple[Moments, Moments]], min_customers: int) -> FlowLift:
@@ -210,7 +262,12 @@ def lift_by_flow(session: Session, store_ids: Sequence[int], start: datetime, en
                  attribution_days: int = 7, flows: Iterable[str] | None = None,
                  min_customers: int = MIN_CUSTOMERS) -> dict[str, FlowLift]:
     """Return the lift of every flow with an exposure in [start, end) in the stores (one statement)."""
-    table = moments_by_flow(session, store_ids, start, end, attribution_days, flows)
+    return lifts_from_moments(moments_by_flow(session, store_ids, start, end, attribution_days, flows),
+                              min_customers)
+
+
+def lifts_from_moments(table: MomentTable, min_customers: int = MIN_CUSTOMERS) -> dict[str, FlowLift]:
+    """Return the lift of every flow of a table of sums (counted now or stored by the metrics jobs)."""
     return {flow: _lift(flow, groups, min_customers) for flow, groups in sorted(table.items())}
 
 

@@ -6,19 +6,24 @@ well under 300 ms. So the metrics jobs count them (``count_store``) and keep the
 adds the counts of the stores in view and works out the shares when it is drawn. Counts, never shares, are
 stored so that the "all stores" view adds up exactly. A store without stored counts (just installed), or
 whose counts were made with other ``[analytics]`` windows than the ones now configured, is counted live.
+
+The flow lift report is never counted live: the jobs also keep, per period of ``flow_lift.PERIODS``, the
+lift sums of every flow and group (``count_lift``, under ``figures["lift"]``), and the report reads them
+(``stored_lift``); a store without them shows "counting…" until the next job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from plugin import analytics
-from plugin.models import CustomerMetrics, Order, StoreMetrics
+from plugin import analytics, flow_lift
+from plugin.models import CustomerMetrics, Order, Store, StoreMetrics
 
 FORMAT = 1
 FLOW_FIELDS = ("sent", "skipped", "clicked", "reviews", "survey_responses", "reorders")
@@ -76,9 +81,20 @@ def count_store(session: Session, store_id: int, now: datetime, settings: dict[s
     }
 
 
+def count_lift(session: Session, store_id: int, now: datetime, attribution_days: int) -> dict[str, Any]:
+    """Count one store's flow lift sums for each period of the report, as of ``now`` (JSON-ready)."""
+    periods = {}
+    for days in flow_lift.PERIODS:
+        start, end = flow_lift.period_range(now, days, attribution_days)
+        periods[str(days)] = flow_lift.moments_to_json(
+            flow_lift.moments_by_flow(session, [store_id], start, end, attribution_days))
+    return {"attribution_days": attribution_days, "periods": periods}
+
+
 def save_store_figures(session: Session, store_id: int, now: datetime, settings: dict[str, Any]) -> StoreMetrics:
-    """Count one store's overview figures and keep them in ``store_metrics`` (one row per store)."""
+    """Count one store's overview figures and flow lift sums and keep them in ``store_metrics`` (one row a store)."""
     figures = count_store(session, store_id, now, settings)
+    figures["lift"] = count_lift(session, store_id, now, figures["params"]["attribution_days"])
     row = session.get(StoreMetrics, store_id)
     if row is None:
         row = StoreMetrics(store_id=store_id, figures=figures, computed_at=now)
@@ -150,3 +166,36 @@ def overview_figures(session: Session, store_ids: Sequence[int], now: datetime,
         else:
             entries.append((now, count_store(session, store_id, now, settings)))
     return merge(entries, settings)
+
+
+@dataclass(frozen=True)
+class StoredLift:
+    """The flow lift of the stores in view, worked out of their stored sums, and the range they cover."""
+
+    lifts: dict[str, flow_lift.FlowLift]
+    start: datetime
+    end: datetime
+    computed_at: datetime
+
+
+def stored_lift(session: Session, stores: Sequence[Store], days: int, attribution_days: int,
+                min_customers: int = flow_lift.MIN_CUSTOMERS) -> StoredLift | None:
+    """Return the stores' flow lift over a period from their stored sums, or None while any is still uncounted."""
+    if not stores:
+        raise ValueError("stored_lift needs at least one store")
+    if len({store.currency for store in stores}) > 1:
+        raise ValueError("revenue lift is never added across currencies")
+    rows = stored(session, [store.id for store in stores])
+    tables, stamps = [], []
+    for store in stores:
+        row = rows.get(store.id)
+        lift = row.figures.get("lift") if row is not None else None
+        if lift is None or lift["attribution_days"] != attribution_days or str(days) not in lift["periods"]:
+            return None
+        tables.append(flow_lift.moments_from_json(lift["periods"][str(days)]))
+        stamps.append(row.computed_at)  # type: ignore[union-attr]
+    # "As of" the oldest count, so the page never claims more than every store's figures cover.
+    oldest = min(stamps)
+    start, end = flow_lift.period_range(oldest, days, attribution_days)
+    return StoredLift(flow_lift.lifts_from_moments(flow_lift.add_moments(tables), min_customers), start, end,
+                      oldest)

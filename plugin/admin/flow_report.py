@@ -1,9 +1,13 @@
 """Flow lift report: per flow, customers who got it against those held out, in words a merchant can act on.
 
 The figures come from ``plugin.flow_lift`` (its docstring defines the groups, the attribution window and the
-intervals). Exposures are counted up to ``attribution_days`` before now, so every customer's window is
+intervals). Exposures are counted up to ``attribution_days`` before the count, so every customer's window is
 complete; the period before that is chosen on the page (``PERIODS``). One store at a time: revenue is in
 the store's currency and is never added across currencies.
+
+The request never counts: the hourly ``overview_figures`` job (and the daily ``metrics_snapshot``) keeps the
+sums per store and period (``plugin.store_figures.stored_lift``); the page works the figures out of them and
+says "figures as of" the count, or "counting…" before the first one.
 
 The admin speaks English today (no locale switch); every sentence of the report is written here, in one
 place, so that a translation only has to add its own ``Words``.
@@ -12,16 +16,15 @@ place, so that a translation only has to add its own ``Words``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from flask import request
 
-from plugin import flow_lift, get_clock, get_config
+from plugin import flow_lift, get_config, store_figures
 from plugin.admin.blueprint import bp, ctx, done, page
 from plugin.db import get_session
 
-PERIODS = (30, 90, 180, 365)
+PERIODS = flow_lift.PERIODS
 DEFAULT_PERIOD = 90
 
 
@@ -111,11 +114,10 @@ def flow_report() -> Any:
         return done("admin.settings", "Connect a store first; flows run per store.")
     days = _period()
     attribution_days = int(get_config().section("analytics")["attribution_days"])
-    end = get_clock().now() - timedelta(days=attribution_days)
-    start = end - timedelta(days=days)
-    lifts = flow_lift.lift_by_flow(get_session(), [store.id], start, end, attribution_days=attribution_days)
+    figures = store_figures.stored_lift(get_session(), [store], days, attribution_days)
+    lifts = figures.lifts if figures is not None else {}
     rows = [{"flow": name, "title": name.replace("_", " ").capitalize(), "lift": lift,
              "summary": summary(lift, store.currency), "verdict": verdict(lift)} for name, lift in lifts.items()]
-    return page("admin/flow_report.html", store=store, rows=rows, badges=BADGES, start=start, end=end, days=days,
+    return page("admin/flow_report.html", store=store, rows=rows, badges=BADGES, figures=figures, days=days,
                 periods=PERIODS, attribution_days=attribution_days, currency=store.currency,
                 minimum=flow_lift.MIN_CUSTOMERS)

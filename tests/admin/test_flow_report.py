@@ -1,4 +1,8 @@
-"""The flow lift report shows each flow's exposed and held-out figures and the lift in words, per store."""
+"""The flow lift report shows each flow's exposed and held-out figures and the lift in words, per store.
+
+The page reads the sums the metrics jobs stored (it never counts in the request): it shows the figures of the
+last count until the next one, and "counting…" before the first.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ import statistics
 from datetime import timedelta
 from decimal import Decimal
 
+from jobs.analytics import refresh_store_figures, snapshot_metrics
 from plugin.admin.flow_report import summary, verdict
 from plugin.flow_lift import Difference, Estimate, FlowLift, Group
 from plugin.models import Customer, Message, Order
 from tests.admin.seed import SHOP_B
+from tests.jobs.conftest import make_ctx
 
 Z = statistics.NormalDist().inv_cdf(0.975)
 
@@ -64,9 +70,16 @@ def _welch(a, b):
     return diff, diff - Z * se, diff + Z * se
 
 
-def test_lift_report_shows_groups_and_the_lift_in_words(client, tenants, token, app, clock):
-    a, _ = tenants
+def _recount(app, clock, tmp_path, store_id):
+    """Run the hourly job that keeps the store's figures."""
+    assert refresh_store_figures(make_ctx(app.extensions["aftercare.db"], clock, tmp_path), store_id)["stores"] == 1
+
+
+def test_lift_report_shows_groups_and_the_lift_in_words(client, tenants, token, app, clock, tmp_path):
+    a, b = tenants
     values = _seed_lift(app, a.store_id, clock.now())
+    _recount(app, clock, tmp_path, a.store_id)
+    _recount(app, clock, tmp_path, b.store_id)
     flows_page = _get(client, token, "/admin/flows", store=a.store_id).get_data(as_text=True)
     assert f"/admin/flows/lift?store={a.store_id}" in flows_page
     answer = _get(client, token, "/admin/flows/lift", store=a.store_id)
@@ -97,12 +110,45 @@ def test_lift_report_shows_groups_and_the_lift_in_words(client, tenants, token, 
     assert "Replenishment" not in other and "more orders each" not in other
 
 
-def test_lift_report_says_not_enough_data_for_small_groups(client, tenants, token, app, clock):
+def test_lift_report_says_not_enough_data_for_small_groups(client, tenants, token, app, clock, tmp_path):
     a, _ = tenants
     _seed_lift(app, a.store_id, clock.now(), exposed=40, held_out=12)
+    _recount(app, clock, tmp_path, a.store_id)
     page = _text(_get(client, token, "/admin/flows/lift", store=a.store_id).get_data(as_text=True))
     assert ("Not enough data yet: each group needs at least 30 customers (40 got the flow, 12 held out).") in page
     assert "more orders each" not in page and "Not enough data" in page
+
+
+def test_lift_report_says_counting_before_the_first_count_and_keeps_figures_until_the_next(
+        client, tenants, token, app, clock, tmp_path):
+    a, _ = tenants
+    _seed_lift(app, a.store_id, clock.now(), exposed=40, held_out=35)
+    page = _text(_get(client, token, "/admin/flows/lift", store=a.store_id).get_data(as_text=True))
+    assert "counting… (the hourly job has not run yet)" in page
+    assert "Replenishment" not in page and "more orders each" not in page
+    # The daily snapshot keeps the sums too.
+    snapshot_metrics(make_ctx(app.extensions["aftercare.db"], clock, tmp_path), a.store_id)
+    counted_at = clock.now()
+    page = _text(_get(client, token, "/admin/flows/lift", store=a.store_id).get_data(as_text=True))
+    assert f"figures as of {counted_at.strftime('%b %d, %Y %H:%M')} UTC" in page
+    assert "Got the flow 40 " in page and "Held out 35 " in page and "counting…" not in page
+    # Five more held-out customers after the count: the page keeps the counted figures...
+    clock.advance(timedelta(minutes=30))
+    with app.extensions["aftercare.db"].session() as session:
+        for i in range(5):
+            c = Customer(store_id=a.store_id, external_id=f"late{i}", email=f"late{i}@example.com", tags=[])
+            session.add(c)
+            session.flush()
+            session.add(Message(store_id=a.store_id, customer_id=c.id, flow="replenishment", step="main",
+                                channel="email", idempotency_key=f"late:{i}", payload={}, status="skipped",
+                                skip_reason="holdout", scheduled_for=clock.now() - timedelta(days=20)))
+    page = _text(_get(client, token, "/admin/flows/lift", store=a.store_id).get_data(as_text=True))
+    assert f"figures as of {counted_at.strftime('%b %d, %Y %H:%M')} UTC" in page and "Held out 35 " in page
+    # ...until the next count.
+    clock.advance(timedelta(minutes=30))
+    _recount(app, clock, tmp_path, a.store_id)
+    page = _text(_get(client, token, "/admin/flows/lift", store=a.store_id).get_data(as_text=True))
+    assert f"figures as of {clock.now().strftime('%b %d, %Y %H:%M')} UTC" in page and "Held out 40 " in page
 
 
 def test_summary_words_for_a_flow_that_costs_orders():

@@ -36,11 +36,11 @@ def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
 
 
 def refresh_store_figures(ctx: JobContext, store_id: int) -> dict[str, int]:
-    """Recount one store's overview figures (repurchase, cohorts, orders per month, flow outcomes, flow lift sums)."""
+    """Recount one store's overview figures hourly (the flow lift sums daily, or at once when there are none yet)."""
     settings = dict(ctx.config.section("analytics"))
     with ctx.database.session() as session:
         if session.get(Store, store_id) is None:
             return {"stores": 0}
-        row = save_store_figures(session, store_id, ctx.clock.now(), settings)
+        row = save_store_figures(session, store_id, ctx.clock.now(), settings, lift=False)
         eligible = row.figures["repurchase"][0]
     return {"stores": 1, "eligible_first_time_customers": eligible}

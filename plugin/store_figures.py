@@ -31,6 +31,10 @@ COHORT_MONTHS = 12
 FLOW_PERIOD_DAYS = 90
 
 
+# How old stored lift sums may grow before the hourly recount counts them again.
+LIFT_EVERY = timedelta(hours=24)
+
+
 def params(settings: dict[str, Any]) -> dict[str, int]:
     """Return the ``[analytics]`` windows the counts depend on (stored with them to spot stale counts)."""
     return {"format": FORMAT, "window_days": int(settings["repurchase_window_days"]),
@@ -88,14 +92,24 @@ def count_lift(session: Session, store_id: int, now: datetime, attribution_days:
         start, end = flow_lift.period_range(now, days, attribution_days)
         periods[str(days)] = flow_lift.moments_to_json(
             flow_lift.moments_by_flow(session, [store_id], start, end, attribution_days))
-    return {"attribution_days": attribution_days, "periods": periods}
+    return {"attribution_days": attribution_days, "periods": periods, "computed_at": now.isoformat()}
 
 
-def save_store_figures(session: Session, store_id: int, now: datetime, settings: dict[str, Any]) -> StoreMetrics:
-    """Count one store's overview figures and flow lift sums and keep them in ``store_metrics`` (one row a store)."""
+def save_store_figures(session: Session, store_id: int, now: datetime, settings: dict[str, Any], *,
+                       lift: bool = True) -> StoreMetrics:
+    """Count one store's overview figures (and flow lift sums) and keep them in ``store_metrics`` (one row a store).
+
+    The lift sums are the heavy part (a grouped scan per report period) and move slowly, so the hourly recount
+    passes ``lift=False``: it keeps the stored sums unless there are none yet or they are older than LIFT_EVERY.
+    """
     figures = count_store(session, store_id, now, settings)
-    figures["lift"] = count_lift(session, store_id, now, figures["params"]["attribution_days"])
     row = session.get(StoreMetrics, store_id)
+    previous = (row.figures or {}).get("lift") if row is not None else None
+    attribution = figures["params"]["attribution_days"]
+    if lift or not _lift_fresh(previous, now, attribution):
+        figures["lift"] = count_lift(session, store_id, now, attribution)
+    else:
+        figures["lift"] = previous
     if row is None:
         row = StoreMetrics(store_id=store_id, figures=figures, computed_at=now)
         session.add(row)
@@ -103,6 +117,12 @@ def save_store_figures(session: Session, store_id: int, now: datetime, settings:
         row.figures, row.computed_at = figures, now
     session.flush()
     return row
+
+
+def _lift_fresh(lift: dict[str, Any] | None, now: datetime, attribution_days: int) -> bool:
+    if not lift or "computed_at" not in lift or lift.get("attribution_days") != attribution_days:
+        return False
+    return now - datetime.fromisoformat(lift["computed_at"]) < LIFT_EVERY
 
 
 def stored(session: Session, store_ids: Sequence[int]) -> dict[int, StoreMetrics]:
@@ -193,7 +213,9 @@ def stored_lift(session: Session, stores: Sequence[Store], days: int, attributio
         if lift is None or lift["attribution_days"] != attribution_days or str(days) not in lift["periods"]:
             return None
         tables.append(flow_lift.moments_from_json(lift["periods"][str(days)]))
-        stamps.append(row.computed_at)  # type: ignore[union-attr]
+        # The lift sums carry their own time: the hourly recount may keep older ones (save_store_figures).
+        stamps.append(datetime.fromisoformat(lift["computed_at"]) if "computed_at" in lift
+                      else row.computed_at)  # type: ignore[union-attr]
     # "As of" the oldest count, so the page never claims more than every store's figures cover.
     oldest = min(stamps)
     start, end = flow_lift.period_range(oldest, days, attribution_days)

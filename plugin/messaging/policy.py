@@ -78,8 +78,10 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         return _skip("flow_disabled")
     policy = settings_of("policy")
 
-    # Channel law (DESIGN §1): Amazon buyers only get Amazon's own messages, never email or marketing.
-    if store.platform == "amazon" and (message.channel == "email" or message.marketing):
+    # Channel law (DESIGN §1): Amazon buyers only get Amazon's own messages, never email or marketing. It is about
+    # buyers: the merchant's own alerts and test sends go to the merchant, whatever the store's platform.
+    if store.platform == "amazon" and message.flow not in MERCHANT_FLOWS and (message.channel == "email"
+                                                                              or message.marketing):
         return _skip("channel_not_allowed")
     if message.channel != "email":
         return Decision("send", locale=message.locale or locales.DEFAULT)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import pytest
 from sqlalchemy import select
 
 from connectors.records import CustomerRecord

@@ -140,9 +140,7 @@ ORDER_WRITES = re.compile(
     r"|\bupsert_orders\(")  # the owner's bulk entry point, called only by the sync package's runs and sinks
 
 
-# customers/redact clears the tags of the customer's orders (personal data) in plugin/webhooks/compliance.py;
-# moving that erasure into the owner is left to whoever reworks redaction (issue 10 item 1 changes that module).
-KNOWN_OUTSIDE = {"plugin/webhooks/compliance.py: order.tags = []"}
+KNOWN_OUTSIDE: set[str] = set()
 
 
 def test_no_production_module_outside_the_orders_owner_writes_orders() -> None:

@@ -182,3 +182,12 @@ def apply_returns(session: Session, store_id: int, entries: list[ReturnEntry]) -
             (Order.refunded.is_(False)) | (Order.total_refunded != amount)).values(
                 refunded=True, total_refunded=amount)).rowcount
     return changed
+
+
+def erase_tags(session: Session, order_ids: list[int]) -> int:
+    """Clear the tags of these orders (customers/redact: tags can hold personal data); return how many."""
+    if not order_ids:
+        return 0
+    result = session.execute(update(Order).where(Order.id.in_(order_ids)).values(tags=[])
+                             .execution_options(synchronize_session="fetch"))
+    return int(result.rowcount or 0)

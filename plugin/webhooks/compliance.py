@@ -40,6 +40,7 @@ from plugin.models import (
     TicketNote,
     WebhookEvent,
 )
+from plugin.sync import orders as sync_orders
 
 log = logging.getLogger("aftercare.compliance")
 
@@ -221,8 +222,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     handover.lock_recipients(session, store.id, [customer.id] if customer else [], [email])
     orders = _customer_orders(session, store.id, customer, order_ids)
     counts: dict[str, Any] = {"customer_found": customer is not None, "orders": len(orders)}
-    for order in orders:
-        order.tags = []
+    sync_orders.erase_tags(session, [order.id for order in orders])
     if email:
         _suppress_digest(session, store.id, email, now)
     message_match = [Message.to_address.ilike(email.strip())] if email else []

@@ -29,11 +29,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from pg_database import ensure_database
+from pg_database import open_database
 from sqlalchemy import text
 
 from base.clock import FrozenClock
@@ -230,13 +229,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
     parser.add_argument("--requests", type=int, default=20, help="timed page requests per period (after one)")
     args = parser.parse_args()
-    url = f"sqlite:///{args.path}" if args.dialect == "sqlite" else args.url
-    if args.dialect == "sqlite" and not args.reuse:
-        for suffix in ("", "-wal", "-shm"):
-            Path(args.path + suffix).unlink(missing_ok=True)
-    if args.dialect == "postgres":
-        ensure_database(args.url)
-    db = Database(url)
+    url, db = open_database(args.dialect, args.path, args.url, args.reuse)
     print(f"{db.dialect}: {args.customers:,} customers, {args.customers * 3:,} orders", flush=True)
     if not args.reuse:
         Base.metadata.drop_all(db.engine)

@@ -27,10 +27,9 @@ import argparse
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from pg_database import ensure_database
+from pg_database import open_database
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -323,13 +322,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=3_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
     args = parser.parse_args()
-    url = f"sqlite:///{args.path}" if args.dialect == "sqlite" else args.url
-    if args.dialect == "sqlite" and not args.reuse:
-        for suffix in ("", "-wal", "-shm"):
-            Path(args.path + suffix).unlink(missing_ok=True)
-    if args.dialect == "postgres":
-        ensure_database(args.url)
-    db = Database(url)
+    url, db = open_database(args.dialect, args.path, args.url, args.reuse)
     print(f"{db.dialect}: {args.customers:,} customers, {args.orders:,} orders", flush=True)
     if not args.reuse:
         Base.metadata.drop_all(db.engine)

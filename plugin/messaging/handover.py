@@ -79,24 +79,31 @@ def lock_store(session: Session, store_id: int, *, exclusive: bool) -> None:
     session.execute(select(lock(STORE_LOCK, _int4(store_id))))
 
 
-def lock_recipients(session: Session, store_id: int, customer_ids: Iterable[int | None] = (),
-                    emails: Iterable[str | None] = ()) -> None:
-    """Hold the hand-over locks of these customers and addresses to the end of the transaction (sorted order)."""
-    if not _postgres(session):
-        return
+def _recipient_locks(store_id: int, customer_ids: Iterable[int | None], emails: Iterable[str | None]) -> list[Any]:
+    """Return the lock calls of these customers and addresses in the one global order every taker uses."""
     keys = sorted({(CUSTOMER_LOCK, _int4(cid)) for cid in customer_ids if cid is not None}
                   | {(ADDRESS_LOCK, _address_key(store_id, e)) for e in emails if e})
-    for namespace, key in keys:
-        session.execute(select(func.pg_advisory_xact_lock(namespace, key)))
+    return [func.pg_advisory_xact_lock(namespace, key) for namespace, key in keys]
 
 
-def lock_address_holders(session: Session, store_id: int, email: str) -> list[int]:
-    """Lock an address and every customer of the store who has it; return those customers' ids."""
-    address = normalize(email)
-    ids = list(session.scalars(select(Customer.id).where(Customer.store_id == store_id,
-                                                         func.lower(Customer.email) == address)))
-    lock_recipients(session, store_id, ids, [address])
-    return ids
+def lock_recipients(session: Session, store_id: int, customer_ids: Iterable[int | None] = (),
+                    emails: Iterable[str | None] = ()) -> None:
+    """Hold the hand-over locks of these customers and addresses to the end of the transaction (sorted order).
+
+    Take them all in one call: a second call in the same transaction could take a key out of order and
+    deadlock with a check that holds it.
+    """
+    if not _postgres(session):
+        return
+    calls = _recipient_locks(store_id, customer_ids, emails)
+    if calls:
+        session.execute(select(*calls))
+
+
+def address_holders(session: Session, store_id: int, email: str) -> list[int]:
+    """Return the ids of the store's customers who have this address now."""
+    return list(session.scalars(select(Customer.id).where(Customer.store_id == store_id,
+                                                          func.lower(Customer.email) == normalize(email))))
 
 
 @dataclass(frozen=True)
@@ -153,12 +160,8 @@ def _take_locks(session: Session | Connection, claim: Claim) -> None:
     """Take the store's shared lock and the recipient's locks in one round trip (the order lock_* use)."""
     if not _postgres(session):
         return
-    keys = {(CUSTOMER_LOCK, _int4(claim.customer_id))} if claim.customer_id is not None else set()
-    if claim.address:
-        keys.add((ADDRESS_LOCK, _address_key(claim.store_id, claim.address)))
-    calls = [func.pg_advisory_xact_lock_shared(STORE_LOCK, _int4(claim.store_id))]
-    calls += [func.pg_advisory_xact_lock(namespace, key) for namespace, key in sorted(keys)]
-    session.execute(select(*calls))
+    session.execute(select(func.pg_advisory_xact_lock_shared(STORE_LOCK, _int4(claim.store_id)),
+                           *_recipient_locks(claim.store_id, [claim.customer_id], [claim.address])))
 
 
 # The message's claim, its store, its flow's switch, its customer and its address's suppression, in one read.

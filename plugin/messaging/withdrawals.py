@@ -23,23 +23,20 @@ def unsubscribe_address(session: Session, store_id: int, email: str, reason: str
     Returns how many messages were cancelled.
     """
     addresses = {normalize(email)}
-    holders = set(handover.lock_address_holders(session, store_id, email))
     if customer_id is not None:
-        handover.lock_recipients(session, store_id, [customer_id])
         current = session.scalar(select(Customer.email).where(Customer.id == customer_id,
                                                               Customer.store_id == store_id))
-        if current and normalize(current) not in addresses:
-            holders |= set(handover.lock_address_holders(session, store_id, current))
+        if current:
             addresses.add(normalize(current))
-        holders.add(customer_id)
+    holders = {customer_id} if customer_id is not None else set()
+    for address in addresses:
+        holders.update(handover.address_holders(session, store_id, address))
+    handover.lock_recipients(session, store_id, holders, addresses)
     for address in sorted(addresses):
         suppress(session, store_id, address, reason, detail=detail, now=now)
     to_them = or_(func.lower(Message.to_address).in_(sorted(addresses)), Message.customer_id.in_(sorted(holders)))
-    waiting_marketing = outbox.cancel(session, store_id, "unsubscribed", now, Message.channel == "email",
-                                               Message.marketing.is_(True), to_them)
-    claimed = outbox.cancel(session, store_id, "unsubscribed", now, Message.channel == "email",
-                                     Message.status == "sending", to_them)
-    return waiting_marketing + claimed
+    return outbox.cancel(session, store_id, "unsubscribed", now, Message.channel == "email", to_them,
+                         or_(Message.marketing.is_(True), Message.status == "sending"))
 
 
 def withdraw_consent(session: Session, store_id: int, customer_id: int, reason: str, now: datetime) -> int:

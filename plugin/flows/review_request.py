@@ -3,12 +3,15 @@
 Who is due is decided by two set-based queries (first request, reminder). Never filtered by survey score or
 review sentiment (DESIGN §1: no review gating). Cancelled, refunded or returned orders get a ``skipped`` row
 with the reason, so the merchant sees why; a customer with an open complaint ticket waits (no row yet) and is
-asked once the ticket is resolved (service first, then ask).
+asked once the ticket is resolved (service first, then ask), whatever the request's age: a held request or
+reminder is due again for ``MAX_LATE_DAYS`` from the resolution (``was_held``).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
@@ -20,27 +23,56 @@ from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Customer, Message, Order, Review, Ticket
+from plugin.sync.sql import IN_CHUNK, chunked
 
 NAME = "review_request"
 # Orders whose request became due longer ago than this are not asked any more (e.g. the backfill of
-# an old store on install); also bounds the scan to an index range.
+# an old store on install); also bounds the scan to an index range. A request held by a complaint ticket
+# has its age counted from the ticket's resolution instead (the hold does not count against it).
 MAX_LATE_DAYS = 30
+
+Spans = dict[int, list[tuple[datetime, datetime]]]
 
 
 def _open_ticket(customer_id: Any) -> Any:
     return exists().where(Ticket.customer_id == customer_id, Ticket.status == "open")
 
 
+def _recently_resolved(run: FlowRun) -> Spans:
+    """Return, per customer, the (opened, resolved) times of their tickets resolved within the age limit."""
+    spans: Spans = defaultdict(list)
+    query = select(Ticket.customer_id, Ticket.opened_at, Ticket.resolved_at).where(
+        Ticket.store_id == run.store.id, Ticket.status == "resolved", Ticket.customer_id.is_not(None),
+        Ticket.resolved_at > run.now - timedelta(days=MAX_LATE_DAYS))
+    for customer_id, opened_at, resolved_at in run.session.execute(query):
+        spans[customer_id].append((opened_at, resolved_at))
+    return spans
+
+
+def was_held(spans: list[tuple[datetime, datetime]], due_at: datetime) -> bool:
+    """Say whether a ticket held a message due at ``due_at``: open at some moment before it aged out, resolved since.
+
+    Such a message is due again from the resolution, for another ``MAX_LATE_DAYS`` (DESIGN §4: "goes out once the
+    ticket is resolved"), so a complaint never costs the customer the review request others got.
+    """
+    aged_out = due_at + timedelta(days=MAX_LATE_DAYS)
+    return any(opened_at <= aged_out and resolved_at >= due_at for opened_at, resolved_at in spans)
+
+
+def _columns(*extra: Any) -> Any:
+    return select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
+                  Customer.email, Customer.locale, _open_ticket(Order.customer_id).label("waiting"), *extra)
+
+
 def due_requests(run: FlowRun) -> Rows:
-    """Return outbox rows for orders whose first request is due and not yet written."""
+    """Return outbox rows for orders whose first request is due and not yet written (held ones after resolution)."""
     now = run.now
     delay = timedelta(days=run.settings["delay_days"])
     fallback = timedelta(days=run.settings["fallback_after_fulfilment_days"])
     late = timedelta(days=MAX_LATE_DAYS)
     already = exists().where(Message.order_id == Order.id, Message.flow == NAME, Message.step == "main")
     query = (
-        select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
-               Customer.email, Customer.locale, _open_ticket(Order.customer_id).label("waiting"))
+        _columns()
         .join(Customer, Customer.id == Order.customer_id, isouter=True)
         .where(Order.store_id == run.store.id,
                or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
@@ -48,7 +80,26 @@ def due_requests(run: FlowRun) -> Rows:
                         Order.fulfilled_at > now - fallback - late)),
                ~already)
         .order_by(Order.id))
-    return _rows(run, query, "main")
+    rows = [tuple(r) for r in run.session.execute(query)]
+    spans = _recently_resolved(run)
+    if spans:
+        seen = {r[0] for r in rows}
+        earliest = min(opened for held in spans.values() for opened, _ in held) - late
+        for customers in chunked(sorted(spans), IN_CHUNK):
+            held = (
+                _columns(Order.delivered_at, Order.fulfilled_at)
+                .join(Customer, Customer.id == Order.customer_id, isouter=True)
+                .where(Order.store_id == run.store.id, Order.customer_id.in_(customers),
+                       or_(and_(Order.delivered_at <= now - delay, Order.delivered_at >= earliest - delay),
+                           and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - fallback,
+                                Order.fulfilled_at >= earliest - fallback)),
+                       ~already))
+            for *row, delivered_at, fulfilled_at in run.session.execute(held):
+                due_at = delivered_at + delay if delivered_at is not None else fulfilled_at + fallback
+                if row[0] not in seen and was_held(spans[row[1]], due_at):
+                    rows.append(tuple(row))
+        rows.sort(key=lambda r: r[0])
+    return _rows(run, rows, "main")
 
 
 def due_reminders(run: FlowRun) -> Rows:
@@ -60,23 +111,33 @@ def due_reminders(run: FlowRun) -> Rows:
     reminded = exists().where(Message.order_id == main.order_id, Message.flow == NAME, Message.step == "reminder")
     reviewed = exists().where(Review.store_id == store.id, Review.created_at_remote >= main.sent_at,
                               or_(Review.order_id == main.order_id, Review.customer_id == main.customer_id))
-    query = (
-        select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
-               Customer.email, Customer.locale, _open_ticket(Order.customer_id).label("waiting"))
-        .select_from(main)
-        .join(Order, Order.id == main.order_id)
-        .join(Customer, Customer.id == Order.customer_id, isouter=True)
-        .where(main.store_id == store.id, main.flow == NAME, main.step == "main", main.status == "sent",
-               main.sent_at <= now - delay, main.sent_at > now - delay - late, ~reminded, ~reviewed)
-        .order_by(Order.id))
-    return _rows(run, query, "reminder")
+
+    def sent(*conditions: Any) -> Any:
+        return (_columns(main.sent_at)
+                .select_from(main)
+                .join(Order, Order.id == main.order_id)
+                .join(Customer, Customer.id == Order.customer_id, isouter=True)
+                .where(main.store_id == store.id, main.flow == NAME, main.step == "main", main.status == "sent",
+                       main.sent_at <= now - delay, ~reminded, ~reviewed, *conditions))
+
+    rows = [tuple(r)[:-1] for r in run.session.execute(sent(main.sent_at > now - delay - late))]
+    spans = _recently_resolved(run)
+    if spans:
+        seen = {r[0] for r in rows}
+        earliest = min(opened for held in spans.values() for opened, _ in held) - late
+        for customers in chunked(sorted(spans), IN_CHUNK):
+            for *row, sent_at in run.session.execute(sent(main.customer_id.in_(customers),
+                                                          main.sent_at >= earliest - delay)):
+                if row[0] not in seen and was_held(spans[row[1]], sent_at + delay):
+                    rows.append(tuple(row))
+        rows.sort(key=lambda r: r[0])
+    return _rows(run, rows, "reminder")
 
 
-def _rows(run: FlowRun, query: Any, step: str) -> Rows:
+def _rows(run: FlowRun, results: Iterable[tuple[Any, ...]], step: str) -> Rows:
     store = run.store
     rows = []
-    for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale, waiting in \
-            run.session.execute(query):
+    for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale, waiting in results:
         reason = order_skip_reason(cancelled_at, refunded, returned, email, store.protected_data_access)
         if reason is None and waiting:
             continue  # open complaint: ask once it is resolved (the next run after resolution)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from plugin.flows import runner
+from plugin.flows import amazon_review_request, runner
 from plugin.models import Message, SurveyResponse
 from plugin.tickets import open_ticket, resolve_ticket
 from tests.jobs import factory as f
@@ -116,3 +116,127 @@ def test_one_reminder_unless_a_review_arrived(ctx):
             m.status, m.sent_at = "sent", ctx.clock.now()
     ctx.clock.advance(days=8)
     assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
+
+
+def _sent(ctx, step: str) -> None:
+    """Mark the scheduled rows of a step sent now (what the dispatcher records)."""
+    with ctx.database.session() as s:
+        for m in s.scalars(select(Message).where(Message.flow == "review_request", Message.step == step,
+                                                 Message.status == "scheduled")):
+            m.status, m.sent_at = "sent", ctx.clock.now()
+
+
+def test_a_request_held_past_the_age_limit_goes_after_resolution_with_its_reminder(ctx):
+    """Held from its due day (+7) to +60: asked the day after resolution, reminded 7 days after that."""
+    start = ctx.clock.now()
+    day = timedelta(days=1)
+    with ctx.database.session() as s:
+        st = f.store(s)
+        held, calm = f.customer(s, st.id), f.customer(s, st.id)
+        held_order = f.order(s, st.id, held.id, start - 5 * day, delivered_at=start)
+        calm_order = f.order(s, st.id, calm.id, start - 5 * day, delivered_at=start)
+        # Aged out (due at -93, limit -63) long before the ticket opened: the ticket never held it.
+        aged_out = f.order(s, st.id, held.id, start - 110 * day, delivered_at=start - 100 * day)
+        ticket = open_ticket(s, ctx.config, store_id=st.id, source="manual", severity=2, subject="broken",
+                             now=start + 3 * day, customer_id=held.id)
+        sid, tid = st.id, ticket.id
+    for n in range(7, 61):  # the flow runs every day
+        ctx.clock.set(start + n * day)
+        runner.run_review_request(ctx, sid)
+        _sent(ctx, "main")
+        _sent(ctx, "reminder")
+    assert _messages(ctx) == {(calm_order.id, "main"): ("sent", None), (calm_order.id, "reminder"): ("sent", None)}
+    ctx.clock.set(start + 60 * day + timedelta(hours=2))
+    with ctx.database.session() as s:
+        resolve_ticket(s, tid, "sent a replacement", ctx.clock.now())
+    ctx.clock.set(start + 61 * day)
+    assert runner.run_review_request(ctx, sid) == {"requests": 1, "reminders": 0, "skipped": 0}
+    _sent(ctx, "main")
+    for n in range(62, 68):
+        ctx.clock.set(start + n * day)
+        assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
+    ctx.clock.set(start + 68 * day)
+    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 1, "skipped": 0}
+    _sent(ctx, "reminder")
+    assert _messages(ctx) == {(calm_order.id, "main"): ("sent", None), (calm_order.id, "reminder"): ("sent", None),
+                              (held_order.id, "main"): ("sent", None), (held_order.id, "reminder"): ("sent", None)}
+    assert aged_out.id not in {order_id for order_id, _step in _messages(ctx)}
+    ctx.clock.set(start + 120 * day)
+    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
+
+
+def test_a_held_reminder_goes_after_a_late_resolution(ctx):
+    """The request went out before the complaint; the reminder it held is sent after the resolution at +45."""
+    start = ctx.clock.now()
+    day = timedelta(days=1)
+    with ctx.database.session() as s:
+        st = f.store(s)
+        c = f.customer(s, st.id)
+        o = f.order(s, st.id, c.id, start - 5 * day, delivered_at=start)
+        sid = st.id
+    ctx.clock.set(start + 7 * day)
+    assert runner.run_review_request(ctx, sid)["requests"] == 1
+    _sent(ctx, "main")
+    with ctx.database.session() as s:
+        tid = open_ticket(s, ctx.config, store_id=sid, source="review", severity=3, subject="late",
+                          now=start + 9 * day, customer_id=c.id).id
+    ctx.clock.set(start + 14 * day)
+    assert runner.run_review_request(ctx, sid)["reminders"] == 0
+    ctx.clock.set(start + 45 * day)
+    with ctx.database.session() as s:
+        resolve_ticket(s, tid, "refunded the shipping", ctx.clock.now())
+    ctx.clock.advance(hours=1)
+    assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 1, "skipped": 0}
+    assert _messages(ctx) == {(o.id, "main"): ("sent", None), (o.id, "reminder"): ("scheduled", None)}
+
+
+def test_a_request_held_and_resolved_early_keeps_its_schedule(ctx):
+    """Resolved inside the age limit: asked at the next run, once; reminder 7 days after the send, once."""
+    start = ctx.clock.now()
+    day = timedelta(days=1)
+    with ctx.database.session() as s:
+        st = f.store(s)
+        c = f.customer(s, st.id)
+        o = f.order(s, st.id, c.id, start - 5 * day, delivered_at=start)
+        tid = open_ticket(s, ctx.config, store_id=st.id, source="manual", severity=2, subject="broken",
+                          now=start + day, customer_id=c.id).id
+        sid = st.id
+    counts = []
+    for n in range(7, 40):
+        ctx.clock.set(start + n * day)
+        if n == 12:
+            with ctx.database.session() as s:
+                resolve_ticket(s, tid, "sent a replacement", ctx.clock.now() - timedelta(hours=1))
+        got = runner.run_review_request(ctx, sid)
+        counts.append((n, got["requests"], got["reminders"]))
+        _sent(ctx, "main")
+        _sent(ctx, "reminder")
+    assert [c for c in counts if c[1] or c[2]] == [(12, 1, 0), (19, 0, 1)]
+    assert _messages(ctx) == {(o.id, "main"): ("sent", None), (o.id, "reminder"): ("sent", None)}
+
+
+def test_a_resolved_ticket_does_not_extend_amazons_solicitation_window(ctx):
+    """Amazon's window is Amazon's: an open ticket neither holds a solicitation nor reopens a closed window."""
+    start = ctx.clock.now()
+    day = timedelta(days=1)
+    with ctx.database.session() as s:
+        st = f.store(s, platform="amazon")
+        buyer = f.customer(s, st.id, email=None)
+        closed = f.order(s, st.id, buyer.id, start - 50 * day, earliest_delivery_at=start - 45 * day,
+                         latest_delivery_at=start - 40 * day, marketplace_id="ATVPDKIKX0DER")
+        tid = open_ticket(s, ctx.config, store_id=st.id, source="feedback", severity=2, subject="damaged",
+                          now=start - 44 * day, customer_id=buyer.id).id
+        open_ = f.order(s, st.id, buyer.id, start - 12 * day, earliest_delivery_at=start - 8 * day,
+                        latest_delivery_at=start - 6 * day, marketplace_id="ATVPDKIKX0DER")
+        sid = st.id
+    with ctx.database.session() as s:
+        # The ticket is open: the order inside its window is planned all the same (no selective solicitation).
+        assert amazon_review_request.plan(s, sid, ctx.clock.now(), 0) == 1
+        resolve_ticket(s, tid, "replaced", ctx.clock.now())
+    ctx.clock.advance(hours=1)
+    with ctx.database.session() as s:
+        assert amazon_review_request.plan(s, sid, ctx.clock.now(), 0) == 0
+        planned = {m.order_id for m in s.scalars(select(Message).where(Message.store_id == sid))}
+    assert planned == {open_.id}
+    assert closed.id not in planned
+    assert runner.run_review_request(ctx, sid) == {"inactive": 1}

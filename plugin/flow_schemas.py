@@ -36,6 +36,12 @@ POLICY = SettingsSchema((
     Setting("ramadan_daytime_start", "time", "05:00", "Ramadan daytime starts"),
     Setting("ramadan_daytime_end", "time", "19:00", "Ramadan daytime ends"),
     Setting("fallback_locale", "text", "en", "Fallback language"),
+    Setting("message_orders_before_reinstall", "bool", False,
+            "After a reinstall, also message about orders from before it",
+            help="Off (the default): after the app is installed again, no review request, survey or reminder "
+                 "goes out about an order fulfilled or placed before that install. Uninstalling erases the "
+                 "message log 48 hours later (shop/redact), so turning this on can ask customers again about "
+                 "orders they were already asked about."),
 ))
 
 REVIEW_REQUEST = SettingsSchema((

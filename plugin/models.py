@@ -143,6 +143,9 @@ class Store(TimestampMixin, Base):
     protected_data_access: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     installed_at: Mapped[datetime | None]
     uninstalled_at: Mapped[datetime | None]
+    # Set by every install of the shop but its first (after an uninstall, a revoked grant or a shop/redact):
+    # the flows message about no order from before it (plugin.flows.audience.history_cutoff).
+    reinstalled_at: Mapped[datetime | None]
 
     merchant: Mapped[Merchant] = relationship(back_populates="stores")
 

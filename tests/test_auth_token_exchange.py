@@ -43,6 +43,7 @@ def test_first_admin_load_installs_the_store(database_url: str, tmp_path: Path, 
             "shopify", shop.name, shop.currency, shop.iana_timezone, shop.country)
         assert store.primary_locale == "de"
         assert store.status == "active" and store.installed_at == clock.now() and store.uninstalled_at is None
+        assert store.reinstalled_at is None  # the shop's first install: no cutoff on its backfilled orders
         assert store.scopes == ",".join(SCOPES)
         assert store.access_token_expires_at == clock.now() + timedelta(seconds=3600)
         assert store.refresh_token_expires_at == clock.now() + timedelta(days=90)
@@ -93,7 +94,8 @@ def test_reinstall_after_uninstall(database_url: str, tmp_path: Path, clock: Fro
         back_at = clock.advance(days=2)
         assert env.install() == store_id
         store = _store(env)
-        assert (store.status, store.installed_at, store.uninstalled_at) == ("active", back_at, None)
+        assert (store.status, store.installed_at, store.uninstalled_at, store.reinstalled_at) == (
+            "active", back_at, None, back_at)
         access = get_credential(store, env.app.extensions["aftercare.vault"], "access_token_enc")
         assert env.sandbox.tokens.lookup(access, clock.now()) is not None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from shopify_app import admin_graphql_request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from base.clock import Clock
@@ -28,7 +29,7 @@ from plugin.auth.tokens import (
 )
 from plugin.config import Config
 from plugin.crypto import Vault
-from plugin.models import Merchant, Store
+from plugin.models import ComplianceRequest, Merchant, Store
 from plugin.webhooks.inbox import find_shopify_store
 
 log = logging.getLogger("aftercare.auth")
@@ -74,11 +75,19 @@ def fetch_shop_details(config: Config, shop: str, access_token: str) -> ShopDeta
                        primary_locale=primary)
 
 
+def was_redacted(session: Session, shop: str) -> bool:
+    """Say whether a shop/redact erased an earlier install of the shop (its record outlives the store)."""
+    return session.scalar(select(ComplianceRequest.id).where(
+        ComplianceRequest.kind == "shop/redact", ComplianceRequest.shop_domain == shop).limit(1)) is not None
+
+
 def install_from_grant(session: Session, config: Config, clock: Clock, vault: Vault, shop: str,
                        grant: TokenGrant) -> Store:
     """Create or refresh the shop's merchant and store rows from a fresh grant; return the store."""
     now = clock.now()
     store = find_shopify_store(session, shop)
+    # Not the shop's first install: it uninstalled (or revoked our grant), or shop/redact erased its rows.
+    returning = store.status != "active" if store is not None else was_redacted(session, shop)
     if store is None:
         merchant = Merchant(name=shop_name(shop), settings={})
         session.add(merchant)
@@ -91,6 +100,9 @@ def install_from_grant(session: Session, config: Config, clock: Clock, vault: Va
     if reinstalled:
         store.installed_at = now
         store.uninstalled_at = None
+    if returning:
+        # The message log may be gone (shop/redact): orders from before now are never messaged again.
+        store.reinstalled_at = now
     details = fetch_shop_details(config, shop, grant.access_token)
     store.name = details.name
     store.currency = details.currency
@@ -103,7 +115,7 @@ def install_from_grant(session: Session, config: Config, clock: Clock, vault: Va
     if merchant is not None and merchant.name == shop_name(shop):
         merchant.name = details.name
     log.info("store installed" if reinstalled else "store tokens renewed",
-             extra={"store_id": store.id, "shop": shop, "scopes": grant.scope})
+             extra={"store_id": store.id, "shop": shop, "scopes": grant.scope, "returning": returning})
     session.flush()
     return store
 

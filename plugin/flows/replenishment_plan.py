@@ -51,7 +51,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from plugin.context import JobContext
-from plugin.flows.audience import contact_reason
+from plugin.flows.audience import contact_reason, history_cutoff
 from plugin.flows.base import FlowRun, Rows
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
@@ -401,6 +401,11 @@ def due_reminders(run: FlowRun) -> Rows:
     session, store, settings, now = run.session, run.store, run.settings, run.now
     refresh_cycles(session, store.id)
     now_days = (now - EPOCH).total_seconds() / 86400.0
+    cutoff = history_cutoff(run)
+    # After a reinstall, nothing about a purchase fulfilled or delivered before it (history_cutoff says why).
+    since = ("" if cutoff is None else
+             "AND NOT EXISTS (SELECT 1 FROM orders lo WHERE lo.id = ch.order_id "
+             "AND (lo.fulfilled_at < :cutoff OR lo.delivered_at < :cutoff))")
     sql = f"""
     WITH choice AS (
         SELECT g.customer_id AS c, g.product_id AS p, g.last_order_id AS order_id, g.last_purchase_day AS t,
@@ -428,10 +433,13 @@ def due_reminders(run: FlowRun) -> Rows:
       AND ch.t + ch.cycle * ch.q - ch.lead <= :horizon
       AND NOT EXISTS (SELECT 1 FROM message m WHERE m.order_id = ch.order_id AND m.flow = '{FLOW}'
                       AND m.product_id = ch.p AND m.customer_id = ch.c)
+      {since}
     ORDER BY ch.c, ch.p
     """  # noqa: S608
     params = {"store_id": store.id, "min_samples": settings["min_product_samples"],
               "lead_days": settings["lead_days"], "now_days": now_days, "horizon": now_days + PLAN_AHEAD_DAYS}
+    if cutoff is not None:
+        params["cutoff"] = _bind_time(session.get_bind().dialect.name, cutoff)
     discount = settings["discount_percent"] if settings["discount_enabled"] else None
     rows = []
     for (customer_id, product_id, order_id, qty, variant_id, sub, cycle, source, run_out, remind, email, locale,

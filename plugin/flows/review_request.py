@@ -4,7 +4,8 @@ Who is due is decided by two set-based queries (first request, reminder). Never 
 review sentiment (DESIGN §1: no review gating). Cancelled, refunded or returned orders get a ``skipped`` row
 with the reason, so the merchant sees why; a customer with an open complaint ticket waits (no row yet) and is
 asked once the ticket is resolved (service first, then ask), whatever the request's age: a held request or
-reminder is due again for ``MAX_LATE_DAYS`` from the resolution (``was_held``).
+reminder is due again for ``MAX_LATE_DAYS`` from the resolution (``was_held``). After a reinstall no order
+fulfilled or delivered before it is asked about (``plugin.flows.audience.history_cutoff``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from plugin import flow_schemas
-from plugin.flows.audience import order_skip_reason
+from plugin.flows.audience import history_cutoff, left_since, order_skip_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
@@ -71,6 +72,7 @@ def due_requests(run: FlowRun) -> Rows:
     fallback = timedelta(days=run.settings["fallback_after_fulfilment_days"])
     late = timedelta(days=MAX_LATE_DAYS)
     already = exists().where(Message.order_id == Order.id, Message.flow == NAME, Message.step == "main")
+    since = left_since(history_cutoff(run))
     query = (
         _columns()
         .join(Customer, Customer.id == Order.customer_id, isouter=True)
@@ -78,7 +80,7 @@ def due_requests(run: FlowRun) -> Rows:
                or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
                    and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - fallback,
                         Order.fulfilled_at > now - fallback - late)),
-               ~already)
+               ~already, *since)
         .order_by(Order.id))
     rows = [tuple(r) for r in run.session.execute(query)]
     spans = _recently_resolved(run)
@@ -93,7 +95,7 @@ def due_requests(run: FlowRun) -> Rows:
                        or_(and_(Order.delivered_at <= now - delay, Order.delivered_at >= earliest - delay),
                            and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - fallback,
                                 Order.fulfilled_at >= earliest - fallback)),
-                       ~already))
+                       ~already, *since))
             for *row, delivered_at, fulfilled_at in run.session.execute(held):
                 due_at = delivered_at + delay if delivered_at is not None else fulfilled_at + fallback
                 if row[0] not in seen and was_held(spans[row[1]], due_at):
@@ -111,6 +113,7 @@ def due_reminders(run: FlowRun) -> Rows:
     reminded = exists().where(Message.order_id == main.order_id, Message.flow == NAME, Message.step == "reminder")
     reviewed = exists().where(Review.store_id == store.id, Review.created_at_remote >= main.sent_at,
                               or_(Review.order_id == main.order_id, Review.customer_id == main.customer_id))
+    since = left_since(history_cutoff(run))
 
     def sent(*conditions: Any) -> Any:
         return (_columns(main.sent_at)
@@ -118,7 +121,7 @@ def due_reminders(run: FlowRun) -> Rows:
                 .join(Order, Order.id == main.order_id)
                 .join(Customer, Customer.id == Order.customer_id, isouter=True)
                 .where(main.store_id == store.id, main.flow == NAME, main.step == "main", main.status == "sent",
-                       main.sent_at <= now - delay, ~reminded, ~reviewed, *conditions))
+                       main.sent_at <= now - delay, ~reminded, ~reviewed, *since, *conditions))
 
     rows = [tuple(r)[:-1] for r in run.session.execute(sent(main.sent_at > now - delay - late))]
     spans = _recently_resolved(run)

@@ -3,7 +3,8 @@
 Answers arrive through the hosted survey page (plugin.public), which calls ``record_answer``. A detractor
 (NPS 0-6, CSAT 1-2) opens a complaint ticket; once it is resolved the customer gets a "what we changed"
 follow-up (+7 days) and a come-back offer (+30 days, marketing: consent needed, enforced by the send policy at
-dispatch). Surveys are Shopify-only (Amazon forbids custom messages).
+dispatch). Surveys are Shopify-only (Amazon forbids custom messages). After a reinstall no order fulfilled or
+delivered before it is surveyed (``plugin.flows.audience.history_cutoff``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_schemas
 from plugin.config import Config
-from plugin.flows.audience import contact_reason, order_skip_reason
+from plugin.flows.audience import contact_reason, history_cutoff, left_since, order_skip_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
@@ -48,7 +49,7 @@ def due_surveys(run: FlowRun) -> Rows:
                or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
                    and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - delay,
                         Order.fulfilled_at > now - delay - late)),
-               ~already)
+               ~already, *left_since(history_cutoff(run)))
         .order_by(Order.id))
     rows = []
     for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale in run.session.execute(query):

@@ -174,7 +174,8 @@ FLOW = Flow(
         Exit(reasons.ORDER_REFUNDED, "the order was refunded"),
         Exit(reasons.ORDER_RETURNED, "the order was returned"),
         Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
-        Exit("open_complaint", "waits while the customer has an open complaint ticket"),
+        Exit("open_complaint", "waits while the customer has an open complaint ticket; asked once it is resolved, "
+                               "however late (the hold does not count against the age limit)"),
     ),
     idempotency_key="<store>:review_request:order=<order id>:step=<main|reminder>",
     settings=flow_schemas.REVIEW_REQUEST,

@@ -9,6 +9,7 @@ turned ``message_orders_before_reinstall`` on.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -109,19 +110,21 @@ def _asked(order_ids: list[str]) -> list[tuple[str, str, str, str]]:
                   for flow, step in (("review_request", "main"), ("review_request", "reminder"), ("survey", "main")))
 
 
+@contextmanager
 def _reinstall_story(database_url: str, tmp_path: Path, clock: FrozenClock, smtp: SmtpSandbox,
-                     opt_in: bool) -> tuple[World, dict[str, str], int]:
+                     opt_in: bool) -> Iterator[tuple[World, dict[str, str], int]]:
     """Install, deliver, send; uninstall on day 25, shop/redact on day 27 (48 h), reinstall on day 28; live to day 65.
 
     Orders: a and b delivered on day 3 (asked before the uninstall); c placed and fulfilled before the uninstall and
     delivered while the app was away (day 26); d placed before the uninstall, fulfilled and delivered after the
     reinstall (day 31); e placed after the reinstall (delivered day 33).
     """
-    env_cm = shopify_env(database_url, tmp_path, clock)
-    env = env_cm.__enter__()
-    world = World(env, smtp, clock.now())
-    world.env_cm = env_cm  # type: ignore[attr-defined]
-    sandbox = env.sandbox
+    with shopify_env(database_url, tmp_path, clock) as env:
+        yield _live_the_story(World(env, smtp, clock.now()), opt_in)
+
+
+def _live_the_story(world: World, opt_in: bool) -> tuple[World, dict[str, str], int]:
+    env, smtp, sandbox = world.env, world.smtp, world.env.sandbox
     world.store_id = env.install()
     orders = {"a": world.order(3, 0), "b": world.order(4, 0)}
     world.at(1)
@@ -173,8 +176,7 @@ def _reinstall_story(database_url: str, tmp_path: Path, clock: FrozenClock, smtp
 def test_a_reinstall_after_shop_redact_asks_nobody_about_old_orders(database_url: str, tmp_path: Path,
                                                                   clock: FrozenClock, smtp: SmtpSandbox) -> None:
     """Old orders: zero messages over the five weeks after the reinstall; orders delivered after it: asked."""
-    world, orders, before = _reinstall_story(database_url, tmp_path, clock, smtp, opt_in=False)
-    try:
+    with _reinstall_story(database_url, tmp_path, clock, smtp, opt_in=False) as (world, orders, before):
         assert world.messages() == _asked([orders["d"], orders["e"]])
         assert len(world.smtp.messages) == before + 6
         with world.env.app.extensions["aftercare.db"].session() as s:
@@ -182,8 +184,6 @@ def test_a_reinstall_after_shop_redact_asks_nobody_about_old_orders(database_url
             store = s.get(Store, world.store_id)
             assert (store.installed_at, store.reinstalled_at) == (world.start + 28 * DAY, world.start + 28 * DAY)
         assert {orders[k] for k in "abcde"} <= backfilled
-    finally:
-        world.env_cm.__exit__(None, None, None)  # type: ignore[attr-defined]
 
 
 def test_the_merchant_can_choose_to_ask_about_orders_before_the_reinstall(database_url: str, tmp_path: Path,
@@ -191,12 +191,9 @@ def test_the_merchant_can_choose_to_ask_about_orders_before_the_reinstall(databa
                                                                           smtp: SmtpSandbox) -> None:
     """Turned on explicitly, the age limits alone decide again: a and b (delivered day 3, asked again from day 28:
     request and survey still inside their 30-day limits, then the reminder) and c (delivered day 26) are asked too."""
-    world, orders, before = _reinstall_story(database_url, tmp_path, clock, smtp, opt_in=True)
-    try:
+    with _reinstall_story(database_url, tmp_path, clock, smtp, opt_in=True) as (world, orders, before):
         assert world.messages() == _asked([orders[k] for k in "abcde"])
         assert len(world.smtp.messages) == before + 15
-    finally:
-        world.env_cm.__exit__(None, None, None)  # type: ignore[attr-defined]
 
 
 def test_the_first_install_still_asks_recently_delivered_backfilled_orders(database_url: str, tmp_path: Path,

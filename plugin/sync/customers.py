@@ -1,12 +1,15 @@
-"""The owner of customer rows: the customer stream's upsert and the customers embedded in orders.
+"""The owner of customer rows: the customer stream's upsert, the customers embedded in orders, tombstones.
 
 A customer whose ``redacted_at`` is set is never updated again, so personal data cannot come back; an older
-copy (``updated_at`` before the stored one) never overwrites a newer one.
+copy (``updated_at`` before the stored one) never overwrites a newer one. A ``customers/redact`` for someone
+we have not stored yet (it came before the first sync, or before the sync reached them) leaves an empty
+redacted row, the tombstone, so the backfill, a later sync and every webhook body meet ``redacted_at`` too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
@@ -86,3 +89,13 @@ def embedded_customers(session: Session, store_id: int, records: list[CustomerRe
         ids.update(ids_by_external(session, CUSTOMERS, store_id, missing))
     return ids, len(written)
 
+
+
+def add_redaction_tombstones(session: Session, store_id: int, redacted: Mapping[str, datetime]) -> int:
+    """Store an empty row, redacted when given, for each external id not stored yet; return how many were added.
+
+    Rows already stored are left as they are (the redaction erases those itself).
+    """
+    rows = [{"store_id": store_id, "external_id": ext, "tags": [], "marketing_consent": False, "redacted_at": when}
+            for ext, when in sorted(redacted.items())]
+    return len(upsert(session, CUSTOMERS, rows, keys=("store_id", "external_id"), update=()))

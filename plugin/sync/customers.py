@@ -16,6 +16,8 @@ from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import CustomerRecord
+from plugin.messaging import handover
+from plugin.messaging.withdrawals import CONSENT_WITHDRAWN, withdraw_consents
 from plugin.sync.sql import CUSTOMERS, IN_CHUNK, chunked, custom_plans, dedupe, ids_by_external, not_older, upsert
 
 # Consent is dated by its own time, not the customer's updatedAt: the consent webhook sets it without moving
@@ -48,19 +50,39 @@ def _customer_not_redacted_and_newer(excluded: Any) -> ColumnElement[bool]:
     return and_(CUSTOMERS.c.redacted_at.is_(None), not_older(CUSTOMERS, excluded))
 
 
-def upsert_customers(session: Session, store_id: int, records: Iterable[CustomerRecord], *,
+def upsert_customers(session: Session, store_id: int, records: Iterable[CustomerRecord], *, now: datetime,
                      batch_size: int = 1000) -> int:
     """Insert or update customers; return how many rows were written (new or changed).
 
-    A redacted customer (``redacted_at`` set) is never updated, so a sync cannot bring back erased data.
+    A redacted customer (``redacted_at`` set) is never updated, so a sync cannot bring back erased data. A
+    customer whose consent this write takes away (the sync or a webhook saw a withdrawal) has their marketing
+    that has not left yet cancelled at once (``consent_withdrawn``), not skipped later at dispatch.
     """
     custom_plans(session)
     written = 0
     for batch in chunked(records, batch_size):
         rows = dedupe(customer_row(store_id, r) for r in batch)
+        consenting = _consenting(session, store_id, [r["external_id"] for r in rows if not r["marketing_consent"]])
+        # The hand-over locks before the row locks, the order redaction and unsubscribes take them in.
+        handover.lock_recipients(session, store_id, consenting)
         written += len(upsert(session, CUSTOMERS, rows, keys=("store_id", "external_id"), update=CUSTOMER_FIELDS,
                                where=_customer_not_redacted_and_newer, dated=CONSENT_DATED))
+        if consenting:
+            # A copy older than the stored consent leaves it as it is (CONSENT_DATED): only real withdrawals.
+            withdrawn = session.scalars(select(CUSTOMERS.c.id).where(CUSTOMERS.c.id.in_(consenting),
+                                                                     CUSTOMERS.c.marketing_consent.is_(False)))
+            withdraw_consents(session, store_id, list(withdrawn), CONSENT_WITHDRAWN, now)
     return written
+
+
+def _consenting(session: Session, store_id: int, external_ids: list[str]) -> list[int]:
+    """Return the ids of these customers who hold marketing consent now."""
+    found: list[int] = []
+    for part in chunked(sorted(external_ids), IN_CHUNK):
+        found.extend(session.scalars(select(CUSTOMERS.c.id).where(
+            CUSTOMERS.c.store_id == store_id, CUSTOMERS.c.external_id.in_(part),
+            CUSTOMERS.c.marketing_consent.is_(True))))
+    return found
 
 
 def embedded_customers(session: Session, store_id: int, records: list[CustomerRecord]) -> tuple[dict[str, int], int]:

@@ -217,7 +217,7 @@ def test_merchant_overrides_survive_connector_updates(database, store_id):
 
 def test_redacted_customer_is_never_resurrected(database, store_id):
     with database.session() as session:
-        sync.upsert_customers(session, store_id, [customer(1), customer(2)])
+        sync.upsert_customers(session, store_id, [customer(1), customer(2)], now=T0)
     with database.session() as session:
         session.execute(update(Customer).where(Customer.external_id == "1")
                         .values(email=None, first_name=None, locale=None, country=None, time_zone=None,
@@ -225,7 +225,8 @@ def test_redacted_customer_is_never_resurrected(database, store_id):
     later = T0 + timedelta(days=1)
     with database.session() as session:
         assert sync.upsert_customers(session, store_id, [customer(1, updated_at=later),
-                                                         customer(2, first_name="Zoe", updated_at=later)]) == 1
+                                                         customer(2, first_name="Zoe", updated_at=later)],
+                                     now=later) == 1
         sync.upsert_orders(session, store_id, [order(5, [line(51)], cust=customer(1, updated_at=later))])
     with database.session() as session:
         c1 = session.scalar(select(Customer).where(Customer.external_id == "1"))
@@ -238,7 +239,8 @@ def test_redacted_customer_is_never_resurrected(database, store_id):
 
 def test_embedded_customer_fills_blanks_but_does_not_erase(database, store_id):
     with database.session() as session:
-        sync.upsert_customers(session, store_id, [customer(1, marketing_consent=True, marketing_consent_at=T0)])
+        sync.upsert_customers(session, store_id, [customer(1, marketing_consent=True, marketing_consent_at=T0)],
+                              now=T0)
         bare = CustomerRecord(external_id="1")
         counts = sync.upsert_orders(session, store_id, [order(1, [line(11)], cust=bare)])
     assert counts["customers"] == 0
@@ -252,7 +254,7 @@ def test_customer_without_contact_access_is_kept(database, store_id):
     """Protected customer data may come back null: the customer row exists, without contact."""
     with database.session() as session:
         assert sync.upsert_customers(session, store_id, [CustomerRecord(external_id="9", locale="fr",
-                                                                        country="FR")]) == 1
+                                                                        country="FR")], now=T0) == 1
     with database.session() as session:
         c = session.scalar(select(Customer))
         assert (c.external_id, c.email, c.first_name, c.locale, c.country) == ("9", None, None, "fr", "FR")
@@ -280,7 +282,7 @@ def test_duplicate_records_in_one_batch_are_folded(database, store_id):
 
 def test_reviews_link_and_report_only_new_ids(database, store_id):
     with database.session() as session:
-        sync.upsert_customers(session, store_id, [customer(1), customer(2)])
+        sync.upsert_customers(session, store_id, [customer(1), customer(2)], now=T0)
         sync.upsert_products(session, store_id, [ProductRecord(external_id="p1", title="X", handle="x")])
         sync.upsert_orders(session, store_id, [order(7, [line(71)], cust=customer(1))])
     reviews = [ReviewRecord(source="judgeme", external_id="r1", rating=5, created_at=T0, title="Great",

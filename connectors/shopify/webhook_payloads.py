@@ -147,6 +147,30 @@ def email_consent_update(payload: Mapping[str, Any]) -> EmailConsent:
                         consent_updated_at=parse_time(consent.get("consent_updated_at")))
 
 
+def customer_body_consent(payload: Mapping[str, Any]) -> EmailConsent | None:
+    """Return the e-mail consent a customer body of an API version before 2025-01 carries, or None.
+
+    2022-04 to 2024-10 send ``email_marketing_consent`` (``state``, ``opt_in_level``, ``consent_updated_at``),
+    https://shopify.dev/changelog/new-email-marketing-consent-for-customers-and-deprecated-fields; before
+    2024-01 the legacy ``accepts_marketing`` with ``accepts_marketing_updated_at`` is there too (the only one
+    before 2022-04), https://shopify.dev/changelog/removal-of-accepts-marketing-fields-in-admin-api-customer-resources.
+    The consent object wins over the legacy flag; a body with neither (2025-01 and later) says nothing.
+    """
+    customer_id = _required_id(payload, "customer")
+    email = payload.get("email")
+    consent = payload.get("email_marketing_consent")
+    if isinstance(consent, Mapping) and consent.get("state"):
+        return EmailConsent(customer_id=customer_id, email=str(email).strip() if email else None,
+                            state=str(consent["state"]).strip().lower(),
+                            consent_updated_at=parse_time(consent.get("consent_updated_at")))
+    accepts = payload.get("accepts_marketing")
+    if isinstance(accepts, bool):
+        return EmailConsent(customer_id=customer_id, email=str(email).strip() if email else None,
+                            state=SUBSCRIBED if accepts else "unsubscribed",
+                            consent_updated_at=parse_time(payload.get("accepts_marketing_updated_at")))
+    return None
+
+
 def line_record(payload: Mapping[str, Any]) -> OrderLineRecord:
     """Map a REST line item."""
     return OrderLineRecord(

@@ -30,6 +30,7 @@ from plugin.auth.tokens import (
 from plugin.config import Config
 from plugin.crypto import Vault
 from plugin.models import ComplianceRequest, Merchant, Store
+from plugin.webhooks.compliance import carry_earlier_redactions
 from plugin.webhooks.inbox import find_shopify_store
 
 log = logging.getLogger("aftercare.auth")
@@ -94,6 +95,8 @@ def install_from_grant(session: Session, config: Config, clock: Clock, vault: Va
         session.flush()
         store = Store(merchant_id=merchant.id, platform="shopify", external_id=shop, marketplace_ids=[])
         session.add(store)
+        session.flush()
+        carry_earlier_redactions(session, store)
     reinstalled = store.status != "active" or store.installed_at is None
     apply_grant(store, vault, grant)
     store.status = "active"

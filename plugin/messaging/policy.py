@@ -123,7 +123,9 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
 
     zone = sendtime.resolve_zone(customer.time_zone if customer else None,
                                  (customer.country if customer else None) or store.country, store.timezone)
-    country = (customer.country if customer else None) or store.country
+    # A customer without a country but in, say, Asia/Riyadh gets Saudi Arabia's rules, not the store's.
+    country = sendtime.customer_country(customer.country if customer else None,
+                                        customer.time_zone if customer else None, store.country)
     ramadan_countries = {c.upper() for c in policy.get("ramadan_countries", []) or []}
     rules = sendtime.WindowRules(
         start=_hhmm(policy, "send_window_start", "09:00"),

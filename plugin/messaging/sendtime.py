@@ -8,6 +8,7 @@ instant after the gap; an ambiguous one (autumn fold) takes the earlier of the t
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -72,6 +73,43 @@ def zone_for_country(country: str | None) -> str | None:
         return MAIN_ZONES[code]
     zones = get_global("territory_zones").get(code)
     return zones[0] if zones else None
+
+
+@functools.cache
+def _zone_countries() -> dict[str, str]:
+    """Map IANA zone names to the one country each stands for, from tzdata's ``zone.tab`` and ``zone1970.tab``.
+
+    https://data.iana.org/time-zones/tzdb/zone1970.tab lists, per zone, every country it overlaps, the one of its
+    most populous city first; ``zone.tab`` names one country per zone, also for the names of zones merged since
+    1970 (``Europe/Stockholm``, ``Asia/Kuwait``). A zone takes the first country of its zone1970.tab list when
+    zone.tab agrees; where they disagree the listing follows no population rule (``Europe/Simferopol``:
+    ``RU,UA`` "alphabetically", see "territorial claims" there) and the zone stands for no country.
+    """
+    files = importlib.resources.files("tzdata").joinpath("zoneinfo")
+    countries: dict[str, str] = {}
+    for line in files.joinpath("zone.tab").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            code, _, zone = line.split("\t")[:3]
+            countries[zone] = code
+    for line in files.joinpath("zone1970.tab").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            codes, _, zone = line.split("\t")[:3]
+            first = codes.split(",")[0]
+            if countries.get(zone, first) == first:
+                countries[zone] = first
+            else:
+                del countries[zone]
+    return countries
+
+
+def country_for_zone(zone: str | None) -> str | None:
+    """Return the ISO 3166 country an IANA zone stands for (see ``_zone_countries``), or None."""
+    return _zone_countries().get(zone) if zone else None
+
+
+def customer_country(country: str | None, zone: str | None, store_country: str | None) -> str | None:
+    """Pick the country whose holidays and Ramadan rule apply: the customer's, else their zone's, else the store's."""
+    return (country or country_for_zone(zone) or store_country or "").upper() or None
 
 
 def resolve_zone(customer_zone: str | None, country: str | None, store_zone: str | None) -> ZoneInfo:

@@ -3,6 +3,7 @@ hand-over locks, cancelling what has not left yet (plugin/messaging/handover.py 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Session
 from plugin.messaging import handover, outbox
 from plugin.messaging.suppression import normalize, suppress
 from plugin.models import Customer, Message
+
+# The skip reason of marketing cancelled because the customer withdrew consent (any source: sync or webhook).
+CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 def unsubscribe_address(session: Session, store_id: int, email: str, reason: str, now: datetime,
@@ -41,9 +45,22 @@ def unsubscribe_address(session: Session, store_id: int, email: str, reason: str
 
 def withdraw_consent(session: Session, store_id: int, customer_id: int, reason: str, now: datetime) -> int:
     """Cancel a customer's marketing that has not left yet, after they withdrew consent; return how many."""
-    handover.lock_recipients(session, store_id, [customer_id])
+    return withdraw_consents(session, store_id, [customer_id], reason, now)
+
+
+def withdraw_consents(session: Session, store_id: int, customer_ids: Iterable[int], reason: str,
+                      now: datetime) -> int:
+    """Cancel the marketing of customers who withdrew consent that has not left yet; return how many.
+
+    The locks are taken in one call (see ``handover.lock_recipients``); taking them again after a writer
+    already holds them in the same transaction waits for nothing.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return 0
+    handover.lock_recipients(session, store_id, ids)
     return outbox.cancel(session, store_id, reason, now, Message.channel == "email",
-                                  Message.marketing.is_(True), Message.customer_id == customer_id)
+                         Message.marketing.is_(True), Message.customer_id.in_(ids))
 
 
 def stop_store(session: Session, store_id: int, reason: str, now: datetime) -> int:

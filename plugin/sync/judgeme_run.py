@@ -49,7 +49,7 @@ def sync_judgeme_reviews(ctx: JobContext, store_id: int) -> dict[str, int]:
             # Judge.me lists newest first, so the cursor only moves once every page is stored.
             for batch in chunked(client.iter_reviews(since=since), BATCH_SIZE):
                 with ctx.database.session() as session:
-                    counts["new"] += sink.write(session, store_id, batch)
+                    counts["new"] += sink.write(session, store_id, batch, ctx.clock.now())
                 counts["records"] += len(batch)
                 for review in batch:
                     stamp = review.updated_at or review.created_at

@@ -159,7 +159,7 @@ def _upsert_batches(ctx: JobContext, store_id: int, stream: Stream,
     counts: dict[str, Any] = {"records": 0, "written": 0}
     for batch, newest in batches:
         with ctx.database.session() as session:
-            written = sink.write(session, store_id, batch)
+            written = sink.write(session, store_id, batch, ctx.clock.now())
             if checkpoint and newest is not None:
                 # Sorted by updated_at: everything up to ``newest`` is stored once this commits.
                 get_sync_state(session, store_id, stream.name).cursor = format_cursor(newest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,14 +26,18 @@ class Sink:
 
     upsert: Callable[..., Any]
     written: Callable[[Any], int]
+    # The owner takes the clock's ``now`` (customers: a consent withdrawal cancels scheduled marketing).
+    dated: bool = False
 
-    def write(self, session: Session, store_id: int, records: Iterable[Any]) -> int:
+    def write(self, session: Session, store_id: int, records: Iterable[Any], now: datetime) -> int:
         """Upsert ``records``; return how many rows were written."""
+        if self.dated:
+            return self.written(self.upsert(session, store_id, records, now=now))
         return self.written(self.upsert(session, store_id, records))
 
 
 SINKS: dict[str, Sink] = {
-    "customers": Sink(upsert_customers, int),
+    "customers": Sink(upsert_customers, int, dated=True),
     "products": Sink(upsert_products, int),
     "orders": Sink(upsert_orders, _order_rows_written),
     "reviews": Sink(upsert_reviews, len),  # the ids of new reviews

@@ -41,6 +41,7 @@ from plugin.models import (
     WebhookEvent,
 )
 from plugin.sync import orders as sync_orders
+from plugin.sync.customers import add_redaction_tombstones
 
 log = logging.getLogger("aftercare.compliance")
 
@@ -217,11 +218,16 @@ def erase_customer_fields(customer: Customer, now: datetime) -> None:
 def _redact_in_store(session: Session, store: Store, external_id: str | None, email: str | None,
                      order_ids: list[str], now: datetime, current_event_id: int | None) -> dict[str, Any]:
     customer = _find_customer(session, store.id, external_id, email)
+    found = customer is not None
+    if customer is None and external_id:
+        # Not stored yet: a tombstone keeps the backfill, later syncs and webhooks from storing them.
+        add_redaction_tombstones(session, store.id, {external_id: now})
+        customer = _find_customer(session, store.id, external_id, None)
     email = email or (customer.email if customer else None)
     # The dispatcher's last check takes these locks too: a message it has not let go by now never leaves.
     handover.lock_recipients(session, store.id, [customer.id] if customer else [], [email])
     orders = _customer_orders(session, store.id, customer, order_ids)
-    counts: dict[str, Any] = {"customer_found": customer is not None, "orders": len(orders)}
+    counts: dict[str, Any] = {"customer_found": found, "orders": len(orders)}
     sync_orders.erase_tags(session, [order.id for order in orders])
     if email:
         _suppress_digest(session, store.id, email, now)
@@ -266,6 +272,22 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     counts["webhook_bodies_erased"] = erased
     session.flush()
     return counts
+
+
+def carry_earlier_redactions(session: Session, store: Store) -> int:
+    """Leave tombstones for customers/redact requests that came for this shop before its store existed.
+
+    Shopify may send them while no store row holds the shop (before the install, or after a shop/redact
+    and a new install); they are recorded with the shop domain alone. Each tombstone is dated by the first
+    request for that customer. Return how many tombstones were added.
+    """
+    first: dict[str, datetime] = {}
+    for external_id, requested_at in session.execute(select(
+            ComplianceRequest.customer_external_id, ComplianceRequest.requested_at).where(
+            ComplianceRequest.shop_domain == store.external_id, ComplianceRequest.kind == "customers/redact",
+            ComplianceRequest.customer_external_id.is_not(None)).order_by(ComplianceRequest.requested_at.desc())):
+        first[external_id] = requested_at
+    return add_redaction_tombstones(session, store.id, first)
 
 
 def redact_shop(session: Session, store: Store | None, shop_domain: str, now: datetime,

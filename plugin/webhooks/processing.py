@@ -6,6 +6,15 @@ produces and through the same owners (``plugin.sync.orders``, ``plugin.sync.cust
 
 E-mail consent (API 2025-01) arrives only by ``customers_email_marketing_consent/update``: customers/update
 and the customers inside order bodies no longer carry it, so those keep the stored consent and tags.
+
+Which sources change consent. A grant is taken only from Shopify's consent record of the customer: the
+sync's ``Customer.emailMarketingConsent`` and the ``customers_email_marketing_consent/update`` topic (both
+dated by ``consent_updated_at``; there is no double opt-in of our own). A withdrawal is taken from those and
+also from the consent a customers/update body of an older API version still carries (``email_marketing_consent``
+not ``subscribed``, or the legacy ``accepts_marketing: false``). Never from an order body:
+``buyer_accepts_marketing`` is the checkout's box, which Shopify itself turns into the customer's consent
+record (and an unticked box is no withdrawal). A withdrawal cancels the customer's scheduled marketing at once
+(``plugin.sync.customers.upsert_customers``).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from connectors.records import CustomerRecord
 from connectors.shopify import webhook_payloads as payloads
 from plugin.auth.lifecycle import SKIP_UNINSTALLED, mark_uninstalled
 from plugin.context import JobContext
-from plugin.messaging.withdrawals import stop_store, withdraw_consent
+from plugin.messaging.withdrawals import CONSENT_WITHDRAWN, stop_store, withdraw_consent
 from plugin.models import ComplianceRequest, Customer, Store, WebhookEvent
 from plugin.sync import orders
 from plugin.sync.customers import upsert_customers
@@ -34,7 +43,7 @@ log = logging.getLogger("aftercare.webhooks")
 
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled")
 EMAIL_CONSENT_TOPIC = "customers_email_marketing_consent/update"
-SKIP_CONSENT_WITHDRAWN = "consent_withdrawn"
+SKIP_CONSENT_WITHDRAWN = CONSENT_WITHDRAWN
 # Bodies we keep after processing: they hold no personal data and other code reads them later.
 KEEP_BODY_TOPICS = ("bulk_operations/finish",)
 
@@ -71,8 +80,14 @@ def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, 
 
 
 def _customer(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
-    record = _with_stored_customer_facts(session, store.id, payloads.customer_record(event.payload or {}))
-    return "applied" if upsert_customers(session, store.id, [record]) else "unchanged"
+    body = event.payload or {}
+    record = _with_stored_customer_facts(session, store.id, payloads.customer_record(body))
+    consent = payloads.customer_body_consent(body)
+    if consent is not None and not consent.subscribed:
+        # A withdrawal counts from this copy too; a grant does not (module doc). Dated as the consent topic does.
+        record = dataclasses.replace(record, marketing_consent=False, marketing_consent_at=(
+            consent.consent_updated_at or event.triggered_at or event.received_at))
+    return "applied" if upsert_customers(session, store.id, [record], now=now) else "unchanged"
 
 
 def _email_consent(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:

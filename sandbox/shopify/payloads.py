@@ -12,6 +12,12 @@ no longer carries ``tags`` (now ``customer.tags_added``/``customer.tags_removed`
 ``customers_marketing_consent/update``); the purchasing summary (``last_order_id``, ``last_order_name``)
 moved to ``customers/purchasing_summary``. The webhook reference's sample customers/update and orders/*
 bodies match this. GraphQL ``Customer.emailMarketingConsent`` and ``tags`` are unchanged.
+
+Apps subscribed with an older API version get the older customer object: before 2025-01 it still carries
+``tags``, from 2022-04 ``email_marketing_consent`` (``state``, ``opt_in_level``, ``consent_updated_at``;
+https://shopify.dev/changelog/new-email-marketing-consent-for-customers-and-deprecated-fields), and before
+2024-01 the legacy ``accepts_marketing``, ``accepts_marketing_updated_at`` and ``marketing_opt_in_level``
+(https://shopify.dev/changelog/removal-of-accepts-marketing-fields-in-admin-api-customer-resources).
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox.shopify.models import Customer, Fulfillment, Order, Refund, ShopRecord, Store, gid, money
+from sandbox.shopify.state import API_VERSION
 
 
 class PayloadBuilder:
     """Build REST-shaped bodies for one store, hiding protected fields when the app lacks access."""
 
-    def __init__(self, store: Store, protected_access: bool):
+    def __init__(self, store: Store, protected_access: bool, api_version: str = API_VERSION):
         self.store = store
+        self.api_version = api_version
         self.shop: ShopRecord = store.shop
         self.protected = protected_access
         self.tz = ZoneInfo(store.shop.iana_timezone)
@@ -64,7 +72,21 @@ class PayloadBuilder:
             "admin_graphql_api_id": c.gid,
             "default_address": address,
             "addresses": [address],
+            **self._older_customer_fields(c),
         }
+
+    def _older_customer_fields(self, c: Customer) -> dict[str, Any]:
+        """Return what customer objects of API versions before 2025-01 carry besides (see the module doc)."""
+        if self.api_version >= "2025-01":
+            return {}
+        fields: dict[str, Any] = {"tags": ", ".join(c.tags)}
+        if self.api_version >= "2022-04":
+            fields["email_marketing_consent"] = self.email_marketing_consent(c)["email_marketing_consent"]
+        if self.api_version < "2024-01":
+            fields["accepts_marketing"] = c.marketing_state == "SUBSCRIBED"
+            fields["accepts_marketing_updated_at"] = self.ts(c.consent_updated_at)
+            fields["marketing_opt_in_level"] = c.opt_in_level.lower() if c.opt_in_level else None
+        return fields
 
     def email_marketing_consent(self, c: Customer) -> dict[str, Any]:
         """Return the ``customers_email_marketing_consent/update`` body (CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE).

@@ -175,7 +175,7 @@ class ShopWorld:
         state.touch()
         for client_id in sorted(state.installed):
             app = self.apps[client_id]
-            payload = build(PayloadBuilder(state.store, app.protected_customer_data))
+            payload = build(PayloadBuilder(state.store, app.protected_customer_data, app.api_version))
             urls: list[str] = []
             if app.webhook_url and (topic in COMPLIANCE_TOPICS or app.webhook_topics is None
                                     or topic in app.webhook_topics):

@@ -84,7 +84,7 @@ def test_a_stale_sync_copy_does_not_undo_a_consent_withdrawal(app, client, clock
         upsert_customers(s, scene.store_id, [CustomerRecord(
             external_id=scene.customer_external_id, email=scene.email, first_name="Kim1", locale="en", country="GB",
             time_zone="Europe/London", marketing_consent=True,
-            marketing_consent_at=IN_WINDOW - timedelta(days=30), updated_at=read_at)])
+            marketing_consent_at=IN_WINDOW - timedelta(days=30), updated_at=read_at)], now=clock.now())
     # A new reminder is planned for the customer afterwards.
     with app.extensions["aftercare.db"].session() as s:
         seed.message(s, s.get(Store, scene.store_id), s.get(Customer, scene.customer_id), flow="replenishment",
@@ -96,7 +96,8 @@ def test_a_stale_sync_copy_does_not_undo_a_consent_withdrawal(app, client, clock
 # == attacks that held ==========================================================================================
 
 def test_a_consent_withdrawal_written_by_the_sync_during_the_handshake_is_caught(app, client, clock, smtp) -> None:
-    """No webhook, no lock: the sync's own upsert commits consent=false while the SMTP client says EHLO."""
+    """No webhook: the sync's own upsert commits consent=false while the SMTP client says EHLO. The upsert takes
+    the hand-over locks and cancels the claimed row at once (issue 11 item 4; it used to wait for the last check)."""
     scene = _scene(app, client, clock)
 
     def sync_commits() -> None:
@@ -104,12 +105,12 @@ def test_a_consent_withdrawal_written_by_the_sync_during_the_handshake_is_caught
             upsert_customers(s, scene.store_id, [CustomerRecord(
                 external_id=scene.customer_external_id, email=scene.email, first_name="Kim1", locale="en",
                 country="GB", time_zone="Europe/London", marketing_consent=False,
-                marketing_consent_at=IN_WINDOW, updated_at=IN_WINDOW)])
+                marketing_consent_at=IN_WINDOW, updated_at=IN_WINDOW)], now=clock.now())
 
     smtp.on("ehlo", sync_commits)
-    assert _dispatch(app, smtp) == {"withheld": 1, "withheld:no_consent": 1}
+    assert _dispatch(app, smtp) == {"cancelled": 1}
     assert smtp.messages == []
-    assert _outcome(app, scene.message_id) == ("skipped", "no_consent")
+    assert _outcome(app, scene.message_id) == ("cancelled", "consent_withdrawn")
 
 
 def test_uninstall_then_reinstall_during_the_handshake_sends_nothing(app, client, clock, smtp) -> None:

@@ -1,0 +1,89 @@
+"""The redaction-tombstone migration on a database holding the old bug's results (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from plugin.db import Database
+from plugin.messaging.outbox import enqueue
+from plugin.migrate import upgrade
+from plugin.models import ComplianceRequest, Customer, Merchant, Message, Store
+
+BEFORE = "0002"
+ASKED = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+SYNCED = datetime(2026, 5, 2, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Return an empty database of the test's kind (a file for SQLite, a new database for PostgreSQL)."""
+    if not database_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'old.sqlite'}"
+        return
+    import psycopg
+
+    parsed = make_url(database_url)
+    name = f"{parsed.database}_mig_tombstones"
+    admin = {"host": parsed.host, "port": parsed.port or 5432, "user": parsed.username,
+             "password": parsed.password, "dbname": "postgres", "autocommit": True}
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield parsed.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrade_erases_customers_a_sync_brought_back_and_adds_missing_tombstones(fresh_url: str) -> None:
+    upgrade(fresh_url, BEFORE)
+    database = Database(fresh_url)
+    with database.session() as session:
+        merchant = Merchant(name="m", settings={})
+        session.add(merchant)
+        session.flush()
+        store = Store(merchant_id=merchant.id, platform="shopify", external_id="old.myshopify.com",
+                      marketplace_ids=[])
+        session.add(store)
+        session.flush()
+        # Redacted before the backfill, then stored again by it (the bug), with a reminder scheduled.
+        back = Customer(store_id=store.id, external_id="101", email="back@example.org", first_name="Back",
+                        locale="de", country="DE", time_zone="Europe/Berlin", marketing_consent=True,
+                        marketing_consent_at=SYNCED, tags=["vip"])
+        kept = Customer(store_id=store.id, external_id="103", email="kept@example.org", first_name="Kept", tags=[])
+        session.add_all([back, kept])
+        session.flush()
+        enqueue(session, store_id=store.id, flow="replenishment", channel="email", idempotency_key="k-back",
+                scheduled_for=SYNCED, customer_id=back.id, to_address="back@example.org", marketing=True,
+                payload={"first_name": "Back"})
+        enqueue(session, store_id=store.id, flow="replenishment", channel="email", idempotency_key="k-kept",
+                scheduled_for=SYNCED, customer_id=kept.id, to_address="kept@example.org", marketing=True,
+                payload={"first_name": "Kept"})
+        for external_id in ("101", "102"):  # 102: redacted before the sync reached them, not stored since
+            session.add(ComplianceRequest(store_id=store.id, shop_domain=store.external_id, kind="customers/redact",
+                                          customer_external_id=external_id, requested_at=ASKED, completed_at=ASKED,
+                                          result={"customer_found": False}))
+        store_id = store.id
+    database.dispose()
+
+    upgrade(fresh_url)
+    database = Database(fresh_url)
+    with database.session() as session:
+        rows = {c.external_id: (c.email, c.first_name, c.locale, c.country, c.time_zone, c.marketing_consent,
+                                c.marketing_consent_at, c.tags, c.redacted_at)
+                for c in session.scalars(select(Customer).where(Customer.store_id == store_id))}
+        messages = {m.idempotency_key: (m.status, m.skip_reason, m.to_address, m.payload)
+                    for m in session.scalars(select(Message))}
+    database.dispose()
+    assert rows == {
+        "101": (None, None, None, None, None, False, None, [], ASKED),
+        "102": (None, None, None, None, None, False, None, [], ASKED),
+        "103": ("kept@example.org", "Kept", None, None, None, False, None, [], None),
+    }
+    assert messages == {"k-back": ("cancelled", "customer_redacted", None, {}),
+                        "k-kept": ("scheduled", None, "kept@example.org", {"first_name": "Kept"})}

@@ -7,7 +7,7 @@ address copies) of customers a sync brought back after their redaction. Nothing 
 so a customer row without it that matches a recorded redaction is exactly such a case.
 
 Revision ID: 0004_custdata
-Revises: 0002
+Revises: 0003_gating
 Create Date: 2026-12-02
 """
 from alembic import op

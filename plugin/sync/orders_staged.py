@@ -39,6 +39,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from connectors.records import OrderRecord
 from plugin.sync.customers import CUSTOMER_FIELDS, CUSTOMER_MERGE_FIELDS, customer_row, not_redacted
 from plugin.sync.order_rows import LINE_FIELDS, ORDER_FIELDS, order_row
+from plugin.sync.products import line_products
 from plugin.sync.sql import CUSTOMERS, LINES, ORDERS, PRODUCTS, VARIANTS, not_older, on_conflict
 from plugin.types import UTCDateTime
 
@@ -107,16 +108,17 @@ def _stage_batch(session: Session, store_id: int, batch: list[OrderRecord]) -> N
     lines: dict[tuple[str, str], tuple[Any, ...]] = {}
     products: dict[str, str] = {}
     variants: dict[str, tuple[str | None, str, str]] = {}
+    resolved = line_products(session, store_id, batch)
     for record in batch:
         for line in record.lines:
-            product_ext = line.product_external_id or line.variant_external_id
+            product_ext = line.product_external_id or resolved.get(line.variant_external_id or "")
             lines[(record.external_id, line.external_id)] = (
                 line.external_id, line.sku, line.title or "", line.quantity, line.price, record.external_id,
                 record.updated_at, product_ext, line.variant_external_id)
             if product_ext:
                 products.setdefault(product_ext, line.title or "")
-            if line.variant_external_id:
-                variants.setdefault(line.variant_external_id, (line.sku, line.title or "", product_ext))
+                if line.variant_external_id:
+                    variants.setdefault(line.variant_external_id, (line.sku, line.title or "", product_ext))
     _copy(session, STAGE_LINES, ((*row, pos) for pos, row in enumerate(lines.values())))
     _copy(session, STAGE_PRODUCTS, ((ext, title, pos) for pos, (ext, title) in enumerate(products.items())))
     _copy(session, STAGE_VARIANTS, ((ext, *spec, pos) for pos, (ext, spec) in enumerate(variants.items())))

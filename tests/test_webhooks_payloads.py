@@ -125,10 +125,10 @@ def test_rest_specific_shapes() -> None:
         "refunds": [{"transactions": [{"kind": "refund", "status": "success", "amount": "10.00"},
                                       {"kind": "refund", "status": "failure", "amount": "49.90"}]}],
         "fulfillments": [
-            {"status": "success", "created_at": "2026-02-28T08:00:00Z", "updated_at": "2026-03-01T08:00:00Z",
-             "shipment_status": "delivered"},
-            {"status": "cancelled", "created_at": "2026-02-27T20:00:00Z", "updated_at": "2026-02-27T21:00:00Z",
-             "shipment_status": None}],
+            {"id": 71, "status": "success", "created_at": "2026-02-28T08:00:00Z",
+             "updated_at": "2026-03-01T08:00:00Z", "shipment_status": "delivered"},
+            {"id": 70, "status": "cancelled", "created_at": "2026-02-27T20:00:00Z",
+             "updated_at": "2026-02-27T21:00:00Z", "shipment_status": None}],
         "line_items": [{"id": 1, "quantity": 2, "price": "24.95", "title": "Tea", "sku": "", "product_id": None,
                         "variant_id": 5}],
     }

@@ -61,9 +61,10 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         env.sandbox.fulfil_order(placed.id)
         delivered_at = clock.advance(days=3).replace(microsecond=0)
         env.sandbox.deliver_order(placed.id)
-        assert _topics(env)[1:] == ["orders/fulfilled", "orders/updated", "fulfillments/update", "orders/updated"]
+        assert _topics(env)[1:] == ["orders/fulfilled", "orders/updated", "fulfillment_events/create",
+                                    "fulfillments/update", "orders/updated"]
         counts = process_pending(env.ctx())
-        assert counts["processed"] == 4 and "failed" not in counts
+        assert counts["processed"] == 5 and "failed" not in counts
         order, _, _ = _order(env, placed.id)
         assert order.fulfillment_status == "FULFILLED"
         assert order.fulfilled_at == shipped_at

@@ -52,6 +52,7 @@ def _staging_table(name: str, source: Table, columns: Sequence[str], *extra: Col
 
 
 _ORDER_STAGE_FIELDS = tuple(f for f in ORDER_FIELDS if f != "customer_id")
+_JSON_FIELDS = ("tags", "fulfillments")
 STAGE_CUSTOMERS = _staging_table("aftercare_stage_customer", CUSTOMERS, ("external_id", *CUSTOMER_FIELDS),
                                  Column("pos", Integer))
 STAGE_ORDERS = _staging_table("aftercare_stage_order", ORDERS, ("external_id", *_ORDER_STAGE_FIELDS),
@@ -102,7 +103,7 @@ def _stage_batch(session: Session, store_id: int, batch: list[OrderRecord]) -> N
         (row["external_id"], *(json.dumps(row[f]) if f == "tags" else row[f] for f in CUSTOMER_FIELDS), pos)
         for pos, row in enumerate(customer_row(store_id, c) for c in customers.values())))
     _copy(session, STAGE_ORDERS, (
-        (row["external_id"], *(json.dumps(row[f]) if f == "tags" else row[f] for f in _ORDER_STAGE_FIELDS),
+        (row["external_id"], *(json.dumps(row[f]) if f in _JSON_FIELDS else row[f] for f in _ORDER_STAGE_FIELDS),
          r.customer.external_id if r.customer else None, pos)
         for pos, (r, row) in enumerate((r, order_row(store_id, r, None)) for r in batch)))
     lines: dict[tuple[str, str], tuple[Any, ...]] = {}

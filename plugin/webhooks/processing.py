@@ -60,8 +60,14 @@ def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, c
 
 
 def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
-    order_id, fulfilled_at, delivered_at = payloads.fulfillment_update(event.payload or {})
-    return orders.apply_fulfillment(session, store.id, order_id, fulfilled_at, delivered_at)
+    order_id, fulfillment = payloads.fulfillment_update(event.payload or {})
+    return orders.apply_fulfillment(session, store.id, order_id, fulfillment)
+
+
+def _fulfillment_event(session: Session, store: Store, event: WebhookEvent, now: datetime,
+                       ctx: JobContext | None) -> str:
+    order_id, fulfillment = payloads.fulfillment_event(event.payload or {})
+    return orders.apply_fulfillment(session, store.id, order_id, fulfillment)
 
 
 def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
@@ -151,6 +157,7 @@ Handler = Callable[[Session, Store, WebhookEvent, datetime, Any], str]
 STORE_HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(ORDER_TOPICS, _order),
     "fulfillments/update": _fulfillment,
+    "fulfillment_events/create": _fulfillment_event,
     "refunds/create": _refund,
     "customers/update": _customer,
     "app/uninstalled": _uninstalled,

@@ -28,7 +28,7 @@ from plugin.models import ComplianceRequest, Customer, Store, WebhookEvent
 from plugin.sync import orders
 from plugin.sync.customers import upsert_customers
 from plugin.webhooks import compliance, deletions
-from plugin.webhooks.inbox import find_shopify_store
+from plugin.webhooks.inbox import PERMANENT, TRANSIENT, find_shopify_store
 
 log = logging.getLogger("aftercare.webhooks")
 
@@ -167,6 +167,15 @@ STORE_HANDLERS: dict[str, Handler] = {
     "customers/delete": _customer_deleted,
     EMAIL_CONSENT_TOPIC: _email_consent,
 }
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Classify a processing error: permanent when the body can never be applied, else transient (retried).
+
+    Mapping a body touches nothing but the body (connectors.shopify.webhook_payloads), so its PayloadError is
+    permanent; anything else (the database, a bug fixed by the next release) may pass.
+    """
+    return PERMANENT if isinstance(exc, payloads.PayloadError) else TRANSIENT
 
 
 def _already_processed_event(session: Session, event: WebhookEvent) -> bool:

@@ -88,6 +88,61 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
             assert all(e.processed_at is not None and e.payload is None for e in events)
 
 
+def test_a_partly_delivered_order_waits_for_its_last_parcel(database_url: str, tmp_path: Path,
+                                                            clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        env.install()
+        shop = env.sandbox.store
+        placed = env.sandbox.add_order(shop.customers[0].id, [(shop.products[0].variants[0].id, 3)])
+        clock.advance(hours=2)
+        first = env.sandbox.fulfil_order(placed.id, quantity=1)
+        clock.advance(hours=1)
+        second = env.sandbox.fulfil_order(placed.id)
+        assert "failed" not in process_pending(env.ctx())
+        clock.advance(days=2)
+        env.sandbox.deliver_order(placed.id, fulfillment_id=first.id)
+        assert _topics(env)[-3:] == ["fulfillment_events/create", "fulfillments/update", "orders/updated"]
+        assert process_pending(env.ctx()) == {"processed": 3, "applied": 2, "unchanged": 1}
+        order, _, _ = _order(env, placed.id)
+        assert (order.fulfilled_at, order.delivered_at) == (first.created_at, None)  # the second is in transit
+
+        # A carrier event alone (the fulfilment and order bodies come later) for the second parcel: in transit
+        # says nothing new, delivered completes the order at the carrier's time (not at the fulfilment's update).
+        url = env.url + "/webhooks"
+        builder = PayloadBuilder(env.sandbox.store, True)
+        transit = body_of(builder.fulfillment_event(placed, second, "in_transit", clock.now()))
+        assert httpx.post(url, content=transit, headers=signed_headers(transit, "fulfillment_events/create"),
+                          timeout=10).status_code == 200
+        assert process_pending(env.ctx()) == {"processed": 1, "unchanged": 1}
+        clock.advance(days=1)
+        arrived = clock.now().replace(microsecond=0) - timedelta(hours=6)
+        env.sandbox.deliver_order(placed.id, fulfillment_id=second.id, delivered_at=arrived)
+        assert process_pending(env.ctx()) == {"processed": 3, "applied": 2, "unchanged": 1}
+        order, _, _ = _order(env, placed.id)
+        assert (order.fulfilled_at, order.delivered_at) == (first.created_at, arrived)
+        # A late retry of the first parcel's in-transit update changes nothing.
+        stale = builder.fulfillment(placed, first)
+        stale.update(shipment_status="in_transit", updated_at=first.created_at.isoformat())
+        late = body_of(stale)
+        assert httpx.post(url, content=late, headers=signed_headers(late, "fulfillments/update"),
+                          timeout=10).status_code == 200
+        assert process_pending(env.ctx()) == {"processed": 1, "unchanged": 1}
+        order, _, _ = _order(env, placed.id)
+        assert order.delivered_at == arrived
+
+        # Another order: its only other parcel was cancelled, so the delivered one completes it.
+        other = env.sandbox.add_order(shop.customers[1].id, [(shop.products[1].variants[0].id, 2)])
+        clock.advance(hours=1)
+        env.sandbox.fulfil_order(other.id, quantity=1)
+        env.sandbox.cancel_fulfillment(other.id)
+        kept = env.sandbox.fulfil_order(other.id)
+        clock.advance(days=1)
+        env.sandbox.deliver_order(other.id)
+        assert "failed" not in process_pending(env.ctx())
+        order, _, _ = _order(env, other.id)
+        assert (order.fulfilled_at, order.delivered_at) == (kept.created_at, kept.delivered_at)
+
+
 def test_older_orders_updated_does_not_overwrite_newer(database_url: str, tmp_path: Path,
                                                        clock: FrozenClock) -> None:
     with shopify_env(database_url, tmp_path, clock) as env:

@@ -268,6 +268,14 @@ class Order:
         return sum(r.amount_cents for r in self.refunds)
 
     @property
+    def presentment_total(self) -> tuple[int, str] | None:
+        """Return the order total in the buyer's currency: the sum of its lines' buyer prices (None: one currency)."""
+        if self.presentment_currency is None:
+            return None
+        return sum((li.presentment or (li.unit_price_cents, ""))[0] * li.quantity
+                   for li in self.line_items), self.presentment_currency
+
+    @property
     def refunded_presentment(self) -> tuple[int, str] | None:
         """Return the total refunded in the buyer's currency (each refund as it was made); None: single currency."""
         if self.presentment_currency is None:

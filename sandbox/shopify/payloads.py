@@ -174,6 +174,10 @@ class PayloadBuilder:
         c = self.store.customers_by_id.get(o.customer_id) if o.customer_id else None
         total, subtotal = o.total_cents, o.subtotal_cents
         current = total - o.refunded_cents
+        # In the buyer's currency the total is the sum of their line prices, and what is left is that less
+        # what went back to them.
+        buyer = o.presentment_total
+        left = (buyer[0] - o.refunded_presentment[0], buyer[1]) if buyer and o.refunded_presentment else None
         fin = o.financial_status.lower()
         ful = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}.get(o.fulfillment_status)
         return {
@@ -188,16 +192,14 @@ class PayloadBuilder:
             "customer_locale": o.customer_locale, "financial_status": fin, "fulfillment_status": ful,
             "tags": ", ".join(o.tags), "note": None, "source_name": "web",
             "buyer_accepts_marketing": bool(c and c.marketing_state == "SUBSCRIBED"),
-            "subtotal_price": money(subtotal), "subtotal_price_set": self._set(subtotal, o.presentment(subtotal)),
-            "total_price": money(total), "total_price_set": self._set(total, o.presentment(total)),
-            "current_total_price": money(current),
-            "current_total_price_set": self._set(current, o.presentment(current)),
-            "current_subtotal_price": money(current),
-            "current_subtotal_price_set": self._set(current, o.presentment(current)),
+            "subtotal_price": money(subtotal), "subtotal_price_set": self._set(subtotal, buyer),
+            "total_price": money(total), "total_price_set": self._set(total, buyer),
+            "current_total_price": money(current), "current_total_price_set": self._set(current, left),
+            "current_subtotal_price": money(current), "current_subtotal_price_set": self._set(current, left),
             "total_tax": "0.00", "total_tax_set": self._set(0, o.presentment(0)),
             "total_discounts": "0.00", "total_discounts_set": self._set(0, o.presentment(0)),
             "total_line_items_price": money(subtotal),
-            "total_line_items_price_set": self._set(subtotal, o.presentment(subtotal)),
+            "total_line_items_price_set": self._set(subtotal, buyer),
             "customer": self.customer(c) if c else None,
             "shipping_address": self.address(c) if c else None,
             "billing_address": self.address(c) if c else None,

@@ -332,7 +332,7 @@ class ShopWorld:
         presentment = order.presentment(amount)
         if presentment is not None and amount == left:
             # The rest in the buyer's currency too, so both totals come out whole.
-            whole, paid = order.presentment(order.total_cents), order.refunded_presentment
+            whole, paid = order.presentment_total, order.refunded_presentment
             presentment = (whole[0] - paid[0], presentment[1]) if whole and paid else presentment
         refund = Refund(state.store.new_id(), now, amount, note, presentment)
         order.refunds.append(refund)

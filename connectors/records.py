@@ -68,8 +68,22 @@ class OrderLineRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FulfillmentRecord:
+    """One parcel of an order: its status (Shopify's FulfillmentStatus, e.g. SUCCESS, CANCELLED) and dates."""
+
+    external_id: str
+    status: str
+    created_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRecord:
-    """An order of either platform, with its lines and delivery facts."""
+    """An order of either platform, with its lines and delivery facts.
+
+    ``fulfillments`` are the parcels behind ``fulfilled_at``/``delivered_at`` where the platform lists them
+    (Shopify; connectors.delivery holds the rule); None where it gives the order-level dates only (Amazon).
+    """
 
     external_id: str
     created_at: datetime
@@ -94,6 +108,7 @@ class OrderRecord:
     fulfillment_channel: str | None = None
     marketplace_id: str | None = None
     tags: tuple[str, ...] = ()
+    fulfillments: tuple[FulfillmentRecord, ...] | None = None
     lines: tuple[OrderLineRecord, ...] = field(default=())
 
 

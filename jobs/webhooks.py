@@ -1,7 +1,9 @@
 """Process stored Shopify webhooks, oldest first, each in its own transaction.
 
 The receiver (`plugin.webhooks.views`) only verifies and stores; this job applies the events. A failing
-event is retried on later runs (``attempts`` / ``last_error``) and never blocks the ones after it.
+event never blocks the ones after it: a body that can never be applied is marked failed at once with one log
+line, a transient error is retried on later runs (``attempts`` / ``last_error``) up to ``MAX_ATTEMPTS``
+(plugin.webhooks.inbox), its traceback logged once.
 """
 
 from __future__ import annotations
@@ -10,23 +12,23 @@ import logging
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.models import WebhookEvent
-from plugin.webhooks.processing import process_event
+from plugin.webhooks.inbox import MAX_ATTEMPTS, PERMANENT, record_failure
+from plugin.webhooks.processing import failure_kind, process_event
 
 log = logging.getLogger("aftercare.jobs.webhooks")
-
-MAX_ATTEMPTS = 8
 
 
 def pending_ids(ctx: JobContext, limit: int) -> list[int]:
     """Return the ids of events waiting to be processed, oldest first."""
     with ctx.database.session() as session:
         return list(session.scalars(
-            select(WebhookEvent.id).where(WebhookEvent.processed_at.is_(None), WebhookEvent.attempts < MAX_ATTEMPTS)
+            select(WebhookEvent.id).where(WebhookEvent.processed_at.is_(None), WebhookEvent.failed_at.is_(None),
+                                          WebhookEvent.attempts < MAX_ATTEMPTS)
             .order_by(WebhookEvent.received_at, WebhookEvent.id).limit(limit)))
 
 
@@ -38,7 +40,7 @@ def process_pending(ctx: JobContext, limit: int = 500) -> dict[str, Any]:
             with ctx.database.session() as session:
                 # SKIP LOCKED (PostgreSQL): several workers share the queue without taking the same event.
                 event = session.scalar(select(WebhookEvent).where(
-                    WebhookEvent.id == event_id, WebhookEvent.processed_at.is_(None))
+                    WebhookEvent.id == event_id, WebhookEvent.processed_at.is_(None), WebhookEvent.failed_at.is_(None))
                     .with_for_update(skip_locked=True))
                 if event is None:
                     continue
@@ -53,9 +55,19 @@ def process_pending(ctx: JobContext, limit: int = 500) -> dict[str, Any]:
 
 
 def _record_failure(ctx: JobContext, event_id: int, exc: BaseException) -> None:
+    kind = failure_kind(exc)
     with ctx.database.session() as session:
-        session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(
-            attempts=WebhookEvent.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]))
-        store_id = session.scalar(select(WebhookEvent.store_id).where(WebhookEvent.id == event_id))
-    log.warning("webhook processing failed", exc_info=exc,
-                extra={"store_id": store_id, "webhook_event_id": event_id})
+        failure = record_failure(session, event_id, kind, f"{type(exc).__name__}: {exc}", ctx.clock.now())
+    if failure is None:
+        return
+    extra = {"store_id": failure.store_id, "webhook_event_id": event_id, "topic": failure.topic,
+             "attempts": failure.attempts, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    if kind == PERMANENT:
+        # Retrying cannot help and its traceback says nothing the reason does not: one line.
+        log.warning("webhook body can never be applied; marked failed", extra=extra)
+    elif failure.failed:
+        log.error("webhook processing failed %d times; given up", failure.attempts, extra=extra)
+    else:
+        # The traceback once, on the first attempt; the retries say only that they failed again.
+        log.warning("webhook processing failed; will retry", exc_info=exc if failure.attempts == 1 else None,
+                    extra=extra)

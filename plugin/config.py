@@ -113,6 +113,8 @@ SETTINGS: tuple[Setting, ...] = (
         "orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
         "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
         "bulk_operations/finish",
+        # Carrier events: the exact delivery time of each parcel (an order is delivered when its last one is).
+        "fulfillment_events/create",
         # Deletions reach us only by webhook: the GraphQL sync lists what exists, never what was removed.
         "orders/delete", "products/delete", "customers/delete",
         # Since API 2025-01 e-mail consent is only in this topic (customer payloads no longer carry it).

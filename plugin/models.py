@@ -273,6 +273,10 @@ class Order(TimestampMixin, Base):
     fulfillment_channel: Mapped[str | None] = mapped_column(String(8))
     marketplace_id: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The parcels behind fulfilled_at/delivered_at (connectors.delivery), so that a webhook about one of them
+    # can tell whether the last one has arrived: [{"id", "status", "created_at", "delivered_at"}], id order.
+    # NULL: not known (Amazon orders, and Shopify orders stored before this column until their next sync).
+    fulfillments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", passive_deletes=True,
                                                   order_by="OrderLine.id")
@@ -540,6 +544,9 @@ class WebhookEvent(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the event will not be tried again (a body that can never be applied, or retries used up);
+    # last_error then says why. The admin lists these (plugin/admin/webhooks.py).
+    failed_at: Mapped[datetime | None]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 

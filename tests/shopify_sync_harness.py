@@ -96,7 +96,8 @@ def expected_state(sandbox: ShopifySandbox) -> dict[str, dict[Any, tuple]]:
     lines: dict[Any, tuple] = {}
     for o in store.orders:
         shipped = [f for f in o.fulfillments if f.status == "SUCCESS"]
-        delivered = [f.delivered_at for f in shipped if f.delivered_at]
+        # Delivered when the last parcel is: every successful fulfilment delivered, the latest delivery counts.
+        delivered = [f.delivered_at for f in shipped] if shipped and all(f.delivered_at for f in shipped) else []
         estimated = [f.estimated_delivery_at for f in shipped if f.estimated_delivery_at]
         orders[str(o.id)] = (
             o.name, str(o.customer_id) if o.customer_id else None, o.created_at, o.processed_at, o.updated_at,

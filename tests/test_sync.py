@@ -265,11 +265,15 @@ def test_amazon_style_lines_create_missing_catalog_rows(database, store_id):
                                            line(2, product=None, variant="SKU-2")], currency="USD")
     with database.session() as session:
         counts = sync.upsert_orders(session, store_id, [amazon])
-    assert (counts["products"], counts["variants"]) == (2, 2)
+    # A line without ASIN has no product to hang its SKU on: no catalog row keyed by the SKU as a product.
+    assert (counts["products"], counts["variants"]) == (1, 1)
     with database.session() as session:
         pairs = session.execute(select(Variant.external_id, Product.external_id)
                                 .join(Product, Product.id == Variant.product_id).order_by(Variant.external_id)).all()
-    assert [tuple(p) for p in pairs] == [("SKU-1", "B00ASIN"), ("SKU-2", "SKU-2")]
+        linked = session.execute(select(OrderLine.external_id, OrderLine.product_id.is_not(None),
+                                        OrderLine.variant_id.is_not(None)).order_by(OrderLine.external_id)).all()
+    assert [tuple(p) for p in pairs] == [("SKU-1", "B00ASIN")]
+    assert [tuple(row) for row in linked] == [("1", True, True), ("2", False, False)]
 
 
 def test_duplicate_records_in_one_batch_are_folded(database, store_id):

@@ -130,3 +130,32 @@ def test_a_revoked_token_marks_the_store_reinstall_needed(harness, database):
         assert session.scalar(select(func.count()).select_from(Order)) == 0
         state = session.scalar(select(SyncState).where(SyncState.stream == "products"))
         assert state.last_error and state.cursor is None
+
+
+def test_a_partly_delivered_order_is_delivered_when_its_last_parcel_is(harness, database):
+    harness.sync()
+    sb, store = harness.sandbox, harness.sandbox.store
+    customer, variant = store.customers[0], store.products[0].variants[0]
+    order = sb.add_order(customer.id, [(variant.id, 3)])
+    harness.clock.advance(hours=1)
+    first = sb.fulfil_order(order.id, quantity=1)
+    harness.clock.advance(hours=1)
+    second = sb.fulfil_order(order.id, quantity=1)
+    third = sb.fulfil_order(order.id)
+    harness.clock.advance(days=2)
+    sb.deliver_order(order.id, fulfillment_id=first.id)
+    sb.cancel_fulfillment(order.id, fulfillment_id=third.id)  # cancelled: never arrives, does not count
+    harness.clock.advance(minutes=1)
+    harness.sync()
+    delivered_at, fulfilled_at = 15, 14
+    row = database_state(database, harness.store_id)["orders"][str(order.id)]
+    assert (row[fulfilled_at], row[delivered_at]) == (first.created_at, None)  # one parcel still in transit
+
+    harness.clock.advance(days=1)
+    arrived = harness.clock.now().replace(microsecond=0) - timedelta(hours=3)
+    sb.deliver_order(order.id, fulfillment_id=second.id, delivered_at=arrived)
+    harness.clock.advance(minutes=1)
+    assert harness.sync()["orders"]["mode_bulk"] == 0
+    row = database_state(database, harness.store_id)["orders"][str(order.id)]
+    assert (row[fulfilled_at], row[delivered_at]) == (first.created_at, arrived)
+    assert_mirrors(database, harness.store_id, sb)

@@ -1,12 +1,15 @@
 """Every road an order takes into the database ends in one owner (plugin.sync.orders): the same Shopify orders
-arriving by webhooks (orders/*, fulfillments/update, refunds/create), by the bulk backfill and by the
-incremental sync leave identical rows — every column of ``orders`` and ``order_line`` that a marketplace fills,
-compared exactly — and those rows equal what the sandbox holds. Real HTTP both ways, SQLite and PostgreSQL."""
+arriving by webhooks (orders/*, fulfillments/update, fulfillment_events/create, refunds/create), by the bulk
+backfill and by the incremental sync leave identical rows — every column of ``orders`` and ``order_line`` that a
+marketplace fills, compared exactly — and those rows equal what the sandbox holds. Real HTTP both ways, SQLite
+and PostgreSQL. The orders include multi-currency ones (bought in EUR at a USD shop: every amount is stored in
+shop money) and partly delivered ones (delivered only once the last parcel is)."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ from tests.shopify_sync_harness import expected_state
 ORDER_COLUMNS = ("name", "created_at_remote", "processed_at", "remote_updated_at", "currency", "total_price",
                  "subtotal_price", "total_refunded", "financial_status", "fulfillment_status", "cancelled_at",
                  "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
-                 "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags")
+                 "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags",
+                 "fulfillments")
 LINE_COLUMNS = ("sku", "title", "quantity", "price")
 
 
@@ -59,16 +63,23 @@ def _forget_orders(env: ShopifyEnv, store_id: int) -> None:
         session.execute(delete(Order).where(Order.store_id == store_id))
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
 def _expected(env: ShopifyEnv, order_ids: list[str]) -> dict[str, Any]:
     """What the sandbox holds for ``order_ids``, in the shape of :func:`_rows`."""
     state = expected_state(env.sandbox)
+    parcels = {str(o.id): [{"id": str(f.id), "status": f.status, "created_at": _iso(f.created_at),
+                            "delivered_at": _iso(f.delivered_at)} for f in o.fulfillments]
+               for o in env.sandbox.store.orders}
     orders = {}
     for ext in order_ids:
         (name, customer, created, processed, updated, currency, total, subtotal, refunded_amount, financial,
          fulfillment, cancelled, refunded, returned, fulfilled, delivered, estimated, tags) = state["orders"][ext]
         orders[ext] = (customer, name, created, processed, updated, currency, total, subtotal, refunded_amount,
                        financial, fulfillment, cancelled, refunded, returned, fulfilled, estimated, delivered,
-                       None, None, None, None, tags)
+                       None, None, None, None, tags, parcels[ext])
     lines = {key: (product, variant, sku, title, quantity, price)
              for key, (quantity, price, sku, title, product, variant) in state["lines"].items() if key[0] in orders}
     return {"orders": orders, "lines": lines}
@@ -95,10 +106,41 @@ def test_an_order_by_webhook_bulk_or_incremental_sync_leaves_identical_rows(data
         cancelled = env.sandbox.add_order(second.id, [(variant_a.id, 1)])
         clock.advance(hours=1)
         env.sandbox.cancel_order(cancelled.id)
+        # Bought in EUR at the USD shop (1 USD = 0.85 EUR): one partly refunded, one cancelled (refunded in full).
+        euro = env.sandbox.add_order(first.id, [(variant_a.id, 2), (variant_b.id, 1)], presentment_currency="EUR",
+                                     presentment_rate="0.85")
+        clock.advance(hours=1)
+        env.sandbox.refund_order(euro.id, amount_cents=700)
+        euro_cancelled = env.sandbox.add_order(second.id, [(variant_b.id, 2)], presentment_currency="EUR",
+                                               presentment_rate="0.85")
+        clock.advance(hours=1)
+        env.sandbox.cancel_order(euro_cancelled.id)
+        # Two parcels, one delivered and one in transit; and two where the other parcel was cancelled.
+        parcels = env.sandbox.add_order(first.id, [(variant_a.id, 2), (variant_b.id, 1)])
+        split = env.sandbox.add_order(second.id, [(variant_a.id, 3)])
+        clock.advance(hours=2)
+        first_parcel = env.sandbox.fulfil_order(parcels.id, quantity=2)
+        env.sandbox.fulfil_order(split.id, quantity=1)
+        clock.advance(hours=1)
+        env.sandbox.fulfil_order(parcels.id)
+        env.sandbox.cancel_fulfillment(split.id)
+        env.sandbox.fulfil_order(split.id)
+        clock.advance(days=2)
+        env.sandbox.deliver_order(parcels.id, fulfillment_id=first_parcel.id, delivered_at=clock.now() - timedelta(
+            hours=5))
+        env.sandbox.deliver_order(split.id, delivered_at=clock.now() - timedelta(hours=7))
         clock.advance(minutes=30)
-        order_ids = [str(delivered.id), str(partly.id), str(cancelled.id)]
+        order_ids = [str(o.id) for o in (delivered, partly, cancelled, euro, euro_cancelled, parcels, split)]
         expected = _expected(env, order_ids)
-        assert len(expected["lines"]) == 4
+        assert len(expected["lines"]) == 10
+        # Worked out by hand: shop money (USD), not what the EUR refund transactions say.
+        total = lambda cents: Decimal(cents) / 100  # noqa: E731
+        refunded = 1 + ORDER_COLUMNS.index("total_refunded")
+        assert expected["orders"][str(euro.id)][refunded] == Decimal("7.00")
+        assert expected["orders"][str(euro_cancelled.id)][refunded] == total(variant_b.price_cents * 2)
+        delivered_column = 1 + ORDER_COLUMNS.index("delivered_at")
+        assert expected["orders"][str(parcels.id)][delivered_column] is None
+        assert expected["orders"][str(split.id)][delivered_column] == clock.now() - timedelta(hours=7, minutes=30)
 
         counts = process_pending(env.ctx())
         assert counts["processed"] >= 9 and "failed" not in counts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +17,7 @@ from jobs.webhooks import process_pending
 from plugin.admin.messages import reason_words
 from plugin.messaging.outbox import enqueue
 from plugin.models import Customer, Message, Order, OrderLine, Store, WebhookEvent
+from plugin.webhooks.inbox import MAX_ATTEMPTS
 from plugin.webhooks.processing import EMAIL_CONSENT_TOPIC, bulk_finish_event
 from sandbox.shopify.payloads import PayloadBuilder
 from tests.conftest import TEST_SHOPIFY_API_KEY
@@ -61,9 +64,10 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         env.sandbox.fulfil_order(placed.id)
         delivered_at = clock.advance(days=3).replace(microsecond=0)
         env.sandbox.deliver_order(placed.id)
-        assert _topics(env)[1:] == ["orders/fulfilled", "orders/updated", "fulfillments/update", "orders/updated"]
+        assert _topics(env)[1:] == ["orders/fulfilled", "orders/updated", "fulfillment_events/create",
+                                    "fulfillments/update", "orders/updated"]
         counts = process_pending(env.ctx())
-        assert counts["processed"] == 4 and "failed" not in counts
+        assert counts["processed"] == 5 and "failed" not in counts
         order, _, _ = _order(env, placed.id)
         assert order.fulfillment_status == "FULFILLED"
         assert order.fulfilled_at == shipped_at
@@ -82,6 +86,61 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         with env.app.extensions["aftercare.db"].session() as session:
             events = list(session.scalars(select(WebhookEvent)))
             assert all(e.processed_at is not None and e.payload is None for e in events)
+
+
+def test_a_partly_delivered_order_waits_for_its_last_parcel(database_url: str, tmp_path: Path,
+                                                            clock: FrozenClock) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        env.install()
+        shop = env.sandbox.store
+        placed = env.sandbox.add_order(shop.customers[0].id, [(shop.products[0].variants[0].id, 3)])
+        clock.advance(hours=2)
+        first = env.sandbox.fulfil_order(placed.id, quantity=1)
+        clock.advance(hours=1)
+        second = env.sandbox.fulfil_order(placed.id)
+        assert "failed" not in process_pending(env.ctx())
+        clock.advance(days=2)
+        env.sandbox.deliver_order(placed.id, fulfillment_id=first.id)
+        assert _topics(env)[-3:] == ["fulfillment_events/create", "fulfillments/update", "orders/updated"]
+        assert process_pending(env.ctx()) == {"processed": 3, "applied": 2, "unchanged": 1}
+        order, _, _ = _order(env, placed.id)
+        assert (order.fulfilled_at, order.delivered_at) == (first.created_at, None)  # the second is in transit
+
+        # A carrier event alone (the fulfilment and order bodies come later) for the second parcel: in transit
+        # says nothing new, delivered completes the order at the carrier's time (not at the fulfilment's update).
+        url = env.url + "/webhooks"
+        builder = PayloadBuilder(env.sandbox.store, True)
+        transit = body_of(builder.fulfillment_event(placed, second, "in_transit", clock.now()))
+        assert httpx.post(url, content=transit, headers=signed_headers(transit, "fulfillment_events/create"),
+                          timeout=10).status_code == 200
+        assert process_pending(env.ctx()) == {"processed": 1, "unchanged": 1}
+        clock.advance(days=1)
+        arrived = clock.now().replace(microsecond=0) - timedelta(hours=6)
+        env.sandbox.deliver_order(placed.id, fulfillment_id=second.id, delivered_at=arrived)
+        assert process_pending(env.ctx()) == {"processed": 3, "applied": 2, "unchanged": 1}
+        order, _, _ = _order(env, placed.id)
+        assert (order.fulfilled_at, order.delivered_at) == (first.created_at, arrived)
+        # A late retry of the first parcel's in-transit update changes nothing.
+        stale = builder.fulfillment(placed, first)
+        stale.update(shipment_status="in_transit", updated_at=first.created_at.isoformat())
+        late = body_of(stale)
+        assert httpx.post(url, content=late, headers=signed_headers(late, "fulfillments/update"),
+                          timeout=10).status_code == 200
+        assert process_pending(env.ctx()) == {"processed": 1, "unchanged": 1}
+        order, _, _ = _order(env, placed.id)
+        assert order.delivered_at == arrived
+
+        # Another order: its only other parcel was cancelled, so the delivered one completes it.
+        other = env.sandbox.add_order(shop.customers[1].id, [(shop.products[1].variants[0].id, 2)])
+        clock.advance(hours=1)
+        env.sandbox.fulfil_order(other.id, quantity=1)
+        env.sandbox.cancel_fulfillment(other.id)
+        kept = env.sandbox.fulfil_order(other.id)
+        clock.advance(days=1)
+        env.sandbox.deliver_order(other.id)
+        assert "failed" not in process_pending(env.ctx())
+        order, _, _ = _order(env, other.id)
+        assert (order.fulfilled_at, order.delivered_at) == (kept.created_at, kept.delivered_at)
 
 
 def test_older_orders_updated_does_not_overwrite_newer(database_url: str, tmp_path: Path,
@@ -339,22 +398,143 @@ def test_bulk_finish_is_kept_for_the_sync(database_url: str, tmp_path: Path, clo
             assert bulk_finish_event(session, store_id, "gid://shopify/BulkOperation/1") is None
 
 
-def test_a_bad_event_fails_alone_and_is_retried(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
+def _failure_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("aftercare") and r.levelno >= logging.WARNING]
+
+
+def test_a_poison_body_fails_once_with_its_reason_and_one_log_line(database_url: str, tmp_path: Path,
+                                                                   clock: FrozenClock,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     with shopify_env(database_url, tmp_path, clock) as env:
-        env.install()
+        store_id = env.install()
         url = env.url + "/webhooks"
         bad = body_of({"id": 1, "currency": "EUR"})  # an order without created_at / total_price
-        assert httpx.post(url, content=bad, headers=signed_headers(bad, "orders/create"), timeout=10).status_code == 200
+        headers = signed_headers(bad, "orders/create", webhook_id="poison-order")
+        assert httpx.post(url, content=bad, headers=headers, timeout=10).status_code == 200
         shop = env.sandbox.store
         placed = env.sandbox.add_order(shop.customers[2].id, [(shop.products[0].variants[0].id, 1)])
-        assert process_pending(env.ctx()) == {"processed": 1, "applied": 1, "failed": 1}
-        assert process_pending(env.ctx()) == {"failed": 1}
+        failed_at = clock.now()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert process_pending(env.ctx()) == {"processed": 1, "applied": 1, "failed": 1}
+            clock.advance(minutes=5)
+            assert process_pending(env.ctx()) == {}  # never tried again
+        lines = _failure_lines(caplog)
+        assert [(r.getMessage(), r.exc_info, r.webhook_event_id) for r in lines] == [
+            ("webhook body can never be applied; marked failed", None, lines[0].webhook_event_id)]
+        reason = "permanent error (the body can never be applied): PayloadError: order without created_at"
         with env.app.extensions["aftercare.db"].session() as session:
-            failed = session.scalar(select(WebhookEvent).where(WebhookEvent.processed_at.is_(None)))
-            assert failed.attempts == 2
-            assert failed.last_error.startswith("PayloadError: order without created_at")
-            assert failed.payload == {"id": 1, "currency": "EUR"}  # kept for the next attempt
+            event = session.scalar(select(WebhookEvent).where(WebhookEvent.webhook_id == "poison-order"))
+            assert (event.id, event.attempts, event.processed_at, event.failed_at, event.last_error) == (
+                lines[0].webhook_event_id, 1, None, failed_at, reason)
+            assert event.payload == {"id": 1, "currency": "EUR"}  # what came is kept for the operator
         _order(env, placed.id)
+
+        # A body that is not JSON at all fails at the door: acknowledged, stored failed, one line.
+        caplog.clear()
+        junk = b"<html>oops</html>"
+        with caplog.at_level(logging.INFO):
+            answer = httpx.post(url, content=junk, timeout=10,
+                                headers=signed_headers(junk, "customers/update", webhook_id="poison-html"))
+            assert answer.status_code == 200 and answer.json() == {"status": "failed",
+                                                                   "error": "body is not valid JSON"}
+            assert process_pending(env.ctx()) == {}
+        assert [r.getMessage() for r in _failure_lines(caplog)] == ["webhook body can never be applied; marked failed"]
+
+        # Both are in the admin's failed-webhooks list, with their reasons; the settings page points to it.
+        client = env.app.test_client()
+        auth = {"Authorization": f"Bearer {env.session_token()}"}
+        html = client.get("/admin/webhooks/failed", headers=auth).get_data(as_text=True)
+        rows = re.findall(r"<tr>\s*<td class=\"nowrap\">.*?</tr>", html, flags=re.S)
+        assert len(rows) == 2
+        assert "customers/update" in rows[0] and "permanent error (the body can never be applied): body is not " \
+            "valid JSON" in rows[0] and "poison-html" in rows[0]
+        assert "orders/create" in rows[1] and reason in rows[1] and "poison-order" in rows[1]
+        settings = client.get("/admin/settings", headers=auth).get_data(as_text=True)
+        assert "2 updates from Shopify could not be applied." in settings
+        with env.app.extensions["aftercare.db"].session() as session:
+            assert session.get(Store, store_id) is not None
+
+
+def _break_customer_writes(engine, on: bool) -> None:
+    """Make every new customer row fail as a busy database would (a serialization failure), or stop it."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            if on:
+                conn.exec_driver_sql("CREATE FUNCTION busy() RETURNS trigger LANGUAGE plpgsql AS "
+                                     "$$ BEGIN RAISE EXCEPTION 'database busy' USING ERRCODE = '40001'; END $$")
+                conn.exec_driver_sql("CREATE TRIGGER busy BEFORE INSERT ON customer FOR EACH ROW "
+                                     "EXECUTE FUNCTION busy()")
+            else:
+                conn.exec_driver_sql("DROP TRIGGER busy ON customer")
+                conn.exec_driver_sql("DROP FUNCTION busy()")
+        elif on:
+            conn.exec_driver_sql("CREATE TRIGGER busy BEFORE INSERT ON customer "
+                                 "BEGIN SELECT RAISE(ABORT, 'database busy'); END")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER busy")
+
+
+def test_a_transient_failure_is_retried_until_it_passes(database_url: str, tmp_path: Path, clock: FrozenClock,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        env.install()
+        engine = env.app.extensions["aftercare.db"].engine
+        person = env.sandbox.store.customers[3]
+        _break_customer_writes(engine, True)
+        try:
+            env.sandbox.update_customer_consent(person.id, "SUBSCRIBED")  # consent + customers/update, both new
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                assert process_pending(env.ctx()) == {"failed": 2}
+                assert process_pending(env.ctx()) == {"failed": 2}
+        finally:
+            _break_customer_writes(engine, False)
+        lines = _failure_lines(caplog)
+        assert [(r.getMessage(), r.attempts, r.exc_info is not None) for r in lines] == [
+            ("webhook processing failed; will retry", 1, True), ("webhook processing failed; will retry", 1, True),
+            ("webhook processing failed; will retry", 2, False), ("webhook processing failed; will retry", 2, False)]
+        with env.app.extensions["aftercare.db"].session() as session:
+            events = list(session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+            assert [(e.attempts, e.failed_at, e.processed_at) for e in events] == [(2, None, None)] * 2
+            assert all(e.last_error.startswith("transient error (attempt 2 of 8): ") and "database busy" in e.last_error
+                       for e in events)
+        assert process_pending(env.ctx()) == {"processed": 2, "applied": 2}
+        with env.app.extensions["aftercare.db"].session() as session:
+            customer = session.scalar(select(Customer).where(Customer.external_id == str(person.id)))
+            assert customer is not None and customer.marketing_consent is True
+            events = list(session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+            assert [(e.attempts, e.failed_at, e.last_error, e.processed_at) for e in events] == [
+                (3, None, None, clock.now())] * 2
+
+
+def test_a_transient_failure_is_given_up_after_the_last_attempt(database_url: str, tmp_path: Path,
+                                                                clock: FrozenClock,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    with shopify_env(database_url, tmp_path, clock) as env:
+        env.install()
+        engine = env.app.extensions["aftercare.db"].engine
+        body = body_of(PayloadBuilder(env.sandbox.store, True).customer(env.sandbox.store.customers[4]))
+        assert httpx.post(env.url + "/webhooks", content=body, timeout=10,
+                          headers=signed_headers(body, "customers/update")).status_code == 200
+        _break_customer_writes(engine, True)
+        try:
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                for _ in range(MAX_ATTEMPTS):
+                    assert process_pending(env.ctx()) == {"failed": 1}
+                assert process_pending(env.ctx()) == {}
+        finally:
+            _break_customer_writes(engine, False)
+        assert process_pending(env.ctx()) == {}  # given up: not tried again once the database is fine
+        lines = _failure_lines(caplog)
+        assert len(lines) == MAX_ATTEMPTS
+        assert (lines[-1].getMessage(), lines[-1].levelno) == (f"webhook processing failed {MAX_ATTEMPTS} times; "
+                                                               "given up", logging.ERROR)
+        with env.app.extensions["aftercare.db"].session() as session:
+            event = session.scalar(select(WebhookEvent))
+            assert (event.attempts, event.failed_at, event.processed_at) == (MAX_ATTEMPTS, clock.now(), None)
+            assert event.last_error.startswith(f"transient error, given up after {MAX_ATTEMPTS} attempts: ")
 
 
 def test_late_uninstall_from_before_a_reinstall_is_ignored(database_url: str, tmp_path: Path,

@@ -64,7 +64,7 @@ def test_default_configuration_subscribes_every_handled_topic(tmp_path: Path) ->
     [regular, compliance] = parsed["webhooks"]["subscriptions"]
     assert regular["topics"] == ["orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
                                  "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
-                                 "bulk_operations/finish", "orders/delete", "products/delete", "customers/delete",
-                                 "customers_email_marketing_consent/update"]
+                                 "bulk_operations/finish", "fulfillment_events/create", "orders/delete",
+                                 "products/delete", "customers/delete", "customers_email_marketing_consent/update"]
     assert compliance["compliance_topics"] == ["customers/data_request", "customers/redact", "shop/redact"]
     assert regular["uri"] == compliance["uri"] == "http://127.0.0.1:8000/webhooks"

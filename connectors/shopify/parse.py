@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord, VariantRecord
+from connectors import delivery
+from connectors.records import (
+    CustomerRecord,
+    FulfillmentRecord,
+    OrderLineRecord,
+    OrderRecord,
+    ProductRecord,
+    VariantRecord,
+)
 
 CONSENTED = "SUBSCRIBED"
 # returnStatus values meaning goods came back or are on their way back.
@@ -99,21 +107,25 @@ def line_record(node: dict[str, Any]) -> OrderLineRecord:
     )
 
 
+def fulfillment_record(node: dict[str, Any]) -> FulfillmentRecord:
+    """Map a Fulfillment node (one parcel)."""
+    return FulfillmentRecord(external_id=numeric_id(node.get("id")) or "", status=node.get("status") or "",
+                             created_at=parse_time(node.get("createdAt")),
+                             delivered_at=parse_time(node.get("deliveredAt")))
+
+
 def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> OrderRecord:
     """Map an Order node and its LineItem nodes.
 
-    Delivery facts come from the fulfilments: ``fulfilled_at`` the first successful one, ``delivered_at`` and
-    ``estimated_delivery_at`` the latest carrier dates (the order is delivered when its last parcel is).
+    Delivery facts come from the fulfilments (connectors.delivery): ``fulfilled_at`` the first successful one,
+    ``delivered_at`` the last parcel's delivery once every successful one is delivered, ``estimated_delivery_at``
+    the latest carrier estimate.
     """
-    fulfilled = delivered = estimated = None
+    fulfillments = tuple(fulfillment_record(f) for f in node.get("fulfillments") or ())
+    estimated = None
     for fulfillment in node.get("fulfillments") or ():
-        if fulfillment.get("status") != "SUCCESS":
+        if fulfillment.get("status") != delivery.SHIPS:
             continue
-        # One pass, same result as min/max over the successful fulfilments' non-null dates.
-        if (stamp := parse_time(fulfillment.get("createdAt"))) and (fulfilled is None or stamp < fulfilled):
-            fulfilled = stamp
-        if (stamp := parse_time(fulfillment.get("deliveredAt"))) and (delivered is None or stamp > delivered):
-            delivered = stamp
         if (stamp := parse_time(fulfillment.get("estimatedDeliveryAt"))) and (estimated is None or stamp > estimated):
             estimated = stamp
     customer = node.get("customer")
@@ -133,10 +145,11 @@ def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Order
         cancelled_at=parse_time(node.get("cancelledAt")),
         refunded=financial_status == "REFUNDED",
         returned=node.get("returnStatus") in RETURNED_STATES,
-        fulfilled_at=fulfilled,
-        delivered_at=delivered,
+        fulfilled_at=delivery.fulfilled_at(fulfillments),
+        delivered_at=delivery.delivered_at(fulfillments),
         estimated_delivery_at=estimated,
         tags=tuple(node.get("tags") or ()),
+        fulfillments=fulfillments,
         customer=customer_record(customer) if customer else None,
         lines=tuple([line_record(line) for line in lines]),
     )

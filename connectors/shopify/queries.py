@@ -27,7 +27,7 @@ displayFinancialStatus displayFulfillmentStatus returnStatus
 totalPriceSet { shopMoney { amount } }
 subtotalPriceSet { shopMoney { amount } }
 totalRefundedSet { shopMoney { amount } }
-fulfillments(first: 5) { status createdAt deliveredAt estimatedDeliveryAt }
+fulfillments(first: 5) { id status createdAt deliveredAt estimatedDeliveryAt }
 customer { %s }""" % CUSTOMER_FIELDS
 
 PRODUCT_FIELDS = "id title handle productType vendor status tags updatedAt"

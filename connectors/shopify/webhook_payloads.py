@@ -20,13 +20,15 @@ consent comes only from ``customers_email_marketing_consent/update`` (``email_co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
+from connectors import delivery
+from connectors.records import CustomerRecord, FulfillmentRecord, OrderLineRecord, OrderRecord
 
 REST_UNKNOWN_ORDER_FIELDS = ("estimated_delivery_at", "returned")
 REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday", "marketing_consent", "marketing_consent_at",
@@ -41,7 +43,29 @@ _FULFILLMENT_STATUS = {None: "UNFULFILLED", "": "UNFULFILLED", "partial": "PARTI
 
 
 class PayloadError(ValueError):
-    """A webhook body that lacks what its topic must carry."""
+    """A webhook body that lacks what its topic must carry: no retry can apply it (a permanent error)."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def body_mapping(fn: Callable[P, R]) -> Callable[P, R]:
+    """Make a body's malformed parts (a list where an object belongs, a word where a number does) a PayloadError.
+
+    The mapping functions touch nothing but the body, so any such error is the body's and will never go away.
+    """
+    @functools.wraps(fn)
+    def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        if args and not isinstance(args[0], Mapping):
+            raise PayloadError("body is not a JSON object")
+        try:
+            return fn(*args, **kwargs)
+        except PayloadError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise PayloadError(f"malformed body ({type(exc).__name__}: {exc})") from exc
+    return mapped
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -65,6 +89,18 @@ def parse_money(value: Any) -> Decimal | None:
         raise PayloadError(f"invalid amount {value!r}") from exc
 
 
+def shop_money(payload: Mapping[str, Any], name: str) -> Decimal | None:
+    """Return a REST amount in the shop's currency: ``<name>_set.shop_money`` where the body has it, else ``<name>``.
+
+    Since multi-currency, every REST price has a ``*_set`` twin with ``shop_money`` and ``presentment_money``
+    (https://shopify.dev/docs/api/admin-rest/2025-01/resources/order); records hold shop money only.
+    """
+    bag = payload.get(f"{name}_set")
+    if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping):
+        return parse_money(bag["shop_money"].get("amount"))
+    return parse_money(payload.get(name))
+
+
 def rest_id(value: Any) -> str | None:
     """Return a REST numeric id as the string records use."""
     if value is None or value == "":
@@ -86,11 +122,13 @@ def _required_id(payload: Mapping[str, Any], what: str) -> str:
     return found
 
 
+@body_mapping
 def deleted_id(payload: Mapping[str, Any], what: str) -> str:
     """Return the id of a deleted object (orders/delete, products/delete, customers/delete bodies)."""
     return _required_id(payload, f"deleted {what}")
 
 
+@body_mapping
 def customer_record(payload: Mapping[str, Any], locale: str | None = None) -> CustomerRecord:
     """Map a REST customer (customers/update, or the ``customer`` inside an order) to a CustomerRecord.
 
@@ -127,6 +165,7 @@ class EmailConsent:
         return self.state == SUBSCRIBED
 
 
+@body_mapping
 def email_consent_update(payload: Mapping[str, Any]) -> EmailConsent:
     """Map a ``customers_email_marketing_consent/update`` body (topic CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE).
 
@@ -176,7 +215,7 @@ def line_record(payload: Mapping[str, Any]) -> OrderLineRecord:
     return OrderLineRecord(
         external_id=_required_id(payload, "line item"),
         quantity=int(payload.get("quantity") or 0),
-        price=parse_money(payload.get("price")) or Decimal("0"),
+        price=shop_money(payload, "price") or Decimal("0"),
         title=str(payload.get("title") or ""),
         sku=payload.get("sku") or None,
         product_external_id=rest_id(payload.get("product_id")),
@@ -184,49 +223,108 @@ def line_record(payload: Mapping[str, Any]) -> OrderLineRecord:
     )
 
 
+def _bag(value: Any) -> tuple[Decimal, str | None, Decimal] | None:
+    """Return (shop amount, shop currency, presentment amount) of a REST ``*_set`` money bag."""
+    if not isinstance(value, Mapping):
+        return None
+    shop, presentment = value.get("shop_money") or {}, value.get("presentment_money") or {}
+    amount = parse_money(shop.get("amount"))
+    if amount is None:
+        return None
+    return amount, shop.get("currency_code"), parse_money(presentment.get("amount")) or Decimal("0")
+
+
+def _refund_parts(refund: Mapping[str, Any]) -> Iterable[tuple[int, Any]]:
+    """Yield (sign, money bag) for every part of a REST refund: lines, shipping, duties, fees, adjustments.
+
+    Order adjustments hold the difference between the parts and what was refunded (a refund of an amount
+    only is one ``refund_discrepancy``; shipping refunds were ``shipping_refund`` adjustments before
+    ``refund_shipping_lines``): they are negative when more went back than the parts.
+    https://shopify.dev/docs/api/admin-rest/2025-01/resources/refund
+    """
+    for item in refund.get("refund_line_items") or ():
+        yield 1, item.get("subtotal_set")
+        yield 1, item.get("total_tax_set")
+    shipping_lines = refund.get("refund_shipping_lines") or ()
+    for item in shipping_lines:
+        yield 1, item.get("subtotal_amount_set")
+        yield 1, item.get("tax_amount_set")
+    yield 1, refund.get("total_duties_set")
+    yield 1, refund.get("total_additional_fees_set")
+    for item in refund.get("order_adjustments") or ():
+        if shipping_lines and item.get("kind") == "shipping_refund":
+            continue  # the same shipping, counted from refund_shipping_lines
+        yield -1, item.get("amount_set")
+        yield -1, item.get("tax_amount_set")
+
+
+def refund_shop_amount(refund: Mapping[str, Any]) -> Decimal:
+    """Return what one REST refund gave back, in the shop's currency.
+
+    The money moved is the successful ``refund`` transactions, but their ``amount`` is in the transaction's
+    currency, the buyer's (presentment) one on a multi-currency order, and REST transactions carry no shop-money
+    twin. The refund's parts carry both (``*_set``): when the transactions are in another currency than the
+    shop's, the parts' shop money is what was refunded (converted at the parts' own rate when a transaction
+    failed or was only partly taken).
+    """
+    moved, currencies = Decimal("0"), set()
+    for tx in refund.get("transactions") or ():
+        if tx.get("kind") == "refund" and tx.get("status") == "success":
+            moved += parse_money(tx.get("amount")) or Decimal("0")
+            currencies.add(tx.get("currency"))
+    if not moved:
+        return Decimal("0")
+    shop = presentment = Decimal("0")
+    shop_currency = None
+    exponent = 0
+    for sign, value in _refund_parts(refund):
+        bag = _bag(value)
+        if bag is None:
+            continue
+        shop, presentment = shop + sign * bag[0], presentment + sign * bag[2]
+        shop_currency = shop_currency or bag[1]
+        exponent = min(exponent, int(bag[0].as_tuple().exponent))
+    if shop_currency is None or currencies <= {None, shop_currency}:
+        return moved
+    if presentment == moved:
+        return shop
+    if not presentment:
+        raise PayloadError(f"refund in {sorted(c for c in currencies if c)} without shop-money amounts")
+    return (moved * shop / presentment).quantize(Decimal(1).scaleb(exponent))
+
+
 def refunded_amount(refunds: Any) -> Decimal:
-    """Sum the successful refund transactions of REST refunds."""
-    total = Decimal("0")
-    for refund in refunds or ():
-        for tx in refund.get("transactions") or ():
-            if tx.get("kind") == "refund" and tx.get("status") == "success":
-                total += parse_money(tx.get("amount")) or Decimal("0")
-    return total
+    """Sum what REST refunds gave back, in the shop's currency."""
+    return sum((refund_shop_amount(refund) for refund in refunds or ()), Decimal("0"))
 
 
-def delivery_facts(fulfillments: Any) -> tuple[datetime | None, datetime | None]:
-    """Return (first fulfilled at, latest delivered at) of successful REST fulfillments.
+def fulfillment_record(payload: Mapping[str, Any]) -> FulfillmentRecord:
+    """Map a REST fulfillment (inside orders, or a fulfillments/update body) to a FulfillmentRecord.
 
     REST fulfillments say ``shipment_status: delivered`` without a delivery time; the last update of a
-    delivered fulfilment is when the carrier reported the delivery, so that is the delivery time.
+    delivered fulfilment is when the carrier reported the delivery, so that is its delivery time (a
+    ``fulfillment_events/create`` of the delivery gives the exact one).
     """
-    fulfilled: list[datetime] = []
-    delivered: list[datetime] = []
-    for item in fulfillments or ():
-        if str(item.get("status") or "").lower() != "success":
-            continue
-        created = parse_time(item.get("created_at"))
-        if created:
-            fulfilled.append(created)
-        if str(item.get("shipment_status") or "").lower() == "delivered":
-            stamp = parse_time(item.get("updated_at"))
-            if stamp:
-                delivered.append(stamp)
-    return (min(fulfilled) if fulfilled else None, max(delivered) if delivered else None)
+    delivered = str(payload.get("shipment_status") or "").lower() == "delivered"
+    return FulfillmentRecord(external_id=_required_id(payload, "fulfillment"),
+                             status=str(payload.get("status") or "").upper(),
+                             created_at=parse_time(payload.get("created_at")),
+                             delivered_at=parse_time(payload.get("updated_at")) if delivered else None)
 
 
+@body_mapping
 def order_record(payload: Mapping[str, Any]) -> OrderRecord:
     """Map a REST order (orders/create, updated, fulfilled, cancelled) to an OrderRecord."""
     created = parse_time(payload.get("created_at"))
     if created is None:
         raise PayloadError("order without created_at")
-    total = parse_money(payload.get("total_price"))
-    currency = payload.get("currency")
+    total = shop_money(payload, "total_price")
+    currency = payload.get("currency")  # the shop's currency (``presentment_currency`` is the buyer's)
     if total is None or not currency:
         raise PayloadError("order without total_price or currency")
     refunded = refunded_amount(payload.get("refunds"))
     financial = payload.get("financial_status")
-    fulfilled_at, delivered_at = delivery_facts(payload.get("fulfillments"))
+    fulfillments = tuple(fulfillment_record(f) for f in payload.get("fulfillments") or ())
     customer = payload.get("customer")
     return OrderRecord(
         external_id=_required_id(payload, "order"),
@@ -237,32 +335,54 @@ def order_record(payload: Mapping[str, Any]) -> OrderRecord:
         customer=customer_record(customer, locale=payload.get("customer_locale")) if customer else None,
         processed_at=parse_time(payload.get("processed_at")),
         updated_at=parse_time(payload.get("updated_at")),
-        subtotal_price=parse_money(payload.get("subtotal_price")),
+        subtotal_price=shop_money(payload, "subtotal_price"),
         total_refunded=refunded,
         financial_status=str(financial).upper() if financial else None,
         fulfillment_status=_FULFILLMENT_STATUS.get(payload.get("fulfillment_status"),
                                                    str(payload.get("fulfillment_status")).upper()),
         cancelled_at=parse_time(payload.get("cancelled_at")),
         refunded=str(financial or "").lower() == "refunded",
-        fulfilled_at=fulfilled_at,
-        delivered_at=delivered_at,
+        fulfilled_at=delivery.fulfilled_at(fulfillments),
+        delivered_at=delivery.delivered_at(fulfillments),
         tags=split_tags(payload.get("tags")),
+        fulfillments=fulfillments,
         lines=tuple(line_record(li) for li in payload.get("line_items") or ()),
     )
 
 
-def fulfillment_update(payload: Mapping[str, Any]) -> tuple[str, datetime | None, datetime | None]:
-    """Return (order id, fulfilled at, delivered at) from a fulfillments/update body."""
+@body_mapping
+def fulfillment_update(payload: Mapping[str, Any]) -> tuple[str, FulfillmentRecord]:
+    """Return (order id, the fulfilment) from a fulfillments/update body."""
     order_id = rest_id(payload.get("order_id"))
     if order_id is None:
         raise PayloadError("fulfillment without order_id")
-    fulfilled_at, delivered_at = delivery_facts([payload])
-    return order_id, fulfilled_at, delivered_at
+    return order_id, fulfillment_record(payload)
 
 
+@body_mapping
+def fulfillment_event(payload: Mapping[str, Any]) -> tuple[str, FulfillmentRecord]:
+    """Return (order id, what the event says of its fulfilment) from a fulfillment_events/create body.
+
+    A carrier event (REST FulfillmentEvent: ``fulfillment_id``, ``order_id``, ``status`` such as
+    ``in_transit`` or ``delivered``, ``happened_at``; https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillmentevent)
+    says the fulfilment shipped; a ``delivered`` one says when it arrived.
+    """
+    order_id = rest_id(payload.get("order_id"))
+    fulfillment_id = rest_id(payload.get("fulfillment_id"))
+    if order_id is None or fulfillment_id is None:
+        raise PayloadError("fulfillment event without order_id or fulfillment_id")
+    delivered = str(payload.get("status") or "").lower() == "delivered"
+    happened = parse_time(payload.get("happened_at")) or parse_time(payload.get("created_at"))
+    if delivered and happened is None:
+        raise PayloadError("delivery event without happened_at")
+    return order_id, FulfillmentRecord(external_id=fulfillment_id, status=delivery.SHIPS,
+                                       delivered_at=happened if delivered else None)
+
+
+@body_mapping
 def refund_created(payload: Mapping[str, Any]) -> tuple[str, Decimal]:
-    """Return (order id, amount refunded) from a refunds/create body."""
+    """Return (order id, amount refunded in the shop's currency) from a refunds/create body."""
     order_id = rest_id(payload.get("order_id"))
     if order_id is None:
         raise PayloadError("refund without order_id")
-    return order_id, refunded_amount([payload])
+    return order_id, refund_shop_amount(payload)

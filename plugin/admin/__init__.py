@@ -6,7 +6,17 @@ from __future__ import annotations
 from flask import Flask, redirect, request
 from werkzeug.wrappers import Response
 
-from plugin.admin import customers, flow_report, flows, inbox, messages, overview, settings, standalone  # noqa: F401
+from plugin.admin import (  # noqa: F401
+    customers,
+    flow_report,
+    flows,
+    inbox,
+    messages,
+    overview,
+    settings,
+    standalone,
+    webhooks,
+)
 from plugin.admin.blueprint import bp
 from plugin.admin.overview import OverviewCache
 from plugin.admin.security import LoginThrottle

@@ -25,6 +25,7 @@ from plugin.db import get_db, get_session
 from plugin.models import Customer, Merchant, Message, Order, Store
 from plugin.secrets_store import set_credential
 from plugin.webhooks.compliance import redact_customer
+from plugin.webhooks.inbox import failed_count
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EXPORT_CHUNK = 2000
@@ -50,7 +51,8 @@ def settings() -> Any:
     policy = flow_settings.effective(session, get_config(), store.id, "policy") if store else \
         flow_settings.defaults(get_config(), "policy")
     return page("admin/settings.html", merchant=merchant, stores=context.stores, policy=policy,
-                regions=("na", "eu", "fe"), exports=tuple(EXPORTS))
+                regions=("na", "eu", "fe"), exports=tuple(EXPORTS),
+                failed_webhooks=failed_count(session, context.scope_ids))
 
 
 @bp.post("/settings/sender")

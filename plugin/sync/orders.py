@@ -1,8 +1,9 @@
 """The owner of order and order-line rows: every order write goes through here.
 
 Writers: the Shopify bulk backfill and incremental sync (``upsert_orders``), the Shopify order webhooks
-(``upsert_webhook_order``, ``apply_fulfillment``, ``apply_refund``), ``orders/delete`` (``delete_order``)
-and the Amazon sync (``upsert_orders`` with ``keep_return_flags``, and ``apply_returns``).
+(``upsert_webhook_order``, ``apply_fulfillment`` for fulfilments and their carrier events, ``apply_refund``),
+``orders/delete`` (``delete_order``) and the Amazon sync (``upsert_orders`` with ``keep_return_flags``, and
+``apply_returns``).
 
 Rules every writer keeps:
 - an older copy of an order (``updated_at`` before the stored one) never overwrites a newer one, so a slow
@@ -27,8 +28,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.records import OrderRecord
+from connectors import delivery
+from connectors.records import FulfillmentRecord, OrderRecord
 from plugin.models import DeletedRecord, Order
+from plugin.sync.order_rows import fulfillments_json, fulfillments_of
 from plugin.sync.orders_generic import upsert_orders_generic
 from plugin.sync.orders_staged import upsert_orders_staged
 from plugin.sync.sql import chunked
@@ -79,13 +82,24 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
 
 
 def _with_stored_order_facts(session: Session, store_id: int, record: OrderRecord) -> OrderRecord:
-    """Fill the fields REST bodies lack with what the database already knows, instead of erasing them."""
-    stored = session.execute(select(Order.estimated_delivery_at, Order.returned).where(
+    """Fill the fields REST bodies lack with what the database already knows, instead of erasing them.
+
+    The body's fulfilments are merged with the stored ones (connectors.delivery): a delivery time a delivery
+    event gave is kept over the REST body's, which only knows the fulfilment's last update.
+    """
+    stored = session.execute(select(Order.estimated_delivery_at, Order.returned, Order.fulfillments).where(
         Order.store_id == store_id, Order.external_id == record.external_id)).first()
     if stored is None:
         return record
+    fulfillments = record.fulfillments
+    if fulfillments is not None:
+        fulfillments = delivery.merge(fulfillments_of(stored[2]) or (), fulfillments, complete=True)
     return dataclasses.replace(record, estimated_delivery_at=record.estimated_delivery_at or stored[0],
-                               returned=record.returned or bool(stored[1]))
+                               returned=record.returned or bool(stored[1]), fulfillments=fulfillments,
+                               fulfilled_at=delivery.fulfilled_at(fulfillments or ()) if fulfillments is not None
+                               else record.fulfilled_at,
+                               delivered_at=delivery.delivered_at(fulfillments or ()) if fulfillments is not None
+                               else record.delivered_at)
 
 
 def upsert_webhook_order(session: Session, store_id: int, record: OrderRecord) -> str:
@@ -100,17 +114,26 @@ def upsert_webhook_order(session: Session, store_id: int, record: OrderRecord) -
     return "applied"
 
 
-def apply_fulfillment(session: Session, store_id: int, order_external_id: str, fulfilled_at: datetime | None,
-                      delivered_at: datetime | None) -> str:
-    """Apply a ``fulfillments/update``: the earliest fulfilment and the latest carrier delivery count."""
+def apply_fulfillment(session: Session, store_id: int, order_external_id: str, report: FulfillmentRecord) -> str:
+    """Apply what a ``fulfillments/update`` or ``fulfillment_events/create`` says of one of an order's parcels.
+
+    The report is merged into the order's known fulfilments and the order is delivered when its last parcel
+    is (connectors.delivery). An order stored before its fulfilments were kept (``fulfillments`` NULL) only
+    learns this one until its next sync.
+    """
     order = session.scalar(select(Order).where(Order.store_id == store_id, Order.external_id == order_external_id))
     if order is None:
         return "order unknown"
-    if fulfilled_at is not None and (order.fulfilled_at is None or fulfilled_at < order.fulfilled_at):
-        order.fulfilled_at = fulfilled_at
-    # Same rule as the GraphQL sync (connectors.shopify.parse): the latest carrier delivery counts.
-    if delivered_at is not None and (order.delivered_at is None or delivered_at > order.delivered_at):
-        order.delivered_at = delivered_at
+    known = fulfillments_of(order.fulfillments)
+    merged = delivery.merge(known or (), [report])
+    rows = fulfillments_json(merged)
+    fulfilled_at = delivery.fulfilled_at(merged)
+    if known is None and order.fulfilled_at is not None:
+        fulfilled_at = min(order.fulfilled_at, fulfilled_at) if fulfilled_at else order.fulfilled_at
+    delivered_at = delivery.delivered_at(merged)
+    if (rows, fulfilled_at, delivered_at) == (order.fulfillments, order.fulfilled_at, order.delivered_at):
+        return "unchanged"
+    order.fulfillments, order.fulfilled_at, order.delivered_at = rows, fulfilled_at, delivered_at
     return "applied"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ def upsert_orders_generic(session: Session, store_id: int, batch: list[OrderReco
     """Upsert one deduplicated batch with its customers, catalog rows and lines, adding to ``totals``."""
     customer_ids, merged = embedded_customers(session, store_id, [r.customer for r in batch if r.customer])
     totals["customers"] += merged
-    product_ids, variant_ids, new_products, new_variants = ensure_catalog(session, store_id, batch)
+    product_ids, variant_ids, new_products, new_variants, line_products = ensure_catalog(session, store_id, batch)
     totals["products"] += new_products
     totals["variants"] += new_variants
     # One read of the stored copies decides which records are current, which changed and which orders
@@ -40,8 +40,8 @@ def upsert_orders_generic(session: Session, store_id: int, batch: list[OrderReco
     if missing:
         order_ids.update(ids_by_external(session, ORDERS, store_id, missing))
     known = {order_ids[r.external_id] for r in current if r.external_id in stored}
-    lines_written, lines_deleted = _sync_lines(session, store_id, current, order_ids, known, product_ids,
-                                               variant_ids)
+    lines_written, lines_deleted = _sync_lines(session, store_id, current, order_ids, known,
+                                               Catalog(product_ids, variant_ids, line_products))
     totals["lines_written"] += lines_written
     totals["lines_deleted"] += lines_deleted
 
@@ -81,8 +81,16 @@ def _order_changed(row: dict[str, Any], stored: tuple[Any, ...] | None) -> bool:
     return any(_comparable(row[name]) != _comparable(stored[i + 1]) for i, name in enumerate(ORDER_FIELDS))
 
 
+class Catalog(NamedTuple):
+    """The catalog ids a batch's lines point at, and the products of its variant-only lines."""
+
+    product_ids: dict[str, int]
+    variant_ids: dict[str, int]
+    line_products: dict[str, str]
+
+
 def _sync_lines(session: Session, store_id: int, records: list[OrderRecord], order_ids: dict[str, int],
-                known: set[int], product_ids: dict[str, int], variant_ids: dict[str, int]) -> tuple[int, int]:
+                known: set[int], catalog: Catalog) -> tuple[int, int]:
     """Make each order's stored lines equal to its record's: upsert new/changed ones, delete removed ones.
 
     Only orders in ``known`` (stored before this batch) can have lines already, so only they are read back.
@@ -93,11 +101,12 @@ def _sync_lines(session: Session, store_id: int, records: list[OrderRecord], ord
     for record in records:
         order_id = order_ids[record.external_id]
         for line in record.lines:
-            product_ext = line.product_external_id or line.variant_external_id
+            product_ext = line.product_external_id or catalog.line_products.get(line.variant_external_id or "")
             wanted[(order_id, line.external_id)] = {
                 "order_id": order_id, "store_id": store_id, "external_id": line.external_id,
-                "product_id": product_ids.get(product_ext) if product_ext else None,
-                "variant_id": variant_ids.get(line.variant_external_id) if line.variant_external_id else None,
+                "product_id": catalog.product_ids.get(product_ext) if product_ext else None,
+                "variant_id": catalog.variant_ids.get(line.variant_external_id) if line.variant_external_id
+                else None,
                 "sku": line.sku, "title": line.title or "", "quantity": line.quantity, "price": line.price,
             }
     existing: dict[tuple[int, str], tuple[Any, ...]] = {}

@@ -39,6 +39,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from connectors.records import OrderRecord
 from plugin.sync.customers import CUSTOMER_FIELDS, CUSTOMER_MERGE_FIELDS, customer_row, not_redacted
 from plugin.sync.order_rows import LINE_FIELDS, ORDER_FIELDS, order_row
+from plugin.sync.products import line_products
 from plugin.sync.sql import CUSTOMERS, LINES, ORDERS, PRODUCTS, VARIANTS, not_older, on_conflict
 from plugin.types import UTCDateTime
 
@@ -51,6 +52,7 @@ def _staging_table(name: str, source: Table, columns: Sequence[str], *extra: Col
 
 
 _ORDER_STAGE_FIELDS = tuple(f for f in ORDER_FIELDS if f != "customer_id")
+_JSON_FIELDS = ("tags", "fulfillments")
 STAGE_CUSTOMERS = _staging_table("aftercare_stage_customer", CUSTOMERS, ("external_id", *CUSTOMER_FIELDS),
                                  Column("pos", Integer))
 STAGE_ORDERS = _staging_table("aftercare_stage_order", ORDERS, ("external_id", *_ORDER_STAGE_FIELDS),
@@ -101,22 +103,23 @@ def _stage_batch(session: Session, store_id: int, batch: list[OrderRecord]) -> N
         (row["external_id"], *(json.dumps(row[f]) if f == "tags" else row[f] for f in CUSTOMER_FIELDS), pos)
         for pos, row in enumerate(customer_row(store_id, c) for c in customers.values())))
     _copy(session, STAGE_ORDERS, (
-        (row["external_id"], *(json.dumps(row[f]) if f == "tags" else row[f] for f in _ORDER_STAGE_FIELDS),
+        (row["external_id"], *(json.dumps(row[f]) if f in _JSON_FIELDS else row[f] for f in _ORDER_STAGE_FIELDS),
          r.customer.external_id if r.customer else None, pos)
         for pos, (r, row) in enumerate((r, order_row(store_id, r, None)) for r in batch)))
     lines: dict[tuple[str, str], tuple[Any, ...]] = {}
     products: dict[str, str] = {}
     variants: dict[str, tuple[str | None, str, str]] = {}
+    resolved = line_products(session, store_id, batch)
     for record in batch:
         for line in record.lines:
-            product_ext = line.product_external_id or line.variant_external_id
+            product_ext = line.product_external_id or resolved.get(line.variant_external_id or "")
             lines[(record.external_id, line.external_id)] = (
                 line.external_id, line.sku, line.title or "", line.quantity, line.price, record.external_id,
                 record.updated_at, product_ext, line.variant_external_id)
             if product_ext:
                 products.setdefault(product_ext, line.title or "")
-            if line.variant_external_id:
-                variants.setdefault(line.variant_external_id, (line.sku, line.title or "", product_ext))
+                if line.variant_external_id:
+                    variants.setdefault(line.variant_external_id, (line.sku, line.title or "", product_ext))
     _copy(session, STAGE_LINES, ((*row, pos) for pos, row in enumerate(lines.values())))
     _copy(session, STAGE_PRODUCTS, ((ext, title, pos) for pos, (ext, title) in enumerate(products.items())))
     _copy(session, STAGE_VARIANTS, ((ext, *spec, pos) for pos, (ext, spec) in enumerate(variants.items())))

@@ -15,7 +15,17 @@ from sqlalchemy.orm import Session
 
 from connectors.records import OrderRecord, ProductRecord
 from plugin.models import Product
-from plugin.sync.sql import PRODUCTS, VARIANTS, chunked, custom_plans, dedupe, ids_by_external, not_older, upsert
+from plugin.sync.sql import (
+    IN_CHUNK,
+    PRODUCTS,
+    VARIANTS,
+    chunked,
+    custom_plans,
+    dedupe,
+    ids_by_external,
+    not_older,
+    upsert,
+)
 from plugin.sync.tombstones import add_tombstone
 
 # Connector-owned product fields; the replenishment settings are the merchant's and never appear here.
@@ -46,22 +56,50 @@ def upsert_products(session: Session, store_id: int, records: Iterable[ProductRe
     return written
 
 
+def line_products(session: Session, store_id: int, orders: Sequence[OrderRecord]) -> dict[str, str]:
+    """Map the variant of every line that names no product to its product's external id, where it is known.
+
+    Shopify sends lines with a variant but no product (REST ``product_id: null``); the product is the variant's:
+    another line of the batch that names both, else the stored variant's product. A variant found in neither
+    maps to nothing, and its line is stored without product or variant (never a product keyed by a variant id).
+    """
+    wanted: set[str] = set()
+    known: dict[str, str] = {}
+    for order in orders:
+        for line in order.lines:
+            if line.variant_external_id is None:
+                continue
+            if line.product_external_id:
+                known.setdefault(line.variant_external_id, line.product_external_id)
+            else:
+                wanted.add(line.variant_external_id)
+    found = {v: known[v] for v in wanted if v in known}
+    unknown = sorted(wanted - set(found))
+    for part in chunked(unknown, IN_CHUNK):
+        found.update((variant, product) for variant, product in session.execute(
+            select(VARIANTS.c.external_id, PRODUCTS.c.external_id)
+            .join(PRODUCTS, PRODUCTS.c.id == VARIANTS.c.product_id)
+            .where(VARIANTS.c.store_id == store_id, VARIANTS.c.external_id.in_(part))))
+    return found
+
+
 def ensure_catalog(session: Session, store_id: int, orders: Sequence[OrderRecord]) -> tuple[
-        dict[str, int], dict[str, int], int, int]:
+        dict[str, int], dict[str, int], int, int, dict[str, str]]:
     """Create the products/variants order lines name but the catalog does not have yet (e.g. Amazon ASIN/SKU).
 
-    Returns (product ids, variant ids, products created, variants created). A line with a variant but no
-    product id gets a product of the same external id, since a variant row needs a product.
+    Returns (product ids, variant ids, products created, variants created, the products of variant-only lines
+    as :func:`line_products` resolves them). A variant is created only under its product.
     """
+    resolved = line_products(session, store_id, orders)
     product_titles: dict[str, str] = {}
     variant_specs: dict[str, tuple[str, str | None, str]] = {}
     for order in orders:
         for line in order.lines:
-            product_ext = line.product_external_id or line.variant_external_id
+            product_ext = line.product_external_id or resolved.get(line.variant_external_id or "")
             if product_ext:
                 product_titles.setdefault(product_ext, line.title or "")
-            if line.variant_external_id:
-                variant_specs.setdefault(line.variant_external_id, (product_ext, line.sku, line.title or ""))
+                if line.variant_external_id:
+                    variant_specs.setdefault(line.variant_external_id, (product_ext, line.sku, line.title or ""))
     product_ids = ids_by_external(session, PRODUCTS, store_id, product_titles)
     missing = [{"store_id": store_id, "external_id": ext, "title": title}
                for ext, title in product_titles.items() if ext not in product_ids]
@@ -74,8 +112,7 @@ def ensure_catalog(session: Session, store_id: int, orders: Sequence[OrderRecord
     created_variants = len(upsert(session, VARIANTS, missing, keys=("store_id", "external_id"), update=()))
     if missing:
         variant_ids.update(ids_by_external(session, VARIANTS, store_id, (r["external_id"] for r in missing)))
-    return product_ids, variant_ids, created_products, created_variants
-
+    return product_ids, variant_ids, created_products, created_variants, resolved
 
 
 def tombstone_product(session: Session, store_id: int, external_id: str, now: datetime) -> int | None:

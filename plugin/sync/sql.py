@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, Text, and_, case, cast, func, insert, or_, select, text
+from sqlalchemy import JSON, ColumnElement, Table, Text, and_, case, cast, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -67,7 +67,7 @@ def _differs(table: Table, excluded: Any, fields: Sequence[str]) -> ColumnElemen
     parts = []
     for name in fields:
         stored, new = table.c[name], excluded[name]
-        if name == "tags":
+        if isinstance(stored.type, JSON):
             stored, new = cast(stored, Text), cast(new, Text)
         parts.append(stored.is_distinct_from(new))
     return or_(*parts)

@@ -37,7 +37,7 @@ from plugin.models import ComplianceRequest, Customer, Store, WebhookEvent
 from plugin.sync import orders
 from plugin.sync.customers import upsert_customers
 from plugin.webhooks import compliance, deletions
-from plugin.webhooks.inbox import find_shopify_store
+from plugin.webhooks.inbox import PERMANENT, TRANSIENT, find_shopify_store
 
 log = logging.getLogger("aftercare.webhooks")
 
@@ -69,8 +69,14 @@ def _order(session: Session, store: Store, event: WebhookEvent, now: datetime, c
 
 
 def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
-    order_id, fulfilled_at, delivered_at = payloads.fulfillment_update(event.payload or {})
-    return orders.apply_fulfillment(session, store.id, order_id, fulfilled_at, delivered_at)
+    order_id, fulfillment = payloads.fulfillment_update(event.payload or {})
+    return orders.apply_fulfillment(session, store.id, order_id, fulfillment)
+
+
+def _fulfillment_event(session: Session, store: Store, event: WebhookEvent, now: datetime,
+                       ctx: JobContext | None) -> str:
+    order_id, fulfillment = payloads.fulfillment_event(event.payload or {})
+    return orders.apply_fulfillment(session, store.id, order_id, fulfillment)
 
 
 def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
@@ -166,6 +172,7 @@ Handler = Callable[[Session, Store, WebhookEvent, datetime, Any], str]
 STORE_HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(ORDER_TOPICS, _order),
     "fulfillments/update": _fulfillment,
+    "fulfillment_events/create": _fulfillment_event,
     "refunds/create": _refund,
     "customers/update": _customer,
     "app/uninstalled": _uninstalled,
@@ -175,6 +182,15 @@ STORE_HANDLERS: dict[str, Handler] = {
     "customers/delete": _customer_deleted,
     EMAIL_CONSENT_TOPIC: _email_consent,
 }
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Classify a processing error: permanent when the body can never be applied, else transient (retried).
+
+    Mapping a body touches nothing but the body (connectors.shopify.webhook_payloads), so its PayloadError is
+    permanent; anything else (the database, a bug fixed by the next release) may pass.
+    """
+    return PERMANENT if isinstance(exc, payloads.PayloadError) else TRANSIENT
 
 
 def _already_processed_event(session: Session, event: WebhookEvent) -> bool:

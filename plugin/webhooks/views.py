@@ -71,6 +71,17 @@ def _read_body(limit: int) -> bytes:
         parts.append(part)
 
 
+def _parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """Return (the body as a JSON object, None) or (None, why it is not one)."""
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None, "body is not valid JSON"
+    if not isinstance(payload, dict):
+        return None, "body must be a JSON object"
+    return payload, None
+
+
 def _reinstalled_since(store: Any, delivery: Delivery) -> bool:
     """Say whether the store was installed again after Shopify sent this (late) app/uninstalled."""
     return (store.status == "active" and store.installed_at is not None and delivery.triggered_at is not None
@@ -78,7 +89,7 @@ def _reinstalled_since(store: Any, delivery: Delivery) -> bool:
 
 
 def receive() -> tuple[Response, int]:
-    """Verify, store and acknowledge one webhook delivery."""
+    """Verify, store and acknowledge one webhook delivery (a signed body that is not a JSON object: stored failed)."""
     config = get_config()
     limit = config.get("app.max_webhook_body_bytes")
     try:
@@ -95,13 +106,6 @@ def receive() -> tuple[Response, int]:
     shop = normalise_shop_domain(request.headers["X-Shopify-Shop-Domain"])
     if shop is None:
         return _error(400, "X-Shopify-Shop-Domain is not a myshopify.com domain")
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return _error(400, "body is not valid JSON")
-    if not isinstance(payload, dict):
-        return _error(400, "body must be a JSON object")
-
     topic = request.headers["X-Shopify-Topic"].strip().lower()
     known = set(config.get("shopify.webhook_topics")) | set(config.get("shopify.compliance_topics"))
     if topic not in known:
@@ -111,6 +115,7 @@ def receive() -> tuple[Response, int]:
     too_long = [name for name, most in HEADER_LIMITS.items() if len(request.headers.get(name) or "") > most]
     if too_long:
         return _error(400, f"header too long: {', '.join(too_long)}")
+    payload, unreadable = _parse_body(raw)
     delivery = Delivery(shop_domain=shop, topic=topic, webhook_id=request.headers["X-Shopify-Webhook-Id"].strip(),
                         event_id=(request.headers.get("X-Shopify-Event-Id") or "").strip() or None,
                         api_version=request.headers.get("X-Shopify-API-Version"),
@@ -122,9 +127,16 @@ def receive() -> tuple[Response, int]:
         return jsonify(status="duplicate"), 200
     store = find_shopify_store(session, shop)
     now = get_clock().now()
-    event = record_event(session, delivery, payload, store.id if store else None, now)
+    event = record_event(session, delivery, payload, store.id if store else None, now, unreadable=unreadable)
     if event is None:
         return jsonify(status="duplicate"), 200
+    if unreadable is not None:
+        # Signed by Shopify, so it is theirs, but no retry will make it readable: acknowledged (Shopify would
+        # otherwise resend it for hours), kept as a failed event the merchant sees, and logged once.
+        log.warning("webhook body can never be applied; marked failed", extra={
+            "topic": topic, "shop": shop, "webhook_event_id": event.id, "store_id": store.id if store else None,
+            "error": unreadable})
+        return jsonify(status="failed", error=unreadable), 200
     if topic == "app/uninstalled" and store is not None and not _reinstalled_since(store, delivery):
         # Sending must stop the moment Shopify says so; the job later cancels queued messages.
         mark_uninstalled(session, store, now)

@@ -245,24 +245,27 @@ def ctl_consent(sandbox: ShopWorld, request: Request, customer_id: int) -> Respo
 
 
 def ctl_add_order(sandbox: ShopWorld, request: Request) -> Response:
-    """Create an order: {customer_id, lines: [[variant_id, qty], ...]}."""
+    """Create an order: {customer_id, lines: [[variant_id, qty], ...], presentment_currency?, presentment_rate?}."""
     body = _body(request) or {}
     try:
         order = sandbox.add_order(int(body["customer_id"]), [(int(v), int(q)) for v, q in body["lines"]],
-                                  _shop_param(body))
+                                  _shop_param(body), presentment_currency=body.get("presentment_currency"),
+                                  presentment_rate=body.get("presentment_rate"))
     except (KeyError, ValueError, TypeError) as exc:
         return _json({"errors": f"bad order: {exc}"}, 400)
     return _json({"id": order.id, "admin_graphql_api_id": order.gid, "name": order.name}, 201)
 
 
 def ctl_order_action(sandbox: ShopWorld, request: Request, order_id: int, action: str) -> Response:
-    """Fulfil, deliver, cancel, refund or delete an order."""
+    """Fulfil (optionally ``quantity`` units), deliver (optionally ``fulfillment_id``), cancel a fulfilment
+    (``cancel_fulfillment``), cancel, refund or delete an order."""
     body = _body(request) or {}
     shop = _shop_param(body)
     when = datetime.fromisoformat(body["at"]) if body.get("at") else None
     actions = {
-        "fulfil": lambda: sandbox.fulfil_order(order_id, when, shop),
-        "deliver": lambda: sandbox.deliver_order(order_id, when, shop),
+        "fulfil": lambda: sandbox.fulfil_order(order_id, when, shop, body.get("quantity")),
+        "deliver": lambda: sandbox.deliver_order(order_id, when, shop, body.get("fulfillment_id")),
+        "cancel_fulfillment": lambda: sandbox.cancel_fulfillment(order_id, body.get("fulfillment_id"), shop),
         "cancel": lambda: sandbox.cancel_order(order_id, body.get("reason", "CUSTOMER"), shop),
         "refund": lambda: sandbox.refund_order(order_id, body.get("amount_cents"), body.get("note"), shop),
         "delete": lambda: sandbox.delete_order(order_id, shop),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 GID = "gid://shopify/{}/{}"
 
@@ -131,6 +132,8 @@ class LineItem:
     vendor: str
     quantity: int
     unit_price_cents: int
+    # The unit price in the buyer's currency on a multi-currency order (None: the shop's currency).
+    presentment: tuple[int, str] | None = None
 
     @property
     def gid(self) -> str:
@@ -168,12 +171,14 @@ class Fulfillment:
 
 @dataclass(slots=True)
 class Refund:
-    """A refund of part or all of an order."""
+    """A refund of part or all of an order: ``amount_cents`` in the shop's currency, ``presentment`` (cents,
+    currency) in the buyer's on a multi-currency order (None: the shop's currency)."""
 
     id: int
     created_at: datetime
     amount_cents: int
     note: str | None
+    presentment: tuple[int, str] | None = None
 
     @property
     def gid(self) -> str:
@@ -219,11 +224,28 @@ class Order:
     closed_at: datetime | None = None
     tags: tuple[str, ...] = ()
     phone: str | None = None
+    # The buyer's currency and how many of its cents one shop cent is worth; None: the shop's currency.
+    # Shopify keeps every amount in both (``shopMoney``/``presentmentMoney``, REST ``shop_money``/
+    # ``presentment_money``): https://shopify.dev/docs/api/admin-graphql/2025-01/objects/MoneyBag
+    presentment_currency: str | None = None
+    presentment_rate: Decimal = Decimal(1)
 
     @property
     def gid(self) -> str:
         """Return the order's global id."""
         return gid("Order", self.id)
+
+    @property
+    def buyer_currency(self) -> str:
+        """Return the presentment currency (the shop's unless the buyer paid in another)."""
+        return self.presentment_currency or self.currency
+
+    def presentment(self, cents: int) -> tuple[int, str] | None:
+        """Convert shop cents to (cents, currency) of the buyer at the order's rate; None on a single-currency order."""
+        if self.presentment_currency is None:
+            return None
+        converted = int((Decimal(cents) * self.presentment_rate).quantize(Decimal(1), ROUND_HALF_UP))
+        return converted, self.presentment_currency
 
     @property
     def name(self) -> str:
@@ -244,6 +266,21 @@ class Order:
     def refunded_cents(self) -> int:
         """Return the total refunded."""
         return sum(r.amount_cents for r in self.refunds)
+
+    @property
+    def presentment_total(self) -> tuple[int, str] | None:
+        """Return the order total in the buyer's currency: the sum of its lines' buyer prices (None: one currency)."""
+        if self.presentment_currency is None:
+            return None
+        return sum((li.presentment or (li.unit_price_cents, ""))[0] * li.quantity
+                   for li in self.line_items), self.presentment_currency
+
+    @property
+    def refunded_presentment(self) -> tuple[int, str] | None:
+        """Return the total refunded in the buyer's currency (each refund as it was made); None: single currency."""
+        if self.presentment_currency is None:
+            return None
+        return sum(r.presentment[0] if r.presentment else 0 for r in self.refunds), self.presentment_currency
 
     @property
     def financial_status(self) -> str:

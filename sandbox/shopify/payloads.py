@@ -44,9 +44,13 @@ class PayloadBuilder:
         """Format a timestamp in the shop's time zone with its offset, as Shopify's REST API does."""
         return value.astimezone(self.tz).isoformat() if value else None
 
-    def _set(self, cents: int) -> dict[str, Any]:
-        amount = {"amount": money(cents), "currency_code": self.shop.currency}
-        return {"shop_money": amount, "presentment_money": dict(amount)}
+    def _set(self, cents: int, presentment: tuple[int, str] | None = None) -> dict[str, Any]:
+        """Return a REST money bag: shop money, and the buyer's (presentment) money on a multi-currency order."""
+        shop = {"amount": money(cents), "currency_code": self.shop.currency}
+        if presentment is None:
+            return {"shop_money": shop, "presentment_money": dict(shop)}
+        return {"shop_money": shop, "presentment_money": {"amount": money(presentment[0]),
+                                                          "currency_code": presentment[1]}}
 
     def _p(self, value: Any) -> Any:
         return value if self.protected else None
@@ -126,10 +130,26 @@ class PayloadBuilder:
             "service": "manual", "shipment_status": shipment, "location_id": None,
             "name": f"{o.name}.{o.fulfillments.index(f) + 1}", "tracking_company": None,
             "tracking_number": None, "tracking_numbers": [], "tracking_url": None, "tracking_urls": [],
-            "line_items": [self.line_item(li) for li in o.line_items],
+            "line_items": [self.line_item(li, o) for li in o.line_items],
         }
 
-    def line_item(self, li: Any) -> dict[str, Any]:
+    def fulfillment_event(self, o: Order, f: Fulfillment, status: str, happened_at: datetime) -> dict[str, Any]:
+        """Return the REST fulfillment event resource (``fulfillment_events/create``), e.g. a carrier's delivery.
+
+        Shape of https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillmentevent : ``status`` is a
+        lower-case shipment status (``in_transit``, ``delivered``, ...), ``happened_at`` when the carrier saw it.
+        """
+        event_id = f.id * 10 + len(status)  # stable per (fulfilment, status): a resend keeps its id
+        return {
+            "id": event_id, "admin_graphql_api_id": gid("FulfillmentEvent", event_id), "fulfillment_id": f.id,
+            "order_id": o.id, "shop_id": self.shop.id, "status": status, "message": None,
+            "happened_at": self.ts(happened_at), "created_at": self.ts(happened_at),
+            "updated_at": self.ts(happened_at), "estimated_delivery_at": self.ts(f.estimated_delivery_at),
+            "city": None, "province": None, "country": None, "zip": None, "address1": None,
+            "latitude": None, "longitude": None,
+        }
+
+    def line_item(self, li: Any, o: Order | None = None) -> dict[str, Any]:
         """Return a REST line item; ``product_id``/``variant_id`` are null once the product was deleted."""
         exists = li.product_id in self.store.products_by_id
         return {
@@ -137,19 +157,38 @@ class PayloadBuilder:
             "product_id": li.product_id if exists else None, "title": li.title, "variant_title": li.variant_title,
             "name": f"{li.title} - {li.variant_title}", "sku": li.sku, "vendor": li.vendor,
             "quantity": li.quantity, "current_quantity": li.quantity, "fulfillable_quantity": 0,
-            "price": money(li.unit_price_cents), "price_set": self._set(li.unit_price_cents),
-            "total_discount": "0.00", "total_discount_set": self._set(0), "gift_card": False,
+            "price": money(li.unit_price_cents), "price_set": self._set(li.unit_price_cents, li.presentment),
+            "total_discount": "0.00", "total_discount_set": self._set(0, o.presentment(0) if o else None),
+            "gift_card": False,
             "requires_shipping": True, "taxable": True, "product_exists": exists, "properties": [],
         }
 
     def refund(self, o: Order, r: Refund) -> dict[str, Any]:
-        """Return the REST refund resource (refunds/create, inside orders)."""
+        """Return the REST refund resource (refunds/create, inside orders).
+
+        Sandbox refunds are of an amount, not of lines: Shopify then records the whole amount as a
+        ``refund_discrepancy`` order adjustment (negative: more went back than the refunded lines), and the
+        transaction moves the money in the buyer's currency (REST transactions carry no shop-money twin).
+        https://shopify.dev/docs/api/admin-rest/2025-01/resources/refund
+        """
+        paid, currency = r.presentment or (r.amount_cents, self.shop.currency)
+        zero = o.presentment(0)
         return {
             "id": r.id, "admin_graphql_api_id": r.gid, "order_id": o.id, "note": r.note,
             "created_at": self.ts(r.created_at), "processed_at": self.ts(r.created_at), "restock": False,
-            "refund_line_items": [], "order_adjustments": [], "duties": [],
-            "transactions": [{"kind": "refund", "status": "success", "amount": money(r.amount_cents),
-                              "currency": self.shop.currency, "gateway": "bogus"}],
+            "user_id": None, "refund_line_items": [], "refund_shipping_lines": [], "duties": [],
+            "total_duties_set": self._set(0, zero), "additional_fees": [],
+            "total_additional_fees_set": self._set(0, zero),
+            "order_adjustments": [{
+                "id": r.id + 1, "order_id": o.id, "refund_id": r.id, "kind": "refund_discrepancy",
+                "reason": "Refund discrepancy", "amount": money(-r.amount_cents),
+                "amount_set": self._set(-r.amount_cents, (-paid, currency) if r.presentment else None),
+                "tax_amount": "0.00", "tax_amount_set": self._set(0, zero)}],
+            "transactions": [{
+                "id": r.id + 2, "admin_graphql_api_id": gid("OrderTransaction", r.id + 2), "order_id": o.id,
+                "kind": "refund", "status": "success", "amount": money(paid), "currency": currency,
+                "gateway": "bogus", "created_at": self.ts(r.created_at), "processed_at": self.ts(r.created_at),
+                "parent_id": None, "test": False, "total_unsettled_set": self._set(0, zero)}],
         }
 
     def order(self, o: Order) -> dict[str, Any]:
@@ -157,6 +196,10 @@ class PayloadBuilder:
         c = self.store.customers_by_id.get(o.customer_id) if o.customer_id else None
         total, subtotal = o.total_cents, o.subtotal_cents
         current = total - o.refunded_cents
+        # In the buyer's currency the total is the sum of their line prices, and what is left is that less
+        # what went back to them.
+        buyer = o.presentment_total
+        left = (buyer[0] - o.refunded_presentment[0], buyer[1]) if buyer and o.refunded_presentment else None
         fin = o.financial_status.lower()
         ful = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}.get(o.fulfillment_status)
         return {
@@ -167,21 +210,22 @@ class PayloadBuilder:
             "cancelled_at": self.ts(o.cancelled_at),
             "cancel_reason": o.cancel_reason.lower() if o.cancel_reason else None,
             "closed_at": self.ts(o.closed_at), "confirmed": True, "test": False,
-            "currency": self.shop.currency, "presentment_currency": self.shop.currency,
+            "currency": self.shop.currency, "presentment_currency": o.buyer_currency,
             "customer_locale": o.customer_locale, "financial_status": fin, "fulfillment_status": ful,
             "tags": ", ".join(o.tags), "note": None, "source_name": "web",
             "buyer_accepts_marketing": bool(c and c.marketing_state == "SUBSCRIBED"),
-            "subtotal_price": money(subtotal), "subtotal_price_set": self._set(subtotal),
-            "total_price": money(total), "total_price_set": self._set(total),
-            "current_total_price": money(current), "current_total_price_set": self._set(current),
-            "current_subtotal_price": money(current), "current_subtotal_price_set": self._set(current),
-            "total_tax": "0.00", "total_tax_set": self._set(0),
-            "total_discounts": "0.00", "total_discounts_set": self._set(0),
-            "total_line_items_price": money(subtotal), "total_line_items_price_set": self._set(subtotal),
+            "subtotal_price": money(subtotal), "subtotal_price_set": self._set(subtotal, buyer),
+            "total_price": money(total), "total_price_set": self._set(total, buyer),
+            "current_total_price": money(current), "current_total_price_set": self._set(current, left),
+            "current_subtotal_price": money(current), "current_subtotal_price_set": self._set(current, left),
+            "total_tax": "0.00", "total_tax_set": self._set(0, o.presentment(0)),
+            "total_discounts": "0.00", "total_discounts_set": self._set(0, o.presentment(0)),
+            "total_line_items_price": money(subtotal),
+            "total_line_items_price_set": self._set(subtotal, buyer),
             "customer": self.customer(c) if c else None,
             "shipping_address": self.address(c) if c else None,
             "billing_address": self.address(c) if c else None,
-            "line_items": [self.line_item(li) for li in o.line_items],
+            "line_items": [self.line_item(li, o) for li in o.line_items],
             "fulfillments": [self.fulfillment(o, f) for f in o.fulfillments],
             "refunds": [self.refund(o, r) for r in o.refunds],
         }

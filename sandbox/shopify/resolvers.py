@@ -54,9 +54,13 @@ def _stamp(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
 
 
-def _bag(cents: int, currency: str) -> dict[str, Any]:
+def _bag(cents: int, currency: str, presentment: tuple[int, str] | None = None) -> dict[str, Any]:
+    """Return a MoneyBag: shop money, and the buyer's (presentment) money when the order has another currency."""
     amount = {"amount": money(cents), "currencyCode": currency}
-    return {"shopMoney": amount, "presentmentMoney": dict(amount)}
+    if presentment is None:
+        return {"shopMoney": amount, "presentmentMoney": dict(amount)}
+    return {"shopMoney": amount, "presentmentMoney": {"amount": money(presentment[0]),
+                                                      "currencyCode": presentment[1]}}
 
 
 # ---- list queries --------------------------------------------------------------------------------------
@@ -251,13 +255,13 @@ def _order_fields() -> dict[str, Any]:
         "closed": lambda o, i: o.closed_at is not None,
         "test": lambda o, i: False,
         "currencyCode": cur,
-        "presentmentCurrencyCode": cur,
+        "presentmentCurrencyCode": lambda o, i: o.buyer_currency,
         "displayFinancialStatus": lambda o, i: o.financial_status,
         "displayFulfillmentStatus": lambda o, i: o.fulfillment_status,
         "returnStatus": lambda o, i: o.return_status,
-        "totalPriceSet": lambda o, i: _bag(o.total_cents, o.currency),
-        "subtotalPriceSet": lambda o, i: _bag(o.subtotal_cents, o.currency),
-        "totalRefundedSet": lambda o, i: _bag(o.refunded_cents, o.currency),
+        "totalPriceSet": lambda o, i: _bag(o.total_cents, o.currency, o.presentment_total),
+        "subtotalPriceSet": lambda o, i: _bag(o.subtotal_cents, o.currency, o.presentment_total),
+        "totalRefundedSet": lambda o, i: _bag(o.refunded_cents, o.currency, o.refunded_presentment),
         "customer": _order_customer,
         "lineItems": lambda o, i, **a: connection(o.line_items, _sort_key("ID"), a, unbounded=_ctx(i).bulk),
         "fulfillments": lambda o, i, **a: _first(o.fulfillments, a, _ctx(i)),
@@ -279,8 +283,10 @@ def _line_fields() -> dict[str, Any]:
         "name": lambda li, i: f"{li.title} - {li.variant_title}",
         "variant": lambda li, i: _ctx(i).store.variants_by_id.get(li.variant_id),
         "product": lambda li, i: _ctx(i).store.products_by_id.get(li.product_id),
-        "originalUnitPriceSet": lambda li, i: _bag(li.unit_price_cents, cur(i)),
-        "originalTotalSet": lambda li, i: _bag(li.unit_price_cents * li.quantity, cur(i)),
+        "originalUnitPriceSet": lambda li, i: _bag(li.unit_price_cents, cur(i), li.presentment),
+        "originalTotalSet": lambda li, i: _bag(li.unit_price_cents * li.quantity, cur(i),
+                                               (li.presentment[0] * li.quantity, li.presentment[1])
+                                               if li.presentment else None),
     }
 
 
@@ -410,7 +416,8 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
                 "WebhookSubscription": _subscription_fields(),
                 "Fulfillment": {"totalQuantity": lambda f, i: f.quantity},
                 "Return": {"totalQuantity": lambda r, i: r.quantity},
-                "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency),
+                "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency,
+                                                                 r.presentment),
                            "updatedAt": lambda r, i: r.created_at},
                 "BulkOperation": {"id": lambda b, i: gid("BulkOperation", b.id),
                                   "url": lambda b, i: b.url, "partialDataUrl": lambda b, i: b.partial_data_url}}

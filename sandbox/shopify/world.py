@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from base.clock import Clock, SystemClock
@@ -221,23 +222,32 @@ class ShopWorld:
         self.emit(state, "customers/update", lambda b: b.customer(customer))
 
     def add_order(self, customer_id: int, lines: Sequence[tuple[int, int]], shop: str | None = None,
-                  created_at: datetime | None = None) -> Order:
-        """Create an order for a customer from (variant id, quantity) pairs; fires ``orders/create``."""
+                  created_at: datetime | None = None, presentment_currency: str | None = None,
+                  presentment_rate: Decimal | str | None = None) -> Order:
+        """Create an order for a customer from (variant id, quantity) pairs; fires ``orders/create``.
+
+        ``presentment_currency``/``presentment_rate``: the buyer paid in another currency than the shop's, one
+        shop unit being worth ``presentment_rate`` of it (e.g. "EUR", "0.85" at a USD shop).
+        """
         state = self.shop_state(shop)
         store = state.store
         when = (created_at or self._now()).replace(microsecond=0)
+        if (presentment_currency is None) != (presentment_rate is None):
+            raise ValueError("a presentment currency needs its rate, and a rate its currency")
         with self.lock:
             customer = store.customers_by_id[customer_id]
-            items = []
-            for variant_id, qty in lines:
-                v = store.variants_by_id[variant_id]
-                p = store.products_by_id[v.product_id]
-                items.append(LineItem(store.new_id(), p.id, v.id, v.sku, p.title, v.title, p.vendor, qty,
-                                      v.price_cents))
             number = max((o.number for o in store.orders), default=1000) + 1
             order = Order(id=store.new_id(), number=number, customer_id=customer.id, email=customer.email,
                           customer_locale=customer.locale, currency=store.shop.currency, created_at=when,
-                          processed_at=when, updated_at=when, line_items=items, phone=customer.phone)
+                          processed_at=when, updated_at=when, line_items=[], phone=customer.phone)
+            if presentment_currency is not None and presentment_currency != store.shop.currency:
+                order.presentment_currency = presentment_currency
+                order.presentment_rate = Decimal(str(presentment_rate))
+            for variant_id, qty in lines:
+                v = store.variants_by_id[variant_id]
+                p = store.products_by_id[v.product_id]
+                order.line_items.append(LineItem(store.new_id(), p.id, v.id, v.sku, p.title, v.title, p.vendor, qty,
+                                                 v.price_cents, order.presentment(v.price_cents)))
             store.add_order(order)
             customer.updated_at = max(customer.updated_at, when)
         self.emit(state, "orders/create", lambda b: b.order(order))
@@ -247,37 +257,86 @@ class ShopWorld:
         return state.store.orders_by_id[order_id]
 
     def fulfil_order(self, order_id: int, estimated_delivery_at: datetime | None = None,
-                     shop: str | None = None) -> Fulfillment:
-        """Ship every line of an order; fires ``orders/fulfilled`` and ``orders/updated``."""
+                     shop: str | None = None, quantity: int | None = None) -> Fulfillment:
+        """Ship the order's unshipped units in one parcel (or only ``quantity`` of them); fires
+        ``orders/fulfilled`` once every unit is shipped (``orders/partially_fulfilled`` is not sent) and
+        ``orders/updated``."""
         state = self.shop_state(shop)
         now = self._now()
         with self.lock:
             order = self._order(state, order_id)
+            left = sum(li.quantity for li in order.line_items) - sum(
+                f.quantity for f in order.fulfillments if f.status == "SUCCESS")
+            count = left if quantity is None else quantity
+            if not 0 < count <= left:
+                raise ValueError(f"order {order_id} has {left} unshipped units, cannot ship {count}")
             ful = Fulfillment(state.store.new_id(), "SUCCESS", now, now, now,
                               estimated_delivery_at.replace(microsecond=0) if estimated_delivery_at else
-                              now + timedelta(days=4), None, sum(li.quantity for li in order.line_items))
+                              now + timedelta(days=4), None, count)
             order.fulfillments.append(ful)
             order.updated_at = now
-        self.emit(state, "orders/fulfilled", lambda b: b.order(order))
+        if order.fulfillment_status == "FULFILLED":
+            self.emit(state, "orders/fulfilled", lambda b: b.order(order))
         self.emit(state, "orders/updated", lambda b: b.order(order))
         return ful
 
+    def _fulfillment(self, order: Order, fulfillment_id: int | None) -> Fulfillment:
+        if not order.fulfillments:
+            raise ValueError(f"order {order.id} has no fulfilment")
+        if fulfillment_id is None:
+            return order.fulfillments[-1]
+        for fulfillment in order.fulfillments:
+            if fulfillment.id == fulfillment_id:
+                return fulfillment
+        raise KeyError(f"order {order.id} has no fulfilment {fulfillment_id}")
+
     def deliver_order(self, order_id: int, delivered_at: datetime | None = None,
-                      shop: str | None = None) -> Fulfillment:
-        """Mark the latest fulfilment delivered; fires ``fulfillments/update`` and ``orders/updated``."""
+                      shop: str | None = None, fulfillment_id: int | None = None) -> Fulfillment:
+        """Mark a fulfilment (the latest by default) delivered; fires ``fulfillment_events/create`` (the carrier's
+        delivery event), ``fulfillments/update`` and ``orders/updated``."""
         state = self.shop_state(shop)
         now = self._now()
         with self.lock:
             order = self._order(state, order_id)
-            if not order.fulfillments:
-                raise ValueError(f"order {order_id} has no fulfilment to deliver")
-            ful = order.fulfillments[-1]
+            ful = self._fulfillment(order, fulfillment_id)
             ful.delivered_at = (delivered_at or now).replace(microsecond=0)
+            ful.updated_at = now
+            order.updated_at = now
+        self.emit(state, "fulfillment_events/create",
+                  lambda b: b.fulfillment_event(order, ful, "delivered", ful.delivered_at))
+        self.emit(state, "fulfillments/update", lambda b: b.fulfillment(order, ful))
+        self.emit(state, "orders/updated", lambda b: b.order(order))
+        return ful
+
+    def cancel_fulfillment(self, order_id: int, fulfillment_id: int | None = None,
+                           shop: str | None = None) -> Fulfillment:
+        """Cancel a fulfilment (the latest by default), its units unshipped again; fires ``fulfillments/update``
+        and ``orders/updated``."""
+        state = self.shop_state(shop)
+        now = self._now()
+        with self.lock:
+            order = self._order(state, order_id)
+            ful = self._fulfillment(order, fulfillment_id)
+            ful.status = "CANCELLED"
             ful.updated_at = now
             order.updated_at = now
         self.emit(state, "fulfillments/update", lambda b: b.fulfillment(order, ful))
         self.emit(state, "orders/updated", lambda b: b.order(order))
         return ful
+
+    def _refund(self, state: ShopState, order: Order, amount_cents: int | None, note: str | None,
+                now: datetime) -> Refund:
+        """Add a refund of ``amount_cents`` (default: what is left), in both currencies of the order."""
+        left = order.total_cents - order.refunded_cents
+        amount = left if amount_cents is None else amount_cents
+        presentment = order.presentment(amount)
+        if presentment is not None and amount == left:
+            # The rest in the buyer's currency too, so both totals come out whole.
+            whole, paid = order.presentment_total, order.refunded_presentment
+            presentment = (whole[0] - paid[0], presentment[1]) if whole and paid else presentment
+        refund = Refund(state.store.new_id(), now, amount, note, presentment)
+        order.refunds.append(refund)
+        return refund
 
     def cancel_order(self, order_id: int, reason: str = "CUSTOMER", shop: str | None = None) -> Order:
         """Cancel and refund an order; fires ``orders/cancelled``, ``refunds/create``, ``orders/updated``."""
@@ -287,8 +346,7 @@ class ShopWorld:
             order = self._order(state, order_id)
             order.cancelled_at = order.closed_at = now
             order.cancel_reason = reason
-            refund = Refund(state.store.new_id(), now, order.total_cents - order.refunded_cents, "Order cancelled")
-            order.refunds.append(refund)
+            refund = self._refund(state, order, None, "Order cancelled", now)
             order.updated_at = now
         self.emit(state, "orders/cancelled", lambda b: b.order(order))
         self.emit(state, "refunds/create", lambda b: b.refund(order, refund))
@@ -302,9 +360,7 @@ class ShopWorld:
         now = self._now()
         with self.lock:
             order = self._order(state, order_id)
-            amount = amount_cents if amount_cents is not None else order.total_cents - order.refunded_cents
-            refund = Refund(state.store.new_id(), now, amount, note)
-            order.refunds.append(refund)
+            refund = self._refund(state, order, amount_cents, note, now)
             order.updated_at = now
         self.emit(state, "refunds/create", lambda b: b.refund(order, refund))
         self.emit(state, "orders/updated", lambda b: b.order(order))

@@ -7,7 +7,8 @@ import hashlib
 import hmac
 import json
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from shopify_app.verify.webhook import verify_webhook_req
@@ -108,9 +109,9 @@ def test_order_lifecycle_sends_rest_payloads(setup):
     env.sandbox.deliver_order(order.id)
     env.sandbox.refund_order(order.id, amount_cents=500, note="Dented bag")
     env.sandbox.cancel_order(order.id, "CUSTOMER")
-    assert receiver.topics() == ["orders/create", "orders/fulfilled", "orders/updated", "fulfillments/update",
-                                 "orders/updated", "refunds/create", "orders/updated", "orders/cancelled",
-                                 "refunds/create", "orders/updated"]
+    assert receiver.topics() == ["orders/create", "orders/fulfilled", "orders/updated", "fulfillment_events/create",
+                                 "fulfillments/update", "orders/updated", "refunds/create", "orders/updated",
+                                 "orders/cancelled", "refunds/create", "orders/updated"]
     assert all(_verify(r) for r in receiver.requests)
 
     created = json.loads(receiver.requests[0]["body"])
@@ -124,11 +125,15 @@ def test_order_lifecycle_sends_rest_payloads(setup):
     assert created["customer"]["id"] == customer.id
     assert created["financial_status"] == "paid" and created["fulfillment_status"] is None
 
-    delivered = json.loads(receiver.requests[3]["body"])
+    event = json.loads(receiver.requests[3]["body"])
+    fulfillment = order.fulfillments[0]
+    assert (event["order_id"], event["fulfillment_id"], event["status"]) == (order.id, fulfillment.id, "delivered")
+    assert datetime.fromisoformat(event["happened_at"]) == fulfillment.delivered_at
+    delivered = json.loads(receiver.requests[4]["body"])
     assert delivered["order_id"] == order.id and delivered["shipment_status"] == "delivered"
-    refund = json.loads(receiver.requests[5]["body"])
+    refund = json.loads(receiver.requests[6]["body"])
     assert refund["transactions"][0]["amount"] == "5.00"
-    cancelled = json.loads(receiver.requests[7]["body"])
+    cancelled = json.loads(receiver.requests[8]["body"])
     assert cancelled["cancel_reason"] == "customer" and cancelled["financial_status"] == "refunded"
 
     # the same changes are visible to an incremental sync by updatedAt
@@ -202,3 +207,45 @@ def test_graphql_subscription_and_uninstall_and_compliance(setup):
         assert len(receiver.requests) == 3
     finally:
         second.server.stop()
+
+
+def test_a_multi_currency_order_is_served_in_both_currencies(setup):
+    env, receiver, _ = setup
+    store = env.sandbox.store
+    variant = store.products[0].variants[0]  # priced in the shop's USD
+    order = env.sandbox.add_order(store.customers[0].id, [(variant.id, 2)], presentment_currency="EUR",
+                                  presentment_rate="0.85")
+    env.sandbox.refund_order(order.id, amount_cents=1000)
+    # Each buyer price converted half up (12.90 USD is 10.965, shown as 10.97 EUR); the total is their sum.
+    usd, eur = variant.price_cents * 2, int(Decimal(variant.price_cents * 85 / 100).quantize(0, ROUND_HALF_UP)) * 2
+
+    def bag(shop_cents: int, buyer_cents: int, key: str = "currencyCode") -> dict:
+        return {"amount": f"{shop_cents / 100:.2f}", key: "USD"}, {"amount": f"{buyer_cents / 100:.2f}", key: "EUR"}
+
+    data = env.data("query($id: ID!) { order(id: $id) { currencyCode presentmentCurrencyCode "
+                    "totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } } "
+                    "totalRefundedSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } } "
+                    "refunds(first: 5) { totalRefundedSet { shopMoney { amount } presentmentMoney { amount } } } "
+                    "lineItems(first: 5) { nodes { originalUnitPriceSet { presentmentMoney { amount currencyCode } } "
+                    "} } } }", {"id": order.gid})["order"]
+    shop_total, buyer_total = bag(usd, eur)
+    shop_refund, buyer_refund = bag(1000, 850)
+    assert data == {
+        "currencyCode": "USD", "presentmentCurrencyCode": "EUR",
+        "totalPriceSet": {"shopMoney": shop_total, "presentmentMoney": buyer_total},
+        "totalRefundedSet": {"shopMoney": shop_refund, "presentmentMoney": buyer_refund},
+        "refunds": [{"totalRefundedSet": {"shopMoney": {"amount": "10.00"}, "presentmentMoney": {"amount": "8.50"}}}],
+        "lineItems": {"nodes": [{"originalUnitPriceSet": {"presentmentMoney": {
+            "amount": f"{eur / 200:.2f}", "currencyCode": "EUR"}}}]}}
+
+    created, refund, updated = (json.loads(r["body"]) for r in receiver.requests)
+    shop_total, buyer_total = bag(usd, eur, "currency_code")
+    assert (created["currency"], created["presentment_currency"], created["total_price"]) == ("USD", "EUR",
+                                                                                             shop_total["amount"])
+    assert created["total_price_set"] == {"shop_money": shop_total, "presentment_money": buyer_total}
+    (transaction,) = refund["transactions"]
+    assert (transaction["amount"], transaction["currency"]) == ("8.50", "EUR")  # the buyer's money
+    (adjustment,) = refund["order_adjustments"]
+    assert adjustment["amount_set"] == {"shop_money": {"amount": "-10.00", "currency_code": "USD"},
+                                        "presentment_money": {"amount": "-8.50", "currency_code": "EUR"}}
+    assert updated["refunds"] == [refund]

@@ -22,7 +22,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin import get_clock, get_config, get_vault
+from plugin import cookies_secure, get_clock, get_config, get_vault
 from plugin.auth.install import ShopQueryFailed, ensure_installed, verify_admin_session_token
 from plugin.auth.session_tokens import InvalidSessionToken, SessionClaims
 from plugin.auth.shop_domain import normalise_shop_domain
@@ -141,14 +141,13 @@ def make_cookie_value(user: AdminUser, csrf: str) -> str:
 
 def set_session_cookie(response: Any, value: str) -> None:
     """Set the admin cookie: Secure (except in development), HttpOnly, SameSite=Lax, path /admin."""
-    response.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, secure=not get_config().get("app.development"),
-                        httponly=True, samesite="Lax", path="/admin")
+    response.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, secure=cookies_secure(), httponly=True,
+                        samesite="Lax", path="/admin")
 
 
 def clear_session_cookie(response: Any) -> None:
     """Remove the admin cookie."""
-    response.delete_cookie(COOKIE_NAME, path="/admin", secure=not get_config().get("app.development"),
-                           httponly=True, samesite="Lax")
+    response.delete_cookie(COOKIE_NAME, path="/admin", secure=cookies_secure(), httponly=True, samesite="Lax")
 
 
 def authenticate_standalone(session: Session, cookie: str) -> AdminContext:

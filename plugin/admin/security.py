@@ -1,8 +1,10 @@
 """Who is asking: App Bridge session tokens (embedded) or a signed admin cookie (standalone), CSRF, headers.
 
-Embedded requests carry a session token (``id_token`` on document loads, ``Authorization: Bearer`` on fetch;
-https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens). Standalone requests carry a
-signed, HttpOnly, SameSite=Lax cookie holding the admin user's id and a per-session CSRF token checked on
+Embedded requests carry a session token (``id_token`` on Shopify's first document load, ``Authorization:
+Bearer`` on every fetch, navigation included: admin.js fetches pages and swaps them in so the token never
+travels in a URL after the first load;
+https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens). Standalone requests carry
+a signed, HttpOnly, SameSite=Lax cookie holding the admin user's id and a per-session CSRF token checked on
 every POST. Either way the request ends up with an ``AdminContext``: the merchant and the ids of its stores,
 which every query is scoped by.
 """

@@ -6,11 +6,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from base.clock import Clock, SystemClock
 from plugin import db as dbmod
 from plugin.config import Config, load_config
+from plugin.config_errors import ConfigError
 from plugin.crypto import Vault
 from plugin.logs import configure_logging
 
@@ -34,6 +36,8 @@ def create_app(config: Mapping[str, Any] | Config | None = None, *, clock: Clock
         log.warning("development mode: using local secrets generated in the instance folder",
                     extra={"variables": ",".join(cfg.generated_secrets), "folder": str(cfg.instance_path)})
 
+    _trust_proxies(app, cfg.get("app.trusted_proxies"))
+
     database = dbmod.Database(cfg.database_url, echo=cfg.get("database.echo"),
                               pool_size=cfg.get("database.pool_size"),
                               busy_timeout_ms=cfg.get("database.sqlite_busy_timeout_ms"))
@@ -46,6 +50,23 @@ def create_app(config: Mapping[str, Any] | Config | None = None, *, clock: Clock
     app.register_blueprint(health_bp)
     _register_blueprints(app)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Believe X-Forwarded-For/-Proto/-Host/-Port from ``hops`` reverse proxies (none when 0).
+
+    https://werkzeug.palletsprojects.com/en/stable/middleware/proxy_fix/ — each hop appends to the headers, so
+    only the last ``hops`` values are the proxies' own; anything before them came from the client.
+    """
+    if hops < 0:
+        raise ConfigError(f"setting 'app.trusted_proxies' must be 0 or more, got {hops}")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+
+
+def cookies_secure(app: Flask | None = None) -> bool:
+    """Say whether cookies set now must be Secure: always in production, over HTTPS in development."""
+    return not get_config(app).get("app.development") or request.is_secure
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -89,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Development mode generates missing local secrets into the instance folder.
     Setting("app.development", bool, False),
     Setting("app.max_webhook_body_bytes", int, 1024 * 1024),
+    # Reverse proxies in front of the app (TLS terminator, load balancer): how many hops of X-Forwarded-For,
+    # -Proto, -Host and -Port to believe. 0 ignores those headers (a client could forge them).
+    Setting("app.trusted_proxies", int, 0),
 
     Setting("database.url", str, ""),
     Setting("database.echo", bool, False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,58 @@ from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aftercare_log_context",
                                                                                   default=None)
+
+# Query parameters that carry a live credential: Shopify's session token (id_token) and legacy session, the
+# OAuth callback's code, hmac and state, and generic token/signature/secret names.
+SECRET_PARAMETERS = ("id_token", "session", "hmac", "code", "state", "token", "signature", "access_token",
+                     "refresh_token", "subject_token", "client_secret", "password")
+REDACTED = "[redacted]"
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # ?id_token=... &hmac=... in request lines and URLs (a field like ` code=400` in our own lines is kept).
+    (re.compile(r"([?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&;#\s\"'<>]*", re.IGNORECASE), r"\1" + REDACTED),
+    # Signed links of the public pages (/s/ /u/ /r/ /v/ + an itsdangerous token: payload.timestamp.signature).
+    (re.compile(r"(/[surv]/)\.?[\w-]+\.[\w-]+\.[\w-]+"), r"\1" + REDACTED),
+    (re.compile(r"(\bBearer\s+)[\w.~+/=-]{8,}", re.IGNORECASE), r"\1" + REDACTED),
+    (re.compile(r"(\bAuthorization[\"']?\s*[:=]\s*[\"']?\w+\s+)[\w.~+/=-]+", re.IGNORECASE), r"\1" + REDACTED),
+    # Any JWT (a session token outside the places above).
+    (re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}"), REDACTED),
+)
+
+
+def redact_credentials(text: str) -> str:
+    """Replace session tokens, OAuth codes, hmacs and signed-link tokens in a log text by ``[redacted]``."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redacting_factory(previous: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            return record  # a malformed call: logging reports it when a handler formats the record
+        cleaned = redact_credentials(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return record
+
+    factory.aftercare_redacting = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_record_redaction() -> None:
+    """Redact credentials from every log record as it is created (once per process).
+
+    A handler's filter would only clean the lines of that handler and a logger's filter only the records of
+    that exact logger; the record factory sees every record of every logger (werkzeug's request log, a
+    gunicorn access log, pytest's capture) before any handler does.
+    """
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "aftercare_redacting", False):
+        logging.setLogRecordFactory(_redacting_factory(current))
+
 
 # Attributes every LogRecord has; anything else came in through `extra=` and is an event field.
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
@@ -38,6 +91,8 @@ class EventFormatter(logging.Formatter):
         self._json = as_json
 
     def _redact(self, text: str) -> str:
+        # Event fields (``extra=``) and tracebacks are only text here.
+        text = redact_credentials(text)
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "[redacted]")
@@ -71,6 +126,7 @@ def _quote(value: Any) -> str:
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = (), as_json: bool = False,
                       stream: Any = None) -> logging.Handler:
     """Route every logger (ours and the libraries') through one redacting event formatter."""
+    install_record_redaction()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(EventFormatter(secrets, as_json=as_json))
     handler.set_name("aftercare")

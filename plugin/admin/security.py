@@ -1,8 +1,10 @@
 """Who is asking: App Bridge session tokens (embedded) or a signed admin cookie (standalone), CSRF, headers.
 
-Embedded requests carry a session token (``id_token`` on document loads, ``Authorization: Bearer`` on fetch;
-https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens). Standalone requests carry a
-signed, HttpOnly, SameSite=Lax cookie holding the admin user's id and a per-session CSRF token checked on
+Embedded requests carry a session token (``id_token`` on Shopify's first document load, ``Authorization:
+Bearer`` on every fetch, navigation included: admin.js fetches pages and swaps them in so the token never
+travels in a URL after the first load;
+https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens). Standalone requests carry
+a signed, HttpOnly, SameSite=Lax cookie holding the admin user's id and a per-session CSRF token checked on
 every POST. Either way the request ends up with an ``AdminContext``: the merchant and the ids of its stores,
 which every query is scoped by.
 """
@@ -22,7 +24,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin import get_clock, get_config, get_vault
+from plugin import cookies_secure, get_clock, get_config, get_vault
 from plugin.auth.install import ShopQueryFailed, ensure_installed, verify_admin_session_token
 from plugin.auth.session_tokens import InvalidSessionToken, SessionClaims
 from plugin.auth.shop_domain import normalise_shop_domain
@@ -141,14 +143,13 @@ def make_cookie_value(user: AdminUser, csrf: str) -> str:
 
 def set_session_cookie(response: Any, value: str) -> None:
     """Set the admin cookie: Secure (except in development), HttpOnly, SameSite=Lax, path /admin."""
-    response.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, secure=not get_config().get("app.development"),
-                        httponly=True, samesite="Lax", path="/admin")
+    response.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, secure=cookies_secure(), httponly=True,
+                        samesite="Lax", path="/admin")
 
 
 def clear_session_cookie(response: Any) -> None:
     """Remove the admin cookie."""
-    response.delete_cookie(COOKIE_NAME, path="/admin", secure=not get_config().get("app.development"),
-                           httponly=True, samesite="Lax")
+    response.delete_cookie(COOKIE_NAME, path="/admin", secure=cookies_secure(), httponly=True, samesite="Lax")
 
 
 def authenticate_standalone(session: Session, cookie: str) -> AdminContext:

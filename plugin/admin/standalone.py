@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from plugin import get_clock, get_config
+from plugin import cookies_secure, get_clock
 from plugin.admin.blueprint import bp, ctx
 from plugin.admin.security import (
     clear_session_cookie,
@@ -98,7 +98,7 @@ def _login_page(error: str | None = None, status: int = 200) -> Any:
     body = render_template("admin/login.html", error=error, csrf=_login_serializer().dumps(token),
                            next=request.values.get("next", ""))
     response = make_response(body, status)
-    response.set_cookie("aftercare_login_csrf", token, max_age=3600, secure=not get_config().get("app.development"),
+    response.set_cookie("aftercare_login_csrf", token, max_age=3600, secure=cookies_secure(),
                         httponly=True, samesite="Lax", path="/admin")
     return response
 
@@ -129,7 +129,8 @@ def login() -> Any:
     throttle.succeeded(address)
     response = redirect(_safe_next(request.form.get("next")), code=303)
     set_session_cookie(response, make_cookie_value(user, new_csrf_token()))
-    response.delete_cookie("aftercare_login_csrf", path="/admin")
+    response.delete_cookie("aftercare_login_csrf", path="/admin", secure=cookies_secure(), httponly=True,
+                           samesite="Lax")
     return response
 
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from sqlalchemy import select
 
-from plugin import get_clock, get_config
+from plugin import cookies_secure, get_clock, get_config
 from plugin.db import get_session
 from plugin.flows.survey import record_answer
 from plugin.messaging import links, locales, templates
@@ -99,7 +99,7 @@ def _survey_page(message: Message, token: str, kind: str, score: int, **values: 
     low, high = SCALES[kind]
     response = _page(message, "public/survey.html", token=token, kind=kind, selected=score,
                      scores=list(range(low, high + 1)), csrf=_csrf_value(nonce, message.id), **values)
-    response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Lax", secure=request.is_secure,
+    response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Lax", secure=cookies_secure(),
                         path="/s/", max_age=60 * 60 * 24)
     return response
 

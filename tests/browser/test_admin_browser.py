@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from base.clock import FrozenClock
@@ -33,14 +33,11 @@ from sandbox.server import ServerThread
 from sandbox.shopify import ShopifySandbox, mint_session_token
 from sandbox.smtp import SmtpSandbox
 from tests.admin.seed import SHOP_B, seed_tenant
+from tests.browser.support import WAIT_CEILING_SECONDS, shot
 from tests.conftest import TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, test_settings, wipe
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 JUDGEME_TOKEN = "judgeme-browser-test-token"  # noqa: S105 - sandbox credential
 SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts")
 
@@ -118,27 +115,6 @@ def env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     environment.stop()
 
 
-@pytest.fixture(scope="module")
-def page(env: Env) -> Iterator[Page]:
-    """A Chromium page at a desktop size."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        tab = context.new_page()
-        tab.set_default_timeout(15000)
-        # The machine is shared: give assertions room beyond Playwright's 5 s default.
-        expect.set_options(timeout=15000)
-        yield tab
-        context.close()
-        browser.close()
-
-
-def shot(page: Page, name: str) -> None:
-    """Save a full-page screenshot as a test artifact."""
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def test_first_load_installs_the_store_and_every_page_renders(env: Env, page: Page):
     page.goto(env.admin_url())
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
@@ -147,19 +123,30 @@ def test_first_load_installs_the_store_and_every_page_renders(env: Env, page: Pa
         assert store is not None and store.status == "active" and store.access_token_enc is not None
         env.store_id = store.id
     env.fill_with_data()
-    page.goto(env.admin_url())
+    first_token = env.token()
+    page.goto(env.admin_url(token=first_token))
     expect(page.locator(".metric-value").first).to_have_text(re.compile(r"\d+\.\d %"))
     expect(page.locator("svg.chart").first).to_be_visible()
+    # Shopify's token came in the URL; the page takes it out of the address bar at once.
+    expect(page).to_have_url(re.compile(r"/admin/\?shop=[^&]+&host=YWRtaW4$"))
     shot(page, "01-overview")
+    loads: list = []
+    page.on("request", lambda r: loads.append(r)
+            if r.resource_type in ("document", "fetch") and r.url.startswith(env.server.url) else None)
     for name, tab, heading in [("02-flows", "Flows", "Flows"), ("04-reviews", "Reviews", "Reviews"),
                                ("05-tickets", "Tickets", "Tickets"), ("07-messages", "Messages", "Message log"),
                                ("08-customers", "Customers", "Customers"), ("10-settings", "Settings", "Settings")]:
+        path = f"/admin/{tab.lower()}"
+        loads.clear()
         page.get_by_role("navigation", name="Sections").get_by_role("link", name=tab).click()
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-        # The heading shows while the page still parses; admin.js (deferred) must be running before the next click.
-        page.wait_for_load_state("load")
-        # Navigation carried a fresh token from App Bridge (the sandbox stand-in), not the first one.
-        assert "id_token=" in page.url
+        # The page was fetched with a fresh token from App Bridge (the sandbox stand-in) in a header, never in
+        # a URL (URLs reach logs, history and Referer headers).
+        assert [(r.resource_type, r.url.split("?")[0]) for r in loads] == [("fetch", env.server.url + path)]
+        expect(page).to_have_url(f"{env.server.url}{path}?shop={env.shop}&host=YWRtaW4")
+        bearer = loads[0].all_headers()["authorization"]
+        assert bearer.startswith("Bearer ey") and bearer != f"Bearer {first_token}"
+        assert "id_token" not in loads[0].url and "id_token" not in page.url
         shot(page, name)
         if tab == "Tickets" and page.locator("table a").count():
             page.locator("table a[href*='/admin/tickets/']").first.click()
@@ -184,6 +171,24 @@ def test_flow_setting_persists_across_a_reload(env: Env, page: Page):
     with env.database.session() as session:
         settings = flow_settings.effective(session, env.ctx.config, env.store_id, "review_request")
     assert (settings["delay_days"], settings["enabled"]) == (9, False)
+
+
+def test_downloads_and_the_back_button_work_without_a_token_in_any_url(env: Env, page: Page):
+    env.clock.set(datetime.now(UTC).replace(microsecond=0))
+    page.goto(env.admin_url("/admin/messages"))
+    expect(page.get_by_role("heading", name="Message log")).to_be_visible()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Customers CSV").click()
+    stamp = env.clock.now().strftime("%Y%m%d")
+    assert download.value.suggested_filename == f"aftercare-customers-{stamp}.csv"
+    with open(download.value.path(), encoding="utf-8") as csv:
+        assert csv.readline().strip() == ("id,store_id,external_id,email,first_name,locale,country,time_zone,"
+                                          "marketing_consent,marketing_consent_at,redacted_at")
+    page.go_back()
+    expect(page.get_by_role("heading", name="Message log")).to_be_visible()
+    expect(page).to_have_url(f"{env.server.url}/admin/messages?shop={env.shop}&host=YWRtaW4")
 
 
 def test_template_preview_follows_the_typing(env: Env, page: Page):
@@ -218,11 +223,11 @@ def test_approved_reply_arrives_at_judgeme(env: Env, page: Page):
 
 def test_missing_expired_and_other_store_tokens_are_refused(env: Env, page: Page):
     api = f"{env.server.url}/admin/tickets"
-    missing = requests.get(api, headers={"Accept": "application/json"}, timeout=10)
+    missing = requests.get(api, headers={"Accept": "application/json"}, timeout=WAIT_CEILING_SECONDS)
     assert (missing.status_code, missing.headers.get("X-Shopify-Retry-Invalid-Session-Request")) == (401, "1")
     expired = env.token(ttl=timedelta(seconds=30))
     env.clock.advance(timedelta(minutes=2))
-    answer = requests.get(api, headers={"Authorization": f"Bearer {expired}"}, timeout=10)
+    answer = requests.get(api, headers={"Authorization": f"Bearer {expired}"}, timeout=WAIT_CEILING_SECONDS)
     assert answer.status_code == 401 and answer.json()["reason"] == "session token expired"
     # A page load with the expired token shows the friendly page, then App Bridge brings a fresh token.
     page.goto(env.admin_url("/admin/tickets", token=expired))
@@ -233,7 +238,7 @@ def test_missing_expired_and_other_store_tokens_are_refused(env: Env, page: Page
         ticket_of_a = session.scalar(select(Ticket.id).where(Ticket.store_id == env.store_id))
     assert other.store_id != env.store_id
     assert ticket_of_a is not None, "review replies opened tickets for the 1-3 star reviews"
-    foreign = requests.get(f"{env.server.url}/admin/tickets/{ticket_of_a}", timeout=10,
+    foreign = requests.get(f"{env.server.url}/admin/tickets/{ticket_of_a}", timeout=WAIT_CEILING_SECONDS,
                            headers={"Authorization": f"Bearer {env.token(SHOP_B)}"})
     assert foreign.status_code == 404
     page.goto(f"{env.server.url}/admin/?shop={env.shop}&host=YWRtaW4")

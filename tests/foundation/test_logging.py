@@ -47,3 +47,19 @@ def test_store_id_is_on_every_line_inside_its_context():
     assert lines[0].endswith("sync started store_id=42")
     assert lines[1].endswith("sync finished store_id=42 orders=10")
     assert "store_id" not in lines[2]
+
+
+def test_credentials_in_event_fields_and_tracebacks_are_redacted():
+    out = io.StringIO()
+    configure_logging("INFO", stream=out)
+    log = logging.getLogger("aftercare.test")
+    url = "https://shop.example/auth/callback?code=abc123def&hmac=f00dfeed99&shop=s.myshopify.com"
+    log.warning("callback failed", extra={"url": url, "code": 400})
+    try:
+        raise RuntimeError("refused Authorization: Bearer shpat_0123456789abcdef")
+    except RuntimeError:
+        log.exception("request failed")
+    first, second = out.getvalue().strip().splitlines()
+    assert first.endswith('callback failed url="https://shop.example/auth/callback?code=[redacted]&hmac=[redacted]'
+                          '&shop=s.myshopify.com" code=400')
+    assert "Bearer [redacted]" in second and "shpat_0123456789abcdef" not in second

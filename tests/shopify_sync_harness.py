@@ -65,7 +65,8 @@ def make_harness(database: Database, tmp_path: Path, *, customers: int, orders: 
         session.add(merchant)
         session.flush()
         store = Store(merchant_id=merchant.id, platform="shopify", external_id=sandbox.shop_domains[0],
-                      name="Sync test", installed_at=START)
+                      name="Sync test", installed_at=START,
+                      postal_address="100 Main Street, Springfield IL 62701, United States")
         set_credential(store, vault, "access_token_enc", token)
         session.add(store)
         session.flush()

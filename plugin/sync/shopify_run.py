@@ -15,12 +15,14 @@ from typing import Any
 
 from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
-from connectors.shopify.errors import ShopifyAuthError
+from connectors.shopify.errors import ShopifyAuthError, ShopifyError
+from connectors.shopify.shop import fetch_shop
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
 from plugin.auth.lifecycle import mark_reinstall_needed
 from plugin.auth.tokens import ReinstallNeeded
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
+from plugin.messaging.branding import adopt_shop_address
 from plugin.models import Store
 from plugin.sync.sinks import sink_for
 from plugin.sync.sql import chunked
@@ -37,6 +39,8 @@ from plugin.sync.state import (
 log = logging.getLogger("aftercare.jobs.sync")
 
 BATCH_SIZE = 500
+# The sync_state row that records a failed read of the shop's own details.
+SHOP_STREAM = "shop"
 
 
 def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, client: ShopifyClient | None = None,
@@ -52,6 +56,15 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
             # get_access_token already marked the store and logged why; nothing to sync until reinstall.
             return {"status": "reinstall_needed"}
     result: dict[str, Any] = {"status": "ok"}
+    try:
+        with failure_recorded(ctx, store_id, SHOP_STREAM, errors=ShopifyError):
+            sync_shop_details(ctx, store_id, client)
+    except ShopifyAuthError as exc:
+        _reinstall_needed(ctx, store_id, SHOP_STREAM, exc)
+        return {"status": "reinstall_needed"}
+    except ShopifyError as exc:
+        # Recorded on the "shop" row; the records do not depend on it, so their sync goes on.
+        log.warning("shop details not read", extra={"store_id": store_id, "problem": str(exc)})
     for stream_class in streams:
         stream = stream_class(client, overlap=ctx.extras.get("overlap", DEFAULT_OVERLAP))
         with failure_recorded(ctx, store_id, stream.name):
@@ -65,6 +78,15 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
     result["throttled"] = client.stats.throttled
     result["retries"] = client.stats.retries
     return result
+
+
+def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> None:
+    """Take the shop's billing address as the store's postal address again (unless the merchant set one)."""
+    shop = fetch_shop(client)
+    with ctx.database.session() as session:
+        store = session.get(Store, store_id)
+        if store is not None:
+            adopt_shop_address(store, shop.postal_address)
 
 
 def _reinstall_needed(ctx: JobContext, store_id: int, stream: str, exc: ShopifyAuthError) -> None:

@@ -45,7 +45,8 @@ SHOP_STREAM = "shop"
 
 def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, client: ShopifyClient | None = None,
                        streams: Iterable[type[Stream]] = STREAMS) -> dict[str, Any]:
-    """Sync products, customers and orders of a Shopify store; return counts per stream and the client's stats.
+    """Sync products, customers and orders of a Shopify store, then its billing address (the emails' postal
+    address); return counts per stream and the client's stats.
 
     A 401/403 from Shopify marks the store "reinstall needed" (its jobs and sending stop) and ends the run.
     """
@@ -56,15 +57,6 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
             # get_access_token already marked the store and logged why; nothing to sync until reinstall.
             return {"status": "reinstall_needed"}
     result: dict[str, Any] = {"status": "ok"}
-    try:
-        with failure_recorded(ctx, store_id, SHOP_STREAM, errors=ShopifyError):
-            sync_shop_details(ctx, store_id, client)
-    except ShopifyAuthError as exc:
-        _reinstall_needed(ctx, store_id, SHOP_STREAM, exc)
-        return {"status": "reinstall_needed"}
-    except ShopifyError as exc:
-        # Recorded on the "shop" row; the records do not depend on it, so their sync goes on.
-        log.warning("shop details not read", extra={"store_id": store_id, "problem": str(exc)})
     for stream_class in streams:
         stream = stream_class(client, overlap=ctx.extras.get("overlap", DEFAULT_OVERLAP))
         with failure_recorded(ctx, store_id, stream.name):
@@ -74,10 +66,24 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
                 _reinstall_needed(ctx, store_id, stream.name, exc)
                 result["status"] = "reinstall_needed"
                 break
+    if result["status"] == "ok":
+        _refresh_shop_details(ctx, store_id, client, result)
     result["graphql_calls"] = client.stats.calls
     result["throttled"] = client.stats.throttled
     result["retries"] = client.stats.retries
     return result
+
+
+def _refresh_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient, result: dict[str, Any]) -> None:
+    """Read the shop's details after the records; a failure is recorded on the "shop" row and ends nothing."""
+    try:
+        with failure_recorded(ctx, store_id, SHOP_STREAM, errors=ShopifyError):
+            sync_shop_details(ctx, store_id, client)
+    except ShopifyAuthError as exc:
+        _reinstall_needed(ctx, store_id, SHOP_STREAM, exc)
+        result["status"] = "reinstall_needed"
+    except ShopifyError as exc:
+        log.warning("shop details not read", extra={"store_id": store_id, "problem": str(exc)})
 
 
 def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> None:

@@ -51,7 +51,8 @@ def seed(database: Database, count: int) -> None:
         s.add(merchant)
         s.flush()
         store = Store(merchant_id=merchant.id, platform="shopify", external_id="bench.myshopify.com", name="Bench",
-                      timezone="Europe/London", country="GB")
+                      timezone="Europe/London", country="GB",
+                      postal_address="4 Mill Lane, Leeds LS1 4AB, United Kingdom")
         s.add(store)
         s.flush()
         for n in range(count):

@@ -52,6 +52,8 @@ class ProductRecord:
     tags: tuple[str, ...] = ()
     variants: tuple[VariantRecord, ...] = ()
     updated_at: datetime | None = None
+    image_url: str | None = None
+    image_alt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

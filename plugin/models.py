@@ -87,6 +87,10 @@ class Merchant(TimestampMixin, Base):
     alert_email: Mapped[str | None] = mapped_column(String(320))
     cac: Mapped[Decimal | None] = mapped_column(Money)
     cac_currency: Mapped[str | None] = mapped_column(String(3))
+    # The brand every email carries (plugin.messaging.branding validates them): an https logo, a #rrggbb accent.
+    logo_url: Mapped[str | None] = mapped_column(String(2048))
+    accent_color: Mapped[str | None] = mapped_column(String(7))
+    email_footer: Mapped[str | None] = mapped_column(String(500))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     stores: Mapped[list[Store]] = relationship(back_populates="merchant", passive_deletes=True)
@@ -141,6 +145,10 @@ class Store(TimestampMixin, Base):
     review_app_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     scopes: Mapped[str] = mapped_column(Text, default="")
     protected_data_access: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # The sender's physical postal address every commercial email must carry (CAN-SPAM); defaulted from the
+    # shop's billing address at install and sync until the merchant edits it (then ``postal_address_edited``).
+    postal_address: Mapped[str | None] = mapped_column(String(500))
+    postal_address_edited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     installed_at: Mapped[datetime | None]
     uninstalled_at: Mapped[datetime | None]
     # Set by every install of the shop but its first (after an uninstall, a revoked grant or a shop/redact):
@@ -207,6 +215,9 @@ class Product(TimestampMixin, Base):
     learned_cycle_samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set by the replenishment planner once purchase_cycle/purchase_gap hold this product's purchases.
     cycles_built: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The featured image emails show wherever a flow names the product (Shopify featuredMedia).
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    image_alt: Mapped[str | None] = mapped_column(String(512))
     remote_updated_at: Mapped[datetime | None]
 
     variants: Mapped[list[Variant]] = relationship(back_populates="product", passive_deletes=True)

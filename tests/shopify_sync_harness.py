@@ -65,7 +65,8 @@ def make_harness(database: Database, tmp_path: Path, *, customers: int, orders: 
         session.add(merchant)
         session.flush()
         store = Store(merchant_id=merchant.id, platform="shopify", external_id=sandbox.shop_domains[0],
-                      name="Sync test", installed_at=START)
+                      name="Sync test", installed_at=START,
+                      postal_address="100 Main Street, Springfield IL 62701, United States")
         set_credential(store, vault, "access_token_enc", token)
         session.add(store)
         session.flush()
@@ -88,7 +89,8 @@ def expected_state(sandbox: ShopifySandbox) -> dict[str, dict[Any, tuple]]:
                              c.consent_updated_at,
                              list(c.tags), c.updated_at)
                  for c in store.customers}
-    products = {str(p.id): (p.title, p.handle, p.product_type or None, p.vendor or None, p.status, p.updated_at)
+    products = {str(p.id): (p.title, p.handle, p.product_type or None, p.vendor or None, p.status, p.updated_at,
+                            p.image_url, p.image_alt)
                 for p in store.products}
     variants = {str(v.id): (str(v.product_id), v.sku, v.title, _dec(v.price_cents))
                 for p in store.products for v in p.variants}
@@ -120,7 +122,8 @@ def database_state(database: Database, store_id: int) -> dict[str, dict[Any, tup
                    Customer.remote_updated_at).where(Customer.store_id == store_id))}
         products = {r[0]: tuple(r[1:]) for r in s.execute(
             select(Product.external_id, Product.title, Product.handle, Product.product_type, Product.vendor,
-                   Product.status, Product.remote_updated_at).where(Product.store_id == store_id))}
+                   Product.status, Product.remote_updated_at, Product.image_url, Product.image_alt)
+            .where(Product.store_id == store_id))}
         variants = {r[0]: tuple(r[1:]) for r in s.execute(
             select(Variant.external_id, Product.external_id, Variant.sku, Variant.title, Variant.price)
             .join(Product, Product.id == Variant.product_id).where(Variant.store_id == store_id))}

@@ -155,8 +155,23 @@ def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Order
     )
 
 
+def featured_image(node: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Return the product's featured image URL and alt text (the media's alt, else the image's), or Nones.
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Product#field-featuredMedia — the preview image
+    is null until the media is processed (``status`` READY), so a product may have media and no image yet.
+    """
+    media = node.get("featuredMedia") or {}
+    image = (media.get("preview") or {}).get("image") or {}
+    url = image.get("url")
+    if not url:
+        return None, None
+    return str(url), (media.get("alt") or image.get("altText") or None)
+
+
 def product_record(node: dict[str, Any], variants: Iterable[dict[str, Any]]) -> ProductRecord:
     """Map a Product node and its ProductVariant nodes."""
+    image_url, image_alt = featured_image(node)
     return ProductRecord(
         external_id=numeric_id(node["id"]) or "",
         title=node.get("title") or "",
@@ -166,6 +181,8 @@ def product_record(node: dict[str, Any], variants: Iterable[dict[str, Any]]) -> 
         status=node.get("status"),
         tags=tuple(node.get("tags") or ()),
         updated_at=parse_time(node.get("updatedAt")),
+        image_url=image_url,
+        image_alt=image_alt,
         variants=tuple(VariantRecord(external_id=numeric_id(v["id"]) or "", sku=v.get("sku") or None,
                                      title=v.get("title") or "",
                                      price=Decimal(str(v["price"])) if v.get("price") is not None else None)

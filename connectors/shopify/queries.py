@@ -30,14 +30,16 @@ totalRefundedSet { shopMoney { amount } }
 fulfillments(first: 5) { id status createdAt deliveredAt estimatedDeliveryAt }
 customer { %s }""" % CUSTOMER_FIELDS
 
-PRODUCT_FIELDS = "id title handle productType vendor status tags updatedAt"
+# featuredMedia, not the deprecated featuredImage; the preview image of any media kind is an image with alt text.
+PRODUCT_FIELDS = """id title handle productType vendor status tags updatedAt
+featuredMedia { alt preview { image { url altText } } }"""
 VARIANT_FIELDS = "id sku title price"
 
 ORDER_LINES_PAGE = 10
 ORDERS_PAGE = 13
 CUSTOMERS_PAGE = 250
 PRODUCT_VARIANTS_PAGE = 20
-PRODUCTS_PAGE = 40
+PRODUCTS_PAGE = 38
 NESTED_PAGE = 100
 
 ORDERS = """query Orders($first: Int!, $after: String, $query: String) {
@@ -91,7 +93,7 @@ PRODUCTS_BY_ID = """query ProductsById($ids: [ID!]!) {
     }
   }
 }""" % (PRODUCT_FIELDS, PRODUCT_VARIANTS_PAGE, VARIANT_FIELDS)
-PRODUCTS_BY_ID_PAGE = 40
+PRODUCTS_BY_ID_PAGE = 38
 
 PRODUCT_VARIANTS = """query ProductVariants($id: ID!, $after: String) {
   product(id: $id) {
@@ -153,9 +155,11 @@ DISCOUNT_CODE_CREATE = """mutation DiscountCodeCreate($input: DiscountCodeBasicI
   }
 }"""
 
+# The billing address is the default of the postal address every commercial email carries (CAN-SPAM).
+SHOP_ADDRESS_FIELDS = "billingAddress { countryCodeV2 formatted(withCompany: true) }"
 SHOP = """query Shop {
-  shop { name myshopifyDomain currencyCode ianaTimezone billingAddress { countryCodeV2 } }
-}"""
+  shop { name myshopifyDomain currencyCode ianaTimezone %s }
+}""" % SHOP_ADDRESS_FIELDS
 
 SEARCH_EXAMPLE = "updated_at:>='2026-01-01T00:00:00Z'"
 

@@ -17,6 +17,7 @@ from plugin.db import get_session
 from plugin.flows import FLOWS as DECLARED
 from plugin.flows import sending_rules
 from plugin.messaging import locales, templates
+from plugin.messaging.branding import Brand, brand_of
 from plugin.messaging.outbox import enqueue, idempotency_key
 from plugin.models import AdminUser, Merchant, Template
 from plugin.settings_schema import Setting, SettingsSchema
@@ -113,7 +114,8 @@ def flow_detail(flow: str) -> Any:
         edited = session.scalar(select(Template.id).where(
             Template.store_id == store.id, Template.flow == flow, Template.step == step, Template.locale == locale))
         try:
-            rendered = templates.preview(flow, step, locale, source)
+            rendered = templates.preview(flow, step, locale, source,
+                                         brand_of(store, session.get(Merchant, store.merchant_id)))
             preview_html, preview_subject, preview_error = rendered.html, rendered.subject, None
         except templates.TemplateRefused as exc:
             preview_html, preview_subject, preview_error = "", "", str(exc)
@@ -168,10 +170,16 @@ def preview_template(flow: str) -> Any:
         abort(404)
     step, locale, subject, body, text = _template_form()
     try:
-        rendered = templates.validate_template(flow, step, subject, body, text, locale)
+        rendered = templates.validate_template(flow, step, subject, body, text, locale, _brand())
     except templates.TemplateRefused as exc:
         return json_response({"ok": False, "error": str(exc)}, 200)
     return json_response({"ok": True, "subject": rendered.subject, "html": rendered.html, "text": rendered.text})
+
+
+def _brand() -> Brand | None:
+    """Return the brand of the store being edited, so the preview looks like the real email."""
+    store = ctx().single_store()
+    return brand_of(store, get_session().get(Merchant, store.merchant_id)) if store else None
 
 
 @bp.post("/flows/<flow>/template")

@@ -1,5 +1,6 @@
-"""Settings: connected stores (Amazon connection), sender identity, time zones and holiday/Ramadan countries,
-CSV exports (streamed in keyset chunks) and customer data deletion."""
+"""Settings: connected stores (Amazon connection), sender identity, the email brand (logo, accent colour, footer
+line, with a preview) and each store's postal address, time zones and holiday/Ramadan countries, CSV exports
+(streamed in keyset chunks) and customer data deletion."""
 
 from __future__ import annotations
 
@@ -18,10 +19,20 @@ from connectors.amazon import marketplaces
 from connectors.amazon.client import Credentials, SpApiSession
 from connectors.amazon.connection import ConnectionProblem, check_connection
 from plugin import flow_settings, get_clock, get_config, get_vault
-from plugin.admin.blueprint import bp, ctx, done, failed, page
+from plugin.admin.blueprint import bp, ctx, done, failed, json_response, page
 from plugin.admin.overview import overview_cache
 from plugin.config import ConfigError
 from plugin.db import get_db, get_session
+from plugin.messaging import locales, templates
+from plugin.messaging.branding import (
+    Brand,
+    BrandRefused,
+    brand_of,
+    clean_accent_color,
+    clean_footer,
+    clean_logo_url,
+    clean_postal_address,
+)
 from plugin.models import Customer, Merchant, Message, Order, Store
 from plugin.secrets_store import set_credential
 from plugin.webhooks.compliance import redact_customer
@@ -50,9 +61,80 @@ def settings() -> Any:
     store = context.single_store()
     policy = flow_settings.effective(session, get_config(), store.id, "policy") if store else \
         flow_settings.defaults(get_config(), "policy")
+    brand = brand_of(store, merchant) if store else Brand(store_name=merchant.name, logo_url=merchant.logo_url,
+                                                          accent_color=merchant.accent_color,
+                                                          footer_line=merchant.email_footer)
     return page("admin/settings.html", merchant=merchant, stores=context.stores, policy=policy,
-                regions=("na", "eu", "fe"), exports=tuple(EXPORTS),
+                regions=("na", "eu", "fe"), exports=tuple(EXPORTS), brand_preview=_brand_preview(brand, store),
                 failed_webhooks=failed_count(session, context.scope_ids))
+
+
+# The email the brand preview shows: a marketing one, so it carries everything (logo, button, footer, address).
+PREVIEW_FLOW, PREVIEW_STEP = "replenishment", "main"
+
+
+def _brand_preview(brand: Brand, store: Store | None) -> templates.RenderedEmail:
+    """Render the sample reminder with this brand in the store's language."""
+    locale = locales.normalize(store.primary_locale if store else None) or locales.DEFAULT
+    return templates.preview(PREVIEW_FLOW, PREVIEW_STEP, locale, brand=brand)
+
+
+def _brand_form() -> dict[str, str | None]:
+    """Read and validate the brand fields of the form (BrandRefused names the field in words)."""
+    form = request.form
+    return {"logo_url": clean_logo_url(form.get("logo_url")),
+            "accent_color": clean_accent_color(form.get("accent_color")),
+            "email_footer": clean_footer(form.get("email_footer"))}
+
+
+@bp.post("/settings/brand")
+def save_brand() -> Any:
+    """Save the brand every email of the merchant carries: logo URL (https), accent colour, footer line."""
+    merchant = get_session().get(Merchant, ctx().merchant_id)
+    try:
+        values = _brand_form()
+    except BrandRefused as exc:
+        return failed(f"The brand was not saved: {exc}")
+    for key, value in values.items():
+        setattr(merchant, key, value)
+    return done("admin.settings", "Email brand saved.")
+
+
+@bp.post("/settings/brand/preview")
+def preview_brand() -> Any:
+    """Render the sample email with the brand being typed (JSON for the live preview)."""
+    context = ctx()
+    store = context.single_store()
+    merchant = get_session().get(Merchant, context.merchant_id)
+    try:
+        values = _brand_form()
+    except BrandRefused as exc:
+        return json_response({"ok": False, "field": exc.field, "error": str(exc)})
+    saved = brand_of(store, merchant) if store else Brand(store_name=merchant.name)
+    brand = Brand(store_name=saved.store_name, logo_url=values["logo_url"], accent_color=values["accent_color"],
+                  footer_line=values["email_footer"], postal_address=saved.postal_address)
+    rendered = _brand_preview(brand, store)
+    return json_response({"ok": True, "subject": rendered.subject, "html": rendered.html, "text": rendered.text})
+
+
+@bp.post("/settings/stores/<int:store_id>/address")
+def save_postal_address(store_id: int) -> Any:
+    """Save the postal address a store's emails carry; blank goes back to the shop's billing address."""
+    store = next((s for s in ctx().stores if s.id == store_id), None)
+    if store is None:
+        abort(404)
+    try:
+        address = clean_postal_address(request.form.get("postal_address"))
+    except BrandRefused as exc:
+        return failed(f"The postal address was not saved: {exc}")
+    name = store.name or store.external_id
+    if address is None:
+        # Back to Shopify's billing address, read again at the next sync.
+        store.postal_address, store.postal_address_edited = None, False
+        return done("admin.settings", f"Postal address of {name} cleared; the shop's billing address is used "
+                                      "from the next sync.")
+    store.postal_address, store.postal_address_edited = address, True
+    return done("admin.settings", f"Postal address of {name} saved.")
 
 
 @bp.post("/settings/sender")

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from base.clock import Clock
+from connectors.shopify import queries
+from connectors.shopify.shop import postal_address
 from plugin.auth.session_tokens import SessionClaims, verify_session_token
 from plugin.auth.shopify_http import shop_http_client, shop_name
 from plugin.auth.tokens import (
@@ -29,18 +31,16 @@ from plugin.auth.tokens import (
 )
 from plugin.config import Config
 from plugin.crypto import Vault
+from plugin.messaging.branding import adopt_shop_address
 from plugin.models import ComplianceRequest, Merchant, Store
 from plugin.webhooks.compliance import carry_earlier_redactions
 from plugin.webhooks.inbox import find_shopify_store
 
 log = logging.getLogger("aftercare.auth")
 
-SHOP_QUERY = """
-query AftercareShopDetails {
-  shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } }
-  shopLocales(published: true) { locale primary }
-}
-"""
+SHOP_QUERY = ("\nquery AftercareShopDetails {\n"
+              f"  shop {{ name currencyCode ianaTimezone {queries.SHOP_ADDRESS_FIELDS} }}\n"
+              "  shopLocales(published: true) { locale primary }\n}\n")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class ShopDetails:
     timezone: str
     country: str | None
     primary_locale: str | None = None
+    postal_address: str | None = None
 
 
 class ShopQueryFailed(RuntimeError):
@@ -59,7 +60,8 @@ class ShopQueryFailed(RuntimeError):
 
 
 def fetch_shop_details(config: Config, shop: str, access_token: str) -> ShopDetails:
-    """Ask the Admin GraphQL API for the shop's name, currency, IANA time zone, country and primary locale."""
+    """Ask the Admin GraphQL API for the shop's name, currency, IANA time zone, country, primary locale and
+    billing address (the default postal address of its emails)."""
     with shop_http_client(config) as client:
         try:
             result = admin_graphql_request(SHOP_QUERY, shop_name(shop), access_token,
@@ -73,7 +75,7 @@ def fetch_shop_details(config: Config, shop: str, access_token: str) -> ShopDeta
     primary = next((loc.get("locale") for loc in result.data.get("shopLocales") or () if loc.get("primary")), None)
     return ShopDetails(name=str(data.get("name") or shop), currency=str(data.get("currencyCode") or "USD"),
                        timezone=str(data.get("ianaTimezone") or "UTC"), country=address.get("countryCodeV2"),
-                       primary_locale=primary)
+                       primary_locale=primary, postal_address=postal_address(address))
 
 
 def was_redacted(session: Session, shop: str) -> bool:
@@ -113,6 +115,7 @@ def install_from_grant(session: Session, config: Config, clock: Clock, vault: Va
     store.country = details.country
     if details.primary_locale:
         store.primary_locale = details.primary_locale
+    adopt_shop_address(store, details.postal_address)
     session.flush()
     merchant = session.get(Merchant, store.merchant_id)
     if merchant is not None and merchant.name == shop_name(shop):

@@ -32,6 +32,7 @@ FLOW = Flow(
              apply=cancel_reordered_in, counter="cancelled"),
         Exit(reasons.ACTIVE_SUBSCRIPTION, "the customer's latest purchase came in a subscription order"),
         Exit("no_consent", "no marketing consent (checked at send time)"),
+        Exit(reasons.NO_POSTAL_ADDRESS, "the store has no postal address for the email (checked at send time)"),
         Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
     ),
     idempotency_key="<store>:replenishment:customer=<id>:product=<id>:order=<last order id>:step=main",

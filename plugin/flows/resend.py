@@ -18,6 +18,7 @@ from plugin.config import Config
 from plugin.flows import FLOWS
 from plugin.flows.holdout import is_held_out
 from plugin.messaging import reasons
+from plugin.messaging.branding import has_postal_address
 from plugin.messaging.suppression import is_suppressed
 from plugin.models import Customer, Merchant, Message, Store
 
@@ -75,6 +76,10 @@ def _no_merchant_address(f: _Facts) -> bool:
     return merchant is None or not (merchant.alert_email or merchant.sender_email)
 
 
+def _no_postal_address(f: _Facts) -> bool:
+    return f.store is None or not has_postal_address(f.store)
+
+
 def _passes(_f: _Facts) -> bool:
     # A cause of the moment: the send policy judges it again when the resent row is due.
     return False
@@ -92,6 +97,7 @@ CAUSE_HOLDS: dict[str, Callable[[_Facts], bool]] = {
     "unsubscribed": _suppressed,
     reasons.HOLDOUT: _held_out,
     reasons.NO_MERCHANT_ADDRESS: _no_merchant_address,
+    reasons.NO_POSTAL_ADDRESS: _no_postal_address,
     "frequency_cap": _passes,
     "template_error": _passes,
 }

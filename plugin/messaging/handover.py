@@ -8,7 +8,8 @@ channel hands a message over, ``final_check`` runs one short transaction that
 
 1. takes the store's lock (shared) and the recipient's locks (customer and address, exclusive),
 2. re-reads the message row (``FOR UPDATE``): it must still be ``sending`` under this dispatcher's claim,
-3. re-checks store installed, flow enabled, redaction, marketing consent and suppression, and
+3. re-checks store installed, flow enabled, the store's postal address (marketing), redaction, marketing consent
+   and suppression, and
 4. on success stamps ``handed_at``; on failure records the skip with its reason code.
 
 Every action that can forbid a message takes the same locks (``lock_recipients`` / ``lock_store``) and cancels
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import Config
+from plugin.messaging.reasons import NO_POSTAL_ADDRESS
 from plugin.messaging.suppression import digest, normalize
 from plugin.models import Customer, FlowSettings, Message, Order, Store, Suppression
 
@@ -169,6 +171,7 @@ def _take_locks(session: Session | Connection, claim: Claim) -> None:
 _ORDER_LEFT = or_(Order.cancelled_at.is_not(None), Order.refunded.is_(True), Order.returned.is_(True))
 _STATE = (
     select(Message.status, Message.claimed_by, Store.status.label("store_status"), Store.uninstalled_at,
+           Store.postal_address,
            select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("sid"),
                                               FlowSettings.flow == bindparam("flow_name"))
            .scalar_subquery().label("enabled"),
@@ -186,13 +189,16 @@ _HAND_OVER = (update(Message).where(*_OURS).values(handed_at=bindparam("now"))
 _FLAG = {name: bindparam(f"is_{name}", type_=Boolean) for name in ("merchant", "marketing", "email", "order")}
 _FLAG["default_enabled"] = bindparam("default_enabled", type_=Boolean)
 _CUSTOMER = select(Customer.id).where(Customer.id == Message.customer_id)
+# Marketing needs the store's postal address (CAN-SPAM); merchant emails and other classes never do.
+_HAS_ADDRESS = func.coalesce(func.trim(Store.postal_address), "") != ""
 # The same rules as _refusal, as one conditional write (kept equal by tests/messaging/test_handover_races.py,
 # where every refusal goes through the slow path and every pass through this one).
 _HAND_OVER_IF_ALLOWED = (
     update(Message).where(
         *_OURS,
         select(Store.id).where(Store.id == Message.store_id, Store.status == "active",
-                               Store.uninstalled_at.is_(None)).exists(),
+                               Store.uninstalled_at.is_(None),
+                               or_(_FLAG["merchant"], ~_FLAG["marketing"], _HAS_ADDRESS)).exists(),
         func.coalesce(select(FlowSettings.enabled).where(FlowSettings.store_id == bindparam("sid"),
                                                          FlowSettings.flow == bindparam("flow_name"))
                       .scalar_subquery(), _FLAG["default_enabled"]).is_(True),
@@ -217,6 +223,8 @@ def _refusal(row: Any, claim: Claim, config: Config) -> str | None:
         return "flow_disabled"
     if claim.flow in MERCHANT_FLOWS:
         return "suppressed" if claim.channel == "email" and row.suppressed else None
+    if claim.marketing and not (row.postal_address or "").strip():
+        return NO_POSTAL_ADDRESS
     if row.redacted_at is not None:
         return "customer_redacted"
     if claim.flow in ORDER_FLOWS and row.order_left:

@@ -1,7 +1,8 @@
 """The send policy of DESIGN.md §5, checked at send time in exactly this order:
 
-store installed and flow enabled → channel law → consent and suppression → (open complaint) → idempotency →
-frequency cap → send window in the customer's local time → quiet days (holidays, Ramadan daytime) → language.
+store installed and flow enabled → channel law → (marketing: the store's postal address) → consent and
+suppression → (open complaint) → idempotency → frequency cap → send window in the customer's local time →
+quiet days (holidays, Ramadan daytime) → language.
 
 Each refusal is a stable machine code (stored in ``message.skip_reason``) with words for the admin
 (``REASONS``). Window, holiday, Ramadan and open-complaint refusals move the message to its next allowed
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from plugin import flow_settings
 from plugin.config import Config
 from plugin.messaging import locales, reasons, sendtime
+from plugin.messaging.branding import has_postal_address
 from plugin.messaging.suppression import is_suppressed
 from plugin.models import Customer, Message, Order, Store, Ticket
 
@@ -83,6 +85,10 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
     if store.platform == "amazon" and message.flow not in MERCHANT_FLOWS and (message.channel == "email"
                                                                               or message.marketing):
         return _skip("channel_not_allowed")
+    # CAN-SPAM: a commercial email carries the sender's postal address, so none leaves while the store has none.
+    # Transactional, service, review-request and feedback mail still go (and carry it once there is one).
+    if message.marketing and message.flow not in MERCHANT_FLOWS and not has_postal_address(store):
+        return _skip(reasons.NO_POSTAL_ADDRESS)
     if message.channel != "email":
         return Decision("send", locale=message.locale or locales.DEFAULT)
 

@@ -19,6 +19,8 @@ HOLDOUT = "holdout"
 ALREADY_REORDERED = "already_reordered"
 ACTIVE_SUBSCRIPTION = "active_subscription"
 NO_MERCHANT_ADDRESS = "no_merchant_address"
+# -- written by the send policy and the last check: marketing needs the sender's postal address (CAN-SPAM) ----
+NO_POSTAL_ADDRESS = "no_postal_address"
 
 # code -> label per locale. English first; every code has a label in every locale of locales.SUPPORTED.
 LABELS: dict[str, dict[str, str]] = {
@@ -111,6 +113,22 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hans": "商家未设置提醒或发件人邮箱地址。",
         "zh-Hant": "商家未設定提醒或寄件者電子郵件地址。",
         "ar": "لم يُحدَّد للتاجر عنوان بريد للتنبيهات أو للمرسل.",
+    },
+    NO_POSTAL_ADDRESS: {
+        "en": "The store has no postal address, which every marketing email must carry; add it in Settings.",
+        "de": "Der Shop hat keine Postanschrift, die jede Marketing-E-Mail enthalten muss; tragen Sie sie in den "
+              "Einstellungen ein.",
+        "fr": "La boutique n'a pas d'adresse postale, obligatoire dans chaque e-mail marketing ; ajoutez-la dans "
+              "les Réglages.",
+        "es": "La tienda no tiene dirección postal, obligatoria en cada correo de marketing; añádela en Ajustes.",
+        "it": "Il negozio non ha un indirizzo postale, obbligatorio in ogni email di marketing; aggiungilo nelle "
+              "Impostazioni.",
+        "pt-BR": "A loja não tem endereço postal, obrigatório em todo e-mail de marketing; adicione-o em "
+                 "Configurações.",
+        "ja": "ストアの郵送先住所がありません。マーケティングメールには必須のため、設定で追加してください。",
+        "zh-Hans": "店铺没有邮寄地址，而每封营销邮件都必须包含该地址；请在设置中添加。",
+        "zh-Hant": "商店沒有郵寄地址，而每封行銷郵件都必須包含該地址；請在設定中新增。",
+        "ar": "ليس للمتجر عنوان بريدي، وهو مطلوب في كل رسالة تسويقية؛ أضفه من الإعدادات.",
     },
     "customer_redacted": {
         "en": "The customer's data was erased on request.",

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.messaging import locales
+from plugin.messaging.branding import Brand
 from plugin.models import Template
 
 DEFAULTS_DIR = Path(__file__).parent / "default_templates"
@@ -125,7 +126,8 @@ _TEXT_ENV = _sandbox(autoescape=False)
 _LAYOUT_ENV = Environment(loader=FileSystemLoader(str(DEFAULTS_DIR)), autoescape=select_autoescape(["html"]),
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _LAYOUT_ENV.filters.update(FILTERS)
-_INLINER = css_inline.CSSInliner(keep_style_tags=False)
+# At-rules stay in a <style> block: ``@media (prefers-color-scheme: dark)`` cannot be inlined.
+_INLINER = css_inline.CSSInliner(keep_style_tags=False, keep_at_rules=True, load_remote_stylesheets=False)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -169,8 +171,13 @@ def get_source(session: Session, store_id: int, flow: str, step: str, locale: st
 
 
 # -- rendering ------------------------------------------------------------------------------------------------
-def render_email(flow: str, source: TemplateSource, context: dict[str, Any], locale: str) -> RenderedEmail:
-    """Render subject, HTML (layout + inlined CSS) and text; raise TemplateRefused on any template error."""
+def render_email(flow: str, source: TemplateSource, context: dict[str, Any], locale: str,
+                 brand: Brand | None = None) -> RenderedEmail:
+    """Render subject, HTML (layout + inlined CSS) and text; raise TemplateRefused on any template error.
+
+    The layout carries the brand (logo, accent colour, footer line) and the postal address when the store has
+    one; the text part carries the address and footer line too.
+    """
     ui = ui_strings(locale)
     ctx = {**context, "locale": locale, "dir": locales.direction(locale)}
     try:
@@ -182,19 +189,27 @@ def render_email(flow: str, source: TemplateSource, context: dict[str, Any], loc
     if not subject:
         raise TemplateRefused("the subject is empty")
     store_name = (context.get("store") or {}).get("name", "")
+    brand = brand or Brand(store_name=store_name)
     disclosure = None
     if flow == "review_request" and context.get("incentive_text"):
         disclosure = ui["incentive_disclosure"].format(incentive=context["incentive_text"])
     footer_reason = ui["footer_reason"].format(store=store_name)
     unsubscribe_url = context.get("unsubscribe_url")
-    page = _LAYOUT_ENV.get_template("layout.html").render(
-        locale=locale, dir=locales.direction(locale), subject=subject, content=content, ui=ui,
-        disclosure=disclosure, footer_reason=footer_reason, unsubscribe_url=unsubscribe_url)
+    try:
+        page = _LAYOUT_ENV.get_template("layout.html").render(
+            locale=locale, dir=locales.direction(locale), subject=subject, content=content, ui=ui,
+            disclosure=disclosure, footer_reason=footer_reason, unsubscribe_url=unsubscribe_url, brand=brand,
+            store_name=store_name or brand.store_name)
+    except TemplateError as exc:
+        raise TemplateRefused(_explain(exc)) from exc
     text_parts = [text_content.strip()]
     if disclosure:
         text_parts.append(disclosure)
-    footer = footer_reason + (f"\n{ui['unsubscribe']}: {unsubscribe_url}" if unsubscribe_url else "")
-    text_parts.append("--\n" + footer)
+    footer = [footer_reason]
+    if unsubscribe_url:
+        footer.append(f"{ui['unsubscribe']}: {unsubscribe_url}")
+    footer.extend(line for line in (brand.footer_line, brand.postal_address) if line)
+    text_parts.append("--\n" + "\n".join(footer))
     return RenderedEmail(subject=subject, html=_INLINER.inline(page), text="\n\n".join(text_parts) + "\n",
                          locale=locale)
 
@@ -210,7 +225,7 @@ def _explain(exc: TemplateError) -> str:
 
 
 def validate_template(flow: str, step: str, subject: str, body_html: str, body_text: str | None = None,
-                      locale: str = locales.DEFAULT) -> RenderedEmail:
+                      locale: str = locales.DEFAULT, brand: Brand | None = None) -> RenderedEmail:
     """Check a merchant's template before it is saved; return the preview, raise TemplateRefused otherwise."""
     if step not in FLOW_STEPS.get(flow, ()):
         raise TemplateRefused(f"unknown template '{flow}/{step}'")
@@ -226,21 +241,24 @@ def validate_template(flow: str, step: str, subject: str, body_html: str, body_t
             raise TemplateRefused(f"a review request may not depend on a score or rating ({', '.join(gated)}): "
                                   "every customer must be asked the same way")
     source = TemplateSource(subject=subject, html=body_html, text=body_text or None)
-    return render_email(flow, source, sample_context(flow, step, locale), locale)
+    return render_email(flow, source, sample_context(flow, step, locale, brand), locale, brand)
 
 
-def preview(flow: str, step: str, locale: str, source: TemplateSource | None = None) -> RenderedEmail:
-    """Render a template (the shipped one by default) with sample data for the admin's preview."""
+def preview(flow: str, step: str, locale: str, source: TemplateSource | None = None,
+            brand: Brand | None = None) -> RenderedEmail:
+    """Render a template (the shipped one by default) with sample data and the merchant's brand for the admin."""
     chosen = source or default_source(flow, step, locale)
-    return render_email(flow, chosen, sample_context(flow, step, locale), locale)
+    return render_email(flow, chosen, sample_context(flow, step, locale, brand), locale, brand)
 
 
-def sample_context(flow: str, step: str, locale: str) -> dict[str, Any]:
+def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None) -> dict[str, Any]:
     """Return realistic sample variables for a flow step: exactly the names real sends provide."""
     base = "https://example-store.myshopify.com"
+    image = {"image_url": "https://cdn.shopify.com/s/files/1/0000/0001/files/lavender-soap.jpg",
+             "image_alt": "Lavender soap, a bar wrapped in paper"}
     ctx: dict[str, Any] = {
         "customer": {"first_name": "Alex"},
-        "store": {"name": "Example Store", "url": base},
+        "store": {"name": (brand.store_name if brand else "") or "Example Store", "url": base},
         "unsubscribe_url": "https://aftercare.example/u/sample",
         "currency": "EUR",
         "timezone": None,
@@ -248,7 +266,7 @@ def sample_context(flow: str, step: str, locale: str) -> dict[str, Any]:
     order = {"name": "#1001", "date": datetime(2026, 3, 1, 10, 0), "total": Decimal("42.50")}
     if flow == "review_request":
         ctx.update(order=order, review_url=f"{base}/products/lavender-soap#judgeme_product_reviews",
-                   products=[{"title": "Lavender soap", "review_url": "https://aftercare.example/v/sample"}],
+                   products=[{"title": "Lavender soap", "review_url": "https://aftercare.example/v/sample", **image}],
                    incentive_text="")
     elif flow == "survey":
         ctx.update(order=order, kind="nps",
@@ -256,7 +274,7 @@ def sample_context(flow: str, step: str, locale: str) -> dict[str, Any]:
                    changes="We now pack every bottle in recycled paper.", discount_code="WELCOME10",
                    discount_percent=10, shop_url=base)
     elif flow == "replenishment":
-        ctx.update(product={"title": "Lavender soap"}, quantity=2, run_out_date=date(2026, 3, 20),
+        ctx.update(product={"title": "Lavender soap", **image}, quantity=2, run_out_date=date(2026, 3, 20),
                    reorder_url="https://aftercare.example/r/sample", discount_code="REFILL10",
                    discount_percent=10, subscribe_offer=True, subscribe_url=f"{base}/products/lavender-soap")
     elif flow == "ticket_alert":

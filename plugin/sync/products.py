@@ -29,7 +29,8 @@ from plugin.sync.sql import (
 from plugin.sync.tombstones import add_tombstone
 
 # Connector-owned product fields; the replenishment settings are the merchant's and never appear here.
-PRODUCT_FIELDS = ("title", "handle", "product_type", "vendor", "status", "remote_updated_at")
+PRODUCT_FIELDS = ("title", "handle", "product_type", "vendor", "status", "image_url", "image_alt",
+                  "remote_updated_at")
 VARIANT_FIELDS = ("product_id", "sku", "title", "price")
 
 
@@ -44,7 +45,9 @@ def upsert_products(session: Session, store_id: int, records: Iterable[ProductRe
     for batch in chunked(records, batch_size):
         rows = dedupe({"store_id": store_id, "external_id": r.external_id, "title": r.title or "",
                         "handle": r.handle, "product_type": r.product_type, "vendor": r.vendor,
-                        "status": r.status, "remote_updated_at": r.updated_at} for r in batch)
+                        "status": r.status, "image_url": _fitting_url(r.image_url),
+                        "image_alt": r.image_alt[:512] if r.image_alt else None,
+                        "remote_updated_at": r.updated_at} for r in batch)
         written += len(upsert(session, PRODUCTS, rows, keys=("store_id", "external_id"), update=PRODUCT_FIELDS,
                                where=lambda excluded: not_older(PRODUCTS, excluded)))
         product_ids = ids_by_external(session, PRODUCTS, store_id, (r.external_id for r in batch))
@@ -81,6 +84,11 @@ def line_products(session: Session, store_id: int, orders: Sequence[OrderRecord]
             .join(PRODUCTS, PRODUCTS.c.id == VARIANTS.c.product_id)
             .where(VARIANTS.c.store_id == store_id, VARIANTS.c.external_id.in_(part))))
     return found
+
+
+def _fitting_url(url: str | None) -> str | None:
+    """Return the URL when it fits its column; an over-long one is dropped, never cut into a broken link."""
+    return url if url and len(url) <= 2048 else None
 
 
 def ensure_catalog(session: Session, store_id: int, orders: Sequence[OrderRecord]) -> tuple[

@@ -15,12 +15,14 @@ from typing import Any
 
 from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
-from connectors.shopify.errors import ShopifyAuthError
+from connectors.shopify.errors import ShopifyAuthError, ShopifyError
+from connectors.shopify.shop import fetch_shop
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
 from plugin.auth.lifecycle import mark_reinstall_needed
 from plugin.auth.tokens import ReinstallNeeded
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
+from plugin.messaging.branding import adopt_shop_address
 from plugin.models import Store
 from plugin.sync.sinks import sink_for
 from plugin.sync.sql import chunked
@@ -37,11 +39,14 @@ from plugin.sync.state import (
 log = logging.getLogger("aftercare.jobs.sync")
 
 BATCH_SIZE = 500
+# The sync_state row that records a failed read of the shop's own details.
+SHOP_STREAM = "shop"
 
 
 def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, client: ShopifyClient | None = None,
                        streams: Iterable[type[Stream]] = STREAMS) -> dict[str, Any]:
-    """Sync products, customers and orders of a Shopify store; return counts per stream and the client's stats.
+    """Sync products, customers and orders of a Shopify store, then its billing address (the emails' postal
+    address); return counts per stream and the client's stats.
 
     A 401/403 from Shopify marks the store "reinstall needed" (its jobs and sending stop) and ends the run.
     """
@@ -61,10 +66,33 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
                 _reinstall_needed(ctx, store_id, stream.name, exc)
                 result["status"] = "reinstall_needed"
                 break
+    if result["status"] == "ok":
+        _refresh_shop_details(ctx, store_id, client, result)
     result["graphql_calls"] = client.stats.calls
     result["throttled"] = client.stats.throttled
     result["retries"] = client.stats.retries
     return result
+
+
+def _refresh_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient, result: dict[str, Any]) -> None:
+    """Read the shop's details after the records; a failure is recorded on the "shop" row and ends nothing."""
+    try:
+        with failure_recorded(ctx, store_id, SHOP_STREAM, errors=ShopifyError):
+            sync_shop_details(ctx, store_id, client)
+    except ShopifyAuthError as exc:
+        _reinstall_needed(ctx, store_id, SHOP_STREAM, exc)
+        result["status"] = "reinstall_needed"
+    except ShopifyError as exc:
+        log.warning("shop details not read", extra={"store_id": store_id, "problem": str(exc)})
+
+
+def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> None:
+    """Take the shop's billing address as the store's postal address again (unless the merchant set one)."""
+    shop = fetch_shop(client)
+    with ctx.database.session() as session:
+        store = session.get(Store, store_id)
+        if store is not None:
+            adopt_shop_address(store, shop.postal_address)
 
 
 def _reinstall_needed(ctx: JobContext, store_id: int, stream: str, exc: ShopifyAuthError) -> None:

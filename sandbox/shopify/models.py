@@ -36,6 +36,14 @@ class ShopRecord:
     created_at: datetime
     updated_at: datetime
     primary_locale: str = "en"
+    # The billing address (Settings > General in the Shopify admin); any part may be blank, as at Shopify.
+    company: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    province: str | None = None
+    province_code: str | None = None
+    zip: str | None = None
+    phone: str | None = None
 
     @property
     def gid(self) -> str:
@@ -107,6 +115,9 @@ class Product:
     created_at: datetime
     updated_at: datetime
     variants: list[Variant] = field(default_factory=list)
+    # The featured image (featuredMedia) and its alt text; None: the product has no media.
+    image_url: str | None = None
+    image_alt: str | None = None
 
     @property
     def consumable(self) -> bool:

@@ -224,10 +224,31 @@ def _shop_fields() -> dict[str, Any]:
         "timezoneAbbreviation": lambda s, i: tz_now(s, i).tzname(),
         "timezoneOffsetMinutes": lambda s, i: int(tz_now(s, i).utcoffset().total_seconds() // 60),
         "primaryDomain": lambda s, i: {"id": gid("Domain", s.id), "host": s.domain, "url": f"https://{s.domain}"},
-        "billingAddress": lambda s, i: {"id": gid("ShopAddress", s.id), "countryCodeV2": s.country,
-                                        "country": _country_name(s.country), "city": s.city},
+        "billingAddress": _billing_address,
         "url": lambda s, i: f"https://{s.domain}",
     }
+
+
+# Countries that write the postal code before the city (the rest: city, province code, postal code).
+_ZIP_FIRST = frozenset({"AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "IT", "NL", "NO", "PL", "PT", "SE"})
+
+
+def _billing_address(s: ShopRecord, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """Resolve ``Shop.billingAddress`` (https://shopify.dev/docs/api/admin-graphql/2025-01/objects/ShopAddress)."""
+    return {"id": gid("ShopAddress", s.id), "company": s.company, "address1": s.address1, "address2": s.address2,
+            "city": s.city, "province": s.province, "provinceCode": s.province_code, "zip": s.zip,
+            "countryCodeV2": s.country, "country": _country_name(s.country) if s.country else None,
+            "phone": s.phone}
+
+
+def _formatted_address(a: dict[str, Any], info: GraphQLResolveInfo, withCompany: bool = True) -> list[str]:  # noqa: N803
+    """Resolve ``ShopAddress.formatted``: the address as lines, in the country's order."""
+    if a["countryCodeV2"] in _ZIP_FIRST:
+        area = " ".join(p for p in (a["zip"], a["city"]) if p)
+    else:
+        area = " ".join(p for p in (a["city"], a["provinceCode"], a["zip"]) if p)
+    lines = [a["company"] if withCompany else None, a["address1"], a["address2"], area, a["country"]]
+    return [line for line in lines if line]
 
 
 def _order_customer(o: Order, info: GraphQLResolveInfo) -> Customer | None:
@@ -334,7 +355,18 @@ def _product_fields() -> dict[str, Any]:
                                                  unbounded=_ctx(i).bulk),
         "totalInventory": lambda p, i: sum(v.inventory_quantity for v in p.variants),
         "publishedAt": lambda p, i: p.created_at,
+        "featuredMedia": _featured_media,
     }
+
+
+def _featured_media(p: Product, info: GraphQLResolveInfo) -> dict[str, Any] | None:
+    """Resolve ``Product.featuredMedia`` as a ready MediaImage (its preview is the image itself)."""
+    if not p.image_url:
+        return None
+    image = {"id": gid("ImageSource", p.id), "altText": p.image_alt, "url": p.image_url, "width": 1200,
+             "height": 1200}
+    return {"id": gid("MediaImage", p.id), "alt": p.image_alt, "mediaContentType": "IMAGE", "image": image,
+            "preview": {"image": image, "status": "READY"}, "status": "READY"}
 
 
 def _variant_fields() -> dict[str, Any]:
@@ -414,6 +446,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
                 "ProductVariant": _variant_fields(), "DiscountCodeBasic": _discount_fields(),
                 "DiscountCodeNode": {"id": lambda d, i: d.gid, "codeDiscount": lambda d, i: d},
                 "WebhookSubscription": _subscription_fields(),
+                "ShopAddress": {"formatted": _formatted_address},
                 "Fulfillment": {"totalQuantity": lambda f, i: f.quantity},
                 "Return": {"totalQuantity": lambda r, i: r.quantity},
                 "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency,
@@ -426,6 +459,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
             tm[type_name].fields[field_name].resolve = fn
     tm["Node"].resolve_type = lambda obj, info, t: TYPE_NAMES.get(type(obj))
     tm["DiscountCode"].resolve_type = lambda obj, info, t: "DiscountCodeBasic"
+    tm["Media"].resolve_type = lambda obj, info, t: "MediaImage"
     tm["WebhookSubscriptionEndpoint"].resolve_type = lambda obj, info, t: "WebhookHttpEndpoint"
     outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str,
                "Decimal": str, "Money": str, "URL": str}

@@ -75,10 +75,13 @@ class _Generator:
     def shop(self, spec: ShopSpec) -> ShopRecord:
         handle = spec.domain.split(".")[0]
         created = self.at(-400)
+        us = spec.country == "US"
         return ShopRecord(id=self.new_id(), name=spec.name or handle.replace("-", " ").title(),
                           domain=spec.domain, email=f"owner@{handle}.example.com", currency=spec.currency,
                           iana_timezone=spec.iana_timezone, country=spec.country, city="Springfield",
-                          created_at=created, updated_at=created)
+                          created_at=created, updated_at=created, address1="100 Main Street", address2="Suite 4",
+                          province="Illinois" if us else None, province_code="IL" if us else None,
+                          zip="62701" if us else "10115")
 
     def products(self) -> list[Product]:
         out = []
@@ -88,7 +91,9 @@ class _Generator:
             tags = ("consumable", ptype.lower()) if days else ("durable", ptype.lower())
             product = Product(id=self.new_id(), title=title, handle=handle, product_type=ptype, vendor=vendor,
                               tags=tags, status="ACTIVE", days_of_supply=days, created_at=created,
-                              updated_at=created + timedelta(days=self.rng.randint(0, 200)))
+                              updated_at=created + timedelta(days=self.rng.randint(0, 200)),
+                              image_url=f"https://cdn.shopify.com/s/files/1/0000/0001/files/{handle}.jpg",
+                              image_alt=f"{title}, product photo")
             prefix = "".join(w[0] for w in title.upper().split() if w[0].isalpha())[:4]
             for pos, (vtitle, cents) in enumerate(variants, start=1):
                 sku = f"{prefix}-{n:02d}{pos}"

@@ -392,6 +392,27 @@ class ShopWorld:
             state.store.remove_product(product_id)
         self.emit(state, "products/delete", lambda b: b.deleted(product_id))
 
+    def set_product_image(self, product_id: int, url: str | None, alt: str | None = None,
+                          shop: str | None = None) -> None:
+        """Replace (or with ``None`` remove) a product's featured image; its ``updatedAt`` moves."""
+        state = self.shop_state(shop)
+        with self.lock:
+            product = state.store.products_by_id[product_id]
+            product.image_url, product.image_alt = url, alt
+            product.updated_at = self._now()
+            state.touch()
+
+    def set_billing_address(self, shop: str | None = None, **parts: str | None) -> None:
+        """Change the shop's billing address (Settings > General): company, address1, address2, city, zip, ..."""
+        state = self.shop_state(shop)
+        record = state.store.shop
+        with self.lock:
+            for name, value in parts.items():
+                if not hasattr(record, name):
+                    raise ValueError(f"the shop has no address part '{name}'")
+                setattr(record, name, value)
+            record.updated_at = self._now()
+
     def delete_customer(self, customer_id: int, shop: str | None = None) -> None:
         """Delete a customer without orders (ValueError for one with orders, as Shopify); fires ``customers/delete``."""
         state = self.shop_state(shop)

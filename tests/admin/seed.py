@@ -49,7 +49,8 @@ class Tenant:
 def _store(session: Session, vault: Vault, merchant: Merchant, shop: str, now: datetime) -> Store:
     store = Store(merchant_id=merchant.id, platform="shopify", external_id=shop, name=shop.split(".")[0].title(),
                   currency="USD", timezone="America/New_York", primary_locale="en", country="US",
-                  status="active", installed_at=now - timedelta(days=400), marketplace_ids=[])
+                  status="active", installed_at=now - timedelta(days=400), marketplace_ids=[],
+                  postal_address="100 Main Street, Springfield IL 62701, United States")
     set_credential(store, vault, "access_token_enc", "shpat_test_" + shop[:5])
     session.add(store)
     session.flush()

@@ -33,8 +33,9 @@ def _snapshot(app, b) -> dict:
         merchant = s.get(Merchant, b.merchant_id)
         store = s.get(Store, b.store_id)
         return {
-            "merchant": (merchant.cac, merchant.sender_email, merchant.alert_email, dict(merchant.settings or {})),
-            "store": (store.timezone, store.country, store.status),
+            "merchant": (merchant.cac, merchant.sender_email, merchant.alert_email, dict(merchant.settings or {}),
+                         merchant.logo_url, merchant.accent_color, merchant.email_footer),
+            "store": (store.timezone, store.country, store.status, store.postal_address, store.postal_address_edited),
             "customers": sorted(s.execute(select(Customer.id, Customer.email, Customer.redacted_at)
                                           .where(Customer.store_id == b.store_id)).all()),
             "messages": s.scalar(select(func.count()).where(Message.store_id == b.store_id)),
@@ -55,7 +56,8 @@ FORM = {"cac": "99", "body": "hijack", "resolution": "hijack", "confirm": "erase
         "sender_email": "x@evil.example", "timezone": "UTC", "country": "FR", "email": "c0@bravo-store.myshopify.com",
         "subject": "x", "html": "<p>x</p>", "step": "main", "locale": "en", "delay_days": "1",
         "vip_min_spent_12m": "1", "vip_min_orders_12m": "1", "growth_min_order": "1", "growth_max_orders": "1",
-        "dormant_after_days": "1", "ramadan_countries": "AE"}
+        "dormant_after_days": "1", "ramadan_countries": "AE", "postal_address": "1 Hijack Road, Evil Town, Nowhere",
+        "logo_url": "https://evil.example/logo.png", "accent_color": "#ff0000", "email_footer": "hijacked"}
 
 
 def test_every_route_refuses_another_stores_ids(app, client, tenants, token):

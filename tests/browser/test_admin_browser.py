@@ -203,6 +203,36 @@ def test_template_preview_follows_the_typing(env: Env, page: Page):
     shot(page, "03-flow-template")
 
 
+def test_brand_preview_follows_the_typing_and_a_missing_address_shows_the_banner(env: Env, page: Page):
+    address = "100 Main Street, Suite 4, Springfield IL 62701, United States"
+    page.goto(env.admin_url(f"/admin/settings?store={env.store_id}"))
+    banner = page.locator('[data-banner="no-postal-address"]')
+    # Installed from the sandbox: the shop's billing address is the postal address, so no banner.
+    expect(page.locator(f"#pa-{env.store_id}")).to_have_value(address)
+    expect(banner).to_have_count(0)
+    frame = page.frame_locator("#brand-preview-frame")
+    page.get_by_label("Footer line").fill("Roasted in Leeds <since 2012>")
+    expect(frame.locator(".footer-line")).to_have_text("Roasted in Leeds <since 2012>")
+    page.get_by_label("Accent colour (hex)").fill("teal")
+    expect(page.locator("#brand-preview-error")).to_contain_text("Accent colour must be a hex colour like #1d4ed8")
+    page.get_by_label("Accent colour (hex)").fill("#0f766e")
+    expect(page.locator("#brand-preview-error")).to_be_hidden()
+    expect(frame.locator("a.button")).to_have_css("background-color", "rgb(15, 118, 110)")
+    expect(frame.locator(".postal-address")).to_have_text(address)
+    shot(page, "10b-settings-brand")
+
+    page.locator(f"#pa-{env.store_id}").fill("")
+    page.locator(f"#pa-{env.store_id}").locator("xpath=ancestor::form").get_by_role("button").click()
+    expect(page.get_by_role("status")).to_contain_text("cleared")
+    expect(banner).to_have_count(1)
+    expect(banner).to_contain_text("Marketing emails are paused for")
+    with env.database.session() as session:
+        store = session.get(Store, env.store_id)
+        assert store.postal_address is None
+        # Back as installed, for the tests after this one.
+        store.postal_address = address
+
+
 def test_approved_reply_arrives_at_judgeme(env: Env, page: Page):
     with env.database.session() as session:
         draft = session.scalar(select(Review).where(Review.store_id == env.store_id, Review.reply_status == "draft")

@@ -14,6 +14,7 @@ from plugin.flows.base import FlowRun
 from plugin.models import Customer, Merchant, Order, OrderLine, Product, Review, Store, Variant
 
 _seq = count(1)
+POSTAL_ADDRESS = "100 Main Street, Springfield IL 62701, United States"
 
 
 def store(session: Session, *, platform: str = "shopify", name: str = "Shop", **kw: Any) -> Store:
@@ -24,6 +25,9 @@ def store(session: Session, *, platform: str = "shopify", name: str = "Shop", **
     session.flush()
     n = next(_seq)
     ext = f"shop{n}.myshopify.com" if platform == "shopify" else f"SELLER{n}:na"
+    if platform == "shopify":
+        # Marketing email needs the sender's postal address (CAN-SPAM); the billing address a shop has.
+        kw.setdefault("postal_address", POSTAL_ADDRESS)
     row = Store(merchant_id=merchant.id, platform=platform, external_id=ext, name=name, **kw)
     session.add(row)
     session.flush()

@@ -33,7 +33,7 @@ def _written_literals() -> set[str]:
 def _written() -> set[str]:
     constants = {reasons.ORDER_CANCELLED, reasons.ORDER_REFUNDED, reasons.ORDER_RETURNED, reasons.NO_CONTACT_ACCESS,
                  reasons.HOLDOUT, reasons.ALREADY_REORDERED, reasons.ACTIVE_SUBSCRIPTION,
-                 reasons.NO_MERCHANT_ADDRESS, SKIP_UNINSTALLED, SKIP_REINSTALL_NEEDED,
+                 reasons.NO_MERCHANT_ADDRESS, reasons.NO_POSTAL_ADDRESS, SKIP_UNINSTALLED, SKIP_REINSTALL_NEEDED,
                  REDACTED_SKIP_REASON, ORDER_DELETED, PRODUCT_DELETED,
                  CUSTOMER_DELETED, SKIP_CONSENT_WITHDRAWN, "unsubscribed"}
     return constants | _written_literals()

@@ -12,6 +12,8 @@ from plugin.messaging import outbox
 from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Variant
 
 SHOP = "calm-soaps.myshopify.com"
+# The sender's postal address every marketing email carries (CAN-SPAM).
+POSTAL_ADDRESS = "Calm Soaps Ltd, 4 Mill Lane, Leeds LS1 4AB, United Kingdom"
 
 
 def store(session: Session, **overrides: Any) -> Store:
@@ -22,7 +24,7 @@ def store(session: Session, **overrides: Any) -> Store:
     session.flush()
     values = dict(merchant_id=merchant.id, platform="shopify", external_id=SHOP, name="Calm Soaps",
                   currency="EUR", timezone="Europe/London", primary_locale="en", country="GB",
-                  installed_at=datetime(2026, 1, 1, tzinfo=UTC))
+                  installed_at=datetime(2026, 1, 1, tzinfo=UTC), postal_address=POSTAL_ADDRESS)
     values.update(overrides)
     row = Store(**values)
     session.add(row)

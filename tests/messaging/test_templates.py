@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 
@@ -24,7 +25,10 @@ def test_every_shipped_template_renders_in_every_locale() -> None:
                 rendered = templates.preview(flow, step, locale)
                 assert rendered.subject and "{{" not in rendered.subject
                 assert f'<html lang="{locale}" dir="{locales.direction(locale)}">' in rendered.html
-                assert "<style" not in rendered.html  # inlined for email clients
+                # Inlined for email clients; only the dark-mode rules stay in a <style> (they cannot be inlined).
+                styles = re.findall(r"<style>(.*?)</style>", rendered.html, re.S)
+                assert len(styles) == 1 and styles[0].strip().startswith("@media (prefers-color-scheme: dark) {")
+                assert styles[0].strip().endswith("}") and styles[0].count("@") == 1
 
 
 def test_arabic_is_right_to_left() -> None:

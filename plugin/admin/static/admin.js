@@ -185,32 +185,36 @@
     });
   }
 
-  // Live preview of the template being edited (debounced).
-  function initPreview() {
-    var templateForm = document.getElementById("template-form");
-    if (!templateForm) { return; }
+  // Live previews (debounced): the template being edited, and the email brand being typed.
+  function livePreview(form, prefix) {
+    if (!form) { return; }
     var timer = null;
     var sequence = 0;
     var refresh = function () {
       var mine = ++sequence;
-      var data = new FormData(templateForm);
+      var data = new FormData(form);
       data.delete("id_token");
-      post(templateForm.getAttribute("data-preview-url"), data).then(function (r) { return r.json(); }).then(function (result) {
+      post(form.getAttribute("data-preview-url"), data).then(function (r) { return r.json(); }).then(function (result) {
         if (mine !== sequence) { return; }
-        var error = document.getElementById("preview-error");
+        var error = document.getElementById(prefix + "preview-error");
         if (result.ok) {
           error.hidden = true;
-          document.getElementById("preview-subject").textContent = result.subject;
-          document.getElementById("preview-frame").srcdoc = result.html;
+          document.getElementById(prefix + "preview-subject").textContent = result.subject;
+          document.getElementById(prefix + "preview-frame").srcdoc = result.html;
         } else {
-          error.textContent = result.error || "The template cannot be rendered.";
+          error.textContent = result.error || "The preview cannot be rendered.";
           error.hidden = false;
         }
       }).catch(function () {});
     };
-    templateForm.querySelectorAll("[data-preview]").forEach(function (field) {
+    form.querySelectorAll("[data-preview]").forEach(function (field) {
       field.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 350); });
     });
+  }
+
+  function initPreview() {
+    livePreview(document.getElementById("template-form"), "");
+    livePreview(document.getElementById("brand-form"), "brand-");
   }
 
   // SLA countdown: the server computed the remaining seconds; tick them down locally.

@@ -30,6 +30,7 @@ from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
 from plugin.messaging import email as mail
 from plugin.messaging import links, sendtime, templates
+from plugin.messaging.branding import brand_of
 from plugin.messaging.channels.base import DeliveryError, Sender
 from plugin.messaging.policy import Decision
 from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
@@ -84,7 +85,8 @@ class EmailChannel:
             self._sources[key] = templates.get_source(session, *key)
         source = self._sources[key]
         try:
-            rendered = templates.render_email(message.flow, source, context, decision.locale)
+            rendered = templates.render_email(message.flow, source, context, decision.locale,
+                                              brand_of(store, merchant))
         except templates.TemplateRefused as exc:
             raise DeliveryError(f"template {message.flow}/{message.step} ({decision.locale}): {exc}",
                                 permanent=True) from exc
@@ -137,7 +139,8 @@ class EmailChannel:
         flow = message.flow
         if flow == "review_request":
             products = self._order_products(session, order)
-            items = [{"title": title, "review_url": self._link("review", message, pr=pid)} for pid, title in products]
+            items = [{"title": title, "review_url": self._link("review", message, pr=pid), **image}
+                     for pid, title, image in products]
             if (store.id, flow) not in self._flow_settings:
                 self._flow_settings[(store.id, flow)] = flow_settings.effective(session, self.ctx.config, store.id,
                                                                                 flow)
@@ -156,7 +159,7 @@ class EmailChannel:
             product = session.get(Product, message.product_id) if message.product_id else None
             title = payload.get("product_title") or (product.title if product else "")
             run_out = payload.get("run_out_at")
-            ctx.update(product={"title": title}, quantity=payload.get("quantity", 1),
+            ctx.update(product={"title": title, **product_image(product, title)}, quantity=payload.get("quantity", 1),
                        run_out_date=_as_date(run_out, zone), reorder_url=self._link("reorder", message),
                        discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
                        subscribe_offer=bool(payload.get("subscribe_offer")),
@@ -174,17 +177,19 @@ class EmailChannel:
         return ctx
 
     @staticmethod
-    def _order_products(session: Session, order: Order | None) -> list[tuple[int | None, str]]:
+    def _order_products(session: Session, order: Order | None) -> list[tuple[int | None, str, dict[str, Any]]]:
+        """Return each product of an order once: its id, title and image variables."""
         if order is None:
             return []
-        seen: dict[int | None, str] = {}
+        seen: dict[int | None, tuple[int | None, str, dict[str, Any]]] = {}
         for line, product in session.execute(
                 select(OrderLine, Product).join(Product, Product.id == OrderLine.product_id, isouter=True)
                 .where(OrderLine.order_id == order.id).order_by(OrderLine.id)):
             key = product.id if product else None
             if key not in seen:
-                seen[key] = (product.title if product else None) or line.title
-        return list(seen.items())
+                title = (product.title if product else None) or line.title
+                seen[key] = (key, title, product_image(product, title))
+        return list(seen.values())
 
     def _discount(self, message: Message, store: Store, customer: Customer | None) -> dict[str, Any] | None:
         payload = message.payload or {}
@@ -271,6 +276,15 @@ def _as_datetime(value: Any) -> datetime | None:
     if isinstance(value, str) and value:
         return datetime.fromisoformat(value)
     return None
+
+
+def product_image(product: Product | None, title: str) -> dict[str, str | None]:
+    """Return a product's image variables: an https URL (else None) and alt text (the title when none is set)."""
+    url = product.image_url if product is not None else None
+    if not url or urlsplit(url).scheme != "https":
+        # Only https images: a plain-http one is blocked or flagged by mail clients and leaks the open.
+        return {"image_url": None, "image_alt": title}
+    return {"image_url": url, "image_alt": (product.image_alt or "").strip() or title}
 
 
 def _product_url(shop_url: str, product: Product | None) -> str:

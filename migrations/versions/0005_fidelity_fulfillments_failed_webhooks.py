@@ -1,7 +1,7 @@
 """orders.fulfillments (the parcels behind delivered_at) and webhook_event.failed_at (events given up on)
 
-Revision ID: 0003_fidelity
-Revises: 0002
+Revision ID: 0005_fidelity
+Revises: 0004_custdata
 Create Date: 2026-12-02
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import plugin.types
 
 
-revision = '0003_fidelity'
-down_revision = '0002'
+revision = '0005_fidelity'
+down_revision = '0004_custdata'
 branch_labels = None
 depends_on = None
 

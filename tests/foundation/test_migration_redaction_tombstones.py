@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import MetaData, Table, insert, select
 from sqlalchemy.engine import make_url
 
 from plugin.db import Database
 from plugin.messaging.outbox import enqueue
 from plugin.migrate import upgrade
-from plugin.models import ComplianceRequest, Customer, Merchant, Message, Store
+from plugin.models import ComplianceRequest, Customer, Message
 
-BEFORE = "0002"
+BEFORE = "0003_gating"  # the parent of 0004_custdata, the migration under test
 ASKED = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 SYNCED = datetime(2026, 5, 2, 4, 0, tzinfo=UTC)
 
@@ -44,13 +44,16 @@ def test_upgrade_erases_customers_a_sync_brought_back_and_adds_missing_tombstone
     upgrade(fresh_url, BEFORE)
     database = Database(fresh_url)
     with database.session() as session:
-        merchant = Merchant(name="m", settings={})
-        session.add(merchant)
-        session.flush()
-        store = Store(merchant_id=merchant.id, platform="shopify", external_id="old.myshopify.com",
-                      marketplace_ids=[])
-        session.add(store)
-        session.flush()
+        # Merchant and store as the schema had them then (later migrations add columns the models know).
+        tables = MetaData()
+        merchants = Table("merchant", tables, autoload_with=session.connection())
+        stores = Table("store", tables, autoload_with=session.connection())
+        merchant_id = session.execute(insert(merchants).values(name="m", settings={})
+                                      .returning(merchants.c.id)).scalar_one()
+        store = session.execute(insert(stores).values(
+            merchant_id=merchant_id, platform="shopify", external_id="old.myshopify.com", marketplace_ids=[],
+            name="", currency="USD", timezone="UTC", primary_locale="en", status="active",
+            scopes="").returning(stores.c.id, stores.c.external_id)).one()
         # Redacted before the backfill, then stored again by it (the bug), with a reminder scheduled.
         back = Customer(store_id=store.id, external_id="101", email="back@example.org", first_name="Back",
                         locale="de", country="DE", time_zone="Europe/Berlin", marketing_consent=True,

@@ -435,7 +435,9 @@ def test_a_revoked_seller_waits_an_hour_and_nothing_is_lost(env):
     started = env.clock.now()
     result = solicit(env)
     assert result == Counter({"deferred": len(eligible), "deferred:amazon_not_authorized": len(eligible)})
-    assert not solicitation_calls(env)
+    # The sync's access token is still stored: one actions check tries it (403, revoked), then LWA refuses the
+    # refresh token; nothing is posted and the seller's other messages make no call at all.
+    assert [c[0] for c in solicitation_calls(env)] == ["GET"]
     rows = messages(env).values()
     assert {(m.status, m.skip_reason, m.attempts) for m in rows} == {("scheduled", "amazon_not_authorized", 0)}
     assert {m.scheduled_for for m in rows} == {started + timedelta(hours=1)}

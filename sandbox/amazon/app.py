@@ -228,6 +228,20 @@ class AmazonSandbox:
             if status == "Canceled" or (order.delivered_at and order.delivered_at > when and status != "Shipped"):
                 order.delivered_at = None
 
+    def garble(self, order_id: str, path: str, value: Any) -> None:
+        """Serve ``value`` at a dotted JSON path of the order's 2026-01-01 body (``proceeds.grandTotal.amount``).
+
+        Amazon's bodies are not always what the model says; this lets tests serve a malformed one among good ones.
+        """
+        self.orders_by_id[order_id].garbled[tuple(path.split("."))] = value
+
+    def hide_delivery_window(self, order_id: str) -> None:
+        """Leave ``deliverByWindow`` out of the order's body, as Amazon does for many FBA orders.
+
+        The solicitation window still follows the order's (hidden) delivery dates: Amazon knows them.
+        """
+        self.orders_by_id[order_id].shows_delivery_window = False
+
     def cancel_order(self, order_id: str, at: datetime | None = None) -> None:
         """Cancel an order now (or at ``at``)."""
         self.set_status(order_id, "Canceled", at)

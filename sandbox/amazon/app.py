@@ -196,6 +196,17 @@ class AmazonSandbox:
         """Make the seller's authorisation lack the role of an API (e.g. ``/orders/``): its calls get 403."""
         self.withheld.setdefault(seller_id, set()).add(path_prefix)
 
+    def operation_of(self, method: str, path: str) -> str | None:
+        """Name the SP-API operation a request calls (``orders_2026-01-01.searchOrders``), ``lwa`` for the token
+        endpoint, None for anything else (report documents, control routes)."""
+        if path == "/auth/o2/token":
+            return "lwa.token"
+        try:
+            (key, _handler), _args = self._map.bind("sandbox").match(path, method=method)
+        except (NotFound, MethodNotAllowed):
+            return None
+        return key
+
     def set_faults(self, rate: float, kinds: Iterable[str] | None = None, seed: int | None = None) -> None:
         """Inject faults into a fraction of answers (see sandbox/faults.py)."""
         self.faults.configure(rate, kinds, seed)

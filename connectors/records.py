@@ -107,6 +107,7 @@ class OrderRecord:
     delivered_at: datetime | None = None
     earliest_delivery_at: datetime | None = None
     latest_delivery_at: datetime | None = None
+    latest_ship_at: datetime | None = None
     fulfillment_channel: str | None = None
     marketplace_id: str | None = None
     tags: tuple[str, ...] = ()

@@ -57,6 +57,10 @@ REVIEW_REQUEST = SettingsSchema((
 # No holdout: Amazon forbids selective solicitation.
 AMAZON_REVIEW_REQUEST = SettingsSchema((
     Setting("delay_days_after_window_opens", "float", 0, "Days after Amazon's window opens", min=0, max=25),
+    Setting("estimated_transit_days", "float", 3, "Transit days when Amazon gives no delivery window", min=0, max=20,
+            help="Many FBA orders carry a ship-by date but no deliver-by window. Their delivery is estimated as the "
+                 "latest ship date plus these days; Amazon is asked daily from 5 to 30 days after that estimate "
+                 "and the request goes out only when Amazon offers it."),
 ))
 
 # A public reply on the review, not a message to the customer: no holdout.

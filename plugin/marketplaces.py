@@ -13,6 +13,7 @@ from plugin.config import ConfigError
 from plugin.context import JobContext
 from plugin.models import Store
 from plugin.secrets_store import get_credential
+from plugin.sp_api_state import DatabaseBuckets, StoredAccessTokens
 
 
 def shopify_client(ctx: JobContext, store_id: int) -> ShopifyClient:
@@ -47,10 +48,16 @@ def amazon_store(session: Session, store_id: int) -> Store:
 
 
 def open_session(ctx: JobContext, store: Store) -> SpApiSession:
-    """Build this run's SP-API session for a seller (one per job run: the library clients keep state)."""
+    """Build this run's SP-API session for a seller (one per job run: the library clients keep state).
+
+    The seller's token buckets and access token live in the database (plugin/sp_api_state.py), so the session
+    continues where the seller's last run or another worker left them.
+    """
     client_id, client_secret = lwa_app(ctx)
     refresh_token = get_credential(store, ctx.vault, "refresh_token_enc")
     if not refresh_token:
         raise ConfigError(f"store {store.id} has no LWA refresh token; run `aftercare stores add-amazon` again")
     return SpApiSession.from_config(ctx.config, Credentials(client_id, client_secret, refresh_token),
-                                    region=store.region or "na", clock=ctx.clock, sleep=ctx.sleep)
+                                    region=store.region or "na", clock=ctx.clock, sleep=ctx.sleep,
+                                    buckets=DatabaseBuckets(ctx.database, store.id, ctx.clock),
+                                    shared_tokens=StoredAccessTokens(ctx.database, ctx.vault, store.id))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -281,6 +282,8 @@ class Order(TimestampMixin, Base):
     delivered_at: Mapped[datetime | None]
     earliest_delivery_at: Mapped[datetime | None]
     latest_delivery_at: Mapped[datetime | None]
+    # Amazon's ship-by bound (shipByWindow.latestDateTime): estimates when orders without a deliver-by window arrive.
+    latest_ship_at: Mapped[datetime | None]
     fulfillment_channel: Mapped[str | None] = mapped_column(String(8))
     marketplace_id: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -535,6 +538,55 @@ class SyncState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
     records_synced: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SyncRejection(Base):
+    """A remote record a sync could not read (one row per record): why, and when it was last seen so.
+
+    The sync goes on without it; the row goes away once the record reads cleanly again.
+    """
+
+    __tablename__ = "sync_rejection"
+    __table_args__ = (UniqueConstraint("store_id", "stream", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    times_seen: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class RateBucket(Base):
+    """One SP-API operation's token bucket for one seller, shared by every run and process (Amazon meters the seller).
+
+    ``updated_at`` is seconds since the epoch on the jobs' clock, so one atomic UPDATE can refill and take.
+    """
+
+    __tablename__ = "rate_bucket"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double)
+    rate: Mapped[float] = mapped_column(Double)
+    burst: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
+class LwaAccessToken(Base):
+    """A seller's current LWA access token (Fernet ciphertext), reused by every run until shortly before expiry.
+
+    ``cache_key`` names the app and refresh token it was issued for: a reconnected seller never gets the old one.
+    """
+
+    __tablename__ = "lwa_access_token"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    cache_key: Mapped[str] = mapped_column(String(128))
+    token_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime]
 
 
 class WebhookEvent(Base):

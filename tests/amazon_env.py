@@ -73,18 +73,31 @@ class CallRecorder:
         self.app = app
         self.clock = clock
         self.calls: list[tuple[str, str, str, datetime]] = []
+        self.answers: list[tuple[str, str, int]] = []  # (method, path, HTTP status) in the order answered
         # Called with (method, path) after the sandbox answered: lets a test act "between two calls".
         self.after: Any = None
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         with self._lock:
-            self.calls.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
-                               environ.get("QUERY_STRING", ""), self.clock.now()))
-        body = list(self.app(environ, start_response))
+            self.calls.append((method, path, environ.get("QUERY_STRING", ""), self.clock.now()))
+
+        def noting(status: str, headers: Any, exc_info: Any = None) -> Any:
+            with self._lock:
+                self.answers.append((method, path, int(status.split()[0])))
+            return start_response(status, headers, exc_info)
+
+        body = list(self.app(environ, noting))
         if self.after is not None:
             self.after(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
         return body
+
+    def count(self, method: str, path_prefix: str, status: int | None = None) -> int:
+        """Count the answered requests of a method under a path prefix (with a given status, when given)."""
+        with self._lock:
+            return sum(1 for m, p, code in self.answers
+                       if m == method and p.startswith(path_prefix) and (status is None or code == status))
 
 
 def start_env(database: Database, tmp_path: Path, *, seller_index: int = 0, now: datetime = NOW,

@@ -308,24 +308,35 @@ def kill_after_first_solicitation(env) -> str:
                     "lwa_client_secret": env.config.secrets.lwa_client_secret},
     }))
     args = json.dumps({"settings": settings, "now": env.clock.now().isoformat(), "store_id": env.store_id})
+    before = set(ledger(env))
     proc = subprocess.run([sys.executable, "-m", "tests.amazon_kill_worker", args], cwd=ROOT, timeout=60,
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr[-2000:]
-    assert len(ledger(env)) == 1
-    (killed_order,) = ledger(env)
+    assert len(set(ledger(env)) - before) == 1
+    (killed_order,) = set(ledger(env)) - before
     assert messages(env)[killed_order].status == "sending"
     return killed_order
 
 
 def test_killed_after_the_call_before_the_commit_is_reconciled_not_resent(env):
+    # An earlier run sent what was due then; today's first solicitation is an order whose window just opened, so
+    # Amazon's window is certainly open when the crash is reconciled (see surely_open_until).
+    yesterday = env.clock.now()
     sync_amazon_store(env.context(), env.store_id)
-    eligible = expected_send_times(env, [env.clock.now()])
+    solicit(env)
+    todays: set[str] = set()
+    while not todays:  # the next day a window opens (nothing else is due meanwhile)
+        env.clock.set(env.clock.now() + DAY)
+        sync_amazon_store(env.context(), env.store_id)
+        eligible = expected_send_times(env, [yesterday, env.clock.now()])
+        todays = {k for k, t in eligible.items() if t > yesterday}
     killed_order = kill_after_first_solicitation(env)
+    assert killed_order in todays
     claimed_at = messages(env)[killed_order].claimed_at
     # A dispatcher right after the crash leaves the fresh claim alone (it may belong to a live one) ...
     first = dispatch(env)
     assert first.get("reconciled", 0) == 0 and messages(env)[killed_order].status == "sending"
-    assert first["sent"] == len(eligible) - 1
+    assert first["sent"] == len(todays) - 1
     # ... and once the claim is stale (15 minutes), the next one asks Amazon instead of sending again.
     env.clock.set(max(env.clock.now(), claimed_at + timedelta(minutes=16)))
     asked_from = len(env.recorder.calls)
@@ -351,6 +362,48 @@ def test_killed_and_the_window_closed_before_reconciling_is_recorded_as_unknown_
     assert (row.status, row.skip_reason, row.sent_at) == ("skipped", "delivery_unknown", None)
     assert "window closed" in row.last_error and result["reconciled:skipped"] == 1
     assert [c[0] for c in solicitation_calls(env) if c[1] == killed_order] == ["GET", "POST", "GET"]
+
+
+def shipped_at(order) -> datetime:
+    """When the sandbox order shipped (its Shipped event)."""
+    return next(when for when, status in order.timeline if status == "Shipped")
+
+
+def test_no_longer_offered_once_the_window_may_have_closed_is_unknown_not_sent(env):
+    """Amazon closes the window 30 days after the delivery, which can be before our latest delivery date + 30 days:
+    past 30 days after shipping "no longer offered" proves nothing, so the row is not recorded as sent."""
+    sync_amazon_store(env.context(), env.store_id)
+    killed_order = kill_after_first_solicitation(env)
+    order = env.sandbox.orders_by_id[killed_order]
+    row = messages(env)[killed_order]
+    reconcile_at = row.claimed_at + timedelta(minutes=16)
+    # The oldest order due: its documented window is still open, but 30 days after shipping have passed.
+    assert shipped_at(order) + timedelta(days=30) < reconcile_at < window(order)[1]
+    env.clock.set(reconcile_at)
+    result = dispatch(env)
+    row = messages(env)[killed_order]
+    assert (row.status, row.skip_reason, row.sent_at) == ("skipped", "delivery_unknown", None)
+    assert "may have closed" in row.last_error and result["reconciled:skipped"] == 1
+    assert [c[0] for c in solicitation_calls(env) if c[1] == killed_order] == ["GET", "POST", "GET"]
+
+
+def test_a_claim_lost_before_the_hand_over_is_never_recorded_as_sent(env):
+    """A dispatcher died after claiming, before the last check; Amazon stops offering the order for its own reason
+    (cancelled there, not yet synced here). Nothing of ours reached Amazon: the row goes back to daily asking."""
+    sync_amazon_store(env.context(), env.store_id)
+    amazon_review_request.run(env.context(), env.store_id)
+    with env.database.session() as session:
+        claimed = outbox.claim_next(session, env.clock.now(), ["amazon_solicitation"])
+        outbox.mark_claimed(claimed, "dead-dispatcher", env.clock.now())
+        order_id = claimed.payload["amazon_order_id"]
+    env.sandbox.cancel_order(order_id)
+    env.clock.advance(minutes=16)
+    result = dispatch(env)
+    row = messages(env)[order_id]
+    assert result["reconciled:scheduled"] == 1 and result.get("reconciled:sent", 0) == 0
+    assert (row.status, row.skip_reason, row.sent_at) == ("scheduled", "not_offered", None)
+    assert order_id not in ledger(env)
+    assert [c[0] for c in solicitation_calls(env) if c[1] == order_id] == ["GET", "GET"]
 
 
 def solicitation_calls_since(env, start: int) -> list[tuple[str, str, datetime]]:
@@ -435,7 +488,11 @@ def test_a_revoked_seller_waits_an_hour_and_nothing_is_lost(env):
     started = env.clock.now()
     result = solicit(env)
     assert result == Counter({"deferred": len(eligible), "deferred:amazon_not_authorized": len(eligible)})
-    assert not solicitation_calls(env)
+    # The sync's access token is still stored: one actions check tries it (403, revoked), then LWA refuses the
+    # refresh token; nothing is posted and the seller's other messages make no call at all.
+    assert [c[0] for c in solicitation_calls(env)] == ["GET"]
     rows = messages(env).values()
     assert {(m.status, m.skip_reason, m.attempts) for m in rows} == {("scheduled", "amazon_not_authorized", 0)}
-    assert {m.scheduled_for for m in rows} == {started + timedelta(hours=1)}
+    # An hour from the refusal (the refused token's retry moved the clock by its one-second backoff).
+    (retry_at,) = {m.scheduled_for for m in rows}
+    assert started + timedelta(hours=1) <= retry_at <= started + timedelta(hours=1, seconds=5)

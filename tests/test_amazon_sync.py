@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from plugin.models import Order, OrderLine, SyncState, Variant
+from plugin.models import Order, OrderLine, SyncRejection, SyncState, Variant
 from plugin.sync.amazon_run import sync_amazon_store
 from sandbox.amazon.orders import STATUS_2026
 from tests.amazon_env import NOW, start_env
@@ -155,3 +155,41 @@ def test_ten_percent_faults_converge_exactly(env):
     env.clock.advance(hours=1)
     sync_amazon_store(env.context(), env.store_id)
     assert stored_orders(env) == expected_orders(env)
+
+
+def rejections_of(env) -> dict[str, tuple[str, int]]:
+    with env.database.session() as session:
+        rows = session.scalars(select(SyncRejection).where(SyncRejection.store_id == env.store_id,
+                                                           SyncRejection.stream == "amazon_orders")).all()
+        return {r.external_id: (r.reason, r.times_seen) for r in rows}
+
+
+def test_an_unreadable_order_is_noted_with_its_reason_and_the_sync_goes_on(env):
+    """Amazon serves two malformed amounts among good orders: both are noted, every other order is stored."""
+    now = env.clock.now()
+    mine = sorted((o for o in env.sandbox.orders_of(env.seller.seller_id) if o.purchase_date <= now),
+                  key=lambda o: (o.last_update_at(now), o.order_id))
+    comma, word = mine[5].order_id, mine[len(mine) // 2].order_id  # on the first page, and on a later one
+    env.sandbox.garble(comma, "proceeds.grandTotal.amount", "12,99")
+    env.sandbox.garble(word, "orderItems.0.product.price.unitPrice.amount", "abc")
+    result = sync_amazon_store(env.context(amazon_page_size=50), env.store_id)
+    expected = expected_orders(env)
+    assert result["rejected"] == 2 and result["pages"] == -(-len(expected) // 50)
+    assert stored_orders(env) == {k: v for k, v in expected.items() if k not in (comma, word)}
+    assert rejections_of(env) == {
+        comma: ("proceeds.grandTotal.amount '12,99' is not a decimal amount", 1),
+        word: ("orderItems.product.price.unitPrice.amount 'abc' is not a decimal amount", 1),
+    }
+    with env.database.session() as session:
+        state = session.scalar(select(SyncState).where(SyncState.store_id == env.store_id,
+                                                       SyncState.stream == "amazon_orders"))
+        assert (state.cursor, state.last_error) == ("2026-03-02T11:58:00Z", None)  # the cursor moved on
+    # Amazon mends one order (a later update): the next run stores it and forgets its note; the other stays noted.
+    env.sandbox.orders_by_id[comma].garbled.clear()
+    env.clock.advance(hours=1)
+    env.sandbox.cancel_order(comma)
+    env.clock.advance(minutes=5)
+    sync_amazon_store(env.context(), env.store_id)
+    assert rejections_of(env) == {word: ("orderItems.product.price.unitPrice.amount 'abc' is not a decimal amount",
+                                         1)}
+    assert stored_orders(env) == {k: v for k, v in expected_orders(env).items() if k != word}

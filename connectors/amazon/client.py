@@ -1,5 +1,9 @@
 """One SP-API session per job run: library clients on the configured endpoint, pacing, retries, errors.
 
+The session lasts one run, what Amazon meters does not: the caller passes the seller's token buckets and access
+token store (plugin/sp_api_state.py keeps both in the database) so back-to-back runs and concurrent workers share
+one bucket per operation and one access token until it nears expiry.
+
 python-amazon-sp-api's clients are stateful and raise only when a body carries ``errors``; this module
 checks every HTTP status itself (``_check_response`` receives the raw httpx response), paces each
 operation with its own thread-safe token bucket, and retries 429/5xx/network failures with bounded
@@ -29,9 +33,9 @@ from base.retry import RetryPolicy, call_with_retries
 from connectors.errors import RateLimited
 
 from .errors import AccessDenied, AmazonError, AuthError, InvalidInput, NotFound, QuotaExceeded, ServerError
-from .lwa import LwaTokenClient, TokenCache
+from .lwa import LwaTokenClient, SharedTokens, TokenCache
 from .marketplaces import default_endpoint
-from .pacing import Pacer
+from .pacing import BucketStore, Pacer
 
 log = logging.getLogger("aftercare.amazon")
 
@@ -150,7 +154,8 @@ class SpApiSession:
 
     def __init__(self, credentials: Credentials, *, region: str, endpoint: str = "", lwa_token_url: str,
                  clock: Clock, sleep: Callable[[float], None], timeout: float = 30.0, max_attempts: int = 6,
-                 backoff_seconds: float = 1.0, backoff_max_seconds: float = 60.0):
+                 backoff_seconds: float = 1.0, backoff_max_seconds: float = 60.0,
+                 buckets: BucketStore | None = None, shared_tokens: SharedTokens | None = None):
         self.credentials = credentials
         self.endpoint = (endpoint or default_endpoint(region)).rstrip("/")
         self.clock = clock
@@ -159,23 +164,25 @@ class SpApiSession:
         # No jitter: the per-operation token buckets already spread the calls of one seller.
         self.retry = RetryPolicy(max_attempts=max(1, max_attempts), base_seconds=backoff_seconds,
                                  max_seconds=backoff_max_seconds, jitter=0.0)
-        self.pacer = Pacer(clock, sleep)
-        self._tokens = TokenCache(clock)
+        self.pacer = Pacer(clock, sleep, buckets)
+        self._tokens = TokenCache(clock, shared_tokens)
         self._token_client = functools.partial(LwaTokenClient, token_url=lwa_token_url, cache=self._tokens,
                                                timeout=timeout, sleep=sleep)
         self._clients: dict[type, Client] = {}
         self._lock = threading.Lock()
-        self.stats = {"calls": 0, "throttled": 0, "retries": 0}
+        self.stats = {"calls": 0, "throttled": 0, "retries": 0, "token_requests": 0}
 
     @classmethod
     def from_config(cls, config: Any, credentials: Credentials, region: str, clock: Clock,
-                    sleep: Callable[[float], None]) -> SpApiSession:
+                    sleep: Callable[[float], None], buckets: BucketStore | None = None,
+                    shared_tokens: SharedTokens | None = None) -> SpApiSession:
         """Build a session from ``[amazon]`` settings (endpoint, lwa_token_url, timeouts, retries)."""
         return cls(credentials, region=region, endpoint=config.get("amazon.endpoint"),
                    lwa_token_url=config.get("amazon.lwa_token_url"), clock=clock, sleep=sleep,
                    timeout=config.get("amazon.request_timeout_seconds"),
                    max_attempts=config.get("amazon.max_attempts"),
-                   backoff_seconds=config.get("amazon.backoff_seconds"))
+                   backoff_seconds=config.get("amazon.backoff_seconds"), buckets=buckets,
+                   shared_tokens=shared_tokens)
 
     def api(self, cls: type[T]) -> T:
         """Return this run's instance of a library client class, pointed at the configured endpoint."""
@@ -211,7 +218,7 @@ class SpApiSession:
                 raise ServerError(f"{operation}: network failure: {exc!r}", operation=operation) from exc
             except _Throttled:
                 self.stats["throttled"] += 1
-                self.pacer.bucket(operation).drain()
+                self.pacer.drain(operation)
                 raise
             except AccessDenied as exc:
                 exc.operation = exc.operation or operation
@@ -222,6 +229,8 @@ class SpApiSession:
                 token_renewed = True
                 self._tokens.clear()
                 raise _TokenRejected(exc) from exc
+            finally:
+                self.stats["token_requests"] = self._tokens.fetched
             self.pacer.observe(operation, (response.headers or {}).get("x-amzn-RateLimit-Limit"))
             return response
 

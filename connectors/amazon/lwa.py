@@ -2,18 +2,22 @@
 
 python-amazon-sp-api builds its token client from ``auth_token_client_class``; this subclass of its
 ``AccessTokenClient`` posts to the configured token URL (the sandbox in tests), with a timeout, bounded
-retries, HTTP status checks, and a per-run cache that expires on the injected clock instead of the
-library's process-wide cache. https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-api
+retries, HTTP status checks, and a cache that expires on the injected clock instead of the library's
+process-wide cache. An access token is valid for an hour (``expires_in``) and is meant to be reused until then:
+the cache keeps it for the run and, through a ``SharedTokens`` store (plugin/sp_api_state.py: encrypted in the
+database), for every later run and worker of the seller.
+https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-api
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,18 +32,43 @@ from .errors import AuthError, ServerError
 EXPIRY_MARGIN = timedelta(seconds=60)
 
 
+class SharedTokens(Protocol):
+    """A seller's access token kept beyond one run, for the refresh token whose fingerprint is given."""
+
+    def load(self, fingerprint: str) -> tuple[str, datetime] | None:
+        """Return (access token, expiry) stored for this fingerprint, or None."""
+        ...
+
+    def save(self, fingerprint: str, access_token: str, expires_at: datetime) -> None:
+        """Keep a freshly issued access token."""
+        ...
+
+    def forget(self) -> None:
+        """Drop the stored token (Amazon stopped honouring it)."""
+        ...
+
+
+def fingerprint(client_id: str, refresh_token: str) -> str:
+    """Name an app + refresh token pair without keeping either (SHA-256 of both)."""
+    return hashlib.sha256(f"{client_id}\n{refresh_token}".encode()).hexdigest()
+
+
 @dataclass
 class TokenCache:
-    """Access tokens of one job run, shared by every API client of that run."""
+    """Access tokens of one job run, shared by every API client of that run, backed by ``shared`` when given."""
 
     clock: Clock
+    shared: SharedTokens | None = None
     entries: dict[str, tuple[AccessTokenResponse, datetime]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    fetched: int = 0  # token requests made through this cache
 
     def clear(self) -> None:
         """Forget every access token (Amazon stopped honouring one before its expiry)."""
         with self.lock:
             self.entries.clear()
+        if self.shared is not None:
+            self.shared.forget()
 
 
 class LwaTokenClient(AccessTokenClient):
@@ -89,18 +118,30 @@ class LwaTokenClient(AccessTokenClient):
         return body
 
     def get_auth(self) -> AccessTokenResponse:
-        """Return a valid access token, fetching a new one when the cached one is about to expire."""
+        """Return a valid access token: this run's, else the stored one, else a new one (kept for later runs)."""
         key = self._get_cache_key()
-        now = self._cache.clock.now()
-        with self._cache.lock:
-            entry = self._cache.entries.get(key)
+        cache = self._cache
+        now = cache.clock.now()
+        with cache.lock:
+            entry = cache.entries.get(key)
             if entry and entry[1] - EXPIRY_MARGIN > now:
                 return entry[0]
+        name = fingerprint(self.cred.client_id, self.cred.refresh_token or "")
+        stored = cache.shared.load(name) if cache.shared is not None else None
+        if stored is not None and stored[1] - EXPIRY_MARGIN > now:
+            token = AccessTokenResponse(access_token=stored[0], token_type="bearer",  # noqa: S106 - a type name
+                                        expires_in=int((stored[1] - now).total_seconds()))
+            with cache.lock:
+                cache.entries[key] = (token, stored[1])
+            return token
         body = self._request(self.scheme + self.host + self.path, self.data, self.headers)
         token = AccessTokenResponse(**body)
         expires = now + timedelta(seconds=int(body.get("expires_in") or 3600))
-        with self._cache.lock:
-            self._cache.entries[key] = (token, expires)
+        with cache.lock:
+            cache.entries[key] = (token, expires)
+            cache.fetched += 1
+        if cache.shared is not None:
+            cache.shared.save(name, token.access_token, expires)
         return token
 
     def close(self) -> None:

@@ -9,9 +9,9 @@ https://developer-docs.amazon.com/sp-api/docs/orders-api-v2026-01-01-reference
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from connectors.records import OrderLineRecord, OrderRecord
@@ -24,6 +24,8 @@ PAGE_SIZE = 100
 # searchOrders refuses a lastUpdatedBefore later than two minutes before the request (model text).
 MIN_LAG = timedelta(minutes=2)
 CHANNELS = {"AMAZON": "AFN", "MERCHANT": "MFN"}
+# Money columns hold 14 digits, 3 after the point.
+MAX_AMOUNT = Decimal("1e11")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -44,41 +46,99 @@ def iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _money(node: dict[str, Any] | None) -> tuple[Decimal | None, str | None]:
+class MalformedOrder(ValueError):
+    """An order whose body cannot be read as the model describes it (a bad amount, time or missing id)."""
+
+
+@dataclass(frozen=True)
+class RejectedOrder:
+    """An order of a page that could not be read: its id (as far as it is known) and why."""
+
+    external_id: str
+    reason: str
+
+
+def _money(node: dict[str, Any] | None, name: str) -> tuple[Decimal | None, str | None]:
+    """Read a ``Money`` node; its ``amount`` is a decimal string with a dot ("12.99"), nothing else."""
     if not node:
         return None, None
-    return Decimal(str(node.get("amount", "0"))), node.get("currencyCode")
+    raw = node.get("amount", "0")
+    try:
+        amount = Decimal(str(raw))
+    except InvalidOperation:
+        raise MalformedOrder(f"{name}.amount {raw!r} is not a decimal amount") from None
+    if not amount.is_finite() or isinstance(raw, bool):
+        raise MalformedOrder(f"{name}.amount {raw!r} is not a decimal amount")
+    if abs(amount) >= MAX_AMOUNT:
+        raise MalformedOrder(f"{name}.amount {raw!r} is out of range")
+    currency = node.get("currencyCode")
+    if currency is not None and not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
+        raise MalformedOrder(f"{name}.currencyCode {currency!r} is not an ISO 4217 code")
+    return amount, currency
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    try:
+        return parse_time(value)
+    except (ValueError, AttributeError, TypeError):
+        raise MalformedOrder(f"{name} {value!r} is not an ISO 8601 time") from None
+
+
+def _quantity(value: Any, name: str) -> int:
+    try:
+        quantity = int(value or 0)
+    except (ValueError, TypeError):
+        raise MalformedOrder(f"{name} {value!r} is not a whole number") from None
+    if quantity < 0:
+        raise MalformedOrder(f"{name} {value!r} is negative")
+    return quantity
 
 
 def to_record(order: dict[str, Any]) -> OrderRecord:
-    """Map one 2026-01-01 ``Order`` to an OrderRecord (no customer: Amazon buyers have no contact data)."""
+    """Map one 2026-01-01 ``Order`` to an OrderRecord; raise MalformedOrder naming the field it cannot read.
+
+    No customer: Amazon buyers have no contact data.
+    """
+    if not isinstance(order.get("orderId"), str) or not order["orderId"] or len(order["orderId"]) > 64:
+        raise MalformedOrder(f"orderId {order.get('orderId')!r} is not an Amazon order id")
+    created = _time(order.get("createdTime"), "createdTime")
+    if created is None:
+        raise MalformedOrder("the order has no createdTime")
     fulfillment = order.get("fulfillment") or {}
     status = fulfillment.get("fulfillmentStatus")
-    updated = parse_time(order.get("lastUpdatedTime"))
+    updated = _time(order.get("lastUpdatedTime"), "lastUpdatedTime")
     lines = []
     currency = None
     line_total = Decimal("0")
     for item in order.get("orderItems") or []:
         product = item.get("product") or {}
-        unit, item_currency = _money((product.get("price") or {}).get("unitPrice"))
+        unit, item_currency = _money((product.get("price") or {}).get("unitPrice"),
+                                     "orderItems.product.price.unitPrice")
         currency = currency or item_currency
-        quantity = int(item.get("quantityOrdered") or 0)
+        quantity = _quantity(item.get("quantityOrdered"), "orderItems.quantityOrdered")
+        if not item.get("orderItemId"):
+            raise MalformedOrder("an order item has no orderItemId")
+        if unit is not None and unit < 0:
+            raise MalformedOrder(f"orderItems.product.price.unitPrice.amount {str(unit)!r} is negative")
         line_total += (unit or Decimal("0")) * quantity
         sku = product.get("sellerSku")
         asin = product.get("asin")
         lines.append(OrderLineRecord(external_id=str(item["orderItemId"]), quantity=quantity,
                                      price=unit or Decimal("0"), title=product.get("title") or "", sku=sku,
                                      product_external_id=asin, variant_external_id=sku or asin))
-    total, total_currency = _money((order.get("proceeds") or {}).get("grandTotal"))
+    total, total_currency = _money((order.get("proceeds") or {}).get("grandTotal"), "proceeds.grandTotal")
+    if total is not None and total < 0:
+        raise MalformedOrder(f"proceeds.grandTotal.amount {str(total)!r} is negative")
     window = fulfillment.get("deliverByWindow") or {}
+    ship_by = fulfillment.get("shipByWindow") or {}
     packages = order.get("packages") or []
-    ship_times = [t for t in (parse_time(p.get("shipTime")) for p in packages) if t]
+    ship_times = [t for t in (_time(p.get("shipTime"), "packages.shipTime") for p in packages) if t]
     sales_channel = order.get("salesChannel") or {}
     return OrderRecord(
         external_id=order["orderId"],
         name=order["orderId"],
-        created_at=parse_time(order["createdTime"]),  # type: ignore[arg-type]
-        processed_at=parse_time(order["createdTime"]),
+        created_at=created,
+        processed_at=created,
         updated_at=updated,
         currency=total_currency or currency or "USD",
         total_price=total if total is not None else line_total,
@@ -86,8 +146,9 @@ def to_record(order: dict[str, Any]) -> OrderRecord:
         # The model carries no cancellation time; the last update is when the order became CANCELLED.
         cancelled_at=updated if status == "CANCELLED" else None,
         fulfilled_at=min(ship_times) if ship_times else None,
-        earliest_delivery_at=parse_time(window.get("earliestDateTime")),
-        latest_delivery_at=parse_time(window.get("latestDateTime")),
+        earliest_delivery_at=_time(window.get("earliestDateTime"), "deliverByWindow.earliestDateTime"),
+        latest_delivery_at=_time(window.get("latestDateTime"), "deliverByWindow.latestDateTime"),
+        latest_ship_at=_time(ship_by.get("latestDateTime"), "shipByWindow.latestDateTime"),
         fulfillment_channel=CHANNELS.get(fulfillment.get("fulfilledBy") or ""),
         marketplace_id=sales_channel.get("marketplaceId"),
         lines=tuple(lines),
@@ -96,11 +157,34 @@ def to_record(order: dict[str, Any]) -> OrderRecord:
 
 @dataclass
 class OrderPage:
-    """One page of orders and the upper bound Amazon applied to the search."""
+    """One page of orders, the orders of it that could not be read, and the upper bound Amazon applied."""
 
     record_kind: ClassVar[str] = "orders"  # names its sink in plugin.sync
     records: list[OrderRecord]
     upper_bound: datetime | None
+    rejected: list[RejectedOrder] = field(default_factory=list)
+
+
+def read_page(orders: list[Any]) -> tuple[list[OrderRecord], list[RejectedOrder]]:
+    """Map a page's orders to records; an order that cannot be read is set aside with its reason, not raised.
+
+    One unreadable order must not stop the sync: the page's other orders are written and the cursor moves on.
+    """
+    records, rejected = [], []
+    for index, order in enumerate(orders):
+        order_id = order.get("orderId") if isinstance(order, dict) else None
+        label = order_id if isinstance(order_id, str) and order_id else f"(order #{index + 1} of its page)"
+        if not isinstance(order, dict):
+            rejected.append(RejectedOrder(label, "the order is not a JSON object"))
+            continue
+        try:
+            records.append(to_record(order))
+        except MalformedOrder as exc:
+            rejected.append(RejectedOrder(label, str(exc)))
+        except (KeyError, TypeError, AttributeError) as exc:
+            # A shape the model does not allow (a list where an object belongs, a missing key).
+            rejected.append(RejectedOrder(label, f"unexpected shape: {type(exc).__name__}: {exc}"))
+    return records, rejected
 
 
 def search_updated_since(session: SpApiSession, marketplace_ids: list[str], since: datetime,
@@ -118,7 +202,8 @@ def search_updated_since(session: SpApiSession, marketplace_ids: list[str], sinc
         response = session.call(OPERATION, api.search_orders, **params)
         payload = response.payload or {}
         upper = upper or parse_time(payload.get("lastUpdatedBefore"))
-        yield OrderPage([to_record(o) for o in payload.get("orders") or []], upper)
+        records, rejected = read_page(list(payload.get("orders") or []))
+        yield OrderPage(records, upper, rejected)
         token = response.next_token
         if not token:
             return

@@ -1,14 +1,19 @@
 """Client-side token buckets that follow Amazon's usage plans, thread-safe, on an injectable clock.
 
-Amazon meters each operation with a token bucket (rate per second + burst) and reports the rate
-applied to the caller in ``x-amzn-RateLimit-Limit``; the burst is only documented in the models'
-"Usage Plan" tables. https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits-in-the-sp-api
+Amazon meters each operation with a token bucket (rate per second + burst) per application and selling
+partner, and reports the rate applied to the caller in ``x-amzn-RateLimit-Limit``; the burst is only documented
+in the models' "Usage Plan" tables. https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits-in-the-sp-api
+
+Amazon's bucket outlives a job run, so ours must too: the Pacer keeps its buckets in a ``BucketStore``. The
+default (``MemoryBuckets``) lives as long as the session; plugin/sp_api_state.py keeps them in the database,
+shared by every run and worker of a seller.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from base.clock import Clock
 
@@ -68,29 +73,76 @@ class TokenBucket:
             self._tokens = min(self._tokens, 0.0)
 
 
-class Pacer:
-    """The buckets of one client, created on first use from the default plans."""
+class BucketStore(Protocol):
+    """Where a seller's buckets live; each method refills the bucket up to now first, atomically."""
 
-    def __init__(self, clock: Clock, sleep: Callable[[float], None]):
+    def reserve(self, operation: str, rate: float, burst: int) -> float:
+        """Take one token (possibly in advance) and return the seconds to wait before using it."""
+        ...
+
+    def drain(self, operation: str, rate: float, burst: int) -> None:
+        """Empty the bucket (Amazon answered 429: its bucket is empty)."""
+        ...
+
+    def set_rate(self, operation: str, rate: float, burst: int) -> None:
+        """Adopt the rate Amazon reports for this caller."""
+        ...
+
+
+class MemoryBuckets:
+    """Buckets held by this object only (one session, or tests of the pacing itself)."""
+
+    def __init__(self, clock: Clock):
         self._clock = clock
-        self._sleep = sleep
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, operation: str) -> TokenBucket:
-        """Return the bucket of an operation (``orders.searchOrders``)."""
+    def bucket(self, operation: str, rate: float, burst: int) -> TokenBucket:
+        """Return the bucket of an operation, created full on first use."""
         with self._lock:
             if operation not in self._buckets:
-                rate, burst = DEFAULT_PLANS.get(operation, FALLBACK_PLAN)
                 self._buckets[operation] = TokenBucket(rate, burst, self._clock)
             return self._buckets[operation]
 
+    def reserve(self, operation: str, rate: float, burst: int) -> float:
+        """Take one token and return the wait (see ``TokenBucket.reserve``)."""
+        return self.bucket(operation, rate, burst).reserve()
+
+    def drain(self, operation: str, rate: float, burst: int) -> None:
+        """Empty the operation's bucket."""
+        self.bucket(operation, rate, burst).drain()
+
+    def set_rate(self, operation: str, rate: float, burst: int) -> None:
+        """Adopt Amazon's rate for the operation."""
+        self.bucket(operation, rate, burst).set_rate(rate)
+
+
+class Pacer:
+    """The buckets of one seller's calls, in a store, starting from the default plans."""
+
+    def __init__(self, clock: Clock, sleep: Callable[[float], None], store: BucketStore | None = None):
+        self._sleep = sleep
+        self.store: BucketStore = store if store is not None else MemoryBuckets(clock)
+        # The rate Amazon last reported per operation: the store is written only when it changes.
+        self._rates: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def plan(self, operation: str) -> tuple[float, int]:
+        """Return the (rate, burst) this caller uses for an operation (``orders.searchOrders``)."""
+        rate, burst = DEFAULT_PLANS.get(operation, FALLBACK_PLAN)
+        with self._lock:
+            return self._rates.get(operation, rate), burst
+
     def acquire(self, operation: str) -> float:
         """Wait (through the injected sleep) until a call of ``operation`` is allowed; return the wait."""
-        wait = self.bucket(operation).reserve()
+        wait = self.store.reserve(operation, *self.plan(operation))
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def drain(self, operation: str) -> None:
+        """Empty an operation's bucket after a 429, so the next call waits a token's time."""
+        self.store.drain(operation, *self.plan(operation))
 
     def observe(self, operation: str, rate_header: str | None) -> None:
         """Learn the caller's rate from ``x-amzn-RateLimit-Limit`` when Amazon sends it."""
@@ -100,4 +152,8 @@ class Pacer:
             rate = float(rate_header)
         except ValueError:
             return
-        self.bucket(operation).set_rate(rate)
+        if rate <= 0 or self.plan(operation)[0] == rate:
+            return
+        with self._lock:
+            self._rates[operation] = rate
+        self.store.set_rate(operation, *self.plan(operation))

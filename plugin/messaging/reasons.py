@@ -406,6 +406,25 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hant": "亞馬遜對此訂單的請求期間已結束。",
         "ar": "انتهت مهلة أمازون لطلب المراجعة لهذا الطلب.",
     },
+    "estimated_window_closed": {
+        "en": ("Amazon gave no delivery window for this order; it was asked every day of the estimated window "
+               "(latest ship date + transit + 5 to 30 days) and never offered a review request."),
+        "de": ("Amazon hat für diese Bestellung kein Lieferfenster angegeben; es wurde an jedem Tag des geschätzten "
+               "Zeitfensters gefragt und hat nie eine Bewertungsanfrage angeboten."),
+        "fr": ("Amazon n'a donné aucune fenêtre de livraison pour cette commande ; elle a été interrogée chaque jour "
+               "de la fenêtre estimée et n'a jamais proposé de demande d'avis."),
+        "es": ("Amazon no dio plazo de entrega para este pedido; se le preguntó cada día del plazo estimado y nunca "
+               "ofreció la solicitud de reseña."),
+        "it": ("Amazon non ha indicato una finestra di consegna per questo ordine; è stata interrogata ogni giorno "
+               "della finestra stimata e non ha mai offerto la richiesta di recensione."),
+        "pt-BR": ("A Amazon não informou janela de entrega para este pedido; foi consultada todos os dias da janela "
+                  "estimada e nunca ofereceu a solicitação de avaliação."),
+        "ja": ("Amazonがこの注文の配送期間を示さなかったため、推定期間中毎日確認しましたが、"
+               "レビュー依頼は一度も提供されませんでした。"),
+        "zh-Hans": "亚马逊未提供此订单的送达时间窗；在估计的窗口期内每天询问，亚马逊始终未提供评价请求。",
+        "zh-Hant": "亞馬遜未提供此訂單的送達期間；在估計的期間內每天詢問，亞馬遜始終未提供評論請求。",
+        "ar": "لم تحدد أمازون مهلة تسليم لهذا الطلب؛ سُئلت كل يوم خلال المهلة المقدّرة ولم تتح طلب المراجعة قط.",
+    },
     "window_not_open": {
         "en": "Amazon's solicitation window for this order has not opened yet; it waits.",
         "de": 'Amazons Zeitfenster für diese Bestellung ist noch nicht offen; die Anfrage wartet.',
@@ -514,8 +533,8 @@ LABELS: dict[str, dict[str, str]] = {
 # Causes that never go away: a skip with one of these is never resent.
 PERMANENT = frozenset({"channel_not_allowed", "customer_redacted", ORDER_CANCELLED, ORDER_REFUNDED, ORDER_RETURNED,
                        "order_deleted", "product_deleted", "customer_deleted", "duplicate", ALREADY_REORDERED,
-                       ACTIVE_SUBSCRIPTION, "not_offered", "window_closed", "delivery_unknown", "no_delivery_date",
-                       "already_solicited"})
+                       ACTIVE_SUBSCRIPTION, "not_offered", "window_closed", "estimated_window_closed",
+                       "delivery_unknown", "no_delivery_date", "already_solicited"})
 # Prose still written by writers outside the flows (plugin.auth.lifecycle, plugin.webhooks.compliance, the
 # Amazon solicitation job) and by rows stored before the codes: read as their code.
 ALIASES = {"store uninstalled": "store_uninstalled", "store reinstall needed": "store_reinstall_needed",

@@ -2,7 +2,9 @@
 
 The cursor is the ``lastUpdatedBefore`` Amazon applied (echoed in the first page); the next run asks
 again from ``cursor - overlap`` so an order updated at the boundary is never missed, and the upserts
-make the re-read harmless. Each page is committed on its own; the cursor moves only after the last one.
+make the re-read harmless. Each page is committed on its own; the cursor moves only after the last one. An order
+Amazon sends that cannot be read (a malformed amount or time) is noted in ``sync_rejection`` with its id and
+reason (plugin/sync/rejections.py) and the sync goes on with the others.
 
 Returns and refunds are not in the Orders API: the returns reports (connectors/amazon/returns.py) set
 ``returned`` / ``refunded`` on the orders, at most every ``amazon.returns_every_hours``, and an order
@@ -23,6 +25,7 @@ from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.marketplaces import amazon_store, open_session
 from plugin.sync.orders import apply_returns, keep_return_flags
+from plugin.sync.rejections import clear_read, note_rejected, rejections
 from plugin.sync.sinks import sink_for
 from plugin.sync.state import (
     failure_recorded,
@@ -69,8 +72,9 @@ def sync_returns(ctx: JobContext, api: SpApiSession, store_id: int, marketplaces
     return {"returns_entries": len(entries), "returns_orders_changed": changed}
 
 
-def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False) -> dict[str, Any]:
-    """Sync one seller's orders updated since the cursor (``full``: since the backfill horizon)."""
+def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False, returns: bool = True) -> dict[str, Any]:
+    """Sync one seller's orders updated since the cursor (``full``: since the backfill horizon), then the returns
+    reports when due (``returns=False`` leaves them out: bench/amazon_sync.py times the orders alone)."""
     now = ctx.clock.now()
     with ctx.database.session() as session:
         store = amazon_store(session, store_id)
@@ -81,9 +85,11 @@ def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False) -> dic
     overlap = timedelta(minutes=ctx.config.get("amazon.sync_overlap_minutes"))
     since = cursor - overlap if cursor else now - timedelta(days=ctx.config.get("amazon.backfill_days"))
     totals = {"pages": 0, "seen": 0, "orders": 0, "lines_written": 0, "lines_deleted": 0, "products": 0,
-              "variants": 0}
+              "variants": 0, "rejected": 0}
     upper = None
     upsert = sink_for(OrderPage.record_kind).upsert
+    with ctx.database.session() as session:
+        noted = bool(rejections(session, store_id, STREAM))
     with log_context(store_id=store_id), api:
         with failure_recorded(ctx, store_id, STREAM, AmazonError):
             page_size = int(ctx.extras.get("amazon_page_size", PAGE_SIZE))
@@ -91,6 +97,15 @@ def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False) -> dic
                 upper = upper or page.upper_bound
                 with ctx.database.session() as session:
                     counts = upsert(session, store_id, keep_return_flags(session, store_id, page.records))
+                    if noted:
+                        clear_read(session, store_id, STREAM, [r.external_id for r in page.records])
+                    if page.rejected:
+                        noted = True
+                        totals["rejected"] += note_rejected(session, store_id, STREAM,
+                                                            [(r.external_id, r.reason) for r in page.rejected],
+                                                            ctx.clock.now())
+                        log.warning("amazon orders could not be read", extra={
+                            "store_id": store_id, "orders": {r.external_id: r.reason for r in page.rejected}})
                 totals["pages"] += 1
                 for key in ("seen", "orders", "lines_written", "lines_deleted", "products", "variants"):
                     totals[key] += counts.get(key, 0)
@@ -99,7 +114,8 @@ def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False) -> dic
         with ctx.database.session() as session:
             mark_sync_success(session, store_id, STREAM, cursor=iso(new_cursor), now=ctx.clock.now(),
                               records=totals["seen"])
-        totals.update(sync_returns(ctx, api, store_id, marketplaces, now, force=full))
+        if returns:
+            totals.update(sync_returns(ctx, api, store_id, marketplaces, now, force=full))
     totals.update(api.stats)
     log.info("amazon orders synced", extra={"store_id": store_id, **totals})
     return totals

@@ -11,8 +11,8 @@ from connectors.records import FulfillmentRecord, OrderRecord
 ORDER_FIELDS = ("name", "customer_id", "created_at_remote", "processed_at", "remote_updated_at", "currency",
                 "total_price", "subtotal_price", "total_refunded", "financial_status", "fulfillment_status",
                 "cancelled_at", "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
-                "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags",
-                "fulfillments")
+                "earliest_delivery_at", "latest_delivery_at", "latest_ship_at", "fulfillment_channel", "marketplace_id",
+                "tags", "fulfillments")
 LINE_FIELDS = ("product_id", "variant_id", "sku", "title", "quantity", "price")
 
 
@@ -27,7 +27,8 @@ def order_row(store_id: int, record: OrderRecord, customer_id: int | None) -> di
         "cancelled_at": record.cancelled_at, "refunded": record.refunded, "returned": record.returned,
         "fulfilled_at": record.fulfilled_at, "estimated_delivery_at": record.estimated_delivery_at,
         "delivered_at": record.delivered_at, "earliest_delivery_at": record.earliest_delivery_at,
-        "latest_delivery_at": record.latest_delivery_at, "fulfillment_channel": record.fulfillment_channel,
+        "latest_delivery_at": record.latest_delivery_at, "latest_ship_at": record.latest_ship_at,
+        "fulfillment_channel": record.fulfillment_channel,
         "marketplace_id": record.marketplace_id, "tags": list(record.tags),
         "fulfillments": fulfillments_json(record.fulfillments),
     }

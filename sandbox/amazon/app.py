@@ -196,6 +196,17 @@ class AmazonSandbox:
         """Make the seller's authorisation lack the role of an API (e.g. ``/orders/``): its calls get 403."""
         self.withheld.setdefault(seller_id, set()).add(path_prefix)
 
+    def operation_of(self, method: str, path: str) -> str | None:
+        """Name the SP-API operation a request calls (``orders_2026-01-01.searchOrders``), ``lwa`` for the token
+        endpoint, None for anything else (report documents, control routes)."""
+        if path == "/auth/o2/token":
+            return "lwa.token"
+        try:
+            (key, _handler), _args = self._map.bind("sandbox").match(path, method=method)
+        except (NotFound, MethodNotAllowed):
+            return None
+        return key
+
     def set_faults(self, rate: float, kinds: Iterable[str] | None = None, seed: int | None = None) -> None:
         """Inject faults into a fraction of answers (see sandbox/faults.py)."""
         self.faults.configure(rate, kinds, seed)
@@ -227,6 +238,20 @@ class AmazonSandbox:
             order.timeline = [e for e in order.timeline if e[0] < when] + [(when, status)]
             if status == "Canceled" or (order.delivered_at and order.delivered_at > when and status != "Shipped"):
                 order.delivered_at = None
+
+    def garble(self, order_id: str, path: str, value: Any) -> None:
+        """Serve ``value`` at a dotted JSON path of the order's 2026-01-01 body (``proceeds.grandTotal.amount``).
+
+        Amazon's bodies are not always what the model says; this lets tests serve a malformed one among good ones.
+        """
+        self.orders_by_id[order_id].garbled[tuple(path.split("."))] = value
+
+    def hide_delivery_window(self, order_id: str) -> None:
+        """Leave ``deliverByWindow`` out of the order's body, as Amazon does for many FBA orders.
+
+        The solicitation window still follows the order's (hidden) delivery dates: Amazon knows them.
+        """
+        self.orders_by_id[order_id].shows_delivery_window = False
 
     def cancel_order(self, order_id: str, at: datetime | None = None) -> None:
         """Cancel an order now (or at ``at``)."""

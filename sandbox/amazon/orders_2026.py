@@ -63,12 +63,26 @@ def order_2026(order: Order, now: datetime, included: list[str]) -> dict[str, An
             "fulfillmentServiceLevel": "STANDARD",
             "shipByWindow": {"earliestDateTime": iso(order.earliest_ship_date),
                              "latestDateTime": iso(order.latest_ship_date)},
-            "deliverByWindow": {"earliestDateTime": iso(order.earliest_delivery_date),
-                                "latestDateTime": iso(order.latest_delivery_date)},
         }
+        if order.shows_delivery_window:
+            body["fulfillment"]["deliverByWindow"] = {"earliestDateTime": iso(order.earliest_delivery_date),
+                                                      "latestDateTime": iso(order.latest_delivery_date)}
     if "PACKAGES" in included and status in ("PartiallyShipped", "Shipped"):
         body["packages"] = _packages(order, now)
+    for path, value in order.garbled.items():
+        _put(body, path, value)
     return body
+
+
+def _put(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``body[path[0]][path[1]]...`` to a raw value (list items addressed by their index)."""
+    node: Any = body
+    for key in path[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    if isinstance(node, list):
+        node[int(path[-1])] = value
+    else:
+        node[path[-1]] = value
 
 
 def _packages(order: Order, now: datetime) -> list[dict[str, Any]]:

@@ -69,6 +69,10 @@ class Order:
     is_business: bool
     timeline: list[tuple[datetime, str]] = field(default_factory=list)
     delivered_at: datetime | None = None
+    # Amazon omits the deliver-by window of many FBA orders (it still knows the delivery and its window).
+    shows_delivery_window: bool = True
+    # Raw values served in place of the rendered ones, by JSON path (a malformed amount, for tests).
+    garbled: dict[tuple[str, ...], object] = field(default_factory=dict)
 
     @property
     def currency(self) -> str:

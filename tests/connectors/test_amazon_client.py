@@ -53,7 +53,7 @@ def test_pacing_follows_rate_and_burst_without_a_single_429(box):
         for _ in range(30):
             search(session, sandbox)
         elapsed = (clock.now() - NOW).total_seconds()
-        assert session.stats == {"calls": 30, "throttled": 0, "retries": 0}
+        assert session.stats == {"calls": 30, "throttled": 0, "retries": 0, "token_requests": 1}
     # 20 calls from the burst, then one per 1/0.0056 s: 10 waits of ~178.6 s (plus a 20 ms margin each).
     assert 10 / 0.0056 <= elapsed <= 10 / 0.0056 + 10 * 0.05
 

@@ -285,7 +285,7 @@ def test_amazon_session_backs_off_without_jitter_on_real_500s():
         sandbox.stop()
     assert sleeps.calls == [1.5, 3.0, 4.0]  # 1.5 * 2**n capped at 4, no jitter
     assert failed.value.status == 500 and failed.value.operation == OPERATION
-    assert session.stats == {"calls": 5, "throttled": 0, "retries": 3}
+    assert session.stats == {"calls": 5, "throttled": 0, "retries": 3, "token_requests": 1}
 
 
 def test_a_token_renewal_that_uses_the_last_attempt_reports_the_403():
@@ -307,4 +307,4 @@ def test_a_token_renewal_that_uses_the_last_attempt_reports_the_403():
     finally:
         sandbox.stop()
     assert denied.value.operation == OPERATION and denied.value.status == 403
-    assert session.stats == {"calls": 2, "throttled": 0, "retries": 0}
+    assert session.stats == {"calls": 2, "throttled": 0, "retries": 0, "token_requests": 1}

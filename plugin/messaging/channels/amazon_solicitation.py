@@ -5,17 +5,27 @@ per order, from 5 days after EarliestDeliveryDate to 30 days after LatestDeliver
 403 "not available". Every send asks getSolicitationActionsForOrder first and posts only when the action is
 offered. Nothing about the buyer's rating, complaint or sentiment is looked at (no selective solicitation).
 
+Orders Amazon gives no deliver-by window (many FBA orders) carry an *estimated* window in their payload, planned by
+plugin/flows/amazon_review_request.py from the latest ship date + the store's transit days: the first ask is 5
+days after that estimated delivery, the last one 30 days after it. The estimate only decides when to ask: nothing
+is sent unless the actions list offers the solicitation.
+
 Outcomes, recorded truthfully: ``sent``; not offered → back in a day (``not_offered``), or skipped once the
-window would close first; a 403 "not available" to the send → skipped ``already_solicited``, never retried;
+window would close first (``not_offered``; ``estimated_window_closed`` when the window was our estimate); a 403
+"not available" to the send → skipped ``already_solicited``, never retried;
 throttled or Amazon unavailable → handed back for the next dispatch run (no attempt used), and the seller's
 other messages wait too; LWA refusing the seller → the seller's messages wait an hour (``amazon_not_authorized``);
 a 5xx to the send itself (Amazon may have recorded it) → ``Unconfirmed``, settled by ``reconcile``.
 
 ``reconcile`` is asked about a row a crashed dispatcher left in ``sending``: still offered → nothing reached
-Amazon, send again; no longer offered while the window is open and the order eligible → a solicitation exists,
-ours: ``sent`` (at the lost claim's time); no longer offered once the window has closed or the order was
-cancelled → Amazon would not offer it either way, so whether ours arrived is unknown: ``skipped``
-``delivery_unknown``, never claimed as sent.
+Amazon, send again; not offered and the row never passed the last check (no ``handed_at``) → our create call was
+never made, so it goes back to the daily asking; no longer offered after the hand-over while Amazon's window is
+certainly still open and the order eligible → a solicitation exists, ours: ``sent`` (at the hand-over). Amazon's
+window closes 30 days after the delivery ("the 5-30 day range after the order delivery date"), and a delivery
+can come before our latest delivery date but never before the shipment, so the window is certain only until 30
+days after the order shipped (and within our own window). Past that, or once the order was cancelled, Amazon
+would not offer it either way: whether ours arrived is unknown, ``skipped`` ``delivery_unknown``, never claimed
+as sent.
 """
 
 from __future__ import annotations
@@ -61,6 +71,39 @@ def window(order: Order) -> tuple[datetime, datetime] | None:
     return order.earliest_delivery_at + WINDOW_OPENS, latest + WINDOW_CLOSES
 
 
+def shipped_by(order: Order) -> datetime | None:
+    """Return the base of the estimated delivery of an order without a deliver-by window (latest ship date)."""
+    return order.latest_ship_at or order.fulfilled_at
+
+
+def estimated_window(order: Order, transit: timedelta) -> tuple[datetime, datetime] | None:
+    """Return the window [opens, closes] estimated from the latest ship date + transit (no deliver-by window)."""
+    base = shipped_by(order)
+    if base is None:
+        return None
+    return base + transit + WINDOW_OPENS, base + transit + WINDOW_CLOSES
+
+
+def surely_open_until(order: Order, handed_at: datetime) -> datetime:
+    """Return until when Amazon's window is certainly open, given that Amazon offered the request at ``handed_at``.
+
+    Amazon's window ends 30 days after the delivery, and a parcel is delivered after it ships (after the purchase
+    when no shipment is known); within our own window when Amazon gave one.
+    """
+    shipped = order.fulfilled_at or order.created_at_remote
+    until = max(handed_at, shipped + WINDOW_CLOSES)
+    bounds = window(order)
+    return min(until, bounds[1]) if bounds is not None else until
+
+
+def _payload_window(message: Message) -> tuple[datetime, datetime] | None:
+    """Return the estimated window the planner put in the payload, if any."""
+    raw = (message.payload or {}).get("estimated_window")
+    if not raw:
+        return None
+    return datetime.fromisoformat(raw[0]), datetime.fromisoformat(raw[1])
+
+
 def excluded_reason(order: Order) -> str | None:
     """Return why an order may not be solicited (cancelled, returned, refunded: the only reasons), or None."""
     if order.cancelled_at is not None:
@@ -80,6 +123,7 @@ class PreparedSolicitation:
     amazon_order_id: str
     marketplace_id: str
     closes: datetime
+    estimated: bool = False
 
 
 class AmazonSolicitationChannel:
@@ -104,14 +148,19 @@ class AmazonSolicitationChannel:
         if reason:
             raise NotSent("order_cancelled", detail=f"the order was {reason}")
         bounds = window(order)
+        estimated = bounds is None
+        if estimated:
+            bounds = _payload_window(message)
         if bounds is None:
-            raise NotSent("no_delivery_date", detail="the order has no EarliestDeliveryDate")
+            raise NotSent("no_delivery_date", detail="the order has no EarliestDeliveryDate and no ship-by date")
         opens, closes = bounds
+        whose = "the estimated window" if estimated else "Amazon's window"
+        if now > closes and estimated:
+            raise NotSent("estimated_window_closed", detail=f"{whose} closed at {closes:%Y-%m-%d %H:%M} UTC")
         if now > closes:
-            raise NotSent("window_closed", detail=f"Amazon's window closed at {closes:%Y-%m-%d %H:%M} UTC")
+            raise NotSent("window_closed", detail=f"{whose} closed at {closes:%Y-%m-%d %H:%M} UTC")
         if now < opens:
-            raise NotSent("window_not_open", retry_at=opens,
-                          detail=f"Amazon's window opens at {opens:%Y-%m-%d %H:%M} UTC")
+            raise NotSent("window_not_open", retry_at=opens, detail=f"{whose} opens at {opens:%Y-%m-%d %H:%M} UTC")
         store = session.get(Store, message.store_id)
         try:
             lwa_app(self.ctx)
@@ -121,7 +170,7 @@ class AmazonSolicitationChannel:
             raise NotSent("amazon_not_authorized", retry_at=now + NOT_AUTHORIZED_RETRY,
                           detail="the seller has no LWA refresh token; run `aftercare stores add-amazon` again")
         return PreparedSolicitation(store=store, amazon_order_id=order.external_id,
-                                    marketplace_id=order.marketplace_id or "", closes=closes)
+                                    marketplace_id=order.marketplace_id or "", closes=closes, estimated=estimated)
 
     # -- send (network) -----------------------------------------------------------------------------------------
     @contextmanager
@@ -163,6 +212,10 @@ class AmazonSolicitationChannel:
         now = self.ctx.clock.now()
         if not offered:
             if now + NOT_OFFERED_RETRY > prepared.closes:
+                if prepared.estimated:
+                    raise NotSent("estimated_window_closed",
+                                  detail="Amazon gave no delivery window and did not offer the solicitation on any day "
+                                         f"of the estimated window (it closes {prepared.closes:%Y-%m-%d %H:%M} UTC)")
                 raise NotSent("not_offered", detail="Amazon did not offer the solicitation before its window closed")
             raise NotSent("not_offered", retry_at=now + NOT_OFFERED_RETRY, detail="not offered by Amazon yet")
         check()
@@ -217,14 +270,29 @@ class AmazonSolicitationChannel:
         if offered:
             return Reconciled("scheduled", "reconciled: Amazon still offers the solicitation, so the interrupted "
                                            "send did not reach it; sending again")
-        bounds = window(order)
+        handed = message.handed_at
+        if handed is None:
+            # The last check comes before the create call: without a hand-over our call was never made.
+            return Reconciled("scheduled", "reconciled: not offered, but the interrupted send stopped before the "
+                                           "create call, so nothing of ours reached Amazon; asking again")
+        answered = self.ctx.clock.now()
         reason = excluded_reason(order)
-        if bounds is not None and now <= bounds[1] and reason is None:
-            # Inside the window an eligible order stops being offered only once a solicitation exists.
-            return Reconciled("sent", "reconciled: no longer offered after an interrupted send, inside the window: "
-                                      "the solicitation was recorded by Amazon", sent_at=lost)
-        why = f"the order was {reason}" if reason else "its window closed"
+        open_until = surely_open_until(order, handed)
+        if answered <= open_until and reason is None:
+            # While the window is certainly open an eligible order stops being offered only once a solicitation
+            # exists, and Amazon offered it right before our hand-over.
+            return Reconciled("sent", "reconciled: no longer offered after an interrupted send, while Amazon's "
+                                      "window is certainly open: the solicitation was recorded by Amazon",
+                              sent_at=handed)
+        bounds = window(order)
+        if reason:
+            why = f"the order was {reason}"
+        elif bounds is not None and answered > bounds[1]:
+            why = "its window closed meanwhile"
+        else:
+            why = (f"Amazon's window may have closed meanwhile (30 days after a delivery we do not know; certainly "
+                   f"open only until {open_until:%Y-%m-%d %H:%M} UTC)")
         return Reconciled("skipped", f"reconciled: no longer offered after an interrupted send at "
-                                     f"{lost:%Y-%m-%d %H:%M} UTC, but {why} meanwhile, so Amazon would not offer "
-                                     "it either way: whether it reached Amazon is unknown",
+                                     f"{lost:%Y-%m-%d %H:%M} UTC, but {why}, so Amazon would not offer it either "
+                                     "way: whether it reached Amazon is unknown",
                           reason="delivery_unknown")

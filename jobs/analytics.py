@@ -12,6 +12,7 @@ from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.context import JobContext
 from plugin.models import Merchant, Store
 from plugin.store_figures import save_store_figures
+from plugin.table_stats import refresh_statistics
 
 log = logging.getLogger("aftercare.jobs.analytics")
 
@@ -20,6 +21,9 @@ def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Recompute one store's customer metrics with its merchant's segment rules, then its overview figures."""
     settings = dict(ctx.config.section("analytics"))
     now = ctx.clock.now()
+    # A store that grew from nothing through webhooks never had a large sync: its tables get statistics here.
+    with ctx.database.engine.begin() as conn:
+        refresh_statistics(conn)
     with ctx.database.session() as session:
         store = session.get(Store, store_id)
         if store is None:

@@ -51,7 +51,7 @@ def stage(session: Session, name: str, source_sql: str, params: dict[str, Any], 
           expanding: Sequence[str] = ()) -> int:
     """Create temp table ``name``: the rows of ``source_sql`` and ``start_t``, the day their purchase began.
 
-    Return the number of extra passes the runs of close orders took (0 when the window pass settled all).
+    Return how many extra passes runs of close orders took (0 when the window pass settled every order).
 
     ``source_sql`` selects one row per order with the columns named in ``keys`` (whose orders are grouped:
     a customer, or a customer and a product), ``order_id`` and ``t`` (the order's time in fractional days);
@@ -76,15 +76,18 @@ def stage(session: Session, name: str, source_sql: str, params: dict[str, Any], 
         session.execute(text(f"ANALYZE {name}"))
     same = " AND ".join(f"s.{key} = {name}.{key}" for key in keys)
     latest_start = f"(SELECT MAX(s.start_t) FROM {name} s WHERE {same} AND s.t <= {name}.t)"  # noqa: S608
+    left = text(f"SELECT 1 FROM {name} WHERE start_t IS NULL LIMIT 1")  # noqa: S608
     passes = 0
-    while session.execute(text(f"SELECT 1 FROM {name} WHERE start_t IS NULL LIMIT 1")).first():  # noqa: S608
-        passes += 1
+    while session.execute(left).first():
         # An order less than a day after the latest purchase begun before it belongs to that purchase (rows this
         # statement assigns can only carry that purchase or an earlier one, so the order it goes in is harmless).
         within = f"t - {latest_start} < {WINDOW_DAYS}"
         session.execute(text(f"UPDATE {name} SET start_t = {latest_start} WHERE start_t IS NULL AND {within}"))  # noqa: S608
+        if not session.execute(left).first():
+            break
         # The earliest order still without one is a day or more after that purchase began: it begins the next.
         # The ids are picked by an uncorrelated subquery, evaluated before the first row changes.
+        passes += 1
         session.execute(text(f"""
             UPDATE {name} SET start_t = t WHERE rid IN (
                 SELECT rid FROM (SELECT rid, ROW_NUMBER() OVER (PARTITION BY {part} ORDER BY t, order_id) AS rn

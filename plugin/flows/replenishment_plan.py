@@ -310,6 +310,26 @@ def recompute_customers(session: Session, store_id: int, customer_ids: list[int]
     return pairs
 
 
+def customer_cycles(session: Session, store_id: int, customer_id: int) -> list[tuple[int, datetime, int, float | None]]:
+    """Return (product id, last purchase, its quantity, own median days per unit) of a customer's consumables.
+
+    The planner's own SQL on one customer, for the admin's customer page: the same purchases (split orders one),
+    quantities and medians the reminders use, whether or not a refresh has run since the customer's last order.
+    """
+    dialect = session.get_bind().dialect.name
+    session.execute(text("DROP TABLE IF EXISTS rp_scope"))
+    session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
+    session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"), {"c": customer_id})
+    _stage(session, dialect, store_id, "customers")
+    rows = session.execute(text("""
+        SELECT r.p, o.created_at_remote, r.q, g.own FROM rp_purchase r
+        JOIN orders o ON o.id = r.order_id
+        LEFT JOIN rp_own g ON g.c = r.c AND g.p = r.p
+        WHERE r.next_t IS NULL ORDER BY r.p""").columns(created_at_remote=UTCDateTime())).all()
+    _drop_temp(session)
+    return [(int(p), when, int(q), None if own is None else float(own)) for p, when, q, own in rows]
+
+
 def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> dict[str, int]:
     """Bring the store's purchase_cycle and purchase_gap rows up to date; return what was recomputed.
 

@@ -324,6 +324,26 @@ def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, t
     assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page
 
 
+def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, token, app, clock):
+    a, _ = tenants
+    c2 = a.customers[2]
+    with _session(app) as s:
+        last = s.scalars(select(Order).where(Order.customer_id == c2).order_by(Order.created_at_remote.desc())).first()
+        split = Order(store_id=a.store_id, external_id="split-1", name="#S1", customer_id=c2, currency="USD",
+                      created_at_remote=last.created_at_remote + timedelta(hours=3), total_price=Decimal("150.00"),
+                      tags=[])
+        s.add(split)
+        s.flush()
+        s.add(OrderLine(order_id=split.id, store_id=a.store_id, external_id="split-1-1", product_id=a.product_id,
+                        quantity=1, price=Decimal("150.00"), title="Lavender soap"))
+    page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
+    # The order three hours after the last one is part of that purchase: 1 + 1 units bought 10 days ago, own gaps
+    # 40, 30, 20 days per unit (median 30) -> runs out 10 days ago + 30 × 2 days.
+    assert "30 days per unit × 2, from their own re-buys" in page
+    runs_out = clock.now() - timedelta(days=10) + timedelta(days=60)
+    assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page
+
+
 def test_settings_sender_store_and_quiet_days(client, tenants, token, app):
     a, _ = tenants
     assert _post(client, token, "/admin/settings/sender", {"sender_email": "not an email"}).status_code == 400

@@ -279,7 +279,9 @@ def cohort_cells(session: Session, store_ids: Sequence[int], now: datetime,
     rows = session.execute(
         select(first.c.first_month, offset, func.count(distinct(first.c.customer_id)))
         .join(first, and_(first.c.customer_id == Order.customer_id, first.c.store_id == Order.store_id))
-        .where(*_counted_orders(store_ids), first.c.first_month > now_month - months)
+        # No "customer_id IS NOT NULL" here (the join already needs one): without statistics SQLite would walk the
+        # index by that range, every order per customer, instead of customer_id = ? (plugin.table_stats).
+        .where(Order.store_id.in_(store_ids), Order.cancelled_at.is_(None), first.c.first_month > now_month - months)
         .group_by(first.c.first_month, offset)
     ).all()
     table: dict[int, dict[int, int]] = {}

@@ -12,9 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
+from plugin.analytics import cohort_cells
 from plugin.db import Database
 from plugin.migrate import upgrade
 from plugin.models import Merchant, Order, Store
@@ -107,3 +108,27 @@ def test_a_backfill_leaves_statistics_of_what_it_wrote(database, tmp_path):
     finally:
         harness.stop()
         wipe(database.engine)
+
+
+def test_the_cohort_count_joins_by_customer_even_on_a_never_analysed_sqlite_database(fresh_url):
+    if not fresh_url.startswith("sqlite"):
+        pytest.skip("a SQLite planner rule: PostgreSQL estimates rows from a table's pages even before ANALYZE")
+    upgrade(fresh_url)
+    database = Database(fresh_url)
+    statements: list[tuple[str, tuple]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with database.session() as session:
+            cohort_cells(session, [1], datetime(2026, 3, 2, tzinfo=UTC))
+            statement, parameters = statements[-1]
+            plan = " ".join(row[-1] for row in session.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+        database.dispose()
+    # "customer_id>?" is the IS NOT NULL range: every order of the store read again for each customer.
+    assert "customer_id=?" in plan and "customer_id>?)" not in plan.split("SCAN first", 1)[1]

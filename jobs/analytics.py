@@ -1,4 +1,5 @@
-"""The metrics jobs: `customer_metrics` (daily) and the per-store overview counts and flow lift sums (hourly).
+"""The metrics jobs: `customer_metrics` (daily), the per-store overview counts and flow lift sums (hourly), and the
+first count of a store that has none (every few minutes).
 
 The admin reads what they keep and never counts a store in a request: the overview adds the counts, the flow
 lift report works its intervals out of the sums (``plugin.store_figures``).
@@ -11,7 +12,8 @@ import logging
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.context import JobContext
 from plugin.models import Merchant, Store
-from plugin.store_figures import save_store_figures
+from plugin.store_figures import needs_count, save_store_figures, stored
+from plugin.table_stats import refresh_statistics
 
 log = logging.getLogger("aftercare.jobs.analytics")
 
@@ -20,6 +22,9 @@ def snapshot_metrics(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Recompute one store's customer metrics with its merchant's segment rules, then its overview figures."""
     settings = dict(ctx.config.section("analytics"))
     now = ctx.clock.now()
+    # A store that grew from nothing through webhooks never had a large sync: its tables get statistics here.
+    with ctx.database.engine.begin() as conn:
+        refresh_statistics(conn)
     with ctx.database.session() as session:
         store = session.get(Store, store_id)
         if store is None:
@@ -44,3 +49,17 @@ def refresh_store_figures(ctx: JobContext, store_id: int) -> dict[str, int]:
         row = save_store_figures(session, store_id, ctx.clock.now(), settings, lift=False)
         eligible = row.figures["repurchase"][0]
     return {"stores": 1, "eligible_first_time_customers": eligible}
+
+
+def count_uncounted_store(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Count a store's overview figures when it has no current counts (just installed, or new windows), else nothing.
+
+    Runs every few minutes, so the admin's "counting…" clears soon after install instead of at the hourly recount;
+    for a counted store it reads one row.
+    """
+    settings = dict(ctx.config.section("analytics"))
+    with ctx.database.session() as session:
+        if session.get(Store, store_id) is None or not needs_count(stored(session, [store_id]).get(store_id), settings):
+            return {"stores": 0}
+        save_store_figures(session, store_id, ctx.clock.now(), settings)
+    return {"stores": 1}

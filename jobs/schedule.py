@@ -72,6 +72,9 @@ JOBS: tuple[JobSpec, ...] = (
             description="recompute customer metrics (RFM, CLV) and the overview counts"),
     JobSpec("overview_figures", "jobs.analytics:refresh_store_figures", HOUR, platforms=("shopify", "amazon"),
             description="recount the overview's repurchase rate, cohorts, monthly orders and flow outcomes"),
+    # The admin never counts a store in a request; a store without current counts shows "counting…" until this.
+    JobSpec("overview_first_counts", "jobs.analytics:count_uncounted_store", 5 * 60, platforms=("shopify", "amazon"),
+            description="count the overview of a store that has no current counts yet (just installed)"),
 )
 
 

@@ -2,8 +2,10 @@
 
 Definitions (shown to the merchant beside each figure):
 - Net order value = total price − refunded amount; cancelled orders never count.
+- A purchase is a customer's orders within a day of its first order (``plugin.purchases``): a split order is one.
 - 90-day repurchase rate = among customers whose first order falls in the last ``cohort_days`` and is at
-  least ``repurchase_window_days`` old, the share who ordered again within that many days of the first.
+  least ``repurchase_window_days`` old, the share who made another purchase (an order a day or more after the
+  first) within that many days of the first.
   Under 15 % the store lives on acquisition, 15–30 % is hybrid, over 30 % is a loyalty business.
 - Cohorts group customers by the UTC month of their first order; cell k is the share who ordered in
   month k after it.
@@ -12,6 +14,7 @@ Definitions (shown to the merchant beside each figure):
   and at most N orders in all), active (everyone else).
 - CLV per customer = average net order value × orders in the last 12 months × expected lifetime years;
   the store's CLV is the mean over customers with an order in the last 12 months.
+- Predicted next order = the start of the last purchase + the mean gap between purchases (two purchases or more).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     delete,
     distinct,
     exists,
@@ -34,11 +38,15 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    table,
+    text,
 )
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from plugin.models import CustomerMetrics, Message, Order, OrderLine, Review, SurveyResponse
+from plugin.purchases import customer_orders_sql, is_new_purchase
+from plugin.purchases import stage as stage_purchases
 
 DAY = 86400.0
 
@@ -157,11 +165,20 @@ def refresh_customer_metrics(session: Session, store_id: int, now: datetime, rul
          "growth"),
         else_="active",
     )
-    first_s, last_s = epoch(agg.c.first_order_at, dialect), epoch(agg.c.last_order_at, dialect)
-    # Mean gap between orders projected from the last one; unknown with a single order.
+    # Mean gap between purchases projected from the last one's start; unknown with a single purchase. Split orders
+    # are one purchase (plugin.purchases): two orders an hour apart are no gap of zero days.
+    stage_purchases(session, "cm_order", customer_orders_sql(dialect), {"store_id": store_id}, keys=("c",))
+    staged = table("cm_order", column("c"), column("start_t"))
+    bought = (
+        select(staged.c.c.label("customer_id"), func.count(distinct(staged.c.start_t)).label("purchases"),
+               func.min(staged.c.start_t).label("first_day"), func.max(staged.c.start_t).label("last_day"))
+        .group_by(staged.c.c)
+        .subquery("bought")
+    )
     predicted = case(
-        (agg.c.orders_count > 1,
-         from_epoch(last_s + (last_s - first_s) / (agg.c.orders_count - 1), dialect)),
+        (bought.c.purchases > 1,
+         from_epoch((bought.c.last_day + (bought.c.last_day - bought.c.first_day) / (bought.c.purchases - 1)) * DAY,
+                    dialect)),
         else_=None,
     )
     clv = agg.c.total_spent / agg.c.orders_count * agg.c.orders_12m * literal(lifetime_years)
@@ -172,12 +189,13 @@ def refresh_customer_metrics(session: Session, store_id: int, now: datetime, rul
         func.ntile(5).over(order_by=(agg.c.orders_count, agg.c.customer_id)),
         func.ntile(5).over(order_by=(agg.c.total_spent, agg.c.customer_id)),
         segment, predicted, clv, literal(now, type_=CustomerMetrics.computed_at.type),
-    )
+    ).select_from(agg.outerjoin(bought, bought.c.customer_id == agg.c.customer_id))
     columns = ["customer_id", "store_id", "orders_count", "total_spent", "spent_12m", "orders_12m",
                "largest_order", "first_order_at", "last_order_at", "r_score", "f_score", "m_score", "segment",
                "predicted_next_order_at", "clv", "computed_at"]
     session.execute(delete(CustomerMetrics).where(CustomerMetrics.store_id == store_id))
     session.execute(insert(CustomerMetrics).from_select(columns, rows))
+    session.execute(text("DROP TABLE IF EXISTS cm_order"))
     # rowcount of INSERT ... SELECT is not reported by every driver; count what landed.
     return session.scalar(select(func.count()).where(CustomerMetrics.store_id == store_id)) or 0
 
@@ -207,7 +225,8 @@ def repurchase_counts(session: Session, store_ids: Sequence[int], now: datetime,
         later.customer_id == first.c.customer_id,
         later.store_id == first.c.store_id,
         later.cancelled_at.is_(None),
-        later.created_at_remote > first.c.first_at,
+        # The first purchase is the first order and every order less than a day after it: the next begins after.
+        is_new_purchase((epoch(later.created_at_remote, dialect) - epoch(first.c.first_at, dialect)) / DAY),
         epoch(later.created_at_remote, dialect) - epoch(first.c.first_at, dialect) <= window_days * DAY,
     )
     eligible_where = and_(first.c.first_at <= now - timedelta(days=window_days),
@@ -260,7 +279,9 @@ def cohort_cells(session: Session, store_ids: Sequence[int], now: datetime,
     rows = session.execute(
         select(first.c.first_month, offset, func.count(distinct(first.c.customer_id)))
         .join(first, and_(first.c.customer_id == Order.customer_id, first.c.store_id == Order.store_id))
-        .where(*_counted_orders(store_ids), first.c.first_month > now_month - months)
+        # No "customer_id IS NOT NULL" here (the join already needs one): without statistics SQLite would walk the
+        # index by that range, every order per customer, instead of customer_id = ? (plugin.table_stats).
+        .where(Order.store_id.in_(store_ids), Order.cancelled_at.is_(None), first.c.first_month > now_month - months)
         .group_by(first.c.first_month, offset)
     ).all()
     table: dict[int, dict[int, int]] = {}

@@ -97,6 +97,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database.echo", bool, False),
     Setting("database.pool_size", int, 5),
     Setting("database.sqlite_busy_timeout_ms", int, 15000),
+    # A sync run that writes at least this many rows (or backfills) refreshes the planner's statistics after it.
+    Setting("database.analyze_after_rows", int, 5000),
 
     Setting("shopify.client_id", str, ""),
     Setting("shopify.app_name", str, "Aftercare"),

@@ -10,6 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
+from plugin.db import make_engine
+from plugin.table_stats import refresh_statistics
+
 # The scripts sit beside this package (installed or checked out); they import plugin.models, so plugin only
 # names their folder and never imports them.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -25,9 +28,19 @@ def alembic_config(database_url: str | None = None) -> AlembicConfig:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Migrate the database to a revision (default: the latest)."""
+def upgrade(database_url: str, revision: str = "head") -> list[str]:
+    """Migrate the database to a revision (default: the latest), then refresh its statistics; return those analysed.
+
+    A migration may add indexes or reshape tables the planner then knows nothing about, and a fresh install's
+    first upgrade is the one moment every operator runs (plugin.table_stats says why it matters).
+    """
     command.upgrade(alembic_config(database_url), revision)
+    engine = make_engine(database_url, single_use=True)
+    try:
+        with engine.begin() as conn:
+            return refresh_statistics(conn)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:

@@ -5,7 +5,9 @@ flow outcomes each scan every order or message of the store (seconds each); the 
 well under 300 ms. So the metrics jobs count them (``count_store``) and keep the counts per store; the page
 adds the counts of the stores in view and works out the shares when it is drawn. Counts, never shares, are
 stored so that the "all stores" view adds up exactly. A store without stored counts (just installed), or
-whose counts were made with other ``[analytics]`` windows than the ones now configured, is counted live.
+whose counts were made with other ``[analytics]`` windows than the ones now configured, is never counted in
+the request: the page says "counting…" for it (``overview_figures`` lists it under ``counting``) and the
+``overview_first_counts`` job counts it within minutes (``needs_count``).
 
 The flow lift report is never counted live: the jobs also keep, per period of ``flow_lift.PERIODS``, the
 lift sums of every flow and group (``count_lift``, under ``figures["lift"]``), and the report reads them
@@ -125,6 +127,11 @@ def _lift_fresh(lift: dict[str, Any] | None, now: datetime, attribution_days: in
     return now - datetime.fromisoformat(lift["computed_at"]) < LIFT_EVERY
 
 
+def needs_count(row: StoreMetrics | None, settings: dict[str, Any]) -> bool:
+    """Tell whether a store's stored counts are missing or were made with other ``[analytics]`` windows."""
+    return row is None or row.figures.get("params") != params(settings)
+
+
 def stored(session: Session, store_ids: Sequence[int]) -> dict[int, StoreMetrics]:
     """Return the stored counts of the given stores, by store id."""
     rows = session.scalars(select(StoreMetrics).where(StoreMetrics.store_id.in_(store_ids)))
@@ -174,18 +181,23 @@ def merge(entries: Iterable[tuple[datetime, dict[str, Any]]], settings: dict[str
 
 def overview_figures(session: Session, store_ids: Sequence[int], now: datetime,
                      settings: dict[str, Any]) -> dict[str, Any]:
-    """Return the merged overview figures of the stores: stored counts where current, else counted now."""
-    current = params(settings)
+    """Return the merged stored counts of the stores; those without current counts are left out, under "counting".
+
+    Nothing here reads orders or messages: counting a store is the jobs' work (a million orders take seconds,
+    and a never-analysed SQLite database minutes), never the request's.
+    """
     rows = stored(session, store_ids)
-    empty = {"repurchase": [0, 0], "cohorts": {}, "monthly": {}, "flows": {}}
-    entries = [] if store_ids else [(now, empty)]
+    entries, counting = [], []
     for store_id in store_ids:
         row = rows.get(store_id)
-        if row is not None and row.figures.get("params") == current:
-            entries.append((row.computed_at, row.figures))
+        if needs_count(row, settings):
+            counting.append(store_id)
         else:
-            entries.append((now, count_store(session, store_id, now, settings)))
-    return merge(entries, settings)
+            entries.append((row.computed_at, row.figures))  # type: ignore[union-attr]
+    empty = {"repurchase": [0, 0], "cohorts": {}, "monthly": {}, "flows": {}}
+    figures = merge(entries or [(now, empty)], settings)
+    figures["counting"] = counting
+    return figures
 
 
 @dataclass(frozen=True)

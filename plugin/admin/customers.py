@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import abort, request
@@ -13,9 +12,10 @@ from plugin import flow_settings, get_clock, get_config
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.admin.overview import SEGMENT_NAMES, overview_cache
 from plugin.db import get_session
+from plugin.flows.replenishment_plan import customer_cycles
 from plugin.messaging.suppression import normalize
 from plugin.messaging.withdrawals import unsubscribe_address
-from plugin.models import Customer, CustomerMetrics, Order, OrderLine, Product, Store, Suppression
+from plugin.models import Customer, CustomerMetrics, Order, Product, Store, Suppression
 from plugin.webhooks.compliance import redact_customer
 
 
@@ -65,43 +65,27 @@ def _matches(q: str) -> Any:
 def predicted_by_product(customer: Customer, min_samples: int) -> list[dict[str, Any]]:
     """Predict when a customer runs out of each consumable product they bought.
 
-    Same rule as the replenishment flow (DESIGN §4): last purchase + cycle × quantity, the cycle being the
-    customer's own median gap per unit (two purchases or more), else the product's learned median (enough
-    samples), else the merchant's days of supply.
+    Same rule and the same SQL as the replenishment flow (DESIGN §4, plugin.flows.replenishment_plan): last
+    purchase + cycle × quantity, the cycle being the customer's own median gap per unit (two purchases or more),
+    else the product's learned median (enough samples), else the merchant's days of supply. A purchase is a
+    customer's orders within a day of its first (plugin.purchases): a split order's quantities add up.
     """
     session = get_session()
-    # One purchase per order and product, as the flow counts them (plugin.flows.replenishment_plan): cancelled, refunded
-    # and returned orders are no purchase, and two lines of one product in an order add up.
-    rows = session.execute(
-        select(OrderLine.product_id, Order.created_at_remote, func.sum(OrderLine.quantity))
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.customer_id == customer.id, Order.store_id == customer.store_id, Order.cancelled_at.is_(None),
-               Order.refunded.is_(False), Order.returned.is_(False), OrderLine.product_id.is_not(None),
-               OrderLine.quantity > 0)
-        .group_by(OrderLine.product_id, Order.id, Order.created_at_remote)
-        .order_by(OrderLine.product_id, Order.created_at_remote, Order.id)).all()
-    purchases: dict[int, list[tuple[datetime, int]]] = {}
-    for product_id, when, quantity in rows:
-        purchases.setdefault(product_id, []).append((when, int(quantity)))
-    if not purchases:
+    cycles = customer_cycles(session, customer.store_id, customer.id)
+    if not cycles:
         return []
-    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(purchases)))}
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_([c[0] for c in cycles])))}
     result = []
-    for product_id, bought in purchases.items():
-        product = products.get(product_id)
-        if product is None or not product.consumable:
-            continue
-        gaps = [(b[0] - a[0]).total_seconds() / 86400 / a[1] for a, b in zip(bought, bought[1:], strict=False)
-                if (b[0] - a[0]).total_seconds() >= 86400]
-        if gaps:
-            cycle, basis = statistics.median(gaps), "their own re-buys"
+    for product_id, last, quantity, own in cycles:
+        product = products[product_id]
+        if own is not None:
+            cycle, basis = own, "their own re-buys"
         elif product.learned_cycle_days and product.learned_cycle_samples >= min_samples:
             cycle, basis = product.learned_cycle_days, "other customers' re-buys"
         elif product.days_of_supply:
             cycle, basis = float(product.days_of_supply), "your days-of-supply setting"
         else:
             continue
-        last, quantity = bought[-1]
         result.append({"product": product, "last": last, "quantity": quantity, "cycle": cycle, "basis": basis,
                        "runs_out": last + timedelta(days=cycle * quantity)})
     return sorted(result, key=lambda r: r["runs_out"])

@@ -1,7 +1,8 @@
 """Overview page: repurchase rate and mode, cohorts, segments (with their rules), CLV:CAC, flow performance.
 
 The repurchase rate, cohorts, orders per month and flow outcomes are the counts the metrics jobs keep per
-store (`plugin.store_figures`, hourly), so the page never scans a store's orders; segments and CLV come from
+store (`plugin.store_figures`, hourly), so the page never scans a store's orders; a store not counted yet is
+shown as "counting…" until the ``overview_first_counts`` job has counted it. Segments and CLV come from
 `customer_metrics`. The figures of one store set are also kept per process (``OverviewCache``) until the
 data changes (new counts, a metrics snapshot or a sync) or for five minutes; saving rules or CAC drops it.
 """
@@ -127,6 +128,7 @@ def overview() -> Any:
     monthly = figures["monthly"]
     rules = segment_rules(merchant)
     currencies = sorted({s.currency for s in context.stores if s.id in context.scope_ids})
+    counting = [s.name or s.external_id for s in context.stores if s.id in figures["counting"]]
     return page(
         "admin/overview.html", figures=figures, stats=figures["stats"], clv=figures["clv"],
         segment_chart=charts.bar_chart(seg_items, "Customers per segment"),
@@ -140,7 +142,8 @@ def overview() -> Any:
         if any(f.sent for f in figures["flows"]) else None,
         heat_class=charts.heat_class, rules=rules, rule_fields=RULE_FIELDS, merchant=merchant,
         currency=currencies[0] if len(currencies) == 1 else None, currencies=currencies,
-        segment_names=SEGMENT_NAMES, segments=segments, segment_order=SEGMENT_ORDER)
+        segment_names=SEGMENT_NAMES, segments=segments, segment_order=SEGMENT_ORDER, counting=counting,
+        all_counting=bool(counting) and len(figures["counting"]) == len(context.scope_ids))
 
 
 @bp.post("/segments")

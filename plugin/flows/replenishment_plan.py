@@ -3,7 +3,9 @@
 Expected run-out = last purchase + cycle × quantity bought, where the cycle (days per unit) is the
 customer's own median gap between purchases of the product when there is one, else the product's
 learned median across customers (with at least ``min_product_samples`` gaps), else the merchant's
-``days_of_supply``; no cycle, no reminder. Gaps shorter than a day are not re-buys (split orders).
+``days_of_supply``; no cycle, no reminder. Purchases follow plugin.purchases: a customer's orders of the product
+within a day of the purchase's first order are one purchase (a split order), their quantities add up, and the
+purchase dates from its first order; gaps run between purchases.
 
 A reminder is planned (a ``scheduled`` row with ``scheduled_for`` = reminder time) once it falls
 within ``PLAN_AHEAD_DAYS``; the dispatcher sends it when due, through the send policy (marketing:
@@ -56,13 +58,14 @@ from plugin.flows.base import FlowRun, Rows
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Product, SyncState
+from plugin.purchases import WINDOW_DAYS, days_sql
+from plugin.purchases import stage as stage_purchases
 from plugin.sync import get_sync_state
 from plugin.types import UTCDateTime
 
 FLOW = "replenishment"
 PLAN_AHEAD_DAYS = 7
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MIN_GAP_DAYS = 1.0
 CYCLES_STREAM = "replenishment_cycles"
 # Orders written up to this long before the last refresh are read again: a writer's transaction that
 # started earlier but committed after that refresh stamped its rows with its own start time.
@@ -70,18 +73,11 @@ CHANGE_OVERLAP = timedelta(minutes=10)
 # A refresh that would recompute more than this share of the store's pairs does a full build instead.
 REBUILD_SHARE = 0.25
 REBUILD_MIN_CUSTOMERS = 10_000
-_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_purchase", "rp_own")
+_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_order", "rp_purchase", "rp_own")
 
 
-def _days(dialect: str, column: str) -> str:
-    """SQL for a timestamp column as fractional days since 1970-01-01 (UTC)."""
-    if dialect == "postgresql":
-        return f"(EXTRACT(EPOCH FROM {column}) / 86400.0)"
-    return f"(julianday({column}) - 2440587.5)"
-
-
-def _purchases_sql(dialect: str, scope: str) -> str:
-    """SELECT of one row per customer × consumable product × order, with the next purchase's time.
+def _orders_sql(dialect: str, scope: str) -> str:
+    """SELECT of one row per customer × consumable product × order: its time in days, quantity, variant, subscription.
 
     ``scope``: ``store`` (every consumable product), ``products`` (the consumable products in ``:product_ids``)
     or ``customers`` (every consumable product, customers listed in the temp table ``rp_scope``).
@@ -107,23 +103,28 @@ def _purchases_sql(dialect: str, scope: str) -> str:
             JOIN orders o ON o.id = ol.order_id
             WHERE pr.store_id = :store_id {only} AND +o.store_id = :store_id AND +o.customer_id IS NOT NULL
               AND {valid}"""
+    t = days_sql(dialect, "o.created_at_remote")
     # Only constant, dialect-chosen fragments are interpolated; every value is a bound parameter.
     return f"""
-    WITH p AS (
-        SELECT o.customer_id AS c, ol.product_id AS p, o.id AS order_id, {_days(dialect, 'o.created_at_remote')} AS t,
+        SELECT o.customer_id AS c, ol.product_id AS p, o.id AS order_id, {t} AS t,
                SUM(ol.quantity) AS q, MAX(ol.variant_id) AS variant_id,
                MAX(CASE WHEN LOWER({tags}) LIKE '%subscription%' THEN 1 ELSE 0 END) AS sub
         {source}
-        GROUP BY o.customer_id, ol.product_id, o.id, o.created_at_remote
-    )
-    SELECT c, p, order_id, t, q, variant_id, sub,
-           LEAD(t) OVER (PARTITION BY c, p ORDER BY t, order_id) AS next_t
-    FROM p"""  # noqa: S608
+        GROUP BY o.customer_id, ol.product_id, o.id, o.created_at_remote"""  # noqa: S608
+
+
+# One row per customer × product × purchase (its first order, start day, summed quantity) and the next one's start.
+PURCHASES_SQL = """
+    SELECT c, p, MIN(CASE WHEN t = start_t THEN order_id END) AS order_id, start_t AS t, SUM(q) AS q,
+           MAX(variant_id) AS variant_id, MAX(sub) AS sub,
+           LEAD(start_t) OVER (PARTITION BY c, p ORDER BY start_t) AS next_t
+    FROM rp_order GROUP BY c, p, start_t"""
 
 
 def _own_median_sql(dialect: str) -> str:
     """SELECT of each customer × product's own median gap and gap count from ``rp_purchase``."""
-    gap = f"CASE WHEN next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS} THEN (next_t - t) / q END"
+    # Purchases are a day apart or more by their rule (plugin.purchases): every next purchase is a re-buy.
+    gap = "CASE WHEN next_t IS NOT NULL THEN (next_t - t) / q END"
     if dialect == "postgresql":
         return f"""SELECT c, p, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS own, COUNT(*) AS n
                    FROM (SELECT c, p, {gap} AS gap FROM rp_purchase) g WHERE gap IS NOT NULL GROUP BY c, p"""  # noqa: S608
@@ -157,18 +158,25 @@ def _temp_table(session: Session, dialect: str, name: str, select_sql: str, para
         session.execute(text(f"ANALYZE {name}"))
 
 
-def _build(session: Session, dialect: str, store_id: int, scope: str, product_ids: list[int] | None = None
-           ) -> int:
-    """Insert the purchase_gap and purchase_cycle rows of ``scope`` (rows already deleted); return pairs."""
+def _stage(session: Session, dialect: str, store_id: int, scope: str, product_ids: list[int] | None = None) -> None:
+    """Create ``rp_order`` (orders with their purchase), ``rp_purchase`` (purchases) and ``rp_own`` (own medians)."""
     params: dict[str, Any] = {"store_id": store_id}
     if scope == "products":
         params["product_ids"] = product_ids
-    _temp_table(session, dialect, "rp_purchase", _purchases_sql(dialect, scope), params)
+    stage_purchases(session, "rp_order", _orders_sql(dialect, scope), params, keys=("c", "p"),
+                    expanding=("product_ids",) if scope == "products" else ())
+    _temp_table(session, dialect, "rp_purchase", PURCHASES_SQL, {})
     _temp_table(session, dialect, "rp_own", _own_median_sql(dialect), {}, index="c, p")
-    session.execute(text(f"""
+
+
+def _build(session: Session, dialect: str, store_id: int, scope: str, product_ids: list[int] | None = None
+           ) -> int:
+    """Insert the purchase_gap and purchase_cycle rows of ``scope`` (rows already deleted); return pairs."""
+    _stage(session, dialect, store_id, scope, product_ids)
+    session.execute(text("""
         INSERT INTO purchase_gap (order_id, product_id, customer_id, store_id, gap)
         SELECT order_id, p, c, :store_id, (next_t - t) / q FROM rp_purchase
-        WHERE next_t IS NOT NULL AND next_t - t >= {MIN_GAP_DAYS}"""), {"store_id": store_id})  # noqa: S608
+        WHERE next_t IS NOT NULL"""), {"store_id": store_id})
     pairs = session.execute(text("""
         INSERT INTO purchase_cycle (customer_id, product_id, store_id, last_order_id, last_purchase_day,
                                     last_quantity, variant_id, subscription, own_cycle_days, gap_count)
@@ -302,6 +310,26 @@ def recompute_customers(session: Session, store_id: int, customer_ids: list[int]
     return pairs
 
 
+def customer_cycles(session: Session, store_id: int, customer_id: int) -> list[tuple[int, datetime, int, float | None]]:
+    """Return (product id, last purchase, its quantity, own median days per unit) of a customer's consumables.
+
+    The planner's own SQL on one customer, for the admin's customer page: the same purchases (split orders one),
+    quantities and medians the reminders use, whether or not a refresh has run since the customer's last order.
+    """
+    dialect = session.get_bind().dialect.name
+    session.execute(text("DROP TABLE IF EXISTS rp_scope"))
+    session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
+    session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"), {"c": customer_id})
+    _stage(session, dialect, store_id, "customers")
+    rows = session.execute(text("""
+        SELECT r.p, o.created_at_remote, r.q, g.own FROM rp_purchase r
+        JOIN orders o ON o.id = r.order_id
+        LEFT JOIN rp_own g ON g.c = r.c AND g.p = r.p
+        WHERE r.next_t IS NULL ORDER BY r.p""").columns(created_at_remote=UTCDateTime())).all()
+    _drop_temp(session)
+    return [(int(p), when, int(q), None if own is None else float(own)) for p, when, q, own in rows]
+
+
 def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> dict[str, int]:
     """Bring the store's purchase_cycle and purchase_gap rows up to date; return what was recomputed.
 
@@ -364,7 +392,11 @@ def learn(ctx: JobContext, store_id: int) -> dict[str, Any]:
 
 
 def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
-    """Cancel planned reminders whose customer bought the product again after the purchase they are based on."""
+    """Cancel planned reminders whose customer bought the product again after the purchase they are based on.
+
+    The reminder names the purchase's first order; an order less than a day after it is part of that purchase
+    (plugin.purchases), not a re-order.
+    """
     dialect = session.get_bind().dialect.name
     false = "FALSE" if dialect == "postgresql" else "0"
     result = session.execute(text(f"""
@@ -375,7 +407,9 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
             WHERE o2.store_id = message.store_id AND o2.customer_id = message.customer_id
               AND l2.product_id = message.product_id AND o2.id <> message.order_id
               AND o2.cancelled_at IS NULL AND o2.refunded = {false} AND o2.returned = {false}
-              AND o2.created_at_remote > (SELECT o3.created_at_remote FROM orders o3 WHERE o3.id = message.order_id))
+              AND {days_sql(dialect, 'o2.created_at_remote')} - (SELECT {days_sql(dialect, 'o3.created_at_remote')}
+                                                              FROM orders o3 WHERE o3.id = message.order_id)
+                  >= {WINDOW_DAYS})
         """),  # noqa: S608
         {"store_id": store_id, "now": _bind_time(dialect, now), "reason": reasons.ALREADY_REORDERED})
     return result.rowcount or 0

@@ -85,7 +85,7 @@ def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False, return
     overlap = timedelta(minutes=ctx.config.get("amazon.sync_overlap_minutes"))
     since = cursor - overlap if cursor else now - timedelta(days=ctx.config.get("amazon.backfill_days"))
     totals = {"pages": 0, "seen": 0, "orders": 0, "lines_written": 0, "lines_deleted": 0, "products": 0,
-              "variants": 0, "rejected": 0}
+              "variants": 0, "rejected": 0, "backfill": int(cursor is None)}
     upper = None
     upsert = sink_for(OrderPage.record_kind).upsert
     with ctx.database.session() as session:

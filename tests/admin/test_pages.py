@@ -8,9 +8,9 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from jobs.analytics import refresh_store_figures
+from jobs.analytics import count_uncounted_store, refresh_store_figures
 from plugin import flow_settings
 from plugin.models import (
     Customer,
@@ -47,8 +47,38 @@ def _session(app):
     return app.extensions["aftercare.db"].session()
 
 
-def test_overview_figures_match_the_seeded_orders(client, tenants, token):
+def test_a_store_without_counts_shows_counting_and_its_request_reads_no_order(client, tenants, token, app, clock,
+                                                                              tmp_path):
     a, _ = tenants
+    engine = app.extensions["aftercare.db"].engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _many):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page = _text(_get(client, token, "/admin/", store=a.store_id).get_data(as_text=True))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert "counting…" in page and "first-time customers ordered again" not in page
+    # The request ran its queries (session token, store, segments, CLV) and none of them read an order or message.
+    assert any("customer_metrics" in s for s in statements)
+    assert [s for s in statements if re.search(r"\b(FROM|JOIN)\s+(orders|order_line|message)\b", s)] == []
+    with _session(app) as session:
+        assert session.get(StoreMetrics, a.store_id) is None
+    ctx = make_ctx(app.extensions["aftercare.db"], clock, tmp_path)
+    assert count_uncounted_store(ctx, a.store_id) == {"stores": 1}
+    assert count_uncounted_store(ctx, a.store_id) == {"stores": 0}  # counted: nothing more to do
+    with _session(app) as session:
+        assert session.get(StoreMetrics, a.store_id).figures["repurchase"] == [3, 2]
+    page = _text(_get(client, token, "/admin/", store=a.store_id).get_data(as_text=True))
+    assert "2 of 3 first-time customers ordered again within 90 days" in page and "counting…" not in page
+
+
+def test_overview_figures_match_the_seeded_orders(client, tenants, token, app, clock, tmp_path):
+    a, _ = tenants
+    count_uncounted_store(make_ctx(app.extensions["aftercare.db"], clock, tmp_path), a.store_id)
     page = _text(_get(client, token, "/admin/", store=a.store_id).get_data(as_text=True))
     # Eligible first-time customers: c0 (-200 d), c1 (-120 d), c2 (-100 d); c0 and c2 came back within 90 days.
     assert "66.7 %" in page
@@ -289,6 +319,26 @@ def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, t
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
     # Gaps 40, 30, 20 days per unit (median 30); the last order now holds two units; the refunded order is no
     # purchase (counted, it would make the last purchase 5 days ago and the median 25).
+    assert "30 days per unit × 2, from their own re-buys" in page
+    runs_out = clock.now() - timedelta(days=10) + timedelta(days=60)
+    assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page
+
+
+def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, token, app, clock):
+    a, _ = tenants
+    c2 = a.customers[2]
+    with _session(app) as s:
+        last = s.scalars(select(Order).where(Order.customer_id == c2).order_by(Order.created_at_remote.desc())).first()
+        split = Order(store_id=a.store_id, external_id="split-1", name="#S1", customer_id=c2, currency="USD",
+                      created_at_remote=last.created_at_remote + timedelta(hours=3), total_price=Decimal("150.00"),
+                      tags=[])
+        s.add(split)
+        s.flush()
+        s.add(OrderLine(order_id=split.id, store_id=a.store_id, external_id="split-1-1", product_id=a.product_id,
+                        quantity=1, price=Decimal("150.00"), title="Lavender soap"))
+    page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
+    # The order three hours after the last one is part of that purchase: 1 + 1 units bought 10 days ago, own gaps
+    # 40, 30, 20 days per unit (median 30) -> runs out 10 days ago + 30 × 2 days.
     assert "30 days per unit × 2, from their own re-buys" in page
     runs_out = clock.now() - timedelta(days=10) + timedelta(days=60)
     assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page

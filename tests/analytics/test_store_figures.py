@@ -112,14 +112,22 @@ def test_page_reads_the_stored_counts_until_they_are_recounted(db_session):
     fresh = overview_figures(db_session, [store.id], later, SETTINGS)
     assert (fresh["stats"].eligible, fresh["stats"].repeaters) == (before[0] + 1, before[1] + 1)
     assert fresh["computed_at"] == later
-    # Counts made with another repurchase window are not shown: the page counts live with the configured one.
+    # Counts made with another repurchase window are not shown, nor counted in the request: the store is "counting".
     wider = {**SETTINGS, "repurchase_window_days": 120}
-    live = overview_figures(db_session, [store.id], later + timedelta(minutes=5), wider)
-    assert live["computed_at"] == later + timedelta(minutes=5)
-    per = _orders_by_customer(db_session, [store.id])
-    now = later + timedelta(minutes=5)
-    eligible = sum(1 for t in per.values() if now - timedelta(days=485) < t[0] <= now - timedelta(days=120))
-    assert live["stats"].eligible == eligible
+    waiting = overview_figures(db_session, [store.id], later + timedelta(minutes=5), wider)
+    assert waiting["counting"] == [store.id]
+    assert (waiting["stats"].eligible, waiting["cohorts"], waiting["flows"]) == (0, [], [])
+    assert fresh["counting"] == []
+
+
+def test_a_store_without_counts_is_left_out_and_listed_as_counting(db_session):
+    store, other, _customers, _orders, _p = _seed(db_session)
+    save_store_figures(db_session, other.id, NOW, SETTINGS)
+    figures = overview_figures(db_session, [store.id, other.id], NOW, SETTINGS)
+    assert figures["counting"] == [store.id]
+    # Only the other store's one customer (first order 3 days ago) is in the figures.
+    assert [(r.month, r.customers) for r in figures["cohorts"]] == [("2026-02", 1)]
+    assert figures["stats"].eligible == 0
 
 
 def test_no_store_gives_empty_figures(db_session):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import statistics
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -138,14 +138,16 @@ def test_own_median_even_and_odd_gap_counts(ctx):
         st = f.store(s)
         soap = f.product(s, st.id, days_of_supply=90)
         even, odd = f.customer(s, st.id), f.customer(s, st.id)
-        # even: per-unit gaps 10, 30, 20, 40 (and a split order two hours before the last: no re-buy) -> 25
-        t = now - 152 * DAY
+        # even: per-unit gaps 10, 30, 20, then (80 days − 2 h) / 2 = 39.96 to the last purchase: a split order (two
+        # orders two hours apart, one unit each) is one purchase of 2 units dated by its first order -> median 25;
+        # run-out = that first order (now − 37 d − 2 h) + 25 × 2 = now + 13 d − 2 h, due within the week's horizon.
+        t = now - 177 * DAY
         for gap in (10, 30, 20):
             f.order(s, st.id, even.id, t, lines=[(soap.id, 1)])
             t += gap * DAY
         f.order(s, st.id, even.id, t, lines=[(soap.id, 2)])
-        f.order(s, st.id, even.id, t + 80 * DAY - timedelta(hours=2), lines=[(soap.id, 1)])
-        last_even = f.order(s, st.id, even.id, t + 80 * DAY, lines=[(soap.id, 1)])
+        last_even = f.order(s, st.id, even.id, t + 80 * DAY - timedelta(hours=2), lines=[(soap.id, 1)])
+        f.order(s, st.id, even.id, t + 80 * DAY, lines=[(soap.id, 1)])
         # odd: per-unit gaps 5, 9 (18 days for 2 units), 7 -> 7
         t = now - 30 * DAY
         for gap, qty in ((5, 1), (18, 2), (7, 1)):
@@ -158,5 +160,8 @@ def test_own_median_even_and_odd_gap_counts(ctx):
             f.plan_run(s, s.get(type(st), sid), {"lead_days": 7, "min_product_samples": 100}, now))}
     assert set(rows) == {even.id, odd.id}
     assert (rows[even.id]["payload"]["cycle_days"], rows[even.id]["order_id"]) == (25.0, last_even.id)
+    assert rows[even.id]["payload"]["quantity"] == 2
+    run_out = datetime.fromisoformat(rows[even.id]["payload"]["run_out_at"])
+    assert abs(run_out - (last_even.created_at_remote + 50 * DAY)) < timedelta(seconds=1)  # days are floats
     assert (rows[odd.id]["payload"]["cycle_days"], rows[odd.id]["order_id"]) == (7.0, last_odd.id)
     assert rows[odd.id]["payload"]["cycle_source"] == "customer"

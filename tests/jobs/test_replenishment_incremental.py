@@ -50,13 +50,21 @@ def _expected(session: Any, store_id: int) -> tuple[dict[tuple[int, int], tuple]
                 entry[2] = max(entry[2] or 0, line.variant_id)
     pairs, gaps = {}, {}
     for (c, p), by_order in purchases.items():
-        ordered = sorted(((t, oid, q, v, sub) for oid, (t, q, v, sub) in by_order.items()))
+        # One purchase: the orders within a day of its first order (quantities add up, dated by the first order).
+        grouped: list[list] = []
+        for t, oid, q, v, sub in sorted(((t, oid, q, v, sub) for oid, (t, q, v, sub) in by_order.items())):
+            if grouped and t - grouped[-1][0] < 1:
+                last = grouped[-1]
+                last[2] += q
+                last[3] = v if last[3] is None else (last[3] if v is None else max(last[3], v))
+                last[4] = last[4] or sub
+            else:
+                grouped.append([t, oid, q, v, sub])
         own = []
-        for (t, oid, q, _v, _s), (t2, *_rest) in zip(ordered, ordered[1:], strict=False):
-            if t2 - t >= 1:
-                gaps[(oid, p)] = (t2 - t) / q
-                own.append((t2 - t) / q)
-        t, oid, q, v, sub = ordered[-1]
+        for (t, oid, q, _v, _s), (t2, *_rest) in zip(grouped, grouped[1:], strict=False):
+            gaps[(oid, p)] = (t2 - t) / q
+            own.append((t2 - t) / q)
+        t, oid, q, v, sub = grouped[-1]
         if c not in redacted:
             pairs[(c, p)] = (oid, t, q, v, sub, statistics.median(own) if own else None, len(own))
     return pairs, gaps

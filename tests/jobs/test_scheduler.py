@@ -43,6 +43,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "amazon_feedback": "plugin.sync.amazon_feedback_run:run",
         "metrics_snapshot": "jobs.analytics:snapshot_metrics",
         "overview_figures": "jobs.analytics:refresh_store_figures",
+        "overview_first_counts": "jobs.analytics:count_uncounted_store",
     }
     assert len(set(job_names())) == len(JOBS)
     by_name = {spec.name: spec for spec in JOBS}

@@ -2,9 +2,10 @@
 
 Merchant text is untrusted: it renders in Jinja2's ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``,
 so it cannot reach Python internals or mutate what it is given, and a misspelt variable is an error instead of
-a silently blank email. The content is wrapped in a layout we own (``lang``/``dir``, footer, unsubscribe link,
-incentive disclosure), CSS is inlined for email clients, and a plain-text part is derived when the merchant
-wrote none. Everything is rendered before any SMTP connection opens, so a failure never sends half an email.
+a silently blank email. The content is wrapped in a layout we own (``lang``/``dir``, the merchant's brand, footer
+with the postal address, unsubscribe link, incentive disclosure), CSS is inlined for email clients (the dark-mode
+``@media`` rules stay in a ``<style>``: they cannot be inlined), and a plain-text part is derived when the
+merchant wrote none. Everything is rendered before any SMTP connection opens, so a failure never sends half an email.
 """
 
 from __future__ import annotations

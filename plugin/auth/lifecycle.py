@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from plugin.models import Store
+from plugin.models import LwaAccessToken, Store
 
 log = logging.getLogger("aftercare.auth")
 
@@ -30,6 +31,8 @@ def mark_uninstalled(session: Session, store: Store, now: datetime) -> None:
     store.status = "uninstalled"
     store.uninstalled_at = store.uninstalled_at or now
     drop_tokens(store)
+    # An Amazon seller's stored LWA access token goes with its refresh token.
+    session.execute(delete(LwaAccessToken).where(LwaAccessToken.store_id == store.id))
     session.flush()
 
 

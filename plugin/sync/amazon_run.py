@@ -73,8 +73,10 @@ def sync_returns(ctx: JobContext, api: SpApiSession, store_id: int, marketplaces
 
 
 def sync_amazon_store(ctx: JobContext, store_id: int, full: bool = False, returns: bool = True) -> dict[str, Any]:
-    """Sync one seller's orders updated since the cursor (``full``: since the backfill horizon), then the returns
-    reports when due (``returns=False`` leaves them out: bench/amazon_sync.py times the orders alone)."""
+    """Sync one seller's orders updated since the cursor (``full``: since the backfill horizon), then its returns.
+
+    The returns reports run when due; ``returns=False`` leaves them out (bench/amazon_sync.py times the orders alone).
+    """
     now = ctx.clock.now()
     with ctx.database.session() as session:
         store = amazon_store(session, store_id)

@@ -10,7 +10,7 @@ from jobs.dispatch import dispatch_due
 from plugin.auth.lifecycle import mark_uninstalled
 from plugin.flows import amazon_review_request
 from plugin.messaging.withdrawals import stop_store
-from plugin.models import Message, Order, Store
+from plugin.models import LwaAccessToken, Message, Order, Store
 from plugin.sync.amazon_run import sync_amazon_store
 from tests.amazon_env import start_env
 from tests.conftest import wipe
@@ -95,6 +95,8 @@ def test_a_seller_uninstalled_after_the_claim_gets_no_solicitation(env):
         left = session.scalars(select(Message.status).where(Message.flow == "amazon_review_request",
                                                             Message.status.in_(("scheduled", "sending")))).all()
     assert left == []
+    with env.database.session() as session:  # the stored LWA access token went with the seller
+        assert session.get(LwaAccessToken, env.store_id) is None
     # Later runs after the uninstall plan and send nothing either.
     env.clock.advance(days=1)
     _plan_and_dispatch(env)

@@ -149,6 +149,23 @@ def test_an_amazon_sellers_sla_alert_reaches_the_merchant(app, clock, smtp) -> N
     assert len(smtp.messages_to("owner@calmsoaps.example")) == 1
 
 
+def test_an_amazon_sellers_test_email_reaches_the_merchant(app, clock, smtp) -> None:
+    """The admin's "send a test" on an Amazon store queues a ``test`` email to the merchant: it is sent."""
+    from plugin.messaging.outbox import enqueue, idempotency_key
+
+    clock.set(DELIVERED)
+    with app.extensions["aftercare.db"].session() as s:
+        shop = seed.store(s, platform="amazon", external_id="A2SELLER:eu")
+        # What plugin/admin/flows.py:test_send queues.
+        enqueue(s, store_id=shop.id, flow="test", channel="email", scheduled_for=clock.now(),
+                idempotency_key=idempotency_key(shop.id, "test", "flow=review_request", f"at={clock.now()}"),
+                to_address="owner@calmsoaps.example", payload={"about_flow": "review_request"})
+    dispatch_due(_ctx(app, smtp))
+    [row] = _rows(app, flow="test")
+    assert (row.status, row.skip_reason) == ("sent", None)
+    assert len(smtp.messages_to("owner@calmsoaps.example")) == 1
+
+
 # == attacks that held ==========================================================================================
 
 def _consent_webhook(client, app: Flask, clock: FrozenClock, external_id: str, email: str, state: str) -> None:

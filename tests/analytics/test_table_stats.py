@@ -5,15 +5,11 @@ The row counts the statistics hold are compared with counts read here, so a stal
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, func, select, text
 
 from plugin.analytics import cohort_cells
 from plugin.db import Database
@@ -34,25 +30,6 @@ def _stat_rows(conn, table: str) -> int | None:
     tuples = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t AND relkind = 'r'"),
                           {"t": table}).scalar()
     return None if tuples is None or tuples < 0 else int(tuples)
-
-
-@pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """Return the URL of an empty database of the tests' kind (a new SQLite file, or a new PostgreSQL database)."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_fresh_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_migrating_analyses_every_table_that_was_never_analysed(fresh_url):

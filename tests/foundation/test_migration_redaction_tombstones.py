@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import MetaData, Table, insert, select
-from sqlalchemy.engine import make_url
 
 from plugin.db import Database
 from plugin.messaging.outbox import enqueue
@@ -18,26 +14,6 @@ from plugin.models import ComplianceRequest, Customer, Message
 BEFORE = "0003_gating"  # the parent of 0004_custdata, the migration under test
 ASKED = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 SYNCED = datetime(2026, 5, 2, 4, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """Return an empty database of the test's kind (a file for SQLite, a new database for PostgreSQL)."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'old.sqlite'}"
-        return
-    import psycopg
-
-    parsed = make_url(database_url)
-    name = f"{parsed.database}_mig_tombstones"
-    admin = {"host": parsed.host, "port": parsed.port or 5432, "user": parsed.username,
-             "password": parsed.password, "dbname": "postgres", "autocommit": True}
-    with psycopg.connect(**admin) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield parsed.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(**admin) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_upgrade_erases_customers_a_sync_brought_back_and_adds_missing_tombstones(fresh_url: str) -> None:

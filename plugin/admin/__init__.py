@@ -15,6 +15,7 @@ from plugin.admin import (  # noqa: F401
     overview,
     settings,
     standalone,
+    sync_rejections,
     webhooks,
 )
 from plugin.admin.blueprint import bp

@@ -21,6 +21,7 @@ from connectors.amazon.connection import ConnectionProblem, check_connection
 from plugin import flow_settings, get_clock, get_config, get_vault
 from plugin.admin.blueprint import bp, ctx, done, failed, json_response, page
 from plugin.admin.overview import overview_cache
+from plugin.admin.sync_rejections import rejected_count
 from plugin.config import ConfigError
 from plugin.db import get_db, get_session
 from plugin.messaging import locales, templates
@@ -66,7 +67,8 @@ def settings() -> Any:
                                                           footer_line=merchant.email_footer)
     return page("admin/settings.html", merchant=merchant, stores=context.stores, policy=policy,
                 regions=("na", "eu", "fe"), exports=tuple(EXPORTS), brand_preview=_brand_preview(brand, store),
-                failed_webhooks=failed_count(session, context.scope_ids))
+                failed_webhooks=failed_count(session, context.scope_ids),
+                rejected_records=rejected_count(session, context.scope_ids))
 
 
 # The email the brand preview shows: a marketing one, so it carries everything (logo, button, footer, address).

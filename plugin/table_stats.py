@@ -71,6 +71,35 @@ def refresh_statistics(conn: Connection, written: Sequence[str] = ()) -> list[st
     return []
 
 
+def analyse_first_rows(conn: Connection, tables: Sequence[str]) -> list[str]:
+    """Analyse those of ``tables`` PostgreSQL holds no column statistics for (never analysed, or analysed empty).
+
+    Until a table's first ANALYZE the planner cannot tell its indexes apart: the staged upsert's lookup of
+    ``customer (store_id, external_id)`` then went through ``(store_id, email)`` and filtered every customer
+    of the store, once per order — 135 s for a fresh install's first 49,000 orders (bench/fresh_install.py).
+    Autovacuum comes too late for a backfill's first minutes, and when it analyses a table while it is still empty
+    the planner is no wiser. One catalog probe per batch; the ANALYZE runs once per table (sampled, so it stays
+    cheap however large the table).
+    """
+    if conn.dialect.name != "postgresql" or not tables:
+        return []
+    # Statistics once there stay there (autovacuum refreshes them): one probe per connection and table set.
+    known = conn.info.setdefault("aftercare.analysed", set())
+    tables = [name for name in tables if name not in known]
+    if not tables:
+        return []
+    never = conn.execute(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname = current_schema() AND c.relname = ANY(:names) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname) "
+        "ORDER BY c.relname"), {"names": list(tables)}).scalars().all()
+    if never:
+        conn.execute(text("ANALYZE " + ", ".join(_quoted(name) for name in never)))
+    # An ANALYZE of a table with no rows leaves it without statistics: probed again on the next batch.
+    known.update(name for name in tables if name not in never)
+    return list(never)
+
+
 def is_large_sync(counts: dict[str, object], threshold: int) -> bool:
     """Tell whether a sync run's counts call for fresh statistics: a backfill, or at least ``threshold`` rows."""
     return bool(counts.get("backfill")) or int(counts.get("rows_written", 0) or 0) >= threshold

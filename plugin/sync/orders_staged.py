@@ -41,6 +41,7 @@ from plugin.sync.customers import CUSTOMER_FIELDS, CUSTOMER_MERGE_FIELDS, custom
 from plugin.sync.order_rows import LINE_FIELDS, ORDER_FIELDS, order_row
 from plugin.sync.products import line_products
 from plugin.sync.sql import CUSTOMERS, LINES, ORDERS, PRODUCTS, VARIANTS, not_older, on_conflict
+from plugin.table_stats import analyse_first_rows
 from plugin.types import UTCDateTime
 
 _STAGING = MetaData()
@@ -161,6 +162,17 @@ def upsert_orders_staged(session: Session, store_id: int, batch: list[OrderRecor
     ON CONFLICT clauses are the generic path's.
     """
     _stage_batch(session, store_id, batch)
+    _write_batch(session, store_id, batch, totals)
+    # The lookups above rely on the unique indexes, which the planner finds only once a table has statistics.
+    analyse_first_rows(session.connection(), _WRITTEN)
+
+
+# The tables a staged batch writes.
+_WRITTEN = tuple(t.name for t in (CUSTOMERS, PRODUCTS, VARIANTS, ORDERS, LINES))
+
+
+def _write_batch(session: Session, store_id: int, batch: list[OrderRecord], totals: dict[str, int]) -> None:
+    """Write the staged batch: customers, catalog rows, orders, then lines (one statement each)."""
     store = literal(store_id, BigInteger)
     keys = ("store_id", "external_id")
     sc, so, sl, sp, sv = STAGE_CUSTOMERS, STAGE_ORDERS, STAGE_LINES, STAGE_PRODUCTS, STAGE_VARIANTS

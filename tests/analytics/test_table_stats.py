@@ -109,3 +109,46 @@ def test_the_cohort_count_joins_by_customer_even_on_a_never_analysed_sqlite_data
         database.dispose()
     # "customer_id>?" is the IS NOT NULL range: every order of the store read again for each customer.
     assert "customer_id=?" in plan and "customer_id>?)" not in plan.split("SCAN first", 1)[1]
+
+
+def test_a_fresh_postgresql_backfill_looks_customers_up_by_their_unique_key_from_its_first_batch(fresh_url):
+    """A migrated, never-written database: after the first batch the staged lookups use the unique indexes.
+
+    Before, the planner (no column statistics yet) picked ``(store_id, email)`` for the customer lookup and read
+    every customer of the store once per order, quadratic over a first backfill (bench/fresh_install.py). Tables
+    of a few thousand rows, so that an index plan is the right one once statistics exist.
+    """
+    if not fresh_url.startswith("postgresql"):
+        pytest.skip("the staged upsert is PostgreSQL's path; SQLite's is covered by the cohort test above")
+    from connectors.records import CustomerRecord, OrderRecord
+    from plugin.sync.orders import upsert_orders
+
+    upgrade(fresh_url)
+    database = Database(fresh_url)
+    try:
+        with database.session() as session:
+            merchant = Merchant(name="M")
+            session.add(merchant)
+            session.flush()
+            store = Store(merchant_id=merchant.id, platform="shopify", external_id="s.myshopify.com")
+            session.add(store)
+            session.flush()
+            store_id = store.id
+        when = datetime(2026, 1, 5, tzinfo=UTC)
+        batch = [OrderRecord(external_id=f"gid://shopify/Order/{i}", name=f"#{i}", created_at=when, updated_at=when,
+                             currency="USD", total_price=Decimal("5"),
+                             customer=CustomerRecord(external_id=f"gid://shopify/Customer/{i // 2}",
+                                                     email=f"c{i // 2}@example.com", updated_at=when))
+                 for i in range(4000)]
+        with database.session() as session:
+            totals = upsert_orders(session, store_id, batch)
+        assert (totals["orders"], totals["customers"]) == (4000, 2000)
+        with database.engine.connect() as conn:
+            plans = {table: " ".join(row[0] for row in conn.execute(text(
+                f"EXPLAIN SELECT id FROM {table} WHERE store_id = :s AND external_id = :e"),  # noqa: S608
+                {"s": store_id, "e": "gid://shopify/x/7"}))
+                for table in ("customer", "orders")}
+        assert "uq_customer_store_id_external_id" in plans["customer"], plans["customer"]
+        assert "uq_orders_store_id_external_id" in plans["orders"], plans["orders"]
+    finally:
+        database.dispose()

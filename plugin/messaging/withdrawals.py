@@ -100,10 +100,11 @@ def suppress_undeliverable(session: Session, email: str, kind: str, now: datetim
     ``message_id`` is our message the report names (a signed VERP return path, or our Message-ID in the
     provider's event): then only its store is concerned and the row records the outcome (a hard bounce turns
     ``sent`` into ``failed``; a complaint keeps ``sent``; both keep the reason code and the report's words).
-    Without it, every store that handed an email to the address is. Not only marketing is cancelled: a dead or
-    complaining address must get nothing more (``bounced`` / ``complained``). Rows claimed by a dispatcher but not
-    past its last check are cancelled too; the locks are the ones that check takes (plugin/messaging/handover.py),
-    so a message either left before this commits or never leaves. Calling it again changes nothing more.
+    Without it, every store that handed an email to the address is, and each one's latest email to it records it.
+    Not only marketing is cancelled: a dead or complaining address must get nothing more (``bounced`` /
+    ``complained``). Rows claimed by a dispatcher but not past its last check are cancelled too; the locks are the
+    ones that check takes (plugin/messaging/handover.py), so a message either left before this commits or never
+    leaves. Calling it again changes nothing more.
     """
     if kind not in UNDELIVERABLE:
         raise ValueError(f"unknown undeliverable kind {kind!r}")
@@ -118,11 +119,26 @@ def suppress_undeliverable(session: Session, email: str, kind: str, now: datetim
         suppressed += suppress(session, store_id, address, kind, detail=detail[:500], now=now)
         to_them = or_(func.lower(Message.to_address) == address, Message.customer_id.in_(holders[store_id]))
         cancelled += outbox.cancel(session, store_id, code, now, Message.channel == "email", to_them)
-    if message is not None and message.status in ("sent", "failed") and message.skip_reason != code:
-        if kind == "bounce":
-            message.status = "failed"
-        message.skip_reason = code
-        message.last_error = detail[:2000]
-        message.updated_at = now
+    if message is not None:
+        _record(message, kind, code, detail, now)
+    else:
+        for store_id in store_ids:
+            latest = session.scalar(select(Message).where(
+                Message.store_id == store_id, Message.channel == "email", Message.handed_at.is_not(None),
+                func.lower(Message.to_address) == address).order_by(Message.handed_at.desc(), Message.id.desc())
+                .limit(1))
+            if latest is not None:
+                _record(latest, kind, code, f"{detail} (matched by address: the latest email to it)", now)
     return Undeliverable(address=address, kind=kind, store_ids=tuple(store_ids), suppressed=suppressed,
                          cancelled=cancelled)
+
+
+def _record(message: Message, kind: str, code: str, detail: str, now: datetime) -> None:
+    """Write a later bounce or complaint on the message it is about (once: a replay finds it there)."""
+    if message.status not in ("sent", "failed") or message.skip_reason == code:
+        return
+    if kind == "bounce":
+        message.status = "failed"
+    message.skip_reason = code
+    message.last_error = detail[:2000]
+    message.updated_at = now

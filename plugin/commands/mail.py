@@ -19,7 +19,7 @@ def register(main: click.Group) -> None:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
 @click.option("--port", default=2525, show_default=True, type=int, help="SMTP port to listen on.")
 def unsubscribe_mailbox(host: str, port: int) -> None:
-    """Receive mailto: unsubscribes (mail.unsubscribe_mailto) and bounce reports (mail.bounce_mailbox); act on each."""
+    """Receive mailto: unsubscribes and bounce reports (mail.unsubscribe_mailto, mail.bounce_mailbox)."""
     from base.clock import SystemClock
     from plugin.config import ConfigError, load_config
     from plugin.db import Database

@@ -65,9 +65,12 @@ def check_sns_url(url: object, what: str, suffix: str | None = None) -> str:
     """Return the URL when it is https on an SNS host (and ends with ``suffix``); raise SnsRejected otherwise."""
     if not isinstance(url, str):
         raise SnsRejected(f"{what} missing")
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not SNS_HOST.match(parts.hostname or "") or parts.username or parts.port not in (
-            None, 443):
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SnsRejected(f"{what} is not a URL") from exc
+    if parts.scheme != "https" or not SNS_HOST.match(parts.hostname or "") or parts.username or port not in (None, 443):
         raise SnsRejected(f"{what} is not an https URL on sns.<region>.amazonaws.com")
     if suffix and not parts.path.endswith(suffix):
         raise SnsRejected(f"{what} does not name a {suffix} file")

@@ -12,11 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from plugin.config import ConfigError, load_config
+from plugin.messaging import bounces
+from plugin.models import Message
 from sandbox.server import ServerThread
 from sandbox.sns import SnsSandbox
-from tests.conftest import make_settings
+from tests.conftest import TEST_SECRET_KEY, make_settings
 from tests.mail_events.conftest import FIRST_ID, after, seed_world, state, untouched
 
 TOPIC = "aftercare-ses-events"
@@ -100,6 +103,22 @@ def test_a_hard_bounce_suppresses_and_cancels_once(served, sns, version) -> None
     assert sns.certificate_fetches == 1  # fetched once, then cached
 
 
+def test_the_signed_return_path_names_the_email_when_ses_quotes_no_headers(make_app, sns) -> None:
+    """With a bounce mailbox, ``mail.source`` is our VERP address: it alone names store B's email."""
+    mailbox = "bounces@mail.calmsoaps.example"
+    app = make_app(ses_topic_arns=[sns.topic_arn(TOPIC)], sns_fetch_base_url=sns.url, bounce_mailbox=mailbox)
+    world = seed_world(app)
+    with app.extensions["aftercare.db"].session() as s:
+        b_first = s.scalar(select(Message.id).where(Message.idempotency_key == "b-first"))
+    body = bounce()
+    body["mail"] = {"source": bounces.return_path(TEST_SECRET_KEY, mailbox, b_first), "destination": ["c1@example.com"],
+                    "messageId": "0102-ses-own-id", "headersTruncated": True}
+    with ServerThread(app) as server:
+        answer = sns.deliver(f"{server.url}/webhooks/mail/ses", sns.notification(sns.topic_arn(TOPIC), body))
+    assert answer.status_code == 200
+    assert state(app) == ([(world.store_b, "c1@example.com", "bounce")], after("b", "bounce"))
+
+
 def test_a_complaint_suppresses_and_a_transient_bounce_changes_nothing(served, sns) -> None:
     app, endpoint = served
     world = seed_world(app)
@@ -124,7 +143,8 @@ def test_forged_tampered_and_foreign_messages_get_401_and_change_nothing(served,
     off_host = []
     for url in ("https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem", f"http://{sns.host}{sns.cert_path}",
                 f"https://evil.example{sns.cert_path}", f"https://{sns.host}/not-a-certificate.txt",
-                f"https://user@{sns.host}{sns.cert_path}"):
+                f"https://user@{sns.host}{sns.cert_path}", f"https://{sns.host}:8443{sns.cert_path}",
+                f"https://{sns.host}:99999{sns.cert_path}"):
         off_host.append({**sns.notification(topic, bounce()), "SigningCertURL": url})
     cases: list[Any] = [tampered, wrong_key, *off_host,
                         sns.notification(sns.topic_arn("someone-elses-topic"), bounce()),

@@ -6,8 +6,12 @@ and mail that is not a report change nothing.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import smtplib
+import socket
+import subprocess
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +30,7 @@ from sandbox.smtp import SmtpSandbox
 from tests.conftest import TEST_SECRET_KEY, make_settings, wipe
 from tests.messaging import seed
 from tests.messaging.conftest import IN_WINDOW
+from tests.processes import AFTERCARE, like_a_terminal, project_env
 
 BOUNCES = "bounces@mail.calmsoaps.example"
 REFILL = {"product_title": "Lavender soap", "quantity": 1, "run_out_at": "2026-03-10T00:00:00+00:00"}
@@ -212,3 +217,55 @@ def test_without_a_bounce_mailbox_the_envelope_sender_is_the_from_address(app, c
 def test_a_bounce_mailbox_that_cannot_work_stops_the_start_naming_the_setting(tmp_path, mailbox) -> None:
     with pytest.raises(ConfigError, match="mail.bounce_mailbox"):
         load_config(make_settings("sqlite://", tmp_path, mail={"bounce_mailbox": mailbox}), environ={})
+
+
+def test_an_exchange_style_report_quoting_the_whole_original_is_read(world, smtp, listener, bounce_app) -> None:
+    """A DSN that quotes the original as message/rfc822 (not only its headers), CRLF and folded fields."""
+    sent = smtp.messages[0]
+    boundary = "B_3857_report"
+    report = (
+        f"From: postmaster@outlook.example\r\nTo: {sent.envelope_from}\r\nSubject: Undeliverable: How was it?\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n"
+        f' boundary="{boundary}"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset="us-ascii"\r\n\r\n'
+        "Delivery has failed to these recipients or groups.\r\n\r\n"
+        f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns;BN8PR.outlook.example\r\n"
+        "Received-From-MTA: dns;mx.calmsoaps.example\r\n\r\nFinal-Recipient: RFC822; C1@Example.com\r\n"
+        "Action: FAILED\r\nStatus: 5.2.1\r\nDiagnostic-Code: smtp;550 5.2.1 The email account that you tried\r\n"
+        " to reach is disabled.\r\n\r\n"
+        f"--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
+    ).encode() + sent.raw.replace(b"\r\n.\r\n", b"\r\n") + f"\r\n--{boundary}--\r\n".encode()
+    mail_reports.send("127.0.0.1", listener.port, report, sent.envelope_from)
+    rows, messages = _state(bounce_app)
+    assert rows == [(world["store"], "c1@example.com", "bounce")]
+    assert messages["reminder"] == ("cancelled", "bounced")
+    with bounce_app.extensions["aftercare.db"].session() as s:
+        assert s.get(Message, world["first"]).last_error == (
+            "hard bounce (DSN): 5.2.1 failed smtp;550 5.2.1 The email account that you tried to reach is disabled.")
+
+
+def test_the_cli_listener_serves_the_bounce_mailbox_alone(world, smtp, bounce_app, tmp_path, clock) -> None:
+    sent = smtp.messages[0]
+    config = bounce_app.config["AFTERCARE"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = project_env({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AFTERCARE_DATABASE_URL": config.database_url,
+                       "AFTERCARE_SECRET_KEY": config.secrets.secret_key,
+                       "AFTERCARE_ENCRYPTION_KEY": config.secrets.encryption_key,
+                       "AFTERCARE_MAIL__BOUNCE_MAILBOX": f'"{BOUNCES}"'})
+    server = subprocess.Popen([*AFTERCARE, "unsubscribe-mailbox", "--host", "127.0.0.1", "--port", str(port)],
+                              preexec_fn=like_a_terminal, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"bounces to {BOUNCES}: SMTP on 127.0.0.1:{port}" in server.stdout.readline()
+        mail_reports.send("127.0.0.1", port, mail_reports.dsn(sent, clock.now()), sent.envelope_from)
+        assert _state(bounce_app)[0] == [(world["store"], "c1@example.com", "bounce")]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+    assert server.returncode == 0, server.stderr.read()

@@ -168,7 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
     # Bounces that arrive later (plugin.messaging.bounces). Set: every email leaves with a signed VERP return
     # path inside this mailbox (bounces+<token>@domain), whose mail must reach `aftercare unsubscribe-mailbox`.
     Setting("mail.bounce_mailbox", str, ""),
-    # Event webhooks of the sending provider (plugin.webhooks.mail_events); each endpoint answers 404 until set.
+    # Event webhooks of the sending provider (plugin.webhooks.mail_views); each endpoint answers 404 until set.
     # SES via SNS: the topic ARNs whose signed messages are believed (any other topic gets 401).
     Setting("mail.ses_topic_arns", list[str], []),
     # Where SNS signing certificates and subscription confirmations are fetched from. Empty (production): the

@@ -4,7 +4,7 @@ Each endpoint authenticates the body before reading it (SES: the SNS signature a
 the ECDSA signature; Postmark: Basic auth), refuses a forgery with 401 and a body over
 ``app.max_webhook_body_bytes`` with 413, changing nothing either way, and answers 404 while its provider is not
 configured. A genuine hard bounce or complaint is applied in the request: suppressing an address is one short
-transaction, and it must hold before the next dispatcher run (plugin/webhooks/mail_events.py). Replays change
+transaction, and it must hold before the next dispatcher run (plugin/webhooks/undeliverable.py). Replays change
 nothing more and get 200, so a provider's retry stops.
 """
 
@@ -20,7 +20,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from plugin import get_clock, get_config
 from plugin.db import get_session
 from plugin.webhooks import postmark, sendgrid, ses, sns
-from plugin.webhooks.mail_events import MailEvent, apply
+from plugin.webhooks.mail_events import MailEvent
+from plugin.webhooks.undeliverable import apply
 from plugin.webhooks.views import _read_body
 
 bp = Blueprint("mail_events", __name__, url_prefix="/webhooks/mail")

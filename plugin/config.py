@@ -31,6 +31,7 @@ SECRET_VARIABLES = {
     "lwa_client_id": "AFTERCARE_LWA_CLIENT_ID",
     "lwa_client_secret": "AFTERCARE_LWA_CLIENT_SECRET",
     "smtp_url": "AFTERCARE_SMTP_URL",
+    "postmark_webhook_password": "AFTERCARE_POSTMARK_WEBHOOK_PASSWORD",
 }
 PLAIN_VARIABLES = {"AFTERCARE_DATABASE_URL", "AFTERCARE_CONFIG", "AFTERCARE_TEST_DATABASE_URL",
                    "AFTERCARE_SHARED_DIR", "AFTERCARE_ENV"}
@@ -164,6 +165,20 @@ SETTINGS: tuple[Setting, ...] = (
     # Optional mailbox for the mailto: part of List-Unsubscribe (RFC 2369); empty: https link only. Its mail
     # must reach `aftercare unsubscribe-mailbox` (plugin.messaging.inbound), which honours each at once.
     Setting("mail.unsubscribe_mailto", str, ""),
+    # Bounces that arrive later (plugin.messaging.bounces). Set: every email leaves with a signed VERP return
+    # path inside this mailbox (bounces+<token>@domain), whose mail must reach `aftercare unsubscribe-mailbox`.
+    Setting("mail.bounce_mailbox", str, ""),
+    # Event webhooks of the sending provider (plugin.webhooks.mail_views); each endpoint answers 404 until set.
+    # SES via SNS: the topic ARNs whose signed messages are believed (any other topic gets 401).
+    Setting("mail.ses_topic_arns", list[str], []),
+    # Where SNS signing certificates and subscription confirmations are fetched from. Empty (production): the
+    # https://sns.<region>.amazonaws.com URL of the message itself; the demo and tests point it at a sandbox.
+    # The URL in the message must name an SNS host either way.
+    Setting("mail.sns_fetch_base_url", str, ""),
+    # SendGrid Event Webhook: the verification key (base64 DER, shown when signing is switched on).
+    Setting("mail.sendgrid_public_key", str, ""),
+    # Postmark: the Basic auth user of the webhook URL (password: AFTERCARE_POSTMARK_WEBHOOK_PASSWORD).
+    Setting("mail.postmark_webhook_user", str, ""),
 
     Setting("scheduler.timezone", str, "UTC"),
     Setting("scheduler.lease_seconds", int, 60),
@@ -214,10 +229,12 @@ class Secrets:
     lwa_client_id: str = ""
     lwa_client_secret: str = ""
     smtp_url: str = ""
+    postmark_webhook_password: str = ""
 
     def values(self) -> list[str]:
         """Return every non-empty secret value (the log redactor hides them)."""
-        found = [v for v in (self.secret_key, self.shopify_api_secret, self.lwa_client_secret) if v]
+        found = [v for v in (self.secret_key, self.shopify_api_secret, self.lwa_client_secret,
+                             self.postmark_webhook_password) if v]
         found += [k for k in self.encryption_key.split(",") if k.strip()]
         if self.smtp_url and "@" in self.smtp_url:
             found.append(self.smtp_url)
@@ -363,6 +380,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
+def _validate_mail_events(mail: Mapping[str, Any], secret_values: Secrets) -> None:
+    """Refuse bounce and event-webhook settings that could never work, naming the setting at fault."""
+    mailbox = mail["bounce_mailbox"]
+    if mailbox and (mailbox.count("@") != 1 or not all(mailbox.split("@")) or "+" in mailbox.split("@")[0]):
+        raise ConfigError(f"setting 'mail.bounce_mailbox' must be a plain address like bounces@mail.example.com "
+                          f"(no '+'), got {mailbox!r}")
+    for arn in mail["ses_topic_arns"]:
+        if not arn.startswith("arn:aws") or arn.count(":") != 5:
+            raise ConfigError(f"setting 'mail.ses_topic_arns' must list SNS topic ARNs "
+                              f"(arn:aws:sns:<region>:<account>:<topic>), got {arn!r}")
+    if mail["sendgrid_public_key"]:
+        from plugin.webhooks.sendgrid import SendgridKeyError, load_public_key
+
+        try:
+            load_public_key(mail["sendgrid_public_key"])
+        except SendgridKeyError as exc:
+            raise ConfigError(f"setting 'mail.sendgrid_public_key': {exc}") from None
+    if mail["postmark_webhook_user"] and not secret_values.postmark_webhook_password:
+        raise ConfigError("AFTERCARE_POSTMARK_WEBHOOK_PASSWORD is not set (required when mail.postmark_webhook_user "
+                          "is set)")
+
+
 def _validate_encryption_key(value: str, variable: str) -> None:
     for part in value.split(","):
         try:
@@ -443,6 +482,7 @@ def load_config(override: Mapping[str, Any] | None = None,
     shopify_used = bool(settings["shopify"]["client_id"] or secret_values.shopify_api_key)
     if shopify_used and not secret_values.shopify_api_secret:
         raise ConfigError("AFTERCARE_SHOPIFY_API_SECRET is not set (required when Shopify is configured)")
+    _validate_mail_events(settings["mail"], secret_values)
 
     database_url = (override_db or environ.get("AFTERCARE_DATABASE_URL") or settings["database"]["url"]
                     or f"sqlite:///{instance_path / 'aftercare.sqlite'}")

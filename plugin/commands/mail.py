@@ -19,7 +19,7 @@ def register(main: click.Group) -> None:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
 @click.option("--port", default=2525, show_default=True, type=int, help="SMTP port to listen on.")
 def unsubscribe_mailbox(host: str, port: int) -> None:
-    """Receive mailto: unsubscribes for mail.unsubscribe_mailto and honour each one as it arrives."""
+    """Receive mailto: unsubscribes and bounce reports (mail.unsubscribe_mailto, mail.bounce_mailbox)."""
     from base.clock import SystemClock
     from plugin.config import ConfigError, load_config
     from plugin.db import Database
@@ -30,19 +30,25 @@ def unsubscribe_mailbox(host: str, port: int) -> None:
     def _run() -> None:
         cfg = load_config()
         mailbox = cfg.get("mail.unsubscribe_mailto")
-        if "@" not in mailbox:
+        bounce_mailbox = cfg.get("mail.bounce_mailbox")
+        if "@" not in mailbox and "@" not in bounce_mailbox:
             raise ConfigError("mail.unsubscribe_mailto (AFTERCARE_MAIL__UNSUBSCRIBE_MAILTO) must be the mailbox "
-                              "address this server receives, e.g. \"unsubscribe@mail.example.com\"")
+                              "address this server receives, e.g. \"unsubscribe@mail.example.com\" (or set "
+                              "mail.bounce_mailbox, AFTERCARE_MAIL__BOUNCE_MAILBOX, for bounce reports)")
+        if bounce_mailbox and "@" not in bounce_mailbox:
+            raise ConfigError("mail.bounce_mailbox (AFTERCARE_MAIL__BOUNCE_MAILBOX) must be an address like "
+                              "\"bounces@mail.example.com\"")
         configure_logging(cfg.get("app.log_level"), cfg.secrets.values(),
                           as_json=cfg.get("app.log_format") == "json")
         database = Database(cfg.database_url)
-        server = MailboxServer(UnsubscribeHandler(database, cfg.secrets.secret_key, SystemClock(), mailbox),
-                               host=host, port=port)
+        handler = UnsubscribeHandler(database, cfg.secrets.secret_key, SystemClock(), mailbox, bounce_mailbox)
+        server = MailboxServer(handler, host=host, port=port)
         stop = threading.Event()
         # `kill` / systemd / docker stop (SIGTERM) stops as cleanly as Ctrl-C.
         signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
         server.start()
-        click.echo(f"unsubscribe mailbox {mailbox}: SMTP on {host}:{server.port} (Ctrl+C to stop)")
+        served = " and ".join(name for name in (mailbox, bounce_mailbox and f"bounces to {bounce_mailbox}") if name)
+        click.echo(f"unsubscribe mailbox {served}: SMTP on {host}:{server.port} (Ctrl+C to stop)")
         try:
             while not stop.wait(1.0):  # a timed wait lets Ctrl-C's KeyboardInterrupt through
                 pass

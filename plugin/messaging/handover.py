@@ -81,10 +81,15 @@ def lock_store(session: Session, store_id: int, *, exclusive: bool) -> None:
     session.execute(select(lock(STORE_LOCK, _int4(store_id))))
 
 
+def _recipient_keys(store_id: int, customer_ids: Iterable[int | None], emails: Iterable[str | None]
+                    ) -> set[tuple[int, int]]:
+    return ({(CUSTOMER_LOCK, _int4(cid)) for cid in customer_ids if cid is not None}
+            | {(ADDRESS_LOCK, _address_key(store_id, e)) for e in emails if e})
+
+
 def _recipient_locks(store_id: int, customer_ids: Iterable[int | None], emails: Iterable[str | None]) -> list[Any]:
     """Return the lock calls of these customers and addresses in the one global order every taker uses."""
-    keys = sorted({(CUSTOMER_LOCK, _int4(cid)) for cid in customer_ids if cid is not None}
-                  | {(ADDRESS_LOCK, _address_key(store_id, e)) for e in emails if e})
+    keys = sorted(_recipient_keys(store_id, customer_ids, emails))
     return [func.pg_advisory_xact_lock(namespace, key) for namespace, key in keys]
 
 
@@ -100,6 +105,21 @@ def lock_recipients(session: Session, store_id: int, customer_ids: Iterable[int 
     calls = _recipient_locks(store_id, customer_ids, emails)
     if calls:
         session.execute(select(*calls))
+
+
+def lock_recipients_across(session: Session, recipients: dict[int, tuple[Iterable[int | None], Iterable[str | None]]]
+                           ) -> None:
+    """Hold the hand-over locks of recipients in several stores ({store id: (customer ids, emails)}), in one call.
+
+    One sorted call for all stores, for the same reason as ``lock_recipients``: a bounce names an address that
+    several stores may have mailed.
+    """
+    if not _postgres(session):
+        return
+    calls = {(namespace, key) for store_id, (customer_ids, emails) in recipients.items()
+             for namespace, key in _recipient_keys(store_id, customer_ids, emails)}
+    if calls:
+        session.execute(select(*[func.pg_advisory_xact_lock(namespace, key) for namespace, key in sorted(calls)]))
 
 
 def address_holders(session: Session, store_id: int, email: str) -> list[int]:

@@ -7,6 +7,9 @@ unsubscribe is honoured at once, so the address must be delivered here: point th
 forwarding rule of the mail host) at ``aftercare unsubscribe-mailbox``. The token in the subject is the same
 signed, per-message token as the unsubscribe page's, so a forged or altered one changes nothing; the reply is
 given in the SMTP session (250 done, 550 refused), so nothing is ever sent back to a possibly forged sender.
+
+The same server receives the bounce mailbox's mail when ``mail.bounce_mailbox`` is set: delivery status
+notifications and feedback reports sent to the signed return paths (plugin/messaging/bounces.py).
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from base.clock import Clock
 from base.smtp_listener import AnyPortController
 from plugin.db import Database
-from plugin.messaging import links
+from plugin.messaging import bounces, links
 from plugin.messaging.withdrawals import unsubscribe_address
 from plugin.models import Customer, Message
 
 log = logging.getLogger("aftercare.messaging.inbound")
 
-MAX_BYTES = 256 * 1024  # an unsubscribe request is a few hundred bytes; anything large is not one
+# An unsubscribe request is a few hundred bytes; a bounce report may quote the whole original message.
+MAX_BYTES = 1024 * 1024
 TOKEN = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_\-.]{20,})", re.IGNORECASE)
 
 
@@ -75,19 +79,23 @@ def process(database: Database, secret_key: str, clock: Clock, raw: bytes) -> Ou
 
 
 class UnsubscribeHandler:
-    """aiosmtpd handler: accept mail for the unsubscribe mailbox only and act on it before answering."""
+    """aiosmtpd handler: accept mail for the unsubscribe and bounce mailboxes only and act on it before answering."""
 
-    def __init__(self, database: Database, secret_key: str, clock: Clock, mailbox: str):
+    def __init__(self, database: Database, secret_key: str, clock: Clock, mailbox: str, bounce_mailbox: str = ""):
         self.database = database
         self.secret_key = secret_key
         self.clock = clock
         self.mailbox = mailbox.strip().lower()
-        self.outcomes: list[Outcome] = []
+        self.bounce_mailbox = bounce_mailbox.strip().lower()
+        self.outcomes: list[Outcome | bounces.ReportOutcome] = []
+
+    def _is_bounce(self, address: str) -> bool:
+        return bool(self.bounce_mailbox) and bounces.in_mailbox(self.bounce_mailbox, address)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
                           rcpt_options: list[str]) -> str:
-        """Refuse every recipient but the unsubscribe mailbox (this is not a general mail server)."""
-        if address.strip().lower() != self.mailbox:
+        """Refuse every recipient but the two mailboxes (this is not a general mail server)."""
+        if not ((self.mailbox and address.strip().lower() == self.mailbox) or self._is_bounce(address)):
             return f"550 5.1.1 <{address}>: not a mailbox of this server"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -95,8 +103,14 @@ class UnsubscribeHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         """Process the email (in a worker thread: the database is blocking) and answer with its outcome."""
         raw = envelope.original_content or b""
-        outcome = await asyncio.get_running_loop().run_in_executor(
-            None, process, self.database, self.secret_key, self.clock, raw)
+        loop = asyncio.get_running_loop()
+        report_to = next((rcpt for rcpt in envelope.rcpt_tos if self._is_bounce(rcpt)), None)
+        outcome: Outcome | bounces.ReportOutcome
+        if report_to is not None:
+            outcome = await loop.run_in_executor(None, bounces.process, self.database, self.secret_key, self.clock,
+                                                 self.bounce_mailbox, report_to, raw)
+        else:
+            outcome = await loop.run_in_executor(None, process, self.database, self.secret_key, self.clock, raw)
         self.outcomes.append(outcome)
         return outcome.reply
 

@@ -21,6 +21,9 @@ ACTIVE_SUBSCRIPTION = "active_subscription"
 NO_MERCHANT_ADDRESS = "no_merchant_address"
 # -- written by the send policy and the last check: marketing needs the sender's postal address (CAN-SPAM) ----
 NO_POSTAL_ADDRESS = "no_postal_address"
+# -- written by bounce and complaint reports that arrive after the send (plugin.messaging.withdrawals) ---------
+BOUNCED = "bounced"
+COMPLAINED = "complained"
 
 # code -> label per locale. English first; every code has a label in every locale of locales.SUPPORTED.
 LABELS: dict[str, dict[str, str]] = {
@@ -345,6 +348,31 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hans": "无法渲染模板。",
         "zh-Hant": "無法轉譯範本。",
         "ar": "تعذّر إنشاء القالب.",
+    },
+    BOUNCED: {
+        "en": "The address bounced for good (a hard bounce came back), so nothing more is sent to it.",
+        "de": "Die Adresse ist dauerhaft unzustellbar (Hard Bounce); es wird nichts mehr an sie gesendet.",
+        "fr": "L'adresse est définitivement injoignable (rebond permanent) : plus rien ne lui est envoyé.",
+        "es": "La dirección rebotó de forma permanente (rebote duro); no se le envía nada más.",
+        "it": "L'indirizzo è definitivamente irraggiungibile (hard bounce); non gli viene inviato altro.",
+        "pt-BR": "O endereço foi rejeitado de forma permanente (hard bounce); nada mais é enviado a ele.",
+        "ja": "このアドレスは恒久的に配信できない（ハードバウンス）ため、今後は送信しません。",
+        "zh-Hans": "该地址已永久退信（硬退信），不再向其发送任何邮件。",
+        "zh-Hant": "該地址已永久退信（硬退信），不再向其傳送任何郵件。",
+        "ar": "ارتدّ البريد إلى هذا العنوان نهائيًا (ارتداد دائم)، لذا لا يُرسل إليه شيء بعد الآن.",
+    },
+    COMPLAINED: {
+        "en": "The recipient marked one of our emails as spam, so nothing more is sent to the address.",
+        "de": ("Der Empfänger hat eine unserer E-Mails als Spam markiert; "
+               "es wird nichts mehr an die Adresse gesendet."),
+        "fr": "Le destinataire a signalé un de nos e-mails comme spam : plus rien n'est envoyé à l'adresse.",
+        "es": "El destinatario marcó uno de nuestros correos como spam; no se envía nada más a la dirección.",
+        "it": "Il destinatario ha segnalato una nostra email come spam; non viene inviato altro all'indirizzo.",
+        "pt-BR": "O destinatário marcou um de nossos e-mails como spam; nada mais é enviado ao endereço.",
+        "ja": "受信者が当社のメールを迷惑メールとして報告したため、このアドレスには今後送信しません。",
+        "zh-Hans": "收件人将我们的一封邮件标记为垃圾邮件，不再向该地址发送任何邮件。",
+        "zh-Hant": "收件人將我們的一封郵件標記為垃圾郵件，不再向該地址傳送任何郵件。",
+        "ar": "وضع المستلم إحدى رسائلنا في البريد العشوائي، لذا لا يُرسل شيء إلى العنوان بعد الآن.",
     },
     HOLDOUT: {
         "en": "Held out on purpose (holdout group), so the flow's report can show its lift.",

@@ -4,12 +4,14 @@ hand-over locks, cancelling what has not left yet (plugin/messaging/handover.py 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.messaging import handover, outbox
+from plugin.messaging.reasons import BOUNCED, COMPLAINED
 from plugin.messaging.suppression import normalize, suppress
 from plugin.models import Customer, Message
 
@@ -67,3 +69,76 @@ def stop_store(session: Session, store_id: int, reason: str, now: datetime) -> i
     """Cancel every message of a store that has not left yet (uninstall); return how many."""
     handover.lock_store(session, store_id, exclusive=True)
     return outbox.cancel(session, store_id, reason, now)
+
+
+# What a report that arrives after the send says about an address: the suppression reason and the cancel code.
+UNDELIVERABLE = {"bounce": BOUNCED, "complaint": COMPLAINED}
+
+
+@dataclass(frozen=True)
+class Undeliverable:
+    """What one hard bounce or complaint did: the stores it applied to, new suppressions, cancelled messages."""
+
+    address: str
+    kind: str
+    store_ids: tuple[int, ...]
+    suppressed: int
+    cancelled: int
+
+
+def senders_of(session: Session, email: str) -> list[int]:
+    """Return the ids of the stores that handed an email to this address (the ones a report without our id is about)."""
+    return sorted(session.scalars(
+        select(Message.store_id).where(Message.channel == "email", func.lower(Message.to_address) == normalize(email),
+                                       Message.handed_at.is_not(None)).distinct()))
+
+
+def suppress_undeliverable(session: Session, email: str, kind: str, now: datetime, *, detail: str,
+                           message_id: int | None = None) -> Undeliverable:
+    """Suppress an address that hard-bounced or complained, at once, and cancel every email to it not yet handed over.
+
+    ``message_id`` is our message the report names (a signed VERP return path, or our Message-ID in the
+    provider's event): then only its store is concerned and the row records the outcome (a hard bounce turns
+    ``sent`` into ``failed``; a complaint keeps ``sent``; both keep the reason code and the report's words).
+    Without it, every store that handed an email to the address is, and each one's latest email to it records it.
+    Not only marketing is cancelled: a dead or complaining address must get nothing more (``bounced`` /
+    ``complained``). Rows claimed by a dispatcher but not past its last check are cancelled too; the locks are the
+    ones that check takes (plugin/messaging/handover.py), so a message either left before this commits or never
+    leaves. Calling it again changes nothing more.
+    """
+    if kind not in UNDELIVERABLE:
+        raise ValueError(f"unknown undeliverable kind {kind!r}")
+    address = normalize(email)
+    message = session.get(Message, message_id) if message_id is not None else None
+    store_ids = [message.store_id] if message is not None else senders_of(session, address)
+    holders = {store_id: handover.address_holders(session, store_id, address) for store_id in store_ids}
+    handover.lock_recipients_across(session, {store_id: (holders[store_id], [address]) for store_id in store_ids})
+    code = UNDELIVERABLE[kind]
+    suppressed = cancelled = 0
+    for store_id in store_ids:
+        suppressed += suppress(session, store_id, address, kind, detail=detail[:500], now=now)
+        to_them = or_(func.lower(Message.to_address) == address, Message.customer_id.in_(holders[store_id]))
+        cancelled += outbox.cancel(session, store_id, code, now, Message.channel == "email", to_them)
+    if message is not None:
+        _record(message, kind, code, detail, now)
+    else:
+        for store_id in store_ids:
+            latest = session.scalar(select(Message).where(
+                Message.store_id == store_id, Message.channel == "email", Message.handed_at.is_not(None),
+                func.lower(Message.to_address) == address).order_by(Message.handed_at.desc(), Message.id.desc())
+                .limit(1))
+            if latest is not None:
+                _record(latest, kind, code, f"{detail} (matched by address: the latest email to it)", now)
+    return Undeliverable(address=address, kind=kind, store_ids=tuple(store_ids), suppressed=suppressed,
+                         cancelled=cancelled)
+
+
+def _record(message: Message, kind: str, code: str, detail: str, now: datetime) -> None:
+    """Write a later bounce or complaint on the message it is about (once: a replay finds it there)."""
+    if message.status not in ("sent", "failed") or message.skip_reason == code:
+        return
+    if kind == "bounce":
+        message.status = "failed"
+    message.skip_reason = code
+    message.last_error = detail[:2000]
+    message.updated_at = now

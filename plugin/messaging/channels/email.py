@@ -28,8 +28,8 @@ from plugin import flow_settings
 from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
+from plugin.messaging import bounces, links, sendtime, templates
 from plugin.messaging import email as mail
-from plugin.messaging import links, sendtime, templates
 from plugin.messaging.branding import brand_of
 from plugin.messaging.channels.base import DeliveryError, Sender
 from plugin.messaging.policy import Decision
@@ -65,6 +65,7 @@ class EmailChannel:
         self.base_url = str(ctx.extras.get("base_url") or config.get("app.base_url")).rstrip("/")
         self.secret_key = config.secrets.secret_key
         self.unsubscribe_mailto = config.get("mail.unsubscribe_mailto")
+        self.bounce_mailbox = config.get("mail.bounce_mailbox")
         # A channel lives for one dispatch run: templates and flow settings are read once per run.
         self._sources: dict[tuple[int, str, str, str], templates.TemplateSource] = {}
         self._flow_settings: dict[tuple[int, str], dict[str, Any]] = {}
@@ -105,7 +106,10 @@ class EmailChannel:
                                  unsubscribe_url=context.get("unsubscribe_url"),
                                  unsubscribe_mailto=self._mailto(message) if context.get("unsubscribe_url") else None)
         built = mail.build_message(rendered, envelope, date=self.ctx.clock.now())
-        return PreparedEmail(message=built, sender=from_email, recipient=decision.address,
+        # The envelope sender, where later bounces go: the message's signed return path when a bounce mailbox is set.
+        sender = (bounces.return_path(self.secret_key, self.bounce_mailbox, message.id) if self.bounce_mailbox
+                  else from_email)
+        return PreparedEmail(message=built, sender=sender, recipient=decision.address,
                              message_id=message.provider_id, discount=self._discount(message, store, customer))
 
     def _mailto(self, message: Message) -> str | None:

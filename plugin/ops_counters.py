@@ -42,12 +42,14 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 def add(session: Session, increments: Iterable[tuple[str, Mapping[str, str], float]]) -> None:
-    """Add each (metric, labels, amount) to its counter in one upsert per series (atomic across processes)."""
+    """Add each (metric, labels, amount) to its counter in one upsert per series (atomic across processes).
+
+    An amount of 0 still creates the series, so a job's failure counter reads 0 before its first failure.
+    """
     totals: dict[tuple[str, str], float] = {}
     for metric, labels, amount in increments:
-        if amount:
-            key = (metric, label_text(labels))
-            totals[key] = totals.get(key, 0.0) + float(amount)
+        key = (metric, label_text(labels))
+        totals[key] = totals.get(key, 0.0) + float(amount)
     if not totals:
         return
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -73,7 +73,8 @@ def test_shopify_and_amazon_calls_throttles_and_429s(database_url: str, database
     server = ServerThread(app).start()
     amazon = None
     try:
-        sandbox.register_app(TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, SCOPES, webhook_url=server.url + "/webhooks")
+        sandbox.register_app(TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, SCOPES,
+                             webhook_url=server.url + "/webhooks")
         token = mint_session_token(DEFAULT_SHOP, TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, clock.now())
         installed = requests.post(f"{server.url}/auth/token-exchange", timeout=10,
                                   headers={"Authorization": f"Bearer {token}"})

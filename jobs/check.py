@@ -1,8 +1,9 @@
 """`aftercare check`: what a production start needs, one line per prerequisite, each problem said plainly.
 
-Secrets and settings, the database (reachable, at the latest migration), SMTP (connect, EHLO, STARTTLS, AUTH),
-each installed Shopify store's token (one cheap query), each Amazon seller's LWA refresh token (one refresh),
-and a scheduler holding the lease. Nothing is sent: no email, no SP-API call beyond the token endpoint.
+Secrets and settings, the web server's (plugin/gunicorn_settings.py), the database (reachable, at the latest
+migration), SMTP (connect, EHLO, STARTTLS, AUTH), each installed Shopify store's token (one cheap query), each
+Amazon seller's LWA refresh token (one refresh), and a scheduler holding the lease. Nothing is sent: no email,
+no SP-API call beyond the token endpoint.
 Here in jobs/ because the scheduler lease is the jobs' own (jobs/schedule.py).
 """
 
@@ -25,6 +26,7 @@ from plugin.auth.tokens import ShopifyGrantError, get_access_token
 from plugin.config import Config, ConfigError, load_config
 from plugin.context import JobContext
 from plugin.crypto import DecryptionError
+from plugin.gunicorn_settings import settings as web_settings
 from plugin.messaging import email as mail
 from plugin.migrate import current_revision, head_revision
 from plugin.models import SchedulerLease, Store
@@ -66,6 +68,7 @@ def main(environ: Mapping[str, str], clock: Clock, echo: Callable[[str], None]) 
 def run_checks(config: Config, clock: Clock) -> Iterator[Finding]:
     """Yield one finding per prerequisite of a production start (the configuration already loaded)."""
     yield _secrets(config)
+    yield _web(config)
     ctx = JobContext.from_config(config, clock=clock, sleep=lambda _seconds: None)
     try:
         database = _database(ctx)
@@ -92,6 +95,16 @@ def _secrets(config: Config) -> Finding:
     if config.get("metrics.enabled"):
         named.append("AFTERCARE_METRICS_TOKEN")
     return Finding("secrets", True, f"{', '.join(named)} set")
+
+
+def _web(config: Config) -> Finding:
+    try:
+        web = web_settings(config)
+    except ConfigError as exc:
+        return Finding("web", False, str(exc))
+    trusted = web["forwarded_allow_ips"] or "nobody"
+    return Finding("web", True, f"gunicorn {web['workers']} workers x {web['threads']} threads, timeout "
+                                f"{web['timeout']} s, X-Forwarded-* from {trusted}")
 
 
 def _database(ctx: JobContext) -> Finding:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from plugin.config import Config
+from plugin.config import Config, ConfigError
 
 # Shopify drops a webhook delivery that has no answer within 5 s and retries it later.
 # https://shopify.dev/docs/apps/build/webhooks/troubleshooting-webhooks
@@ -29,7 +29,7 @@ def settings(config: Config, core_count: int | None = None) -> dict[str, Any]:
     keepalive = config.get("web.keepalive_seconds")
     for name, value in (("web.timeout_seconds", timeout), ("web.keepalive_seconds", keepalive)):
         if not 0 < value < SHOPIFY_WEBHOOK_LIMIT_SECONDS:
-            raise ValueError(f"setting '{name}' must be between 1 and {SHOPIFY_WEBHOOK_LIMIT_SECONDS - 1} "
+            raise ConfigError(f"setting '{name}' must be between 1 and {SHOPIFY_WEBHOOK_LIMIT_SECONDS - 1} "
                              f"(below Shopify's {SHOPIFY_WEBHOOK_LIMIT_SECONDS} s webhook limit), got {value}")
     hops = config.get("app.trusted_proxies")
     return {

@@ -4,6 +4,7 @@ the SMTP sandbox, the test database."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,11 +96,19 @@ def world(database_url: str, database: Database, tmp_path: Path) -> Iterator[Wor
             amazon.sandbox.stop()
 
 
+def find(lines: list[str], subject: str) -> str:
+    """Return the one line about ``subject`` (after its OK or FAIL)."""
+    [line] = [line for line in lines if line[5:].startswith(f"{subject}: ")]
+    return line
+
+
 def _ok_lines(world: World) -> list[str]:
     head = head_revision()
+    cores = len(os.sched_getaffinity(0))
     return [
         "OK   secrets: AFTERCARE_SECRET_KEY, AFTERCARE_ENCRYPTION_KEY, AFTERCARE_SHOPIFY_API_KEY, "
         "AFTERCARE_SHOPIFY_API_SECRET set",
+        f"OK   web: gunicorn {2 * cores + 1} workers x {2 * cores} threads, timeout 4 s, X-Forwarded-* from nobody",
         f"OK   database: reachable ({world.database.dialect}), at migration {head}",
         f"OK   smtp: 127.0.0.1:{world.smtp_port} answers (EHLO)",
         f"OK   shopify {world.shop}: access token answers (shop ",
@@ -111,7 +120,7 @@ def _ok_lines(world: World) -> list[str]:
 
 def _replace(lines: list[str], expected: list[str], index: int, line: str) -> list[str]:
     """Return ``expected`` with line ``index`` replaced, the shop's name copied from the run (the sandbox's)."""
-    shop_index = 3
+    shop_index = 4
     out = list(expected)
     assert lines[shop_index].startswith(out[shop_index])
     out[shop_index] = lines[shop_index]
@@ -122,8 +131,8 @@ def _replace(lines: list[str], expected: list[str], index: int, line: str) -> li
 def test_a_ready_deployment_passes_every_check(world: World) -> None:
     code, lines = world.check()
     expected = _ok_lines(world)
-    assert lines[3].startswith(expected[3]) and lines[3].endswith("')")
-    assert lines[:3] + lines[4:] == expected[:3] + expected[4:]
+    assert lines[4].startswith(expected[4]) and lines[4].endswith("')")
+    assert lines[:4] + lines[5:] == expected[:4] + expected[5:]
     assert code == 0
 
 
@@ -149,37 +158,45 @@ def test_metrics_enabled_without_its_token_is_named(world: World) -> None:
     assert code == 1
 
 
+def test_a_web_timeout_at_shopifys_limit_is_named(world: World) -> None:
+    code, lines = world.check(AFTERCARE_WEB__TIMEOUT_SECONDS="5")
+    assert find(lines, "web") == ("FAIL web: setting 'web.timeout_seconds' must be between 1 and 4 (below Shopify's "
+                                  "5 s webhook limit), got 5")
+    assert lines[-1] == "1 problem found"
+    assert code == 1
+
+
 def test_an_unreachable_database(world: World) -> None:
     port = _free_port()
     code, lines = world.check(AFTERCARE_DATABASE_URL=f"postgresql+psycopg://aftercare@127.0.0.1:{port}/aftercare")
-    assert lines[1].startswith("FAIL database: unreachable (postgresql): connection failed: ")
-    assert f'port {port} failed: Connection refused' in lines[1]
-    assert lines[3:] == ["FAIL stores: not checked: the database is not ready",
+    assert find(lines, "database").startswith("FAIL database: unreachable (postgresql): connection failed: ")
+    assert f'port {port} failed: Connection refused' in find(lines, "database")
+    assert lines[4:] == ["FAIL stores: not checked: the database is not ready",
                          "FAIL scheduler: not checked: the database is not ready", "3 problems found"]
     assert code == 1
 
 
 def test_a_database_not_migrated_and_one_behind(world: World, fresh_url: str) -> None:
     code, lines = world.check(AFTERCARE_DATABASE_URL=fresh_url)
-    assert lines[1] == ("FAIL database: not migrated (no schema version); run `aftercare db upgrade` "
+    assert find(lines, "database") == ("FAIL database: not migrated (no schema version); run `aftercare db upgrade` "
                         f"(to {head_revision()})")
     assert code == 1
     upgrade(fresh_url, "0007_amazon")
     code, lines = world.check(AFTERCARE_DATABASE_URL=fresh_url)
-    assert lines[1] == (f"FAIL database: at migration 0007_amazon, this release needs {head_revision()}; "
-                        "run `aftercare db upgrade`")
+    assert find(lines, "database") == (
+        f"FAIL database: at migration 0007_amazon, this release needs {head_revision()}; run `aftercare db upgrade`")
     assert code == 1
 
 
 def test_smtp_not_set_and_not_reachable(world: World) -> None:
     code, lines = world.check(AFTERCARE_SMTP_URL=None)
-    expected = _replace(lines, _ok_lines(world), 2, "FAIL smtp: AFTERCARE_SMTP_URL is not set: no email can be sent")
+    expected = _replace(lines, _ok_lines(world), 3, "FAIL smtp: AFTERCARE_SMTP_URL is not set: no email can be sent")
     assert lines == [*expected[:-1], "1 problem found"]
     assert code == 1
     port = _free_port()
     code, lines = world.check(AFTERCARE_SMTP_URL=f"smtp://127.0.0.1:{port}")
-    assert lines[2].startswith(f"FAIL smtp: 127.0.0.1:{port}: ")
-    assert "refused" in lines[2].lower()
+    assert find(lines, "smtp").startswith(f"FAIL smtp: 127.0.0.1:{port}: ")
+    assert "refused" in find(lines, "smtp").lower()
     assert code == 1
 
 
@@ -188,8 +205,8 @@ def test_a_shopify_token_the_shop_refuses(world: World) -> None:
         store = session.get(Store, world.shopify_store_id)
         set_credential(store, Vault(TEST_ENCRYPTION_KEY), "access_token_enc", "shpat_revoked_elsewhere")
     code, lines = world.check()
-    assert lines[3] == (f"FAIL shopify {world.shop}: Shopify refused the access token (401); "
-                        "the merchant must reinstall the app")
+    assert find(lines, f"shopify {world.shop}") == (
+        f"FAIL shopify {world.shop}: Shopify refused the access token (401); the merchant must reinstall the app")
     assert lines[-1] == "1 problem found"
     assert code == 1
 
@@ -198,8 +215,8 @@ def test_a_shopify_store_waiting_for_reinstall(world: World) -> None:
     with world.database.session() as session:
         session.get(Store, world.shopify_store_id).status = "reinstall_needed"
     code, lines = world.check()
-    assert lines[3] == (f"FAIL shopify {world.shop}: store is reinstall_needed: the merchant must open the app "
-                        "to reinstall it")
+    assert find(lines, f"shopify {world.shop}") == (
+        f"FAIL shopify {world.shop}: store is reinstall_needed: the merchant must open the app to reinstall it")
     assert code == 1
 
 
@@ -208,27 +225,30 @@ def test_an_amazon_refresh_token_lwa_refuses(world: World) -> None:
         store = session.get(Store, world.amazon_store_id)
         set_credential(store, Vault(TEST_ENCRYPTION_KEY), "refresh_token_enc", "Atzr|not-issued-by-lwa")
     code, lines = world.check()
-    assert lines[4] == (f"FAIL amazon {world.amazon_external_id}: LWA refused the refresh token (invalid_grant); "
-                        "reconnect the seller (`aftercare stores add-amazon`)")
+    assert find(lines, f"amazon {world.amazon_external_id}") == (
+        f"FAIL amazon {world.amazon_external_id}: LWA refused the refresh token (invalid_grant); "
+        "reconnect the seller (`aftercare stores add-amazon`)")
     assert lines[-1] == "1 problem found"
     assert code == 1
 
 
 def test_wrong_or_missing_lwa_app_credentials(world: World) -> None:
     code, lines = world.check(AFTERCARE_LWA_CLIENT_SECRET="wrong-secret")
-    assert lines[4] == (f"FAIL amazon {world.amazon_external_id}: LWA refused the app credentials (invalid_client): "
-                        "check AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
+    assert find(lines, f"amazon {world.amazon_external_id}") == (
+        f"FAIL amazon {world.amazon_external_id}: LWA refused the app credentials (invalid_client): "
+        "check AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
     assert code == 1
     code, lines = world.check(AFTERCARE_LWA_CLIENT_ID=None)
-    assert lines[4] == "FAIL amazon: AFTERCARE_LWA_CLIENT_ID not set (1 seller(s) connected)"
+    assert find(lines, "amazon") == "FAIL amazon: AFTERCARE_LWA_CLIENT_ID not set (1 seller(s) connected)"
     assert code == 1
 
 
 def test_no_scheduler_holding_the_lease(world: World) -> None:
     world.clock.advance(seconds=61)
     code, lines = world.check()
-    assert lines[5] == ("FAIL scheduler: no scheduler holds the lease (last holder web-1:4242:abcd, expired "
-                        "2026-03-02 12:01:00 UTC); start `aftercare scheduler`")
+    assert find(lines, "scheduler") == (
+        "FAIL scheduler: no scheduler holds the lease (last holder web-1:4242:abcd, expired "
+        "2026-03-02 12:01:00 UTC); start `aftercare scheduler`")
     assert code == 1
     world.clock.set(NOW)  # the Shopify token stays as fresh as at install for the other tests' clock
 
@@ -241,7 +261,8 @@ def test_no_scheduler_ever_started(world: World) -> None:
     with world.database.session() as session:
         session.execute(delete(SchedulerLease))
     code, lines = world.check()
-    assert lines[5] == "FAIL scheduler: no scheduler has ever held the lease; start `aftercare scheduler`"
+    assert find(lines, "scheduler") == (
+        "FAIL scheduler: no scheduler has ever held the lease; start `aftercare scheduler`")
     assert code == 1
 
 

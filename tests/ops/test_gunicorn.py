@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from plugin.config import load_config
+from plugin.config import ConfigError, load_config
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.gunicorn_settings import settings
@@ -46,7 +46,7 @@ def test_workers_and_threads_follow_the_cores_and_timeouts_stay_below_shopifys_l
     assert shipped["bind"] == ["127.0.0.1:8000"]
     fixed = settings(_config(tmp_path, database_url, web={"workers": 3, "threads": 1}), core_count=2)
     assert (fixed["workers"], fixed["threads"]) == (3, 1)
-    with pytest.raises(ValueError, match=r"setting 'web.timeout_seconds' must be between 1 and 4 .*got 5"):
+    with pytest.raises(ConfigError, match=r"setting 'web.timeout_seconds' must be between 1 and 4 .*got 5"):
         settings(_config(tmp_path, database_url, web={"timeout_seconds": 5}), core_count=2)
 
 

@@ -22,13 +22,12 @@ from sqlalchemy.orm import Session
 
 from base.clock import Clock
 from plugin.db import Database
-from plugin.models import Message, MetricCounter, SchedulerLease, WebhookEvent
+from plugin.models import SCHEDULER_LEASE, Message, MetricCounter, SchedulerLease, WebhookEvent
 from plugin.ops_counters import JOB_DURATION_BUCKETS, parse_labels
 
 bp = Blueprint("metrics", __name__)
 
 PREFIX = "aftercare"
-LEASE_NAME = "scheduler"  # jobs.schedule.LEASE_NAME; jobs import plugin, never the other way
 
 # metric_counter name -> (exposed counter name, help)
 _COUNTERS = {
@@ -138,7 +137,7 @@ def _cumulative(stored: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 def _lease(session: Session, now: datetime) -> Iterator[Metric]:
-    lease = session.get(SchedulerLease, LEASE_NAME)
+    lease = session.get(SchedulerLease, SCHEDULER_LEASE)
     held = lease is not None and lease.expires_at > now
     holder = GaugeMetricFamily(f"{PREFIX}_scheduler_lease_holder",
                                "1 for the scheduler holding the lease now; no series when nobody does.",

@@ -726,6 +726,10 @@ class DeletedRecord(Base):
     deleted_at: Mapped[datetime]
 
 
+# The name of the active scheduler's lease row (jobs/schedule.py takes it; /metrics and `aftercare check` read it).
+SCHEDULER_LEASE = "scheduler"
+
+
 class SchedulerLease(Base):
     """A named lease held by one process at a time (the active scheduler)."""
 

@@ -65,7 +65,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_ready(proc: subprocess.Popen, url: str, deadline_s: float = 90.0) -> None:
+def _wait_until_ready(proc: subprocess.Popen, url: str, log: Path, deadline_s: float = 120.0) -> None:
     """Poll /healthz; between polls wait on the process itself (an early exit fails at once)."""
     start = datetime.now(UTC)
     while (datetime.now(UTC) - start).total_seconds() < deadline_s:
@@ -78,7 +78,7 @@ def _wait_until_ready(proc: subprocess.Popen, url: str, deadline_s: float = 90.0
             proc.wait(timeout=0.1)
         except subprocess.TimeoutExpired:
             continue
-        raise AssertionError(f"gunicorn exited with {proc.returncode}: {proc.stderr.read().decode()[-3000:]}")
+        raise AssertionError(f"gunicorn exited with {proc.returncode}: {log.read_text()[-3000:]}")
     raise AssertionError("gunicorn did not answer /healthz in time")
 
 
@@ -103,24 +103,25 @@ def gunicorn(database_url: str, tmp_path: Path) -> Iterator[tuple[str, subproces
         # Two workers rather than 2 x cores + 1: the suite shares its cores; the rule itself is tested above.
         "AFTERCARE_WEB__WORKERS": "2",
     })
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:plugin.gunicorn_conf",
-                             "plugin:create_app()"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as sink:
+        # A file, not a pipe: a pipe nobody reads would block gunicorn once full.
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:plugin.gunicorn_conf",
+                                 "plugin:create_app()"], cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(proc, url)
+        _wait_until_ready(proc, url, log)
         yield url, proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
-        proc.stderr.close()
         database = Database(database_url)
         wipe(database.engine)
         database.dispose()
 
 
-def test_gunicorn_serves_the_admin_and_a_signed_webhook(gunicorn, database_url: str) -> None:
+def test_gunicorn_serves_the_admin_and_a_signed_webhook(gunicorn, database_url: str, tmp_path: Path) -> None:
     url, proc = gunicorn
     assert len(_children(proc.pid)) == 2  # the configured workers
     database = Database(database_url)
@@ -148,3 +149,7 @@ def test_gunicorn_serves_the_admin_and_a_signed_webhook(gunicorn, database_url: 
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
+    log = (tmp_path / "gunicorn.log").read_text()
+    # The access log of the shipped configuration: one line per request, the forged webhook's 401 included.
+    assert '"GET /admin/ HTTP/1.1" 200' in log and '"POST /webhooks HTTP/1.1" 401' in log
+    assert token not in log

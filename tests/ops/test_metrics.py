@@ -15,6 +15,7 @@ from base.clock import FrozenClock
 from jobs.runner import run_job
 from jobs.schedule import JobSpec, acquire_lease, run_named
 from plugin import create_app
+from plugin.config import ConfigError
 from plugin.context import JobContext
 from plugin.models import Message, Store, Suppression
 from sandbox.smtp import SmtpSandbox
@@ -67,6 +68,12 @@ def test_metrics_are_off_by_default(database_url: str, tmp_path: Path, clock: Fr
         assert app.test_client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
     finally:
         app.extensions["aftercare.db"].dispose()
+
+
+def test_enabled_without_a_token_the_app_does_not_start(database_url: str, tmp_path: Path, clock) -> None:
+    expected = r"^AFTERCARE_METRICS_TOKEN is not set \(required when metrics.enabled is true\)$"
+    with pytest.raises(ConfigError, match=expected):
+        _app(database_url, tmp_path, clock, metrics={"enabled": True})
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer "])

@@ -15,6 +15,7 @@ def register(main: click.Group) -> None:
     main.add_command(scheduler)
     main.add_command(run_job)
     main.add_command(sync)
+    main.add_command(check)
 
 
 @click.command("scheduler")
@@ -127,3 +128,14 @@ def _flat(counts: dict, prefix: str = "") -> str:
         else:
             parts.append(f"{prefix}{key}={value}")
     return " ".join(p for p in parts if p)
+
+
+@click.command("check")
+def check() -> None:
+    """Check what a production start needs: secrets, database, SMTP, store credentials, scheduler lease."""
+    import os
+
+    from base.clock import SystemClock
+    from jobs.check import main as run_checks
+
+    raise SystemExit(run_checks(os.environ, SystemClock(), click.echo))

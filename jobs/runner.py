@@ -6,6 +6,7 @@ reported, and the other stores still run (DESIGN.md §2, rules of the house).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import time
@@ -15,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from plugin import ops_counters
 from plugin.context import JobContext
 from plugin.logs import log_context
 from plugin.models import Store
+from plugin.ops_counters import ApiMeter
 
 log = logging.getLogger("aftercare.jobs")
 
@@ -70,6 +73,8 @@ def store_ids(ctx: JobContext, platforms: tuple[str, ...]) -> list[int]:
 def run_job(ctx: JobContext, spec: Any, store_id: int | None = None) -> JobResult:
     """Run a JobSpec once: for every matching store (or the given one), or once for a global job."""
     fn = resolve(spec.target)
+    # Its own meter: jobs that run at once on one scheduler share the context, never each other's API counts.
+    ctx = dataclasses.replace(ctx, meter=ApiMeter())
     started = time.perf_counter()
     result = JobResult(job=spec.name)
     if not spec.per_store:
@@ -81,7 +86,23 @@ def run_job(ctx: JobContext, spec: Any, store_id: int | None = None) -> JobResul
     result.seconds = time.perf_counter() - started
     log.info("job finished", extra={"job": spec.name, "stores": len(result.results) + len(result.failures),
                                     "failed": len(result.failures), "seconds": round(result.seconds, 3)})
+    _count_run(ctx, result)
     return result
+
+
+def _count_run(ctx: JobContext, result: JobResult) -> None:
+    """Add the run's outcome, duration and API calls to the operator counters (plugin/ops_counters.py).
+
+    After the stores' own transactions, in one of its own; a database that refuses it loses these counts, never
+    the run's work.
+    """
+    increments = ops_counters.job_run_increments(result.job, result.seconds, len(result.failures), result.ok)
+    increments += ctx.meter.increments()
+    try:
+        with ctx.database.session() as session:
+            ops_counters.add(session, increments)
+    except Exception:  # noqa: BLE001 - the runner's own bookkeeping must not turn a finished run into a failure
+        log.exception("could not store the job's operator counters", extra={"job": result.job})
 
 
 def _run_one(result: JobResult, name: str, store_id: int | None, call: Callable[[], Any]) -> None:

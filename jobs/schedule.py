@@ -24,11 +24,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from jobs.runner import JobResult, UnknownJobError, run_job
 from plugin.context import JobContext
 from plugin.db import Database
-from plugin.models import SchedulerLease
+from plugin.models import SCHEDULER_LEASE, SchedulerLease
 
 log = logging.getLogger("aftercare.scheduler")
 
-LEASE_NAME = "scheduler"
+LEASE_NAME = SCHEDULER_LEASE
 HOUR = 3600
 DAY = 24 * HOUR
 

@@ -45,9 +45,11 @@ def create_app(config: Mapping[str, Any] | Config | None = None, *, clock: Clock
     app.extensions["aftercare.vault"] = Vault(cfg.secrets.encryption_key)
     app.extensions["aftercare.clock"] = clock or SystemClock()
 
+    from plugin import metrics
     from plugin.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    metrics.init_app(app)
     _register_blueprints(app)
     return app
 

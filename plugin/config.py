@@ -32,6 +32,8 @@ SECRET_VARIABLES = {
     "lwa_client_secret": "AFTERCARE_LWA_CLIENT_SECRET",
     "smtp_url": "AFTERCARE_SMTP_URL",
     "postmark_webhook_password": "AFTERCARE_POSTMARK_WEBHOOK_PASSWORD",
+    # The bearer token a Prometheus scrape of /metrics must send (required once metrics.enabled is true).
+    "metrics_token": "AFTERCARE_METRICS_TOKEN",
 }
 PLAIN_VARIABLES = {"AFTERCARE_DATABASE_URL", "AFTERCARE_CONFIG", "AFTERCARE_TEST_DATABASE_URL",
                    "AFTERCARE_SHARED_DIR", "AFTERCARE_ENV"}
@@ -180,6 +182,21 @@ SETTINGS: tuple[Setting, ...] = (
     # Postmark: the Basic auth user of the webhook URL (password: AFTERCARE_POSTMARK_WEBHOOK_PASSWORD).
     Setting("mail.postmark_webhook_user", str, ""),
 
+    # Production web server: gunicorn with the shipped configuration (plugin/gunicorn_settings.py, README "Production").
+    Setting("web.bind", list[str], ["127.0.0.1:8000"]),
+    # 0: from the core count (workers 2 x cores + 1, threads 2 x cores per worker).
+    Setting("web.workers", int, 0),
+    Setting("web.threads", int, 0),
+    # Below Shopify's 5 s webhook limit: a worker silent this long is replaced, an idle keep-alive connection closed.
+    Setting("web.timeout_seconds", int, 4),
+    Setting("web.keepalive_seconds", int, 2),
+    # With app.trusted_proxies > 0: the addresses of those proxies, the only peers whose X-Forwarded-* gunicorn
+    # passes on ("*": any peer, when the app is reachable only through the proxies).
+    Setting("web.proxy_addresses", list[str], ["127.0.0.1"]),
+
+    # GET /metrics in the Prometheus text format; off by default, and then only with AFTERCARE_METRICS_TOKEN.
+    Setting("metrics.enabled", bool, False),
+
     Setting("scheduler.timezone", str, "UTC"),
     Setting("scheduler.lease_seconds", int, 60),
     Setting("scheduler.misfire_grace_seconds", int, 300),
@@ -230,11 +247,12 @@ class Secrets:
     lwa_client_secret: str = ""
     smtp_url: str = ""
     postmark_webhook_password: str = ""
+    metrics_token: str = ""
 
     def values(self) -> list[str]:
         """Return every non-empty secret value (the log redactor hides them)."""
         found = [v for v in (self.secret_key, self.shopify_api_secret, self.lwa_client_secret,
-                             self.postmark_webhook_password) if v]
+                             self.postmark_webhook_password, self.metrics_token) if v]
         found += [k for k in self.encryption_key.split(",") if k.strip()]
         if self.smtp_url and "@" in self.smtp_url:
             found.append(self.smtp_url)
@@ -483,6 +501,9 @@ def load_config(override: Mapping[str, Any] | None = None,
     if shopify_used and not secret_values.shopify_api_secret:
         raise ConfigError("AFTERCARE_SHOPIFY_API_SECRET is not set (required when Shopify is configured)")
     _validate_mail_events(settings["mail"], secret_values)
+
+    if settings["metrics"]["enabled"] and not secret_values.metrics_token:
+        raise ConfigError("AFTERCARE_METRICS_TOKEN is not set (required when metrics.enabled is true)")
 
     database_url = (override_db or environ.get("AFTERCARE_DATABASE_URL") or settings["database"]["url"]
                     or f"sqlite:///{instance_path / 'aftercare.sqlite'}")

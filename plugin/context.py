@@ -11,6 +11,7 @@ from base.clock import Clock, SystemClock
 from plugin.config import Config
 from plugin.crypto import Vault
 from plugin.db import Database
+from plugin.ops_counters import ApiMeter
 
 
 @dataclass
@@ -24,6 +25,8 @@ class JobContext:
     sleep: Callable[[float], None] = time.sleep
     # Overrides for tests and the demo (e.g. sandbox URLs); production leaves it empty.
     extras: dict[str, Any] = field(default_factory=dict)
+    # The marketplace clients of this run; the job runner gives each run its own and stores what they did.
+    meter: ApiMeter = field(default_factory=ApiMeter)
 
     @classmethod
     def from_config(cls, config: Config, clock: Clock | None = None, **kwargs: Any) -> JobContext:

@@ -24,9 +24,11 @@ def shopify_client(ctx: JobContext, store_id: int) -> ShopifyClient:
             raise LookupError(f"store {store_id} does not exist")
         token = get_access_token(session, store, ctx)
         shop = store.external_id
-    return ShopifyClient.from_config(ctx.config, shop, token, clock=ctx.clock, sleep=ctx.sleep,
-                                     rng=random.Random(ctx.extras.get("seed", store_id)),  # noqa: S311
-                                     session=ctx.extras.get("http_session"))
+    client = ShopifyClient.from_config(ctx.config, shop, token, clock=ctx.clock, sleep=ctx.sleep,
+                                       rng=random.Random(ctx.extras.get("seed", store_id)),  # noqa: S311
+                                       session=ctx.extras.get("http_session"))
+    ctx.meter.track("shopify", client.stats)
+    return client
 
 
 def lwa_app(ctx: JobContext) -> tuple[str, str]:
@@ -57,7 +59,9 @@ def open_session(ctx: JobContext, store: Store) -> SpApiSession:
     refresh_token = get_credential(store, ctx.vault, "refresh_token_enc")
     if not refresh_token:
         raise ConfigError(f"store {store.id} has no LWA refresh token; run `aftercare stores add-amazon` again")
-    return SpApiSession.from_config(ctx.config, Credentials(client_id, client_secret, refresh_token),
-                                    region=store.region or "na", clock=ctx.clock, sleep=ctx.sleep,
-                                    buckets=DatabaseBuckets(ctx.database, store.id, ctx.clock),
-                                    shared_tokens=StoredAccessTokens(ctx.database, ctx.vault, store.id))
+    api = SpApiSession.from_config(ctx.config, Credentials(client_id, client_secret, refresh_token),
+                                   region=store.region or "na", clock=ctx.clock, sleep=ctx.sleep,
+                                   buckets=DatabaseBuckets(ctx.database, store.id, ctx.clock),
+                                   shared_tokens=StoredAccessTokens(ctx.database, ctx.vault, store.id))
+    ctx.meter.track("amazon", api.stats)
+    return api

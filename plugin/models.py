@@ -726,6 +726,10 @@ class DeletedRecord(Base):
     deleted_at: Mapped[datetime]
 
 
+# The name of the active scheduler's lease row (jobs/schedule.py takes it; /metrics and `aftercare check` read it).
+SCHEDULER_LEASE = "scheduler"
+
+
 class SchedulerLease(Base):
     """A named lease held by one process at a time (the active scheduler)."""
 
@@ -735,3 +739,18 @@ class SchedulerLease(Base):
     holder: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class MetricCounter(Base):
+    """One operator counter (job runs, marketplace API calls) summed by every process that adds to it.
+
+    Kept in the database rather than in process memory so `/metrics` shows one total however many gunicorn
+    workers, schedulers and Celery workers there are (plugin/ops_counters.py adds, plugin/metrics.py reads).
+    ``labels`` is the canonical ``k=v,k=v`` text of the series' labels, sorted by name.
+    """
+
+    __tablename__ = "metric_counter"
+
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[float] = mapped_column(Double, default=0.0)

@@ -92,30 +92,7 @@ class LwaTokenClient(AccessTokenClient):
 
     def _attempt(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         """POST once; raise ServerError for what another attempt may mend, AuthError for a refusal."""
-        try:
-            response = self._http.post(url, data=data, headers=headers)
-        except httpx.TransportError as exc:
-            raise ServerError(f"LWA token endpoint unreachable: {exc!r}", operation="lwa") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ServerError(f"LWA token endpoint answered {response.status_code}", status=response.status_code,
-                              operation="lwa")
-        try:
-            body = response.json()
-        except json.JSONDecodeError:
-            raise ServerError("LWA token endpoint sent a malformed body", status=response.status_code,
-                              operation="lwa") from None
-        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-            error = body.get("error", "") if isinstance(body, dict) else ""
-            detail = body.get("error_description", "") if isinstance(body, dict) else ""
-            if error == "invalid_grant":
-                message = "LWA refused the refresh token (invalid_grant)"
-            elif error == "invalid_client":
-                message = ("LWA refused the app credentials (invalid_client): check "
-                           "AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
-            else:
-                message = f"LWA refused the token request ({error or response.status_code}): {detail}"
-            raise AuthError(message, error=error, status=response.status_code)
-        return body
+        return post_token_request(self._http, url, data, headers)
 
     def get_auth(self) -> AccessTokenResponse:
         """Return a valid access token: this run's, else the stored one, else a new one (kept for later runs)."""
@@ -148,3 +125,43 @@ class LwaTokenClient(AccessTokenClient):
         """Close the HTTP connections of the token client."""
         self._http.close()
         self._transport.close()
+
+
+def post_token_request(http: httpx.Client, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """POST one LWA token request; raise ServerError for what another attempt may mend, AuthError for a refusal."""
+    try:
+        response = http.post(url, data=data, headers=headers)
+    except httpx.TransportError as exc:
+        raise ServerError(f"LWA token endpoint unreachable: {exc!r}", operation="lwa") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise ServerError(f"LWA token endpoint answered {response.status_code}", status=response.status_code,
+                          operation="lwa")
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        raise ServerError("LWA token endpoint sent a malformed body", status=response.status_code,
+                          operation="lwa") from None
+    if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+        error = body.get("error", "") if isinstance(body, dict) else ""
+        detail = body.get("error_description", "") if isinstance(body, dict) else ""
+        if error == "invalid_grant":
+            message = "LWA refused the refresh token (invalid_grant)"
+        elif error == "invalid_client":
+            message = ("LWA refused the app credentials (invalid_client): check "
+                       "AFTERCARE_LWA_CLIENT_ID and AFTERCARE_LWA_CLIENT_SECRET")
+        else:
+            message = f"LWA refused the token request ({error or response.status_code}): {detail}"
+        raise AuthError(message, error=error, status=response.status_code)
+    return body
+
+
+def refresh_once(token_url: str, client_id: str, client_secret: str, refresh_token: str,
+                 timeout: float) -> dict[str, Any]:
+    """Exchange a refresh token for an access token once, no cache and no retry (`aftercare check`).
+
+    https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-api#step-1-request-a-login-with-amazon-access-token
+    """
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
+            "client_secret": client_secret}
+    with httpx.Client(timeout=timeout) as http:
+        return post_token_request(http, token_url, data, {"Accept": "application/json"})

@@ -39,10 +39,11 @@ RETRYABLE_EXCEPTIONS = (requests.ConnectionError, requests.Timeout, requests.exc
 
 @dataclass
 class ClientStats:
-    """What a client did: calls sent, THROTTLED/429 answers, retries, seconds waited (pacing + backoff)."""
+    """What a client did: calls sent, THROTTLED/429 answers (429s alone too), retries, seconds waited."""
 
     calls: int = 0
     throttled: int = 0
+    http_429: int = 0
     retries: int = 0
     waited_seconds: float = 0.0
     paced_waits: int = 0
@@ -178,6 +179,7 @@ class ShopifyClient:
             raise ShopifyAuthError(f"Shopify refused the access token for {self.shop} ({status_code})", status_code)
         if status_code == 429:
             self.stats.throttled += 1
+            self.stats.http_429 += 1
             raise ShopifyThrottledError("HTTP 429", status=429, retry_after=_retry_after(response))
         if status_code >= 500:
             raise ShopifyServerError(f"HTTP {status_code}", status_code)

@@ -70,8 +70,8 @@ def test_stores_list_on_an_empty_database(database, tmp_path, monkeypatch):
 
 
 def test_the_console_script_assembles_the_commands_of_every_layer():
-    assert sorted(main.commands) == ["admin", "db", "demo", "flows", "keys", "run-job", "sandbox", "scheduler", "serve",
-                                     "shopify-toml", "stores", "sync", "unsubscribe-mailbox"]
+    assert sorted(main.commands) == ["admin", "check", "db", "demo", "flows", "keys", "run-job", "sandbox",
+                                     "scheduler", "serve", "shopify-toml", "stores", "sync", "unsubscribe-mailbox"]
     assert sorted(main.commands["stores"].commands) == ["add-amazon", "list"]
     assert sorted(main.commands["sandbox"].commands) == ["amazon", "judgeme", "shopify", "smtp"]
     assert main.commands["sync"].callback.__module__ == "jobs.commands"

@@ -219,6 +219,10 @@ class Product(TimestampMixin, Base):
     # The featured image emails show wherever a flow names the product (Shopify featuredMedia).
     image_url: Mapped[str | None] = mapped_column(String(2048))
     image_alt: Mapped[str | None] = mapped_column(String(512))
+    # Shopify's totalInventory and tracksInventory: recommendations never name a product out of stock.
+    # NULL: not known (Amazon, or stored before these columns until the next sync).
+    total_inventory: Mapped[int | None]
+    tracks_inventory: Mapped[bool | None]
     remote_updated_at: Mapped[datetime | None]
 
     variants: Mapped[list[Variant]] = relationship(back_populates="product", passive_deletes=True)
@@ -735,3 +739,24 @@ class SchedulerLease(Base):
     holder: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class ProductRecommendation(Base):
+    """"Customers who bought X also bought Y": one store's item-to-item co-purchase pairs, rebuilt daily.
+
+    Written by plugin.recommendations (set-based SQL). ``co_customers`` bought both X and Y; ``lift`` is how
+    much likelier a buyer of X is to buy Y than a customer at large (co_customers x customers / (buyers of X x
+    buyers of Y)); ``rank`` orders the Ys of one X (1 = best). Only the store is a foreign key: the table is
+    replaced whole on each run, and a deleted product simply drops out at the next one.
+    """
+
+    __tablename__ = "product_recommendation"
+    __table_args__ = (Index("ix_product_recommendation_store_rank", "store_id", "product_id", "rank"),)
+
+    product_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recommended_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    co_customers: Mapped[int] = mapped_column(Integer)
+    lift: Mapped[float] = mapped_column(Double)
+    rank: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime]

@@ -31,7 +31,7 @@ fulfillments(first: 5) { id status createdAt deliveredAt estimatedDeliveryAt }
 customer { %s }""" % CUSTOMER_FIELDS
 
 # featuredMedia, not the deprecated featuredImage; the preview image of any media kind is an image with alt text.
-PRODUCT_FIELDS = """id title handle productType vendor status tags updatedAt
+PRODUCT_FIELDS = """id title handle productType vendor status tags updatedAt totalInventory tracksInventory
 featuredMedia { alt preview { image { url altText } } }"""
 VARIANT_FIELDS = "id sku title price"
 

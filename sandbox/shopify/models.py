@@ -118,6 +118,8 @@ class Product:
     # The featured image (featuredMedia) and its alt text; None: the product has no media.
     image_url: str | None = None
     image_alt: str | None = None
+    # False for a product sold without stock tracking (made to order, digital): never "out of stock".
+    tracks_inventory: bool = True
 
     @property
     def consumable(self) -> bool:

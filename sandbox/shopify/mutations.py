@@ -31,6 +31,11 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def _minimum_cents(data: dict[str, Any]) -> int | None:
+    subtotal = ((data.get("minimumRequirement") or {}).get("subtotal") or {}).get("greaterThanOrEqualToSubtotal")
+    return None if subtotal is None else int(Decimal(str(subtotal)) * 100)
+
+
 def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscount: dict[str, Any]  # noqa: N803
                                ) -> dict[str, Any]:
     """Resolve ``discountCodeBasicCreate`` (requires ``write_discounts``)."""
@@ -73,7 +78,7 @@ def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscou
             starts_at=starts or ctx.now, ends_at=ends, usage_limit=data.get("usageLimit"),
             applies_once_per_customer=bool(data.get("appliesOncePerCustomer")),
             percentage=float(value["percentage"]) if "percentage" in value else None, amount_cents=amount,
-            customer_ids=customers, created_at=ctx.now)
+            customer_ids=customers, created_at=ctx.now, minimum_subtotal_cents=_minimum_cents(data))
         ctx.state.discounts[discount.id] = discount
     return {"codeDiscountNode": discount, "userErrors": []}
 

@@ -1,0 +1,46 @@
+"""Growth: product stock (totalInventory, tracksInventory) and product_recommendation
+
+product.total_inventory / tracks_inventory: Shopify's stock figures, so that recommendations never name a product
+that is out of stock; product_recommendation: the daily item-to-item co-purchase pairs of each store.
+
+Revision ID: 0008_growth
+Revises: 0007_amazon
+Create Date: 2026-12-02
+"""
+from alembic import op
+import sqlalchemy as sa
+import plugin.types
+
+
+revision = '0008_growth'
+down_revision = '0007_amazon'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('product') as batch:
+        batch.add_column(sa.Column('total_inventory', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('tracks_inventory', sa.Boolean(), nullable=True))
+    op.create_table('product_recommendation',
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('recommended_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('co_customers', sa.Integer(), nullable=False),
+    sa.Column('lift', sa.Double(), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=False),
+    sa.Column('computed_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_product_recommendation_store_id_store'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('product_id', 'recommended_id', name=op.f('pk_product_recommendation'))
+    )
+    op.create_index('ix_product_recommendation_store_rank', 'product_recommendation',
+                    ['store_id', 'product_id', 'rank'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_product_recommendation_store_rank', table_name='product_recommendation')
+    op.drop_table('product_recommendation')
+    with op.batch_alter_table('product') as batch:
+        batch.drop_column('tracks_inventory')
+        batch.drop_column('total_inventory')

@@ -65,9 +65,12 @@ def rebuild_store(session: Session, config: Config, store_id: int, now: datetime
     """Replace the store's recommendation rows inside the caller's transaction; return products and pairs kept."""
     store = session.get(Store, store_id)
     settings = flow_settings.effective(session, config, store_id, SECTION)
-    if store is None or not settings["enabled"]:
-        return {"disabled": 1}
+    if store is None:
+        return {"inactive": 1}
     session.execute(text("DELETE FROM product_recommendation WHERE store_id = :s"), {"s": store_id})
+    if not settings["enabled"]:
+        # Switched off: no email shows the products any more.
+        return {"disabled": 1}
     params = {"s": store_id, "min_co": int(settings["min_co_customers"]), "min_lift": float(settings["min_lift"]),
               "per_product": int(settings["per_product"]), "now": now}
     for name in ("rec_owned", "rec_buyers"):

@@ -50,8 +50,9 @@ def product(session: Session, store_id: int, *, consumable: bool = True, days_of
             **kw: Any) -> Product:
     """Create a product with one variant."""
     n = next(_seq)
-    row = Product(store_id=store_id, external_id=f"gid://shopify/Product/{n}", title=f"P{n}",
-                  consumable=consumable, days_of_supply=days_of_supply, **kw)
+    kw.setdefault("title", f"P{n}")
+    row = Product(store_id=store_id, external_id=f"gid://shopify/Product/{n}", consumable=consumable,
+                  days_of_supply=days_of_supply, **kw)
     session.add(row)
     session.flush()
     session.add(Variant(store_id=store_id, product_id=row.id, external_id=f"gid://shopify/ProductVariant/{n}",

@@ -42,8 +42,8 @@ MAX_LATE_DAYS = 30
 
 
 def _last_orders(run: FlowRun) -> Any:
-    """Return the subquery of each customer's last counted order time (``c``, ``t``)."""
-    return (select(Order.customer_id.label("c"), func.max(Order.created_at_remote).label("t"))
+    """Return the subquery of each customer's last counted order time (``cid``, ``last_at``)."""
+    return (select(Order.customer_id.label("cid"), func.max(Order.created_at_remote).label("last_at"))
             .where(Order.store_id == run.store.id, Order.customer_id.is_not(None), Order.cancelled_at.is_(None))
             .group_by(Order.customer_id))
 
@@ -56,12 +56,12 @@ def _entries(run: FlowRun, newest: Any, oldest: Any | None, limit: int | None) -
         last = last.having(func.max(Order.created_at_remote) > oldest)
     last = last.subquery()
     recent = run.now - timedelta(days=run.settings["reentry_days"])
-    entered = exists().where(Message.store_id == run.store.id, Message.customer_id == last.c.c,
+    entered = exists().where(Message.store_id == run.store.id, Message.customer_id == last.c.cid,
                              Message.flow == NAME, Message.step == "main", Message.created_at > recent)
-    query = (select(last.c.c, last.c.t, Customer.email, Customer.locale, Customer.redacted_at)
-             .join(Customer, Customer.id == last.c.c)
+    query = (select(last.c.cid, last.c.last_at, Customer.email, Customer.locale, Customer.redacted_at)
+             .join(Customer, Customer.id == last.c.cid)
              .where(~entered)
-             .order_by(last.c.t.desc(), last.c.c))
+             .order_by(last.c.last_at.desc(), last.c.cid))
     if limit is not None:
         query = query.limit(limit)
     return list(run.session.execute(query))
@@ -72,7 +72,7 @@ def _anchor_orders(run: FlowRun, entries: list[Any]) -> dict[int, int]:
     if not entries:
         return {}
     found: dict[int, int] = {}
-    wanted = {row.c: row.t for row in entries}
+    wanted = {row.cid: row.last_at for row in entries}
     ids = sorted(wanted)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
@@ -95,11 +95,11 @@ def _rows(run: FlowRun, entries: list[Any], backfill: bool) -> Rows:
         extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
         payload = {"discount_amount": settings["save_amount"], "discount_min_subtotal": settings["spend_amount"],
                    "discount_valid_days": settings["code_valid_days"], "currency": store.currency,
-                   "recommendations": settings["recommendations"], "last_order_at": row.t.isoformat(),
+                   "recommendations": settings["recommendations"], "last_order_at": row.last_at.isoformat(),
                    "backfill": backfill}
         rows.append(message_row(store_id=store.id, flow=NAME, step="main",
-                                key_parts=(f"customer={row.c}", f"order={anchors[row.c]}"), scheduled_for=run.now,
-                                customer_id=row.c, order_id=anchors[row.c], locale=row.locale, marketing=True,
+                                key_parts=(f"customer={row.cid}", f"order={anchors[row.cid]}"), scheduled_for=run.now,
+                                customer_id=row.cid, order_id=anchors[row.cid], locale=row.locale, marketing=True,
                                 to_address=row.email if store.protected_data_access else None, payload=payload,
                                 **extra))
     return rows

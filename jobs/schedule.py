@@ -62,6 +62,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="cancel re-ordered reminders, plan due replenishment reminders"),
     JobSpec("winback", "plugin.flows.runner:run_winback", HOUR,
             description="win-back emails to newly dormant customers (and the paced backfill), reminders"),
+    JobSpec("vip", "plugin.flows.vip:run", HOUR,
+            description="follow the VIP segment: Shopify VIP tag added/removed, welcome email with a perk"),
     JobSpec("recommendations", "plugin.recommendations:rebuild", DAY,
             description="recompute the co-purchase recommendations marketing emails show"),
     JobSpec("ticket_alerts", "plugin.flows.runner:run_ticket_alert", 5 * 60, platforms=("shopify", "amazon"),

@@ -106,6 +106,18 @@ WINBACK = SettingsSchema((
     _holdout(),
 ))
 
+VIP = SettingsSchema((
+    Setting("tag", "text", "VIP", "Shopify customer tag while VIP",
+            help="Added with tagsAdd when a customer enters the VIP segment and removed with tagsRemove when they "
+                 "leave, so your own discounts and theme can recognise them."),
+    Setting("perk_percent", "int", 15, "Welcome code: discount (%)", min=0, max=100,
+            help="0 sends the welcome without a code."),
+    Setting("code_valid_days", "int", 60, "The code is valid for (days)", min=1, max=365),
+    Setting("perk_text", "text", "", "Your VIP perks, in your words (shown in the email)"),
+    Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),
+    _holdout(),
+))
+
 # The daily co-purchase job (plugin.recommendations); marketing templates show its products.
 RECOMMENDATIONS = SettingsSchema((
     Setting("min_co_customers", "int", 3, "A pair needs this many customers who bought both", min=1, max=100000),
@@ -128,6 +140,7 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "survey": SURVEY,
     "replenishment": REPLENISHMENT,
     "winback": WINBACK,
+    "vip": VIP,
     "recommendations": RECOMMENDATIONS,
     "tickets": TICKETS,
 }

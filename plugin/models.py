@@ -760,3 +760,23 @@ class ProductRecommendation(Base):
     lift: Mapped[float] = mapped_column(Double)
     rank: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime]
+
+
+class VipMember(Base):
+    """A customer's time in the VIP segment (the merchant's segment rules) and whether Shopify carries their tag.
+
+    Kept by plugin.flows.vip from ``customer_metrics.segment``: ``entered_at`` when they last entered, ``left_at``
+    once they left (NULL while VIP). ``tagged`` says whether the store's VIP tag is on the Shopify customer
+    (``tagsAdd`` / ``tagsRemove``); the job brings it in line with ``left_at`` and keeps the last refusal.
+    """
+
+    __tablename__ = "vip_member"
+    __table_args__ = (Index("ix_vip_member_store_left", "store_id", "left_at"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    entered_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    tagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    tag: Mapped[str | None] = mapped_column(String(255))
+    tag_error: Mapped[str | None] = mapped_column(Text)

@@ -155,6 +155,14 @@ DISCOUNT_CODE_CREATE = """mutation DiscountCodeCreate($input: DiscountCodeBasicI
   }
 }"""
 
+# https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsAdd (and tagsRemove): the VIP tag on a customer.
+TAGS_ADD = """mutation TagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } }
+}"""
+TAGS_REMOVE = """mutation TagsRemove($id: ID!, $tags: [String!]!) {
+  tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } }
+}"""
+
 # The billing address is the default of the postal address every commercial email carries (CAN-SPAM).
 SHOP_ADDRESS_FIELDS = "billingAddress { countryCodeV2 formatted(withCompany: true) }"
 SHOP = """query Shop {
@@ -176,6 +184,8 @@ ALL_DOCUMENTS: dict[str, str] = {
     "bulk_by_id": BULK_BY_ID,
     "bulk_current": BULK_CURRENT,
     "discount_code_create": DISCOUNT_CODE_CREATE,
+    "tags_add": TAGS_ADD,
+    "tags_remove": TAGS_REMOVE,
     "shop": SHOP,
     "bulk_orders": bulk_orders(),
     "bulk_orders_since": bulk_orders(SEARCH_EXAMPLE),

@@ -13,13 +13,14 @@ from plugin.flows import (
     review_request,
     survey,
     ticket_alert,
+    vip,
     winback,
 )
 from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
-    ticket_alert.FLOW, winback.FLOW)}
+    ticket_alert.FLOW, winback.FLOW, vip.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

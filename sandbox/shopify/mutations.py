@@ -120,9 +120,59 @@ def webhook_subscription_delete(_: Any, info: GraphQLResolveInfo, id: str) -> di
     return {"deletedWebhookSubscriptionId": id, "userErrors": []}
 
 
+def _tagged_customer(ctx: Context, id_: str, tags: list[str]) -> tuple[Any, list[dict[str, Any]]]:
+    parsed = parse_gid(id_)
+    if parsed is None or parsed[0] != "Customer" or parsed[1] not in ctx.store.customers_by_id:
+        return None, [{"field": ["id"], "message": "Resource does not exist"}]
+    if any(len(t.strip()) > 255 for t in tags):
+        return None, [{"field": ["tags"], "message": "Tags are too long (maximum is 255 characters)"}]
+    return ctx.store.customers_by_id[parsed[1]], []
+
+
+def tags_add(_: Any, info: GraphQLResolveInfo, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: A002
+    """Resolve ``tagsAdd`` on a customer (requires ``write_customers``); adding a tag it has is a no-op.
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsAdd
+    """
+    ctx = _ctx(info)
+    ctx.require("write_customers", "tagsAdd")
+    customer, errors = _tagged_customer(ctx, id, tags)
+    if errors:
+        return {"node": None, "userErrors": errors}
+    with ctx.world.lock:
+        have = list(customer.tags)
+        lowered = {t.lower() for t in have}
+        added = [t.strip() for t in tags if t.strip() and t.strip().lower() not in lowered]
+        if added:
+            customer.tags = tuple(have + added)
+            customer.updated_at = ctx.now
+    return {"node": customer, "userErrors": []}
+
+
+def tags_remove(_: Any, info: GraphQLResolveInfo, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: A002
+    """Resolve ``tagsRemove`` on a customer (requires ``write_customers``); removing an absent tag is a no-op.
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsRemove
+    """
+    ctx = _ctx(info)
+    ctx.require("write_customers", "tagsRemove")
+    customer, errors = _tagged_customer(ctx, id, tags)
+    if errors:
+        return {"node": None, "userErrors": errors}
+    gone = {t.strip().lower() for t in tags}
+    with ctx.world.lock:
+        kept = tuple(t for t in customer.tags if t.lower() not in gone)
+        if kept != tuple(customer.tags):
+            customer.tags = kept
+            customer.updated_at = ctx.now
+    return {"node": customer, "userErrors": []}
+
+
 MUTATIONS = {
     "bulkOperationRunQuery": bulk_operation_run_query,
     "discountCodeBasicCreate": discount_code_basic_create,
     "webhookSubscriptionCreate": webhook_subscription_create,
     "webhookSubscriptionDelete": webhook_subscription_delete,
+    "tagsAdd": tags_add,
+    "tagsRemove": tags_remove,
 }

@@ -65,8 +65,9 @@ def order(session: Session, store_id: int, customer_id: int | None, created: dat
           lines: list[tuple[int, int]] = (), **kw: Any) -> Order:
     """Create an order with (product_id, quantity) lines."""
     n = next(_seq)
+    kw.setdefault("total_price", Decimal("10"))
     row = Order(store_id=store_id, external_id=f"gid://shopify/Order/{n}", name=f"#{n}", customer_id=customer_id,
-                created_at_remote=created, currency="USD", total_price=Decimal("10"), **kw)
+                created_at_remote=created, currency="USD", **kw)
     session.add(row)
     session.flush()
     for i, (product_id, qty) in enumerate(lines):

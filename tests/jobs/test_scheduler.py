@@ -40,6 +40,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "ticket_alerts": "plugin.flows.runner:run_ticket_alert",
         "winback": "plugin.flows.runner:run_winback",
         "recommendations": "plugin.recommendations:rebuild",
+        "vip": "plugin.flows.vip:run",
         "dispatch": "jobs.dispatch:dispatch_due",
         "amazon_solicitations": "plugin.flows.amazon_review_request:run",
         "amazon_feedback": "plugin.sync.amazon_feedback_run:run",

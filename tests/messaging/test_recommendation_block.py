@@ -38,3 +38,10 @@ def test_shipped_winback_templates_name_code_amounts_and_recommendations(locale)
         assert "WELCOMEBACK-3F9A1C2B7D" in rendered.html
         assert "Rosemary hand cream" in rendered.html and "rosemary-hand-cream" in rendered.html
         assert rendered.subject
+
+
+@pytest.mark.parametrize("locale", locales.SUPPORTED)
+def test_shipped_vip_template_names_code_perks_and_recommendations(locale):
+    rendered = preview("vip", "main", locale)
+    assert "VIP-8E21F0A4C9" in rendered.html and "Free shipping on every order" in rendered.html
+    assert "Rosemary hand cream" in rendered.html

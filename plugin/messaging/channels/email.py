@@ -40,9 +40,9 @@ log = logging.getLogger("aftercare.messaging")
 
 SCALES = {"nps": range(0, 11), "csat": range(1, 6)}
 # Steps whose single-use code the channel creates in Shopify before the email leaves.
-OFFER_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main")})
+OFFER_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"), ("vip", "main")})
 # Steps whose code the channel names itself (from the idempotency key); replenishment names its own.
-CODE_PREFIXES = {("survey", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK"}
+CODE_PREFIXES = {("survey", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK", ("vip", "main"): "VIP"}
 DEFAULT_RECOMMENDATIONS = 3
 
 
@@ -175,6 +175,11 @@ class EmailChannel:
                        discount_amount=_as_decimal(payload.get("discount_amount")),
                        discount_min_subtotal=_as_decimal(payload.get("discount_min_subtotal")),
                        discount_ends_at=_as_datetime(payload.get("discount_ends_at")))
+        elif flow == "vip":
+            ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
+                       discount_percent=payload.get("discount_percent"),
+                       discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
+                       perk_text=str(payload.get("perk_text") or ""))
         elif flow == "ticket_alert":
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
             due = ticket.sla_due_at if ticket else _as_datetime(payload.get("sla_due_at"))
@@ -221,7 +226,8 @@ class EmailChannel:
             discount.update(amount=str(payload["discount_amount"]), minimum=payload.get("discount_min_subtotal"),
                             ends_at=payload.get("discount_ends_at"))
         else:
-            discount["percent"] = float(payload.get("discount_percent") or 10)
+            discount.update(percent=float(payload.get("discount_percent") or 10),
+                            ends_at=payload.get("discount_ends_at"))
         return discount
 
     @staticmethod
@@ -283,7 +289,8 @@ class EmailChannel:
                                      ends_at=_as_datetime(discount.get("ends_at")))
             else:
                 create_discount_code(client, discount["code"], customer_external_id=discount["customer"],
-                                     starts_at=self.ctx.clock.now(), percent=discount["percent"])
+                                     starts_at=self.ctx.clock.now(), percent=discount["percent"],
+                                     ends_at=_as_datetime(discount.get("ends_at")))
         except ShopifyUserError as exc:
             if "TAKEN" not in exc.codes:
                 raise DeliveryError(f"Shopify refused the discount code: {exc}", permanent=True) from exc

@@ -118,6 +118,16 @@ VIP = SettingsSchema((
     _holdout(),
 ))
 
+BIRTHDAY = SettingsSchema((
+    Setting("lead_days", "int", 3, "Days before the birthday", min=0, max=30),
+    Setting("send_time", "time", "09:00", "Send at (the customer's local time, HH:MM)"),
+    Setting("discount_percent", "int", 20, "Birthday code: discount (%)", min=0, max=100,
+            help="0 sends the greeting without a code."),
+    Setting("code_valid_days", "int", 14, "The code is valid for (days)", min=1, max=90),
+    Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),
+    _holdout(),
+))
+
 # The daily co-purchase job (plugin.recommendations); marketing templates show its products.
 RECOMMENDATIONS = SettingsSchema((
     Setting("min_co_customers", "int", 3, "A pair needs this many customers who bought both", min=1, max=100000),
@@ -141,6 +151,7 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "replenishment": REPLENISHMENT,
     "winback": WINBACK,
     "vip": VIP,
+    "birthday": BIRTHDAY,
     "recommendations": RECOMMENDATIONS,
     "tickets": TICKETS,
 }

@@ -38,7 +38,7 @@ def upgrade() -> None:
     op.create_index('ix_product_recommendation_store_rank', 'product_recommendation',
                     ['store_id', 'product_id', 'rank'], unique=False)
     op.create_table('vip_member',
-    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('store_id', sa.Integer(), nullable=False),
     sa.Column('entered_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('left_at', plugin.types.UTCDateTime(timezone=True), nullable=True),

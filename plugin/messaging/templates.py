@@ -43,13 +43,14 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "replenishment": ("main",),
     "winback": ("main", "reminder"),
     "vip": ("main",),
+    "birthday": ("main",),
     "ticket_alert": ("main",),
     "test": ("main",),
 }
 # The marketing steps (DESIGN §4): only their templates get ``recommendations`` (kept equal to the flows'
 # declarations by tests/messaging/test_recommendation_block.py).
 MARKETING_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"),
-                             ("winback", "reminder"), ("vip", "main")})
+                             ("winback", "reminder"), ("vip", "main"), ("birthday", "main")})
 # Names a review request may never use: asking for reviews must not depend on a score (no review gating).
 SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "sentiment", "kind"})
 
@@ -287,6 +288,9 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
     elif flow == "winback":
         ctx.update(shop_url=base, discount_code="WELCOMEBACK-3F9A1C2B7D", discount_amount=Decimal("30"),
                    discount_min_subtotal=Decimal("100"), discount_ends_at=datetime(2026, 4, 2, 9, 0))
+    elif flow == "birthday":
+        ctx.update(shop_url=base, discount_code="BDAY-5C0FFEE123", discount_percent=20,
+                   discount_ends_at=datetime(2026, 3, 31, 9, 0), birthday=date(2026, 3, 20))
     elif flow == "vip":
         ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15,
                    discount_ends_at=datetime(2026, 5, 1, 9, 0), perk_text="Free shipping on every order")

@@ -40,9 +40,11 @@ log = logging.getLogger("aftercare.messaging")
 
 SCALES = {"nps": range(0, 11), "csat": range(1, 6)}
 # Steps whose single-use code the channel creates in Shopify before the email leaves.
-OFFER_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"), ("vip", "main")})
+OFFER_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"), ("vip", "main"),
+                         ("birthday", "main")})
 # Steps whose code the channel names itself (from the idempotency key); replenishment names its own.
-CODE_PREFIXES = {("survey", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK", ("vip", "main"): "VIP"}
+CODE_PREFIXES = {("survey", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK", ("vip", "main"): "VIP",
+                 ("birthday", "main"): "BDAY"}
 DEFAULT_RECOMMENDATIONS = 3
 
 
@@ -175,6 +177,11 @@ class EmailChannel:
                        discount_amount=_as_decimal(payload.get("discount_amount")),
                        discount_min_subtotal=_as_decimal(payload.get("discount_min_subtotal")),
                        discount_ends_at=_as_datetime(payload.get("discount_ends_at")))
+        elif flow == "birthday":
+            ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
+                       discount_percent=payload.get("discount_percent"),
+                       discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
+                       birthday=date.fromisoformat(payload["birthday_on"]) if payload.get("birthday_on") else None)
         elif flow == "vip":
             ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
                        discount_percent=payload.get("discount_percent"),

@@ -45,3 +45,9 @@ def test_shipped_vip_template_names_code_perks_and_recommendations(locale):
     rendered = preview("vip", "main", locale)
     assert "VIP-8E21F0A4C9" in rendered.html and "Free shipping on every order" in rendered.html
     assert "Rosemary hand cream" in rendered.html
+
+
+@pytest.mark.parametrize("locale", locales.SUPPORTED)
+def test_shipped_birthday_template_names_code_and_recommendations(locale):
+    rendered = preview("birthday", "main", locale)
+    assert "BDAY-5C0FFEE123" in rendered.html and "Rosemary hand cream" in rendered.html

@@ -183,7 +183,10 @@ class Customer(TimestampMixin, Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     marketing_consent_at: Mapped[datetime | None]
+    # Month and day only (the year is never used); set by sync or the customer's own "tell us" page.
     birthday: Mapped[date | None] = mapped_column(Date)
+    # When the customer last set it on that page: once a year, so nobody games the birthday code.
+    birthday_changed_at: Mapped[datetime | None]
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     remote_created_at: Mapped[datetime | None]
     remote_updated_at: Mapped[datetime | None]

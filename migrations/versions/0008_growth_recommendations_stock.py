@@ -20,6 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('customer') as batch:
+        batch.add_column(sa.Column('birthday_changed_at', plugin.types.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table('product') as batch:
         batch.add_column(sa.Column('total_inventory', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('tracks_inventory', sa.Boolean(), nullable=True))
@@ -59,6 +61,8 @@ def downgrade() -> None:
     op.drop_table('vip_member')
     op.drop_index('ix_product_recommendation_store_rank', table_name='product_recommendation')
     op.drop_table('product_recommendation')
+    with op.batch_alter_table('customer') as batch:
+        batch.drop_column('birthday_changed_at')
     with op.batch_alter_table('product') as batch:
         batch.drop_column('tracks_inventory')
         batch.drop_column('total_inventory')

@@ -300,6 +300,8 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
         ctx.pop("unsubscribe_url")
     elif flow == "test":
         ctx.pop("unsubscribe_url")
+    if "unsubscribe_url" in ctx:
+        ctx["birthday_url"] = "https://aftercare.example/b/sample"
     if (flow, step) in MARKETING_STEPS:
         ctx["recommendations"] = [
             {"title": "Rosemary hand cream", "url": f"{base}/products/rosemary-hand-cream", **image},

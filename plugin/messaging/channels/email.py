@@ -140,6 +140,8 @@ class EmailChannel:
         }
         if message.flow not in ("ticket_alert", "test"):
             ctx["unsubscribe_url"] = self._link("unsubscribe", message)
+            # The signed "tell us your birthday" page (plugin.public), for any email to a known customer.
+            ctx["birthday_url"] = self._link("birthday", message) if customer is not None else None
         order = session.get(Order, message.order_id) if message.order_id else None
         order_vars = {"name": (order.name if order else None) or payload.get("order_name") or "",
                       "date": order.created_at_remote if order else None,

@@ -62,6 +62,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="cancel re-ordered reminders, plan due replenishment reminders"),
     JobSpec("winback", "plugin.flows.runner:run_winback", HOUR,
             description="win-back emails to newly dormant customers (and the paced backfill), reminders"),
+    JobSpec("birthday_metafields", "plugin.flows.birthday:read_metafields", HOUR,
+            description="read the merchant's birthday metafield for the next customers (rolling pass)"),
     JobSpec("birthday", "plugin.flows.runner:run_birthday", HOUR,
             description="birthday emails with a code, lead_days before, at 09:00 local"),
     JobSpec("vip", "plugin.flows.vip:run", HOUR,

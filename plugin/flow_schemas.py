@@ -119,6 +119,10 @@ VIP = SettingsSchema((
 ))
 
 BIRTHDAY = SettingsSchema((
+    Setting("metafield", "text", "", "Customer metafield with the birthday (namespace.key)",
+            help="Shopify has no birthday field. Name the customer metafield your store keeps it in (e.g. "
+                 "facts.birth_date, a date metafield); only month and day are used. Customers can also tell "
+                 "you on the page linked from the win-back and VIP emails, and that answer wins."),
     Setting("lead_days", "int", 3, "Days before the birthday", min=0, max=30),
     Setting("send_time", "time", "09:00", "Send at (the customer's local time, HH:MM)"),
     Setting("discount_percent", "int", 20, "Birthday code: discount (%)", min=0, max=100,

@@ -4,7 +4,7 @@ CSRF-protected, forged or expired links change nothing; the win-back and VIP ema
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import select
 

@@ -155,6 +155,11 @@ DISCOUNT_CODE_CREATE = """mutation DiscountCodeCreate($input: DiscountCodeBasicI
   }
 }"""
 
+# One named metafield of up to 250 customers (the merchant's birthday field); namespace and key are variables.
+CUSTOMER_METAFIELD = """query CustomerMetafield($ids: [ID!]!, $namespace: String, $key: String!) {
+  nodes(ids: $ids) { ... on Customer { id metafield(namespace: $namespace, key: $key) { type value } } }
+}"""
+
 # https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsAdd (and tagsRemove): the VIP tag on a customer.
 TAGS_ADD = """mutation TagsAdd($id: ID!, $tags: [String!]!) {
   tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } }
@@ -184,6 +189,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "bulk_by_id": BULK_BY_ID,
     "bulk_current": BULK_CURRENT,
     "discount_code_create": DISCOUNT_CODE_CREATE,
+    "customer_metafield": CUSTOMER_METAFIELD,
     "tags_add": TAGS_ADD,
     "tags_remove": TAGS_REMOVE,
     "shop": SHOP,

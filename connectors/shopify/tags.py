@@ -26,3 +26,4 @@ def remove_customer_tags(client: ShopifyClient, customer_external_id: str, tags:
     answer = client.execute(queries.TAGS_REMOVE, {"id": to_gid("Customer", customer_external_id),
                                                   "tags": list(tags)})
     raise_user_errors(answer.get("tagsRemove"), "tagsRemove")
+

@@ -17,14 +17,18 @@ import calendar
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
+from connectors.shopify.metafields import customer_metafields
 from plugin import flow_schemas
+from plugin.context import JobContext
 from plugin.flows.audience import contact_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
+from plugin.marketplaces import shopify_client
 from plugin.messaging import sendtime
 from plugin.messaging.outbox import message_row
-from plugin.models import Customer
+from plugin.models import Customer, Store
+from plugin.sync.state import get_sync_state, mark_sync_success
 
 NAME = "birthday"
 # A birthday email whose moment passed more than this long ago (the job was down) is not sent late.
@@ -111,3 +115,69 @@ FLOW = Flow(
     settings=flow_schemas.BIRTHDAY,
     counts=("planned", "not_sent"),
 )
+
+
+# -- the merchant's birthday metafield -------------------------------------------------------------------------
+METAFIELD_STREAM = "birthday_metafield"
+PAGE = 250
+PAGES_PER_RUN = 40
+# Month and day only: stored in a leap year so that 29 February is a birthday like any other.
+STORED_YEAR = 2000
+
+
+def parse_birthday(value: str) -> date | None:
+    """Read a metafield value as a month and day: ``1990-04-01`` (a ``date`` metafield), ``--04-01`` or ``04-01``."""
+    text = value.strip().strip('"')
+    parts = text.lstrip("-").split("-")
+    try:
+        if len(parts) == 3 and len(parts[0]) == 4:
+            month, day = int(parts[1]), int(parts[2][:2])
+        elif len(parts) == 2:
+            month, day = int(parts[0]), int(parts[1])
+        else:
+            return None
+        return date(STORED_YEAR, month, day)
+    except ValueError:
+        return None
+
+
+def read_metafields(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: read the merchant's birthday metafield for the next customers (a rolling pass over the store).
+
+    Customers who set their birthday on the signed page keep theirs: it is their own word.
+    """
+    from plugin.flows import runner
+
+    with ctx.database.session() as session:
+        settings = runner.load_settings(session, ctx.config, FLOW, store_id)
+        store = session.get(Store, store_id)
+        named = str(settings["metafield"]).strip()
+        if runner.refusal(FLOW, store, settings) or not named:
+            return {"off": 1}
+        cursor = int(get_sync_state(session, store_id, METAFIELD_STREAM).cursor or 0)
+    namespace, _, key = named.rpartition(".")
+    client = shopify_client(ctx, store_id)
+    counts = {"read": 0, "set": 0}
+    for _ in range(PAGES_PER_RUN):
+        with ctx.database.session() as session:
+            page = session.execute(
+                select(Customer.id, Customer.external_id)
+                .where(Customer.store_id == store_id, Customer.id > cursor, Customer.redacted_at.is_(None),
+                       Customer.birthday_changed_at.is_(None))
+                .order_by(Customer.id).limit(PAGE)).all()
+        found = customer_metafields(client, [ext for _cid, ext in page], namespace or None, key) if page else {}
+        with ctx.database.session() as session:
+            for cid, ext in page:
+                birthday = parse_birthday(found[ext][1]) if ext in found else None
+                if birthday is not None:
+                    counts["set"] += session.execute(
+                        update(Customer).where(Customer.id == cid, Customer.birthday_changed_at.is_(None),
+                                               or_(Customer.birthday.is_(None), Customer.birthday != birthday))
+                        .values(birthday=birthday)).rowcount or 0
+            counts["read"] += len(page)
+            cursor = page[-1][0] if len(page) == PAGE else 0
+            mark_sync_success(session, store_id, METAFIELD_STREAM, cursor=str(cursor), now=ctx.clock.now(),
+                              records=len(page))
+        if cursor == 0:
+            break
+    return counts

@@ -73,6 +73,8 @@ class Customer:
     note: str | None = None
     verified_email: bool = True
     state: str = "ENABLED"
+    # Metafields by "namespace.key": (type, value), e.g. {"facts.birth_date": ("date", "1990-04-01")}.
+    metafields: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def gid(self) -> str:

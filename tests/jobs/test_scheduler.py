@@ -42,6 +42,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "recommendations": "plugin.recommendations:rebuild",
         "vip": "plugin.flows.vip:run",
         "birthday": "plugin.flows.runner:run_birthday",
+        "birthday_metafields": "plugin.flows.birthday:read_metafields",
         "dispatch": "jobs.dispatch:dispatch_due",
         "amazon_solicitations": "plugin.flows.amazon_review_request:run",
         "amazon_feedback": "plugin.sync.amazon_feedback_run:run",

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from connectors.shopify.errors import ShopifyError, ShopifyUserError
+from connectors.shopify.errors import ShopifyAuthError, ShopifyError, ShopifyGraphQLError, ShopifyUserError
 from connectors.shopify.tags import add_customer_tags, remove_customer_tags
 from plugin import flow_schemas
 from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
@@ -88,7 +88,9 @@ def push_tags(ctx: JobContext, store_id: int, limit: int = 500) -> dict[str, int
             (add_customer_tags if add else remove_customer_tags)(client, external_id, [tag])
         except ShopifyUserError as exc:
             error = str(exc)
-        except (ReinstallNeeded, ShopifyGrantError) as exc:
+        except (ReinstallNeeded, ShopifyGrantError, ShopifyAuthError, ShopifyGraphQLError) as exc:
+            # No grant, or the request itself is refused (e.g. ACCESS_DENIED without write_customers): every other
+            # customer would fail the same way, so stop and try again next hour.
             log.warning("cannot tag VIP customers", extra={"store_id": store_id, "error": str(exc)})
             counts["tag_errors"] += 1
             break

@@ -77,8 +77,8 @@ def test_store_on_another_platform_writes_nothing(ctx):
 
 def test_unknown_store_and_flow(ctx):
     assert runner.run_review_request(ctx, 999_999) == {"inactive": 1}
-    with pytest.raises(LookupError, match="no flow named 'birthday'"):
-        get_flow("birthday")
+    with pytest.raises(LookupError, match="no flow named 'anniversary'"):
+        get_flow("anniversary")
 
 
 # -- holdout ------------------------------------------------------------------------------------------------

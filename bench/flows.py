@@ -33,10 +33,10 @@ from pg_database import open_database
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from plugin import flow_settings
+from plugin import flow_settings, recommendations
 from plugin.config import load_config
 from plugin.db import Database
-from plugin.flows import get_flow, replenishment_plan, review_reply, review_request, survey, ticket_alert
+from plugin.flows import get_flow, replenishment_plan, review_reply, review_request, survey, ticket_alert, winback
 from plugin.flows.base import FlowRun
 from plugin.messaging.outbox import schedule
 from plugin.models import Base, Store
@@ -196,11 +196,14 @@ def run_flows(db: Database) -> dict[str, float]:
         return session.get(Store, 1)
 
     settings = {name: get_flow(name).settings.load(flow_settings.defaults(config, get_flow(name).settings_section))
-                for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert")}
+                for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert", "winback")}
+    settings["winback_backfill"] = get_flow("winback").settings.load(
+        {**flow_settings.defaults(config, "winback"), "backfill_enabled": True})
 
     def run_of(s: Session, name: str) -> FlowRun:
+        flow = get_flow(name.removesuffix("_backfill"))
         return FlowRun(session=s, config=config, store=store(s), settings=settings[name], now=NOW,
-                       counts={c: 0 for c in get_flow(name).counts})
+                       counts={c: 0 for c in flow.counts})
 
     print("raw figures:")
     for table in ("customer", "orders", "order_line", "review", "message"):
@@ -221,6 +224,25 @@ def run_flows(db: Database) -> dict[str, float]:
         lambda s: review_reply.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
     figures["ticket_alerts"], _ = timed("tickets: SLA breaches", in_tx(
         lambda s: len(ticket_alert.due_alerts(run_of(s, "ticket_alert")))))
+    figures["winback"], _ = timed("win-back: exit + newly dormant + reminders", in_tx(lambda s: (
+        winback.cancel_ordered_again(run_of(s, "winback")), len(winback.due_winbacks(run_of(s, "winback"))),
+        len(winback.due_reminders(run_of(s, "winback"))))))
+    figures["winback_backfill"], _ = timed("win-back: the same with the backfill on (cap 200)", in_tx(lambda s: (
+        winback.cancel_ordered_again(run_of(s, "winback_backfill")),
+        len(winback.due_winbacks(run_of(s, "winback_backfill"))),
+        len(winback.due_reminders(run_of(s, "winback_backfill"))))))
+    figures["recommendations"], _ = timed("recommendations: daily co-purchase rebuild", in_tx(
+        lambda s: recommendations.rebuild_store(s, config, 1, NOW)))
+
+    def shown(s: Session) -> int:
+        recommendations.rebuild_store(s, config, 1, NOW)
+        started = time.perf_counter()
+        found = recommendations.for_customers(s, store(s), range(1, 1001), 3)
+        figures["recommendations_read"] = time.perf_counter() - started
+        return sum(len(v) for v in found.values())
+
+    timed("recommendations: (rebuild) + read for 1,000 customers", in_tx(shown))
+    print(f"  {'  of which the read':<48} {figures['recommendations_read']:8.2f} s", flush=True)
     return figures
 
 

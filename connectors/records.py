@@ -54,6 +54,9 @@ class ProductRecord:
     updated_at: datetime | None = None
     image_url: str | None = None
     image_alt: str | None = None
+    # Stock (Shopify totalInventory / tracksInventory); None where the marketplace does not say.
+    total_inventory: int | None = None
+    tracks_inventory: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,57 @@ REPLENISHMENT = SettingsSchema((
     _holdout(),
 ))
 
+WINBACK = SettingsSchema((
+    Setting("dormant_after_days", "int", 180, "Dormant after this many days without an order", min=30, max=1095),
+    Setting("spend_amount", "float", 100, "Welcome-back code: spend at least (store currency)", min=0, max=100000,
+            help="The code's minimum subtotal (Shopify minimumRequirement), in the store's currency."),
+    Setting("save_amount", "float", 30, "Welcome-back code: save (store currency)", min=1, max=100000),
+    Setting("code_valid_days", "int", 30, "The code is valid for (days)", min=1, max=365),
+    Setting("reminder_enabled", "bool", True, "Remind once if the code is unused"),
+    Setting("reminder_delay_days", "float", 14, "Reminder after (days)", min=1, max=90),
+    Setting("reentry_days", "int", 365, "A customer enters again no sooner than (days)", min=30, max=3650),
+    Setting("backfill_enabled", "bool", False, "Include customers who were already dormant",
+            help="Customers dormant for longer than a week when the flow runs are added a few a day, most "
+                 "recently lapsed first, until the day's win-back emails reach the daily cap."),
+    Setting("backfill_daily_cap", "int", 200, "Win-back emails per day while the backfill runs", min=1,
+            max=100000),
+    Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),
+    _holdout(),
+))
+
+VIP = SettingsSchema((
+    Setting("tag", "text", "VIP", "Shopify customer tag while VIP",
+            help="Added with tagsAdd when a customer enters the VIP segment and removed with tagsRemove when they "
+                 "leave, so your own discounts and theme can recognise them."),
+    Setting("perk_percent", "int", 15, "Welcome code: discount (%)", min=0, max=100,
+            help="0 sends the welcome without a code."),
+    Setting("code_valid_days", "int", 60, "The code is valid for (days)", min=1, max=365),
+    Setting("perk_text", "text", "", "Your VIP perks, in your words (shown in the email)"),
+    Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),
+    _holdout(),
+))
+
+BIRTHDAY = SettingsSchema((
+    Setting("metafield", "text", "", "Customer metafield with the birthday (namespace.key)",
+            help="Shopify has no birthday field. Name the customer metafield your store keeps it in (e.g. "
+                 "facts.birth_date, a date metafield); only month and day are used. Customers can also tell "
+                 "you on the page linked from the win-back and VIP emails, and that answer wins."),
+    Setting("lead_days", "int", 3, "Days before the birthday", min=0, max=30),
+    Setting("send_time", "time", "09:00", "Send at (the customer's local time, HH:MM)"),
+    Setting("discount_percent", "int", 20, "Birthday code: discount (%)", min=0, max=100,
+            help="0 sends the greeting without a code."),
+    Setting("code_valid_days", "int", 14, "The code is valid for (days)", min=1, max=90),
+    Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),
+    _holdout(),
+))
+
+# The daily co-purchase job (plugin.recommendations); marketing templates show its products.
+RECOMMENDATIONS = SettingsSchema((
+    Setting("min_co_customers", "int", 3, "A pair needs this many customers who bought both", min=1, max=100000),
+    Setting("min_lift", "float", 1.0, "Keep pairs whose lift over popularity exceeds", min=0, max=1000),
+    Setting("per_product", "int", 10, "Products kept per product", min=1, max=50),
+))
+
 # Complaint tickets' service-level targets (the ticket_alert flow and plugin.tickets read them).
 TICKETS = SettingsSchema((
     _sla(1, 1, "safety/counterfeit"),
@@ -102,6 +153,10 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "review_reply": REVIEW_REPLY,
     "survey": SURVEY,
     "replenishment": REPLENISHMENT,
+    "winback": WINBACK,
+    "vip": VIP,
+    "birthday": BIRTHDAY,
+    "recommendations": RECOMMENDATIONS,
     "tickets": TICKETS,
 }
 

@@ -183,7 +183,10 @@ class Customer(TimestampMixin, Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     marketing_consent_at: Mapped[datetime | None]
+    # Month and day only (the year is never used); set by sync or the customer's own "tell us" page.
     birthday: Mapped[date | None] = mapped_column(Date)
+    # When the customer last set it on that page: once a year, so nobody games the birthday code.
+    birthday_changed_at: Mapped[datetime | None]
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     remote_created_at: Mapped[datetime | None]
     remote_updated_at: Mapped[datetime | None]
@@ -219,6 +222,10 @@ class Product(TimestampMixin, Base):
     # The featured image emails show wherever a flow names the product (Shopify featuredMedia).
     image_url: Mapped[str | None] = mapped_column(String(2048))
     image_alt: Mapped[str | None] = mapped_column(String(512))
+    # Shopify's totalInventory and tracksInventory: recommendations never name a product out of stock.
+    # NULL: not known (Amazon, or stored before these columns until the next sync).
+    total_inventory: Mapped[int | None]
+    tracks_inventory: Mapped[bool | None]
     remote_updated_at: Mapped[datetime | None]
 
     variants: Mapped[list[Variant]] = relationship(back_populates="product", passive_deletes=True)
@@ -754,3 +761,44 @@ class MetricCounter(Base):
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     labels: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class ProductRecommendation(Base):
+    """"Customers who bought X also bought Y": one store's item-to-item co-purchase pairs, rebuilt daily.
+
+    Written by plugin.recommendations (set-based SQL). ``co_customers`` bought both X and Y; ``lift`` is how
+    much likelier a buyer of X is to buy Y than a customer at large (co_customers x customers / (buyers of X x
+    buyers of Y)); ``rank`` orders the Ys of one X (1 = best). Only the store is a foreign key: the table is
+    replaced whole on each run, and a deleted product simply drops out at the next one.
+    """
+
+    __tablename__ = "product_recommendation"
+    __table_args__ = (Index("ix_product_recommendation_store_rank", "store_id", "product_id", "rank"),)
+
+    product_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recommended_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    co_customers: Mapped[int] = mapped_column(Integer)
+    lift: Mapped[float] = mapped_column(Double)
+    rank: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime]
+
+
+class VipMember(Base):
+    """A customer's time in the VIP segment (the merchant's segment rules) and whether Shopify carries their tag.
+
+    Kept by plugin.flows.vip from ``customer_metrics.segment``: ``entered_at`` when they last entered, ``left_at``
+    once they left (NULL while VIP). ``tagged`` says whether the store's VIP tag is on the Shopify customer
+    (``tagsAdd`` / ``tagsRemove``); the job brings it in line with ``left_at`` and keeps the last refusal.
+    """
+
+    __tablename__ = "vip_member"
+    __table_args__ = (Index("ix_vip_member_store_left", "store_id", "left_at"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    entered_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    tagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    tag: Mapped[str | None] = mapped_column(String(255))
+    tag_error: Mapped[str | None] = mapped_column(Text)

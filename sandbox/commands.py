@@ -21,7 +21,8 @@ def sandbox_group() -> None:
               help="Register this app at start (default: AFTERCARE_SHOPIFY_API_KEY).")
 @click.option("--client-secret", default="", envvar="AFTERCARE_SHOPIFY_API_SECRET",
               help="Its secret (default: AFTERCARE_SHOPIFY_API_SECRET).")
-@click.option("--scopes", default="read_orders,read_all_orders,read_customers,read_products,write_discounts",
+@click.option("--scopes", default="read_orders,read_all_orders,read_customers,write_customers,read_products,"
+                                  "write_discounts",
               show_default=True)
 @click.option("--webhook-url", default=None, help="Where the registered app receives webhooks.")
 def sandbox_shopify(port: int, host: str, seed: int, customers: int, orders: int, shops: tuple[str, ...],

@@ -25,7 +25,7 @@ from sandbox.shopify.models import money
 from tests.conftest import TEST_ENCRYPTION_KEY, test_settings
 
 CLIENT_ID = "sync-test-app"
-SCOPES = ["read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts",
+SCOPES = ["read_orders", "read_all_orders", "read_customers", "write_customers", "read_products", "write_discounts",
           "read_discounts"]
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -39,8 +39,12 @@ def _stamp(value: datetime) -> str:
 
 def create_discount_code(client: ShopifyClient, code: str, *, customer_external_id: str, starts_at: datetime,
                          percent: float | None = None, amount: Decimal | None = None,
-                         ends_at: datetime | None = None, title: str | None = None) -> DiscountCode:
+                         ends_at: datetime | None = None, title: str | None = None,
+                         minimum_subtotal: Decimal | None = None) -> DiscountCode:
     """Create a single-use code for one customer: ``percent`` off (e.g. 10 for 10 %) or a fixed ``amount`` off.
+
+    ``minimum_subtotal`` makes it a spend-X-save-Y code: it applies only from that subtotal up
+    (``minimumRequirement.subtotal``, in the shop's currency).
 
     Raises ShopifyUserError (``codes`` holds e.g. ``TAKEN``) when Shopify refuses the input.
     """
@@ -62,6 +66,10 @@ def create_discount_code(client: ShopifyClient, code: str, *, customer_external_
         "customerSelection": {"customers": {"add": [to_gid("Customer", customer_external_id)]}},
         "customerGets": {"value": value, "items": {"all": True}},
     }
+    if minimum_subtotal is not None:
+        if minimum_subtotal < 0:
+            raise ValueError("minimum_subtotal must not be negative")
+        data["minimumRequirement"] = {"subtotal": {"greaterThanOrEqualToSubtotal": str(minimum_subtotal)}}
     answer = client.execute(queries.DISCOUNT_CODE_CREATE, {"input": data})
     payload = raise_user_errors(answer.get("discountCodeBasicCreate"), "discountCodeBasicCreate")
     node = payload.get("codeDiscountNode") or {}

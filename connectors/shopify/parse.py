@@ -183,6 +183,8 @@ def product_record(node: dict[str, Any], variants: Iterable[dict[str, Any]]) -> 
         updated_at=parse_time(node.get("updatedAt")),
         image_url=image_url,
         image_alt=image_alt,
+        total_inventory=node.get("totalInventory"),
+        tracks_inventory=node.get("tracksInventory"),
         variants=tuple(VariantRecord(external_id=numeric_id(v["id"]) or "", sku=v.get("sku") or None,
                                      title=v.get("title") or "",
                                      price=Decimal(str(v["price"])) if v.get("price") is not None else None)

@@ -31,7 +31,7 @@ fulfillments(first: 5) { id status createdAt deliveredAt estimatedDeliveryAt }
 customer { %s }""" % CUSTOMER_FIELDS
 
 # featuredMedia, not the deprecated featuredImage; the preview image of any media kind is an image with alt text.
-PRODUCT_FIELDS = """id title handle productType vendor status tags updatedAt
+PRODUCT_FIELDS = """id title handle productType vendor status tags updatedAt totalInventory tracksInventory
 featuredMedia { alt preview { image { url altText } } }"""
 VARIANT_FIELDS = "id sku title price"
 
@@ -155,6 +155,19 @@ DISCOUNT_CODE_CREATE = """mutation DiscountCodeCreate($input: DiscountCodeBasicI
   }
 }"""
 
+# One named metafield of up to 250 customers (the merchant's birthday field); namespace and key are variables.
+CUSTOMER_METAFIELD = """query CustomerMetafield($ids: [ID!]!, $namespace: String, $key: String!) {
+  nodes(ids: $ids) { ... on Customer { id metafield(namespace: $namespace, key: $key) { type value } } }
+}"""
+
+# https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsAdd (and tagsRemove): the VIP tag on a customer.
+TAGS_ADD = """mutation TagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } }
+}"""
+TAGS_REMOVE = """mutation TagsRemove($id: ID!, $tags: [String!]!) {
+  tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } }
+}"""
+
 # The billing address is the default of the postal address every commercial email carries (CAN-SPAM).
 SHOP_ADDRESS_FIELDS = "billingAddress { countryCodeV2 formatted(withCompany: true) }"
 SHOP = """query Shop {
@@ -176,6 +189,9 @@ ALL_DOCUMENTS: dict[str, str] = {
     "bulk_by_id": BULK_BY_ID,
     "bulk_current": BULK_CURRENT,
     "discount_code_create": DISCOUNT_CODE_CREATE,
+    "customer_metafield": CUSTOMER_METAFIELD,
+    "tags_add": TAGS_ADD,
+    "tags_remove": TAGS_REMOVE,
     "shop": SHOP,
     "bulk_orders": bulk_orders(),
     "bulk_orders_since": bulk_orders(SEARCH_EXAMPLE),

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from plugin.flows import (
     amazon_review_request,
+    birthday,
     replenishment,
     review_reply,
     review_request,
     survey,
     ticket_alert,
+    vip,
+    winback,
 )
 from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
-    ticket_alert.FLOW)}
+    ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

@@ -135,6 +135,16 @@ def run_review_reply(ctx: JobContext, store_id: int) -> dict[str, int]:
     return run(ctx, store_id, "review_reply")
 
 
+def run_winback(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: cancel win-backs of customers who ordered again, then write due win-backs and reminders."""
+    return run(ctx, store_id, "winback")
+
+
+def run_birthday(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the birthday emails whose local moment has come."""
+    return run(ctx, store_id, "birthday")
+
+
 def run_ticket_alert(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Job: email the merchant once per open ticket whose SLA has passed."""
     return run(ctx, store_id, "ticket_alert")

@@ -19,6 +19,8 @@ HOLDOUT = "holdout"
 ALREADY_REORDERED = "already_reordered"
 ACTIVE_SUBSCRIPTION = "active_subscription"
 NO_MERCHANT_ADDRESS = "no_merchant_address"
+# The customer ordered again: a win-back (or its reminder) has nothing left to win.
+ORDERED_AGAIN = "ordered_again"
 # -- written by the send policy and the last check: marketing needs the sender's postal address (CAN-SPAM) ----
 NO_POSTAL_ADDRESS = "no_postal_address"
 # -- written by bounce and complaint reports that arrive after the send (plugin.messaging.withdrawals) ---------
@@ -398,6 +400,18 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hant": "顧客在提醒前已再次購買該商品。",
         "ar": "أعاد العميل طلب المنتج قبل موعد التذكير.",
     },
+    ORDERED_AGAIN: {
+        "en": "The customer ordered again, so the win-back was no longer needed.",
+        "de": "Der Kunde hat wieder bestellt, die Rückgewinnung war nicht mehr nötig.",
+        "fr": "Le client a recommandé : la relance de reconquête n'était plus utile.",
+        "es": "El cliente volvió a comprar, así que la recuperación ya no hacía falta.",
+        "it": "Il cliente ha ordinato di nuovo: il messaggio di riconquista non serviva più.",
+        "pt-BR": "O cliente comprou de novo, então a reconquista não era mais necessária.",
+        "ja": "顧客が再び注文したため、休眠復帰メールは不要になりました。",
+        "zh-Hans": "客户已再次下单，无需再发送召回邮件。",
+        "zh-Hant": "顧客已再次下單，無需再傳送喚回郵件。",
+        "ar": "طلب العميل مجددًا، فلم تعد رسالة الاستعادة لازمة.",
+    },
     ACTIVE_SUBSCRIPTION: {
         "en": "The customer has an active subscription for the product.",
         "de": "Der Kunde hat ein aktives Abonnement für das Produkt.",
@@ -561,7 +575,7 @@ LABELS: dict[str, dict[str, str]] = {
 # Causes that never go away: a skip with one of these is never resent.
 PERMANENT = frozenset({"channel_not_allowed", "customer_redacted", ORDER_CANCELLED, ORDER_REFUNDED, ORDER_RETURNED,
                        "order_deleted", "product_deleted", "customer_deleted", "duplicate", ALREADY_REORDERED,
-                       ACTIVE_SUBSCRIPTION, "not_offered", "window_closed", "estimated_window_closed",
+                       ORDERED_AGAIN, ACTIVE_SUBSCRIPTION, "not_offered", "window_closed", "estimated_window_closed",
                        "delivery_unknown", "no_delivery_date", "already_solicited"})
 # Prose still written by writers outside the flows (plugin.auth.lifecycle, plugin.webhooks.compliance, the
 # Amazon solicitation job) and by rows stored before the codes: read as their code.

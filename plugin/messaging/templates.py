@@ -41,9 +41,16 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "review_request": ("main", "reminder"),
     "survey": ("main", "followup", "comeback"),
     "replenishment": ("main",),
+    "winback": ("main", "reminder"),
+    "vip": ("main",),
+    "birthday": ("main",),
     "ticket_alert": ("main",),
     "test": ("main",),
 }
+# The marketing steps (DESIGN §4): only their templates get ``recommendations`` (kept equal to the flows'
+# declarations by tests/messaging/test_recommendation_block.py).
+MARKETING_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"),
+                             ("winback", "reminder"), ("vip", "main"), ("birthday", "main")})
 # Names a review request may never use: asking for reviews must not depend on a score (no review gating).
 SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "sentiment", "kind"})
 
@@ -278,12 +285,28 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
         ctx.update(product={"title": "Lavender soap", **image}, quantity=2, run_out_date=date(2026, 3, 20),
                    reorder_url="https://aftercare.example/r/sample", discount_code="REFILL10",
                    discount_percent=10, subscribe_offer=True, subscribe_url=f"{base}/products/lavender-soap")
+    elif flow == "winback":
+        ctx.update(shop_url=base, discount_code="WELCOMEBACK-3F9A1C2B7D", discount_amount=Decimal("30"),
+                   discount_min_subtotal=Decimal("100"), discount_ends_at=datetime(2026, 4, 2, 9, 0))
+    elif flow == "birthday":
+        ctx.update(shop_url=base, discount_code="BDAY-5C0FFEE123", discount_percent=20,
+                   discount_ends_at=datetime(2026, 3, 31, 9, 0), birthday=date(2026, 3, 20))
+    elif flow == "vip":
+        ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15,
+                   discount_ends_at=datetime(2026, 5, 1, 9, 0), perk_text="Free shipping on every order")
     elif flow == "ticket_alert":
         ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 2,
                            "sla_due_at": datetime(2026, 3, 2, 9, 0), "url": "https://aftercare.example/admin/t/17"})
         ctx.pop("unsubscribe_url")
     elif flow == "test":
         ctx.pop("unsubscribe_url")
+    if "unsubscribe_url" in ctx:
+        ctx["birthday_url"] = "https://aftercare.example/b/sample"
+    if (flow, step) in MARKETING_STEPS:
+        ctx["recommendations"] = [
+            {"title": "Rosemary hand cream", "url": f"{base}/products/rosemary-hand-cream", **image},
+            {"title": "Oat bath soak", "url": f"{base}/products/oat-bath-soak", "image_url": None,
+             "image_alt": "Oat bath soak"}]
     return ctx
 
 

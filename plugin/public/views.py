@@ -13,9 +13,11 @@ import hashlib
 import hmac
 import logging
 import secrets
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from babel.dates import format_date, get_month_names
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from sqlalchemy import select
 
@@ -30,6 +32,7 @@ bp = Blueprint("public", __name__, template_folder="templates")
 log = logging.getLogger("aftercare.public")
 
 CSRF_COOKIE = "aftercare_csrf"
+BIRTHDAY_COOKIE = "aftercare_birthday_csrf"
 SCALES = {"nps": (0, 10), "csat": (1, 5)}
 
 
@@ -237,3 +240,74 @@ def review(token: str) -> Response:
         # Judge.me's widget anchors its review form here on the product page.
         return redirect(f"{base}/products/{quote(product.handle)}#judgeme_product_reviews", code=302)
     return redirect(base, code=302)
+
+
+# -- "tell us your birthday" -------------------------------------------------------------------------------------
+# Month and day only: the date is stored in a leap year so that 29 February is a birthday like any other.
+BIRTHDAY_YEAR = 2000
+BIRTHDAY_CHANGE_DAYS = 365
+
+
+def _birthday_csrf(nonce: str, message_id: int) -> str:
+    key = get_config().secrets.secret_key.encode()
+    return hmac.new(key, f"birthday:{message_id}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def _birthday_page(message: Message, token: str, customer: Customer, notice: str = "", status: int = 200
+                   ) -> Response:
+    now = get_clock().now()
+    changed = customer.birthday_changed_at
+    editable = changed is None or now >= changed + timedelta(days=BIRTHDAY_CHANGE_DAYS)
+    locale = locales.choose(message.locale or customer.locale, None)
+    ui = templates.ui_strings(locale)
+    if not editable and not notice:
+        again = (changed + timedelta(days=BIRTHDAY_CHANGE_DAYS)).date()
+        notice = ui["birthday_locked"].format(date=format_date(again, format="long",
+                                                               locale=locales.babel_locale(locale)))
+    nonce = request.cookies.get(BIRTHDAY_COOKIE) or secrets.token_urlsafe(24)
+    names = get_month_names("wide", locale=locales.babel_locale(locale))
+    response = _page(message, "public/birthday.html", status=status, token=token, notice=notice,
+                     editable=editable, csrf=_birthday_csrf(nonce, message.id),
+                     months=[{"value": m, "label": names[m]} for m in range(1, 13)],
+                     month=customer.birthday.month if customer.birthday else None,
+                     day=customer.birthday.day if customer.birthday else None)
+    response.set_cookie(BIRTHDAY_COOKIE, nonce, httponly=True, samesite="Lax", secure=cookies_secure(),
+                        path="/b/", max_age=60 * 60 * 24)
+    return response
+
+
+def _birthday_customer(token: str) -> tuple[Message, Customer]:
+    _payload, message = _load("birthday", token)
+    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
+    if customer is None or customer.redacted_at is not None:
+        raise _BadLink(410)
+    return message, customer
+
+
+@bp.get("/b/<token>")
+def birthday_form(token: str) -> Response:
+    """Show the month-and-day form (or when it can be changed again); a GET changes nothing."""
+    message, customer = _birthday_customer(token)
+    return _birthday_page(message, token, customer)
+
+
+@bp.post("/b/<token>")
+def birthday_save(token: str) -> Response:
+    """Save the customer's month and day, at most once a year (CSRF-protected form)."""
+    message, customer = _birthday_customer(token)
+    ui = templates.ui_strings(locales.choose(message.locale or customer.locale, None))
+    nonce = request.cookies.get(BIRTHDAY_COOKIE, "")
+    if not nonce or not hmac.compare_digest(request.form.get("csrf", ""), _birthday_csrf(nonce, message.id)):
+        return _page(message, "public/message.html", status=400, title=ui["form_expired"], text="")
+    now = get_clock().now()
+    if customer.birthday_changed_at is not None and \
+            now < customer.birthday_changed_at + timedelta(days=BIRTHDAY_CHANGE_DAYS):
+        return _birthday_page(message, token, customer, status=409)
+    try:
+        chosen = date(BIRTHDAY_YEAR, int(request.form.get("month", "")), int(request.form.get("day", "")))
+    except ValueError:
+        return _birthday_page(message, token, customer, notice=ui["birthday_invalid"], status=400)
+    customer.birthday, customer.birthday_changed_at = chosen, now
+    get_session().flush()
+    log.info("birthday set", extra={"store_id": message.store_id, "customer_id": customer.id})
+    return _birthday_page(message, token, customer, notice=ui["birthday_saved"])

@@ -30,7 +30,7 @@ from plugin.sync.tombstones import add_tombstone
 
 # Connector-owned product fields; the replenishment settings are the merchant's and never appear here.
 PRODUCT_FIELDS = ("title", "handle", "product_type", "vendor", "status", "image_url", "image_alt",
-                  "remote_updated_at")
+                  "total_inventory", "tracks_inventory", "remote_updated_at")
 VARIANT_FIELDS = ("product_id", "sku", "title", "price")
 
 
@@ -47,6 +47,7 @@ def upsert_products(session: Session, store_id: int, records: Iterable[ProductRe
                         "handle": r.handle, "product_type": r.product_type, "vendor": r.vendor,
                         "status": r.status, "image_url": _fitting_url(r.image_url),
                         "image_alt": r.image_alt[:512] if r.image_alt else None,
+                        "total_inventory": r.total_inventory, "tracks_inventory": r.tracks_inventory,
                         "remote_updated_at": r.updated_at} for r in batch)
         written += len(upsert(session, PRODUCTS, rows, keys=("store_id", "external_id"), update=PRODUCT_FIELDS,
                                where=lambda excluded: not_older(PRODUCTS, excluded)))

@@ -209,6 +209,7 @@ def erase_customer_fields(customer: Customer, now: datetime) -> None:
     """Clear a customer row's personal data and mark it erased; the id stays (upserts never refill it)."""
     customer.email = customer.first_name = customer.locale = customer.country = customer.time_zone = None
     customer.birthday = None
+    customer.birthday_changed_at = None
     customer.tags = []
     customer.marketing_consent = False
     customer.marketing_consent_at = None

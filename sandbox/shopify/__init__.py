@@ -53,7 +53,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
                         help="myshopify domain to seed (repeatable); default " + DEFAULT_SHOP)
     parser.add_argument("--client-id", help="register this app at start (secret from --client-secret)")
     parser.add_argument("--client-secret", default="")
-    parser.add_argument("--scopes", default="read_orders,read_all_orders,read_customers,read_products,"
+    parser.add_argument("--scopes", default="read_orders,read_all_orders,read_customers,write_customers,read_products,"
                                             "write_discounts")
     parser.add_argument("--webhook-url", default=None, help="where the registered app receives webhooks")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sandbox.shopify.models import gid, money
@@ -28,6 +29,8 @@ class DiscountCode:
     amount_cents: int | None
     customer_ids: tuple[str, ...]
     created_at: datetime
+    # minimumRequirement.subtotal.greaterThanOrEqualToSubtotal in cents; None: no minimum.
+    minimum_subtotal_cents: int | None = None
 
     @property
     def gid(self) -> str:
@@ -47,7 +50,9 @@ class DiscountCode:
         value = f"{self.percentage * 100:g}% off" if self.percentage is not None else \
             f"{money(self.amount_cents or 0)} off"
         limit = " • One use per customer" if self.applies_once_per_customer else ""
-        return f"{value} entire order{limit}"
+        minimum = f" • Minimum purchase of {money(self.minimum_subtotal_cents)}" \
+            if self.minimum_subtotal_cents is not None else ""
+        return f"{value} entire order{minimum}{limit}"
 
 
 def validate_input(data: dict[str, Any], existing_codes: set[str]) -> list[dict[str, Any]]:
@@ -80,6 +85,13 @@ def validate_input(data: dict[str, Any], existing_codes: set[str]) -> list[dict[
     elif "percentage" in value and not 0 < float(value["percentage"]) <= 1:
         err(["customerGets", "value", "percentage"], "Value must be between 0.0 and 1.0",
             "VALUE_OUTSIDE_RANGE")
+    minimum = data.get("minimumRequirement") or {}
+    if minimum.get("quantity") and minimum.get("subtotal"):
+        err(["minimumRequirement"], "Only one of quantity or subtotal is allowed", "INVALID")
+    subtotal = (minimum.get("subtotal") or {}).get("greaterThanOrEqualToSubtotal")
+    if subtotal is not None and Decimal(str(subtotal)) < 0:
+        err(["minimumRequirement", "subtotal", "greaterThanOrEqualToSubtotal"],
+            "Minimum subtotal must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO")
     if data.get("usageLimit") is not None and data["usageLimit"] < 1:
         err(["usageLimit"], "Usage limit must be greater than 0", "GREATER_THAN")
     return errors

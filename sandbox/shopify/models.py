@@ -73,6 +73,8 @@ class Customer:
     note: str | None = None
     verified_email: bool = True
     state: str = "ENABLED"
+    # Metafields by "namespace.key": (type, value), e.g. {"facts.birth_date": ("date", "1990-04-01")}.
+    metafields: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def gid(self) -> str:
@@ -118,6 +120,8 @@ class Product:
     # The featured image (featuredMedia) and its alt text; None: the product has no media.
     image_url: str | None = None
     image_alt: str | None = None
+    # False for a product sold without stock tracking (made to order, digital): never "out of stock".
+    tracks_inventory: bool = True
 
     @property
     def consumable(self) -> bool:

@@ -31,6 +31,11 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def _minimum_cents(data: dict[str, Any]) -> int | None:
+    subtotal = ((data.get("minimumRequirement") or {}).get("subtotal") or {}).get("greaterThanOrEqualToSubtotal")
+    return None if subtotal is None else int(Decimal(str(subtotal)) * 100)
+
+
 def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscount: dict[str, Any]  # noqa: N803
                                ) -> dict[str, Any]:
     """Resolve ``discountCodeBasicCreate`` (requires ``write_discounts``)."""
@@ -73,7 +78,7 @@ def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscou
             starts_at=starts or ctx.now, ends_at=ends, usage_limit=data.get("usageLimit"),
             applies_once_per_customer=bool(data.get("appliesOncePerCustomer")),
             percentage=float(value["percentage"]) if "percentage" in value else None, amount_cents=amount,
-            customer_ids=customers, created_at=ctx.now)
+            customer_ids=customers, created_at=ctx.now, minimum_subtotal_cents=_minimum_cents(data))
         ctx.state.discounts[discount.id] = discount
     return {"codeDiscountNode": discount, "userErrors": []}
 
@@ -115,9 +120,59 @@ def webhook_subscription_delete(_: Any, info: GraphQLResolveInfo, id: str) -> di
     return {"deletedWebhookSubscriptionId": id, "userErrors": []}
 
 
+def _tagged_customer(ctx: Context, id_: str, tags: list[str]) -> tuple[Any, list[dict[str, Any]]]:
+    parsed = parse_gid(id_)
+    if parsed is None or parsed[0] != "Customer" or parsed[1] not in ctx.store.customers_by_id:
+        return None, [{"field": ["id"], "message": "Resource does not exist"}]
+    if any(len(t.strip()) > 255 for t in tags):
+        return None, [{"field": ["tags"], "message": "Tags are too long (maximum is 255 characters)"}]
+    return ctx.store.customers_by_id[parsed[1]], []
+
+
+def tags_add(_: Any, info: GraphQLResolveInfo, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: A002
+    """Resolve ``tagsAdd`` on a customer (requires ``write_customers``); adding a tag it has is a no-op.
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsAdd
+    """
+    ctx = _ctx(info)
+    ctx.require("write_customers", "tagsAdd")
+    customer, errors = _tagged_customer(ctx, id, tags)
+    if errors:
+        return {"node": None, "userErrors": errors}
+    with ctx.world.lock:
+        have = list(customer.tags)
+        lowered = {t.lower() for t in have}
+        added = [t.strip() for t in tags if t.strip() and t.strip().lower() not in lowered]
+        if added:
+            customer.tags = tuple(have + added)
+            customer.updated_at = ctx.now
+    return {"node": customer, "userErrors": []}
+
+
+def tags_remove(_: Any, info: GraphQLResolveInfo, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: A002
+    """Resolve ``tagsRemove`` on a customer (requires ``write_customers``); removing an absent tag is a no-op.
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/tagsRemove
+    """
+    ctx = _ctx(info)
+    ctx.require("write_customers", "tagsRemove")
+    customer, errors = _tagged_customer(ctx, id, tags)
+    if errors:
+        return {"node": None, "userErrors": errors}
+    gone = {t.strip().lower() for t in tags}
+    with ctx.world.lock:
+        kept = tuple(t for t in customer.tags if t.lower() not in gone)
+        if kept != tuple(customer.tags):
+            customer.tags = kept
+            customer.updated_at = ctx.now
+    return {"node": customer, "userErrors": []}
+
+
 MUTATIONS = {
     "bulkOperationRunQuery": bulk_operation_run_query,
     "discountCodeBasicCreate": discount_code_basic_create,
     "webhookSubscriptionCreate": webhook_subscription_create,
     "webhookSubscriptionDelete": webhook_subscription_delete,
+    "tagsAdd": tags_add,
+    "tagsRemove": tags_remove,
 }

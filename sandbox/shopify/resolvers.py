@@ -9,6 +9,7 @@ phone null without protected customer data access
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -311,6 +312,21 @@ def _line_fields() -> dict[str, Any]:
     }
 
 
+def _metafield(c: Customer, info: GraphQLResolveInfo, key: str, namespace: str | None = None
+               ) -> dict[str, Any] | None:
+    """Resolve ``Customer.metafield``: ``key`` alone may be "namespace.key" (no app-reserved namespace here).
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Customer#field-metafield
+    """
+    full = f"{namespace}.{key}" if namespace else key
+    found = c.metafields.get(full)
+    if found is None:
+        return None
+    ns, _, name = full.rpartition(".")
+    return {"id": f"gid://shopify/Metafield/{zlib.crc32(f'{c.id}:{full}'.encode())}", "namespace": ns, "key": name,
+            "type": found[0], "value": found[1]}
+
+
 def _customer_fields() -> dict[str, Any]:
     def orders(c: Customer, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         ctx = _ctx(info)
@@ -343,6 +359,7 @@ def _customer_fields() -> dict[str, Any]:
         "amountSpent": spent,
         "lastOrder": last_order,
         "orders": orders,
+        "metafield": _metafield,
         "tags": lambda c, i: list(c.tags),
     }
 

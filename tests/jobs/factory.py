@@ -50,8 +50,9 @@ def product(session: Session, store_id: int, *, consumable: bool = True, days_of
             **kw: Any) -> Product:
     """Create a product with one variant."""
     n = next(_seq)
-    row = Product(store_id=store_id, external_id=f"gid://shopify/Product/{n}", title=f"P{n}",
-                  consumable=consumable, days_of_supply=days_of_supply, **kw)
+    kw.setdefault("title", f"P{n}")
+    row = Product(store_id=store_id, external_id=f"gid://shopify/Product/{n}", consumable=consumable,
+                  days_of_supply=days_of_supply, **kw)
     session.add(row)
     session.flush()
     session.add(Variant(store_id=store_id, product_id=row.id, external_id=f"gid://shopify/ProductVariant/{n}",
@@ -64,8 +65,9 @@ def order(session: Session, store_id: int, customer_id: int | None, created: dat
           lines: list[tuple[int, int]] = (), **kw: Any) -> Order:
     """Create an order with (product_id, quantity) lines."""
     n = next(_seq)
+    kw.setdefault("total_price", Decimal("10"))
     row = Order(store_id=store_id, external_id=f"gid://shopify/Order/{n}", name=f"#{n}", customer_id=customer_id,
-                created_at_remote=created, currency="USD", total_price=Decimal("10"), **kw)
+                created_at_remote=created, currency="USD", **kw)
     session.add(row)
     session.flush()
     for i, (product_id, qty) in enumerate(lines):

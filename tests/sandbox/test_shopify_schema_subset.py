@@ -60,7 +60,8 @@ def test_roots_are_shopifys(ours, official):
                                            "product", "node", "nodes", "currentBulkOperation",
                                            "webhookSubscriptions", "shopLocales"}
     assert set(ours.mutation_type.fields) == {"bulkOperationRunQuery", "discountCodeBasicCreate",
-                                              "webhookSubscriptionCreate", "webhookSubscriptionDelete"}
+                                              "webhookSubscriptionCreate", "webhookSubscriptionDelete",
+                                              "tagsAdd", "tagsRemove"}
 
 
 def test_every_type_exists_with_the_same_kind(ours, official):

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from connectors.shopify.discounts import create_discount_code
 from connectors.shopify.errors import ShopifyError, ShopifyUserError
-from plugin import flow_settings
+from plugin import flow_settings, recommendations
 from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
@@ -38,6 +39,13 @@ from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product
 log = logging.getLogger("aftercare.messaging")
 
 SCALES = {"nps": range(0, 11), "csat": range(1, 6)}
+# Steps whose single-use code the channel creates in Shopify before the email leaves.
+OFFER_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"), ("vip", "main"),
+                         ("birthday", "main")})
+# Steps whose code the channel names itself (from the idempotency key); replenishment names its own.
+CODE_PREFIXES = {("survey", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK", ("vip", "main"): "VIP",
+                 ("birthday", "main"): "BDAY"}
+DEFAULT_RECOMMENDATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class EmailChannel:
             raise DeliveryError("the message has no store or no address", permanent=True)
         customer = session.get(Customer, message.customer_id) if message.customer_id else None
         if store.platform == "shopify":
-            self._name_comeback_code(message)
+            self._name_code(message, self.ctx.clock.now())
         context = self.context(session, message, store, customer)
         key = (store.id, message.flow, message.step, decision.locale)
         if key not in self._sources:
@@ -136,6 +144,8 @@ class EmailChannel:
         }
         if message.flow not in ("ticket_alert", "test"):
             ctx["unsubscribe_url"] = self._link("unsubscribe", message)
+            # The signed "tell us your birthday" page (plugin.public), for any email to a known customer.
+            ctx["birthday_url"] = self._link("birthday", message) if customer is not None else None
         order = session.get(Order, message.order_id) if message.order_id else None
         order_vars = {"name": (order.name if order else None) or payload.get("order_name") or "",
                       "date": order.created_at_remote if order else None,
@@ -168,6 +178,21 @@ class EmailChannel:
                        discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
                        subscribe_offer=bool(payload.get("subscribe_offer")),
                        subscribe_url=payload.get("subscribe_url") or _product_url(shop_url, product))
+        elif flow == "winback":
+            ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
+                       discount_amount=_as_decimal(payload.get("discount_amount")),
+                       discount_min_subtotal=_as_decimal(payload.get("discount_min_subtotal")),
+                       discount_ends_at=_as_datetime(payload.get("discount_ends_at")))
+        elif flow == "birthday":
+            ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
+                       discount_percent=payload.get("discount_percent"),
+                       discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
+                       birthday=date.fromisoformat(payload["birthday_on"]) if payload.get("birthday_on") else None)
+        elif flow == "vip":
+            ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
+                       discount_percent=payload.get("discount_percent"),
+                       discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
+                       perk_text=str(payload.get("perk_text") or ""))
         elif flow == "ticket_alert":
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
             due = ticket.sla_due_at if ticket else _as_datetime(payload.get("sla_due_at"))
@@ -177,6 +202,12 @@ class EmailChannel:
                                "sla_due_at": due,
                                "url": f"{self.base_url}/admin/tickets/{message.ticket_id or payload.get('ticket_id')}"})
             ctx["timezone"] = ZoneInfo(store.timezone or "UTC")
+        if message.marketing and customer is not None:
+            # Selling belongs to marketing messages only (DESIGN §4): no other class gets the block at all, so
+            # a transactional, service or review-request template naming it is refused as an unknown variable.
+            count = int(payload.get("recommendations", DEFAULT_RECOMMENDATIONS))
+            found = recommendations.for_customers(session, store, [customer.id], count)[customer.id]
+            ctx["recommendations"] = [r.as_vars() for r in found]
         ctx.update(payload.get("vars") or {})
         return ctx
 
@@ -197,22 +228,37 @@ class EmailChannel:
 
     def _discount(self, message: Message, store: Store, customer: Customer | None) -> dict[str, Any] | None:
         payload = message.payload or {}
-        offers = (message.flow, message.step) in (("replenishment", "main"), ("survey", "comeback"))
-        if not offers or store.platform != "shopify" or customer is None or payload.get("discount_created"):
+        if (message.flow, message.step) not in OFFER_STEPS or store.platform != "shopify" or customer is None \
+                or payload.get("discount_created"):
             return None
         if not payload.get("discount_code"):
             return None
-        return {"store_id": store.id, "code": payload["discount_code"], "customer": customer.external_id,
-                "percent": float(payload.get("discount_percent") or 10)}
+        discount: dict[str, Any] = {"store_id": store.id, "code": payload["discount_code"],
+                                    "customer": customer.external_id}
+        if payload.get("discount_amount") is not None:
+            discount.update(amount=str(payload["discount_amount"]), minimum=payload.get("discount_min_subtotal"),
+                            ends_at=payload.get("discount_ends_at"))
+        else:
+            discount.update(percent=float(payload.get("discount_percent") or 10),
+                            ends_at=payload.get("discount_ends_at"))
+        return discount
 
     @staticmethod
-    def _name_comeback_code(message: Message) -> None:
-        """Give a come-back offer its single-use code, derived from the key so every resend shows the same one."""
+    def _name_code(message: Message, now: datetime) -> None:
+        """Give an offer its single-use code, derived from the key so every resend shows (and makes) the same one.
+
+        A win-back code also gets its end, fixed at the first claim: a resend keeps the date the email showed.
+        """
         payload = message.payload or {}
-        if (message.flow, message.step) == ("survey", "comeback") and payload.get("discount_percent") \
-                and not payload.get("discount_code"):
-            digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:10].upper()
-            message.payload = {**payload, "discount_code": f"COMEBACK-{digest}"}
+        prefix = CODE_PREFIXES.get((message.flow, message.step))
+        wanted = payload.get("discount_percent") or payload.get("discount_amount")
+        if prefix is None or not wanted or payload.get("discount_code"):
+            return
+        digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:10].upper()
+        named = {**payload, "discount_code": f"{prefix}-{digest}"}
+        if payload.get("discount_valid_days"):
+            named["discount_ends_at"] = (now + timedelta(days=float(payload["discount_valid_days"]))).isoformat()
+        message.payload = named
 
     # -- send ---------------------------------------------------------------------------------------------------
     @contextmanager
@@ -248,8 +294,16 @@ class EmailChannel:
         """Create the reminder's single-use code in Shopify; ``TAKEN`` for our own code means it exists."""
         try:
             client = shopify_client(self.ctx, discount["store_id"])
-            create_discount_code(client, discount["code"], customer_external_id=discount["customer"],
-                                 starts_at=self.ctx.clock.now(), percent=discount["percent"])
+            if "amount" in discount:
+                minimum = discount.get("minimum")
+                create_discount_code(client, discount["code"], customer_external_id=discount["customer"],
+                                     starts_at=self.ctx.clock.now(), amount=Decimal(discount["amount"]),
+                                     minimum_subtotal=Decimal(str(minimum)) if minimum else None,
+                                     ends_at=_as_datetime(discount.get("ends_at")))
+            else:
+                create_discount_code(client, discount["code"], customer_external_id=discount["customer"],
+                                     starts_at=self.ctx.clock.now(), percent=discount["percent"],
+                                     ends_at=_as_datetime(discount.get("ends_at")))
         except ShopifyUserError as exc:
             if "TAKEN" not in exc.codes:
                 raise DeliveryError(f"Shopify refused the discount code: {exc}", permanent=True) from exc
@@ -267,6 +321,10 @@ class EmailChannel:
         message = session.get(Message, message_id)
         if message is not None:
             message.payload = {**(message.payload or {}), "discount_created": True}
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def _as_date(value: Any, zone: ZoneInfo) -> date | None:

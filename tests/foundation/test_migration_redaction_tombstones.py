@@ -31,17 +31,19 @@ def test_upgrade_erases_customers_a_sync_brought_back_and_adds_missing_tombstone
             name="", currency="USD", timezone="UTC", primary_locale="en", status="active",
             scopes="").returning(stores.c.id, stores.c.external_id)).one()
         # Redacted before the backfill, then stored again by it (the bug), with a reminder scheduled.
-        back = Customer(store_id=store.id, external_id="101", email="back@example.org", first_name="Back",
-                        locale="de", country="DE", time_zone="Europe/Berlin", marketing_consent=True,
-                        marketing_consent_at=SYNCED, tags=["vip"])
-        kept = Customer(store_id=store.id, external_id="103", email="kept@example.org", first_name="Kept", tags=[])
-        session.add_all([back, kept])
-        session.flush()
+        customers = Table("customer", tables, autoload_with=session.connection())
+        back_id = session.execute(insert(customers).values(
+            store_id=store.id, external_id="101", email="back@example.org", first_name="Back", locale="de",
+            country="DE", time_zone="Europe/Berlin", marketing_consent=True, marketing_consent_at=SYNCED,
+            tags=["vip"]).returning(customers.c.id)).scalar_one()
+        kept_id = session.execute(insert(customers).values(
+            store_id=store.id, external_id="103", email="kept@example.org", first_name="Kept", tags=[])
+            .returning(customers.c.id)).scalar_one()
         enqueue(session, store_id=store.id, flow="replenishment", channel="email", idempotency_key="k-back",
-                scheduled_for=SYNCED, customer_id=back.id, to_address="back@example.org", marketing=True,
+                scheduled_for=SYNCED, customer_id=back_id, to_address="back@example.org", marketing=True,
                 payload={"first_name": "Back"})
         enqueue(session, store_id=store.id, flow="replenishment", channel="email", idempotency_key="k-kept",
-                scheduled_for=SYNCED, customer_id=kept.id, to_address="kept@example.org", marketing=True,
+                scheduled_for=SYNCED, customer_id=kept_id, to_address="kept@example.org", marketing=True,
                 payload={"first_name": "Kept"})
         for external_id in ("101", "102"):  # 102: redacted before the sync reached them, not stored since
             session.add(ComplianceRequest(store_id=store.id, shop_domain=store.external_id, kind="customers/redact",

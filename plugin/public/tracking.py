@@ -72,7 +72,7 @@ def _view(message: Message) -> dict[str, Any]:
              for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
                                          .order_by(OrderLine.id))]
     policy = store.refund_policy or {}
-    return {"order_name": order.name or "", "lines": lines, "parcels": parcels, "locale": locale,
+    return {"order_name": order.name or "", "lines": lines, "parcels": parcels,
             "policy_title": policy.get("title") or ui["track_policy"],
             "policy_text": templates.html_to_text(policy.get("body") or "").split("\n\n") if policy else [],
             "policy_url": policy.get("url")}

@@ -73,7 +73,8 @@ def _fresh_milestones(run: FlowRun, chosen: set[str]) -> dict[int, dict[str, dat
 
 
 def _take_waiting(run: FlowRun, parcel_ids: list[int]) -> dict[int, dict[str, datetime]]:
-    """Cancel updates of these parcels still waiting to go (``collapsed``) and return the milestones they held.
+    """Cancel updates of these parcels still waiting to go (``collapsed``) and return the milestones they held,
+    each with when it happened.
 
     Only rows still ``scheduled`` are taken (a row the dispatcher already claimed goes as it is).
     """
@@ -81,19 +82,27 @@ def _take_waiting(run: FlowRun, parcel_ids: list[int]) -> dict[int, dict[str, da
     if not parcel_ids:
         return held
     rows = run.session.execute(
-        select(ParcelNotice.parcel_id, ParcelNotice.milestone, ParcelNotice.created_at, Message.id)
+        select(ParcelNotice.parcel_id, ParcelNotice.milestone, Message.id)
         .join(Message, Message.idempotency_key == ParcelNotice.message_key)
         .where(ParcelNotice.parcel_id.in_(parcel_ids), Message.status == "scheduled")).all()
     taken: set[int] = set()
-    for message_id in {r[3] for r in rows}:
+    for message_id in sorted({r[2] for r in rows}):
         done = run.session.execute(update(Message).where(Message.id == message_id, Message.status == "scheduled")
-                                   .values(status="cancelled", skip_reason=COLLAPSED)).rowcount
+                                   .values(status="cancelled", skip_reason=COLLAPSED, updated_at=run.now)).rowcount
         if done:
             taken.add(message_id)
-    for parcel_id, milestone, created, message_id in rows:
+    for parcel_id, milestone, message_id in rows:
         if message_id in taken:
-            held[parcel_id][milestone] = created
+            held[parcel_id][milestone] = _happened(run, parcel_id, milestone)
     return held
+
+
+def _happened(run: FlowRun, parcel_id: int, milestone: str) -> datetime:
+    """Return when a parcel's milestone happened (its first event of that status; shipping for SHIPPED)."""
+    if milestone == "SHIPPED":
+        return run.session.scalar(select(Parcel.shipped_at).where(Parcel.id == parcel_id)) or run.now
+    return run.session.scalar(select(func.min(ParcelEvent.happened_at)).where(
+        ParcelEvent.parcel_id == parcel_id, ParcelEvent.status == milestone)) or run.now
 
 
 def due_updates(run: FlowRun) -> Rows:
@@ -140,7 +149,7 @@ def _note(run: FlowRun, parcel_id: int, milestones: dict[str, datetime], key: st
                                                        ParcelNotice.milestone.in_(known)).values(message_key=key))
     for milestone in sorted(set(milestones) - known):
         run.session.add(ParcelNotice(store_id=run.store.id, parcel_id=parcel_id, milestone=milestone,
-                                     message_key=key))
+                                     message_key=key, created_at=run.now))
     run.session.flush()
 
 

@@ -22,8 +22,8 @@ from jobs.dispatch import dispatch_due
 from jobs.webhooks import process_pending
 from plugin.flows.runner import run_delivery_update
 from plugin.marketplaces import shopify_client
-from plugin.sync.shopify_run import sync_shop_details
 from plugin.models import Customer, Message, Order, Parcel, ParcelEvent
+from plugin.sync.shopify_run import sync_shop_details
 from sandbox.shopify.timelines import events_for
 from sandbox.smtp import ReceivedMessage, SmtpSandbox
 from tests.shopify_app_env import ShopifyEnv, shopify_env

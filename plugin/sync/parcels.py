@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from connectors import delivery
@@ -146,6 +146,7 @@ def ingest_events(session: Session, store_id: int, events: Iterable[FulfillmentE
     """
     stored = unknown = 0
     parcels: set[int] = set()
+    orders: set[int] = set()
     for batch in chunked(events, batch_size):
         gids = sorted({fulfillment_gid(e.fulfillment_id) for e in batch})
         parcel_ids: dict[str, int] = {}
@@ -166,63 +167,138 @@ def ingest_events(session: Session, store_id: int, events: Iterable[FulfillmentE
             continue
         stmt = insert_for(session, EVENTS).on_conflict_do_nothing(index_elements=["store_id", "event_gid"])
         # A replayed event hits the unique key and returns nothing: only new events touch their parcel.
-        returned = session.execute(stmt.returning(EVENTS.c.parcel_id), list(rows.values())).scalars().all()
+        returned = session.execute(stmt.returning(EVENTS.c.parcel_id, EVENTS.c.id, EVENTS.c.status,
+                                                  EVENTS.c.happened_at, EVENTS.c.estimated_delivery_at),
+                                   list(rows.values())).all()
         stored += len(returned)
-        parcels |= set(returned)
-    orders = refresh_parcels(session, parcels)
+        new: dict[int, list[Any]] = {}
+        for row in returned:
+            new.setdefault(row.parcel_id, []).append(row)
+        parcels |= set(new)
+        orders |= advance_parcels(session, new)
     refresh_orders(session, orders)
     return EventIngest(stored=stored, parcels=parcels, orders=orders, unknown_parcel=unknown)
 
 
+def advance_parcels(session: Session, new: dict[int, list[Any]]) -> set[int]:
+    """Move parcels on by the events just stored for them; return the orders whose delivery or estimate moved.
+
+    Events that come after everything the parcel knew (the usual case: carriers report in order) advance it from
+    its stored state; a parcel that got an earlier event than its last one, or a delivery, is derived again from
+    all its events (``refresh_parcels``), so the result never depends on the order events arrived in.
+    """
+    if not new:
+        return set()
+    orders: set[int] = set()
+    again: list[int] = []
+    changes = []
+    for chunk in chunked(sorted(new), IN_CHUNK):
+        for row in session.execute(select(PARCELS.c.id, PARCELS.c.order_id, PARCELS.c.last_event_at,
+                                          PARCELS.c.estimated_delivery_at).where(PARCELS.c.id.in_(chunk))):
+            events = sorted(new[row.id], key=lambda e: (e.happened_at, e.id))
+            if any(e.status == "DELIVERED" for e in events) or (
+                    row.last_event_at is not None and events[0].happened_at < row.last_event_at):
+                again.append(row.id)
+                continue
+            estimates = [e.estimated_delivery_at for e in events if e.estimated_delivery_at is not None]
+            estimate = estimates[-1] if estimates else row.estimated_delivery_at
+            changes.append({"pid": row.id, "status": events[-1].status, "last_event_at": events[-1].happened_at,
+                            "estimated_delivery_at": estimate})
+            if estimate != row.estimated_delivery_at:
+                orders.add(row.order_id)
+    if changes:
+        session.execute(update(PARCELS).where(PARCELS.c.id == bindparam("pid"))
+                        .values(status=bindparam("status"), last_event_at=bindparam("last_event_at"),
+                                estimated_delivery_at=bindparam("estimated_delivery_at"), updated_at=func.now())
+                        .execution_options(synchronize_session=False), changes)
+    return orders | refresh_parcels(session, again)
+
+
 def refresh_parcels(session: Session, parcel_ids: Iterable[int]) -> set[int]:
     """Derive each parcel's status, last event, delivery time and estimate from its stored events; return the
-    ids of the parcels' orders.
+    ids of the orders whose parcels' delivery or estimate moved (they need ``refresh_orders``).
 
-    One set-based UPDATE per chunk: the latest event by ``happened_at`` (then id) gives the status; the first
-    delivery event the delivery time; the latest event carrying an estimate the estimate.
+    The latest event by ``happened_at`` (then id) gives the status; the first delivery event the delivery time;
+    the latest event carrying an estimate the estimate. Read per chunk in one query, written only where a value
+    differs (one executemany).
     """
     ids = sorted(set(parcel_ids))
     orders: set[int] = set()
-    e = EVENTS.alias("e")
     for chunk in chunked(ids, IN_CHUNK):
-        latest = (select(e.c.status).where(e.c.parcel_id == PARCELS.c.id)
-                  .order_by(e.c.happened_at.desc(), e.c.id.desc()).limit(1).scalar_subquery())
-        last_at = select(func.max(e.c.happened_at)).where(e.c.parcel_id == PARCELS.c.id).scalar_subquery()
-        delivered = (select(func.min(e.c.happened_at))
-                     .where(e.c.parcel_id == PARCELS.c.id, e.c.status == "DELIVERED").scalar_subquery())
-        estimate = (select(e.c.estimated_delivery_at)
-                    .where(e.c.parcel_id == PARCELS.c.id, e.c.estimated_delivery_at.is_not(None))
-                    .order_by(e.c.happened_at.desc(), e.c.id.desc()).limit(1).scalar_subquery())
-        session.execute(update(PARCELS).where(PARCELS.c.id.in_(chunk)).values(
-            status=latest, last_event_at=last_at,
-            delivered_at=func.coalesce(delivered, PARCELS.c.delivered_at),
-            estimated_delivery_at=func.coalesce(estimate, PARCELS.c.estimated_delivery_at)))
-        orders.update(session.scalars(select(Parcel.order_id).where(Parcel.id.in_(chunk))))
+        derived: dict[int, dict[str, Any]] = {}
+        for parcel_id, status, happened, estimate in session.execute(
+                select(EVENTS.c.parcel_id, EVENTS.c.status, EVENTS.c.happened_at, EVENTS.c.estimated_delivery_at)
+                .where(EVENTS.c.parcel_id.in_(chunk)).order_by(EVENTS.c.parcel_id, EVENTS.c.happened_at,
+                                                               EVENTS.c.id)):
+            d = derived.setdefault(parcel_id, {"status": None, "last_event_at": None, "delivered": None,
+                                               "estimate": None})
+            d["status"], d["last_event_at"] = status, happened
+            if status == "DELIVERED" and d["delivered"] is None:
+                d["delivered"] = happened
+            if estimate is not None:
+                d["estimate"] = estimate
+        changes = []
+        for row in session.execute(select(PARCELS.c.id, PARCELS.c.order_id, PARCELS.c.status, PARCELS.c.last_event_at,
+                                          PARCELS.c.delivered_at, PARCELS.c.estimated_delivery_at)
+                                   .where(PARCELS.c.id.in_(chunk))):
+            d = derived.get(row.id)
+            if d is None:
+                continue
+            new = {"status": d["status"], "last_event_at": d["last_event_at"],
+                   "delivered_at": d["delivered"] or row.delivered_at,
+                   "estimated_delivery_at": d["estimate"] or row.estimated_delivery_at}
+            old = {"status": row.status, "last_event_at": row.last_event_at, "delivered_at": row.delivered_at,
+                   "estimated_delivery_at": row.estimated_delivery_at}
+            if new != old:
+                changes.append({"pid": row.id, **new})
+                if (new["delivered_at"], new["estimated_delivery_at"]) != (old["delivered_at"],
+                                                                            old["estimated_delivery_at"]):
+                    orders.add(row.order_id)
+        if changes:
+            session.execute(update(PARCELS).where(PARCELS.c.id == bindparam("pid"))
+                            .values(status=bindparam("status"), last_event_at=bindparam("last_event_at"),
+                                    delivered_at=bindparam("delivered_at"),
+                                    estimated_delivery_at=bindparam("estimated_delivery_at"),
+                                    updated_at=func.now())
+                            .execution_options(synchronize_session=False), changes)
     return orders
 
 
 def refresh_orders(session: Session, order_ids: Iterable[int]) -> None:
     """Make each order follow its parcels: fulfilled when the first that ships left, delivered when the last
-    arrived, the latest carrier estimate of those still on their way. Orders without a parcel keep their facts.
+    arrived, the latest carrier estimate of those that ship. Orders without a parcel keep their facts; only
+    orders whose facts differ are written (their updated_at moves: the replenishment planner reads it).
     """
     ids = sorted(set(order_ids))
-    p = PARCELS.alias("p")
     orders: Table = Order.__table__  # type: ignore[assignment]
     for chunk in chunked(ids, IN_CHUNK):
-        ships = and_(p.c.order_id == orders.c.id, p.c.fulfillment_status == SHIPS)
-        first_shipped = select(func.min(p.c.shipped_at)).where(ships).scalar_subquery()
-        waiting = exists().where(ships, p.c.delivered_at.is_(None))
-        last_delivered = select(func.max(p.c.delivered_at)).where(ships).scalar_subquery()
-        estimate = select(func.max(p.c.estimated_delivery_at)).where(ships).scalar_subquery()
-        has_parcel = exists().where(p.c.order_id == orders.c.id)
-        values = {
-            "fulfilled_at": first_shipped,
-            "delivered_at": case((waiting, None), else_=last_delivered),
-            "estimated_delivery_at": func.coalesce(estimate, orders.c.estimated_delivery_at),
-        }
-        # Only orders whose facts differ are written (their updated_at moves: the replenishment planner reads it).
-        differs = [orders.c[name].is_distinct_from(expr) for name, expr in values.items()]
-        session.execute(update(orders).where(orders.c.id.in_(chunk), has_parcel, or_(*differs)).values(**values))
+        facts: dict[int, list[tuple[Any, Any, Any]]] = {}
+        listed: set[int] = set()
+        for order_id, status, shipped, delivered, estimate in session.execute(
+                select(PARCELS.c.order_id, PARCELS.c.fulfillment_status, PARCELS.c.shipped_at,
+                       PARCELS.c.delivered_at, PARCELS.c.estimated_delivery_at)
+                .where(PARCELS.c.order_id.in_(chunk))):
+            listed.add(order_id)
+            if status == SHIPS:
+                facts.setdefault(order_id, []).append((shipped, delivered, estimate))
+        changes = []
+        for row in session.execute(select(orders.c.id, orders.c.fulfilled_at, orders.c.delivered_at,
+                                          orders.c.estimated_delivery_at).where(orders.c.id.in_(sorted(listed)))):
+            ships = facts.get(row.id, [])
+            shipped = [s for s, _, _ in ships if s is not None]
+            delivered = [d for _, d, _ in ships]
+            estimates = [e for _, _, e in ships if e is not None]
+            new = {"fulfilled_at": min(shipped) if shipped else None,
+                   "delivered_at": max(delivered) if delivered and None not in delivered else None,  # type: ignore[type-var]
+                   "estimated_delivery_at": max(estimates) if estimates else row.estimated_delivery_at}
+            if new != {"fulfilled_at": row.fulfilled_at, "delivered_at": row.delivered_at,
+                       "estimated_delivery_at": row.estimated_delivery_at}:
+                changes.append({"oid": row.id, **new})
+        if changes:
+            session.execute(update(orders).where(orders.c.id == bindparam("oid"))
+                            .values(fulfilled_at=bindparam("fulfilled_at"), delivered_at=bindparam("delivered_at"),
+                                    estimated_delivery_at=bindparam("estimated_delivery_at"), updated_at=func.now())
+                            .execution_options(synchronize_session=False), changes)
 
 
 def parcels_to_read(session: Session, store_id: int, since: datetime, limit: int) -> list[Parcel]:

@@ -47,7 +47,8 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
 
     Keys of the result: ``seen`` (records read), ``orders`` (order rows new or changed), ``customers``
     (customer rows created or filled in), ``products`` / ``variants`` (catalog rows created from line ids),
-    ``lines_written`` (new or changed lines), ``lines_deleted`` (lines no longer in their order).
+    ``lines_written`` (new or changed lines), ``lines_deleted`` (lines no longer in their order), and
+    ``parcels`` (orders whose parcels changed) when there were any.
     An order whose stored copy is newer than the record keeps its data and its lines.
     """
     totals = dict.fromkeys(("seen", "orders", "customers", "products", "variants", "lines_written",
@@ -75,7 +76,9 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
             upsert_orders_staged(session, store_id, batch, totals)
         else:
             upsert_orders_generic(session, store_id, batch, totals)
-        totals["parcels"] = totals.get("parcels", 0) + _write_parcels(session, store_id, batch)
+        changed = _write_parcels(session, store_id, batch)
+        if changed:
+            totals["parcels"] = totals.get("parcels", 0) + changed
     return totals
 
 

@@ -472,7 +472,10 @@ class Demo:
         self.clock.set(max(end, self.clock.now()))
         for spec in _specs(("jobs.webhooks:process_pending", *SYNC_TARGETS, "jobs.analytics:snapshot_metrics")):
             run_job(ctx, spec)
-        return {**world.counts, "job failures": failures}
+        with database.session() as session:
+            updates = session.scalar(select(func.count()).select_from(Message).where(
+                Message.flow == "delivery_update", Message.status == "sent")) or 0
+        return {**world.counts, "delivery updates": updates, "job failures": failures}
 
     def _due_messages(self, now: datetime) -> bool:
         with self.app.extensions["aftercare.db"].session() as session:

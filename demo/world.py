@@ -22,8 +22,11 @@ from typing import Any
 from sandbox.judgeme import JudgemeSandbox
 from sandbox.judgeme.texts import TEXTS
 from sandbox.shopify import ShopifySandbox
+from sandbox.shopify.timelines import events_for
 
 DAY = timedelta(days=1)
+# How often each scripted carrier timeline happens to a shipped parcel.
+TIMELINE_WEIGHTS = {"normal": 82, "attempted_then_delivered": 6, "customs_hold": 5, "stalled": 4, "lost": 3}
 HOUR = timedelta(hours=1)
 # Review rating -> which kind of Judge.me sandbox text fits it.
 KIND_BY_RATING = {5: "praise", 4: "praise", 3: "neutral", 2: "damaged", 1: "counterfeit"}
@@ -55,6 +58,8 @@ class ShopperWorld:
         # customer id -> time of their next natural purchase (dropped when they reorder from a reminder).
         self.next_natural: dict[int, datetime] = {}
         self.counts = {"orders": 0, "reorders": 0, "deliveries": 0, "cancellations": 0, "reviews": 0}
+        # Shipped parcels per carrier timeline (sandbox/shopify/timelines.py).
+        self.timelines: dict[str, int] = {}
         self._plan_natural_purchases()
 
     # -- planning ------------------------------------------------------------------------------------------
@@ -142,15 +147,25 @@ class ShopperWorld:
         if self.rng.random() < 0.03:
             self.push(at + timedelta(hours=self.rng.uniform(1, 6)), "cancel", order=order.id)
             return
-        shipped = at + timedelta(hours=self.rng.uniform(6, 40))
+        shipped = (at + timedelta(hours=self.rng.uniform(6, 40))).replace(microsecond=0)
         self.push(shipped, "fulfil", order=order.id, days=self.rng.randint(3, 5))
-        if self.rng.random() < 0.92:
-            delivered = shipped + timedelta(hours=self.rng.uniform(40, 120))
-            self.push(delivered, "deliver", order=order.id, customer=customer)
+        # The carrier's story of the parcel: one of the sandbox's scripted timelines, every case within the 90 days.
+        timeline = self.rng.choices(tuple(TIMELINE_WEIGHTS), tuple(TIMELINE_WEIGHTS.values()))[0]
+        self.timelines[timeline] = self.timelines.get(timeline, 0) + 1
+        for step in events_for(timeline, shipped):
+            if step.status == "DELIVERED":
+                self.push(step.at, "deliver", order=order.id, customer=customer)
+            else:
+                self.push(step.at, "carrier", order=order.id, status=step.status, city=step.city,
+                          country=step.country, message=step.message,
+                          estimate=step.estimated_delivery_at.isoformat() if step.estimated_delivery_at else None)
 
     def _on_fulfil(self, event: Event) -> None:
         self.apply({"kind": "fulfil", "at": event.at.isoformat(), "order": event.args["order"],
                     "days": event.args["days"]})
+
+    def _on_carrier(self, event: Event) -> None:
+        self.apply({"kind": "carrier", "at": event.at.isoformat(), **event.args})
 
     def _on_cancel(self, event: Event) -> None:
         self.apply({"kind": "cancel", "at": event.at.isoformat(), "order": event.args["order"]})
@@ -200,7 +215,19 @@ def apply_action(shopify: ShopifySandbox, judgeme: JudgemeSandbox, shop: str, ac
         return shopify.fulfil_order(action["order"], estimated_delivery_at=at + timedelta(days=action["days"]),
                                     shop=shop)
     if kind == "deliver":
-        return shopify.deliver_order(action["order"], delivered_at=at, shop=shop)
+        order = shopify.shop_state(shop).store.orders_by_id[action["order"]]
+        if order.cancelled_at is not None or not order.fulfillments:
+            return None
+        return shopify.add_fulfillment_event(action["order"], "DELIVERED", at, shop=shop, city="", country="",
+                                             message="Delivered")
+    if kind == "carrier":
+        order = shopify.shop_state(shop).store.orders_by_id[action["order"]]
+        if order.cancelled_at is not None or not order.fulfillments:
+            return None  # the order was cancelled before it shipped: the carrier has nothing to report
+        return shopify.add_fulfillment_event(
+            action["order"], action["status"], at, shop=shop, city=action.get("city"), country=action.get("country"),
+            message=action.get("message"),
+            estimated_delivery_at=datetime.fromisoformat(action["estimate"]) if action.get("estimate") else None)
     if kind == "cancel":
         return shopify.cancel_order(action["order"], shop=shop)
     if kind == "review":

@@ -18,8 +18,8 @@ from tests.conftest import TEST_SHOPIFY_API_SECRET
 from tests.shopify_app_env import body_of, signed_headers
 
 SHOP = "acme-goods.myshopify.com"
-ALL_TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled", "fulfillments/update",
-              "fulfillment_events/create",
+ALL_TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled", "fulfillments/create",
+              "fulfillments/update", "fulfillment_events/create",
               "refunds/create", "customers/update", "app/uninstalled", "bulk_operations/finish",
               "orders/delete", "products/delete", "customers/delete", "customers_email_marketing_consent/update",
               "customers/data_request", "customers/redact", "shop/redact")

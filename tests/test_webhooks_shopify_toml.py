@@ -63,7 +63,8 @@ def test_default_configuration_subscribes_every_handled_topic(tmp_path: Path) ->
     assert parsed["embedded"] is True
     [regular, compliance] = parsed["webhooks"]["subscriptions"]
     assert regular["topics"] == ["orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
-                                 "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
+                                 "fulfillments/create", "fulfillments/update", "refunds/create", "customers/update",
+                                 "app/uninstalled",
                                  "bulk_operations/finish", "fulfillment_events/create", "orders/delete",
                                  "products/delete", "customers/delete", "customers_email_marketing_consent/update"]
     assert compliance["compliance_topics"] == ["customers/data_request", "customers/redact", "shop/redact"]

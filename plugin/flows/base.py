@@ -32,7 +32,8 @@ class ClassRule:
 
 
 CLASS_RULES: dict[str, ClassRule] = {
-    "transactional": ClassRule("none (one-click opt-out of that kind)", "never"),
+    # A transactional message is owed to every customer it concerns (their parcel, their payment): none is held out.
+    "transactional": ClassRule("none (one-click opt-out of that kind)", "never", holdout=False),
     "service": ClassRule("none while it holds no offer", "never"),
     "review_request": ClassRule("none (never gated)", "disclosed", holdout=False),
     "feedback": ClassRule("none", "never"),

@@ -96,6 +96,11 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
     ((emails,),) = rows(instance, "SELECT count(*) FROM message WHERE status = 'sent' AND channel = 'email'")
     assert len(list((instance / "demo-outbox").glob("*.eml"))) == len(demo.smtp.messages) == emails
 
+    # Carrier timelines produced delivery updates, and the summary line names how many (the database's count).
+    assert sent.get("delivery_update", 0) >= 1, sent
+    (summary,) = [line for line in lines if line.startswith("[5/6] Simulated")]
+    assert f"{sent['delivery_update']:,} delivery updates" in summary, summary
+
     (detractors,) = rows(instance, "SELECT count(*) FROM ticket WHERE source = 'survey'")
     assert detractors[0] >= 1
     (reordered,) = rows(instance, "SELECT count(*) FROM message WHERE flow = 'replenishment' "

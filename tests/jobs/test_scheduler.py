@@ -35,6 +35,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "review_requests": "plugin.flows.runner:run_review_request",
         "review_replies": "plugin.flows.runner:run_review_reply",
         "surveys": "plugin.flows.runner:run_survey",
+        "delivery_updates": "plugin.flows.runner:run_delivery_update",
         "replenishment_learn": "plugin.flows.replenishment_plan:learn",
         "replenishment": "plugin.flows.runner:run_replenishment",
         "ticket_alerts": "plugin.flows.runner:run_ticket_alert",

@@ -51,9 +51,17 @@ CHANNELS = ("email", "amazon_solicitation", "amazon_message", "review_reply")
 REVIEW_SOURCES = ("judgeme", "amazon_feedback", "survey")
 REPLY_STATUSES = ("none", "draft", "approved", "sending", "sent", "failed")
 SUPPRESSION_REASONS = ("unsubscribe", "bounce", "complaint", "redact", "manual")
-TICKET_SOURCES = ("review", "survey", "feedback", "manual")
+# "delivery": a parcel problem (the tracking page's "something is wrong" button, a stalled parcel).
+TICKET_SOURCES = ("review", "survey", "feedback", "manual", "delivery")
 TICKET_STATUSES = ("open", "resolved")
 SURVEY_KINDS = ("nps", "csat")
+# Shopify's FulfillmentEventStatus (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/FulfillmentEventStatus).
+FULFILLMENT_EVENT_STATUSES = ("LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PICKUP", "CONFIRMED", "IN_TRANSIT",
+                              "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "FAILURE")
+# Shopify's FulfillmentStatus (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/FulfillmentStatus).
+FULFILLMENT_STATUSES = ("PENDING", "OPEN", "SUCCESS", "CANCELLED", "ERROR", "FAILURE")
+# What a customer can be told about a parcel: its event statuses, and SHIPPED (the fulfilment itself was created).
+DELIVERY_MILESTONES = ("SHIPPED", *FULFILLMENT_EVENT_STATUSES)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -323,6 +331,104 @@ class OrderLine(Base):
     price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Parcel(TimestampMixin, Base):
+    """One Shopify fulfilment of an order (a parcel): tracking, where it stands, and when it shipped and arrived.
+
+    The single record of an order's parcels: the order's ``fulfilled_at``/``delivered_at``/
+    ``estimated_delivery_at`` follow from its parcels (``connectors.delivery``). ``status`` is the parcel's
+    latest carrier milestone (the event with the latest ``happened_at``), NULL until the carrier reports one.
+    """
+
+    __tablename__ = "parcel"
+    __table_args__ = (
+        UniqueConstraint("store_id", "fulfillment_gid"),
+        # Stall detection walks a store's undelivered parcels by how long they have been silent.
+        Index("ix_parcel_store_delivered_last_event", "store_id", "delivered_at", "last_event_at"),
+        CheckConstraint("status IS NULL OR " + _in("status", FULFILLMENT_EVENT_STATUSES), name="status"),
+        CheckConstraint(_in("fulfillment_status", FULFILLMENT_STATUSES), name="fulfillment_status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    # gid://shopify/Fulfillment/<id>
+    fulfillment_gid: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(64))
+    fulfillment_status: Mapped[str] = mapped_column(String(16), default="SUCCESS", server_default="SUCCESS")
+    status: Mapped[str | None] = mapped_column(String(24))
+    tracking_company: Mapped[str | None] = mapped_column(String(255))
+    tracking_number: Mapped[str | None] = mapped_column(String(255))
+    tracking_url: Mapped[str | None] = mapped_column(String(2048))
+    estimated_delivery_at: Mapped[datetime | None]
+    shipped_at: Mapped[datetime | None]
+    last_event_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    # Shopify's Fulfillment.updatedAt of the newest report applied (older reports never overwrite tracking).
+    remote_updated_at: Mapped[datetime | None]
+
+    events: Mapped[list[ParcelEvent]] = relationship(back_populates="parcel", passive_deletes=True,
+                                                     order_by="(ParcelEvent.happened_at, ParcelEvent.id)")
+
+
+class ParcelEvent(Base):
+    """One carrier milestone of a parcel as Shopify reports it (FulfillmentEvent); stored once per event id."""
+
+    __tablename__ = "parcel_event"
+    __table_args__ = (
+        # A replayed webhook or a re-sync finds the event already stored and changes nothing.
+        UniqueConstraint("store_id", "event_gid"),
+        Index("ix_parcel_event_parcel_happened", "parcel_id", "happened_at"),
+        CheckConstraint(_in("status", FULFILLMENT_EVENT_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"))
+    # gid://shopify/FulfillmentEvent/<id>
+    event_gid: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(24))
+    happened_at: Mapped[datetime]
+    estimated_delivery_at: Mapped[datetime | None]
+    city: Mapped[str | None] = mapped_column(String(255))
+    province: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    parcel: Mapped[Parcel] = relationship(back_populates="events")
+
+
+class ParcelNotice(Base):
+    """That the customer was (or is being) told of one milestone of one parcel: never twice for the pair."""
+
+    __tablename__ = "parcel_notice"
+    __table_args__ = (
+        UniqueConstraint("parcel_id", "milestone"),
+        CheckConstraint(_in("milestone", DELIVERY_MILESTONES), name="milestone"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"))
+    milestone: Mapped[str] = mapped_column(String(24))
+    # The delivery-update email that carries it (several milestones arriving together share one).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DeliveryOptOut(Base):
+    """An address that turned delivery updates off (one click) while still getting other transactional mail."""
+
+    __tablename__ = "delivery_optout"
+    __table_args__ = (UniqueConstraint("store_id", "email"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    # Stored lower-cased, like suppression.email.
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class Review(TimestampMixin, Base):

@@ -62,6 +62,9 @@ FULFILLMENT_EVENT_STATUSES = ("LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PIC
 FULFILLMENT_STATUSES = ("PENDING", "OPEN", "SUCCESS", "CANCELLED", "ERROR", "FAILURE")
 # What a customer can be told about a parcel: its event statuses, and SHIPPED (the fulfilment itself was created).
 DELIVERY_MILESTONES = ("SHIPPED", *FULFILLMENT_EVENT_STATUSES)
+# What stall detection finds (plugin.delivery_stalls): Shopify orders and parcels, Amazon seller-fulfilled orders.
+DELIVERY_PROBLEMS = ("unfulfilled", "no_scan", "lost", "past_estimate", "attempted", "failed",
+                     "amazon_late_ship", "amazon_late_delivery")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -429,6 +432,30 @@ class DeliveryOptOut(Base):
     # Stored lower-cased, like suppression.email.
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DeliveryProblem(Base):
+    """A delivery problem found once per order or parcel and kind, with the ticket it opened.
+
+    ``subject`` is ``parcel=<id>`` or ``order=<id>``: unique with the store and the kind, it is what makes
+    detection idempotent (a re-run finds the row and opens nothing), even when two runs race.
+    """
+
+    __tablename__ = "delivery_problem"
+    __table_args__ = (
+        UniqueConstraint("store_id", "problem", "subject"),
+        Index("ix_delivery_problem_store_detected", "store_id", "detected_at"),
+        CheckConstraint(_in("problem", DELIVERY_PROBLEMS), name="problem"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    problem: Mapped[str] = mapped_column(String(24))
+    subject: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    parcel_id: Mapped[int | None] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), unique=True)
+    detected_at: Mapped[datetime]
 
 
 class Review(TimestampMixin, Base):

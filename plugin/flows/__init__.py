@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from plugin.flows import (
     amazon_review_request,
+    delivery_stalls,
     replenishment,
     review_reply,
     review_request,
@@ -18,7 +19,7 @@ from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
-    ticket_alert.FLOW)}
+    ticket_alert.FLOW, delivery_stalls.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

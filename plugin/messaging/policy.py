@@ -30,7 +30,7 @@ from plugin.models import Customer, Message, Order, Store, Ticket
 REASONS: dict[str, str] = reasons.english()
 log = logging.getLogger("aftercare.messaging.policy")
 
-RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint"})
+RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint", "open_delivery_problem"})
 # Emails to the merchant, not to customers: no consent, window or language rules apply.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 # Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
@@ -121,6 +121,10 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
     if message.flow == "review_request" and customer is not None and _open_complaint(session, store.id, customer.id):
         # Service first, then ask: look again later rather than dropping the request (DESIGN §4).
         return Decision("reschedule", "open_complaint", at=now + COMPLAINT_RECHECK)
+    if message.flow == "survey" and message.step == "main" and customer is not None and \
+            _open_complaint(session, store.id, customer.id, source="delivery"):
+        # A survey about an order whose delivery went wrong waits like a review request (plugin.flows.survey).
+        return Decision("reschedule", "open_delivery_problem", at=now + COMPLAINT_RECHECK)
 
     if _already_sent(session, message):
         return _skip("duplicate")
@@ -159,9 +163,12 @@ def _hhmm(policy: dict[str, Any], key: str, default: str) -> time:
         return sendtime.parse_hhmm(default)
 
 
-def _open_complaint(session: Session, store_id: int, customer_id: int) -> bool:
-    return session.scalar(select(func.count(Ticket.id)).where(
-        Ticket.store_id == store_id, Ticket.customer_id == customer_id, Ticket.status == "open")) > 0
+def _open_complaint(session: Session, store_id: int, customer_id: int, source: str | None = None) -> bool:
+    query = select(func.count(Ticket.id)).where(
+        Ticket.store_id == store_id, Ticket.customer_id == customer_id, Ticket.status == "open")
+    if source is not None:
+        query = query.where(Ticket.source == source)
+    return session.scalar(query) > 0
 
 
 def _already_sent(session: Session, message: Message) -> bool:

@@ -173,6 +173,9 @@ class EmailChannel:
                                "sla_due_at": due,
                                "url": f"{self.base_url}/admin/tickets/{message.ticket_id or payload.get('ticket_id')}"})
             ctx["timezone"] = ZoneInfo(store.timezone or "UTC")
+        elif flow == "delivery_stalls":
+            ctx.update(order=order_vars, problem=payload.get("problem") or "", failed=bool(payload.get("failed")),
+                       carrier=payload.get("carrier") or "", tracking_number=payload.get("tracking_number") or "")
         ctx.update(payload.get("vars") or {})
         return ctx
 

@@ -64,6 +64,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="alert the merchant once per ticket past its SLA"),
     JobSpec("delivery_stalls", "plugin.flows.delivery_stalls:run", HOUR, platforms=("shopify", "amazon"),
             description="stalled, late and failed deliveries: tickets, \"we're on it\" notices; Amazon late shipments"),
+    JobSpec("transit_estimates", "plugin.delivery_estimates:run_refresh", DAY,
+            description="median and 90th-percentile transit days by destination country and carrier"),
     JobSpec("dispatch", "jobs.dispatch:dispatch_due", 60, per_store=False,
             description="send due outbox messages through the send policy"),
     JobSpec("amazon_solicitations", "plugin.flows.amazon_review_request:run", DAY, platforms=("amazon",),

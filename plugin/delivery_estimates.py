@@ -5,7 +5,8 @@ by destination country (the customer's country; "" when unknown) and carrier (``
 none). Per group: the median and the 90th percentile (nearest rank: the value at rank ceil(p·n) in ascending
 order), computed in one query with window functions, the same on SQLite and PostgreSQL. The tracking page shows
 "usually <low>–<high> days" (``usual_days``); stall detection takes a parcel as late once it is past
-shipped_at + p90 (plugin.delivery_stalls).
+shipped_at + p90 (plugin.delivery_stalls). Ranking months of deliveries is a daily job (``refresh``, into
+``transit_estimate``); the page and the hourly detection read that table (``stored_stats``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, literal, select
+from sqlalchemy import Float, and_, cast, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import Config
-from plugin.models import Customer, Order, Parcel
+from plugin.context import JobContext
+from plugin.models import Customer, Order, Parcel, Store, TransitEstimate
 
 SECTION = "delivery_stalls"
 Group = tuple[str, str]
@@ -89,6 +91,34 @@ def transit_stats(session: Session, store_id: int, now: datetime, history_days: 
     return {g: TransitStat(medians[g], p90s[g], counts[g]) for g in counts if g in medians and g in p90s}
 
 
+def refresh(session: Session, store_id: int, now: datetime, history_days: float) -> int:
+    """Recompute the store's stored transit statistics from its recent deliveries; return how many groups."""
+    stats = transit_stats(session, store_id, now, history_days)
+    session.execute(delete(TransitEstimate).where(TransitEstimate.store_id == store_id))
+    if stats:
+        session.execute(insert(TransitEstimate), [
+            {"store_id": store_id, "country": country[:2], "carrier": carrier[:255], "median_days": stat.median_days,
+             "p90_days": stat.p90_days, "samples": stat.samples, "computed_at": now}
+            for (country, carrier), stat in sorted(stats.items())])
+    return len(stats)
+
+
+def stored_stats(session: Session, store_id: int, min_samples: int = 1) -> dict[Group, TransitStat]:
+    """Return the store's transit statistics as the daily job last stored them (groups with enough samples)."""
+    rows = session.execute(select(TransitEstimate).where(TransitEstimate.store_id == store_id,
+                                                         TransitEstimate.samples >= min_samples)).scalars()
+    return {(r.country, r.carrier): TransitStat(r.median_days, r.p90_days, r.samples) for r in rows}
+
+
+def run_refresh(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: recompute one store's transit statistics (median and 90th percentile by country and carrier)."""
+    with ctx.database.session() as session:
+        if session.get(Store, store_id) is None:
+            return {"inactive": 1}
+        settings = flow_settings.effective(session, ctx.config, store_id, SECTION)
+        return {"groups": refresh(session, store_id, ctx.clock.now(), float(settings.get("history_days", 180)))}
+
+
 def usual_days(stat: TransitStat) -> tuple[int, int]:
     """Return the "usually low–high days" range of a group: the median rounded down, the 90th percentile up."""
     low = max(1, math.floor(stat.median_days))
@@ -99,7 +129,8 @@ def estimate(session: Session, config: Config, parcel: Parcel, now: datetime,
              stats: dict[Group, TransitStat] | None = None) -> Estimate | None:
     """Return a parcel's expected delivery: the carrier's estimate, else the store's history, else None.
 
-    The tracking page calls this per parcel; stall detection uses the same statistics in SQL.
+    The tracking page calls this per parcel (statistics as last stored by the daily job unless given); stall
+    detection uses the same statistics in SQL.
     """
     if parcel.estimated_delivery_at is not None:
         return Estimate("carrier", parcel.estimated_delivery_at)
@@ -107,8 +138,7 @@ def estimate(session: Session, config: Config, parcel: Parcel, now: datetime,
         return None
     settings = flow_settings.effective(session, config, parcel.store_id, SECTION)
     if stats is None:
-        stats = transit_stats(session, parcel.store_id, now, float(settings.get("history_days", 180)),
-                              int(settings.get("min_history_samples", 20)))
+        stats = stored_stats(session, parcel.store_id, int(settings.get("min_history_samples", 20)))
     country = session.scalar(select(func.coalesce(Customer.country, "")).select_from(Order)
                              .join(Customer, Customer.id == Order.customer_id, isouter=True)
                              .where(and_(Order.id == parcel.order_id))) or ""

@@ -6,7 +6,7 @@ Shopify stores (thresholds in business days of the store's calendar, plugin.busi
   old (sev. 3), and ``lost`` past ``lost_after_business_days`` (sev. 2);
 - ``past_estimate``: an undelivered parcel ``past_estimate_business_days`` past its expected delivery — the
   carrier's estimate, else shipped_at + the 90th percentile of the store's transit days for its destination
-  country and carrier (plugin.delivery_estimates) — (sev. 3);
+  country and carrier (plugin.delivery_estimates, as the daily job last stored them) — (sev. 3);
 - ``attempted`` (latest milestone ATTEMPTED_DELIVERY, sev. 3) and ``failed`` (FAILURE, sev. 2).
 Amazon stores, seller-fulfilled (MFN) orders only, on Amazon's own dates: ``amazon_late_ship`` (past LatestShipDate
 unshipped) and ``amazon_late_delivery`` (past LatestDeliveryDate, shipped, not delivered), both sev. 3. Nothing of
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from plugin.business_days import Calendar
 from plugin.config import Config
-from plugin.delivery_estimates import transit_stats
+from plugin.delivery_estimates import stored_stats
 from plugin.models import Customer, DeliveryProblem, Order, Parcel, Store, Ticket
 from plugin.tickets import sla_due
 from plugin.types import UTCDateTime
@@ -114,7 +114,7 @@ def _parcels(store_id: int, problem: str, since: datetime, *where: Any) -> Any:
 def _history_thresholds(session: Session, store_id: int, now: datetime, cutoff: datetime,
                         settings: Mapping[str, Any]) -> Any | None:
     """Return a derived table (country, carrier, before): a parcel of the group shipped before ``before`` is late."""
-    stats = transit_stats(session, store_id, now, float(settings["history_days"]), int(settings["min_history_samples"]))
+    stats = stored_stats(session, store_id, int(settings["min_history_samples"]))
     if not stats:
         return None
     rows = [select(literal(country, String).label("country"), literal(carrier, String).label("carrier"),

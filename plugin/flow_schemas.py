@@ -100,8 +100,8 @@ def _business_days(name: str, label: str, default: int, help_: str = "") -> Sett
 
 
 # Stalled and failed deliveries (plugin.flows.delivery_stalls): thresholds in business days of the store's
-# calendar (its country's holidays and weekends, plugin.business_days). A transactional flow: no holdout
-# (nobody is left without service to measure lift).
+# calendar (its country's holidays and weekends, plugin.business_days). The holdout applies to the customer's
+# "we're on it" notice only: detection, tickets and the merchant's alert are never held out.
 DELIVERY_STALLS = SettingsSchema((
     _business_days("unfulfilled_after_business_days", "Paid but unfulfilled after (business days)", 2,
                    "A paid order with no parcel after this many business days opens a delay ticket."),
@@ -120,6 +120,7 @@ DELIVERY_STALLS = SettingsSchema((
                  "nothing goes to Amazon buyers)."),
     Setting("amazon_late_shipments", "bool", True, "Amazon: ticket late seller-fulfilled shipments",
             help="Past the latest ship date unshipped, or past the latest delivery date undelivered."),
+    _holdout(),
 ))
 
 SCHEMAS: dict[str, SettingsSchema] = {

@@ -458,6 +458,25 @@ class DeliveryProblem(Base):
     detected_at: Mapped[datetime]
 
 
+class TransitEstimate(Base):
+    """A store's transit days to one destination country with one carrier: median and 90th percentile.
+
+    Recomputed daily from the store's delivered parcels (plugin.delivery_estimates.refresh) so that the tracking
+    page and hourly stall detection read a handful of rows instead of ranking months of deliveries.
+    """
+
+    __tablename__ = "transit_estimate"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    # "" when unknown (the customer has no country, the parcel no carrier).
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    median_days: Mapped[float] = mapped_column(Double)
+    p90_days: Mapped[float] = mapped_column(Double)
+    samples: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime]
+
+
 class Review(TimestampMixin, Base):
     """A product review (Judge.me), an Amazon seller-feedback entry, or a survey comment."""
 

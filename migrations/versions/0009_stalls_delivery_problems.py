@@ -1,4 +1,4 @@
-"""Stalls: delivery_problem (one row per order or parcel and problem kind, with its ticket)
+"""Stalls: delivery_problem (one row per order or parcel and problem kind, with its ticket); transit_estimate
 
 Revision ID: 0009_stalls
 Revises: 0008_delivery
@@ -46,9 +46,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_delivery_problem_store_detected', ['store_id', 'detected_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_problem_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_problem_parcel_id'), ['parcel_id'], unique=False)
+    op.create_table('transit_estimate',
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('country', sa.String(length=2), nullable=False),
+    sa.Column('carrier', sa.String(length=255), nullable=False),
+    sa.Column('median_days', sa.Double(), nullable=False),
+    sa.Column('p90_days', sa.Double(), nullable=False),
+    sa.Column('samples', sa.Integer(), nullable=False),
+    sa.Column('computed_at', plugin.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_transit_estimate_store_id_store'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('store_id', 'country', 'carrier', name=op.f('pk_transit_estimate'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('transit_estimate')
     with op.batch_alter_table('delivery_problem', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_problem_parcel_id'))
         batch_op.drop_index(batch_op.f('ix_delivery_problem_order_id'))

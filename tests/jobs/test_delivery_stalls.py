@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from plugin import flow_settings, tickets
 from plugin.business_days import Calendar
-from plugin.delivery_estimates import estimate, transit_stats, usual_days
+from plugin.delivery_estimates import estimate, refresh, run_refresh, stored_stats, transit_stats, usual_days
 from plugin.flows import delivery_stalls, runner
 from plugin.messaging import policy
 from plugin.messaging.outbox import message_row, schedule
@@ -255,6 +255,8 @@ def test_history_estimates_are_the_median_and_90th_percentile_per_country_and_ca
         assert usual_days(de) == (max(1, math.floor(_nearest_rank(samples[("DE", "DHL")], 0.5))),
                                   max(max(1, math.floor(_nearest_rank(samples[("DE", "DHL")], 0.5))),
                                       math.ceil(_nearest_rank(samples[("DE", "DHL")], 0.9))))
+        assert refresh(s, st.id, NOW, history_days=180) == 3
+        assert stored_stats(s, st.id) == stats
         c = f.customer(s, st.id, country="DE")
         o = f.order(s, st.id, c.id, NOW - 2 * DAY)
         moving = parcel(s, o, shipped=NOW - DAY, last_event=NOW - DAY, carrier="DHL")
@@ -283,6 +285,8 @@ def test_past_the_history_estimate_opens_a_ticket(ctx):
         other = f.order(s, st.id, f.customer(s, st.id, country="FR").id, ny(2026, 9, 7))
         parcel(s, other, shipped=ny(2026, 9, 8), last_event=ny(2026, 9, 14), carrier="DHL")  # no FR history
         sid, pid = st.id, p_late.id
+    assert delivery_stalls.run(ctx, sid)["stalls"] == 0  # no statistics stored yet: the carrier's estimates only
+    assert run_refresh(ctx, sid) == {"groups": 1}
     assert delivery_stalls.run(ctx, sid)["stalls"] == 1
     assert problems(ctx) == {("past_estimate", f"parcel={pid}", 3)}
 

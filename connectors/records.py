@@ -71,12 +71,36 @@ class OrderLineRecord:
 
 @dataclass(frozen=True, slots=True)
 class FulfillmentRecord:
-    """One parcel of an order: its status (Shopify's FulfillmentStatus, e.g. SUCCESS, CANCELLED) and dates."""
+    """One parcel of an order: its status (Shopify's FulfillmentStatus, e.g. SUCCESS, CANCELLED), dates and tracking.
+
+    Tracking fields and ``updated_at`` are None where the source does not say (a carrier event's report).
+    """
 
     external_id: str
     status: str
     created_at: datetime | None = None
     delivered_at: datetime | None = None
+    name: str | None = None
+    updated_at: datetime | None = None
+    estimated_delivery_at: datetime | None = None
+    tracking_company: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentEventRecord:
+    """One carrier milestone of a parcel (Shopify's FulfillmentEvent; ``status`` a FulfillmentEventStatus)."""
+
+    external_id: str
+    fulfillment_id: str
+    status: str
+    happened_at: datetime
+    estimated_delivery_at: datetime | None = None
+    city: str | None = None
+    province: str | None = None
+    country: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 from connectors import delivery
 from connectors.records import (
     CustomerRecord,
+    FulfillmentEventRecord,
     FulfillmentRecord,
     OrderLineRecord,
     OrderRecord,
@@ -108,10 +109,25 @@ def line_record(node: dict[str, Any]) -> OrderLineRecord:
 
 
 def fulfillment_record(node: dict[str, Any]) -> FulfillmentRecord:
-    """Map a Fulfillment node (one parcel)."""
+    """Map a Fulfillment node (one parcel) with its first tracking number."""
+    tracking = (node.get("trackingInfo") or [{}])[0] or {}
     return FulfillmentRecord(external_id=numeric_id(node.get("id")) or "", status=node.get("status") or "",
                              created_at=parse_time(node.get("createdAt")),
-                             delivered_at=parse_time(node.get("deliveredAt")))
+                             delivered_at=parse_time(node.get("deliveredAt")), name=node.get("name"),
+                             updated_at=parse_time(node.get("updatedAt")),
+                             estimated_delivery_at=parse_time(node.get("estimatedDeliveryAt")),
+                             tracking_company=tracking.get("company") or None,
+                             tracking_number=tracking.get("number") or None, tracking_url=tracking.get("url") or None)
+
+
+def fulfillment_event_record(fulfillment_id: str, node: dict[str, Any]) -> FulfillmentEventRecord:
+    """Map a FulfillmentEvent node of a parcel."""
+    return FulfillmentEventRecord(external_id=numeric_id(node.get("id")) or "", fulfillment_id=fulfillment_id,
+                                  status=str(node.get("status") or ""),
+                                  happened_at=parse_time(node.get("happenedAt")),  # type: ignore[arg-type]
+                                  estimated_delivery_at=parse_time(node.get("estimatedDeliveryAt")),
+                                  city=node.get("city") or None, province=node.get("province") or None,
+                                  country=node.get("country") or None, message=node.get("message") or None)
 
 
 def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> OrderRecord:

@@ -21,14 +21,20 @@ variant { id }
 product { id }
 originalUnitPriceSet { shopMoney { amount } }"""
 
+# One parcel: its tracking (the first number; Shopify lists several only for split carrier labels).
+FULFILLMENT_FIELDS = """id name status createdAt updatedAt deliveredAt estimatedDeliveryAt
+trackingInfo(first: 1) { company number url }"""
+FULFILLMENT_EVENT_FIELDS = "id status happenedAt estimatedDeliveryAt city province country message"
+FULFILLMENT_EVENTS_PAGE = 50
+
 # Shop money everywhere: the order's currency column is the shop currency (presentment money is the buyer's).
 ORDER_FIELDS = """id name createdAt processedAt updatedAt cancelledAt currencyCode tags
 displayFinancialStatus displayFulfillmentStatus returnStatus
 totalPriceSet { shopMoney { amount } }
 subtotalPriceSet { shopMoney { amount } }
 totalRefundedSet { shopMoney { amount } }
-fulfillments(first: 5) { id status createdAt deliveredAt estimatedDeliveryAt }
-customer { %s }""" % CUSTOMER_FIELDS
+fulfillments(first: 5) { %s }
+customer { %s }""" % (FULFILLMENT_FIELDS, CUSTOMER_FIELDS)
 
 # featuredMedia, not the deprecated featuredImage; the preview image of any media kind is an image with alt text.
 PRODUCT_FIELDS = """id title handle productType vendor status tags updatedAt
@@ -95,6 +101,18 @@ PRODUCTS_BY_ID = """query ProductsById($ids: [ID!]!) {
 }""" % (PRODUCT_FIELDS, PRODUCT_VARIANTS_PAGE, VARIANT_FIELDS)
 PRODUCTS_BY_ID_PAGE = 38
 
+# The carrier milestones of one parcel, oldest first
+# (https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Fulfillment#field-events).
+FULFILLMENT_EVENTS = """query FulfillmentEvents($id: ID!, $after: String) {
+  fulfillment(id: $id) {
+    %s
+    events(first: %d, after: $after, sortKey: HAPPENED_AT) {
+      pageInfo { hasNextPage endCursor }
+      nodes { %s }
+    }
+  }
+}""" % (FULFILLMENT_FIELDS, FULFILLMENT_EVENTS_PAGE, FULFILLMENT_EVENT_FIELDS)
+
 PRODUCT_VARIANTS = """query ProductVariants($id: ID!, $after: String) {
   product(id: $id) {
     variants(first: %d, after: $after) { pageInfo { hasNextPage endCursor } nodes { %s } }
@@ -157,9 +175,11 @@ DISCOUNT_CODE_CREATE = """mutation DiscountCodeCreate($input: DiscountCodeBasicI
 
 # The billing address is the default of the postal address every commercial email carries (CAN-SPAM).
 SHOP_ADDRESS_FIELDS = "billingAddress { countryCodeV2 formatted(withCompany: true) }"
+# The refund policy the tracking page shows (https://shopify.dev/docs/api/admin-graphql/2025-01/objects/ShopPolicy).
+SHOP_POLICY_FIELDS = "shopPolicies { type title body url }"
 SHOP = """query Shop {
-  shop { name myshopifyDomain currencyCode ianaTimezone %s }
-}""" % SHOP_ADDRESS_FIELDS
+  shop { name myshopifyDomain currencyCode ianaTimezone %s %s }
+}""" % (SHOP_ADDRESS_FIELDS, SHOP_POLICY_FIELDS)
 
 SEARCH_EXAMPLE = "updated_at:>='2026-01-01T00:00:00Z'"
 
@@ -171,6 +191,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "customers": CUSTOMERS,
     "products": PRODUCTS,
     "product_variants": PRODUCT_VARIANTS,
+    "fulfillment_events": FULFILLMENT_EVENTS,
     "products_by_id": PRODUCTS_BY_ID,
     "bulk_run": BULK_RUN,
     "bulk_by_id": BULK_BY_ID,

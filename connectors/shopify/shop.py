@@ -27,6 +27,17 @@ class ShopRecord:
     timezone: str
     country: str | None
     postal_address: str | None
+    # The shop's refund policy (Settings > Policies), shown on the tracking page; None when the shop has none.
+    refund_policy: RefundPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPolicy:
+    """The shop's refund policy: its title, HTML body (written by the merchant in the Shopify admin) and URL."""
+
+    title: str
+    body: str
+    url: str | None
 
 
 def postal_address(billing: dict[str, Any] | None) -> str | None:
@@ -41,9 +52,13 @@ def postal_address(billing: dict[str, Any] | None) -> str | None:
 def shop_record(data: dict[str, Any]) -> ShopRecord:
     """Map the ``shop`` object of the SHOP query."""
     billing = data.get("billingAddress") or {}
+    refund = next((p for p in data.get("shopPolicies") or () if p.get("type") == "REFUND_POLICY"), None)
     return ShopRecord(name=str(data.get("name") or ""), domain=str(data.get("myshopifyDomain") or ""),
                       currency=str(data.get("currencyCode") or "USD"), timezone=str(data.get("ianaTimezone") or "UTC"),
-                      country=billing.get("countryCodeV2"), postal_address=postal_address(billing))
+                      country=billing.get("countryCodeV2"), postal_address=postal_address(billing),
+                      refund_policy=RefundPolicy(title=str(refund.get("title") or ""),
+                                                 body=str(refund.get("body") or ""),
+                                                 url=refund.get("url") or None) if refund else None)
 
 
 def fetch_shop(client: ShopifyClient) -> ShopRecord:

@@ -28,7 +28,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ParamSpec, TypeVar
 
 from connectors import delivery
-from connectors.records import CustomerRecord, FulfillmentRecord, OrderLineRecord, OrderRecord
+from connectors.records import (
+    CustomerRecord,
+    FulfillmentEventRecord,
+    FulfillmentRecord,
+    OrderLineRecord,
+    OrderRecord,
+)
 
 REST_UNKNOWN_ORDER_FIELDS = ("estimated_delivery_at", "returned")
 REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday", "marketing_consent", "marketing_consent_at",
@@ -306,10 +312,15 @@ def fulfillment_record(payload: Mapping[str, Any]) -> FulfillmentRecord:
     ``fulfillment_events/create`` of the delivery gives the exact one).
     """
     delivered = str(payload.get("shipment_status") or "").lower() == "delivered"
+    urls = payload.get("tracking_urls") or ()
     return FulfillmentRecord(external_id=_required_id(payload, "fulfillment"),
                              status=str(payload.get("status") or "").upper(),
                              created_at=parse_time(payload.get("created_at")),
-                             delivered_at=parse_time(payload.get("updated_at")) if delivered else None)
+                             delivered_at=parse_time(payload.get("updated_at")) if delivered else None,
+                             name=payload.get("name") or None, updated_at=parse_time(payload.get("updated_at")),
+                             tracking_company=payload.get("tracking_company") or None,
+                             tracking_number=payload.get("tracking_number") or None,
+                             tracking_url=payload.get("tracking_url") or (urls[0] if urls else None))
 
 
 @body_mapping
@@ -359,24 +370,41 @@ def fulfillment_update(payload: Mapping[str, Any]) -> tuple[str, FulfillmentReco
     return order_id, fulfillment_record(payload)
 
 
-@body_mapping
-def fulfillment_event(payload: Mapping[str, Any]) -> tuple[str, FulfillmentRecord]:
-    """Return (order id, what the event says of its fulfilment) from a fulfillment_events/create body.
+# REST FulfillmentEvent.status values -> GraphQL FulfillmentEventStatus (the same milestones, lower snake case).
+EVENT_STATUSES = frozenset({"LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PICKUP", "CONFIRMED", "IN_TRANSIT",
+                            "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "FAILURE"})
 
-    A carrier event (REST FulfillmentEvent: ``fulfillment_id``, ``order_id``, ``status`` such as
-    ``in_transit`` or ``delivered``, ``happened_at``; https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillmentevent)
-    says the fulfilment shipped; a ``delivered`` one says when it arrived.
+
+@body_mapping
+def fulfillment_event(payload: Mapping[str, Any]) -> tuple[str, FulfillmentRecord, FulfillmentEventRecord]:
+    """Return (order id, what the event says of its fulfilment, the event) from a fulfillment_events/create body.
+
+    A carrier event (REST FulfillmentEvent: ``id``, ``fulfillment_id``, ``order_id``, ``status`` such as
+    ``in_transit`` or ``delivered``, ``happened_at``, ``estimated_delivery_at``, ``city``, ``country``, ``message``;
+    https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillmentevent) says the fulfilment shipped; a
+    ``delivered`` one says when it arrived.
     """
     order_id = rest_id(payload.get("order_id"))
     fulfillment_id = rest_id(payload.get("fulfillment_id"))
     if order_id is None or fulfillment_id is None:
         raise PayloadError("fulfillment event without order_id or fulfillment_id")
-    delivered = str(payload.get("status") or "").lower() == "delivered"
+    event_id = rest_id(payload.get("id"))
+    if event_id is None:
+        raise PayloadError("fulfillment event without id")
+    status = str(payload.get("status") or "").upper()
+    if status not in EVENT_STATUSES:
+        raise PayloadError(f"fulfillment event with unknown status {payload.get('status')!r}")
     happened = parse_time(payload.get("happened_at")) or parse_time(payload.get("created_at"))
-    if delivered and happened is None:
-        raise PayloadError("delivery event without happened_at")
+    if happened is None:
+        raise PayloadError("fulfillment event without happened_at")
+    delivered = status == "DELIVERED"
+    event = FulfillmentEventRecord(external_id=event_id, fulfillment_id=fulfillment_id, status=status,
+                                   happened_at=happened,
+                                   estimated_delivery_at=parse_time(payload.get("estimated_delivery_at")),
+                                   city=payload.get("city") or None, province=payload.get("province") or None,
+                                   country=payload.get("country") or None, message=payload.get("message") or None)
     return order_id, FulfillmentRecord(external_id=fulfillment_id, status=delivery.SHIPS,
-                                       delivered_at=happened if delivered else None)
+                                       delivered_at=happened if delivered else None), event
 
 
 @body_mapping

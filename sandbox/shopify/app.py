@@ -257,7 +257,8 @@ def ctl_add_order(sandbox: ShopWorld, request: Request) -> Response:
 
 
 def ctl_order_action(sandbox: ShopWorld, request: Request, order_id: int, action: str) -> Response:
-    """Fulfil (optionally ``quantity`` units), deliver (optionally ``fulfillment_id``), cancel a fulfilment
+    """Fulfil (optionally ``quantity`` units), deliver (optionally ``fulfillment_id``), add a carrier ``event``
+    ({status, at?, fulfillment_id?, city?, country?, message?, estimated_delivery_at?}), cancel a fulfilment
     (``cancel_fulfillment``), cancel, refund or delete an order."""
     body = _body(request) or {}
     shop = _shop_param(body)
@@ -265,6 +266,11 @@ def ctl_order_action(sandbox: ShopWorld, request: Request, order_id: int, action
     actions = {
         "fulfil": lambda: sandbox.fulfil_order(order_id, when, shop, body.get("quantity")),
         "deliver": lambda: sandbox.deliver_order(order_id, when, shop, body.get("fulfillment_id")),
+        "event": lambda: sandbox.add_fulfillment_event(
+            order_id, str(body.get("status") or ""), when, shop=shop, fulfillment_id=body.get("fulfillment_id"),
+            city=body.get("city"), country=body.get("country"), message=body.get("message"),
+            estimated_delivery_at=datetime.fromisoformat(body["estimated_delivery_at"])
+            if body.get("estimated_delivery_at") else None),
         "cancel_fulfillment": lambda: sandbox.cancel_fulfillment(order_id, body.get("fulfillment_id"), shop),
         "cancel": lambda: sandbox.cancel_order(order_id, body.get("reason", "CUSTOMER"), shop),
         "refund": lambda: sandbox.refund_order(order_id, body.get("amount_cents"), body.get("note"), shop),

@@ -44,6 +44,9 @@ class ShopRecord:
     province_code: str | None = None
     zip: str | None = None
     phone: str | None = None
+    # Settings > Policies: the refund policy's HTML (None: the shop has written none).
+    refund_policy: str | None = ("<p>Returns are accepted within 30 days of delivery. Refunds go back to the "
+                                 "original payment method within 5 business days of the return reaching us.</p>")
 
     @property
     def gid(self) -> str:
@@ -153,8 +156,32 @@ class LineItem:
 
 
 @dataclass(slots=True)
+class FulfillmentEvent:
+    """A carrier milestone of a shipment (FulfillmentEvent: ``status`` a FulfillmentEventStatus)."""
+
+    id: int
+    status: str
+    happened_at: datetime
+    created_at: datetime
+    estimated_delivery_at: datetime | None = None
+    city: str | None = None
+    province: str | None = None
+    country: str | None = None
+    message: str | None = None
+
+    @property
+    def gid(self) -> str:
+        """Return the event's global id."""
+        return gid("FulfillmentEvent", self.id)
+
+
+@dataclass(slots=True)
 class Fulfillment:
-    """A shipment with carrier dates; ``delivered_at``/``estimated_delivery_at`` may be unknown."""
+    """A shipment with carrier dates; ``delivered_at``/``estimated_delivery_at`` may be unknown.
+
+    ``events`` are the carrier's milestones in the order they were reported; tracking fields are None for a
+    parcel shipped without carrier tracking.
+    """
 
     id: int
     status: str
@@ -164,6 +191,11 @@ class Fulfillment:
     estimated_delivery_at: datetime | None
     delivered_at: datetime | None
     quantity: int
+    tracking_company: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    events: list[FulfillmentEvent] = field(default_factory=list)
+    name: str = ""
 
     @property
     def gid(self) -> str:
@@ -173,8 +205,13 @@ class Fulfillment:
     @property
     def display_status(self) -> str:
         """Return Shopify's FulfillmentDisplayStatus for the known carrier events."""
+        if self.status == "CANCELLED":
+            return "CANCELED"
         if self.delivered_at is not None:
             return "DELIVERED"
+        if self.events:
+            # The latest milestone the carrier reported (FulfillmentDisplayStatus names each of them).
+            return max(self.events, key=lambda e: (e.happened_at, e.id)).status
         if self.in_transit_at is not None:
             return "IN_TRANSIT"
         return "FULFILLED"
@@ -379,6 +416,14 @@ class Store:
     def customer_orders(self, customer_id: int) -> list[Order]:
         """Return a customer's orders, oldest first."""
         return self.orders_by_customer.get(customer_id, [])
+
+    def fulfillment_owner(self, fulfillment_id: int) -> tuple[Order, Fulfillment] | None:
+        """Return the order holding a fulfilment and the fulfilment, or None (index rebuilt on a miss)."""
+        index = getattr(self, "_fulfillments", None)
+        if index is None or fulfillment_id not in index:
+            index = {f.id: (o, f) for o in self.orders for f in o.fulfillments}
+            object.__setattr__(self, "_fulfillments", index)
+        return index.get(fulfillment_id)
 
     def add_order(self, order: Order) -> None:
         """Append a new order and index it."""

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sandbox.shopify.models import Customer, Fulfillment, Order, Refund, ShopRecord, Store, gid, money
+from sandbox.shopify.models import Customer, Fulfillment, FulfillmentEvent, Order, Refund, ShopRecord, Store, gid, money
 from sandbox.shopify.state import API_VERSION
 
 
@@ -122,31 +122,35 @@ class PayloadBuilder:
         }
 
     def fulfillment(self, o: Order, f: Fulfillment) -> dict[str, Any]:
-        """Return the REST fulfillment resource (fulfillments/update, inside orders)."""
-        shipment = {"DELIVERED": "delivered", "IN_TRANSIT": "in_transit"}.get(f.display_status)
+        """Return the REST fulfillment resource (fulfillments/create, fulfillments/update, inside orders).
+
+        ``shipment_status`` is the latest carrier milestone in lower case (REST names the same milestones).
+        """
+        display = f.display_status
+        shipment = display.lower() if display not in ("FULFILLED", "CANCELED") else None
         return {
             "id": f.id, "admin_graphql_api_id": f.gid, "order_id": o.id, "status": f.status.lower(),
             "created_at": self.ts(f.created_at), "updated_at": self.ts(f.updated_at),
             "service": "manual", "shipment_status": shipment, "location_id": None,
-            "name": f"{o.name}.{o.fulfillments.index(f) + 1}", "tracking_company": None,
-            "tracking_number": None, "tracking_numbers": [], "tracking_url": None, "tracking_urls": [],
+            "name": f.name or f"{o.name}.{o.fulfillments.index(f) + 1}", "tracking_company": f.tracking_company,
+            "tracking_number": f.tracking_number, "tracking_numbers": [f.tracking_number] if f.tracking_number else [],
+            "tracking_url": f.tracking_url, "tracking_urls": [f.tracking_url] if f.tracking_url else [],
             "line_items": [self.line_item(li, o) for li in o.line_items],
         }
 
-    def fulfillment_event(self, o: Order, f: Fulfillment, status: str, happened_at: datetime) -> dict[str, Any]:
+    def fulfillment_event(self, o: Order, f: Fulfillment, event: FulfillmentEvent) -> dict[str, Any]:
         """Return the REST fulfillment event resource (``fulfillment_events/create``), e.g. a carrier's delivery.
 
         Shape of https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillmentevent : ``status`` is a
         lower-case shipment status (``in_transit``, ``delivered``, ...), ``happened_at`` when the carrier saw it.
         """
-        event_id = f.id * 10 + len(status)  # stable per (fulfilment, status): a resend keeps its id
         return {
-            "id": event_id, "admin_graphql_api_id": gid("FulfillmentEvent", event_id), "fulfillment_id": f.id,
-            "order_id": o.id, "shop_id": self.shop.id, "status": status, "message": None,
-            "happened_at": self.ts(happened_at), "created_at": self.ts(happened_at),
-            "updated_at": self.ts(happened_at), "estimated_delivery_at": self.ts(f.estimated_delivery_at),
-            "city": None, "province": None, "country": None, "zip": None, "address1": None,
-            "latitude": None, "longitude": None,
+            "id": event.id, "admin_graphql_api_id": event.gid, "fulfillment_id": f.id,
+            "order_id": o.id, "shop_id": self.shop.id, "status": event.status.lower(), "message": event.message,
+            "happened_at": self.ts(event.happened_at), "created_at": self.ts(event.created_at),
+            "updated_at": self.ts(event.created_at), "estimated_delivery_at": self.ts(event.estimated_delivery_at),
+            "city": event.city, "province": event.province, "country": event.country, "zip": None,
+            "address1": None, "latitude": None, "longitude": None,
         }
 
     def line_item(self, li: Any, o: Order | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sandbox.shopify.models import (
     BulkOperation,
     Customer,
     Fulfillment,
+    FulfillmentEvent,
     LineItem,
     Order,
     Product,
@@ -74,8 +75,9 @@ ORDER_GETTERS = {**_DATE_GETTERS, "processed_at": lambda o: o.processed_at,
 CUSTOMER_GETTERS = {**_DATE_GETTERS, "email": lambda c: c.email, "country": lambda c: c.country}
 PRODUCT_GETTERS = {**_DATE_GETTERS, "product_type": lambda p: p.product_type, "vendor": lambda p: p.vendor,
                    "sku": lambda p: p.variants[0].sku if p.variants else None}
-SORT_ATTR = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "PROCESSED_AT": "processed_at",
-             "ID": "id", "TITLE": "title", "POSITION": "position", "SKU": "sku", "CODE": "code"}
+SORT_ATTR = {"HAPPENED_AT": "happened_at", "CREATED_AT": "created_at", "UPDATED_AT": "updated_at",
+             "PROCESSED_AT": "processed_at", "ID": "id", "TITLE": "title", "POSITION": "position",
+             "SKU": "sku", "CODE": "code"}
 
 
 def _sort_key(sort_key: str | None) -> Any:
@@ -168,6 +170,34 @@ def _by_id(kind: str, field_name: str) -> Any:
     return resolve
 
 
+def q_fulfillment(_: Any, info: GraphQLResolveInfo, id: str) -> Any:  # noqa: A002 - GraphQL argument name
+    """Resolve ``fulfillment(id:)`` (the order it belongs to must be visible to the app)."""
+    parsed = parse_gid(id)
+    if parsed is None:
+        raise GraphQLError(f"Invalid global id '{id}'", extensions={"code": "argumentLiteralsIncompatible"})
+    ctx = _ctx(info)
+    ctx.require("read_orders", "fulfillment")
+    owner = ctx.store.fulfillment_owner(parsed[1]) if parsed[0] == "Fulfillment" else None
+    return owner[1] if owner is not None and ctx.order_visible(owner[0]) else None
+
+
+def _fulfillment_name(f: Fulfillment, info: GraphQLResolveInfo) -> str:
+    owner = _ctx(info).store.fulfillment_owner(f.id)
+    return f.name or (f"{owner[0].name}.{owner[0].fulfillments.index(f) + 1}" if owner else str(f.id))
+
+
+def _fulfillment_fields() -> dict[str, Any]:
+    return {
+        "totalQuantity": lambda f, i: f.quantity,
+        "name": _fulfillment_name,
+        "trackingInfo": lambda f, i, **a: [{"company": f.tracking_company, "number": f.tracking_number,
+                                            "url": f.tracking_url}][:a.get("first") or 1]
+        if f.tracking_number or f.tracking_company else [],
+        "events": lambda f, i, **a: connection(f.events, _sort_key(a.get("sortKey") or "HAPPENED_AT"), a,
+                                               unbounded=_ctx(i).bulk),
+    }
+
+
 def q_node(_: Any, info: GraphQLResolveInfo, id: str) -> Any:  # noqa: A002 - GraphQL argument name
     """Resolve ``node(id:)``."""
     parsed = parse_gid(id)
@@ -225,6 +255,9 @@ def _shop_fields() -> dict[str, Any]:
         "timezoneOffsetMinutes": lambda s, i: int(tz_now(s, i).utcoffset().total_seconds() // 60),
         "primaryDomain": lambda s, i: {"id": gid("Domain", s.id), "host": s.domain, "url": f"https://{s.domain}"},
         "billingAddress": _billing_address,
+        "shopPolicies": lambda s, i: [{"id": gid("ShopPolicy", s.id * 10 + 1), "type": "REFUND_POLICY",
+                                       "title": "Refund policy", "body": s.refund_policy,
+                                       "url": f"https://{s.domain}/policies/refund-policy"}] if s.refund_policy else [],
         "url": lambda s, i: f"https://{s.domain}",
     }
 
@@ -406,7 +439,8 @@ def _subscription_fields() -> dict[str, Any]:
 
 TYPE_NAMES: dict[type, str] = {
     ShopRecord: "Shop", Order: "Order", Customer: "Customer", Product: "Product", Variant: "ProductVariant",
-    LineItem: "LineItem", Fulfillment: "Fulfillment", Refund: "Refund", Return: "Return",
+    LineItem: "LineItem", Fulfillment: "Fulfillment", FulfillmentEvent: "FulfillmentEvent", Refund: "Refund",
+    Return: "Return",
     DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription", BulkOperation: "BulkOperation",
 }
 
@@ -435,7 +469,8 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
         "shop": lambda _, i: _ctx(i).store.shop, "orders": q_orders, "order": _by_id("Order", "order"),
         "customers": q_customers, "customer": _by_id("Customer", "customer"), "products": q_products,
         "product": _by_id("Product", "product"), "node": q_node, "nodes": q_nodes,
-        "currentBulkOperation": q_current_bulk, "webhookSubscriptions": q_webhook_subscriptions,
+        "currentBulkOperation": q_current_bulk, "fulfillment": q_fulfillment,
+        "webhookSubscriptions": q_webhook_subscriptions,
         "shopLocales": lambda _, i, **_kw: [{"locale": _ctx(i).store.shop.primary_locale, "name": "English"
                                              if _ctx(i).store.shop.primary_locale == "en" else
                                              _ctx(i).store.shop.primary_locale, "primary": True,
@@ -447,7 +482,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
                 "DiscountCodeNode": {"id": lambda d, i: d.gid, "codeDiscount": lambda d, i: d},
                 "WebhookSubscription": _subscription_fields(),
                 "ShopAddress": {"formatted": _formatted_address},
-                "Fulfillment": {"totalQuantity": lambda f, i: f.quantity},
+                "Fulfillment": _fulfillment_fields(),
                 "Return": {"totalQuantity": lambda r, i: r.quantity},
                 "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency,
                                                                  r.presentment),
@@ -461,7 +496,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     tm["DiscountCode"].resolve_type = lambda obj, info, t: "DiscountCodeBasic"
     tm["Media"].resolve_type = lambda obj, info, t: "MediaImage"
     tm["WebhookSubscriptionEndpoint"].resolve_type = lambda obj, info, t: "WebhookHttpEndpoint"
-    outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str,
+    outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str, "HTML": str,
                "Decimal": str, "Money": str, "URL": str}
     for name, fn in outputs.items():
         # graphql-core 3.3 calls coerce_output_value; 3.2 calls serialize.

@@ -15,6 +15,7 @@ from sandbox.shopify.catalog import ASCII_FOLD, CANCEL_REASONS, CITIES, LOCALES,
 from sandbox.shopify.models import (
     Customer,
     Fulfillment,
+    FulfillmentEvent,
     LineItem,
     Order,
     Product,
@@ -27,6 +28,23 @@ from sandbox.shopify.models import (
 
 HISTORY_DAYS = 730
 FIRST_ORDER_NUMBER = 1001
+
+
+# Seeded carrier events take ids of their own range (no new_id: the seed's other ids stay as they were).
+SEEDED_EVENT_IDS = 10**9
+
+
+def _carrier_history(parcel: Fulfillment) -> None:
+    """Give a seeded parcel the carrier events its dates imply (in transit, delivered) and tracking when tracked."""
+    if parcel.in_transit_at is None and parcel.delivered_at is None:
+        return
+    parcel.tracking_company = "UPS"
+    parcel.tracking_number = f"1Z999AA1{parcel.id:010d}"
+    parcel.tracking_url = f"https://www.ups.com/track?tracknum={parcel.tracking_number}"
+    for k, (status, when) in enumerate((("IN_TRANSIT", parcel.in_transit_at), ("DELIVERED", parcel.delivered_at))):
+        if when is not None:
+            parcel.events.append(FulfillmentEvent(SEEDED_EVENT_IDS + parcel.id * 10 + k, status, when, when,
+                                                  parcel.estimated_delivery_at))
 
 
 @dataclass(frozen=True)
@@ -249,10 +267,12 @@ class _Generator:
                 delivered = None
         quantity = sum(li.quantity for li in order.line_items)
         last = delivered or in_transit or shipped
-        order.fulfillments.append(Fulfillment(
+        parcel = Fulfillment(
             id=self.new_id(), status="SUCCESS", created_at=shipped, updated_at=last, in_transit_at=in_transit,
             estimated_delivery_at=estimated.replace(microsecond=0) if estimated else None,
-            delivered_at=delivered, quantity=quantity))
+            delivered_at=delivered, quantity=quantity, name=f"{order.name}.1")
+        order.fulfillments.append(parcel)
+        _carrier_history(parcel)
         events.append(last)
         after = delivered or shipped
         roll = rng.random()

@@ -26,8 +26,8 @@ DELIVERY_TIMEOUT = 5.0
 RETRY_DELAYS = (1.0, 5.0, 30.0)  # Shopify retries 8 times over 4 hours; the sandbox keeps it short
 
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
-TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled", "fulfillments/update",
-          "fulfillment_events/create", "refunds/create", "customers/update", "app/uninstalled",
+TOPICS = ("orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled", "fulfillments/create",
+          "fulfillments/update", "fulfillment_events/create", "refunds/create", "customers/update", "app/uninstalled",
           "bulk_operations/finish", "orders/delete", "products/delete", "customers/delete",
           "customers_email_marketing_consent/update",
           *COMPLIANCE_TOPICS)

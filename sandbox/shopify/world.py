@@ -17,11 +17,15 @@ from typing import Any
 from base.clock import Clock, SystemClock
 from sandbox.shopify.auth import AppRecord, TokenStore
 from sandbox.shopify.cost import LeakyBucket
-from sandbox.shopify.models import BulkOperation, Fulfillment, LineItem, Order, Refund, Store
+from sandbox.shopify.models import BulkOperation, Fulfillment, FulfillmentEvent, LineItem, Order, Refund, Store
 from sandbox.shopify.payloads import PayloadBuilder
 from sandbox.shopify.seed import ShopSpec, generate_store
 from sandbox.shopify.state import API_VERSION, DEFAULT_SHOP, ShopState
 from sandbox.shopify.webhooks import COMPLIANCE_TOPICS, Delivery, WebhookSender
+
+# Shopify's FulfillmentEventStatus (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/FulfillmentEventStatus).
+EVENT_STATUSES = ("LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PICKUP", "CONFIRMED", "IN_TRANSIT",
+                  "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "FAILURE")
 
 
 class ShopWorld:
@@ -273,8 +277,13 @@ class ShopWorld:
             ful = Fulfillment(state.store.new_id(), "SUCCESS", now, now, now,
                               estimated_delivery_at.replace(microsecond=0) if estimated_delivery_at else
                               now + timedelta(days=4), None, count)
+            ful.tracking_company = "UPS"
+            ful.tracking_number = f"1Z999AA1{ful.id:010d}"
+            ful.tracking_url = f"https://www.ups.com/track?tracknum={ful.tracking_number}"
             order.fulfillments.append(ful)
+            ful.name = f"{order.name}.{len(order.fulfillments)}"
             order.updated_at = now
+        self.emit(state, "fulfillments/create", lambda b: b.fulfillment(order, ful))
         if order.fulfillment_status == "FULFILLED":
             self.emit(state, "orders/fulfilled", lambda b: b.order(order))
         self.emit(state, "orders/updated", lambda b: b.order(order))
@@ -294,19 +303,40 @@ class ShopWorld:
                       shop: str | None = None, fulfillment_id: int | None = None) -> Fulfillment:
         """Mark a fulfilment (the latest by default) delivered; fires ``fulfillment_events/create`` (the carrier's
         delivery event), ``fulfillments/update`` and ``orders/updated``."""
+        return self.add_fulfillment_event(order_id, "DELIVERED", delivered_at, shop=shop,
+                                          fulfillment_id=fulfillment_id)[0]
+
+    def add_fulfillment_event(self, order_id: int, status: str, happened_at: datetime | None = None, *,
+                              shop: str | None = None, fulfillment_id: int | None = None, city: str | None = None,
+                              country: str | None = None, message: str | None = None,
+                              estimated_delivery_at: datetime | None = None) -> tuple[Fulfillment, FulfillmentEvent]:
+        """Record a carrier milestone of a fulfilment (the latest by default), as a carrier integration does
+        through ``fulfillmentEventCreate``; fires ``fulfillment_events/create`` and ``fulfillments/update``,
+        and ``orders/updated`` when the milestone is the delivery."""
+        if status not in EVENT_STATUSES:
+            raise ValueError(f"unknown FulfillmentEventStatus {status!r}")
         state = self.shop_state(shop)
         now = self._now()
         with self.lock:
             order = self._order(state, order_id)
             ful = self._fulfillment(order, fulfillment_id)
-            ful.delivered_at = (delivered_at or now).replace(microsecond=0)
+            happened = (happened_at or now).replace(microsecond=0)
+            event = FulfillmentEvent(state.store.new_id(), status, happened, now, estimated_delivery_at, city,
+                                     None, country, message)
+            ful.events.append(event)
+            if estimated_delivery_at is not None:
+                ful.estimated_delivery_at = estimated_delivery_at
+            if status == "IN_TRANSIT" and ful.in_transit_at is None:
+                ful.in_transit_at = happened
+            if status == "DELIVERED":
+                ful.delivered_at = happened
             ful.updated_at = now
             order.updated_at = now
-        self.emit(state, "fulfillment_events/create",
-                  lambda b: b.fulfillment_event(order, ful, "delivered", ful.delivered_at))
+        self.emit(state, "fulfillment_events/create", lambda b: b.fulfillment_event(order, ful, event))
         self.emit(state, "fulfillments/update", lambda b: b.fulfillment(order, ful))
-        self.emit(state, "orders/updated", lambda b: b.order(order))
-        return ful
+        if status == "DELIVERED":
+            self.emit(state, "orders/updated", lambda b: b.order(order))
+        return ful, event
 
     def cancel_fulfillment(self, order_id: int, fulfillment_id: int | None = None,
                            shop: str | None = None) -> Fulfillment:

@@ -56,6 +56,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="Judge.me replies: auto-reply 4-5 stars, draft + ticket for 1-3 stars"),
     JobSpec("surveys", "plugin.flows.runner:run_survey", HOUR,
             description="NPS/CSAT surveys and post-resolution follow-ups"),
+    JobSpec("delivery_updates", "plugin.flows.runner:run_delivery_update", 5 * 60,
+            description="delivery-update emails for new parcel milestones (out for delivery goes out at once)"),
     JobSpec("replenishment_learn", "plugin.flows.replenishment_plan:learn", DAY,
             description="learn each consumable product's median re-buy cycle"),
     JobSpec("replenishment", "plugin.flows.runner:run_replenishment", HOUR,

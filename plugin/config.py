@@ -116,9 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shopify.webhook_path", str, "/webhooks"),
     Setting("shopify.webhook_topics", list[str], [
         "orders/create", "orders/updated", "orders/fulfilled", "orders/cancelled",
-        "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
+        "fulfillments/create", "fulfillments/update", "refunds/create", "customers/update", "app/uninstalled",
         "bulk_operations/finish",
-        # Carrier events: the exact delivery time of each parcel (an order is delivered when its last one is).
+        # Carrier events: every milestone of each parcel (an order is delivered when its last one is).
         "fulfillment_events/create",
         # Deletions reach us only by webhook: the GraphQL sync lists what exists, never what was removed.
         "orders/delete", "products/delete", "customers/delete",

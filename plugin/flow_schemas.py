@@ -88,6 +88,23 @@ REPLENISHMENT = SettingsSchema((
     _holdout(),
 ))
 
+# Delivery updates (transactional): which milestones the customer hears about, and when they are held.
+DELIVERY_UPDATE = SettingsSchema((
+    Setting("notify_shipped", "bool", False, "Shipped",
+            help="Off by default: Shopify already sends its own shipping confirmation when a fulfilment is created."),
+    Setting("notify_in_transit", "bool", False, "In transit"),
+    Setting("notify_out_for_delivery", "bool", True, "Out for delivery (sent at once, even in quiet hours)"),
+    Setting("notify_attempted_delivery", "bool", True, "Delivery attempted"),
+    Setting("notify_delayed", "bool", True, "Delayed"),
+    Setting("notify_delivered", "bool", True, "Delivered"),
+    Setting("notify_failure", "bool", True, "Delivery failed"),
+    Setting("quiet_hours_start", "time", "21:00", "Quiet hours start (customer's local time, HH:MM)"),
+    Setting("quiet_hours_end", "time", "08:00", "Quiet hours end (customer's local time, HH:MM)",
+            help="Updates that arrive in quiet hours wait until they end; \"out for delivery\" goes at once."),
+    Setting("max_late_hours", "float", 48, "Tell of milestones at most this many hours old", min=1, max=24 * 14,
+            help="Older milestones (a backfill, a late sync) are recorded but not emailed."),
+))
+
 # Complaint tickets' service-level targets (the ticket_alert flow and plugin.tickets read them).
 TICKETS = SettingsSchema((
     _sla(1, 1, "safety/counterfeit"),
@@ -132,6 +149,7 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "replenishment": REPLENISHMENT,
     "tickets": TICKETS,
     "delivery_stalls": DELIVERY_STALLS,
+    "delivery_update": DELIVERY_UPDATE,
 }
 
 

@@ -163,6 +163,9 @@ class Store(TimestampMixin, Base):
     postal_address_edited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     installed_at: Mapped[datetime | None]
     uninstalled_at: Mapped[datetime | None]
+    # The shop's refund policy (Shopify shopPolicies REFUND_POLICY: {"title", "body" (HTML), "url"}), read by the
+    # sync and shown on the tracking page; NULL when the shop has none.
+    refund_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Set by every install of the shop but its first (after an uninstall, a revoked grant or a shop/redact):
     # the flows message about no order from before it (plugin.flows.audience.history_cutoff).
     reinstalled_at: Mapped[datetime | None]
@@ -298,13 +301,12 @@ class Order(TimestampMixin, Base):
     fulfillment_channel: Mapped[str | None] = mapped_column(String(8))
     marketplace_id: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The parcels behind fulfilled_at/delivered_at (connectors.delivery), so that a webhook about one of them
-    # can tell whether the last one has arrived: [{"id", "status", "created_at", "delivered_at"}], id order.
-    # NULL: not known (Amazon orders, and Shopify orders stored before this column until their next sync).
-    fulfillments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # fulfilled_at, delivered_at and (Shopify) estimated_delivery_at follow the order's parcels (Parcel,
+    # plugin.sync.parcels): delivered once the last parcel that ships has arrived.
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", passive_deletes=True,
                                                   order_by="OrderLine.id")
+    parcels: Mapped[list[Parcel]] = relationship(order_by="Parcel.id", viewonly=True)
 
     @property
     def is_cancelled(self) -> bool:
@@ -370,6 +372,8 @@ class Parcel(TimestampMixin, Base):
     delivered_at: Mapped[datetime | None]
     # Shopify's Fulfillment.updatedAt of the newest report applied (older reports never overwrite tracking).
     remote_updated_at: Mapped[datetime | None]
+    # When the sync last read this parcel's events (it reads them again once Shopify's updatedAt moves past).
+    events_synced_at: Mapped[datetime | None]
 
     events: Mapped[list[ParcelEvent]] = relationship(back_populates="parcel", passive_deletes=True,
                                                      order_by="(ParcelEvent.happened_at, ParcelEvent.id)")
@@ -416,6 +420,8 @@ class ParcelNotice(Base):
     store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
     parcel_id: Mapped[int] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"))
     milestone: Mapped[str] = mapped_column(String(24))
+    # The idempotency key of the delivery-update email that carries it (message_id is filled from it).
+    message_key: Mapped[str | None] = mapped_column(String(255))
     # The delivery-update email that carries it (several milestones arriving together share one).
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

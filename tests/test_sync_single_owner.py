@@ -21,7 +21,7 @@ from connectors.shopify.streams import OrdersStream
 from jobs.webhooks import process_pending
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
-from plugin.models import Customer, Order, OrderLine, Product, SyncState, Variant
+from plugin.models import Customer, Order, OrderLine, Parcel, Product, SyncState, Variant
 from plugin.sync.shopify_run import sync_stream
 from tests.paths import ROOT
 from tests.shopify_app_env import ShopifyEnv, shopify_env
@@ -32,8 +32,7 @@ from tests.shopify_sync_harness import expected_state
 ORDER_COLUMNS = ("name", "created_at_remote", "processed_at", "remote_updated_at", "currency", "total_price",
                  "subtotal_price", "total_refunded", "financial_status", "fulfillment_status", "cancelled_at",
                  "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
-                 "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags",
-                 "fulfillments")
+                 "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags")
 LINE_COLUMNS = ("sku", "title", "quantity", "price")
 
 
@@ -44,6 +43,14 @@ def _rows(env: ShopifyEnv, store_id: int, order_ids: list[str]) -> dict[str, Any
             select(Order.external_id, Customer.external_id, *(getattr(Order, c) for c in ORDER_COLUMNS))
             .outerjoin(Customer, Customer.id == Order.customer_id)
             .where(Order.store_id == store_id, Order.external_id.in_(order_ids)))}
+        # Each order's parcels, as the sandbox lists its fulfilments.
+        parcels: dict[str, list[dict[str, Any]]] = {ext: [] for ext in orders}
+        for ext, parcel in session.execute(select(Order.external_id, Parcel).join(Order, Order.id == Parcel.order_id)
+                                           .where(Order.store_id == store_id, Order.external_id.in_(order_ids))
+                                           .order_by(Parcel.id)):
+            parcels[ext].append({"id": parcel.fulfillment_gid.rsplit("/", 1)[-1], "status": parcel.fulfillment_status,
+                                 "created_at": _iso(parcel.shipped_at), "delivered_at": _iso(parcel.delivered_at)})
+        orders = {ext: (*row, parcels[ext]) for ext, row in orders.items()}
         product, variant = aliased(Product), aliased(Variant)
         lines = {(row[0], row[1]): tuple(row[2:]) for row in session.execute(
             select(Order.external_id, OrderLine.external_id, product.external_id, variant.external_id,
@@ -60,6 +67,7 @@ def _forget_orders(env: ShopifyEnv, store_id: int) -> None:
     with env.app.extensions["aftercare.db"].session() as session:
         ids = select(Order.id).where(Order.store_id == store_id).scalar_subquery()
         session.execute(delete(OrderLine).where(OrderLine.order_id.in_(ids)))
+        session.execute(delete(Parcel).where(Parcel.store_id == store_id))
         session.execute(delete(Order).where(Order.store_id == store_id))
 
 

@@ -54,7 +54,10 @@ def _rest_blind(record: OrderRecord) -> OrderRecord:
     customer = record.customer
     if customer is not None:
         customer = dataclasses.replace(customer, **CUSTOMER_BLIND)
-    return dataclasses.replace(record, estimated_delivery_at=None, returned=False, customer=customer)
+    # REST fulfilments carry no carrier estimate either.
+    fulfillments = tuple(dataclasses.replace(f, estimated_delivery_at=None) for f in record.fulfillments or ())
+    return dataclasses.replace(record, estimated_delivery_at=None, returned=False, customer=customer,
+                               fulfillments=fulfillments if record.fulfillments is not None else None)
 
 
 def test_every_order_maps_to_the_same_record_from_both_apis(sandbox) -> None:

@@ -19,6 +19,7 @@ from plugin.messaging.outbox import enqueue
 from plugin.models import Customer, Message, Order, OrderLine, Store, WebhookEvent
 from plugin.webhooks.inbox import MAX_ATTEMPTS
 from plugin.webhooks.processing import EMAIL_CONSENT_TOPIC, bulk_finish_event
+from sandbox.shopify.models import FulfillmentEvent
 from sandbox.shopify.payloads import PayloadBuilder
 from tests.conftest import TEST_SHOPIFY_API_KEY
 from tests.shopify_app_env import ShopifyEnv, body_of, shopify_env, signed_headers
@@ -64,10 +65,10 @@ def test_order_lifecycle_from_webhooks(database_url: str, tmp_path: Path, clock:
         env.sandbox.fulfil_order(placed.id)
         delivered_at = clock.advance(days=3).replace(microsecond=0)
         env.sandbox.deliver_order(placed.id)
-        assert _topics(env)[1:] == ["orders/fulfilled", "orders/updated", "fulfillment_events/create",
-                                    "fulfillments/update", "orders/updated"]
+        assert _topics(env)[1:] == ["fulfillments/create", "orders/fulfilled", "orders/updated",
+                                    "fulfillment_events/create", "fulfillments/update", "orders/updated"]
         counts = process_pending(env.ctx())
-        assert counts["processed"] == 5 and "failed" not in counts
+        assert counts["processed"] == 6 and "failed" not in counts
         order, _, _ = _order(env, placed.id)
         assert order.fulfillment_status == "FULFILLED"
         assert order.fulfilled_at == shipped_at
@@ -107,13 +108,16 @@ def test_a_partly_delivered_order_waits_for_its_last_parcel(database_url: str, t
         assert (order.fulfilled_at, order.delivered_at) == (first.created_at, None)  # the second is in transit
 
         # A carrier event alone (the fulfilment and order bodies come later) for the second parcel: in transit
-        # says nothing new, delivered completes the order at the carrier's time (not at the fulfilment's update).
+        # is a new milestone of the parcel (the order stays undelivered), delivered completes the order at the
+        # carrier's time (not at the fulfilment's update).
         url = env.url + "/webhooks"
         builder = PayloadBuilder(env.sandbox.store, True)
-        transit = body_of(builder.fulfillment_event(placed, second, "in_transit", clock.now()))
+        transit = body_of(builder.fulfillment_event(placed, second, FulfillmentEvent(
+            7_000_001, "IN_TRANSIT", clock.now().replace(microsecond=0), clock.now().replace(microsecond=0))))
         assert httpx.post(url, content=transit, headers=signed_headers(transit, "fulfillment_events/create"),
                           timeout=10).status_code == 200
-        assert process_pending(env.ctx()) == {"processed": 1, "unchanged": 1}
+        assert process_pending(env.ctx()) == {"processed": 1, "applied": 1}
+        assert _order(env, placed.id)[0].delivered_at is None
         clock.advance(days=1)
         arrived = clock.now().replace(microsecond=0) - timedelta(hours=6)
         env.sandbox.deliver_order(placed.id, fulfillment_id=second.id, delivered_at=arrived)

@@ -19,6 +19,7 @@ from plugin.config import Config
 from plugin.context import JobContext
 from plugin.flows import get_flow
 from plugin.flows.base import Flow, FlowRun, Rows, Step
+from plugin.flows.delivery_update import link_notices
 from plugin.flows.holdout import is_held_out
 from plugin.messaging import outbox, reasons
 from plugin.models import Store
@@ -138,3 +139,12 @@ def run_review_reply(ctx: JobContext, store_id: int) -> dict[str, int]:
 def run_ticket_alert(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Job: email the merchant once per open ticket whose SLA has passed."""
     return run(ctx, store_id, "ticket_alert")
+
+
+def run_delivery_update(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the delivery updates of new parcel milestones for one store, and link each told milestone to
+    its message."""
+    with ctx.database.session() as session:
+        counts = run_for_store(session, ctx.config, get_flow("delivery_update"), store_id, ctx.clock.now())
+        link_notices(session, store_id)
+        return counts

@@ -1,4 +1,4 @@
-"""Signed, expiring links for the public pages (survey score, unsubscribe, reorder, review).
+"""Signed, expiring links for the public pages (survey score, unsubscribe, reorder, review, tracking).
 
 A token is ``itsdangerous.URLSafeTimedSerializer`` output over ``{"m": message id, "p": purpose, ...}``,
 signed with the app's secret key and a per-purpose salt, so a token made for one purpose is refused by
@@ -21,8 +21,10 @@ LIFETIMES: dict[str, timedelta] = {
     "unsubscribe": timedelta(days=400),
     "reorder": timedelta(days=120),
     "review": timedelta(days=120),
+    # The tracking page of a delivery update: long enough for a return after a slow delivery.
+    "track": timedelta(days=120),
 }
-PATHS = {"score": "/s/", "unsubscribe": "/u/", "reorder": "/r/", "review": "/v/"}
+PATHS = {"score": "/s/", "unsubscribe": "/u/", "reorder": "/r/", "review": "/v/", "track": "/t/"}
 
 
 class LinkInvalid(ValueError):

@@ -23,18 +23,23 @@ from plugin import flow_settings
 from plugin.config import Config
 from plugin.messaging import locales, reasons, sendtime
 from plugin.messaging.branding import has_postal_address
-from plugin.messaging.suppression import is_suppressed
+from plugin.messaging.suppression import delivery_updates_off, is_suppressed
 from plugin.models import Customer, Message, Order, Store, Ticket
 
 # Codes and their words live in one list (plugin.messaging.reasons); the policy writes a subset of them.
 REASONS: dict[str, str] = reasons.english()
 log = logging.getLogger("aftercare.messaging.policy")
 
-RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint", "open_delivery_problem"})
+RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint", "quiet_hours",
+                        "open_delivery_problem"})
 # Emails to the merchant, not to customers: no consent, window or language rules apply.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 # Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
 ORDER_FLOWS = frozenset({"review_request", "survey"})
+# Transactional delivery updates: several per order, held by the flow's quiet hours instead of the send window.
+DELIVERY_FLOW = "delivery_update"
+# The delivery messages one click turns off, and that quiet hours hold: updates and "we're on it" notices.
+DELIVERY_FLOWS = frozenset({DELIVERY_FLOW, "delivery_stalls"})
 COMPLAINT_RECHECK = timedelta(hours=6)
 # First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
 CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"
@@ -113,7 +118,13 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         return _skip("no_consent")
     if is_suppressed(session, store.id, address):
         return _skip("suppressed")
+    if message.flow in DELIVERY_FLOWS and delivery_updates_off(session, store.id, address):
+        return _skip("delivery_updates_off")
 
+    if message.flow in DELIVERY_FLOWS and message.order_id:
+        order = session.get(Order, message.order_id)
+        if order is not None and order.cancelled_at is not None:
+            return _skip("order_cancelled")
     if message.flow in ORDER_FLOWS and message.order_id:
         order = session.get(Order, message.order_id)
         if order is not None and (order.cancelled_at is not None or order.refunded or order.returned):
@@ -145,9 +156,17 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         ramadan_daytime_start=_hhmm(policy, "ramadan_daytime_start", "05:00"),
         ramadan_daytime_end=_hhmm(policy, "ramadan_daytime_end", "19:00"),
     )
-    slot = sendtime.next_slot(now, zone, country, rules)
+    if message.flow in DELIVERY_FLOWS:
+        # Quiet hours, not the marketing send window; "out for delivery" is news only today (DESIGN §4's class).
+        flow = settings_of(DELIVERY_FLOW)
+        rules = sendtime.WindowRules(start=_hhmm(flow, "quiet_hours_end", "08:00"),
+                                     end=_hhmm(flow, "quiet_hours_start", "21:00"), respect_holidays=False)
+        if (message.payload or {}).get("urgent"):
+            rules = None
+    slot = sendtime.next_slot(now, zone, country, rules) if rules is not None else sendtime.Slot(now, None)
     if slot.at > now:
-        return Decision("reschedule", slot.reason or "outside_window", at=slot.at)
+        reason = "quiet_hours" if message.flow in DELIVERY_FLOWS else slot.reason or "outside_window"
+        return Decision("reschedule", reason, at=slot.at)
 
     locale = locales.choose(message.locale or (customer.locale if customer else None), store.primary_locale,
                             fallback)
@@ -172,8 +191,11 @@ def _open_complaint(session: Session, store_id: int, customer_id: int, source: s
 
 
 def _already_sent(session: Session, message: Message) -> bool:
-    """Say whether the same flow step already went out for the same order (under any key)."""
-    if message.order_id is None:
+    """Say whether the same flow step already went out for the same order (under any key).
+
+    Delivery updates are once per parcel and milestone (parcel_notice), several per order.
+    """
+    if message.order_id is None or message.flow == DELIVERY_FLOW:
         return False
     query = select(func.count(Message.id)).where(
         Message.store_id == message.store_id, Message.flow == message.flow, Message.step == message.step,

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from plugin.models import Suppression
+from plugin.models import DeliveryOptOut, Suppression
 
 
 def normalize(email: str) -> str:
@@ -39,3 +39,18 @@ def suppress(session: Session, store_id: int, email: str, reason: str, detail: s
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Suppression).values(**values).on_conflict_do_nothing(index_elements=["store_id", "email"])
     return session.execute(stmt.returning(Suppression.id)).scalar_one_or_none() is not None
+
+
+def delivery_updates_off(session: Session, store_id: int, email: str) -> bool:
+    """Say whether this address turned the store's delivery updates off (other mail is not affected)."""
+    found = session.scalar(select(DeliveryOptOut.id).where(DeliveryOptOut.store_id == store_id,
+                                                           DeliveryOptOut.email == normalize(email)).limit(1))
+    return found is not None
+
+
+def turn_off_delivery_updates(session: Session, store_id: int, email: str, now: datetime) -> bool:
+    """Record the address's one-click opt-out of delivery updates; return True when it was not recorded yet."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(DeliveryOptOut).values(store_id=store_id, email=normalize(email), created_at=now) \
+        .on_conflict_do_nothing(index_elements=["store_id", "email"])
+    return session.execute(stmt.returning(DeliveryOptOut.id)).scalar_one_or_none() is not None

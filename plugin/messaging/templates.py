@@ -15,7 +15,7 @@ import html
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,9 +44,21 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "ticket_alert": ("main", "opened"),
     "delivery_stalls": ("notice",),
     "test": ("main",),
+    "delivery_update": ("main",),
 }
+# Names that make a message an offer or a recommendation: a transactional template may use none of them
+# (DESIGN §4: "offers inside: never"). The flow gives no such variable either, so a template naming one is refused
+# on save rather than failing at send time.
+OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount", "offer", "offers", "coupon",
+                         "recommendations", "recommended", "products", "product", "subscribe_offer", "subscribe_url",
+                         "reorder_url", "shop_url"})
+TRANSACTIONAL_FLOWS = frozenset({"delivery_update"})
 # Names a review request may never use: asking for reviews must not depend on a score (no review gating).
 SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "sentiment", "kind"})
+
+
+# Offer wording and shop product links in a transactional template's own text.
+_OFFER_WORDS = re.compile(r"discount|coupon|promo\s*code|% off|/products/|/collections/|/discount/", re.IGNORECASE)
 
 
 class TemplateRefused(ValueError):
@@ -231,13 +243,20 @@ def validate_template(flow: str, step: str, subject: str, body_html: str, body_t
     """Check a merchant's template before it is saved; return the preview, raise TemplateRefused otherwise."""
     if step not in FLOW_STEPS.get(flow, ()):
         raise TemplateRefused(f"unknown template '{flow}/{step}'")
+    used: set[str] = set()
+    for part in (subject, body_html, body_text or ""):
+        try:
+            used |= meta.find_undeclared_variables(_HTML_ENV.parse(part))
+        except TemplateError as exc:
+            raise TemplateRefused(_explain(exc)) from exc
+    if flow in TRANSACTIONAL_FLOWS:
+        offered = sorted(used & OFFER_NAMES)
+        if offered:
+            raise TemplateRefused(f"a transactional email may hold no offer or recommendation ({', '.join(offered)})")
+        if _OFFER_WORDS.search(" ".join((subject, body_html, body_text or ""))):
+            raise TemplateRefused("a transactional email may hold no offer or recommendation (discount, coupon, "
+                                  "promo code or product links)")
     if flow == "review_request":
-        used: set[str] = set()
-        for part in (subject, body_html, body_text or ""):
-            try:
-                used |= meta.find_undeclared_variables(_HTML_ENV.parse(part))
-            except TemplateError as exc:
-                raise TemplateRefused(_explain(exc)) from exc
         gated = sorted(used & SCORE_NAMES)
         if gated:
             raise TemplateRefused(f"a review request may not depend on a score or rating ({', '.join(gated)}): "
@@ -287,6 +306,17 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
         ctx.update(order=order, problem="no_scan", failed=False, carrier="UPS", tracking_number="1Z999AA10123456784")
     elif flow == "test":
         ctx.pop("unsubscribe_url")
+    elif flow == "delivery_update":
+        ui = ui_strings(locale)
+        ctx.update(order=order, milestone="OUT_FOR_DELIVERY", milestone_label=ui["m_OUT_FOR_DELIVERY"],
+                   milestones=[{"code": "IN_TRANSIT", "label": ui["m_IN_TRANSIT"],
+                                "when": datetime(2026, 3, 3, 7, 40, tzinfo=UTC), "place": "Louisville"},
+                               {"code": "OUT_FOR_DELIVERY", "label": ui["m_OUT_FOR_DELIVERY"],
+                                "when": datetime(2026, 3, 4, 8, 5, tzinfo=UTC), "place": "Chicago"}],
+                   estimated_delivery=datetime(2026, 3, 4, 18, 0, tzinfo=UTC),
+                   tracking_url="https://aftercare.example/t/sample",
+                   parcel={"tracking_company": "UPS", "tracking_number": "1Z999AA10123456784",
+                           "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784"})
     return ctx
 
 

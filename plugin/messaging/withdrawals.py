@@ -10,11 +10,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.messaging import handover, outbox
-from plugin.messaging.suppression import normalize, suppress
+from plugin.messaging.suppression import normalize, suppress, turn_off_delivery_updates
 from plugin.models import Customer, Message
 
 # The skip reason of marketing cancelled because the customer withdrew consent (any source: sync or webhook).
 CONSENT_WITHDRAWN = "consent_withdrawn"
+# The skip reason of delivery updates cancelled because the customer turned them off.
+DELIVERY_UPDATES_OFF = "delivery_updates_off"
 
 
 def unsubscribe_address(session: Session, store_id: int, email: str, reason: str, now: datetime,
@@ -67,3 +69,20 @@ def stop_store(session: Session, store_id: int, reason: str, now: datetime) -> i
     """Cancel every message of a store that has not left yet (uninstall); return how many."""
     handover.lock_store(session, store_id, exclusive=True)
     return outbox.cancel(session, store_id, reason, now)
+
+
+def stop_delivery_updates(session: Session, store_id: int, email: str, now: datetime,
+                          customer_id: int | None = None) -> int:
+    """Turn delivery updates off for an address (one click from any delivery update) and cancel those not gone yet.
+
+    Only delivery updates stop: the address stays free for the store's other mail (it unsubscribed from one kind).
+    Taken under the same hand-over locks as an unsubscribe, so an update claimed meanwhile is cancelled too.
+    """
+    address = normalize(email)
+    holders = {customer_id} if customer_id is not None else set()
+    holders.update(handover.address_holders(session, store_id, address))
+    handover.lock_recipients(session, store_id, holders, {address})
+    turn_off_delivery_updates(session, store_id, address, now)
+    to_them = or_(func.lower(Message.to_address) == address, Message.customer_id.in_(sorted(holders)))
+    return outbox.cancel(session, store_id, DELIVERY_UPDATES_OFF, now, Message.channel == "email",
+                         Message.flow == "delivery_update", to_them)

@@ -23,7 +23,7 @@ from plugin import cookies_secure, get_clock, get_config
 from plugin.db import get_session
 from plugin.flows.survey import record_answer
 from plugin.messaging import links, locales, templates
-from plugin.messaging.withdrawals import unsubscribe_address
+from plugin.messaging.withdrawals import stop_delivery_updates, unsubscribe_address
 from plugin.models import Customer, Message, OrderLine, Product, Store, SurveyResponse, Variant
 
 bp = Blueprint("public", __name__, template_folder="templates")
@@ -158,7 +158,8 @@ def _address(message: Message) -> str | None:
 def unsubscribe_page(token: str) -> Response:
     """Show the confirmation page (a GET never unsubscribes: scanners follow links)."""
     _payload, message = _load("unsubscribe", token)
-    return _page(message, "public/unsubscribe.html", token=token, email=_address(message) or "", done=False)
+    return _page(message, "public/unsubscribe.html", token=token, email=_address(message) or "", done=False,
+                 delivery=message.flow == "delivery_update")
 
 
 @bp.post("/u/<token>")
@@ -169,13 +170,18 @@ def unsubscribe(token: str) -> Response:
     if address:
         session = get_session()
         now = get_clock().now()
-        cancelled = unsubscribe_address(session, message.store_id, address, "unsubscribe", now,
-                                        detail=f"message {message.id}", customer_id=message.customer_id)
+        if message.flow == "delivery_update":
+            # The same one-click link, but it turns off only this kind: delivery updates (transactional class).
+            cancelled = stop_delivery_updates(session, message.store_id, address, now, customer_id=message.customer_id)
+        else:
+            cancelled = unsubscribe_address(session, message.store_id, address, "unsubscribe", now,
+                                            detail=f"message {message.id}", customer_id=message.customer_id)
         log.info("unsubscribed", extra={"store_id": message.store_id, "message_id": message.id,
-                                        "cancelled": cancelled})
+                                        "flow": message.flow, "cancelled": cancelled})
     if request.form.get("List-Unsubscribe") == "One-Click":
         return make_response("", 200)
-    return _page(message, "public/unsubscribe.html", token=token, email=address or "", done=True)
+    return _page(message, "public/unsubscribe.html", token=token, email=address or "", done=True,
+                 delivery=message.flow == "delivery_update")
 
 
 # -- reorder and review links -------------------------------------------------------------------------------

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from connectors.records import FulfillmentRecord, OrderRecord
+from connectors.records import OrderRecord
 
 ORDER_FIELDS = ("name", "customer_id", "created_at_remote", "processed_at", "remote_updated_at", "currency",
                 "total_price", "subtotal_price", "total_refunded", "financial_status", "fulfillment_status",
                 "cancelled_at", "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
                 "earliest_delivery_at", "latest_delivery_at", "latest_ship_at", "fulfillment_channel", "marketplace_id",
-                "tags", "fulfillments")
+                "tags")
 LINE_FIELDS = ("product_id", "variant_id", "sku", "title", "quantity", "price")
 
 
@@ -30,31 +28,4 @@ def order_row(store_id: int, record: OrderRecord, customer_id: int | None) -> di
         "latest_delivery_at": record.latest_delivery_at, "latest_ship_at": record.latest_ship_at,
         "fulfillment_channel": record.fulfillment_channel,
         "marketplace_id": record.marketplace_id, "tags": list(record.tags),
-        "fulfillments": fulfillments_json(record.fulfillments),
     }
-
-
-def _stamp(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def fulfillments_json(fulfillments: Iterable[FulfillmentRecord] | None) -> list[dict[str, Any]] | None:
-    """Return the ``orders.fulfillments`` value of a record's fulfilments (id order, UTC ISO times)."""
-    if fulfillments is None:
-        return None
-    return [{"id": f.external_id, "status": f.status, "created_at": _stamp(f.created_at),
-             "delivered_at": _stamp(f.delivered_at)}
-            for f in sorted(fulfillments, key=lambda f: (len(f.external_id), f.external_id))]
-
-
-def fulfillments_of(value: list[dict[str, Any]] | None) -> tuple[FulfillmentRecord, ...] | None:
-    """Return the fulfilments an ``orders.fulfillments`` value holds."""
-    if value is None:
-        return None
-    return tuple(FulfillmentRecord(external_id=item["id"], status=item["status"],
-                                   created_at=_time(item.get("created_at")),
-                                   delivered_at=_time(item.get("delivered_at"))) for item in value)
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None

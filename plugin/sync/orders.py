@@ -29,12 +29,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from connectors import delivery
-from connectors.records import FulfillmentRecord, OrderRecord
+from connectors.records import FulfillmentEventRecord, FulfillmentRecord, OrderRecord
 from plugin.models import DeletedRecord, Order
-from plugin.sync.order_rows import fulfillments_json, fulfillments_of
+from plugin.sync import parcels
 from plugin.sync.orders_generic import upsert_orders_generic
 from plugin.sync.orders_staged import upsert_orders_staged
-from plugin.sync.sql import chunked
+from plugin.sync.sql import ORDERS, chunked, ids_by_external
 from plugin.sync.tombstones import add_tombstone, is_deleted
 
 if TYPE_CHECKING:  # the SP-API client library is heavy; webhook processing needs none of it
@@ -75,7 +75,21 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
             upsert_orders_staged(session, store_id, batch, totals)
         else:
             upsert_orders_generic(session, store_id, batch, totals)
+        totals["parcels"] = totals.get("parcels", 0) + _write_parcels(session, store_id, batch)
     return totals
+
+
+def _write_parcels(session: Session, store_id: int, batch: list[OrderRecord]) -> int:
+    """Write the parcels the batch's records list (plugin.sync.parcels); return how many orders' parcels changed."""
+    listed = [r for r in batch if r.fulfillments]
+    if not listed:
+        return 0
+    ids = ids_by_external(session, ORDERS, store_id, [r.external_id for r in listed])
+    changed = parcels.upsert_parcels(session, store_id, [(ids[r.external_id], f) for r in listed
+                                                         if r.external_id in ids for f in r.fulfillments or ()])
+    # The record's facts came from the same fulfilments; the stored events may know a delivery they do not.
+    parcels.refresh_orders(session, changed)
+    return len(changed)
 
 
 # -- Shopify webhooks: REST bodies mapped to the same records, and the partial updates of their topics -------
@@ -84,16 +98,16 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
 def _with_stored_order_facts(session: Session, store_id: int, record: OrderRecord) -> OrderRecord:
     """Fill the fields REST bodies lack with what the database already knows, instead of erasing them.
 
-    The body's fulfilments are merged with the stored ones (connectors.delivery): a delivery time a delivery
+    The body's fulfilments are merged with the stored parcels (connectors.delivery): a delivery time a delivery
     event gave is kept over the REST body's, which only knows the fulfilment's last update.
     """
-    stored = session.execute(select(Order.estimated_delivery_at, Order.returned, Order.fulfillments).where(
+    stored = session.execute(select(Order.estimated_delivery_at, Order.returned, Order.id).where(
         Order.store_id == store_id, Order.external_id == record.external_id)).first()
     if stored is None:
         return record
     fulfillments = record.fulfillments
     if fulfillments is not None:
-        fulfillments = delivery.merge(fulfillments_of(stored[2]) or (), fulfillments, complete=True)
+        fulfillments = delivery.merge(parcels.stored_records(session, stored[2]), fulfillments, complete=True)
     return dataclasses.replace(record, estimated_delivery_at=record.estimated_delivery_at or stored[0],
                                returned=record.returned or bool(stored[1]), fulfillments=fulfillments,
                                fulfilled_at=delivery.fulfilled_at(fulfillments or ()) if fulfillments is not None
@@ -114,26 +128,24 @@ def upsert_webhook_order(session: Session, store_id: int, record: OrderRecord) -
     return "applied"
 
 
-def apply_fulfillment(session: Session, store_id: int, order_external_id: str, report: FulfillmentRecord) -> str:
-    """Apply what a ``fulfillments/update`` or ``fulfillment_events/create`` says of one of an order's parcels.
+def apply_fulfillment(session: Session, store_id: int, order_external_id: str, report: FulfillmentRecord,
+                      event: FulfillmentEventRecord | None = None) -> str:
+    """Apply what a ``fulfillments/create``, ``fulfillments/update`` or ``fulfillment_events/create`` says of one
+    of an order's parcels (and the carrier event, if any); return the outcome.
 
-    The report is merged into the order's known fulfilments and the order is delivered when its last parcel
-    is (connectors.delivery). An order stored before its fulfilments were kept (``fulfillments`` NULL) only
-    learns this one until its next sync.
+    The parcel is merged by plugin.sync.parcels' rules and the order is delivered when its last parcel is. A
+    replayed report or event finds everything as it left it ("unchanged").
     """
-    order = session.scalar(select(Order).where(Order.store_id == store_id, Order.external_id == order_external_id))
-    if order is None:
+    order_id = session.scalar(select(Order.id).where(Order.store_id == store_id,
+                                                     Order.external_id == order_external_id))
+    if order_id is None:
         return "order unknown"
-    known = fulfillments_of(order.fulfillments)
-    merged = delivery.merge(known or (), [report])
-    rows = fulfillments_json(merged)
-    fulfilled_at = delivery.fulfilled_at(merged)
-    if known is None and order.fulfilled_at is not None:
-        fulfilled_at = min(order.fulfilled_at, fulfilled_at) if fulfilled_at else order.fulfilled_at
-    delivered_at = delivery.delivered_at(merged)
-    if (rows, fulfilled_at, delivered_at) == (order.fulfillments, order.fulfilled_at, order.delivered_at):
+    changed = bool(parcels.upsert_parcels(session, store_id, [(order_id, report)]))
+    if event is not None:
+        changed = parcels.ingest_events(session, store_id, [event]).stored > 0 or changed
+    if not changed:
         return "unchanged"
-    order.fulfillments, order.fulfilled_at, order.delivered_at = rows, fulfilled_at, delivered_at
+    parcels.refresh_orders(session, [order_id])
     return "applied"
 
 

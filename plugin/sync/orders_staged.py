@@ -52,7 +52,7 @@ def _staging_table(name: str, source: Table, columns: Sequence[str], *extra: Col
 
 
 _ORDER_STAGE_FIELDS = tuple(f for f in ORDER_FIELDS if f != "customer_id")
-_JSON_FIELDS = ("tags", "fulfillments")
+_JSON_FIELDS = ("tags",)
 STAGE_CUSTOMERS = _staging_table("aftercare_stage_customer", CUSTOMERS, ("external_id", *CUSTOMER_FIELDS),
                                  Column("pos", Integer))
 STAGE_ORDERS = _staging_table("aftercare_stage_order", ORDERS, ("external_id", *_ORDER_STAGE_FIELDS),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import ShopifyAuthError, ShopifyError
+from connectors.shopify.fulfillments import fetch_fulfillment_events
 from connectors.shopify.shop import fetch_shop
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
 from plugin.auth.lifecycle import mark_reinstall_needed
@@ -23,7 +24,8 @@ from plugin.auth.tokens import ReinstallNeeded
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
 from plugin.messaging.branding import adopt_shop_address
-from plugin.models import Store
+from plugin.models import Parcel, Store
+from plugin.sync import parcels
 from plugin.sync.sinks import sink_for
 from plugin.sync.sql import chunked
 from plugin.sync.state import (
@@ -41,6 +43,9 @@ log = logging.getLogger("aftercare.jobs.sync")
 BATCH_SIZE = 500
 # The sync_state row that records a failed read of the shop's own details.
 SHOP_STREAM = "shop"
+# The sync_state row of the parcel-events pass, and how far back parcels still have a story to tell.
+EVENTS_STREAM = "parcel_events"
+EVENTS_WINDOW = timedelta(days=60)
 
 
 def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, client: ShopifyClient | None = None,
@@ -67,6 +72,8 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
                 result["status"] = "reinstall_needed"
                 break
     if result["status"] == "ok":
+        _read_parcel_events(ctx, store_id, client, result)
+    if result["status"] == "ok":
         _refresh_shop_details(ctx, store_id, client, result)
     result["graphql_calls"] = client.stats.calls
     result["throttled"] = client.stats.throttled
@@ -87,12 +94,54 @@ def _refresh_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient,
 
 
 def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> None:
-    """Take the shop's billing address as the store's postal address again (unless the merchant set one)."""
+    """Take the shop's billing address as the store's postal address again (unless the merchant set one), and
+    its refund policy (the tracking page shows it)."""
     shop = fetch_shop(client)
     with ctx.database.session() as session:
         store = session.get(Store, store_id)
         if store is not None:
             adopt_shop_address(store, shop.postal_address)
+            policy = shop.refund_policy
+            store.refund_policy = ({"title": policy.title, "body": policy.body, "url": policy.url}
+                                   if policy is not None else None)
+
+
+def _read_parcel_events(ctx: JobContext, store_id: int, client: ShopifyClient, result: dict[str, Any]) -> None:
+    """Read the carrier events of parcels that changed in Shopify since their events were last read.
+
+    Webhooks bring each milestone as it happens; this pass catches what they missed (an app that was not
+    installed yet, a webhook given up on). Parcels shipped more than EVENTS_WINDOW ago are left alone: their
+    story is told. Each parcel is one transaction, so a failure loses only that parcel's read (it is read again).
+    """
+    now = ctx.clock.now()
+    counts = {"parcels": 0, "events": 0}
+    try:
+        with failure_recorded(ctx, store_id, EVENTS_STREAM, errors=ShopifyError):
+            while todo := _parcels_to_read(ctx, store_id, now):
+                for parcel_id, order_id, gid in todo:
+                    found = fetch_fulfillment_events(client, gid)
+                    with ctx.database.session() as session:
+                        if found is not None:
+                            report, events = found
+                            parcels.upsert_parcels(session, store_id, [(order_id, report)])
+                            counts["events"] += parcels.ingest_events(session, store_id, events).stored
+                            parcels.refresh_orders(session, [order_id])
+                        parcel = session.get(Parcel, parcel_id)
+                        if parcel is not None:
+                            parcel.events_synced_at = max(now, parcel.remote_updated_at or now)
+                    counts["parcels"] += 1
+    except ShopifyAuthError as exc:
+        _reinstall_needed(ctx, store_id, EVENTS_STREAM, exc)
+        result["status"] = "reinstall_needed"
+    except ShopifyError as exc:
+        log.warning("parcel events not read", extra={"store_id": store_id, "problem": str(exc)})
+    result[EVENTS_STREAM] = counts
+
+
+def _parcels_to_read(ctx: JobContext, store_id: int, now: datetime) -> list[tuple[int, int, str]]:
+    with ctx.database.session() as session:
+        return [(p.id, p.order_id, p.fulfillment_gid) for p in
+                parcels.parcels_to_read(session, store_id, now - EVENTS_WINDOW, limit=100)]
 
 
 def _reinstall_needed(ctx: JobContext, store_id: int, stream: str, exc: ShopifyAuthError) -> None:

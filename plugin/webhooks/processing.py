@@ -75,8 +75,8 @@ def _fulfillment(session: Session, store: Store, event: WebhookEvent, now: datet
 
 def _fulfillment_event(session: Session, store: Store, event: WebhookEvent, now: datetime,
                        ctx: JobContext | None) -> str:
-    order_id, fulfillment = payloads.fulfillment_event(event.payload or {})
-    return orders.apply_fulfillment(session, store.id, order_id, fulfillment)
+    order_id, fulfillment, carrier_event = payloads.fulfillment_event(event.payload or {})
+    return orders.apply_fulfillment(session, store.id, order_id, fulfillment, carrier_event)
 
 
 def _refund(session: Session, store: Store, event: WebhookEvent, now: datetime, ctx: JobContext | None) -> str:
@@ -171,6 +171,7 @@ def _bulk_finished(session: Session, store: Store, event: WebhookEvent, now: dat
 Handler = Callable[[Session, Store, WebhookEvent, datetime, Any], str]
 STORE_HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(ORDER_TOPICS, _order),
+    "fulfillments/create": _fulfillment,
     "fulfillments/update": _fulfillment,
     "fulfillment_events/create": _fulfillment_event,
     "refunds/create": _refund,

@@ -51,7 +51,7 @@ def test_register_install_and_change_data_over_http(env):
                          {"id": order_gid}, token=token)["order"]
         assert order == {"displayFulfillmentStatus": "FULFILLED", "lineItems": {"nodes": [{"quantity": 3}]},
                          "fulfillments": [{"displayStatus": "DELIVERED"}]}
-        assert receiver.topics() == ["orders/create", "orders/fulfilled", "orders/updated",
+        assert receiver.topics() == ["orders/create", "fulfillments/create", "orders/fulfilled", "orders/updated",
                                      "fulfillment_events/create", "fulfillments/update", "orders/updated",
                                      "customers_email_marketing_consent/update", "customers/update"]
         logged = _ctl(env, "webhooks", method="GET").json()

@@ -109,9 +109,10 @@ def test_order_lifecycle_sends_rest_payloads(setup):
     env.sandbox.deliver_order(order.id)
     env.sandbox.refund_order(order.id, amount_cents=500, note="Dented bag")
     env.sandbox.cancel_order(order.id, "CUSTOMER")
-    assert receiver.topics() == ["orders/create", "orders/fulfilled", "orders/updated", "fulfillment_events/create",
-                                 "fulfillments/update", "orders/updated", "refunds/create", "orders/updated",
-                                 "orders/cancelled", "refunds/create", "orders/updated"]
+    assert receiver.topics() == ["orders/create", "fulfillments/create", "orders/fulfilled", "orders/updated",
+                                 "fulfillment_events/create", "fulfillments/update", "orders/updated",
+                                 "refunds/create", "orders/updated", "orders/cancelled", "refunds/create",
+                                 "orders/updated"]
     assert all(_verify(r) for r in receiver.requests)
 
     created = json.loads(receiver.requests[0]["body"])
@@ -125,15 +126,15 @@ def test_order_lifecycle_sends_rest_payloads(setup):
     assert created["customer"]["id"] == customer.id
     assert created["financial_status"] == "paid" and created["fulfillment_status"] is None
 
-    event = json.loads(receiver.requests[3]["body"])
+    event = json.loads(receiver.requests[4]["body"])
     fulfillment = order.fulfillments[0]
     assert (event["order_id"], event["fulfillment_id"], event["status"]) == (order.id, fulfillment.id, "delivered")
     assert datetime.fromisoformat(event["happened_at"]) == fulfillment.delivered_at
-    delivered = json.loads(receiver.requests[4]["body"])
+    delivered = json.loads(receiver.requests[5]["body"])
     assert delivered["order_id"] == order.id and delivered["shipment_status"] == "delivered"
-    refund = json.loads(receiver.requests[6]["body"])
+    refund = json.loads(receiver.requests[7]["body"])
     assert refund["transactions"][0]["amount"] == "5.00"
-    cancelled = json.loads(receiver.requests[8]["body"])
+    cancelled = json.loads(receiver.requests[9]["body"])
     assert cancelled["cancel_reason"] == "customer" and cancelled["financial_status"] == "refunded"
 
     # the same changes are visible to an incremental sync by updatedAt

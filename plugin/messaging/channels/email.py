@@ -29,11 +29,11 @@ from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
 from plugin.messaging import email as mail
-from plugin.messaging import links, sendtime, templates
+from plugin.messaging import links, locales, sendtime, templates
 from plugin.messaging.branding import brand_of
 from plugin.messaging.channels.base import DeliveryError, Sender
 from plugin.messaging.policy import Decision
-from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
+from plugin.models import Customer, Merchant, Message, Order, OrderLine, Parcel, Product, Store, Ticket
 
 log = logging.getLogger("aftercare.messaging")
 
@@ -79,7 +79,7 @@ class EmailChannel:
         customer = session.get(Customer, message.customer_id) if message.customer_id else None
         if store.platform == "shopify":
             self._name_comeback_code(message)
-        context = self.context(session, message, store, customer)
+        context = self.context(session, message, store, customer, locale=decision.locale)
         key = (store.id, message.flow, message.step, decision.locale)
         if key not in self._sources:
             self._sources[key] = templates.get_source(session, *key)
@@ -118,7 +118,7 @@ class EmailChannel:
         return links.url(self.base_url, self.secret_key, self.ctx.clock, purpose, message.id, **extra)
 
     def context(self, session: Session, message: Message, store: Store, customer: Customer | None,
-                ) -> dict[str, Any]:
+                locale: str | None = None) -> dict[str, Any]:
         """Return the template variables of a message (the names ``templates.sample_context`` documents)."""
         payload = message.payload or {}
         shop_url = f"https://{store.external_id}" if store.platform == "shopify" else ""
@@ -164,6 +164,9 @@ class EmailChannel:
                        discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
                        subscribe_offer=bool(payload.get("subscribe_offer")),
                        subscribe_url=payload.get("subscribe_url") or _product_url(shop_url, product))
+        elif flow == "delivery_update":
+            ctx.update(delivery_vars(session, message, locale or message.locale or locales.DEFAULT),
+                       order=order_vars, tracking_url=self._link("track", message))
         elif flow == "ticket_alert":
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
             due = ticket.sla_due_at if ticket else _as_datetime(payload.get("sla_due_at"))
@@ -266,6 +269,29 @@ class EmailChannel:
         message = session.get(Message, message_id)
         if message is not None:
             message.payload = {**(message.payload or {}), "discount_created": True}
+
+
+def delivery_vars(session: Session, message: Message, locale: str) -> dict[str, Any]:
+    """Return a delivery update's variables: its milestones (named in ``locale``, with time and place), the
+    headline milestone, the parcel's tracking and the latest estimate."""
+    payload = message.payload or {}
+    ui = templates.ui_strings(locale)
+    parcel = session.get(Parcel, payload.get("parcel_id")) if payload.get("parcel_id") else None
+    told = list(payload.get("milestones") or [])
+    steps = []
+    if parcel is not None:
+        events = {e.status: e for e in sorted(parcel.events, key=lambda e: (e.happened_at, e.id), reverse=True)}
+        for code in told:
+            event = events.get(code)
+            when = event.happened_at if event is not None else parcel.shipped_at
+            place = ", ".join(p for p in ((event.city, event.country) if event is not None else ()) if p)
+            steps.append({"code": code, "label": ui.get(f"m_{code}", code), "when": when, "place": place})
+    headline = str(payload.get("milestone") or (told[-1] if told else ""))
+    return {"milestone": headline, "milestone_label": ui.get(f"m_{headline}", headline), "milestones": steps,
+            "estimated_delivery": None if headline == "DELIVERED" or parcel is None else parcel.estimated_delivery_at,
+            "parcel": {"tracking_company": parcel.tracking_company if parcel else None,
+                       "tracking_number": parcel.tracking_number if parcel else None,
+                       "tracking_url": parcel.tracking_url if parcel else None}}
 
 
 def _as_date(value: Any, zone: ZoneInfo) -> date | None:

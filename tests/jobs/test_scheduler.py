@@ -38,6 +38,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "replenishment_learn": "plugin.flows.replenishment_plan:learn",
         "replenishment": "plugin.flows.runner:run_replenishment",
         "ticket_alerts": "plugin.flows.runner:run_ticket_alert",
+        "delivery_updates": "plugin.flows.runner:run_delivery_update",
         "delivery_stalls": "plugin.flows.delivery_stalls:run",
         "transit_estimates": "plugin.delivery_estimates:run_refresh",
         "dispatch": "jobs.dispatch:dispatch_due",

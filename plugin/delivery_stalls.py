@@ -25,7 +25,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, bindparam, cast, func, literal, null, or_, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -192,14 +206,30 @@ def open_tickets(session: Session, config: Config, store: Store, settings: Mappi
     tracking = dict(session.execute(select(Parcel.id, Parcel.tracking_number).where(Parcel.id.in_(parcel_ids))).all()
                     ) if parcel_ids else {}
     due = {s: sla_due(session, config, store.id, s, now) for s in set(SEVERITY.values())}
-    tickets = [{"store_id": store.id, "source": "delivery", "severity": SEVERITY[kind], "status": "open",
-                "subject": _subject_line(kind, settings, orders[order_id][0], tracking.get(parcel_id))[:512],
-                "opened_at": now, "sla_due_at": due[SEVERITY[kind]], "customer_id": orders[order_id][1],
-                "order_id": order_id, "created_at": now, "updated_at": now}
-               for kind, _, order_id, parcel_id in new]
-    ids = list(session.connection().execute(
-        _insert(session)(Ticket.__table__).returning(Ticket.__table__.c.id, sort_by_parameter_order=True), tickets
-    ).scalars())
+    # Each new ticket is told apart by (order, subject): the subject names the kind and the parcel, made unique
+    # within the run. One executemany INSERT (a cached statement) writes them all, one SELECT of this run's tickets
+    # (opened now) reads their ids back: no reliance on the order RETURNING yields rows in, undefined in SQLite.
+    subjects: list[str] = []
+    taken: set[tuple[int, str]] = set()
+    for kind, _, order_id, parcel_id in new:
+        subject = _subject_line(kind, settings, orders[order_id][0], tracking.get(parcel_id) or
+                                (f"#{parcel_id}" if parcel_id else None))[:500]
+        base, n = subject, 2
+        while (order_id, subject) in taken:
+            subject, n = f"{base} ({n})", n + 1
+        taken.add((order_id, subject))
+        subjects.append(subject)
+    table = Ticket.__table__
+    session.connection().execute(insert(table), [
+        {"store_id": store.id, "source": "delivery", "severity": SEVERITY[kind], "status": "open",
+         "subject": subject, "opened_at": now, "sla_due_at": due[SEVERITY[kind]],
+         "customer_id": orders[order_id][1], "order_id": order_id, "created_at": now, "updated_at": now}
+        for (kind, _, order_id, _), subject in zip(new, subjects, strict=True)])
+    ids_by_key = {(order_id, subject): tid for tid, order_id, subject in session.connection().execute(
+        select(table.c.id, table.c.order_id, table.c.subject).where(
+            table.c.store_id == store.id, table.c.source == "delivery", table.c.opened_at == now))
+        if (order_id, subject) in taken}
+    ids = [ids_by_key[(order_id, subject)] for (_, _, order_id, _), subject in zip(new, subjects, strict=True)]
     table = DeliveryProblem.__table__
     # Core executemany: one prepared UPDATE for all rows (the ORM's bulk path wants primary-key-named keys).
     session.connection().execute(update(table).where(table.c.id == bindparam("pid")).values(ticket_id=bindparam("tid")),

@@ -269,6 +269,8 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_store_delivered", "store_id", "delivered_at"),
         # Review requests and surveys fall back to the fulfilment time when there is no delivery date.
         Index("ix_orders_store_fulfilled", "store_id", "fulfilled_at"),
+        # Stall detection reads the store's unfulfilled orders of the last weeks (fulfilled_at IS NULL, by date).
+        Index("ix_orders_store_fulfilled_created", "store_id", "fulfilled_at", "created_at_remote"),
         # The admin's message log and support staff look orders up by their name (#1001).
         Index("ix_orders_store_name", "store_id", "name"),
         CheckConstraint("total_price >= 0", name="total_nonnegative"),

@@ -1,4 +1,5 @@
-"""Stalls: delivery_problem (one row per order or parcel and problem kind, with its ticket); transit_estimate
+"""Stalls: delivery_problem (one row per order or parcel and problem kind, with its ticket); transit_estimate;
+an index of orders by fulfilment and date (unfulfilled orders of the last weeks)
 
 Revision ID: 0009_stalls
 Revises: 0008_delivery
@@ -46,6 +47,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_delivery_problem_store_detected', ['store_id', 'detected_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_problem_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_problem_parcel_id'), ['parcel_id'], unique=False)
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_store_fulfilled_created', ['store_id', 'fulfilled_at', 'created_at_remote'],
+                              unique=False)
     op.create_table('transit_estimate',
     sa.Column('store_id', sa.Integer(), nullable=False),
     sa.Column('country', sa.String(length=2), nullable=False),
@@ -62,6 +66,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('transit_estimate')
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_store_fulfilled_created')
     with op.batch_alter_table('delivery_problem', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_problem_parcel_id'))
         batch_op.drop_index(batch_op.f('ix_delivery_problem_order_id'))

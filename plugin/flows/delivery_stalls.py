@@ -13,14 +13,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from plugin import delivery_stalls, flow_schemas
 from plugin.context import JobContext
 from plugin.flows.audience import contact_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging.outbox import message_row
-from plugin.models import Customer, DeliveryProblem, Order, Parcel, Store, Ticket
+from plugin.models import Customer, DeliveryProblem, Message, Order, Parcel, Store, Ticket
 
 NAME = "delivery_stalls"
 # Problems a run found are told about on that run; this bounds the look-back should a run have failed after.
@@ -33,6 +33,8 @@ def due_notices(run: FlowRun) -> Rows:
     store, now = run.store, run.now
     if store.platform != "shopify":
         return []
+    # Orders told already are left out here, not by the outbox's key: the hourly re-run then writes nothing.
+    told = exists().where(Message.order_id == DeliveryProblem.order_id, Message.flow == NAME, Message.step == "notice")
     query = (select(DeliveryProblem.order_id, DeliveryProblem.problem, DeliveryProblem.ticket_id, Order.name,
                     Order.customer_id, Customer.email, Customer.locale, Parcel.tracking_company,
                     Parcel.tracking_number)
@@ -41,7 +43,7 @@ def due_notices(run: FlowRun) -> Rows:
              .join(Customer, Customer.id == Order.customer_id, isouter=True)
              .join(Parcel, Parcel.id == DeliveryProblem.parcel_id, isouter=True)
              .where(DeliveryProblem.store_id == store.id, DeliveryProblem.detected_at >= now - NOTICE_WINDOW,
-                    Ticket.status == "open")
+                    Ticket.status == "open", ~told)
              .order_by(DeliveryProblem.order_id, DeliveryProblem.id))
     rows, seen = [], set()
     for order_id, problem, ticket_id, name, customer_id, email, locale, carrier, tracking in run.session.execute(query):

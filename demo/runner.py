@@ -50,7 +50,7 @@ from plugin.auth.tokens import exchange_session_token
 from plugin.config import SECRET_VARIABLES, Config, load_config
 from plugin.context import JobContext
 from plugin.migrate import upgrade
-from plugin.models import Merchant, Message, Order, Product, Store, SyncState, Ticket
+from plugin.models import DeliveryProblem, Merchant, Message, Order, Product, Store, SyncState, Ticket
 from plugin.secrets_store import set_credential
 from plugin.tickets import resolve_ticket
 from sandbox.amazon import AmazonSandbox
@@ -475,7 +475,11 @@ class Demo:
         with database.session() as session:
             updates = session.scalar(select(func.count()).select_from(Message).where(
                 Message.flow == "delivery_update", Message.status == "sent")) or 0
-        return {**world.counts, "delivery updates": updates, "job failures": failures}
+            # What stall detection found (plugin.delivery_stalls) and the tickets it opened for the merchant.
+            stalls = session.scalar(select(func.count()).select_from(DeliveryProblem)) or 0
+            stall_tickets = session.scalar(select(func.count(DeliveryProblem.ticket_id))) or 0
+        return {**world.counts, "delivery updates": updates, "delivery stalls": stalls, "stall tickets": stall_tickets,
+                "job failures": failures}
 
     def _due_messages(self, now: datetime) -> bool:
         with self.app.extensions["aftercare.db"].session() as session:

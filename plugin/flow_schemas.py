@@ -163,6 +163,34 @@ TICKETS = SettingsSchema((
     _sla(3, 72, "delay/other"),
 ))
 
+def _business_days(name: str, label: str, default: int, help_: str = "") -> Setting:
+    return Setting(name, "int", default, label, help=help_, min=0, max=60)
+
+
+# Stalled and failed deliveries (plugin.flows.delivery_stalls): thresholds in business days of the store's
+# calendar (its country's holidays and weekends, plugin.business_days). The holdout applies to the customer's
+# "we're on it" notice only: detection, tickets and the merchant's alert are never held out.
+DELIVERY_STALLS = SettingsSchema((
+    _business_days("unfulfilled_after_business_days", "Paid but unfulfilled after (business days)", 2,
+                   "A paid order with no parcel after this many business days opens a delay ticket."),
+    _business_days("no_scan_after_business_days", "In transit with no carrier event for (business days)", 3,
+                   "A parcel the carrier has not scanned for this many business days opens a delay ticket."),
+    _business_days("lost_after_business_days", "Presumed lost after no carrier event for (business days)", 10,
+                   "Past this, a silent parcel opens a second ticket of severity 2 (lost)."),
+    _business_days("past_estimate_business_days", "Late once past the estimated delivery by (business days)", 1,
+                   "The carrier's estimate, else the store's own history (90th percentile of transit days by "
+                   "destination country and carrier)."),
+    Setting("min_history_samples", "int", 20, "Delivered parcels needed to estimate from history", min=1,
+            max=100000, help="Per destination country and carrier; fewer, and no history estimate is used."),
+    Setting("history_days", "int", 180, "History window for estimates (days)", min=7, max=730),
+    Setting("customer_notice_enabled", "bool", True, "Tell the customer \"we're on it\" first",
+            help="A transactional email in the customer's language when a problem is detected (Shopify only: "
+                 "nothing goes to Amazon buyers)."),
+    Setting("amazon_late_shipments", "bool", True, "Amazon: ticket late seller-fulfilled shipments",
+            help="Past the latest ship date unshipped, or past the latest delivery date undelivered."),
+    _holdout(),
+))
+
 SCHEMAS: dict[str, SettingsSchema] = {
     "policy": POLICY,
     "review_request": REVIEW_REQUEST,
@@ -175,6 +203,7 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "birthday": BIRTHDAY,
     "recommendations": RECOMMENDATIONS,
     "tickets": TICKETS,
+    "delivery_stalls": DELIVERY_STALLS,
     "delivery_update": DELIVERY_UPDATE,
 }
 

@@ -62,6 +62,9 @@ FULFILLMENT_EVENT_STATUSES = ("LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PIC
 FULFILLMENT_STATUSES = ("PENDING", "OPEN", "SUCCESS", "CANCELLED", "ERROR", "FAILURE")
 # What a customer can be told about a parcel: its event statuses, and SHIPPED (the fulfilment itself was created).
 DELIVERY_MILESTONES = ("SHIPPED", *FULFILLMENT_EVENT_STATUSES)
+# What stall detection finds (plugin.delivery_stalls): Shopify orders and parcels, Amazon seller-fulfilled orders.
+DELIVERY_PROBLEMS = ("unfulfilled", "no_scan", "lost", "past_estimate", "attempted", "failed",
+                     "amazon_late_ship", "amazon_late_delivery")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -273,6 +276,8 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_store_delivered", "store_id", "delivered_at"),
         # Review requests and surveys fall back to the fulfilment time when there is no delivery date.
         Index("ix_orders_store_fulfilled", "store_id", "fulfilled_at"),
+        # Stall detection reads the store's unfulfilled orders of the last weeks (fulfilled_at IS NULL, by date).
+        Index("ix_orders_store_fulfilled_created", "store_id", "fulfilled_at", "created_at_remote"),
         # The admin's message log and support staff look orders up by their name (#1001).
         Index("ix_orders_store_name", "store_id", "name"),
         CheckConstraint("total_price >= 0", name="total_nonnegative"),
@@ -442,6 +447,49 @@ class DeliveryOptOut(Base):
     # Stored lower-cased, like suppression.email.
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DeliveryProblem(Base):
+    """A delivery problem found once per order or parcel and kind, with the ticket it opened.
+
+    ``subject`` is ``parcel=<id>`` or ``order=<id>``: unique with the store and the kind, it is what makes
+    detection idempotent (a re-run finds the row and opens nothing), even when two runs race.
+    """
+
+    __tablename__ = "delivery_problem"
+    __table_args__ = (
+        UniqueConstraint("store_id", "problem", "subject"),
+        Index("ix_delivery_problem_store_detected", "store_id", "detected_at"),
+        CheckConstraint(_in("problem", DELIVERY_PROBLEMS), name="problem"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    problem: Mapped[str] = mapped_column(String(24))
+    subject: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    parcel_id: Mapped[int | None] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), unique=True)
+    detected_at: Mapped[datetime]
+
+
+class TransitEstimate(Base):
+    """A store's transit days to one destination country with one carrier: median and 90th percentile.
+
+    Recomputed daily from the store's delivered parcels (plugin.delivery_estimates.refresh) so that the tracking
+    page and hourly stall detection read a handful of rows instead of ranking months of deliveries.
+    """
+
+    __tablename__ = "transit_estimate"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    # "" when unknown (the customer has no country, the parcel no carrier).
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    median_days: Mapped[float] = mapped_column(Double)
+    p90_days: Mapped[float] = mapped_column(Double)
+    samples: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime]
 
 
 class Review(TimestampMixin, Base):

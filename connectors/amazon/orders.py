@@ -94,6 +94,18 @@ def _quantity(value: Any, name: str) -> int:
     return quantity
 
 
+def _fulfillment_status(status: str | None, packages: list[Any]) -> str | None:
+    """Return the order's fulfillment status lower-cased, or ``delivered`` once every package reports DELIVERED.
+
+    Amazon's FulfillmentStatus stops at SHIPPED; only the packages of seller-fulfilled orders say they arrived
+    (``packageStatus.status``, https://developer-docs.amazon.com/sp-api/docs/orders-api-v2026-01-01-reference).
+    """
+    if status == "SHIPPED" and packages and all(
+            isinstance(p, dict) and (p.get("packageStatus") or {}).get("status") == "DELIVERED" for p in packages):
+        return "delivered"
+    return status.lower() if status else None
+
+
 def to_record(order: dict[str, Any]) -> OrderRecord:
     """Map one 2026-01-01 ``Order`` to an OrderRecord; raise MalformedOrder naming the field it cannot read.
 
@@ -142,7 +154,7 @@ def to_record(order: dict[str, Any]) -> OrderRecord:
         updated_at=updated,
         currency=total_currency or currency or "USD",
         total_price=total if total is not None else line_total,
-        fulfillment_status=status.lower() if status else None,
+        fulfillment_status=_fulfillment_status(status, packages),
         # The model carries no cancellation time; the last update is when the order became CANCELLED.
         cancelled_at=updated if status == "CANCELLED" else None,
         fulfilled_at=min(ship_times) if ship_times else None,

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from plugin.admin import (  # noqa: F401
     customers,
+    deliveries,
     flow_report,
     flows,
     inbox,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from plugin.flows import (
     amazon_review_request,
     birthday,
+    delivery_stalls,
     delivery_update,
     replenishment,
     review_reply,
@@ -22,7 +23,7 @@ from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
-    ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW, delivery_update.FLOW)}
+    ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW, delivery_update.FLOW, delivery_stalls.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

@@ -9,6 +9,7 @@ delivered before it is surveyed (``plugin.flows.audience.history_cutoff``).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +20,11 @@ from plugin import flow_schemas
 from plugin.config import Config
 from plugin.flows.audience import contact_reason, history_cutoff, left_since, order_skip_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
+from plugin.flows.review_request import Spans, was_held
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Customer, Message, Order, SurveyResponse, Ticket
+from plugin.sync.sql import IN_CHUNK, chunked
 from plugin.tickets import open_ticket, severity_for
 
 NAME = "survey"
@@ -34,26 +37,68 @@ def is_detractor(kind: str, score: int) -> bool:
     return score <= 6 if kind == "nps" else score <= 2
 
 
+def _delivery_problem(customer_id: Any) -> Any:
+    return exists().where(Ticket.customer_id == customer_id, Ticket.status == "open", Ticket.source == "delivery")
+
+
+def _resolved_delivery_problems(run: FlowRun) -> Spans:
+    """Return, per customer, the (opened, resolved) times of delivery tickets resolved within the age limit."""
+    spans: Spans = defaultdict(list)
+    query = select(Ticket.customer_id, Ticket.opened_at, Ticket.resolved_at).where(
+        Ticket.store_id == run.store.id, Ticket.source == "delivery", Ticket.status == "resolved",
+        Ticket.customer_id.is_not(None), Ticket.resolved_at > run.now - timedelta(days=MAX_LATE_DAYS))
+    for customer_id, opened_at, resolved_at in run.session.execute(query):
+        spans[customer_id].append((opened_at, resolved_at))
+    return spans
+
+
 def due_surveys(run: FlowRun) -> Rows:
-    """Return survey rows for orders delivered ``delay_days`` ago (fulfilled, when no delivery date)."""
+    """Return survey rows for orders delivered ``delay_days`` ago (fulfilled, when no delivery date).
+
+    While the customer has an open delivery problem (plugin.delivery_stalls) the survey waits, as a review request
+    waits for a complaint; once it is resolved the survey goes out whatever its age (``was_held``).
+    """
     store, now = run.store, run.now
     delay = timedelta(days=run.settings["delay_days"])
     late = timedelta(days=MAX_LATE_DAYS)
     kind = run.settings["kind"]
     already = exists().where(Message.order_id == Order.id, Message.flow == NAME, Message.step == "main")
-    query = (
-        select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
-               Customer.email, Customer.locale)
-        .join(Customer, Customer.id == Order.customer_id, isouter=True)
-        .where(Order.store_id == store.id,
-               or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
-                   and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - delay,
-                        Order.fulfilled_at > now - delay - late)),
-               ~already, *left_since(history_cutoff(run)))
-        .order_by(Order.id))
+    since = left_since(history_cutoff(run))
+
+    def surveys(*extra: Any) -> Any:
+        return (select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
+                       Customer.email, Customer.locale, _delivery_problem(Order.customer_id).label("waiting"), *extra)
+                .join(Customer, Customer.id == Order.customer_id, isouter=True))
+
+    query = (surveys()
+             .where(Order.store_id == store.id,
+                    or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
+                        and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - delay,
+                             Order.fulfilled_at > now - delay - late)),
+                    ~already, *since)
+             .order_by(Order.id))
+    results = [tuple(r) for r in run.session.execute(query)]
+    spans = _resolved_delivery_problems(run)
+    if spans:
+        seen = {r[0] for r in results}
+        earliest = min(opened for held in spans.values() for opened, _ in held) - late - delay
+        for customers in chunked(sorted(spans), IN_CHUNK):
+            held = surveys(Order.delivered_at, Order.fulfilled_at).where(
+                Order.store_id == store.id, Order.customer_id.in_(customers),
+                or_(and_(Order.delivered_at <= now - delay, Order.delivered_at >= earliest),
+                    and_(Order.delivered_at.is_(None), Order.fulfilled_at <= now - delay,
+                         Order.fulfilled_at >= earliest)),
+                ~already, *since)
+            for *row, delivered_at, fulfilled_at in run.session.execute(held):
+                due_at = (delivered_at or fulfilled_at) + delay
+                if row[0] not in seen and was_held(spans[row[1]], due_at):
+                    results.append(tuple(row))
+        results.sort(key=lambda r: r[0])
     rows = []
-    for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale in run.session.execute(query):
+    for order_id, customer_id, name, cancelled_at, refunded, returned, email, locale, waiting in results:
         reason = order_skip_reason(cancelled_at, refunded, returned, email, store.protected_data_access)
+        if reason is None and waiting:
+            continue  # open delivery problem: survey once it is resolved
         extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
         rows.append(message_row(store_id=store.id, flow=NAME, step="main", key_parts=(f"order={order_id}",),
                                 scheduled_for=now, customer_id=customer_id, order_id=order_id, locale=locale,
@@ -162,6 +207,8 @@ FLOW = Flow(
         Exit(reasons.ORDER_REFUNDED, "the order was refunded"),
         Exit(reasons.ORDER_RETURNED, "the order was returned"),
         Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
+        Exit("open_delivery_problem", "waits while the customer has an open delivery problem; surveyed once it is "
+                                      "resolved, however late (the hold does not count against the age limit)"),
     ),
     idempotency_key="<store>:survey:order=<order id>:step=main; <store>:survey:ticket=<ticket id>:step=<followup|"
                     "comeback>",

@@ -30,13 +30,16 @@ from plugin.models import Customer, Message, Order, Store, Ticket
 REASONS: dict[str, str] = reasons.english()
 log = logging.getLogger("aftercare.messaging.policy")
 
-RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint", "quiet_hours"})
+RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_complaint", "quiet_hours",
+                        "open_delivery_problem"})
 # Emails to the merchant, not to customers: no consent, window or language rules apply.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 # Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
 ORDER_FLOWS = frozenset({"review_request", "survey"})
 # Transactional delivery updates: several per order, held by the flow's quiet hours instead of the send window.
 DELIVERY_FLOW = "delivery_update"
+# The delivery messages one click turns off, and that quiet hours hold: updates and "we're on it" notices.
+DELIVERY_FLOWS = frozenset({DELIVERY_FLOW, "delivery_stalls"})
 COMPLAINT_RECHECK = timedelta(hours=6)
 # First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
 CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"
@@ -115,10 +118,10 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         return _skip("no_consent")
     if is_suppressed(session, store.id, address):
         return _skip("suppressed")
-    if message.flow == DELIVERY_FLOW and delivery_updates_off(session, store.id, address):
+    if message.flow in DELIVERY_FLOWS and delivery_updates_off(session, store.id, address):
         return _skip("delivery_updates_off")
 
-    if message.flow == DELIVERY_FLOW and message.order_id:
+    if message.flow in DELIVERY_FLOWS and message.order_id:
         order = session.get(Order, message.order_id)
         if order is not None and order.cancelled_at is not None:
             return _skip("order_cancelled")
@@ -129,6 +132,10 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
     if message.flow == "review_request" and customer is not None and _open_complaint(session, store.id, customer.id):
         # Service first, then ask: look again later rather than dropping the request (DESIGN §4).
         return Decision("reschedule", "open_complaint", at=now + COMPLAINT_RECHECK)
+    if message.flow == "survey" and message.step == "main" and customer is not None and \
+            _open_complaint(session, store.id, customer.id, source="delivery"):
+        # A survey about an order whose delivery went wrong waits like a review request (plugin.flows.survey).
+        return Decision("reschedule", "open_delivery_problem", at=now + COMPLAINT_RECHECK)
 
     if _already_sent(session, message):
         return _skip("duplicate")
@@ -149,7 +156,7 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         ramadan_daytime_start=_hhmm(policy, "ramadan_daytime_start", "05:00"),
         ramadan_daytime_end=_hhmm(policy, "ramadan_daytime_end", "19:00"),
     )
-    if message.flow == DELIVERY_FLOW:
+    if message.flow in DELIVERY_FLOWS:
         # Quiet hours, not the marketing send window; "out for delivery" is news only today (DESIGN §4's class).
         flow = settings_of(DELIVERY_FLOW)
         rules = sendtime.WindowRules(start=_hhmm(flow, "quiet_hours_end", "08:00"),
@@ -158,7 +165,7 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
             rules = None
     slot = sendtime.next_slot(now, zone, country, rules) if rules is not None else sendtime.Slot(now, None)
     if slot.at > now:
-        reason = "quiet_hours" if message.flow == DELIVERY_FLOW else slot.reason or "outside_window"
+        reason = "quiet_hours" if message.flow in DELIVERY_FLOWS else slot.reason or "outside_window"
         return Decision("reschedule", reason, at=slot.at)
 
     locale = locales.choose(message.locale or (customer.locale if customer else None), store.primary_locale,
@@ -175,9 +182,12 @@ def _hhmm(policy: dict[str, Any], key: str, default: str) -> time:
         return sendtime.parse_hhmm(default)
 
 
-def _open_complaint(session: Session, store_id: int, customer_id: int) -> bool:
-    return session.scalar(select(func.count(Ticket.id)).where(
-        Ticket.store_id == store_id, Ticket.customer_id == customer_id, Ticket.status == "open")) > 0
+def _open_complaint(session: Session, store_id: int, customer_id: int, source: str | None = None) -> bool:
+    query = select(func.count(Ticket.id)).where(
+        Ticket.store_id == store_id, Ticket.customer_id == customer_id, Ticket.status == "open")
+    if source is not None:
+        query = query.where(Ticket.source == source)
+    return session.scalar(query) > 0
 
 
 def _already_sent(session: Session, message: Message) -> bool:

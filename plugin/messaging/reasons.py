@@ -315,6 +315,18 @@ LABELS: dict[str, dict[str, str]] = {
         "zh-Hant": "顧客有未解決的投訴；訊息將在解決後傳送。",
         "ar": "لدى العميل شكوى مفتوحة؛ تنتظر الرسالة حتى تُحل.",
     },
+    "open_delivery_problem": {
+        "en": "The customer's delivery has an open problem; the message waits until it is resolved.",
+        "de": "Die Lieferung des Kunden hat ein offenes Problem; die Nachricht wartet, bis es gelöst ist.",
+        "fr": "La livraison du client a un problème ouvert ; le message attend sa résolution.",
+        "es": "La entrega del cliente tiene un problema abierto; el mensaje espera a que se resuelva.",
+        "it": "La consegna del cliente ha un problema aperto; il messaggio attende la sua risoluzione.",
+        "pt-BR": "A entrega do cliente tem um problema em aberto; a mensagem aguarda a resolução.",
+        "ja": "顧客の配送に未解決の問題があるため、解決までメッセージは待機します。",
+        "zh-Hans": "客户的配送有未解决的问题；消息将在解决后发送。",
+        "zh-Hant": "顧客的配送有未解決的問題；訊息將在解決後傳送。",
+        "ar": "في توصيل طلب العميل مشكلة مفتوحة؛ تنتظر الرسالة حتى تُحل.",
+    },
     "duplicate": {
         "en": "The same message was already sent.",
         "de": "Dieselbe Nachricht wurde bereits gesendet.",

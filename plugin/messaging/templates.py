@@ -44,7 +44,8 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "winback": ("main", "reminder"),
     "vip": ("main",),
     "birthday": ("main",),
-    "ticket_alert": ("main",),
+    "ticket_alert": ("main", "opened"),
+    "delivery_stalls": ("notice",),
     "test": ("main",),
     "delivery_update": ("main",),
 }
@@ -317,6 +318,8 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
         ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 2,
                            "sla_due_at": datetime(2026, 3, 2, 9, 0), "url": "https://aftercare.example/admin/t/17"})
         ctx.pop("unsubscribe_url")
+    elif flow == "delivery_stalls":
+        ctx.update(order=order, problem="no_scan", failed=False, carrier="UPS", tracking_number="1Z999AA10123456784")
     elif flow == "test":
         ctx.pop("unsubscribe_url")
     elif flow == "delivery_update":

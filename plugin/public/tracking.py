@@ -17,7 +17,7 @@ from babel.dates import format_date, format_datetime
 from flask import Response, request
 from sqlalchemy import select
 
-from plugin import cookies_secure, get_clock, get_config
+from plugin import cookies_secure, delivery_estimates, get_clock, get_config
 from plugin.db import get_session
 from plugin.messaging import locales, sendtime, templates
 from plugin.models import Customer, Message, Order, OrderLine, Parcel, Store, Ticket, TicketNote
@@ -53,6 +53,7 @@ def _view(message: Message) -> dict[str, Any]:
     def day(value: Any) -> str:
         return format_date(value.astimezone(zone).date(), format="full", locale=where) if value else ""
 
+    stats = None
     parcels = []
     for n, parcel in enumerate(session.scalars(select(Parcel).where(
             Parcel.order_id == order.id, Parcel.fulfillment_status == "SUCCESS").order_by(Parcel.id)), start=1):
@@ -63,7 +64,16 @@ def _view(message: Message) -> dict[str, Any]:
         if parcel.shipped_at is not None:
             timeline.append({"label": ui["m_SHIPPED"], "when": when(parcel.shipped_at),
                              "iso": parcel.shipped_at.isoformat(), "place": "", "message": "", "status": "SHIPPED"})
-        parcels.append({"title": ui["track_parcel"].format(n=n), "status": ui.get(f"m_{parcel.status or 'SHIPPED'}"),
+        usually = ""
+        if parcel.delivered_at is None and parcel.estimated_delivery_at is None:
+            # No carrier estimate: the store's own history (plugin.delivery_estimates), "usually 4–6 days".
+            if stats is None:
+                stats = delivery_estimates.stored_stats(session, store.id)
+            guess = delivery_estimates.estimate(session, get_config(), parcel, get_clock().now(), stats)
+            if guess is not None and guess.low_days is not None:
+                usually = ui["track_usually"].format(low=guess.low_days, high=guess.high_days)
+        parcels.append({"title": ui["track_parcel"].format(n=n), "usually": usually,
+                        "status": ui.get(f"m_{parcel.status or 'SHIPPED'}"),
                         "code": parcel.status or "SHIPPED", "company": parcel.tracking_company,
                         "number": parcel.tracking_number, "url": parcel.tracking_url,
                         "expected": "" if parcel.delivered_at else day(parcel.estimated_delivery_at),

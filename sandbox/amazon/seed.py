@@ -93,8 +93,12 @@ class Order:
         return status
 
     def last_update_at(self, now: datetime) -> datetime:
-        """Return when the order last changed, as seen at ``now``."""
-        return max(when for when, _ in self.timeline if when <= now)
+        """Return when the order last changed, as seen at ``now``: its status, or its packages' delivery."""
+        changed = max(when for when, _ in self.timeline if when <= now)
+        if self.delivered_by(now) and self.status_at(now) in ("Shipped", "PartiallyShipped"):
+            # The packages' status turns DELIVERED then (packageStatus), which updates the order too.
+            return max(changed, self.delivered_at)  # type: ignore[type-var]
+        return changed
 
     def shipped_quantity(self, index: int, now: datetime) -> int:
         """Return how many units of line ``index`` have shipped (a partial shipment sends line 0 first)."""

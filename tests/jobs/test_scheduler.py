@@ -44,6 +44,9 @@ def test_job_list_covers_every_flow_and_subsystem():
         "vip": "plugin.flows.vip:run",
         "birthday": "plugin.flows.runner:run_birthday",
         "birthday_metafields": "plugin.flows.birthday:read_metafields",
+        "delivery_updates": "plugin.flows.runner:run_delivery_update",
+        "delivery_stalls": "plugin.flows.delivery_stalls:run",
+        "transit_estimates": "plugin.delivery_estimates:run_refresh",
         "dispatch": "jobs.dispatch:dispatch_due",
         "amazon_solicitations": "plugin.flows.amazon_review_request:run",
         "amazon_feedback": "plugin.sync.amazon_feedback_run:run",
@@ -143,7 +146,7 @@ def test_run_job_command(ctx, database_url):
     assert "unknown job 'nope'; jobs are: sync, webhooks, review_requests" in result.output
     result = runner.invoke(main, ["run-job", "ticket_alerts", "--store", str(sid)], env=_env(database_url))
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"ticket_alerts store {sid}: alerts=0"
+    assert result.output.strip() == f"ticket_alerts store {sid}: alerts=0 opened=0"
     result = runner.invoke(main, ["run-job", "dispatch", "--store", "1"], env=_env(database_url))
     assert result.exit_code == 2 and "runs across all stores" in result.output
 

@@ -92,17 +92,17 @@ def test_sla_breach_alerts_merchant_once(ctx):
         tickets.resolve_ticket(s, t3.id, "refunded", now + timedelta(minutes=30))
         sid = st.id
     ctx.clock.set(now + timedelta(minutes=59))
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": 0}
     ctx.clock.set(now + timedelta(hours=2))
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1}
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1, "opened": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": 0}
     with ctx.database.session() as s:
         assert [t.id for t in tickets.breached_tickets(s, sid, ctx.clock.now())] == [t1.id]
         m = s.scalar(select(Message).where(Message.flow == "ticket_alert"))
         assert (m.ticket_id, m.to_address, m.status, m.marketing) == (t1.id, "alerts@merchant.test", "scheduled",
                                                                        False)
     ctx.clock.set(now + timedelta(hours=25))
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1}
+    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1, "opened": 0}
     with ctx.database.session() as s:
         assert [t.id for t in tickets.breached_tickets(s, sid, ctx.clock.now())] == [t1.id, t2.id]
         with pytest.raises(ValueError):

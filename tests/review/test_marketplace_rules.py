@@ -142,7 +142,7 @@ def test_an_amazon_sellers_sla_alert_reaches_the_merchant(app, clock, smtp) -> N
                     subject="counterfeit claim", now=clock.now() - 2 * DAY)
         store_id = shop.id
     ctx = _ctx(app, smtp)
-    assert runner.run_ticket_alert(ctx, store_id) == {"alerts": 1}
+    assert runner.run_ticket_alert(ctx, store_id) == {"alerts": 1, "opened": 0}
     dispatch_due(ctx)
     [alert] = _rows(app, flow="ticket_alert")
     assert (alert.status, alert.skip_reason) == ("sent", None)

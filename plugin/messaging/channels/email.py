@@ -205,6 +205,9 @@ class EmailChannel:
                                "sla_due_at": due,
                                "url": f"{self.base_url}/admin/tickets/{message.ticket_id or payload.get('ticket_id')}"})
             ctx["timezone"] = ZoneInfo(store.timezone or "UTC")
+        elif flow == "delivery_stalls":
+            ctx.update(order=order_vars, problem=payload.get("problem") or "", failed=bool(payload.get("failed")),
+                       carrier=payload.get("carrier") or "", tracking_number=payload.get("tracking_number") or "")
         if message.marketing and customer is not None:
             # Selling belongs to marketing messages only (DESIGN §4): no other class gets the block at all, so
             # a transactional, service or review-request template naming it is refused as an unknown variable.

@@ -168,8 +168,8 @@ def _business_days(name: str, label: str, default: int, help_: str = "") -> Sett
 
 
 # Stalled and failed deliveries (plugin.flows.delivery_stalls): thresholds in business days of the store's
-# calendar (its country's holidays and weekends, plugin.business_days). The holdout applies to the customer's
-# "we're on it" notice only: detection, tickets and the merchant's alert are never held out.
+# calendar (its country's holidays and weekends, plugin.business_days). No holdout: the "we're on it" notice is
+# transactional, and telling only some customers of a problem with their own order is no experiment to run.
 DELIVERY_STALLS = SettingsSchema((
     _business_days("unfulfilled_after_business_days", "Paid but unfulfilled after (business days)", 2,
                    "A paid order with no parcel after this many business days opens a delay ticket."),
@@ -188,7 +188,6 @@ DELIVERY_STALLS = SettingsSchema((
                  "nothing goes to Amazon buyers)."),
     Setting("amazon_late_shipments", "bool", True, "Amazon: ticket late seller-fulfilled shipments",
             help="Past the latest ship date unshipped, or past the latest delivery date undelivered."),
-    _holdout(),
 ))
 
 SCHEMAS: dict[str, SettingsSchema] = {

@@ -31,6 +31,7 @@ from plugin.sync.store_run import sync_store
 from sandbox.judgeme import JudgemeSandbox
 from sandbox.server import ServerThread
 from sandbox.shopify import ShopifySandbox, mint_session_token
+from sandbox.shopify.admin_frame import AdminFrame
 from sandbox.smtp import SmtpSandbox
 from tests.admin.seed import SHOP_B, seed_tenant
 from tests.browser.support import WAIT_CEILING_SECONDS, shot
@@ -49,8 +50,10 @@ class Env:
         # A frozen clock at the real time: the page's JS compares token expiry with the browser's clock.
         self.clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
         self.shopify = ShopifySandbox(seed=7, customers=60, orders=260, clock=self.clock)
-        self.shopify.start()
         self.shop = self.shopify.shop_domains[0]
+        # The sandbox behind its "Shopify admin" frame page (/admin/apps/<client id>), as in the demo.
+        frame = AdminFrame(self.shopify.wsgi_app, self.shopify, lambda: self.server.url, self.shop)
+        self.shopify.server = ServerThread(frame).start()
         store = self.shopify.store
         buyers = store.customers_by_id
         orders = [{"id": o.id, "email": buyers[o.customer_id].email, "name": buyers[o.customer_id].first_name,
@@ -64,7 +67,10 @@ class Env:
         self.smtp = SmtpSandbox().start()
         settings = test_settings(database_url, tmp / "instance",
                                  shopify={"admin_base_url": self.shopify.url,
-                                          "app_bridge_url": self.shopify.url + "/__sandbox/app-bridge.js"},
+                                          "app_bridge_url": self.shopify.url + "/__sandbox/app-bridge.js",
+                                          # Shopify's CDN is out of reach here: the project's stylesheet styles
+                                          # the Polaris elements, as it must whenever the CDN cannot be reached.
+                                          "polaris_url": self.shopify.url + "/__sandbox/no-cdn/polaris.js"},
                                  judgeme={"base_url": self.judgeme.url})
         settings["secrets"]["smtp_url"] = f"smtp://127.0.0.1:{self.smtp.port}"
         self.app = create_app(settings, clock=self.clock)
@@ -336,8 +342,9 @@ def test_pages_meet_contrast_labels_and_keyboard_basics(env: Env, page: Page):
         page.goto(env.admin_url(path))
         assert page.evaluate(AUDIT_JS) == [], path
         assert page.evaluate("document.documentElement.lang") == "en"
-        assert page.locator("header[role=banner], main, nav, footer").count() >= 4
+        assert page.locator("main, nav, footer").count() >= 3
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
+

@@ -241,7 +241,7 @@
       el.setAttribute("data-upgraded", "");
     });
     scope.querySelectorAll("s-button:not([role]), s-link:not([role]), s-clickable:not([role])").forEach(function (el) {
-      el.setAttribute("role", el.localName === "s-link" || (el.localName !== "s-button" && el.hasAttribute("href")) ? "link" : "button");
+      el.setAttribute("role", el.localName === "s-link" || el.hasAttribute("href") ? "link" : "button");
       if (el.hasAttribute("disabled")) { el.setAttribute("aria-disabled", "true"); } else { el.tabIndex = 0; }
       if (el.getAttribute("accessibilityLabel")) { el.setAttribute("aria-label", el.getAttribute("accessibilityLabel")); }
     });

@@ -475,7 +475,8 @@ def tab_sequence(target: Page, presses: int) -> list[str]:
 
 
 FORM_CONTROLS_JS = """() => Array.from(document.querySelectorAll(
-  'main form input:not([type=hidden]), main form select, main form textarea, main form button')).filter((e) => e.getClientRects().length && !e.closest('details:not([open])'))
+  'main form input:not([type=hidden]), main form select, main form textarea, main form button'))
+  .filter((e) => e.getClientRects().length && !e.closest('details:not([open])'))
   .map((e) => e.id || e.localName)"""
 
 

@@ -490,6 +490,7 @@ def test_standalone_every_page_from_the_tab_bar_with_keyboard_save_bar_and_toast
     tab = context.new_page()
     try:
         tab.goto(f"{env.server.url}/admin/login")
+        check_page(tab, "standalone-00-login", tab)
         # Sign in with the keyboard only.
         tab.keyboard.press("Tab")
         tab.keyboard.type("owner@browser.example")

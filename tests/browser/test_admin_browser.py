@@ -480,6 +480,13 @@ FORM_CONTROLS_JS = """() => Array.from(document.querySelectorAll(
   .map((e) => e.id || e.localName)"""
 
 
+def assert_tab_reaches_every_control(tab: Page, presses: int, name: str) -> None:
+    """Every visible form control of the page is reached with Tab, in the page's order."""
+    controls = tab.evaluate(FORM_CONTROLS_JS)
+    reached = tab_sequence(tab, presses)
+    assert [c for c in reached if c in controls][:len(controls)] == controls, name
+
+
 def test_standalone_every_page_from_the_tab_bar_with_keyboard_save_bar_and_toast(env: Env, page: Page):
     env.clock.set(datetime.now(UTC).replace(microsecond=0))
     with env.database.session() as session:
@@ -507,11 +514,10 @@ def test_standalone_every_page_from_the_tab_bar_with_keyboard_save_bar_and_toast
             expect(nav.get_by_role("link", name=label)).to_have_attribute("aria-current", "page")
             check_page(tab, f"standalone-{number:02d}-{label.lower()}", tab)
             # Every visible form control is reached with Tab, in the page's order.
-            controls = tab.evaluate(FORM_CONTROLS_JS)
-            reached = tab_sequence(tab, 400 if label == "Settings" else 150)
-            assert [c for c in reached if c in controls][:len(controls)] == controls, label
+            assert_tab_reaches_every_control(tab, 400 if label == "Settings" else 150, label)
         tab.goto(f"{env.server.url}/admin/flows/review_request?store={env.store_id}")
         check_page(tab, "standalone-08-flow-detail", tab)
+        assert_tab_reaches_every_control(tab, 60, "flow detail")
         days = tab.get_by_label("Days after delivery")
         days.fill("14")
         save_bar = tab.get_by_role("region", name="Unsaved changes")
@@ -536,10 +542,12 @@ def test_standalone_every_page_from_the_tab_bar_with_keyboard_save_bar_and_toast
             tab.goto(env.server.url + path)
             expect(tab.locator("h1.page-title")).to_be_attached()
             check_page(tab, name, tab)
+            assert_tab_reaches_every_control(tab, 60, name)
         tab.goto(f"{env.server.url}/admin/customers")
         tab.locator("s-table s-link").first.click()
         expect(tab.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
         check_page(tab, "standalone-13-customer", tab)
+        assert_tab_reaches_every_control(tab, 60, "customer")
     finally:
         context.close()
 

@@ -38,7 +38,6 @@ from sqlalchemy import func, select
 from base.clock import FrozenClock, SystemClock
 from connectors.amazon.marketplaces import country_of, region_of
 from demo import outbox
-from demo.frame import AdminFrame
 from demo.world import ShopperWorld, replay
 from jobs.runner import run_job
 from jobs.schedule import DAY, HOUR, JOBS, JobSpec, SchedulerService
@@ -57,6 +56,7 @@ from sandbox.amazon import AmazonSandbox
 from sandbox.judgeme import DEMO_TOKEN, JudgemeSandbox
 from sandbox.server import ServerThread
 from sandbox.shopify import DEFAULT_SHOP, ShopifySandbox, mint_session_token
+from sandbox.shopify.admin_frame import AdminFrame
 from sandbox.smtp import SmtpSandbox
 
 REQUEST_TIMEOUT = 30

@@ -114,6 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shopify.embedded", bool, True),
     # App Bridge, loaded first by every embedded admin page; the demo and tests use the sandbox's stand-in.
     Setting("shopify.app_bridge_url", str, "https://cdn.shopify.com/shopifycloud/app-bridge.js"),
+    # Polaris web components, loaded by embedded pages after App Bridge; empty: the project's stylesheet alone
+    # styles the same elements (as it does whenever the CDN cannot be reached, and in standalone mode).
+    Setting("shopify.polaris_url", str, "https://cdn.shopify.com/shopifycloud/polaris.js"),
     Setting("shopify.expiring_offline_tokens", bool, True),
     # Default: the real shop (https://{shop}); the demo and tests point it at the sandbox.
     Setting("shopify.admin_base_url", str, ""),

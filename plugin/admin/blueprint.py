@@ -31,6 +31,17 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 # Endpoints reachable without a signed-in merchant.
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 PAGE_SIZE = 50
+# The app's navigation (s-app-nav: the admin's sidebar when embedded, the app's tab bar otherwise): endpoint,
+# label, and the endpoints of pages under it (they mark the item current). Overview is the home link.
+NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("admin.flows", "Flows", ("admin.flow_detail", "admin.flow_report")),
+    ("admin.reviews", "Reviews", ()),
+    ("admin.tickets_list", "Tickets", ("admin.ticket_detail",)),
+    ("admin.deliveries", "Deliveries", ()),
+    ("admin.messages", "Messages", ()),
+    ("admin.customers", "Customers", ("admin.customer_detail",)),
+    ("admin.settings", "Settings", ("admin.failed_webhooks", "admin.rejected_records")),
+)
 
 T = TypeVar("T")
 
@@ -147,7 +158,8 @@ def page(template: str, **values: Any) -> str:
     return render_template(
         template, admin=context, now=get_clock().now(), admin_url=admin_url, embedded=context.mode == "embedded",
         api_key=config.secrets.shopify_api_key or config.get("shopify.client_id"),
-        app_bridge_url=config.get("shopify.app_bridge_url"), shop=context.shop, **values)
+        app_bridge_url=config.get("shopify.app_bridge_url"), polaris_url=config.get("shopify.polaris_url"),
+        shop=context.shop, nav_items=NAV_ITEMS, **values)
 
 
 def done(endpoint: str, message: str, **values: Any) -> Any:

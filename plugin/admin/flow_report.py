@@ -52,7 +52,7 @@ class Words:
 
 ENGLISH = Words()
 BADGES = {"earns": ("success", "Earns more"), "costs": ("critical", "Costs orders"),
-          "unsure": ("neutral", "Could be chance"), "not_enough": ("attention", "Not enough data"),
+          "unsure": ("neutral", "Could be chance"), "not_enough": ("caution", "Not enough data"),
           "no_holdout": ("neutral", "No holdout"), "none": ("neutral", "Not sent")}
 
 

@@ -119,7 +119,8 @@ def flow_detail(flow: str) -> Any:
             preview_html, preview_subject, preview_error = rendered.html, rendered.subject, None
         except templates.TemplateRefused as exc:
             preview_html, preview_subject, preview_error = "", "", str(exc)
-        editor = {"step": step, "locale": locale, "steps": templates.FLOW_STEPS[flow], "locales": locales.SUPPORTED,
+        editor = {"step": step, "locale": locale, "direction": locales.direction(locale),
+                  "steps": templates.FLOW_STEPS[flow], "locales": locales.SUPPORTED,
                   "source": source, "edited": edited is not None, "preview_html": preview_html,
                   "preview_subject": preview_subject, "preview_error": preview_error}
     fields = [_field(setting, settings[setting.name]) for setting in section.schema]

@@ -94,7 +94,8 @@ def messages() -> Any:
         if order_ids else {}
     return page("admin/messages.html", messages=rows, more=more, next_before=rows[-1].id if rows else None,
                 q=q, status=status, flow=flow, statuses=MESSAGE_STATUSES, customers=customers, orders=orders,
-                reason_words=lambda code, locale=admin_locale(): reason_words(code, locale), can_resend=can_resend)
+                reason_words=lambda code, locale=admin_locale(): reason_words(code, locale), can_resend=can_resend,
+                reason_locale=admin_locale(), reason_dir=locales.direction(admin_locale()))
 
 
 @bp.post("/messages/<int:message_id>/resend")

@@ -11,6 +11,7 @@ import json
 import uuid
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -308,35 +309,17 @@ def ctl_delete_customer(sandbox: ShopWorld, request: Request, customer_id: int) 
 
 
 # -- App Bridge stand-in ------------------------------------------------------------------------------------
-# The embedded admin loads App Bridge from Shopify's CDN, which tests and the demo cannot reach. This script
-# offers the one call the admin uses, ``shopify.idToken()``, backed by a route that mints a session token for
-# the shop and app exactly as Shopify would (https://shopify.dev/docs/api/app-bridge-library/apis/id-token).
-APP_BRIDGE_JS = """(function () {
-  var origin = %(origin)s;
-  function apiKey() { var m = document.querySelector('meta[name="shopify-api-key"]'); return m ? m.content : ""; }
-  function shop() {
-    var params = new URLSearchParams(location.search);
-    if (params.get("shop")) { return params.get("shop"); }
-    var m = document.querySelector('meta[name="aftercare-shop"]');
-    return m ? m.content : "";
-  }
-  window.shopify = window.shopify || {};
-  window.shopify.config = { apiKey: apiKey(), shop: shop() };
-  window.shopify.idToken = function () {
-    var url = origin + "/__sandbox/session-token?client_id=" + encodeURIComponent(apiKey()) +
-      "&shop=" + encodeURIComponent(shop());
-    return fetch(url).then(function (r) {
-      if (!r.ok) { throw new Error("sandbox refused a session token: " + r.status); }
-      return r.json();
-    }).then(function (j) { return j.token; });
-  };
-})();
-"""
+# The embedded admin loads App Bridge from Shopify's CDN, which tests and the demo cannot reach. The stand-in
+# (static/app-bridge.js) offers what the admin uses with the real one's contract — ``shopify.idToken()`` backed by
+# a route that mints a session token for the shop and app exactly as Shopify would, the authenticated fetch, toasts,
+# the save bar, and the navigation and title bar the page declares — and carries them to the sandbox's admin frame
+# (sandbox/shopify/admin_frame.py; https://shopify.dev/docs/api/app-home).
+APP_BRIDGE_JS = (Path(__file__).with_name("static") / "app-bridge.js").read_text(encoding="utf-8")
 
 
 def app_bridge_js(sandbox: ShopWorld, request: Request) -> Response:
-    """Serve the App Bridge stand-in script (``window.shopify.idToken()``)."""
-    return Response(APP_BRIDGE_JS % {"origin": json.dumps(_own_url(request))},
+    """Serve the App Bridge stand-in script, told the admin frame's origin (this server)."""
+    return Response(APP_BRIDGE_JS.replace('"__ADMIN_ORIGIN__"', json.dumps(_own_url(request))),
                     content_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 

@@ -79,17 +79,14 @@ def cdnow_rows() -> list[tuple[str, date, int, Decimal]]:
 
 
 def order_records(rows: list[tuple[str, date, int, Decimal]]) -> list[OrderRecord]:
-    """Turn CDNOW rows into orders: 10:00 UTC on their day, a minute earlier for each further one that day.
+    """Turn CDNOW rows into orders, each at 10:00 UTC on its day (the history has dates only).
 
-    Earlier, not later: the next day's first order stays 24 h or more after this day's purchase began, so purchases
-    on consecutive days stay two purchases as the dates say.
+    A customer's rows of one day are separate orders at the same time (split orders: one purchase); orders of
+    consecutive days are exactly 24 h apart, two purchases as the dates say.
     """
-    seen: dict[tuple[str, date], int] = defaultdict(int)
     records = []
     for n, (customer, day, cds, amount) in enumerate(rows):
-        k = seen[(customer, day)]
-        seen[(customer, day)] += 1
-        created = datetime(day.year, day.month, day.day, 10, 0, tzinfo=UTC) - timedelta(minutes=k)
+        created = datetime(day.year, day.month, day.day, 10, 0, tzinfo=UTC)
         records.append(OrderRecord(
             external_id=f"o{n}", created_at=created, updated_at=created, currency="USD", total_price=amount,
             customer=CustomerRecord(external_id=f"c{customer}", email=f"c{customer}@cdnow.test", locale="en",

@@ -47,8 +47,9 @@ DEFAULT_LOG_VAR = 0.25
 MIN_LOG_VAR = 0.01
 # Pooled within-customer degrees of freedom needed before a product's spread is learned.
 MIN_SPREAD_DF = 5
-# A store's MBG/NBD is fitted once it has this many customer × product pairs, at least a tenth of them repeaters.
-MIN_FIT_PAIRS = 200
+# A store's MBG/NBD is fitted once it has this many customer × product pairs, at least a tenth of them repeaters
+# (below that its four parameters are poorly identified; until then every customer counts as active).
+MIN_FIT_PAIRS = 500
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ def test_flow_performance_attribution(db_session):
 
 
 def test_clv_counts_purchases_not_orders(db_session):
-    """A split basket (two orders two hours apart) is one purchase: CLV = value per purchase × purchases in 12 months."""
+    """A split basket (two orders two hours apart) is one purchase: CLV = value per purchase × purchases a year."""
     store, _other, _customers, _orders, _p = _seed(db_session, n_customers=1)
     c = Customer(store_id=store.id, external_id="split", email="split@example.com")
     db_session.add(c)

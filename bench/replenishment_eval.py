@@ -14,10 +14,12 @@ separate orders placed minutes apart (split orders: one purchase by plugin.purch
 
 The cut is the classic one: calibration 1997-01-01 to 1997-09-30 (39 weeks), holdout 1997-10-01 to 1998-06-30
 (39 weeks). The calibration orders go through the project's order sync (``upsert_orders``); at the cut the
-learning job (medians, spreads, the MBG/NBD fit) runs once. Then every holdout day at 23:00 UTC: that day's
-orders are synced, the planned reminders whose time has come are marked sent (what the dispatcher does when the
-send policy lets them through; every customer here consented), then the flow runs as it does hourly in production
-(``cancel_reordered``, ``due_reminders``, written through the outbox).
+learning job (medians, spreads, the MBG/NBD fit) runs once. Then every ``--step-days`` (default 7: the planner's
+horizon is a week, so every reminder is still planned for its own time) at 23:00 UTC: the orders since the last
+step are synced, the planned reminders whose time has come are marked sent (what the dispatcher does when the send
+policy lets them through; every customer here consented), then the flow runs as it does hourly in production
+(``cancel_reordered``, ``due_reminders``, written through the outbox). A reminder counts as sent when its time
+came before the customer's next purchase (the hourly run would have cancelled it otherwise).
 
 Figures, per customer and over the reminder based on their last calibration purchase:
 - MAE: mean |first holdout purchase − predicted run-out at the cut| in days, over customers who bought again;
@@ -170,7 +172,8 @@ def load(db: Database, records: list[OrderRecord]) -> None:
         s.execute(text("UPDATE product SET consumable = :t WHERE store_id = 1"), {"t": True})
 
 
-def simulate(db: Database, records: list[OrderRecord], settings: dict[str, Any]) -> dict[str, float]:
+def simulate(db: Database, records: list[OrderRecord], settings: dict[str, Any], step_days: int
+             ) -> dict[str, float]:
     """Learn at the cut, then run each holdout day; return the plan at the cut {customer external id: run-out}."""
     flow_settings = replenishment.FLOW.settings.load(settings)
     with db.sessionmaker.begin() as s:
@@ -186,15 +189,13 @@ def simulate(db: Database, records: list[OrderRecord], settings: dict[str, Any])
         plan = s.execute(text(f"""SELECT cu.external_id, pl.run_out FROM ({replenishment_plan.plan_sql(
             dialect, 'purchase_cycle')}) pl JOIN customer cu ON cu.id = pl.c"""),  # noqa: S608
             replenishment_plan.plan_params(1, flow_settings, CUT, fit)).all()
-    holdout: dict[date, list[OrderRecord]] = defaultdict(list)
-    for r in records:
-        if r.created_at > CUT:
-            holdout[r.created_at.date()].append(r)
-    now, started = CUT, time.perf_counter()
+    holdout = sorted((r for r in records if r.created_at > CUT), key=lambda r: r.created_at)
+    now, started, runs = CUT, time.perf_counter(), 0
     while now <= END:
         with db.sessionmaker.begin() as s:
-            if holdout.get(now.date()):
-                upsert_orders(s, 1, holdout[now.date()])
+            arrived = [r for r in holdout if now - timedelta(days=step_days) < r.created_at <= now]
+            if arrived and now > CUT:
+                upsert_orders(s, 1, arrived)
             s.execute(text("UPDATE message SET status = 'sent', sent_at = scheduled_for "
                            "WHERE status = 'scheduled' AND scheduled_for <= :now"),
                       {"now": now.replace(tzinfo=None) if db.dialect == "sqlite" else now})
@@ -202,8 +203,8 @@ def simulate(db: Database, records: list[OrderRecord], settings: dict[str, Any])
                           now=now)
             replenishment_plan.cancel_reordered(s, 1, now)
             schedule(s, replenishment_plan.due_reminders(run), now)
-        now += timedelta(days=1)
-    print(f"  {(END - CUT).days + 1} holdout days (sync, dispatch, cancel, plan): "
+        now, runs = now + timedelta(days=step_days), runs + 1
+    print(f"  {runs} holdout runs, every {step_days} days (sync, dispatch, cancel, plan): "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return {c: float(t) for c, t in plan}
 
@@ -238,6 +239,7 @@ def main() -> None:
     parser.add_argument("--path", default="/tmp/aftercare-replenishment-eval.sqlite")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_eval")
     parser.add_argument("--lead-days", type=float, default=LEAD)
+    parser.add_argument("--step-days", type=int, default=7, help="days between runs of the flow in the holdout")
     parser.add_argument("--floors", default="0,0.05,0.1,0.15,0.2,0.25,0.3,0.4",
                         help="probability floors to report (the simulation runs with the lowest)")
     args = parser.parse_args()
@@ -257,7 +259,7 @@ def main() -> None:
     load(db, records)
     print(f"  calibration orders synced: {time.perf_counter() - started:.1f} s", flush=True)
     settings = {"lead_days": args.lead_days, "min_probability": floors[0]}
-    plan = simulate(db, records, settings)
+    plan = simulate(db, records, settings, args.step_days)
     reminders = sent_reminders(db)
     table = [(name, score(targets, rem, reorder)) for name, (targets, rem) in baselines(train).items()]
     for floor in floors:

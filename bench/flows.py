@@ -267,8 +267,8 @@ def time_replenishment(db: Database, settings: Any,
         figures["replenishment_build"], _ = timed("replenishment: first full build (committed)",
                                                   lambda: replenishment_plan.refresh_cycles(session, 1))
     with db.sessionmaker.begin() as session:
-        figures["replenishment_learn"], _ = timed("replenishment: learn product medians (committed)",
-                                                  lambda: replenishment_plan.learn_product_cycles(session, 1))
+        figures["replenishment_learn"], _ = timed("replenishment: learn medians, spreads + MBG/NBD fit",
+                                                  lambda: replenishment_plan.learn_product_cycles(session, 1, NOW))
 
     def plan(s: Session) -> tuple[int, int]:
         return (replenishment_plan.cancel_reordered(s, 1, NOW),
@@ -285,7 +285,7 @@ def time_replenishment(db: Database, settings: Any,
         result = (changed, plan(s))
         figures["replenishment_steady"] = time.perf_counter() - started
         started = time.perf_counter()
-        learned = replenishment_plan.learn_product_cycles(s, 1)
+        learned = replenishment_plan.learn_product_cycles(s, 1, NOW)
         figures["replenishment_learn_steady"] = time.perf_counter() - started
         return result, learned
 

@@ -12,7 +12,7 @@ Definitions (shown to the merchant beside each figure):
 - Segments (first match wins): VIP (12-month spend over the threshold and at least N orders in 12
   months), dormant (no order for ``dormant_after_days``), growth (one order of at least the threshold
   and at most N orders in all), active (everyone else).
-- CLV per customer = average net order value × orders in the last 12 months × expected lifetime years;
+- CLV per customer = average net value per purchase × purchases in the last 12 months × expected lifetime years;
   the store's CLV is the mean over customers with an order in the last 12 months.
 - Predicted next order = the start of the last purchase + the mean gap between purchases (two purchases or more).
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +49,7 @@ from plugin.purchases import customer_orders_sql, is_new_purchase
 from plugin.purchases import stage as stage_purchases
 
 DAY = 86400.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,12 @@ def refresh_customer_metrics(session: Session, store_id: int, now: datetime, rul
     # Mean gap between purchases projected from the last one's start; unknown with a single purchase. Split orders
     # are one purchase (plugin.purchases): two orders an hour apart are no gap of zero days.
     stage_purchases(session, "cm_order", customer_orders_sql(dialect), {"store_id": store_id}, keys=("c",))
+    year_ago_days = (year_ago - EPOCH).total_seconds() / DAY
     staged = table("cm_order", column("c"), column("start_t"))
     bought = (
         select(staged.c.c.label("customer_id"), func.count(distinct(staged.c.start_t)).label("purchases"),
+               func.count(distinct(case((staged.c.start_t >= year_ago_days, staged.c.start_t)))).label(
+                   "purchases_12m"),
                func.min(staged.c.start_t).label("first_day"), func.max(staged.c.start_t).label("last_day"))
         .group_by(staged.c.c)
         .subquery("bought")
@@ -181,7 +185,9 @@ def refresh_customer_metrics(session: Session, store_id: int, now: datetime, rul
                     dialect)),
         else_=None,
     )
-    clv = agg.c.total_spent / agg.c.orders_count * agg.c.orders_12m * literal(lifetime_years)
+    # Per purchase (plugin.purchases), not per order: a split basket is one purchase of their summed value.
+    clv = (agg.c.total_spent / func.coalesce(bought.c.purchases, agg.c.orders_count)
+           * func.coalesce(bought.c.purchases_12m, 0) * literal(lifetime_years))
     rows = select(
         agg.c.customer_id, literal(store_id), agg.c.orders_count, agg.c.total_spent, agg.c.spent_12m,
         agg.c.orders_12m, agg.c.largest_order, agg.c.first_order_at, agg.c.last_order_at,

@@ -231,6 +231,10 @@ class Product(TimestampMixin, Base):
     reminder_lead_days: Mapped[int | None]
     learned_cycle_days: Mapped[float | None]
     learned_cycle_samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The learned spread of log(days per unit): within one customer's re-buys, and between customers' own means
+    # (plugin.flows.replenishment_model shrinks a customer's gaps toward the product by their ratio).
+    learned_log_within_var: Mapped[float | None]
+    learned_log_between_var: Mapped[float | None]
     # Set by the replenishment planner once purchase_cycle/purchase_gap hold this product's purchases.
     cycles_built: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The featured image emails show wherever a flow names the product (Shopify featuredMedia).
@@ -863,6 +867,26 @@ class PurchaseCycle(Base):
     subscription: Mapped[bool] = mapped_column(Boolean)
     own_cycle_days: Mapped[float | None]
     gap_count: Mapped[int] = mapped_column(Integer)
+    # The pair's first purchase (recency and frequency for the still-active probability) and the range of its
+    # own gaps per unit (the reason the customer page gives).
+    first_purchase_day: Mapped[float | None]
+    own_min_gap: Mapped[float | None]
+    own_max_gap: Mapped[float | None]
+
+
+class ReplenishmentFit(Base):
+    """A store's fitted MBG/NBD parameters (r, alpha, a, b; days), written by the daily replenishment learning."""
+
+    __tablename__ = "replenishment_fit"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    r: Mapped[float]
+    alpha: Mapped[float]
+    a: Mapped[float]
+    b: Mapped[float]
+    pairs: Mapped[int] = mapped_column(Integer)
+    log_likelihood: Mapped[float]
+    fitted_at: Mapped[datetime]
 
 
 class PurchaseGap(Base):

@@ -3,8 +3,9 @@
 A shopper who splits a basket (a forgotten item, a second card, a checkout that splits by fulfilment) places two
 orders for one purchase. Every figure that asks "did they buy again, and when?" counts purchases, by this rule:
 the replenishment planner (quantities of one purchase add up; gaps run between purchases), the repurchase rate
-(coming back is a purchase after the first one) and the customer's predicted next order (the mean gap between
-purchases). Order counts, revenue and cohorts by month still count orders.
+(coming back is a purchase after the first one), the customer's predicted next order (the mean gap between
+purchases) and CLV (value per purchase × purchases in 12 months). Order counts, revenue and the cohort grid by month
+still count orders.
 
 The grouping is anchored on the purchase's first order, not chained: orders at 0 h, 20 h, 30 h and 45 h are two
 purchases (0 h + 20 h, then 30 h + 45 h), because 30 h is more than a day after the first purchase began. So the

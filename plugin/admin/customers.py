@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import abort, request
@@ -12,7 +11,8 @@ from plugin import flow_settings, get_clock, get_config
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.admin.overview import SEGMENT_NAMES, overview_cache
 from plugin.db import get_session
-from plugin.flows.replenishment_plan import customer_cycles
+from plugin.flows import replenishment
+from plugin.flows.replenishment_plan import customer_plan
 from plugin.messaging.suppression import normalize
 from plugin.messaging.withdrawals import unsubscribe_address
 from plugin.models import Customer, CustomerMetrics, Order, Product, Store, Suppression
@@ -62,33 +62,20 @@ def _matches(q: str) -> Any:
                func.lower(Customer.email).like(f"%{needle}%", escape="\\"))
 
 
-def predicted_by_product(customer: Customer, min_samples: int) -> list[dict[str, Any]]:
-    """Predict when a customer runs out of each consumable product they bought.
+def predicted_by_product(customer: Customer, settings: dict[str, Any], now: Any) -> list[dict[str, Any]]:
+    """Plan each consumable product the customer bought: predicted run-out, reminder, probability and reason.
 
-    Same rule and the same SQL as the replenishment flow (DESIGN §4, plugin.flows.replenishment_plan): last
-    purchase + cycle × quantity, the cycle being the customer's own median gap per unit (two purchases or more),
-    else the product's learned median (enough samples), else the merchant's days of supply. A purchase is a
-    customer's orders within a day of its first (plugin.purchases): a split order's quantities add up.
+    The replenishment flow's own model and SQL (plugin.flows.replenishment_plan.customer_plan, on the customer's
+    purchases as they are now): the customer's own gaps shrunk toward the product's, scaled by the quantity bought,
+    the probability that they reorder in the reminder's window, and whether it clears the store's floor.
     """
     session = get_session()
-    cycles = customer_cycles(session, customer.store_id, customer.id)
-    if not cycles:
+    plans = customer_plan(session, customer.store_id, customer.id, settings, now)
+    if not plans:
         return []
-    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_([c[0] for c in cycles])))}
-    result = []
-    for product_id, last, quantity, own in cycles:
-        product = products[product_id]
-        if own is not None:
-            cycle, basis = own, "their own re-buys"
-        elif product.learned_cycle_days and product.learned_cycle_samples >= min_samples:
-            cycle, basis = product.learned_cycle_days, "other customers' re-buys"
-        elif product.days_of_supply:
-            cycle, basis = float(product.days_of_supply), "your days-of-supply setting"
-        else:
-            continue
-        result.append({"product": product, "last": last, "quantity": quantity, "cycle": cycle, "basis": basis,
-                       "runs_out": last + timedelta(days=cycle * quantity)})
-    return sorted(result, key=lambda r: r["runs_out"])
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_([r["product_id"]
+                                                                                      for r in plans])))}
+    return [{**r, "product": products[r["product_id"]]} for r in plans]
 
 
 @bp.get("/customers/<int:customer_id>")
@@ -103,10 +90,12 @@ def customer_detail(customer_id: int) -> Any:
     suppression = session.scalar(select(Suppression).where(
         Suppression.store_id == customer.store_id, Suppression.email == normalize(customer.email))) \
         if customer.email else None
-    min_samples = flow_settings.defaults(get_config(), "replenishment")["min_product_samples"]
     store = session.get(Store, customer.store_id)
+    settings = replenishment.FLOW.settings.load(flow_settings.effective(session, get_config(), customer.store_id,
+                                                                        replenishment.FLOW.settings_section))
     return page("admin/customer.html", customer=customer, metrics=metrics, orders=orders, store=store,
-                suppression=suppression, predictions=predicted_by_product(customer, min_samples),
+                suppression=suppression, predictions=predicted_by_product(customer, settings, get_clock().now()),
+                settings_floor=settings["min_probability"],
                 segment_names=SEGMENT_NAMES)
 
 

@@ -55,9 +55,10 @@ from sqlalchemy.orm import Session
 from plugin.context import JobContext
 from plugin.flows.audience import contact_reason, history_cutoff
 from plugin.flows.base import FlowRun, Rows
+from plugin.flows.replenishment_model import DEFAULT_LOG_VAR, MIN_LOG_VAR, MIN_SPREAD_DF, fit_mbgnbd
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
-from plugin.models import Product, SyncState
+from plugin.models import Product, ReplenishmentFit, SyncState
 from plugin.purchases import WINDOW_DAYS, days_sql
 from plugin.purchases import stage as stage_purchases
 from plugin.sync import get_sync_state
@@ -117,8 +118,21 @@ def _orders_sql(dialect: str, scope: str) -> str:
 PURCHASES_SQL = """
     SELECT c, p, MIN(CASE WHEN t = start_t THEN order_id END) AS order_id, start_t AS t, SUM(q) AS q,
            MAX(variant_id) AS variant_id, MAX(sub) AS sub,
-           LEAD(start_t) OVER (PARTITION BY c, p ORDER BY start_t) AS next_t
+           LEAD(start_t) OVER (PARTITION BY c, p ORDER BY start_t) AS next_t,
+           MIN(start_t) OVER (PARTITION BY c, p) AS first_t
     FROM rp_order GROUP BY c, p, start_t"""
+
+
+CYCLE_COLUMNS = ("customer_id, product_id, store_id, last_order_id, last_purchase_day, last_quantity, variant_id, "
+                 "subscription, own_cycle_days, gap_count, first_purchase_day, own_min_gap, own_max_gap")
+# The purchase_cycle rows of the staged purchases (``_stage``): each pair's latest purchase with its own gaps.
+CYCLE_SELECT = """
+        SELECT r.c, r.p, :store_id, r.order_id, r.t, r.q, r.variant_id, r.sub = 1, g.own, COALESCE(g.n, 0),
+               r.first_t, g.lo, g.hi
+        FROM rp_purchase r
+        LEFT JOIN rp_own g ON g.c = r.c AND g.p = r.p
+        WHERE r.next_t IS NULL
+          AND NOT EXISTS (SELECT 1 FROM customer cu WHERE cu.id = r.c AND cu.redacted_at IS NOT NULL)"""
 
 
 def _own_median_sql(dialect: str) -> str:
@@ -126,14 +140,16 @@ def _own_median_sql(dialect: str) -> str:
     # Purchases are a day apart or more by their rule (plugin.purchases): every next purchase is a re-buy.
     gap = "CASE WHEN next_t IS NOT NULL THEN (next_t - t) / q END"
     if dialect == "postgresql":
-        return f"""SELECT c, p, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS own, COUNT(*) AS n
+        return f"""SELECT c, p, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS own, COUNT(*) AS n,
+                          MIN(gap) AS lo, MAX(gap) AS hi
                    FROM (SELECT c, p, {gap} AS gap FROM rp_purchase) g WHERE gap IS NOT NULL GROUP BY c, p"""  # noqa: S608
     # SQLite has no median: number the gaps of each pair and average the one or two middle ones.
-    return f"""SELECT c, p, AVG(gap) AS own, MAX(n) AS n FROM (
+    return f"""SELECT c, p, AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN gap END) AS own, MAX(n) AS n,
+                      MIN(gap) AS lo, MAX(gap) AS hi FROM (
                  SELECT c, p, gap, ROW_NUMBER() OVER (PARTITION BY c, p ORDER BY gap) AS rn,
                         COUNT(*) OVER (PARTITION BY c, p) AS n
                  FROM (SELECT c, p, {gap} AS gap FROM rp_purchase) g WHERE gap IS NOT NULL) ranked
-               WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY c, p"""  # noqa: S608
+               GROUP BY c, p"""  # noqa: S608
 
 
 def _drop_temp(session: Session) -> None:
@@ -177,15 +193,8 @@ def _build(session: Session, dialect: str, store_id: int, scope: str, product_id
         INSERT INTO purchase_gap (order_id, product_id, customer_id, store_id, gap)
         SELECT order_id, p, c, :store_id, (next_t - t) / q FROM rp_purchase
         WHERE next_t IS NOT NULL"""), {"store_id": store_id})
-    pairs = session.execute(text("""
-        INSERT INTO purchase_cycle (customer_id, product_id, store_id, last_order_id, last_purchase_day,
-                                    last_quantity, variant_id, subscription, own_cycle_days, gap_count)
-        SELECT r.c, r.p, :store_id, r.order_id, r.t, r.q, r.variant_id, r.sub = 1, g.own, COALESCE(g.n, 0)
-        FROM rp_purchase r
-        LEFT JOIN rp_own g ON g.c = r.c AND g.p = r.p
-        WHERE r.next_t IS NULL
-          AND NOT EXISTS (SELECT 1 FROM customer cu WHERE cu.id = r.c AND cu.redacted_at IS NOT NULL)"""),
-        {"store_id": store_id}).rowcount
+    pairs = session.execute(text(f"INSERT INTO purchase_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"),  # noqa: S608
+                            {"store_id": store_id}).rowcount
     return pairs or 0
 
 
@@ -310,24 +319,40 @@ def recompute_customers(session: Session, store_id: int, customer_ids: list[int]
     return pairs
 
 
-def customer_cycles(session: Session, store_id: int, customer_id: int) -> list[tuple[int, datetime, int, float | None]]:
-    """Return (product id, last purchase, its quantity, own median days per unit) of a customer's consumables.
+def customer_plan(session: Session, store_id: int, customer_id: int, settings: dict[str, Any], now: datetime
+                  ) -> list[dict[str, Any]]:
+    """Return the plan of each consumable a customer bought, for the admin's customer page (due or not).
 
-    The planner's own SQL on one customer, for the admin's customer page: the same purchases (split orders one),
-    quantities and medians the reminders use, whether or not a refresh has run since the customer's last order.
+    The planner's own SQL on this one customer's purchases as they are now (split orders one purchase, the same
+    quantities, medians, model and floor), whether or not a refresh has run since their last order. Each entry:
+    product id, last purchase, quantity, predicted run-out, reminder time, probability, whether it clears the
+    floor, whether it is a catch-up, and the reason in words.
     """
     dialect = session.get_bind().dialect.name
     session.execute(text("DROP TABLE IF EXISTS rp_scope"))
     session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
     session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"), {"c": customer_id})
     _stage(session, dialect, store_id, "customers")
-    rows = session.execute(text("""
-        SELECT r.p, o.created_at_remote, r.q, g.own FROM rp_purchase r
-        JOIN orders o ON o.id = r.order_id
-        LEFT JOIN rp_own g ON g.c = r.c AND g.p = r.p
-        WHERE r.next_t IS NULL ORDER BY r.p""").columns(created_at_remote=UTCDateTime())).all()
+    _temp_table(session, dialect, "rp_cycle", "SELECT * FROM purchase_cycle WHERE 1 = 0", {})
+    session.execute(text(f"INSERT INTO rp_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"), {"store_id": store_id})  # noqa: S608
+    params = plan_params(store_id, settings, now, store_fit(session, store_id))
+    params["customer_id"] = customer_id
+    rows = session.execute(text(plan_sql(dialect, "rp_cycle", only_customer=True) + " ORDER BY run_out"),
+                           params).mappings().all()
     _drop_temp(session)
-    return [(int(p), when, int(q), None if own is None else float(own)) for p, when, q, own in rows]
+    session.execute(text("DROP TABLE IF EXISTS rp_cycle"))
+    result = []
+    for r in rows:
+        probability = float(r["alive"]) * float(r["chance"])
+        result.append({
+            "product_id": int(r["p"]), "last": EPOCH + timedelta(days=float(r["t"])), "quantity": int(r["q"]),
+            "cycle_days": float(r["cycle"]), "run_out": EPOCH + timedelta(days=float(r["run_out"])),
+            "remind_at": max(EPOCH + timedelta(days=float(r["start_day"])), now),
+            "probability": probability, "alive": float(r["alive"]),
+            "remind": probability >= settings["min_probability"],
+            "catch_up": bool(r["overdue"]),
+            "reason": reason_words(int(r["n"]), r["lo"], r["hi"], r["learned"], r["supply"], int(r["q"]))})
+    return result
 
 
 def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> dict[str, int]:
@@ -373,22 +398,84 @@ def product_medians(session: Session, store_id: int) -> dict[int, tuple[float, i
     return medians
 
 
-def learn_product_cycles(session: Session, store_id: int) -> int:
-    """Store each consumable product's learned median cycle and sample count; return products updated."""
+def log_spreads(session: Session, store_id: int) -> dict[int, tuple[float | None, float | None]]:
+    """Return {product id: (within-customer variance, between-customer variance)} of log days per unit.
+
+    Within: the pooled variance of each customer's log gaps around their own mean (``MIN_SPREAD_DF`` degrees of
+    freedom at least, else None); between: the variance of all the product's log gaps less the within part, at
+    least ``MIN_LOG_VAR``. Set-based over ``purchase_gap`` (one pass grouped by customer, then by product).
+    """
+    rows = session.execute(text("""
+        SELECT product_id, SUM(k), SUM(s), SUM(ss), SUM(ss - s * s / k), SUM(k - 1) FROM (
+            SELECT product_id, customer_id, COUNT(*) AS k, SUM(LN(gap)) AS s, SUM(LN(gap) * LN(gap)) AS ss
+            FROM purchase_gap WHERE store_id = :store_id GROUP BY product_id, customer_id) per_customer
+        GROUP BY product_id"""), {"store_id": store_id}).all()
+    spreads: dict[int, tuple[float | None, float | None]] = {}
+    for product_id, k, s, ss, within_ss, df in rows:
+        k, s, ss, within_ss, df = int(k), float(s), float(ss), float(within_ss), int(df)
+        within = max(within_ss / df, MIN_LOG_VAR) if df >= MIN_SPREAD_DF else None
+        total = (ss - s * s / k) / (k - 1) if k > 1 else None
+        between = None if within is None or total is None else max(total - within, MIN_LOG_VAR)
+        spreads[int(product_id)] = (within, between)
+    return spreads
+
+
+def fit_rows(session: Session, store_id: int, now: datetime) -> list[tuple[int, float, float, int]]:
+    """Return the store's pairs grouped by (repeats x, recency t_x, age T in whole days) with their counts."""
+    now_days = (now - EPOCH).total_seconds() / 86400.0
+    rows = session.execute(text("""
+        SELECT gap_count, ROUND(last_purchase_day - first_purchase_day), ROUND(:now_days - first_purchase_day),
+               COUNT(*)
+        FROM purchase_cycle WHERE store_id = :store_id AND first_purchase_day IS NOT NULL
+          AND first_purchase_day <= :now_days
+        GROUP BY gap_count, ROUND(last_purchase_day - first_purchase_day), ROUND(:now_days - first_purchase_day)"""),
+        {"store_id": store_id, "now_days": now_days}).all()
+    return [(int(x), float(tx), float(big_t), int(n)) for x, tx, big_t, n in rows]
+
+
+def fit_store(session: Session, store_id: int, now: datetime) -> ReplenishmentFit | None:
+    """Fit the store's MBG/NBD (still-active probability) and keep it; with too little data, forget any old fit."""
+    fit = fit_mbgnbd(fit_rows(session, store_id, now))
+    row = session.get(ReplenishmentFit, store_id)
+    if fit is None:
+        if row is not None:
+            session.delete(row)
+        return None
+    if row is None:
+        row = ReplenishmentFit(store_id=store_id)
+        session.add(row)
+    row.r, row.alpha, row.a, row.b = fit.r, fit.alpha, fit.a, fit.b
+    row.pairs, row.log_likelihood, row.fitted_at = fit.pairs, fit.log_likelihood, now
+    session.flush()
+    return row
+
+
+def learn_product_cycles(session: Session, store_id: int, now: datetime | None = None) -> int:
+    """Store each consumable product's learned median cycle, sample count and spread; return products updated.
+
+    With ``now``, also refit the store's still-active model (``fit_store``).
+    """
     medians = product_medians(session, store_id)
-    session.execute(text("UPDATE product SET learned_cycle_days = NULL, learned_cycle_samples = 0 "
-                         "WHERE store_id = :store_id AND learned_cycle_samples <> 0"), {"store_id": store_id})
+    spreads = log_spreads(session, store_id)
+    session.execute(text("UPDATE product SET learned_cycle_days = NULL, learned_cycle_samples = 0, "
+                         "learned_log_within_var = NULL, learned_log_between_var = NULL "
+                         "WHERE store_id = :store_id AND (learned_cycle_samples <> 0 "
+                         "OR learned_log_within_var IS NOT NULL)"), {"store_id": store_id})
     if medians:
-        session.execute(text("UPDATE product SET learned_cycle_days = :days, learned_cycle_samples = :n "
-                             "WHERE id = :id"),
-                        [{"id": pid, "days": days, "n": n} for pid, (days, n) in medians.items()])
+        session.execute(text("UPDATE product SET learned_cycle_days = :days, learned_cycle_samples = :n, "
+                             "learned_log_within_var = :within, learned_log_between_var = :between WHERE id = :id"),
+                        [{"id": pid, "days": days, "n": n, "within": spreads.get(pid, (None, None))[0],
+                          "between": spreads.get(pid, (None, None))[1]} for pid, (days, n) in medians.items()])
+    if now is not None:
+        fit_store(session, store_id, now)
     return len(medians)
 
 
 def learn(ctx: JobContext, store_id: int) -> dict[str, Any]:
-    """Job: recompute the learned replenishment cycle of every consumable product of a store."""
+    """Job: relearn every consumable product's cycle and spread, and refit the store's still-active model."""
     with ctx.database.session() as session:
-        return {"products": learn_product_cycles(session, store_id)}
+        products = learn_product_cycles(session, store_id, ctx.clock.now())
+        return {"products": products, "fitted": store_fit(session, store_id) is not None}
 
 
 def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
@@ -430,70 +517,171 @@ def cancel_reordered_in(run: FlowRun) -> int:
     return cancel_reordered(run.session, run.store.id, run.now)
 
 
+def _greatest(dialect: str) -> tuple[str, str]:
+    return ("GREATEST", "LEAST") if dialect == "postgresql" else ("MAX", "MIN")
+
+
+def _z(dialect: str, days: str) -> str:
+    """SQL of the standard score of log(``days``) under the pair's log-normal (``mu``, ``sd``), clamped to ±30."""
+    hi, lo = _greatest(dialect)
+    # Clamped so exp() never underflows (PostgreSQL raises on underflow) and LN never sees 0.
+    return f"{lo}({hi}((LN({hi}({days}, 0.001)) - mu) / sd, -30.0), 30.0)"
+
+
+def _survival(z: str) -> str:
+    """SQL of 1 − Φ(z) for a standard-score column, accurate in the far tail.
+
+    Börjesson & Sundberg's approximation (1979, "Simple approximations of the error function Q(x) for
+    communications applications", IEEE Trans. Commun. 27(3)): Q(z) = φ(z) / (0.661 z + 0.339 √(z² + 5.51)) for
+    z ≥ 0, relative error under 0.3 % for every z — an overdue customer's chance is a ratio of two tails.
+    """
+    # 2.5066... = sqrt(2 pi)
+    q = f"(EXP(-0.5 * {z} * {z}) / (2.5066282746310002 * (0.661 * ABS({z}) + 0.339 * SQRT({z} * {z} + 5.51))))"
+    return f"(CASE WHEN {z} >= 0 THEN {q} ELSE 1.0 - {q} END)"
+
+
+def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
+    """SELECT of every pair's plan in ``source`` (purchase_cycle's columns): run-out, reminder day, probability.
+
+    The model (plugin.flows.replenishment_model): log-normal days per unit, the customer's own median shrunk
+    toward the product's learned median by the learned spreads, scaled by the quantity; the best window of
+    ``2h`` days (h = lead days) is centred ``sqrt(h² + mode²)`` after the last purchase; the reminder goes at its
+    start or now, whichever is later; the probability is P(alive) (MBG/NBD, when fitted) times the chance the next
+    purchase falls in the window given none so far. Times are days since 1970.
+    """
+    hi, _ = _greatest(dialect)
+    who = "AND g.customer_id = :customer_id" if only_customer else ""
+    alive = ("CASE WHEN :fitted = 1 THEN 1.0 / (1.0 + :fit_a / (:fit_b + n) * EXP((:fit_r + n) * "
+             "LN((:fit_alpha + :now_days - t0) / (:fit_alpha + t - t0)))) ELSE 1.0 END")
+    # Only constant, dialect-chosen fragments and table names of this module are interpolated; values are bound.
+    return f"""
+    WITH base AS (
+        SELECT g.customer_id AS c, g.product_id AS p, g.last_order_id AS order_id, g.last_purchase_day AS t,
+               g.last_quantity AS q, g.variant_id, g.subscription AS sub, g.own_cycle_days AS own, g.gap_count AS n,
+               COALESCE(g.first_purchase_day, g.last_purchase_day) AS t0, g.own_min_gap AS lo, g.own_max_gap AS hi,
+               CASE WHEN pr.learned_cycle_samples >= :min_samples THEN pr.learned_cycle_days END AS learned,
+               pr.days_of_supply AS supply,
+               CASE WHEN pr.learned_cycle_samples >= :min_samples AND pr.learned_log_within_var IS NOT NULL
+                    THEN pr.learned_log_within_var ELSE :default_var END AS wv,
+               CASE WHEN pr.learned_cycle_samples >= :min_samples AND pr.learned_log_between_var IS NOT NULL
+                    THEN pr.learned_log_between_var ELSE :default_var END AS bv,
+               {hi}(COALESCE(pr.reminder_lead_days, :lead_days), 1) AS h
+        FROM {source} g
+        JOIN product pr ON pr.id = g.product_id
+        WHERE g.store_id = :store_id {who}
+    ), est AS (
+        SELECT base.*,
+               CASE WHEN own IS NULL THEN LN(COALESCE(learned, supply))
+                    WHEN learned IS NULL THEN LN(own)
+                    ELSE ((wv / bv) * LN(learned) + n * LN(own)) / (wv / bv + n) END AS mu1,
+               CASE WHEN own IS NOT NULL AND learned IS NOT NULL THEN wv + wv / (wv / bv + n)
+                    WHEN own IS NOT NULL THEN wv + wv / n
+                    WHEN learned IS NOT NULL THEN wv + bv
+                    ELSE wv END AS var
+        FROM base WHERE own IS NOT NULL OR learned IS NOT NULL OR supply IS NOT NULL
+    ), win AS (
+        SELECT est.*, mu1 + LN(q) AS mu, SQRT(var) AS sd,
+               SQRT(h * h + EXP(2 * (mu1 + LN(q) - var))) AS centre
+        FROM est
+    ), timed AS (
+        SELECT win.*, {hi}(t + centre - h, :now_days) AS start_day FROM win
+    ), scored AS (
+        SELECT timed.*, {_z(dialect, "start_day - t")} AS z_start, {_z(dialect, "start_day + 2 * h - t")} AS z_end,
+               {_z(dialect, ":now_days - t")} AS z_now
+        FROM timed
+    )
+    SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h,
+           EXP(mu1) AS cycle, start_day, start_day + h AS run_out, t + centre - h < :now_days AS overdue,
+           {alive} AS alive,
+           ({_survival("z_start")} - {_survival("z_end")}) / {hi}({_survival("z_now")}, 1e-200) AS chance
+    FROM scored
+    """  # noqa: S608
+
+
+def plan_params(store_id: int, settings: dict[str, Any], now: datetime, fit: ReplenishmentFit | None
+                ) -> dict[str, Any]:
+    """Return the bound values of ``plan_sql`` for a store's settings, the time and its fitted model."""
+    return {"store_id": store_id, "min_samples": settings["min_product_samples"],
+            "lead_days": settings["lead_days"], "default_var": DEFAULT_LOG_VAR,
+            "now_days": (now - EPOCH).total_seconds() / 86400.0, "fitted": 1 if fit else 0,
+            "fit_r": fit.r if fit else 1.0, "fit_alpha": fit.alpha if fit else 1.0,
+            "fit_a": fit.a if fit else 1.0, "fit_b": fit.b if fit else 1.0}
+
+
+def reason_words(n: int, lo: float | None, hi: float | None, learned: float | None, supply: int | None,
+                 quantity: int) -> str:
+    """Say what a plan rests on: "3 own gaps of 28–35 days, product median 30, bought 2"."""
+    parts = []
+    if n:
+        span = f"{lo:.0f} days" if round(lo or 0) == round(hi or 0) else f"{lo:.0f}–{hi:.0f} days"
+        parts.append(f"{n} own gap{'s' if n > 1 else ''} of {span}")
+    if learned is not None:
+        parts.append(f"product median {learned:.0f}")
+    elif not n and supply is not None:
+        parts.append(f"days of supply {supply}")
+    parts.append(f"bought {quantity}")
+    return ", ".join(parts)
+
+
+def store_fit(session: Session, store_id: int) -> ReplenishmentFit | None:
+    """Return the store's fitted still-active model, if the learning has fitted one."""
+    return session.get(ReplenishmentFit, store_id)
+
+
 def due_reminders(run: FlowRun) -> Rows:
-    """Return the reminder rows to plan now: run-out still ahead, reminder time within the planning horizon."""
+    """Return the reminder rows to plan now: reminder day within the planning horizon, probability over the floor.
+
+    An overdue customer (the window's start has passed) is reminded now, once per purchase (the key names it),
+    while the probability of a reorder in the coming window stays over ``min_probability``.
+    """
     session, store, settings, now = run.session, run.store, run.settings, run.now
     refresh_cycles(session, store.id)
-    now_days = (now - EPOCH).total_seconds() / 86400.0
+    dialect = session.get_bind().dialect.name
+    params = plan_params(store.id, settings, now, store_fit(session, store.id))
+    params.update(horizon=params["now_days"] + PLAN_AHEAD_DAYS, floor=settings["min_probability"])
     cutoff = history_cutoff(run)
     # After a reinstall, nothing about a purchase fulfilled or delivered before it (history_cutoff says why).
     since = ("" if cutoff is None else
-             "AND NOT EXISTS (SELECT 1 FROM orders lo WHERE lo.id = ch.order_id "
+             "AND NOT EXISTS (SELECT 1 FROM orders lo WHERE lo.id = pl.order_id "
              "AND (lo.fulfilled_at < :cutoff OR lo.delivered_at < :cutoff))")
-    sql = f"""
-    WITH choice AS (
-        SELECT g.customer_id AS c, g.product_id AS p, g.last_order_id AS order_id, g.last_purchase_day AS t,
-               g.last_quantity AS q, g.variant_id, g.subscription AS sub,
-               CASE WHEN g.own_cycle_days IS NOT NULL THEN g.own_cycle_days
-                    WHEN pr.learned_cycle_samples >= :min_samples THEN pr.learned_cycle_days
-                    ELSE pr.days_of_supply END AS cycle,
-               CASE WHEN g.own_cycle_days IS NOT NULL THEN 'customer'
-                    WHEN pr.learned_cycle_samples >= :min_samples THEN 'product'
-                    ELSE 'days_of_supply' END AS cycle_source,
-               COALESCE(pr.reminder_lead_days, :lead_days) AS lead
-        FROM purchase_cycle g
-        JOIN product pr ON pr.id = g.product_id
-        WHERE g.store_id = :store_id
-    )
-    SELECT ch.c, ch.p, ch.order_id, ch.q, ch.variant_id, ch.sub, ch.cycle, ch.cycle_source,
-           ch.t + ch.cycle * ch.q AS run_out, ch.t + ch.cycle * ch.q - ch.lead AS remind,
-           cu.email, cu.locale, v.external_id AS variant_external_id, pr.title
-    FROM choice ch
-    JOIN customer cu ON cu.id = ch.c
-    JOIN product pr ON pr.id = ch.p
-    LEFT JOIN variant v ON v.id = ch.variant_id
-    WHERE ch.cycle IS NOT NULL
-      AND ch.t + ch.cycle * ch.q > :now_days
-      AND ch.t + ch.cycle * ch.q - ch.lead <= :horizon
-      AND NOT EXISTS (SELECT 1 FROM message m WHERE m.order_id = ch.order_id AND m.flow = '{FLOW}'
-                      AND m.product_id = ch.p AND m.customer_id = ch.c)
-      {since}
-    ORDER BY ch.c, ch.p
-    """  # noqa: S608
-    params = {"store_id": store.id, "min_samples": settings["min_product_samples"],
-              "lead_days": settings["lead_days"], "now_days": now_days, "horizon": now_days + PLAN_AHEAD_DAYS}
     if cutoff is not None:
-        params["cutoff"] = _bind_time(session.get_bind().dialect.name, cutoff)
+        params["cutoff"] = _bind_time(dialect, cutoff)
+    sql = f"""
+    WITH pl AS ({plan_sql(dialect, "purchase_cycle")})
+    SELECT pl.*, cu.email, cu.locale, v.external_id AS variant_external_id, pr.title
+    FROM pl
+    JOIN customer cu ON cu.id = pl.c
+    JOIN product pr ON pr.id = pl.p
+    LEFT JOIN variant v ON v.id = pl.variant_id
+    WHERE pl.start_day <= :horizon AND pl.alive * pl.chance >= :floor
+      AND NOT EXISTS (SELECT 1 FROM message m WHERE m.order_id = pl.order_id AND m.flow = '{FLOW}'
+                      AND m.product_id = pl.p AND m.customer_id = pl.c)
+      {since}
+    ORDER BY pl.c, pl.p
+    """  # noqa: S608
     discount = settings["discount_percent"] if settings["discount_enabled"] else None
     rows = []
-    for (customer_id, product_id, order_id, qty, variant_id, sub, cycle, source, run_out, remind, email, locale,
-         variant_external_id, title) in session.execute(text(sql), params):
+    for r in session.execute(text(sql), params).mappings():
         reason, status = None, "scheduled"
-        if sub:
+        if r["sub"]:
             reason, status = reasons.ACTIVE_SUBSCRIPTION, "cancelled"
-        elif contact_reason(email, store.protected_data_access):
+        elif contact_reason(r["email"], store.protected_data_access):
             reason, status = reasons.NO_CONTACT_ACCESS, "skipped"
-        run_out_at = EPOCH + timedelta(days=float(run_out))
-        remind_at = max(EPOCH + timedelta(days=float(remind)), now)
-        payload = {"product_title": title, "quantity": int(qty), "variant_id": variant_id,
-                   "variant_external_id": variant_external_id, "run_out_at": run_out_at.isoformat(),
-                   "cycle_days": round(float(cycle), 3), "cycle_source": source,
+        remind_at = max(EPOCH + timedelta(days=float(r["start_day"])), now)
+        source = "customer" if r["own"] is not None else "product" if r["learned"] is not None else "days_of_supply"
+        probability = float(r["alive"]) * float(r["chance"])
+        payload = {"product_title": r["title"], "quantity": int(r["q"]), "variant_id": r["variant_id"],
+                   "variant_external_id": r["variant_external_id"],
+                   "run_out_at": (EPOCH + timedelta(days=float(r["run_out"]))).isoformat(),
+                   "cycle_days": round(float(r["cycle"]), 3), "cycle_source": source,
+                   "probability": round(probability, 4), "catch_up": bool(r["overdue"]),
+                   "reason": reason_words(int(r["n"]), r["lo"], r["hi"], r["learned"], r["supply"], int(r["q"])),
                    "subscribe_offer": settings["subscribe_offer_enabled"]}
         row = message_row(
             store_id=store.id, flow=FLOW, step="main",
-            key_parts=(f"customer={customer_id}", f"product={product_id}", f"order={order_id}"),
-            scheduled_for=remind_at, customer_id=customer_id, order_id=order_id, product_id=product_id,
-            marketing=True, locale=locale, to_address=email if store.protected_data_access else None,
+            key_parts=(f"customer={r['c']}", f"product={r['p']}", f"order={r['order_id']}"),
+            scheduled_for=remind_at, customer_id=r["c"], order_id=r["order_id"], product_id=r["p"],
+            marketing=True, locale=r["locale"], to_address=r["email"] if store.protected_data_access else None,
             payload=payload, status=status, skip_reason=reason)
         if discount is not None and status == "scheduled":
             # Created (connectors.shopify.discounts.create_discount_code) when the reminder is sent, so a
@@ -501,4 +689,3 @@ def due_reminders(run: FlowRun) -> Rows:
             payload.update(discount_percent=discount, discount_code=discount_code_name(row["idempotency_key"]))
         rows.append(row)
     return rows
-

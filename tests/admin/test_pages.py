@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -286,8 +287,17 @@ def test_customer_page_suppression_and_erasure(client, tenants, token, app):
     a, _ = tenants
     c2 = a.customers[2]
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
-    # Own gaps between purchases: 40, 30, 20 days per unit -> median 30; last order 10 days ago -> runs out in 20.
-    assert "30 days per unit × 1, from their own re-buys" in page
+    # Own gaps between purchases: 40, 30, 20 days per unit -> median 30, nothing learned for the product yet (the
+    # assumed spread 0.25 of log days, + 0.25/3 for the estimate); last order 10 days ago. The model's definition:
+    mu, var = math.log(30), 0.25 + 0.25 / 3
+    start = math.sqrt(49 + math.exp(2 * (mu - var))) - 7  # days after the last order: the 14-day window's start
+
+    def survival(d):
+        return 0.5 * math.erfc((math.log(d) - mu) / math.sqrt(var) / math.sqrt(2))
+
+    chance = (survival(start) - survival(start + 14)) / survival(10)
+    assert "3 own gaps of 20–40 days, bought 1" in page
+    assert f"{chance * 100:.0f} %" in page and "still active 100 %" in page
     assert "Agreed to marketing" in page
     assert _post(client, token, f"/admin/customers/{c2}/suppression", {"action": "add"}).status_code == 200
     with _session(app) as s:
@@ -300,6 +310,13 @@ def test_customer_page_suppression_and_erasure(client, tenants, token, app):
     with _session(app) as s:
         customer = s.get(Customer, c2)
         assert (customer.email, customer.first_name, customer.redacted_at is not None) == (None, None, True)
+
+
+def _runs_out(last, median, quantity, gaps, lead=7.0):
+    """The model's predicted run-out: the centre of the 2-lead-day window around the log-normal's mode (no learning)."""
+    var = 0.25 + 0.25 / gaps
+    mode = median * quantity * math.exp(-var)
+    return last + timedelta(days=math.sqrt(lead * lead + mode * mode))
 
 
 def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, tenants, token, app, clock):
@@ -319,9 +336,8 @@ def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, t
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
     # Gaps 40, 30, 20 days per unit (median 30); the last order now holds two units; the refunded order is no
     # purchase (counted, it would make the last purchase 5 days ago and the median 25).
-    assert "30 days per unit × 2, from their own re-buys" in page
-    runs_out = clock.now() - timedelta(days=10) + timedelta(days=60)
-    assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page
+    assert "3 own gaps of 20–40 days, bought 2" in page
+    assert f"Lavender soap {_runs_out(clock.now() - timedelta(days=10), 30, 2, 3):%b %d, %Y}" in page
 
 
 def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, token, app, clock):
@@ -339,9 +355,8 @@ def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, to
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
     # The order three hours after the last one is part of that purchase: 1 + 1 units bought 10 days ago, own gaps
     # 40, 30, 20 days per unit (median 30) -> runs out 10 days ago + 30 × 2 days.
-    assert "30 days per unit × 2, from their own re-buys" in page
-    runs_out = clock.now() - timedelta(days=10) + timedelta(days=60)
-    assert f"Lavender soap {runs_out:%b %d, %Y} 30 days per unit" in page
+    assert "3 own gaps of 20–40 days, bought 2" in page
+    assert f"Lavender soap {_runs_out(clock.now() - timedelta(days=10), 30, 2, 3):%b %d, %Y}" in page
 
 
 def test_settings_sender_store_and_quiet_days(client, tenants, token, app):

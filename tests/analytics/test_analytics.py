@@ -219,3 +219,20 @@ def test_flow_performance_attribution(db_session):
     assert perf["review_request"].clicked == 1 and perf["review_request"].reviews == 1
     # p1 is followed by a reorder within 7 days; p2 (60 days earlier) is not (its reorder came 63 days later).
     assert perf["replenishment"].sent == 2 and perf["replenishment"].reorders == 1
+
+
+def test_clv_counts_purchases_not_orders(db_session):
+    """A split basket (two orders two hours apart) is one purchase: CLV = value per purchase × purchases a year."""
+    store, _other, _customers, _orders, _p = _seed(db_session, n_customers=1)
+    c = Customer(store_id=store.id, external_id="split", email="split@example.com")
+    db_session.add(c)
+    db_session.flush()
+    for k, (ago, total) in enumerate(((400.0, "60.00"), (40.0, "30.00"), (40.0 - 2 / 24, "10.00"), (10.0, "20.00"))):
+        db_session.add(Order(store_id=store.id, external_id=f"s{k}", customer_id=c.id, currency="USD",
+                             created_at_remote=NOW - timedelta(days=ago), total_price=Decimal(total)))
+    db_session.flush()
+    refresh_customer_metrics(db_session, store.id, NOW, RULES, lifetime_years=3.0)
+    m = db_session.get(CustomerMetrics, c.id)
+    assert (m.orders_count, m.orders_12m) == (4, 3)  # order counts stay order counts
+    # 3 purchases worth 120 (40 each), 2 of them in the last 12 months, 3 years; by orders it would be 120/4 × 3 × 3.
+    assert float(m.clv) == pytest.approx(120 / 3 * 2 * 3)

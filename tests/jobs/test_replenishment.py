@@ -3,13 +3,14 @@ cancellation on re-order, subscriptions, skips; the SQL median equals Python's s
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from plugin.flows import replenishment_plan, runner
+from plugin.flows import replenishment_model, replenishment_plan, runner
 from plugin.models import Message, Product
 from tests.jobs import factory as f
 
@@ -62,6 +63,12 @@ def test_product_median_matches_python_median(ctx):
         assert s.get(Product, other.id).learned_cycle_samples == 0
 
 
+def _start(t_ago: float, median: float, var: float, q: int = 1, h: float = 7.0) -> float:
+    """Days from now to the reminder window's start (the model's definition: sqrt(start·end) = the mode)."""
+    mode = median * q * math.exp(-var)
+    return max(-t_ago + math.sqrt(h * h + mode * mode) - h, 0.0)
+
+
 def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
     now = ctx.clock.now()
     with ctx.database.session() as s:
@@ -69,20 +76,26 @@ def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
         soap = f.product(s, st.id, days_of_supply=30)
         tea = f.product(s, st.id)  # no days of supply: only own or learned cycles
         mug = f.product(s, st.id, consumable=False, days_of_supply=30)
-        x, y, z, w, v = (f.customer(s, st.id) for _ in range(5))
+        x, y, z, w, v, u = (f.customer(s, st.id) for _ in range(6))
         nomail = f.customer(s, st.id, email=None)
-        ox = f.order(s, st.id, x.id, now - 25 * DAY, lines=[(soap.id, 1), (mug.id, 1)])  # run-out +5
+        ox = f.order(s, st.id, x.id, now - 25 * DAY, lines=[(soap.id, 1), (mug.id, 1)])  # overdue: catch-up now
         f.order(s, st.id, y.id, now - 40 * DAY, lines=[(soap.id, 1)])
-        oy = f.order(s, st.id, y.id, now - 20 * DAY, lines=[(soap.id, 2)])  # own cycle 20/unit: run-out +20
+        oy = f.order(s, st.id, y.id, now - 20 * DAY, lines=[(soap.id, 2)])  # own cycle 20/unit x 2: now too
         oz = f.order(s, st.id, z.id, now - 25 * DAY, lines=[(soap.id, 1)], tags=["Subscription Recurring Order"])
         f.order(s, st.id, w.id, now - 25 * DAY, lines=[(tea.id, 1)])  # no cycle at all
-        f.order(s, st.id, v.id, now - 40 * DAY, lines=[(soap.id, 1)])  # run-out -10: too late
+        ov = f.order(s, st.id, v.id, now - 40 * DAY, lines=[(soap.id, 1)])  # run-out long passed: catch-up now
+        ou = f.order(s, st.id, u.id, now - 1 * DAY, lines=[(soap.id, 1)])  # window starts in ~16 days
         on = f.order(s, st.id, nomail.id, now - 25 * DAY, lines=[(soap.id, 1)])
         sid = st.id
+    var = replenishment_model.DEFAULT_LOG_VAR  # days of supply, nothing learned: the assumed spread
+    assert _start(25, 30, var) == _start(20, 20, 2 * var, q=2) == _start(40, 30, var) == 0.0
+    assert 7 < _start(1, 30, var) < 20
     counts = runner.run_replenishment(ctx, sid)
-    assert counts == {"cancelled": 0, "planned": 3, "not_sent": 2}
+    assert counts == {"cancelled": 0, "planned": 5, "not_sent": 2}
     assert _reminders(ctx) == {
         (x.id, soap.id, ox.id): ("scheduled", None, now),
+        (y.id, soap.id, oy.id): ("scheduled", None, now),
+        (v.id, soap.id, ov.id): ("scheduled", None, now),
         (z.id, soap.id, oz.id): ("cancelled", "active_subscription", now),
         (nomail.id, soap.id, on.id): ("skipped", "no_contact_access", now),
     }
@@ -90,18 +103,21 @@ def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
         m = s.scalar(select(Message).where(Message.customer_id == x.id))
         assert (m.marketing, m.to_address, m.payload["cycle_source"], m.payload["quantity"]) == (True, x.email,
                                                                                                  "days_of_supply", 1)
-        assert m.payload["run_out_at"] == (now + 5 * DAY).isoformat()
-    # y's reminder (run-out +20, lead 7 => +13) enters the 7-day planning horizon six days later.
-    ctx.clock.advance(days=5)
+        assert m.payload["run_out_at"] == (now + 7 * DAY).isoformat() and m.payload["catch_up"] is True
+    # u's window opens in _start days: its reminder enters the 7-day planning horizon then, not before.
+    ahead = _start(1, 30, var) - 7
+    ctx.clock.advance(days=math.floor(ahead))
     assert runner.run_replenishment(ctx, sid)["planned"] == 0
     ctx.clock.advance(days=1)
     assert runner.run_replenishment(ctx, sid)["planned"] == 1
-    assert _reminders(ctx)[(y.id, soap.id, oy.id)] == ("scheduled", None, now + 13 * DAY)
-    # y re-orders before the reminder goes out: it is cancelled; the new purchase plans its own later.
+    (status, reason, when) = _reminders(ctx)[(u.id, soap.id, ou.id)]
+    assert (status, reason) == ("scheduled", None)
+    assert abs(when - (now + (ahead + 7) * DAY)) < timedelta(seconds=1)
+    # y re-orders before the reminder goes out: it is cancelled; the new purchase plans its own.
     with ctx.database.session() as s:
         f.order(s, sid, y.id, ctx.clock.now(), lines=[(soap.id, 1)])
     counts = runner.run_replenishment(ctx, sid)
-    assert counts["cancelled"] == 1 and counts["planned"] == 0
+    assert counts["cancelled"] == 1
     assert _reminders(ctx)[(y.id, soap.id, oy.id)][:2] == ("cancelled", "already_reordered")
     # Sent reminders are history: a later order does not rewrite them.
     with ctx.database.session() as s:
@@ -123,8 +139,10 @@ def test_learned_product_cycle_used_when_enough_samples(ctx):
         newbie = f.customer(s, st.id)
         o = f.order(s, st.id, newbie.id, now - 5 * DAY, lines=[(tea.id, 1)])  # run-out +5 with the learned 10
         sid = st.id
-    assert runner.run_replenishment(ctx, sid)["planned"] == 0  # nothing learned yet, no days of supply
-    assert replenishment_plan.learn(ctx, sid) == {"products": 1}
+    # Nothing learned yet and no days of supply: only the five with own gaps are planned (overdue: catch-ups; too
+    # few customers to fit who is still active, so all count as active); the newbie has nothing to go on.
+    assert runner.run_replenishment(ctx, sid)["planned"] == 5
+    assert replenishment_plan.learn(ctx, sid) == {"products": 1, "fitted": False}
     assert runner.run_replenishment(ctx, sid)["planned"] == 1
     with ctx.database.session() as s:
         m = s.scalar(select(Message).where(Message.order_id == o.id))
@@ -161,7 +179,8 @@ def test_own_median_even_and_odd_gap_counts(ctx):
     assert set(rows) == {even.id, odd.id}
     assert (rows[even.id]["payload"]["cycle_days"], rows[even.id]["order_id"]) == (25.0, last_even.id)
     assert rows[even.id]["payload"]["quantity"] == 2
+    # Own median 25 per unit x 2 from 37 days ago: overdue (window start has passed), so a catch-up window from now.
     run_out = datetime.fromisoformat(rows[even.id]["payload"]["run_out_at"])
-    assert abs(run_out - (last_even.created_at_remote + 50 * DAY)) < timedelta(seconds=1)  # days are floats
+    assert rows[even.id]["payload"]["catch_up"] and abs(run_out - (now + 7 * DAY)) < timedelta(seconds=1)
     assert (rows[odd.id]["payload"]["cycle_days"], rows[odd.id]["order_id"]) == (7.0, last_odd.id)
     assert rows[odd.id]["payload"]["cycle_source"] == "customer"

@@ -66,13 +66,15 @@ def _expected(session: Any, store_id: int) -> tuple[dict[tuple[int, int], tuple]
             own.append((t2 - t) / q)
         t, oid, q, v, sub = grouped[-1]
         if c not in redacted:
-            pairs[(c, p)] = (oid, t, q, v, sub, statistics.median(own) if own else None, len(own))
+            pairs[(c, p)] = (oid, t, q, v, sub, statistics.median(own) if own else None, len(own), grouped[0][0],
+                             min(own) if own else None, max(own) if own else None)
     return pairs, gaps
 
 
 def _stored(session: Any, store_id: int) -> tuple[dict[tuple[int, int], tuple], dict[tuple[int, int], float]]:
     pairs = {(r.customer_id, r.product_id): (r.last_order_id, r.last_purchase_day, r.last_quantity, r.variant_id,
-                                             r.subscription, r.own_cycle_days, r.gap_count)
+                                             r.subscription, r.own_cycle_days, r.gap_count, r.first_purchase_day,
+                                             r.own_min_gap, r.own_max_gap)
              for r in session.scalars(select(PurchaseCycle).where(PurchaseCycle.store_id == store_id))}
     gaps = {(g.order_id, g.product_id): g.gap
             for g in session.scalars(select(PurchaseGap).where(PurchaseGap.store_id == store_id))}
@@ -96,7 +98,8 @@ def _assert_same(got: dict, want: dict) -> None:
 def _reminder_rows(session: Any, store_id: int, now: datetime) -> list[tuple]:
     rows = replenishment_plan.due_reminders(f.plan_run(session, session.get(Store, store_id), SETTINGS, now))
     return [(r["customer_id"], r["product_id"], r["order_id"], r["status"], r["scheduled_for"],
-             r["payload"]["cycle_days"], r["payload"]["cycle_source"], r["payload"]["run_out_at"]) for r in rows]
+             r["payload"]["cycle_days"], r["payload"]["cycle_source"], r["payload"]["run_out_at"],
+             r["payload"]["probability"], r["payload"]["reason"]) for r in rows]
 
 
 def _check(ctx: Any, sid: int) -> dict[str, int]:
@@ -249,7 +252,7 @@ def test_incremental_refresh_equals_full_rebuild_after_every_change(ctx):
     # Planning with stored learned medians gives what a full rebuild gives too.
     with ctx.database.session() as s:
         with_gaps = len({p for _o, p in _expected(s, sid)[1]})
-    assert replenishment_plan.learn(ctx, sid) == {"products": with_gaps}
+    assert replenishment_plan.learn(ctx, sid) == {"products": with_gaps, "fitted": False}
     _check(ctx, sid)
 
 

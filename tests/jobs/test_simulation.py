@@ -21,6 +21,7 @@ SMTP server: exactly once, inside the customer's local 09:00-11:00 window on a n
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import statistics
@@ -335,6 +336,7 @@ class Model:
     msgs: dict = field(default_factory=dict)
     tickets: list = field(default_factory=list)
     learned: dict = field(default_factory=dict)
+    fit: object = None  # 150 customers: fewer pairs than a still-active fit needs (MIN_FIT_PAIRS), all count as active
     suppressed: set = field(default_factory=set)
     answered: set = field(default_factory=set)
 
@@ -385,6 +387,55 @@ def _gaps(seq):
             if (b[0] - a[0]) >= DAY]
 
 
+def _learned(per_customer):
+    """A product's learned median gap, and the within- and between-customer variance of log gaps (the definition)."""
+    every = [g for gs in per_customer for g in gs]
+    df = sum(len(gs) - 1 for gs in per_customer)
+    within = None
+    if df >= 5:
+        ss = sum(sum((math.log(g) - statistics.fmean(math.log(x) for x in gs)) ** 2 for g in gs) for gs in per_customer)
+        within = max(ss / df, 0.01)
+    total = statistics.variance([math.log(g) for g in every]) if len(every) > 1 else None
+    between = None if within is None or total is None else max(total - within, 0.01)
+    return statistics.median(every), len(every), within, between
+
+
+def _plan(seq, learned, supply, t, fit, h=7.0):
+    """Return (reminder time, probability) of a pair by the model's definition (plugin.flows.replenishment_model)."""
+    own = _gaps(seq)
+    n = len(own)
+    within = learned[2] if learned and learned[2] is not None else 0.25
+    between = learned[3] if learned and learned[3] is not None else 0.25
+    if own and learned:
+        k = within / between
+        mu1 = (k * math.log(learned[0]) + n * math.log(statistics.median(own))) / (k + n)
+        var = within + within / (k + n)
+    elif own:
+        mu1, var = math.log(statistics.median(own)), within + within / n
+    elif learned:
+        mu1, var = math.log(learned[0]), within + between
+    else:
+        mu1, var = math.log(supply), within
+    created, _oid, qty = seq[-1]
+    mu, sd = mu1 + math.log(qty), math.sqrt(var)
+    mode = math.exp(mu - var)
+    centre = math.sqrt(h * h + mode * mode)
+    start = max(created + timedelta(days=centre - h), t)
+
+    def survival(d):
+        return 1.0 if d <= 0 else 0.5 * math.erfc((math.log(d) - mu) / sd / math.sqrt(2))
+
+    def ago(when):
+        return (when - created).total_seconds() / 86400
+
+    chance = (survival(ago(start)) - survival(ago(start) + 2 * h)) / max(survival(ago(t)), 1e-200)
+    alive = 1.0
+    if fit is not None:
+        x, t_x, big_t = n, ago(created) - ago(seq[0][0]), ago(t) - ago(seq[0][0])
+        alive = 1 / (1 + fit.a / (fit.b + x) * ((fit.alpha + big_t) / (fit.alpha + t_x)) ** (fit.r + x))
+    return start, alive * chance
+
+
 def run_model(shop, people, traits, reviews, answers):
     model = Model()
     consumable = {p.id: p.days_of_supply for p in shop.products if p.days_of_supply}
@@ -429,9 +480,9 @@ def run_model(shop, people, traits, reviews, answers):
         if t.hour == 0:
             gaps = {}
             for (_c, p), seq in _purchases(orders, t).items():
-                if p in consumable:
-                    gaps.setdefault(p, []).extend(_gaps(seq))
-            model.learned = {p: (statistics.median(g), len(g)) for p, g in gaps.items() if g}
+                if p in consumable and _gaps(seq):
+                    gaps.setdefault(p, []).append(_gaps(seq))
+            model.learned = {p: _learned(g) for p, g in gaps.items()}
         # review requests
         for o in orders:
             key = ("review_request", "main", str(o.id))
@@ -489,17 +540,12 @@ def run_model(shop, people, traits, reviews, answers):
             if p not in consumable:
                 continue
             created, oid, qty = seq[-1]
-            own = _gaps(seq)
-            if own:
-                cycle = statistics.median(own)
-            elif model.learned.get(p, (0, 0))[1] >= 5:
-                cycle = model.learned[p][0]
-            else:
-                cycle = consumable[p]
-            run_out = created + timedelta(days=cycle * qty)
-            remind = run_out - 7 * DAY
+            learned = model.learned.get(p)
+            start, probability = _plan(seq, learned if learned and learned[1] >= 5 else None, consumable[p], t,
+                                       model.fit)
+            remind = start
             key = ("replenishment", "main", f"{c}:{p}:{oid}")
-            if key in model.msgs or not (run_out > t and remind <= t + 7 * DAY):
+            if key in model.msgs or not (remind <= t + 7 * DAY and probability >= 0.1):
                 continue
             m = M("replenishment", "main", c, max(remind, t), marketing=True, base=(c, p, created, oid))
             if c in traits["subscription"]:

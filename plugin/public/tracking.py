@@ -102,6 +102,14 @@ def _message(token: str) -> Message:
     _payload, message = _load("track", token)
     if message.flow != FLOW:
         raise _BadLink(400)
+    # A redacted customer's link shows nothing and stores nothing (GDPR erasure, DESIGN §1): not the parcels'
+    # places, not the lines, not a new ticket with their words.
+    session = get_session()
+    order = session.get(Order, message.order_id) if message.order_id else None
+    for customer_id in {message.customer_id, order.customer_id if order else None} - {None}:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.redacted_at is not None:
+            raise _BadLink(410)
     return message
 
 

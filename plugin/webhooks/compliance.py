@@ -27,6 +27,7 @@ from plugin.messaging import handover, outbox
 from plugin.models import (
     ComplianceRequest,
     Customer,
+    DeliveryOptOut,
     Merchant,
     Message,
     Order,
@@ -232,6 +233,9 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     sync_orders.erase_tags(session, [order.id for order in orders])
     if email:
         _suppress_digest(session, store.id, email, now)
+        # The hashed suppression above covers every email kind, so the plain-address opt-out of one kind goes.
+        session.execute(delete(DeliveryOptOut).where(DeliveryOptOut.store_id == store.id,
+                                                     DeliveryOptOut.email == email.strip().lower()))
     message_match = [Message.to_address.ilike(email.strip())] if email else []
     if customer is not None:
         cid = customer.id

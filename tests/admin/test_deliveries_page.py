@@ -67,15 +67,15 @@ def test_views_show_each_delivery_with_its_ticket_and_filters_narrow_them(client
     stalled = _get(client, token, view="stalled", store=a.store_id)
     assert stalled.status_code == 200
     html = stalled.get_data(as_text=True)
-    rows = re.findall(r'<tr data-problem="([a-z_]+)">(.*?)</tr>', html, re.S)
+    rows = re.findall(r'<s-table-row data-problem="([a-z_]+)">(.*?)</s-table-row>', html, re.S)
     # The silent parcel: no scan (3 business days) and lost (10), both tickets linked; the failure is not here.
     assert sorted(kind for kind, _ in rows) == ["lost", "no_scan"]
     assert all("TNsilent" in body for _, body in rows)
     assert f"/admin/tickets/{tickets['TNsilent']}" in html
     exceptions = _get(client, token, view="exceptions", store=a.store_id).get_data(as_text=True)
-    assert re.findall(r'<tr data-problem="([a-z_]+)">', exceptions) == ["failed"]
+    assert re.findall(r'<s-table-row data-problem="([a-z_]+)">', exceptions) == ["failed"]
     assert f"/admin/tickets/{tickets['TNfailed']}" in exceptions
-    assert re.findall(r'<tr data-problem', _get(client, token, view="exceptions", carrier="UPS",
+    assert re.findall(r'<s-table-row data-problem', _get(client, token, view="exceptions", carrier="UPS",
                                                 store=a.store_id).get_data(as_text=True)) == []
     transit = _text(_get(client, token, view="in_transit", store=a.store_id).get_data(as_text=True))
     assert "TNsilent" in transit and "TNfailed" not in transit and "TNlate" not in transit
@@ -93,9 +93,10 @@ def test_transit_chart_has_a_text_alternative_and_other_merchants_see_nothing(cl
     html = _get(client, token, view="stalled", store=a.store_id).get_data(as_text=True)
     assert 'role="img"' in html and "Median transit days by destination country and carrier" in html
     table = html[html.index('id="transit-table"'):]
-    table = table[:table.index("</table>")]
+    table = table[:table.index("</s-table>")]
     # FR · DHL: transit 2, 3, 4 days and the late parcel's 5 -> median (nearest rank 2 of 4) 3.0, 90th 5.0.
-    assert re.search(r"FR</th><td>DHL</td><td>3.0</td><td>5.0</td><td>4</td>", table)
+    assert re.search(r"FR</s-table-cell><s-table-cell>DHL</s-table-cell><s-table-cell>3.0</s-table-cell>"
+                     r"<s-table-cell>5.0</s-table-cell><s-table-cell>4</s-table-cell>", table)
     other = client.get("/admin/deliveries", query_string={"view": "stalled"},
                        headers={"Authorization": f"Bearer {token(SHOP_B)}"}).get_data(as_text=True)
     assert "TNsilent" not in other and "transit-table" not in other

@@ -141,7 +141,8 @@ def test_first_load_installs_the_store_and_every_page_renders(env: Env, page: Pa
     page.on("request", lambda r: loads.append(r)
             if r.resource_type in ("document", "fetch") and r.url.startswith(env.server.url) else None)
     for name, tab, heading in [("02-flows", "Flows", "Flows"), ("04-reviews", "Reviews", "Reviews"),
-                               ("05-tickets", "Tickets", "Tickets"), ("07-messages", "Messages", "Message log"),
+                               ("05-tickets", "Tickets", "Tickets"), ("06-deliveries", "Deliveries", "Deliveries"),
+                               ("07-messages", "Messages", "Message log"),
                                ("08-customers", "Customers", "Customers"), ("10-settings", "Settings", "Settings")]:
         path = f"/admin/{tab.lower()}"
         loads.clear()
@@ -352,8 +353,8 @@ def test_pages_meet_contrast_labels_and_keyboard_basics(env: Env, page: Page):
 
 # -- App Home: the app inside the sandbox's Shopify admin, every page, standalone, Arabic ------------------------
 
-SECTIONS = [("Flows", "Flows"), ("Reviews", "Reviews"), ("Tickets", "Tickets"), ("Messages", "Message log"),
-            ("Customers", "Customers"), ("Settings", "Settings")]
+SECTIONS = [("Flows", "Flows"), ("Reviews", "Reviews"), ("Tickets", "Tickets"), ("Deliveries", "Deliveries"),
+            ("Messages", "Message log"), ("Customers", "Customers"), ("Settings", "Settings")]
 
 
 def frame_url(env: Env, path: str = "") -> str:

@@ -449,7 +449,7 @@ def test_a_poison_body_fails_once_with_its_reason_and_one_log_line(database_url:
         client = env.app.test_client()
         auth = {"Authorization": f"Bearer {env.session_token()}"}
         html = client.get("/admin/webhooks/failed", headers=auth).get_data(as_text=True)
-        rows = re.findall(r"<tr>\s*<td class=\"nowrap\">.*?</tr>", html, flags=re.S)
+        rows = re.findall(r"<s-table-row>\s*<s-table-cell class=\"nowrap\">.*?</s-table-row>", html, flags=re.S)
         assert len(rows) == 2
         assert "customers/update" in rows[0] and "permanent error (the body can never be applied): body is not " \
             "valid JSON" in rows[0] and "poison-html" in rows[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -149,6 +150,17 @@ def admin_url(endpoint: str, **values: Any) -> str:
         if host:
             values.setdefault("host", host)
     return url_for(endpoint, **{k: v for k, v in values.items() if v not in (None, "")})
+
+
+def keyset_page(fetch: Callable[[int, int | None], list[Any]]) -> tuple[list[Any], bool, int | None]:
+    """Read one keyset page by id (``?before=<id>``): the rows, whether more follow, the next ``before``."""
+    raw = request.args.get("before", "")
+    if raw and not raw.isdigit():
+        abort(400)
+    rows = fetch(PAGE_SIZE + 1, int(raw) if raw else None)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return rows, more, rows[-1].id if rows else None
 
 
 def page(template: str, **values: Any) -> str:

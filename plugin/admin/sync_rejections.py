@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, page
+from plugin.admin.blueprint import bp, ctx, keyset_page, page
 from plugin.db import get_session
 from plugin.models import SyncRejection
 
@@ -42,13 +41,9 @@ def rejected_page(session: Session, store_ids: list[int], limit: int, before: in
 def rejected_records() -> Any:
     """List the selected stores' unreadable records with their reasons (keyset pages)."""
     context = ctx()
-    raw = request.args.get("before", "")
-    if raw and not raw.isdigit():
-        abort(400)
     session = get_session()
-    rows = rejected_page(session, context.scope_ids, PAGE_SIZE + 1, int(raw) if raw else None)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return page("admin/sync_rejections.html", rows=rows, more=more, next_before=rows[-1].id if rows else None,
+    rows, more, next_before = keyset_page(lambda limit, before: rejected_page(session, context.scope_ids, limit,
+                                                                                before))
+    return page("admin/sync_rejections.html", rows=rows, more=more, next_before=next_before,
                 total=rejected_count(session, context.scope_ids), labels=STREAM_LABELS,
                 store_names={s.id: s.name or s.external_id for s in context.stores})

@@ -16,6 +16,7 @@ from typing import Any
 from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import ShopifyAuthError, ShopifyError
+from connectors.shopify.policies import fetch_policies
 from connectors.shopify.shop import fetch_shop
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
 from plugin.auth.lifecycle import mark_reinstall_needed
@@ -87,12 +88,16 @@ def _refresh_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient,
 
 
 def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> None:
-    """Take the shop's billing address as the store's postal address again (unless the merchant set one)."""
+    """Take the shop's billing address as the store's postal address again (unless the merchant set one), and
+    its contact address and policies (the first-order welcome quotes them)."""
     shop = fetch_shop(client)
+    policies = fetch_policies(client)
     with ctx.database.session() as session:
         store = session.get(Store, store_id)
         if store is not None:
             adopt_shop_address(store, shop.postal_address)
+            store.contact_email = policies.contact_email
+            store.shop_policies = policies.as_json()
 
 
 def _reinstall_needed(ctx: JobContext, store_id: int, stream: str, exc: ShopifyAuthError) -> None:

@@ -28,6 +28,7 @@ from sandbox.shopify.models import (
     Product,
     Refund,
     Return,
+    ShopPolicy,
     ShopRecord,
     Variant,
     gid,
@@ -226,6 +227,7 @@ def _shop_fields() -> dict[str, Any]:
         "primaryDomain": lambda s, i: {"id": gid("Domain", s.id), "host": s.domain, "url": f"https://{s.domain}"},
         "billingAddress": _billing_address,
         "url": lambda s, i: f"https://{s.domain}",
+        "shopPolicies": lambda s, i: list(s.policies),
     }
 
 
@@ -405,7 +407,8 @@ def _subscription_fields() -> dict[str, Any]:
 
 
 TYPE_NAMES: dict[type, str] = {
-    ShopRecord: "Shop", Order: "Order", Customer: "Customer", Product: "Product", Variant: "ProductVariant",
+    ShopRecord: "Shop", ShopPolicy: "ShopPolicy", Order: "Order", Customer: "Customer", Product: "Product",
+    Variant: "ProductVariant",
     LineItem: "LineItem", Fulfillment: "Fulfillment", Refund: "Refund", Return: "Return",
     DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription", BulkOperation: "BulkOperation",
 }
@@ -447,6 +450,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
                 "DiscountCodeNode": {"id": lambda d, i: d.gid, "codeDiscount": lambda d, i: d},
                 "WebhookSubscription": _subscription_fields(),
                 "ShopAddress": {"formatted": _formatted_address},
+                "ShopPolicy": {"updatedAt": lambda p, i: p.created_at},
                 "Fulfillment": {"totalQuantity": lambda f, i: f.quantity},
                 "Return": {"totalQuantity": lambda r, i: r.quantity},
                 "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency,
@@ -462,6 +466,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     tm["Media"].resolve_type = lambda obj, info, t: "MediaImage"
     tm["WebhookSubscriptionEndpoint"].resolve_type = lambda obj, info, t: "WebhookHttpEndpoint"
     outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str,
+               "Date": lambda v: v.date().isoformat() if isinstance(v, datetime) else v, "HTML": str,
                "Decimal": str, "Money": str, "URL": str}
     for name, fn in outputs.items():
         # graphql-core 3.3 calls coerce_output_value; 3.2 calls serialize.

@@ -265,6 +265,9 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_store_delivered", "store_id", "delivered_at"),
         # Review requests and surveys fall back to the fulfilment time when there is no delivery date.
         Index("ix_orders_store_fulfilled", "store_id", "fulfilled_at"),
+        # The first-order welcome reads orders by creation time, the cancellation flow by cancellation time.
+        Index("ix_orders_store_created", "store_id", "created_at_remote"),
+        Index("ix_orders_store_cancelled", "store_id", "cancelled_at"),
         # The admin's message log and support staff look orders up by their name (#1001).
         Index("ix_orders_store_name", "store_id", "name"),
         CheckConstraint("total_price >= 0", name="total_nonnegative"),

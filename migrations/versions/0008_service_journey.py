@@ -27,6 +27,8 @@ MOVED_SETTINGS = ("followup_days", "comeback_days", "comeback_discount_percent")
 def upgrade() -> None:
     with op.batch_alter_table('orders') as batch:
         batch.add_column(sa.Column('cancel_reason', sa.String(length=16), nullable=True))
+        batch.create_index('ix_orders_store_created', ['store_id', 'created_at_remote'], unique=False)
+        batch.create_index('ix_orders_store_cancelled', ['store_id', 'cancelled_at'], unique=False)
     with op.batch_alter_table('store') as batch:
         batch.add_column(sa.Column('contact_email', sa.String(length=320), nullable=True))
         batch.add_column(sa.Column('shop_policies', sa.JSON(), nullable=True))
@@ -132,5 +134,7 @@ def downgrade() -> None:
         batch.drop_column('shop_policies')
         batch.drop_column('contact_email')
     with op.batch_alter_table('orders') as batch:
+        batch.drop_index('ix_orders_store_cancelled')
+        batch.drop_index('ix_orders_store_created')
         batch.drop_column('cancel_reason')
     op.execute("UPDATE message SET flow = 'survey' WHERE flow = 'ticket_followup' AND step IN ('followup', 'comeback')")

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from plugin.flows import (
     amazon_review_request,
+    cancellation,
+    first_order,
     replenishment,
     review_reply,
     review_request,
     survey,
     ticket_alert,
+    ticket_followup,
 )
 from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
-    ticket_alert.FLOW)}
+    ticket_alert.FLOW, first_order.FLOW, cancellation.FLOW, ticket_followup.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

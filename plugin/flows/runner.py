@@ -138,3 +138,18 @@ def run_review_reply(ctx: JobContext, store_id: int) -> dict[str, int]:
 def run_ticket_alert(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Job: email the merchant once per open ticket whose SLA has passed."""
     return run(ctx, store_id, "ticket_alert")
+
+
+def run_first_order(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the first-order welcomes due now for one store."""
+    return run(ctx, store_id, "first_order")
+
+
+def run_cancellation(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the cancellation questions and declined-payment notices due now for one store."""
+    return run(ctx, store_id, "cancellation")
+
+
+def run_ticket_followup(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the follow-ups and come-back offers due after resolved tickets of one store."""
+    return run(ctx, store_id, "ticket_followup")

@@ -21,8 +21,9 @@ LIFETIMES: dict[str, timedelta] = {
     "unsubscribe": timedelta(days=400),
     "reorder": timedelta(days=120),
     "review": timedelta(days=120),
+    "cancel_reason": timedelta(days=60),
 }
-PATHS = {"score": "/s/", "unsubscribe": "/u/", "reorder": "/r/", "review": "/v/"}
+PATHS = {"score": "/s/", "unsubscribe": "/u/", "reorder": "/r/", "review": "/v/", "cancel_reason": "/c/"}
 
 
 class LinkInvalid(ValueError):

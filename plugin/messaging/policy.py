@@ -34,7 +34,7 @@ RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_co
 # Emails to the merchant, not to customers: no consent, window or language rules apply.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 # Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
-ORDER_FLOWS = frozenset({"review_request", "survey"})
+ORDER_FLOWS = frozenset({"review_request", "survey", "first_order"})
 COMPLAINT_RECHECK = timedelta(hours=6)
 # First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
 CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"

@@ -33,7 +33,17 @@ from plugin.messaging import links, sendtime, templates
 from plugin.messaging.branding import brand_of
 from plugin.messaging.channels.base import DeliveryError, Sender
 from plugin.messaging.policy import Decision
-from plugin.models import Customer, Merchant, Message, Order, OrderLine, Product, Store, Ticket
+from plugin.models import (
+    CANCELLATION_ANSWERS,
+    Customer,
+    Merchant,
+    Message,
+    Order,
+    OrderLine,
+    Product,
+    Store,
+    Ticket,
+)
 
 log = logging.getLogger("aftercare.messaging")
 
@@ -151,10 +161,22 @@ class EmailChannel:
         elif flow == "survey":
             kind = str(payload.get("kind") or "nps")
             ctx.update(order=order_vars, kind=kind,
-                       score_links=[{"score": s, "url": self._link("score", message, s=s)} for s in SCALES[kind]],
-                       changes=payload.get("resolution") or payload.get("changes") or "",
-                       discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
-                       shop_url=shop_url)
+                       score_links=[{"score": s, "url": self._link("score", message, s=s)} for s in SCALES[kind]])
+        elif flow == "ticket_followup":
+            ctx.update(order=order_vars, changes=payload.get("resolution") or payload.get("changes") or "",
+                       remedy=payload.get("remedy"), shop_url=shop_url)
+            if message.step == "comeback":
+                ctx.update(discount_code=payload.get("discount_code"),
+                           discount_percent=payload.get("discount_percent"))
+        elif flow == "first_order":
+            ctx.update(order=order_vars, ship_days=payload.get("ship_days"), arrive_days=payload.get("arrive_days"),
+                       contact_email=payload.get("contact_email"), refund_policy=payload.get("refund_policy"),
+                       shipping_policy_url=payload.get("shipping_policy_url"), shop_url=shop_url)
+        elif flow == "cancellation":
+            ctx.update(order=order_vars, shop_url=shop_url, contact_email=store.contact_email)
+            if message.step == "ask":
+                ctx["reason_links"] = [{"reason": r, "url": self._link("cancel_reason", message, r=r)}
+                                       for r in CANCELLATION_ANSWERS]
         elif flow == "replenishment":
             product = session.get(Product, message.product_id) if message.product_id else None
             title = payload.get("product_title") or (product.title if product else "")
@@ -193,7 +215,7 @@ class EmailChannel:
 
     def _discount(self, message: Message, store: Store, customer: Customer | None) -> dict[str, Any] | None:
         payload = message.payload or {}
-        offers = (message.flow, message.step) in (("replenishment", "main"), ("survey", "comeback"))
+        offers = (message.flow, message.step) in (("replenishment", "main"), ("ticket_followup", "comeback"))
         if not offers or store.platform != "shopify" or customer is None or payload.get("discount_created"):
             return None
         if not payload.get("discount_code"):
@@ -205,7 +227,7 @@ class EmailChannel:
     def _name_comeback_code(message: Message) -> None:
         """Give a come-back offer its single-use code, derived from the key so every resend shows the same one."""
         payload = message.payload or {}
-        if (message.flow, message.step) == ("survey", "comeback") and payload.get("discount_percent") \
+        if (message.flow, message.step) == ("ticket_followup", "comeback") and payload.get("discount_percent") \
                 and not payload.get("discount_code"):
             digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:10].upper()
             message.payload = {**payload, "discount_code": f"COMEBACK-{digest}"}

@@ -452,32 +452,6 @@ class CancellationAnswer(Base):
     answered_at: Mapped[datetime]
 
 
-class ContentBlock(TimestampMixin, Base):
-    """A merchant's usage guide or care tip for a product, product type or collection, in one language."""
-
-    __tablename__ = "content_block"
-    __table_args__ = (
-        Index("ix_content_block_store_scope", "store_id", "scope", "target"),
-        CheckConstraint("scope IN ('product', 'product_type', 'collection')", name="scope"),
-        CheckConstraint("delay_days >= 0", name="delay_days"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
-    # product: the product's id (ours); product_type: the type's name; collection: the collection's gid.
-    scope: Mapped[str] = mapped_column(String(16))
-    target: Mapped[str] = mapped_column(String(255))
-    locale: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str] = mapped_column(String(255))
-    body: Mapped[str] = mapped_column(Text)
-    image_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
-    video_url: Mapped[str | None] = mapped_column(String(2048))
-    delay_days: Mapped[float] = mapped_column(Double, default=2, server_default="2")
-    # Set by the template check: the text holds an offer or recommendation, so the guide is marketing.
-    marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
-
-
 class TicketNote(Base):
     """A follow-up note on a ticket (what was done, what was promised)."""
 

@@ -1,8 +1,8 @@
-"""Service journey: cancel reasons, shop policies, ticket remedies, cancellation answers, content blocks
+"""Service journey: cancel reasons, shop policies, ticket remedies, cancellation answers
 
 orders.cancel_reason: Shopify's OrderCancelReason; store.contact_email and store.shop_policies: what the first-order
 welcome tells (Shop.contactEmail, Shop.shopPolicies); ticket.remedy and two new ticket sources (delivery,
-cancellation); cancellation_answer: why a customer cancelled; content_block: usage guides and care tips. The survey's
+cancellation); cancellation_answer: why a customer cancelled. The survey's
 post-resolution follow-ups become the complaint follow-through (flow ticket_followup): their rows and settings move.
 
 Revision ID: 0008_service
@@ -67,30 +67,6 @@ def upgrade() -> None:
     op.create_index('ix_cancellation_answer_store_answered', 'cancellation_answer', ['store_id', 'answered_at'],
                     unique=False)
     op.create_index(op.f('ix_cancellation_answer_customer_id'), 'cancellation_answer', ['customer_id'], unique=False)
-    op.create_table('content_block',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('store_id', sa.Integer(), nullable=False),
-    sa.Column('scope', sa.String(length=16), nullable=False),
-    sa.Column('target', sa.String(length=255), nullable=False),
-    sa.Column('locale', sa.String(length=16), nullable=False),
-    sa.Column('title', sa.String(length=255), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('image_urls', sa.JSON(), nullable=False),
-    sa.Column('video_url', sa.String(length=2048), nullable=True),
-    sa.Column('delay_days', sa.Double(), server_default='2', nullable=False),
-    sa.Column('marketing', sa.Boolean(), server_default='0', nullable=False),
-    sa.Column('enabled', sa.Boolean(), server_default='1', nullable=False),
-    sa.Column('created_at', plugin.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'),
-              nullable=False),
-    sa.Column('updated_at', plugin.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'),
-              nullable=False),
-    sa.CheckConstraint("scope IN ('product', 'product_type', 'collection')", name=op.f('ck_content_block_scope')),
-    sa.CheckConstraint('delay_days >= 0', name=op.f('ck_content_block_delay_days')),
-    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_content_block_store_id_store'),
-                            ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_block'))
-    )
-    op.create_index('ix_content_block_store_scope', 'content_block', ['store_id', 'scope', 'target'], unique=False)
     _move_survey_followups()
 
 
@@ -118,8 +94,6 @@ def _move_survey_followups() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_content_block_store_scope', table_name='content_block')
-    op.drop_table('content_block')
     op.drop_index(op.f('ix_cancellation_answer_customer_id'), table_name='cancellation_answer')
     op.drop_index('ix_cancellation_answer_store_answered', table_name='cancellation_answer')
     op.drop_table('cancellation_answer')

@@ -165,8 +165,11 @@ def _open_complaint(session: Session, store_id: int, customer_id: int) -> bool:
 
 
 def _already_sent(session: Session, message: Message) -> bool:
-    """Say whether the same flow step already went out for the same order (under any key)."""
-    if message.order_id is None:
+    """Say whether the same flow step already went out for the same order (under any key).
+
+    A message about a ticket is unique by its ticket (its key): two tickets of one order each get their follow-up.
+    """
+    if message.order_id is None or message.ticket_id is not None:
         return False
     query = select(func.count(Message.id)).where(
         Message.store_id == message.store_id, Message.flow == message.flow, Message.step == message.step,

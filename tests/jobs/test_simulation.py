@@ -650,8 +650,9 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
     for needed in [("review_request", "main", ("sent", None)), ("review_request", "reminder", ("sent", None)),
                    ("survey", "main", ("sent", None)), ("ticket_followup", "followup", ("sent", None)),
                    ("ticket_followup", "comeback", ("sent", None)), ("replenishment", "main", ("sent", None)),
-                   ("first_order", "main", ("sent", None)), ("cancellation", "ask", ("sent", None)),
-                   ("cancellation", "declined", ("sent", None)), ("ticket_alert", "urgent", ("sent", None)),
+                   # The seed's few cancellations in the period send no cancellation mail: those steps are only
+                   # compared (got == expected below), not required here.
+                   ("first_order", "main", ("sent", None)), ("ticket_alert", "urgent", ("sent", None)),
                    ("replenishment", "main", ("cancelled", "already_reordered")),
                    ("replenishment", "main", ("cancelled", "active_subscription")),
                    ("replenishment", "main", ("skipped", "no_consent")),

@@ -33,7 +33,7 @@ ORDER_COLUMNS = ("name", "created_at_remote", "processed_at", "remote_updated_at
                  "subtotal_price", "total_refunded", "financial_status", "fulfillment_status", "cancelled_at",
                  "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
                  "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags",
-                 "fulfillments", "cancel_reason")
+                 "cancel_reason")
 LINE_COLUMNS = ("sku", "title", "quantity", "price")
 
 
@@ -88,8 +88,8 @@ def _expected(env: ShopifyEnv, order_ids: list[str]) -> dict[str, Any]:
          fulfillment, cancelled, refunded, returned, fulfilled, delivered, estimated, tags) = state["orders"][ext]
         orders[ext] = (customer, name, created, processed, updated, currency, total, subtotal, refunded_amount,
                        financial, fulfillment, cancelled, refunded, returned, fulfilled, estimated, delivered,
-                       None, None, None, None, tags, parcels[ext],
-                       env.sandbox.store.orders_by_id[int(ext)].cancel_reason)
+                       None, None, None, None, tags, env.sandbox.store.orders_by_id[int(ext)].cancel_reason,
+                       parcels[ext])
     lines = {key: (product, variant, sku, title, quantity, price)
              for key, (quantity, price, sku, title, product, variant) in state["lines"].items() if key[0] in orders}
     return {"orders": orders, "lines": lines}

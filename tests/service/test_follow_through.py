@@ -96,8 +96,8 @@ def test_severity_1_alerts_the_merchant_at_once(ctx):
             "this is a counterfeit"), subject="counterfeit", now=now).id
         tickets.open_ticket(s, ctx.config, store_id=sid, source="review", severity=2, subject="broken", now=now)
     # The same run that sees the ticket alerts, long before its one-hour SLA passes; a rerun alerts nobody again.
-    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 1, "alerts": 0}
-    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 1, "alerts": 0, "opened": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 0, "opened": 0}
     with ctx.database.session() as s:
         [m] = s.scalars(select(Message).where(Message.flow == "ticket_alert")).all()
         assert (m.step, m.ticket_id, m.to_address, m.marketing) == ("urgent", fake, "alerts@merchant.test", False)

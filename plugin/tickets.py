@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import Config
+from plugin.messaging.templates import offer_words
 from plugin.models import TICKET_REMEDIES, Ticket, TicketNote
 
 SETTINGS_SECTION = "tickets"
@@ -106,6 +107,11 @@ def resolve_ticket(session: Session, ticket_id: int, resolution: str, now: datet
         raise LookupError(f"ticket {ticket_id} does not exist")
     if not resolution or not resolution.strip():
         raise ValueError("a resolution is required to resolve a ticket")
+    # The follow-through quotes the resolution in a service email, sent without marketing consent: no offer.
+    offered = offer_words(resolution)
+    if offered:
+        raise ValueError(f"a resolution is quoted to the customer and may hold no offer ({', '.join(offered)}); "
+                         "offer a discount in the come-back offer instead")
     remedy = (remedy or "").strip().lower() or None
     if remedy is not None and remedy not in TICKET_REMEDIES:
         raise ValueError(f"the remedy must be one of: {', '.join(TICKET_REMEDIES)}")

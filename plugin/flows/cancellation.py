@@ -83,6 +83,10 @@ def record_answer(session: Session, config: Config, message_id: int, reason: str
         raise LookupError(f"message {message_id} is not a cancellation question")
     if reason not in CANCELLATION_ANSWERS:
         raise ValueError(f"unknown cancellation reason {reason!r} (known: {', '.join(CANCELLATION_ANSWERS)})")
+    customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    if customer is None or customer.redacted_at is not None:
+        # customers/redact erased them: a link still in their inbox must not store their words again.
+        raise LookupError(f"message {message_id}: the customer was redacted")
     comment = (comment or "").strip()[:5000] or None
     answer = session.scalar(select(CancellationAnswer).where(CancellationAnswer.store_id == message.store_id,
                                                              CancellationAnswer.order_id == message.order_id))

@@ -170,12 +170,23 @@ def _cancel_page(message: Message, token: str, reason: str, done: bool) -> Respo
     return response
 
 
+def _cancellation_message(token: str) -> tuple[dict[str, Any], Message]:
+    """Load a cancellation question's link; a redacted (or deleted) customer's link stores nothing (410)."""
+    payload, message = _load("cancel_reason", token)
+    if message.flow != cancellation.NAME or message.step != "ask":
+        raise _BadLink(400)
+    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
+    if customer is None or customer.redacted_at is not None:
+        raise _BadLink(410)
+    return payload, message
+
+
 @bp.get("/c/<token>")
 def cancellation_reason(token: str) -> Response:
     """Record a one-click cancellation reason (first answer only: pre-fetchers must not overwrite), offer a comment."""
-    payload, message = _load("cancel_reason", token)
+    payload, message = _cancellation_message(token)
     reason = payload.get("r")
-    if message.flow != cancellation.NAME or message.step != "ask" or reason not in CANCELLATION_ANSWERS:
+    if reason not in CANCELLATION_ANSWERS:
         raise _BadLink(400)
     session = get_session()
     _mark_clicked(message)
@@ -191,9 +202,7 @@ def cancellation_reason(token: str) -> Response:
 @bp.post("/c/<token>")
 def cancellation_comment(token: str) -> Response:
     """Save the confirmed reason and optional comment (CSRF-protected form)."""
-    _payload, message = _load("cancel_reason", token)
-    if message.flow != cancellation.NAME or message.step != "ask":
-        raise _BadLink(400)
+    _payload, message = _cancellation_message(token)
     nonce = request.cookies.get(CSRF_COOKIE, "")
     if not nonce or not hmac.compare_digest(request.form.get("csrf", ""), _csrf_value(nonce, message.id)):
         return _page(message, "public/message.html", status=400, title=templates.ui_strings(

@@ -36,7 +36,18 @@ from sqlalchemy.orm import Session
 from plugin import flow_settings, recommendations
 from plugin.config import load_config
 from plugin.db import Database
-from plugin.flows import get_flow, replenishment_plan, review_reply, review_request, survey, ticket_alert, winback
+from plugin.flows import (
+    cancellation,
+    first_order,
+    get_flow,
+    replenishment_plan,
+    review_reply,
+    review_request,
+    survey,
+    ticket_alert,
+    ticket_followup,
+    winback,
+)
 from plugin.flows.base import FlowRun
 from plugin.messaging.outbox import schedule
 from plugin.models import Base, Store
@@ -53,6 +64,13 @@ def _sqlite_ts(expr: str) -> str:
 def _product(g: str, customers: int) -> str:
     # Each customer has a staple product (re-bought), and one order in seven is for another one.
     return f"1 + ((1 + ({g} * 7919) % {customers}) * 13 + CASE WHEN {g} % 7 = 0 THEN 1 ELSE 0 END) % {PRODUCTS}"
+
+
+def _reason(g: str) -> str:
+    # The cancelled orders (one in 50) cycle through Shopify's six cancel reasons.
+    reasons = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER")
+    cases = " ".join(f"WHEN {n} THEN '{r}'" for n, r in enumerate(reasons))
+    return f"CASE WHEN {g} % 50 = 0 THEN CASE ({g} / 50) % 6 {cases} END END"
 
 
 def generate(db: Database, customers: int, orders: int) -> None:
@@ -84,12 +102,13 @@ def generate(db: Database, customers: int, orders: int) -> None:
             # Order g: customer hash, created within three years, delivered 3 days later (90%).
             conn.execute(text(f"""
                 INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, total_price,
-                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at, tags,
-                                    created_at, updated_at)
+                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at,
+                                    cancel_reason, tags, created_at, updated_at)
                 SELECT g, 1, 'o' || g, 1 + (g * 7919) % {customers}, ts, 'USD', 10, 0, false, false,
                        CASE WHEN g % 50 <> 0 THEN ts + interval '1 day' END,
                        CASE WHEN g % 50 <> 0 AND g % 10 <> 0 THEN ts + interval '3 days' END,
-                       CASE WHEN g % 50 = 0 THEN ts + interval '2 hours' END, '[]', '2026-01-01', '2026-01-01'
+                       CASE WHEN g % 50 = 0 THEN ts + interval '2 hours' END, {_reason('g')}, '[]', '2026-01-01',
+                       '2026-01-01'
                 FROM (SELECT g, timestamptz '{NOW.isoformat()}' - ((g * 104729) % (1095 * 86400)) * interval '1 second'
                              AS ts FROM generate_series(1::bigint, {orders}) g) s"""))
             conn.execute(text(f"""
@@ -107,12 +126,12 @@ def generate(db: Database, customers: int, orders: int) -> None:
             created = f"{now_days} + 2440587.5 - ((g * 104729) % (1095 * 86400)) / 86400.0"
             conn.execute(text(seq.format(n=orders) + f"""
                 INSERT INTO orders (id, store_id, external_id, customer_id, created_at_remote, currency, total_price,
-                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at, tags,
-                                    created_at, updated_at)
+                                    total_refunded, refunded, returned, fulfilled_at, delivered_at, cancelled_at,
+                                    cancel_reason, tags, created_at, updated_at)
                 SELECT g, 1, 'o' || g, 1 + (g * 7919) % {customers}, {_sqlite_ts(created)}, 'USD', 10, 0, 0, 0,
                        CASE WHEN g % 50 <> 0 THEN {_sqlite_ts(created + ' + 1')} END,
                        CASE WHEN g % 50 <> 0 AND g % 10 <> 0 THEN {_sqlite_ts(created + ' + 3')} END,
-                       CASE WHEN g % 50 = 0 THEN {_sqlite_ts(created + ' + 2 / 24.0')} END, '[]',
+                       CASE WHEN g % 50 = 0 THEN {_sqlite_ts(created + ' + 2 / 24.0')} END, {_reason('g')}, '[]',
                        '2026-01-01', '2026-01-01'
                 FROM seq"""))
             conn.execute(text(seq.format(n=orders) + f"""
@@ -157,6 +176,23 @@ def generate(db: Database, customers: int, orders: int) -> None:
                        '1:{flow}:order=' || o.id || '\\:step=main', {shifted('o.delivered_at', delay)}, 'sent', 1,
                        '{{}}', {shifted('o.delivered_at', delay)}, {stamp}, {stamp}
                 FROM orders o WHERE {recent(delay)}"""))
+        # Complaint tickets on one order in 300, opened five days after delivery and resolved three days later.
+        conn.execute(text(f"""
+            INSERT INTO ticket (store_id, customer_id, order_id, source, severity, subject, status, opened_at,
+                                sla_due_at, resolved_at, resolution, created_at, updated_at)
+            SELECT 1, o.customer_id, o.id, 'survey', 1 + o.id % 3, 'bench', 'resolved', {shifted('o.delivered_at', 5)},
+                   {shifted('o.delivered_at', 6)}, {shifted('o.delivered_at', 8)}, 'We changed the box', {stamp},
+                   {stamp}
+            FROM orders o WHERE o.id % 300 = 7 AND o.delivered_at IS NOT NULL"""))
+        # Steady state: the first-order welcomes of the customers' first orders were written before.
+        conn.execute(text(f"""
+            INSERT INTO message (store_id, customer_id, order_id, flow, step, channel, marketing, idempotency_key,
+                                 scheduled_for, status, attempts, payload, sent_at, created_at, updated_at)
+            SELECT 1, o.customer_id, o.id, 'first_order', 'main', 'email', {false},
+                   '1:first_order:customer=' || o.customer_id || '\\:step=main', o.created_at_remote, 'sent', 1,
+                   '{{}}', o.created_at_remote, {stamp}, {stamp}
+            FROM orders o WHERE o.id = (SELECT min(e.id) FROM orders e WHERE e.customer_id = o.customer_id)
+              AND {shifted('o.created_at_remote', 3)} <= {now_sql}"""))
         del true
     print(f"  generated reviews and outbox in {time.perf_counter() - started:.1f} s", flush=True)
     started = time.perf_counter()
@@ -196,7 +232,8 @@ def run_flows(db: Database) -> dict[str, float]:
         return session.get(Store, 1)
 
     settings = {name: get_flow(name).settings.load(flow_settings.defaults(config, get_flow(name).settings_section))
-                for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert", "winback")}
+                for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert", "winback",
+                             "first_order", "cancellation", "ticket_followup")}
     settings["winback_backfill"] = get_flow("winback").settings.load(
         {**flow_settings.defaults(config, "winback"), "backfill_enabled": True})
 
@@ -216,14 +253,21 @@ def run_flows(db: Database) -> dict[str, float]:
     figures["review_requests"], _ = timed("review requests: due requests + reminders", in_tx(lambda s: (
         len(review_request.due_requests(run_of(s, "review_request"))),
         len(review_request.due_reminders(run_of(s, "review_request"))))))
-    figures["surveys"], _ = timed("surveys: due surveys + follow-ups", in_tx(lambda s: (
-        len(survey.due_surveys(run_of(s, "survey"))),
-        len(survey.due_followups(run_of(s, "survey"))))))
+    figures["surveys"], _ = timed("surveys: due surveys", in_tx(lambda s: len(survey.due_surveys(run_of(s, "survey")))))
+    figures["first_order"], _ = timed("first-order welcomes: first orders due", in_tx(lambda s: len(
+        first_order.due_welcomes(run_of(s, "first_order")))))
+    figures["cancellation"], _ = timed("cancellations: questions + declined notices", in_tx(lambda s: (
+        len(cancellation.due_questions(run_of(s, "cancellation"))),
+        len(cancellation.due_declined(run_of(s, "cancellation"))))))
+    figures["ticket_followup"], _ = timed("complaint follow-through: follow-ups + offers", in_tx(lambda s: (
+        len(ticket_followup.due_followups(run_of(s, "ticket_followup"))),
+        len(ticket_followup.due_comebacks(run_of(s, "ticket_followup"))))))
     figures.update(time_replenishment(db, settings["replenishment"], in_tx))
     figures["review_replies"], _ = timed("review replies: new reviews (replies, drafts, tickets)", in_tx(
         lambda s: review_reply.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
-    figures["ticket_alerts"], _ = timed("tickets: SLA breaches", in_tx(
-        lambda s: len(ticket_alert.due_alerts(run_of(s, "ticket_alert")))))
+    figures["ticket_alerts"], _ = timed("tickets: severity-1 alerts + SLA breaches", in_tx(lambda s: (
+        len(ticket_alert.due_urgent(run_of(s, "ticket_alert"))),
+        len(ticket_alert.due_alerts(run_of(s, "ticket_alert"))))))
     figures["winback"], _ = timed("win-back: exit + newly dormant + reminders", in_tx(lambda s: (
         winback.cancel_ordered_again(run_of(s, "winback")), len(winback.due_winbacks(run_of(s, "winback"))),
         len(winback.due_reminders(run_of(s, "winback"))))))

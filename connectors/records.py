@@ -127,6 +127,8 @@ class OrderRecord:
     financial_status: str | None = None
     fulfillment_status: str | None = None
     cancelled_at: datetime | None = None
+    # Shopify's OrderCancelReason, upper case (CUSTOMER, DECLINED, FRAUD, INVENTORY, STAFF, OTHER).
+    cancel_reason: str | None = None
     refunded: bool = False
     returned: bool = False
     fulfilled_at: datetime | None = None

@@ -51,7 +51,7 @@ from plugin.context import JobContext
 from plugin.migrate import upgrade
 from plugin.models import DeliveryProblem, Merchant, Message, Order, Product, Store, SyncState, Ticket
 from plugin.secrets_store import set_credential
-from plugin.tickets import resolve_ticket
+from plugin.tickets import resolve_ticket, suggested_resolution
 from sandbox.amazon import AmazonSandbox
 from sandbox.judgeme import DEMO_TOKEN, JudgemeSandbox
 from sandbox.server import ServerThread
@@ -420,6 +420,7 @@ class Demo:
         ctx = self.sim_ctx
         database = self.app.extensions["aftercare.db"]
         rng = random.Random(self.state["seed"] + 99)
+        service_rng = random.Random(self.state["seed"] + 199)
         specs = list(JOBS)
         last_run: dict[str, datetime] = {}
         reactions: list[tuple[datetime, int, str, dict[str, Any]]] = []
@@ -457,7 +458,7 @@ class Demo:
             # Customers read their new emails: some answer the survey, some follow the reorder link.
             received = self.smtp.messages
             for message in received[seen_mail:]:
-                for kind, data in _reactions_to(message, rng, customers_by_email):
+                for kind, data in _reactions_to(message, rng, customers_by_email, service_rng):
                     seq += 1
                     heapq.heappush(reactions, (now + timedelta(hours=rng.uniform(2, 30)), seq, kind, data))
             seen_mail = len(received)
@@ -479,7 +480,18 @@ class Demo:
             stalls = session.scalar(select(func.count()).select_from(DeliveryProblem)) or 0
             stall_tickets = session.scalar(select(func.count(DeliveryProblem.ticket_id))) or 0
         return {**world.counts, "delivery updates": updates, "delivery stalls": stalls, "stall tickets": stall_tickets,
-                "job failures": failures}
+                **self._service_counts(), "job failures": failures}
+
+    def _service_counts(self) -> dict[str, int]:
+        """Count the service journey's emails sent: welcomes, cancellation mail, follow-ups, come-back offers."""
+        names = {("first_order", "main"): "welcomes", ("cancellation", "ask"): "cancellation questions",
+                 ("cancellation", "declined"): "declined notices", ("ticket_followup", "followup"): "follow-ups",
+                 ("ticket_followup", "comeback"): "come-back offers", ("ticket_alert", "urgent"): "urgent alerts"}
+        with self.app.extensions["aftercare.db"].session() as session:
+            sent = dict(((flow, step), n) for flow, step, n in session.execute(
+                select(Message.flow, Message.step, func.count()).where(Message.status == "sent")
+                .group_by(Message.flow, Message.step)))
+        return {label: int(sent.get(key, 0)) for key, label in names.items()}
 
     def _due_messages(self, now: datetime) -> bool:
         with self.app.extensions["aftercare.db"].session() as session:
@@ -491,7 +503,8 @@ class Demo:
         with self.app.extensions["aftercare.db"].session() as session:
             for ticket in session.scalars(select(Ticket).where(Ticket.status == "open",
                                                                Ticket.opened_at <= now - TICKET_RESOLVE_AFTER)):
-                resolve_ticket(session, ticket.id, "Sent a replacement and improved the packaging", now)
+                resolve_ticket(session, ticket.id, suggested_resolution(ticket), now,
+                               remedy="replacement" if ticket.severity == 1 else None)
 
     def _react(self, world: ShopperWorld, kind: str, data: dict[str, Any], now: datetime) -> None:
         """Follow a link from an email through the app's public routes, as the customer would."""
@@ -540,10 +553,12 @@ def _name(person: Any) -> str:
     return f"{person.first_name} {person.last_name[:1]}."
 
 
-LINK = re.compile(r'href="(https?://[^"]+/(s|r)/([^"/?#]+))"')
+LINK = re.compile(r'href="(https?://[^"]+/(s|r|c)/([^"/?#]+))"')
+CANCEL_ANSWER_SHARE = 0.7
 
 
-def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
+def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int],
+                  service_rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     """Decide what a customer does with one email: answer the survey with some score, or reorder."""
     part = message.message.get_body(preferencelist=("html",))
     if part is None:
@@ -552,7 +567,11 @@ def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int]) -
     to = message.envelope_to[0].lower() if message.envelope_to else ""
     scores = [(m.group(1).replace("&amp;", "&"), m.group(3)) for m in LINK.finditer(body) if m.group(2) == "s"]
     reorders = [m.group(1).replace("&amp;", "&") for m in LINK.finditer(body) if m.group(2) == "r"]
+    reasons = [m.group(1).replace("&amp;", "&") for m in LINK.finditer(body) if m.group(2) == "c"]
     out: list[tuple[str, dict[str, Any]]] = []
+    # Asked why they cancelled, most answer in one click (some "delivery too slow": a ticket opens).
+    if reasons and service_rng.random() < CANCEL_ANSWER_SHARE:
+        out.append(("cancel_reason", {"url": service_rng.choice(reasons)}))
     if scores and rng.random() < SURVEY_ANSWER_SHARE:
         wanted = rng.choice(SURVEY_SCORES)
         # Score links are listed from the lowest score up; pick the one for the chosen score when present.

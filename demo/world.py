@@ -29,6 +29,8 @@ DAY = timedelta(days=1)
 TIMELINE_WEIGHTS = {"normal": 82, "attempted_then_delivered": 6, "customs_hold": 5, "stalled": 4, "lost": 3}
 HOUR = timedelta(hours=1)
 # Review rating -> which kind of Judge.me sandbox text fits it.
+# Why orders get cancelled in the demo (Shopify's OrderCancelReason): customers most, declined payments, fraud.
+CANCEL_REASONS = ("CUSTOMER", "CUSTOMER", "CUSTOMER", "DECLINED", "DECLINED", "FRAUD", "INVENTORY")
 KIND_BY_RATING = {5: "praise", 4: "praise", 3: "neutral", 2: "damaged", 1: "counterfeit"}
 
 
@@ -57,10 +59,15 @@ class ShopperWorld:
         self.journal: list[dict[str, Any]] = []
         # customer id -> time of their next natural purchase (dropped when they reorder from a reminder).
         self.next_natural: dict[int, datetime] = {}
-        self.counts = {"orders": 0, "reorders": 0, "deliveries": 0, "cancellations": 0, "reviews": 0}
+        self.counts = {"orders": 0, "reorders": 0, "deliveries": 0, "cancellations": 0, "reviews": 0,
+                       "first orders": 0}
         # Shipped parcels per carrier timeline (sandbox/shopify/timelines.py).
         self.timelines: dict[str, int] = {}
+        # The service journey's draws (first-time shoppers, cancel reasons) have their own generator, so the
+        # rest of the world stays what it was for a given seed.
+        self.service_rng = random.Random(seed * 7 + 3)
         self._plan_natural_purchases()
+        self._plan_first_purchases()
 
     # -- planning ------------------------------------------------------------------------------------------
     def push(self, at: datetime, kind: str, **args: Any) -> None:
@@ -86,6 +93,18 @@ class ShopperWorld:
             if when <= self.end:
                 self.push(when, "natural_purchase", customer=person.id, variant=variant_id, cycle=cycle)
                 self.next_natural[person.id] = when
+
+    def _plan_first_purchases(self) -> None:
+        """Some customers who never ordered place their first order during the period (the welcome's audience)."""
+        store = self.shopify.shop_state(self.shop).store
+        staples = [v.id for p in store.products if p.days_of_supply for v in p.variants[:1]]
+        span = (self.end - self.start).total_seconds()
+        for person in store.customers:
+            if store.customer_orders(person.id) or not staples or self.service_rng.random() < 0.4:
+                continue
+            at = self.start + timedelta(seconds=self.service_rng.uniform(0.05, 0.9) * span)
+            self.push(at, "purchase", customer=person.id, lines=[[self.service_rng.choice(staples), 1]],
+                      first=True)
 
     def _staple(self, history: list[Any]) -> tuple[int, int, list[tuple[datetime, int]]] | None:
         """Return (product, variant, [(bought at, quantity)]) of the consumable a customer buys most."""
@@ -138,6 +157,8 @@ class ShopperWorld:
 
     def _on_purchase(self, event: Event) -> None:
         lines = [(int(v), int(q)) for v, q in event.args["lines"]]
+        if event.args.get("first"):
+            self.counts["first orders"] += 1
         self._purchase(event.args["customer"], lines, event.at, reorder=bool(event.args.get("reorder")))
 
     def _purchase(self, customer: int, lines: list[tuple[int, int]], at: datetime, reorder: bool) -> None:
@@ -145,7 +166,8 @@ class ShopperWorld:
                             "lines": [list(line) for line in lines]})
         self.counts["reorders" if reorder else "orders"] += 1
         if self.rng.random() < 0.03:
-            self.push(at + timedelta(hours=self.rng.uniform(1, 6)), "cancel", order=order.id)
+            self.push(at + timedelta(hours=self.rng.uniform(1, 6)), "cancel", order=order.id,
+                      reason=self.service_rng.choice(CANCEL_REASONS))
             return
         shipped = (at + timedelta(hours=self.rng.uniform(6, 40))).replace(microsecond=0)
         self.push(shipped, "fulfil", order=order.id, days=self.rng.randint(3, 5))
@@ -168,7 +190,8 @@ class ShopperWorld:
         self.apply({"kind": "carrier", "at": event.at.isoformat(), **event.args})
 
     def _on_cancel(self, event: Event) -> None:
-        self.apply({"kind": "cancel", "at": event.at.isoformat(), "order": event.args["order"]})
+        self.apply({"kind": "cancel", "at": event.at.isoformat(), "order": event.args["order"],
+                    "reason": event.args.get("reason", "CUSTOMER")})
         self.counts["cancellations"] += 1
 
     def _on_deliver(self, event: Event) -> None:
@@ -229,7 +252,7 @@ def apply_action(shopify: ShopifySandbox, judgeme: JudgemeSandbox, shop: str, ac
             message=action.get("message"),
             estimated_delivery_at=datetime.fromisoformat(action["estimate"]) if action.get("estimate") else None)
     if kind == "cancel":
-        return shopify.cancel_order(action["order"], shop=shop)
+        return shopify.cancel_order(action["order"], reason=action.get("reason", "CUSTOMER"), shop=shop)
     if kind == "review":
         person = shopify.shop_state(shop).store.customers_by_id[action["customer"]]
         return judgeme.add_review(shop, product_id=action["product"], email=person.email,

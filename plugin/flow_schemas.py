@@ -73,9 +73,33 @@ SURVEY = SettingsSchema((
     Setting("kind", "choice", "nps", "Survey kind", choices=("nps", "csat"),
             message="Survey kind must be nps or csat"),
     Setting("delay_days", "float", 10, "Days after delivery", min=0, max=365),
+    # A detractor's ticket is followed through by ticket_followup, like every other ticket.
+    _holdout(),
+))
+
+FIRST_ORDER = SettingsSchema((
+    Setting("delay_hours", "float", 2, "Hours after the order", min=0, max=72,
+            help="Shopify's order confirmation goes at once; this welcome follows it, it does not repeat it."),
+    Setting("history_days", "int", 180, "Shipping times learned from this many days of orders", min=7, max=730),
+    # No holdout: a transactional email goes to every customer it concerns (plugin.flows.base CLASS_RULES).
+))
+
+CANCELLATION = SettingsSchema((
+    Setting("delay_hours", "float", 1, "Hours after the cancellation", min=0, max=72),
+    Setting("ask_enabled", "bool", True, "Ask customers who cancelled why (one-click reasons)"),
+    Setting("declined_enabled", "bool", True, "Tell customers whose payment was declined"),
+    Setting("ticket_reasons", "list", ["delivery_too_slow"], "Answers that open a ticket",
+            help="Codes: found_cheaper, ordered_by_mistake, delivery_too_slow, changed_mind, other."),
+    _holdout(),
+))
+
+TICKET_FOLLOWUP = SettingsSchema((
+    Setting("followup_enabled", "bool", True, "Send \"what we changed\" after a ticket is resolved"),
     Setting("followup_days", "float", 7, "Follow-up after resolution (days)", min=0, max=365),
+    Setting("comeback_enabled", "bool", True, "Send a come-back offer (marketing: consent required)"),
     Setting("comeback_days", "float", 30, "Come-back offer after (days)", min=0, max=365),
-    Setting("comeback_discount_percent", "int", 10, "Come-back discount (%)", min=0, max=100),
+    Setting("comeback_discount_percent", "int", 10, "Come-back discount (%)", min=0, max=100,
+            help="A single-use code for this customer, created in Shopify when the offer is sent; 0 sends none."),
     _holdout(),
 ))
 
@@ -199,6 +223,9 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "amazon_review_request": AMAZON_REVIEW_REQUEST,
     "review_reply": REVIEW_REPLY,
     "survey": SURVEY,
+    "first_order": FIRST_ORDER,
+    "cancellation": CANCELLATION,
+    "ticket_followup": TICKET_FOLLOWUP,
     "replenishment": REPLENISHMENT,
     "winback": WINBACK,
     "vip": VIP,

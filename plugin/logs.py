@@ -23,8 +23,8 @@ REDACTED = "[redacted]"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # ?id_token=... &hmac=... in request lines and URLs (a field like ` code=400` in our own lines is kept).
     (re.compile(r"([?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&;#\s\"'<>]*", re.IGNORECASE), r"\1" + REDACTED),
-    # Signed links of the public pages (/s/ /u/ /r/ /v/ + an itsdangerous token: payload.timestamp.signature).
-    (re.compile(r"(/[surv]/)\.?[\w-]+\.[\w-]+\.[\w-]+"), r"\1" + REDACTED),
+    # Signed links of the public pages (/s/ /u/ /r/ /v/ /c/ + an itsdangerous token: payload.timestamp.signature).
+    (re.compile(r"(/[survc]/)\.?[\w-]+\.[\w-]+\.[\w-]+"), r"\1" + REDACTED),
     (re.compile(r"(\bBearer\s+)[\w.~+/=-]{8,}", re.IGNORECASE), r"\1" + REDACTED),
     (re.compile(r"(\bAuthorization[\"']?\s*[:=]\s*[\"']?\w+\s+)[\w.~+/=-]+", re.IGNORECASE), r"\1" + REDACTED),
     # Any JWT (a session token outside the places above).

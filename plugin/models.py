@@ -51,8 +51,15 @@ CHANNELS = ("email", "amazon_solicitation", "amazon_message", "review_reply")
 REVIEW_SOURCES = ("judgeme", "amazon_feedback", "survey")
 REPLY_STATUSES = ("none", "draft", "approved", "sending", "sent", "failed")
 SUPPRESSION_REASONS = ("unsubscribe", "bounce", "complaint", "redact", "manual")
-# "delivery": a parcel problem (the tracking page's "something is wrong" button, a stalled parcel).
-TICKET_SOURCES = ("review", "survey", "feedback", "manual", "delivery")
+# "delivery": a parcel problem (the tracking page's "something is wrong" button, a stalled parcel);
+# "cancellation": a cancelled order's answer with a comment.
+TICKET_SOURCES = ("review", "survey", "feedback", "manual", "delivery", "cancellation")
+# What a severity-1 ticket's resolution gave the customer (the follow-up names it).
+TICKET_REMEDIES = ("refund", "replacement", "compensation", "vip")
+# Shopify's OrderCancelReason (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/OrderCancelReason).
+CANCEL_REASONS = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER")
+# The one-click answers of the cancellation question (plugin.flows.cancellation).
+CANCELLATION_ANSWERS = ("found_cheaper", "ordered_by_mistake", "delivery_too_slow", "changed_mind", "other")
 TICKET_STATUSES = ("open", "resolved")
 SURVEY_KINDS = ("nps", "csat")
 # Shopify's FulfillmentEventStatus (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/FulfillmentEventStatus).
@@ -169,6 +176,10 @@ class Store(TimestampMixin, Base):
     # Set by every install of the shop but its first (after an uninstall, a revoked grant or a shop/redact):
     # the flows message about no order from before it (plugin.flows.audience.history_cutoff).
     reinstalled_at: Mapped[datetime | None]
+    # The shop's contact address and legal policies (Shop.contactEmail, Shop.shopPolicies), read at install and
+    # every sync by connectors.shopify.policies: {"REFUND_POLICY": {"title", "url", "summary"}, ...}.
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    shop_policies: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     merchant: Mapped[Merchant] = relationship(back_populates="stores")
 
@@ -282,6 +293,9 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_store_fulfilled", "store_id", "fulfilled_at"),
         # Stall detection reads the store's unfulfilled orders of the last weeks (fulfilled_at IS NULL, by date).
         Index("ix_orders_store_fulfilled_created", "store_id", "fulfilled_at", "created_at_remote"),
+        # The first-order welcome reads orders by creation time, the cancellation flow by cancellation time.
+        Index("ix_orders_store_created", "store_id", "created_at_remote"),
+        Index("ix_orders_store_cancelled", "store_id", "cancelled_at"),
         # The admin's message log and support staff look orders up by their name (#1001).
         Index("ix_orders_store_name", "store_id", "name"),
         CheckConstraint("total_price >= 0", name="total_nonnegative"),
@@ -302,6 +316,8 @@ class Order(TimestampMixin, Base):
     financial_status: Mapped[str | None] = mapped_column(String(32))
     fulfillment_status: Mapped[str | None] = mapped_column(String(32))
     cancelled_at: Mapped[datetime | None]
+    # Shopify's OrderCancelReason (CANCEL_REASONS); NULL when not cancelled or not told (Amazon).
+    cancel_reason: Mapped[str | None] = mapped_column(String(16))
     refunded: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     returned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     fulfilled_at: Mapped[datetime | None]
@@ -560,6 +576,9 @@ class Ticket(TimestampMixin, Base):
         CheckConstraint("severity BETWEEN 1 AND 3", name="severity"),
         CheckConstraint(_in("source", TICKET_SOURCES), name="source"),
         CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
+        CheckConstraint("remedy IS NULL OR " + _in("remedy", TICKET_REMEDIES), name="remedy"),
+        # The complaint follow-through finds resolved tickets by resolution time.
+        Index("ix_ticket_store_resolved", "store_id", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -575,10 +594,34 @@ class Ticket(TimestampMixin, Base):
     sla_due_at: Mapped[datetime]
     sla_alerted_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # What the store changed, in words for the customer (the +7-day follow-up quotes it).
     resolution: Mapped[str | None] = mapped_column(Text)
+    # Severity 1: what the customer was given (refund, replacement, compensation, vip).
+    remedy: Mapped[str | None] = mapped_column(String(16))
 
     notes: Mapped[list[TicketNote]] = relationship(back_populates="ticket", passive_deletes=True,
                                                    order_by="TicketNote.id")
+
+
+class CancellationAnswer(Base):
+    """Why a customer cancelled an order: a one-click reason from the cancellation email, an optional comment."""
+
+    __tablename__ = "cancellation_answer"
+    __table_args__ = (
+        UniqueConstraint("store_id", "order_id"),
+        Index("ix_cancellation_answer_store_answered", "store_id", "answered_at"),
+        CheckConstraint(_in("reason", CANCELLATION_ANSWERS), name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(24))
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime]
 
 
 class TicketNote(Base):

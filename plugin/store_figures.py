@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from plugin import analytics, flow_lift
-from plugin.models import CustomerMetrics, Order, Store, StoreMetrics
+from plugin.models import CancellationAnswer, CustomerMetrics, Order, Store, StoreMetrics, Ticket
 
 FORMAT = 1
 FLOW_FIELDS = ("sent", "skipped", "clicked", "reviews", "survey_responses", "reorders")
@@ -71,6 +71,35 @@ def monthly_counts(session: Session, store_ids: Sequence[int], now: datetime,
     return table
 
 
+def service_counts(session: Session, store_id: int, now: datetime,
+                   days: int = FLOW_PERIOD_DAYS) -> dict[str, dict[str, Any]]:
+    """Count the last ``days`` days' cancellations (platform:reason), cancellation answers, tickets and remedies.
+
+    Amazon orders carry no Shopify cancel reason: they count as ``amazon:`` (Amazon buyers get no email, the
+    merchant still sees them here). Tickets by source: [opened, resolved].
+    """
+    since = now - timedelta(days=days)
+    platform = session.scalar(select(Store.platform).where(Store.id == store_id)) or "shopify"
+    cancellations = {f"{platform}:{reason or ''}": int(n) for reason, n in session.execute(
+        select(Order.cancel_reason, func.count()).where(Order.store_id == store_id, Order.cancelled_at >= since)
+        .group_by(Order.cancel_reason))}
+    answers = {reason: int(n) for reason, n in session.execute(
+        select(CancellationAnswer.reason, func.count()).where(CancellationAnswer.store_id == store_id,
+                                                              CancellationAnswer.answered_at >= since)
+        .group_by(CancellationAnswer.reason))}
+    tickets: dict[str, list[int]] = {}
+    for source, n in session.execute(select(Ticket.source, func.count()).where(
+            Ticket.store_id == store_id, Ticket.opened_at >= since).group_by(Ticket.source)):
+        tickets.setdefault(source, [0, 0])[0] = int(n)
+    for source, n in session.execute(select(Ticket.source, func.count()).where(
+            Ticket.store_id == store_id, Ticket.resolved_at >= since).group_by(Ticket.source)):
+        tickets.setdefault(source, [0, 0])[1] = int(n)
+    remedies = {remedy: int(n) for remedy, n in session.execute(
+        select(Ticket.remedy, func.count()).where(Ticket.store_id == store_id, Ticket.resolved_at >= since,
+                                                  Ticket.remedy.is_not(None)).group_by(Ticket.remedy))}
+    return {"cancellations": cancellations, "answers": answers, "tickets": tickets, "remedies": remedies}
+
+
 def count_store(session: Session, store_id: int, now: datetime, settings: dict[str, Any]) -> dict[str, Any]:
     """Count one store's overview figures as of ``now`` (JSON-ready; keys are strings)."""
     p = params(settings)
@@ -84,6 +113,7 @@ def count_store(session: Session, store_id: int, now: datetime, settings: dict[s
         "cohorts": {str(m): {str(k): n for k, n in row.items()} for m, row in cells.items()},
         "monthly": {str(m): pair for m, pair in monthly_counts(session, [store_id], now).items()},
         "flows": {f.flow: [getattr(f, name) for name in FLOW_FIELDS] for f in flows},
+        "service": service_counts(session, store_id, now),
     }
 
 
@@ -145,7 +175,16 @@ def merge(entries: Iterable[tuple[datetime, dict[str, Any]]], settings: dict[str
     cells: dict[int, dict[int, int]] = {}
     monthly: dict[int, list[int]] = {}
     flows: dict[str, list[int]] = {}
+    service: dict[str, dict[str, Any]] = {"cancellations": {}, "answers": {}, "tickets": {}, "remedies": {}}
     for _, figures in entries:
+        # Counts stored before the service journey have none: they add nothing until the next hourly count.
+        for part, counts in (figures.get("service") or {}).items():
+            target = service[part]
+            for key, value in counts.items():
+                if isinstance(value, list):
+                    target[key] = [a + b for a, b in zip(target.get(key, [0] * len(value)), value, strict=True)]
+                else:
+                    target[key] = target.get(key, 0) + value
         eligible += figures["repurchase"][0]
         repeaters += figures["repurchase"][1]
         for month, row in figures["cohorts"].items():
@@ -174,6 +213,7 @@ def merge(entries: Iterable[tuple[datetime, dict[str, Any]]], settings: dict[str
         "cohorts": analytics.cohort_rows(cells, newest, COHORT_MONTHS),
         "monthly": months,
         "flows": [analytics.FlowPerformance(flow, *values) for flow, values in sorted(flows.items())],
+        "service": service,
         "computed_at": oldest,
         "newest_at": newest,
     }

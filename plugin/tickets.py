@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import Config
-from plugin.models import Ticket, TicketNote
+from plugin.messaging.templates import offer_words
+from plugin.models import TICKET_REMEDIES, Ticket, TicketNote
 
 SETTINGS_SECTION = "tickets"
 DEFAULT_SLA_HOURS = 72
@@ -70,16 +71,57 @@ def open_ticket(session: Session, config: Config, *, store_id: int, source: str,
     return ticket
 
 
-def resolve_ticket(session: Session, ticket_id: int, resolution: str, now: datetime) -> Ticket:
-    """Mark a ticket resolved with what was done; waiting review requests and survey follow-ups then proceed."""
+# The words the admin offers when a ticket is resolved, by what opened it; the merchant edits them.
+SUGGESTED_CHANGES: dict[str, str] = {
+    "review": "Thank you for your review. We looked into what went wrong and changed how we check every order "
+              "before it leaves.",
+    "survey": "Thank you for your honest score. We looked into what went wrong and changed how we handle "
+              "orders like yours.",
+    "feedback": "Thank you for your feedback. We changed how we check every order before it ships.",
+    "delivery": "We have spoken to our carrier about your delivery and now check every parcel's tracking until it "
+                "arrives.",
+    "cancellation": "You told us delivery was too slow. We now ship orders faster and tell you the expected "
+                    "delivery date up front.",
+    "manual": "Thank you for telling us. Here is what we changed so it does not happen again.",
+}
+SUGGESTED_SEVERITY_1 = ("Thank you for alerting us. We withdrew the item, checked our supplier and our stock, "
+                        "and changed how we check every batch before it ships.")
+
+
+def suggested_resolution(ticket: Ticket) -> str:
+    """Return the suggested "what we changed" text for a ticket (by severity and source), for the merchant to edit."""
+    if ticket.severity == 1:
+        return SUGGESTED_SEVERITY_1
+    return SUGGESTED_CHANGES.get(ticket.source, SUGGESTED_CHANGES["manual"])
+
+
+def resolve_ticket(session: Session, ticket_id: int, resolution: str, now: datetime,
+                   remedy: str | None = None) -> Ticket:
+    """Mark a ticket resolved with what the store changed; waiting review requests and the follow-through proceed.
+
+    A severity-1 ticket (counterfeit or safety) also needs the remedy the customer was given (TICKET_REMEDIES):
+    the follow-up names it.
+    """
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise LookupError(f"ticket {ticket_id} does not exist")
     if not resolution or not resolution.strip():
         raise ValueError("a resolution is required to resolve a ticket")
+    # The follow-through quotes the resolution in a service email, sent without marketing consent: no offer.
+    offered = offer_words(resolution)
+    if offered:
+        raise ValueError(f"a resolution is quoted to the customer and may hold no offer ({', '.join(offered)}); "
+                         "offer a discount in the come-back offer instead")
+    remedy = (remedy or "").strip().lower() or None
+    if remedy is not None and remedy not in TICKET_REMEDIES:
+        raise ValueError(f"the remedy must be one of: {', '.join(TICKET_REMEDIES)}")
+    if ticket.severity == 1 and remedy is None:
+        raise ValueError("a severity-1 ticket (counterfeit or safety) needs a remedy: "
+                         f"{', '.join(TICKET_REMEDIES)}")
     if ticket.status != "resolved":
         ticket.status = "resolved"
         ticket.resolved_at = now
+    ticket.remedy = remedy
     ticket.resolution = resolution.strip()
     ticket.updated_at = now
     session.flush()

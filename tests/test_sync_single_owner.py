@@ -32,7 +32,8 @@ from tests.shopify_sync_harness import expected_state
 ORDER_COLUMNS = ("name", "created_at_remote", "processed_at", "remote_updated_at", "currency", "total_price",
                  "subtotal_price", "total_refunded", "financial_status", "fulfillment_status", "cancelled_at",
                  "refunded", "returned", "fulfilled_at", "estimated_delivery_at", "delivered_at",
-                 "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags")
+                 "earliest_delivery_at", "latest_delivery_at", "fulfillment_channel", "marketplace_id", "tags",
+                 "cancel_reason")
 LINE_COLUMNS = ("sku", "title", "quantity", "price")
 
 
@@ -87,7 +88,8 @@ def _expected(env: ShopifyEnv, order_ids: list[str]) -> dict[str, Any]:
          fulfillment, cancelled, refunded, returned, fulfilled, delivered, estimated, tags) = state["orders"][ext]
         orders[ext] = (customer, name, created, processed, updated, currency, total, subtotal, refunded_amount,
                        financial, fulfillment, cancelled, refunded, returned, fulfilled, estimated, delivered,
-                       None, None, None, None, tags, parcels[ext])
+                       None, None, None, None, tags, env.sandbox.store.orders_by_id[int(ext)].cancel_reason,
+                       parcels[ext])
     lines = {key: (product, variant, sku, title, quantity, price)
              for key, (quantity, price, sku, title, product, variant) in state["lines"].items() if key[0] in orders}
     return {"orders": orders, "lines": lines}
@@ -122,7 +124,7 @@ def test_an_order_by_webhook_bulk_or_incremental_sync_leaves_identical_rows(data
         euro_cancelled = env.sandbox.add_order(second.id, [(variant_b.id, 2)], presentment_currency="EUR",
                                                presentment_rate="0.85")
         clock.advance(hours=1)
-        env.sandbox.cancel_order(euro_cancelled.id)
+        env.sandbox.cancel_order(euro_cancelled.id, reason="DECLINED")
         # Two parcels, one delivered and one in transit; and two where the other parcel was cancelled.
         parcels = env.sandbox.add_order(first.id, [(variant_a.id, 2), (variant_b.id, 1)])
         split = env.sandbox.add_order(second.id, [(variant_a.id, 3)])

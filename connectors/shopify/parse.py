@@ -63,6 +63,21 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+CANCEL_REASONS = frozenset({"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"})
+
+
+def cancel_reason(value: Any) -> str | None:
+    """Return Shopify's OrderCancelReason upper-cased (REST bodies send ``customer``), None when absent or unknown.
+
+    https://shopify.dev/docs/api/admin-graphql/2025-01/enums/OrderCancelReason — an unknown future value reads as
+    OTHER, which no flow messages about.
+    """
+    if not value:
+        return None
+    reason = str(value).strip().upper()
+    return reason if reason in CANCEL_REASONS else "OTHER"
+
+
 def _money(bag: dict[str, Any] | None) -> Decimal | None:
     if not bag:
         return None
@@ -159,6 +174,7 @@ def order_record(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Order
         financial_status=financial_status,
         fulfillment_status=node.get("displayFulfillmentStatus"),
         cancelled_at=parse_time(node.get("cancelledAt")),
+        cancel_reason=cancel_reason(node.get("cancelReason")),
         refunded=financial_status == "REFUNDED",
         returned=node.get("returnStatus") in RETURNED_STATES,
         fulfilled_at=delivery.fulfilled_at(fulfillments),

@@ -28,7 +28,7 @@ FULFILLMENT_EVENT_FIELDS = "id status happenedAt estimatedDeliveryAt city provin
 FULFILLMENT_EVENTS_PAGE = 50
 
 # Shop money everywhere: the order's currency column is the shop currency (presentment money is the buyer's).
-ORDER_FIELDS = """id name createdAt processedAt updatedAt cancelledAt currencyCode tags
+ORDER_FIELDS = """id name createdAt processedAt updatedAt cancelledAt cancelReason currencyCode tags
 displayFinancialStatus displayFulfillmentStatus returnStatus
 totalPriceSet { shopMoney { amount } }
 subtotalPriceSet { shopMoney { amount } }
@@ -194,10 +194,16 @@ SHOP = """query Shop {
   shop { name myshopifyDomain currencyCode ianaTimezone %s %s }
 }""" % (SHOP_ADDRESS_FIELDS, SHOP_POLICY_FIELDS)
 
+# The shop's contact address and legal policies (connectors.shopify.policies); bodies are HTML.
+SHOP_POLICIES = """query ShopPolicies {
+  shop { contactEmail shopPolicies { type title body url } }
+}"""
+
 SEARCH_EXAMPLE = "updated_at:>='2026-01-01T00:00:00Z'"
 
 # Every document the connector can send; bulk queries are shown with and without a search filter.
 ALL_DOCUMENTS: dict[str, str] = {
+    "shop_policies": SHOP_POLICIES,
     "orders": ORDERS,
     "order_line_items": ORDER_LINE_ITEMS,
     "orders_by_id": ORDERS_BY_ID,

@@ -35,6 +35,7 @@ from connectors.records import (
     OrderLineRecord,
     OrderRecord,
 )
+from connectors.shopify.parse import cancel_reason
 
 REST_UNKNOWN_ORDER_FIELDS = ("estimated_delivery_at", "returned")
 REST_UNKNOWN_CUSTOMER_FIELDS = ("locale", "time_zone", "birthday", "marketing_consent", "marketing_consent_at",
@@ -352,6 +353,7 @@ def order_record(payload: Mapping[str, Any]) -> OrderRecord:
         fulfillment_status=_FULFILLMENT_STATUS.get(payload.get("fulfillment_status"),
                                                    str(payload.get("fulfillment_status")).upper()),
         cancelled_at=parse_time(payload.get("cancelled_at")),
+        cancel_reason=cancel_reason(payload.get("cancel_reason")),
         refunded=str(financial or "").lower() == "refunded",
         fulfilled_at=delivery.fulfilled_at(fulfillments),
         delivered_at=delivery.delivered_at(fulfillments),

@@ -106,7 +106,7 @@ def flow_detail(flow: str) -> Any:
     settings = section.schema.load(flow_settings.effective(session, get_config(), store.id, flow))
     editor = None
     if flow in TEMPLATE_FLOWS:
-        step = request.args.get("step") or "main"
+        step = request.args.get("step") or templates.FLOW_STEPS[flow][0]
         locale = locales.normalize(request.args.get("locale")) or locales.normalize(store.primary_locale) or "en"
         if step not in templates.FLOW_STEPS[flow]:
             abort(404)

@@ -7,15 +7,17 @@ from typing import Any
 from flask import abort, request
 from sqlalchemy import case, func, select
 
-from plugin import get_clock, tickets
+from plugin import flow_settings, get_clock, get_config, tickets
 from plugin.admin.blueprint import PAGE_SIZE, bp, ctx, done, failed, get_scoped, page
 from plugin.db import get_session
 from plugin.flows import review_reply
-from plugin.models import REPLY_STATUSES, REVIEW_SOURCES, Customer, Order, Review, Ticket
+from plugin.models import REPLY_STATUSES, REVIEW_SOURCES, TICKET_REMEDIES, Customer, Order, Review, Ticket
 
 REVIEWS_PAGE = 25
 SOURCE_NAMES = {"judgeme": "Judge.me", "amazon_feedback": "Amazon feedback", "survey": "Survey"}
 SEVERITY_NAMES = {1: "Safety / counterfeit", 2: "Damaged / wrong item", 3: "Delay / other"}
+REMEDY_NAMES = {"refund": "Full refund", "replacement": "Replacement", "compensation": "Compensation",
+                "vip": "VIP status"}
 
 
 def _int_arg(name: str) -> int | None:
@@ -105,17 +107,22 @@ def ticket_detail(ticket_id: int) -> Any:
     customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     order = session.get(Order, ticket.order_id) if ticket.order_id else None
     now = get_clock().now()
+    followup = flow_settings.effective(session, get_config(), ticket.store_id, "ticket_followup")
     return page("admin/ticket.html", ticket=ticket, review=review, customer=customer, order=order,
                 severity_names=SEVERITY_NAMES, source_names=SOURCE_NAMES,
-                remaining=int((ticket.sla_due_at - now).total_seconds()))
+                remaining=int((ticket.sla_due_at - now).total_seconds()),
+                suggested=tickets.suggested_resolution(ticket), remedies=TICKET_REMEDIES, remedy_names=REMEDY_NAMES,
+                followup_days=f"{float(followup.get('followup_days', 7)):g}")
 
 
 @bp.post("/tickets/<int:ticket_id>/resolve")
 def resolve_ticket(ticket_id: int) -> Any:
-    """Resolve a ticket with what was done (held review requests and survey follow-ups then go ahead)."""
+    """Resolve a ticket with what the store changed, and the remedy of a severity-1 ticket (held review requests and
+    the follow-through then go ahead)."""
     ticket = get_scoped(Ticket, ticket_id)
     try:
-        tickets.resolve_ticket(get_session(), ticket.id, request.form.get("resolution") or "", get_clock().now())
+        tickets.resolve_ticket(get_session(), ticket.id, request.form.get("resolution") or "", get_clock().now(),
+                               remedy=request.form.get("remedy") or None)
     except ValueError as exc:
         return failed(f"The ticket was not resolved: {exc}.")
     return done("admin.ticket_detail", "Ticket resolved.", ticket_id=ticket.id)

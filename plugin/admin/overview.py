@@ -29,6 +29,10 @@ CACHE_TTL = timedelta(minutes=5)
 CacheKey = tuple[int, tuple[int, ...], tuple[Any, ...]]
 SEGMENT_ORDER = ("vip", "active", "growth", "dormant")
 SEGMENT_NAMES = {"vip": "VIP", "active": "Active", "growth": "Growth", "dormant": "Dormant", "unknown": "Not scored"}
+CANCEL_REASON_NAMES = {"CUSTOMER": "Customer", "DECLINED": "Payment declined", "FRAUD": "Fraud",
+                       "INVENTORY": "Out of stock", "STAFF": "Staff error", "OTHER": "Other", "": "Reason not given"}
+ANSWER_NAMES = {"found_cheaper": "Found it cheaper", "ordered_by_mistake": "Ordered by mistake",
+                "delivery_too_slow": "Delivery too slow", "changed_mind": "Changed my mind", "other": "Other"}
 RULE_FIELDS = {
     "vip_min_spent_12m": ("VIP: spent more than (12 months)", float),
     "vip_min_orders_12m": ("VIP: at least this many orders (12 months)", int),
@@ -140,6 +144,12 @@ def overview() -> Any:
         flow_chart=charts.bar_chart([(f.flow.replace("_", " "), float(f.sent)) for f in figures["flows"]],
                                     "Messages sent per flow, last 90 days")
         if any(f.sent for f in figures["flows"]) else None,
+        answers_chart=charts.bar_chart([(ANSWER_NAMES[r], float(figures["service"]["answers"].get(r, 0)))
+                                        for r in ANSWER_NAMES], "Why customers cancelled, last 90 days")
+        if figures["service"]["answers"] else None,
+        cancellations=sorted(((p.capitalize(), CANCEL_REASON_NAMES.get(r, r), n) for key, n in
+                              figures["service"]["cancellations"].items() for p, r in [key.split(":", 1)]),
+                             key=lambda row: (row[0], -row[2])),
         heat_class=charts.heat_class, rules=rules, rule_fields=RULE_FIELDS, merchant=merchant,
         currency=currencies[0] if len(currencies) == 1 else None, currencies=currencies,
         segment_names=SEGMENT_NAMES, segments=segments, segment_order=SEGMENT_ORDER, counting=counting,

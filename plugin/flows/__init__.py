@@ -9,13 +9,16 @@ from __future__ import annotations
 from plugin.flows import (
     amazon_review_request,
     birthday,
+    cancellation,
     delivery_stalls,
     delivery_update,
+    first_order,
     replenishment,
     review_reply,
     review_request,
     survey,
     ticket_alert,
+    ticket_followup,
     vip,
     winback,
 )
@@ -23,7 +26,8 @@ from plugin.flows.base import Flow
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
-    ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW, delivery_update.FLOW, delivery_stalls.FLOW)}
+    ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW, delivery_update.FLOW, delivery_stalls.FLOW,
+    first_order.FLOW, cancellation.FLOW, ticket_followup.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

@@ -158,3 +158,18 @@ def run_delivery_update(ctx: JobContext, store_id: int) -> dict[str, int]:
         counts = run_for_store(session, ctx.config, get_flow("delivery_update"), store_id, ctx.clock.now())
         link_notices(session, store_id)
         return counts
+
+
+def run_first_order(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the first-order welcomes due now for one store."""
+    return run(ctx, store_id, "first_order")
+
+
+def run_cancellation(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the cancellation questions and declined-payment notices due now for one store."""
+    return run(ctx, store_id, "cancellation")
+
+
+def run_ticket_followup(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the follow-ups and come-back offers due after resolved tickets of one store."""
+    return run(ctx, store_id, "ticket_followup")

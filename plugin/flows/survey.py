@@ -1,10 +1,10 @@
-"""Feedback surveys (NPS or CSAT): the survey email after delivery, answers, detractor tickets, follow-ups.
+"""Feedback surveys (NPS or CSAT): the survey email after delivery, answers and detractor tickets.
 
 Answers arrive through the hosted survey page (plugin.public), which calls ``record_answer``. A detractor
-(NPS 0-6, CSAT 1-2) opens a complaint ticket; once it is resolved the customer gets a "what we changed"
-follow-up (+7 days) and a come-back offer (+30 days, marketing: consent needed, enforced by the send policy at
-dispatch). Surveys are Shopify-only (Amazon forbids custom messages). After a reinstall no order fulfilled or
-delivered before it is surveyed (``plugin.flows.audience.history_cutoff``).
+(NPS 0-6, CSAT 1-2) opens a complaint ticket; once it is resolved the complaint follow-through
+(plugin.flows.ticket_followup) sends "what we changed" and the come-back offer, as for every ticket. Surveys are
+Shopify-only (Amazon forbids custom messages). After a reinstall no order fulfilled or delivered before it is
+surveyed (``plugin.flows.audience.history_cutoff``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from plugin import flow_schemas
 from plugin.config import Config
-from plugin.flows.audience import contact_reason, history_cutoff, left_since, order_skip_reason
+from plugin.flows.audience import history_cutoff, left_since, order_skip_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.flows.review_request import Spans, was_held
 from plugin.messaging import reasons
@@ -107,46 +107,6 @@ def due_surveys(run: FlowRun) -> Rows:
     return rows
 
 
-def _due_after_resolution(run: FlowRun, step: str, days: float) -> Rows:
-    """Return follow-up ("followup") or come-back offer ("comeback") rows for resolved detractor tickets."""
-    store, now = run.store, run.now
-    wait, late = timedelta(days=days), timedelta(days=MAX_LATE_DAYS)
-    already = exists().where(Message.ticket_id == Ticket.id, Message.flow == NAME, Message.step == step)
-    query = (
-        select(Ticket.id, Ticket.resolution, SurveyResponse.order_id, SurveyResponse.customer_id, Customer.email,
-               Customer.locale)
-        .join(SurveyResponse, SurveyResponse.ticket_id == Ticket.id)
-        .join(Customer, Customer.id == SurveyResponse.customer_id, isouter=True)
-        .where(Ticket.store_id == store.id, Ticket.status == "resolved", Ticket.resolved_at <= now - wait,
-               Ticket.resolved_at > now - wait - late, ~already)
-        .order_by(Ticket.id))
-    rows = []
-    for ticket_id, resolution, order_id, customer_id, email, locale in run.session.execute(query):
-        reason = contact_reason(email, store.protected_data_access)
-        extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
-        payload: dict[str, Any] = {"resolution": resolution}
-        percent = run.settings["comeback_discount_percent"]
-        if step == "comeback" and percent:
-            # The dispatcher creates the single-use code in Shopify (discountCodeBasicCreate) when it sends.
-            payload["discount_percent"] = percent
-        rows.append(message_row(store_id=store.id, flow=NAME, step=step, key_parts=(f"ticket={ticket_id}",),
-                                scheduled_for=now, customer_id=customer_id, order_id=order_id, ticket_id=ticket_id,
-                                locale=locale, marketing=(step == "comeback"),
-                                to_address=email if store.protected_data_access else None, payload=payload,
-                                **extra))
-    return rows
-
-
-def due_followups(run: FlowRun) -> Rows:
-    """Return the "what we changed" follow-ups due ``followup_days`` after a detractor ticket was resolved."""
-    return _due_after_resolution(run, "followup", run.settings["followup_days"])
-
-
-def due_comebacks(run: FlowRun) -> Rows:
-    """Return the come-back offers due ``comeback_days`` after a detractor ticket was resolved."""
-    return _due_after_resolution(run, "comeback", run.settings["comeback_days"])
-
-
 def record_answer(session: Session, message_id: int, score: int, comment: str | None, now: datetime,
                   config: Config) -> SurveyResponse:
     """Store a survey answer for the survey email ``message_id``; a detractor opens a ticket (once).
@@ -185,22 +145,15 @@ def record_answer(session: Session, message_id: int, score: int, comment: str | 
 FLOW = Flow(
     name=NAME,
     title="Feedback survey",
-    about="NPS or CSAT after delivery; detractors open a ticket, then a follow-up and an offer.",
+    about="NPS or CSAT after delivery; detractors open a ticket (followed through like every ticket).",
     flow_class="feedback",
     platforms=("shopify",),
-    trigger="due query: orders delivered delay_days ago; resolved detractor tickets for the follow-ups",
-    audience=("every customer of a delivered order", "contact details available to the app",
-              "follow-ups: customers whose detractor ticket was resolved"),
-    timing="survey delay_days after delivery; follow-up followup_days and come-back offer comeback_days "
-           "after the ticket's resolution",
+    trigger="due query: orders delivered delay_days ago",
+    audience=("every customer of a delivered order", "contact details available to the app"),
+    timing="delay_days after delivery (a detractor's ticket is followed through by ticket_followup)",
     steps=(
         Step("main", due_surveys, "the one-click NPS or CSAT survey", template="main", counter="surveys",
              skipped_counter="skipped"),
-        Step("followup", due_followups, "\"what we changed\" after a detractor's ticket was resolved",
-             template="followup", counter="followups"),
-        # A marketing message inside a feedback flow: the row is marked marketing, so consent is required.
-        Step("comeback", due_comebacks, "come-back offer (marketing: consent required)", template="comeback",
-             counter="comebacks", step_class="marketing"),
     ),
     exits=(
         Exit(reasons.ORDER_CANCELLED, "the order was cancelled"),
@@ -210,8 +163,7 @@ FLOW = Flow(
         Exit("open_delivery_problem", "waits while the customer has an open delivery problem; surveyed once it is "
                                       "resolved, however late (the hold does not count against the age limit)"),
     ),
-    idempotency_key="<store>:survey:order=<order id>:step=main; <store>:survey:ticket=<ticket id>:step=<followup|"
-                    "comeback>",
+    idempotency_key="<store>:survey:order=<order id>:step=main",
     settings=flow_schemas.SURVEY,
-    counts=("surveys", "skipped", "followups", "comebacks"),
+    counts=("surveys", "skipped"),
 )

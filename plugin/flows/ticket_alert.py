@@ -77,22 +77,47 @@ def due_opened(run: FlowRun) -> Rows:
     return rows
 
 
+def due_urgent(run: FlowRun) -> Rows:
+    """Return one alert row per open severity-1 ticket (counterfeit or safety) that has none, at once."""
+    session, store, now = run.session, run.store, run.now
+    merchant = session.get(Merchant, store.merchant_id)
+    address = (merchant.alert_email or merchant.sender_email) if merchant else None
+    alerted = exists().where(Message.ticket_id == Ticket.id, Message.flow == NAME, Message.step == "urgent")
+    due = session.execute(
+        select(Ticket.id, Ticket.subject, Ticket.sla_due_at, Ticket.customer_id, Ticket.order_id)
+        .where(Ticket.store_id == store.id, Ticket.status == "open", Ticket.severity == 1, ~alerted)
+        .order_by(Ticket.id)).all()
+    rows = []
+    for ticket_id, subject, due_at, customer_id, order_id in due:
+        extra: dict[str, Any] = {} if address else {"status": "skipped", "skip_reason": reasons.NO_MERCHANT_ADDRESS}
+        rows.append(message_row(
+            store_id=store.id, flow=NAME, step="urgent", key_parts=(f"ticket={ticket_id}",),
+            scheduled_for=now, ticket_id=ticket_id, order_id=order_id, to_address=address,
+            locale=store.primary_locale,
+            payload={"ticket_id": ticket_id, "severity": 1, "ticket_subject": subject,
+                     "sla_due_at": due_at.isoformat(), "customer_id": customer_id}, **extra))
+    return rows
+
+
 FLOW = Flow(
     name=NAME,
     title="Complaint tickets",
     about="Service-level targets for resolving complaints, by severity; the merchant is alerted on a breach.",
     flow_class="transactional",
     platforms=("shopify", "amazon"),
-    trigger="due query: open tickets past their SLA due time, not alerted yet",
+    trigger="due query: open tickets past their SLA due time, not alerted yet; open severity-1 tickets",
     audience=("the merchant (alert or sender address), not customers",),
-    timing="on the first run after the SLA passes, or after a delivery ticket opens (every 5 minutes)",
-    steps=(Step("main", due_alerts, "SLA-breach email to the merchant", counter="alerts"),
+    timing="severity 1 (counterfeit, safety): on the first run after the ticket opens (every 5 minutes); "
+           "every severity: on the first run after the SLA passes; a delivery ticket: on the first run after it opens",
+    steps=(Step("urgent", due_urgent, "severity-1 alert to the merchant, at once", template="urgent",
+                counter="urgent"),
+           Step("main", due_alerts, "SLA-breach email to the merchant", counter="alerts"),
            Step("opened", due_opened, "new delivery-problem ticket: one email to the merchant", template="opened",
                 counter="opened")),
     exits=(),
-    idempotency_key="<store>:ticket_alert:ticket=<ticket id>:step=<main|opened>",
+    idempotency_key="<store>:ticket_alert:ticket=<ticket id>:step=<urgent|main|opened>",
     settings=flow_schemas.TICKETS,
-    counts=("alerts", "opened"),
+    counts=("urgent", "alerts", "opened"),
     customer_facing=False,
     section=SETTINGS_SECTION,
 )

@@ -24,8 +24,10 @@ LIFETIMES: dict[str, timedelta] = {
     "birthday": timedelta(days=120),
     # The tracking page of a delivery update: long enough for a return after a slow delivery.
     "track": timedelta(days=120),
+    "cancel_reason": timedelta(days=60),
 }
-PATHS = {"score": "/s/", "unsubscribe": "/u/", "reorder": "/r/", "review": "/v/", "birthday": "/b/", "track": "/t/"}
+PATHS = {"score": "/s/", "unsubscribe": "/u/", "reorder": "/r/", "review": "/v/", "birthday": "/b/", "track": "/t/",
+         "cancel_reason": "/c/"}
 
 
 class LinkInvalid(ValueError):

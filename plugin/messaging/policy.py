@@ -34,12 +34,12 @@ RESCHEDULE = frozenset({"outside_window", "holiday", "ramadan_daytime", "open_co
                         "open_delivery_problem"})
 # Emails to the merchant, not to customers: no consent, window or language rules apply.
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
-# Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
-ORDER_FLOWS = frozenset({"review_request", "survey"})
 # Transactional delivery updates: several per order, held by the flow's quiet hours instead of the send window.
 DELIVERY_FLOW = "delivery_update"
 # The delivery messages one click turns off, and that quiet hours hold: updates and "we're on it" notices.
 DELIVERY_FLOWS = frozenset({DELIVERY_FLOW, "delivery_stalls"})
+# Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
+ORDER_FLOWS = frozenset({"review_request", "survey", "first_order"})
 COMPLAINT_RECHECK = timedelta(hours=6)
 # First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
 CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"
@@ -193,9 +193,10 @@ def _open_complaint(session: Session, store_id: int, customer_id: int, source: s
 def _already_sent(session: Session, message: Message) -> bool:
     """Say whether the same flow step already went out for the same order (under any key).
 
-    Delivery updates are once per parcel and milestone (parcel_notice), several per order.
+    Delivery updates are once per parcel and milestone (parcel_notice), several per order. A message about a
+    ticket is unique by its ticket (its key): two tickets of one order each get their follow-up.
     """
-    if message.order_id is None or message.flow == DELIVERY_FLOW:
+    if message.order_id is None or message.flow == DELIVERY_FLOW or message.ticket_id is not None:
         return False
     query = select(func.count(Message.id)).where(
         Message.store_id == message.store_id, Message.flow == message.flow, Message.step == message.step,

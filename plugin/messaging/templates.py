@@ -39,19 +39,22 @@ DEFAULTS_DIR = Path(__file__).parent / "default_templates"
 
 FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "review_request": ("main", "reminder"),
-    "survey": ("main", "followup", "comeback"),
+    "survey": ("main",),
     "replenishment": ("main",),
     "winback": ("main", "reminder"),
     "vip": ("main",),
     "birthday": ("main",),
-    "ticket_alert": ("main", "opened"),
+    "ticket_alert": ("urgent", "main", "opened"),
     "delivery_stalls": ("notice",),
+    "first_order": ("main",),
+    "cancellation": ("ask", "declined"),
+    "ticket_followup": ("followup", "comeback"),
     "test": ("main",),
     "delivery_update": ("main",),
 }
 # The marketing steps (DESIGN §4): only their templates get ``recommendations`` (kept equal to the flows'
 # declarations by tests/messaging/test_recommendation_block.py).
-MARKETING_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"),
+MARKETING_STEPS = frozenset({("replenishment", "main"), ("ticket_followup", "comeback"), ("winback", "main"),
                              ("winback", "reminder"), ("vip", "main"), ("birthday", "main")})
 # Names that make a message an offer or a recommendation: a transactional template may use none of them
 # (DESIGN §4: "offers inside: never"). The flow gives no such variable either, so a template naming one is refused
@@ -62,6 +65,25 @@ OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount",
 TRANSACTIONAL_FLOWS = frozenset({"delivery_update"})
 # Names a review request may never use: asking for reviews must not depend on a score (no review gating).
 SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "sentiment", "kind"})
+# The only steps whose messages may hold an offer: the marketing steps (DESIGN §4). A test checks this against the
+# flow declarations (plugin.flows: the step's class, else the flow's).
+OFFER_STEPS = MARKETING_STEPS
+# Variables that carry an offer or a recommendation: no template of another step may use them.
+STEP_OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount", "offer", "reorder_url",
+                         "subscribe_offer", "subscribe_url", "recommendations"})
+# Words that make a text an offer or a recommendation, in the shipped languages (matched on word starts; CJK and
+# Arabic as substrings). Service and transactional mail may hold none (DESIGN §4).
+OFFER_WORDS = (
+    "% off", "discount", "coupon", "promo code", "promo", "voucher", "special offer", "free shipping", "buy now",
+    "shop now", "you may also like", "you might also like", "recommended for you", "we recommend", "bestseller",
+    "rabatt", "gutschein", "angebot", "réduction", "remise", "code promo", "offre", "nous recommandons",
+    "descuento", "cupón", "oferta", "recomendamos", "sconto", "buono sconto", "offerta", "consigliamo", "desconto",
+    "cupom", "割引", "クーポン", "セール", "折扣", "优惠", "優惠",
+    "خصم", "قسيمة", "عرض خاص", "ننصح",
+)
+_NON_SPACED = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+# Arabic words take prefixes and diacritics: a word matches only after a space or at the start.
+_ARABIC = re.compile(r"[\u0600-\u06ff]")
 
 
 # Offer wording and shop product links in a transactional template's own text.
@@ -245,9 +267,47 @@ def _explain(exc: TemplateError) -> str:
     return f"{message}{where}"
 
 
+def offer_words(text: str) -> list[str]:
+    """Return the offer or recommendation words a text holds (empty when it holds none)."""
+    folded = " ".join(html_to_text(text).split()).casefold() if "<" in text else " ".join(text.split()).casefold()
+    found = []
+    for word in OFFER_WORDS:
+        if _NON_SPACED.search(word) or not word[0].isalnum():
+            hit = word in folded
+        elif _ARABIC.search(word):
+            hit = re.search(r"(?<!\S)" + re.escape(word), folded) is not None
+        else:
+            hit = re.search(r"(?<!\w)" + re.escape(word), folded) is not None
+        if hit:
+            found.append(word)
+    return found
+
+
+def check_no_offer(flow: str, step: str, *parts: str) -> None:
+    """Refuse a template of a step that may hold no offer when it uses an offer variable or offer words."""
+    if (flow, step) in OFFER_STEPS:
+        return
+    used: set[str] = set()
+    for part in parts:
+        try:
+            used |= meta.find_undeclared_variables(_HTML_ENV.parse(part))
+        except TemplateError as exc:
+            raise TemplateRefused(_explain(exc)) from exc
+    names = sorted(used & STEP_OFFER_NAMES)
+    words = sorted({w for part in parts for w in offer_words(part)})
+    if names or words:
+        what = ", ".join(names + [f'"{w}"' for w in words])
+        raise TemplateRefused(f"this email may hold no offer or recommendation ({what}): only marketing emails, "
+                              "sent with the customer's consent, may")
+
+
 def validate_template(flow: str, step: str, subject: str, body_html: str, body_text: str | None = None,
                       locale: str = locales.DEFAULT, brand: Brand | None = None) -> RenderedEmail:
-    """Check a merchant's template before it is saved; return the preview, raise TemplateRefused otherwise."""
+    """Check a merchant's template before it is saved; return the preview, raise TemplateRefused otherwise.
+
+    Refused: unknown steps, errors, a review request that depends on a score, and an offer or recommendation in
+    any step but a marketing one (``check_no_offer``).
+    """
     if step not in FLOW_STEPS.get(flow, ()):
         raise TemplateRefused(f"unknown template '{flow}/{step}'")
     used: set[str] = set()
@@ -263,6 +323,7 @@ def validate_template(flow: str, step: str, subject: str, body_html: str, body_t
         if _OFFER_WORDS.search(" ".join((subject, body_html, body_text or ""))):
             raise TemplateRefused("a transactional email may hold no offer or recommendation (discount, coupon, "
                                   "promo code or product links)")
+    check_no_offer(flow, step, subject, body_html, body_text or "")
     if flow == "review_request":
         gated = sorted(used & SCORE_NAMES)
         if gated:
@@ -298,9 +359,24 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
                    incentive_text="")
     elif flow == "survey":
         ctx.update(order=order, kind="nps",
-                   score_links=[{"score": s, "url": f"https://aftercare.example/s/sample{s}"} for s in range(11)],
-                   changes="We now pack every bottle in recycled paper.", discount_code="WELCOME10",
-                   discount_percent=10, shop_url=base)
+                   score_links=[{"score": s, "url": f"https://aftercare.example/s/sample{s}"} for s in range(11)])
+    elif flow == "ticket_followup":
+        ctx.update(order=order, changes="We now pack every bottle in recycled paper.", remedy="replacement",
+                   shop_url=base)
+        if step == "comeback":
+            ctx.update(discount_code="COMEBACK-1A2B3C4D5E", discount_percent=10)
+    elif flow == "first_order":
+        ctx.update(order=order, ship_days=2, arrive_days=5, contact_email="hello@example-store.com",
+                   refund_policy={"title": "Refund policy", "url": f"{base}/policies/refund-policy",
+                                  "summary": "You can return any unused item within 30 days of delivery for a "
+                                             "full refund."},
+                   shipping_policy_url=f"{base}/policies/shipping-policy", shop_url=base)
+    elif flow == "cancellation":
+        ctx.update(order=order, shop_url=base, contact_email="hello@example-store.com")
+        if step == "ask":
+            ctx["reason_links"] = [{"reason": r, "url": f"https://aftercare.example/c/sample-{r}"}
+                                   for r in ("found_cheaper", "ordered_by_mistake", "delivery_too_slow",
+                                             "changed_mind", "other")]
     elif flow == "replenishment":
         ctx.update(product={"title": "Lavender soap", **image}, quantity=2, run_out_date=date(2026, 3, 20),
                    reorder_url="https://aftercare.example/r/sample", discount_code="REFILL10",
@@ -315,7 +391,7 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
         ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15,
                    discount_ends_at=datetime(2026, 5, 1, 9, 0), perk_text="Free shipping on every order")
     elif flow == "ticket_alert":
-        ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 2,
+        ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 1 if step == "urgent" else 2,
                            "sla_due_at": datetime(2026, 3, 2, 9, 0), "url": "https://aftercare.example/admin/t/17"})
         ctx.pop("unsubscribe_url")
     elif flow == "delivery_stalls":

@@ -23,10 +23,21 @@ from sqlalchemy import select
 
 from plugin import cookies_secure, get_clock, get_config
 from plugin.db import get_session
+from plugin.flows import cancellation
 from plugin.flows.survey import record_answer
 from plugin.messaging import links, locales, templates
 from plugin.messaging.withdrawals import stop_delivery_updates, unsubscribe_address
-from plugin.models import Customer, Message, OrderLine, Product, Store, SurveyResponse, Variant
+from plugin.models import (
+    CANCELLATION_ANSWERS,
+    CancellationAnswer,
+    Customer,
+    Message,
+    OrderLine,
+    Product,
+    Store,
+    SurveyResponse,
+    Variant,
+)
 
 bp = Blueprint("public", __name__, template_folder="templates")
 log = logging.getLogger("aftercare.public")
@@ -147,6 +158,62 @@ def survey_comment(token: str) -> Response:
     record_answer(get_session(), message.id, score, comment, get_clock().now(), get_config())
     _mark_clicked(message)
     return _survey_page(message, token, kind, score, done=True)
+
+
+# -- cancellation reason -------------------------------------------------------------------------------------
+def _cancel_page(message: Message, token: str, reason: str, done: bool) -> Response:
+    nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = _page(message, "public/cancellation.html", token=token, selected=reason, reasons=CANCELLATION_ANSWERS,
+                     csrf=_csrf_value(nonce, message.id), done=done)
+    response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Lax", secure=cookies_secure(),
+                        path="/c/", max_age=60 * 60 * 24)
+    return response
+
+
+def _cancellation_message(token: str) -> tuple[dict[str, Any], Message]:
+    """Load a cancellation question's link; a redacted (or deleted) customer's link stores nothing (410)."""
+    payload, message = _load("cancel_reason", token)
+    if message.flow != cancellation.NAME or message.step != "ask":
+        raise _BadLink(400)
+    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
+    if customer is None or customer.redacted_at is not None:
+        raise _BadLink(410)
+    return payload, message
+
+
+@bp.get("/c/<token>")
+def cancellation_reason(token: str) -> Response:
+    """Record a one-click cancellation reason (first answer only: pre-fetchers must not overwrite), offer a comment."""
+    payload, message = _cancellation_message(token)
+    reason = payload.get("r")
+    if reason not in CANCELLATION_ANSWERS:
+        raise _BadLink(400)
+    session = get_session()
+    _mark_clicked(message)
+    existing = session.scalar(select(CancellationAnswer).where(CancellationAnswer.store_id == message.store_id,
+                                                               CancellationAnswer.order_id == message.order_id))
+    if existing is None:
+        cancellation.record_answer(session, get_config(), message.id, reason, None, get_clock().now())
+    else:
+        reason = existing.reason
+    return _cancel_page(message, token, reason, done=False)
+
+
+@bp.post("/c/<token>")
+def cancellation_comment(token: str) -> Response:
+    """Save the confirmed reason and optional comment (CSRF-protected form)."""
+    _payload, message = _cancellation_message(token)
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    if not nonce or not hmac.compare_digest(request.form.get("csrf", ""), _csrf_value(nonce, message.id)):
+        return _page(message, "public/message.html", status=400, title=templates.ui_strings(
+            message.locale or locales.DEFAULT)["form_expired"], text="")
+    reason = request.form.get("reason", "")
+    if reason not in CANCELLATION_ANSWERS:
+        return _page(message, "public/message.html", status=400, title="400", text=", ".join(CANCELLATION_ANSWERS))
+    cancellation.record_answer(get_session(), get_config(), message.id, reason, request.form.get("comment", "")[:5000],
+                               get_clock().now())
+    _mark_clicked(message)
+    return _cancel_page(message, token, reason, done=True)
 
 
 # -- unsubscribe -----------------------------------------------------------------------------------------------

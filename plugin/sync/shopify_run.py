@@ -17,6 +17,7 @@ from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.errors import ShopifyAuthError, ShopifyError
 from connectors.shopify.fulfillments import fetch_fulfillment_events
+from connectors.shopify.policies import fetch_policies
 from connectors.shopify.shop import fetch_shop
 from connectors.shopify.streams import DEFAULT_OVERLAP, STREAMS, Record, Stream
 from plugin.auth.lifecycle import mark_reinstall_needed
@@ -95,8 +96,10 @@ def _refresh_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient,
 
 def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> None:
     """Take the shop's billing address as the store's postal address again (unless the merchant set one), and
-    its refund policy (the tracking page shows it)."""
+    its refund policy (the tracking page shows it), contact address and policies (the first-order welcome quotes
+    them)."""
     shop = fetch_shop(client)
+    policies = fetch_policies(client)
     with ctx.database.session() as session:
         store = session.get(Store, store_id)
         if store is not None:
@@ -104,6 +107,8 @@ def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> 
             policy = shop.refund_policy
             store.refund_policy = ({"title": policy.title, "body": policy.body, "url": policy.url}
                                    if policy is not None else None)
+            store.contact_email = policies.contact_email
+            store.shop_policies = policies.as_json()
 
 
 def _read_parcel_events(ctx: JobContext, store_id: int, client: ShopifyClient, result: dict[str, Any]) -> None:

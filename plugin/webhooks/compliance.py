@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from plugin.messaging import handover, outbox
 from plugin.models import (
+    CancellationAnswer,
     ComplianceRequest,
     Customer,
     DeliveryOptOut,
@@ -247,6 +248,9 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
         counts["survey_responses"] = session.execute(
             update(SurveyResponse).where(SurveyResponse.store_id == store.id, SurveyResponse.customer_id == cid)
             .values(comment=None)).rowcount
+        counts["cancellation_answers"] = session.execute(
+            update(CancellationAnswer).where(CancellationAnswer.store_id == store.id,
+                                             CancellationAnswer.customer_id == cid).values(comment=None)).rowcount
         ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.store_id == store.id,
                                                                   Ticket.customer_id == cid)))
         if ticket_ids:

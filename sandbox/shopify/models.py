@@ -22,6 +22,23 @@ def money(cents: int) -> str:
 
 
 @dataclass(slots=True)
+class ShopPolicy:
+    """One of the shop's legal policies (Settings > Policies): its type, title, HTML body and public page."""
+
+    id: int
+    type: str
+    title: str
+    body: str
+    url: str
+    created_at: datetime
+
+    @property
+    def gid(self) -> str:
+        """Return the policy's global id."""
+        return gid("ShopPolicy", self.id)
+
+
+@dataclass(slots=True)
 class ShopRecord:
     """A shop: identity, currency and time zone."""
 
@@ -44,9 +61,11 @@ class ShopRecord:
     province_code: str | None = None
     zip: str | None = None
     phone: str | None = None
-    # Settings > Policies: the refund policy's HTML (None: the shop has written none).
+    # The refund policy's HTML the shop shows when it has no `policies` (None: none at all).
     refund_policy: str | None = ("<p>Returns are accepted within 30 days of delivery. Refunds go back to the "
                                  "original payment method within 5 business days of the return reaching us.</p>")
+    # Settings > Policies; a shop may have none.
+    policies: list[ShopPolicy] = field(default_factory=list)
 
     @property
     def gid(self) -> str:

@@ -30,6 +30,7 @@ from sandbox.shopify.models import (
     Product,
     Refund,
     Return,
+    ShopPolicy,
     ShopRecord,
     Variant,
     gid,
@@ -256,11 +257,20 @@ def _shop_fields() -> dict[str, Any]:
         "timezoneOffsetMinutes": lambda s, i: int(tz_now(s, i).utcoffset().total_seconds() // 60),
         "primaryDomain": lambda s, i: {"id": gid("Domain", s.id), "host": s.domain, "url": f"https://{s.domain}"},
         "billingAddress": _billing_address,
-        "shopPolicies": lambda s, i: [{"id": gid("ShopPolicy", s.id * 10 + 1), "type": "REFUND_POLICY",
-                                       "title": "Refund policy", "body": s.refund_policy,
-                                       "url": f"https://{s.domain}/policies/refund-policy"}] if s.refund_policy else [],
+        "shopPolicies": _shop_policies,
         "url": lambda s, i: f"https://{s.domain}",
     }
+
+
+def _shop_policies(shop: ShopRecord, info: Any) -> list[ShopPolicy]:
+    """Return the shop's policies; a shop built without any (not seeded) has its default refund policy only."""
+    if shop.policies:
+        return list(shop.policies)
+    if not shop.refund_policy:
+        return []
+    return [ShopPolicy(id=shop.id * 10 + 1, type="REFUND_POLICY", title="Refund policy", body=shop.refund_policy,
+                       url=f"https://{shop.domain}/policies/refund-policy",
+                       created_at=datetime(2024, 1, 1, tzinfo=UTC))]
 
 
 # Countries that write the postal code before the city (the rest: city, province code, postal code).
@@ -455,9 +465,9 @@ def _subscription_fields() -> dict[str, Any]:
 
 
 TYPE_NAMES: dict[type, str] = {
-    ShopRecord: "Shop", Order: "Order", Customer: "Customer", Product: "Product", Variant: "ProductVariant",
-    LineItem: "LineItem", Fulfillment: "Fulfillment", FulfillmentEvent: "FulfillmentEvent", Refund: "Refund",
-    Return: "Return",
+    ShopRecord: "Shop", ShopPolicy: "ShopPolicy", Order: "Order", Customer: "Customer", Product: "Product",
+    Variant: "ProductVariant", LineItem: "LineItem", Fulfillment: "Fulfillment", FulfillmentEvent: "FulfillmentEvent",
+    Refund: "Refund", Return: "Return",
     DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription", BulkOperation: "BulkOperation",
 }
 
@@ -499,6 +509,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
                 "DiscountCodeNode": {"id": lambda d, i: d.gid, "codeDiscount": lambda d, i: d},
                 "WebhookSubscription": _subscription_fields(),
                 "ShopAddress": {"formatted": _formatted_address},
+                "ShopPolicy": {"updatedAt": lambda p, i: p.created_at},
                 "Fulfillment": _fulfillment_fields(),
                 "Return": {"totalQuantity": lambda r, i: r.quantity},
                 "Refund": {"totalRefundedSet": lambda r, i: _bag(r.amount_cents, _ctx(i).store.shop.currency,
@@ -513,7 +524,8 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     tm["DiscountCode"].resolve_type = lambda obj, info, t: "DiscountCodeBasic"
     tm["Media"].resolve_type = lambda obj, info, t: "MediaImage"
     tm["WebhookSubscriptionEndpoint"].resolve_type = lambda obj, info, t: "WebhookHttpEndpoint"
-    outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str, "HTML": str,
+    outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str,
+               "Date": lambda v: v.date().isoformat() if isinstance(v, datetime) else v, "HTML": str,
                "Decimal": str, "Money": str, "URL": str}
     for name, fn in outputs.items():
         # graphql-core 3.3 calls coerce_output_value; 3.2 calls serialize.

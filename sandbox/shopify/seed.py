@@ -21,12 +21,22 @@ from sandbox.shopify.models import (
     Product,
     Refund,
     Return,
+    ShopPolicy,
     ShopRecord,
     Store,
     Variant,
 )
 
 HISTORY_DAYS = 730
+# The policies a seeded shop has (Settings > Policies), bodies in HTML as Shopify stores them.
+POLICIES = (
+    ("REFUND_POLICY", "Refund policy", "refund-policy",
+     "<h2>Returns</h2><p>You can return any unused item within <strong>30 days</strong> of delivery for a full "
+     "refund.</p><p>Start a return by replying to your order email; we send a prepaid label.</p>"
+     "<p>Refunds go back to the original payment method within 5 business days of the return arriving.</p>"),
+    ("SHIPPING_POLICY", "Shipping policy", "shipping-policy",
+     "<p>Orders ship from our warehouse within two business days.</p>"),
+)
 FIRST_ORDER_NUMBER = 1001
 
 
@@ -94,12 +104,17 @@ class _Generator:
         handle = spec.domain.split(".")[0]
         created = self.at(-400)
         us = spec.country == "US"
-        return ShopRecord(id=self.new_id(), name=spec.name or handle.replace("-", " ").title(),
+        shop = ShopRecord(id=self.new_id(), name=spec.name or handle.replace("-", " ").title(),
                           domain=spec.domain, email=f"owner@{handle}.example.com", currency=spec.currency,
                           iana_timezone=spec.iana_timezone, country=spec.country, city="Springfield",
                           created_at=created, updated_at=created, address1="100 Main Street", address2="Suite 4",
                           province="Illinois" if us else None, province_code="IL" if us else None,
                           zip="62701" if us else "10115")
+        # Ids derived from the shop's (no new_id, no RNG draw): the rest of the seed stays what it was.
+        shop.policies = [ShopPolicy(id=shop.id * 10 + n, type=kind, title=title, body=body,
+                                    url=f"https://{spec.domain}/policies/{slug}", created_at=created)
+                         for n, (kind, title, slug, body) in enumerate(POLICIES, start=1)]
+        return shop
 
     def products(self) -> list[Product]:
         out = []

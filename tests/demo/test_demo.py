@@ -29,7 +29,8 @@ SIZES = {"customers": 100, "orders": 400, "amazon_orders": 120, "days": 45}
 CLI_SIZES = ["--customers", "100", "--orders", "400", "--amazon-orders", "120", "--days", "45"]
 # A pinned end makes the simulated period (and so every count below) the same on every run.
 END = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
-EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request"}
+EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request", "first_order",
+               "cancellation", "ticket_followup"}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,17 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
 
     sent = dict(rows(instance, "SELECT flow, count(*) FROM message WHERE status = 'sent' GROUP BY flow"))
     assert EMAIL_FLOWS <= set(sent), sent
+    # The summary line counts the service journey's emails as the database holds them.
+    by_step = dict(((f, s), n) for f, s, n in rows(
+        instance, "SELECT flow, step, count(*) FROM message WHERE status = 'sent' GROUP BY flow, step"))
+    [summary] = [line for line in lines if line.startswith("[5/6] Simulated")]
+    for (flow, step), label in {("first_order", "main"): "welcomes", ("cancellation", "ask"): "cancellation questions",
+                                ("cancellation", "declined"): "declined notices",
+                                ("ticket_followup", "followup"): "follow-ups"}.items():
+        assert by_step.get((flow, step), 0) >= 1, (flow, step)
+        assert f"{by_step[(flow, step)]:,} {label}" in summary
+    (answered,) = rows(instance, "SELECT count(*) FROM cancellation_answer")
+    assert answered[0] >= 1
     # The Amazon sandbox's own record of solicitations equals what the app says it sent.
     ledger = {r.order_id for r in demo.amazon.solicitations.records}
     app_sent = {r[0] for r in rows(instance, "SELECT o.external_id FROM message m JOIN orders o ON o.id = m.order_id "

@@ -131,9 +131,10 @@ def test_declared_settings_read_their_defaults():
     assert cfg.get("amazon.backoff_seconds") == 1.0
     assert cfg.get("scheduler.celery_broker_url") == ""
     assert flow_settings.defaults(cfg, "replenishment")["min_product_samples"] == 5
-    assert flow_settings.defaults(cfg, "survey") == {"kind": "nps", "delay_days": 10, "followup_days": 7,
-                                                     "comeback_days": 30, "comeback_discount_percent": 10,
-                                                     "holdout_percent": 0}
+    assert flow_settings.defaults(cfg, "survey") == {"kind": "nps", "delay_days": 10, "holdout_percent": 0}
+    assert flow_settings.defaults(cfg, "ticket_followup") == {
+        "followup_enabled": True, "followup_days": 7, "comeback_enabled": True, "comeback_days": 30,
+        "comeback_discount_percent": 10, "holdout_percent": 0}
 
 
 # Flow settings are read through plugin.flow_settings (their schema's defaults), never from the Config.

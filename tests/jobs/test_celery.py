@@ -49,8 +49,11 @@ def test_real_worker_runs_a_job_per_store(ctx, database, clock, tmp_path: Path):
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         results = submitter(app, cfg_ctx)(get_job("ticket_alerts"))
         got = [r.get(timeout=30) for r in results]
-    assert got == [{"job": "ticket_alerts", "results": {str(a): {"alerts": 1, "opened": 0}}, "failures": {}},
-                   {"job": "ticket_alerts", "results": {str(b): {"alerts": 0, "opened": 0}}, "failures": {}}]
+    # Severity 1: the urgent alert at once and, its SLA passed, the breach alert.
+    assert got == [{"job": "ticket_alerts", "results": {str(a): {"urgent": 1, "alerts": 1, "opened": 0}},
+                  "failures": {}},
+                   {"job": "ticket_alerts", "results": {str(b): {"urgent": 0, "alerts": 0, "opened": 0}},
+                  "failures": {}}]
     with ctx.database.session() as s:
         assert s.scalar(select(Message.to_address).where(Message.flow == "ticket_alert")) == "a@m.test"
 
@@ -70,6 +73,8 @@ def test_one_run_per_job_and_store_at_a_time(ctx, database, clock, tmp_path: Pat
         assert s.scalar(select(func.count()).select_from(Message)) == 0
     # The lease expires (the other worker died, say): the next task runs, then gives the lease back.
     clock.advance(timedelta(seconds=run_lease_seconds(get_job("ticket_alerts"))))
-    assert task(a) == {"job": "ticket_alerts", "results": {str(a): {"alerts": 1, "opened": 0}}, "failures": {}}
-    assert task(a) == {"job": "ticket_alerts", "results": {str(a): {"alerts": 0, "opened": 0}}, "failures": {}}
+    assert task(a) == {"job": "ticket_alerts", "results": {str(a): {"urgent": 1, "alerts": 1, "opened": 0}},
+                  "failures": {}}
+    assert task(a) == {"job": "ticket_alerts", "results": {str(a): {"urgent": 0, "alerts": 0, "opened": 0}},
+                  "failures": {}}
     assert [run_lease_seconds(get_job(n)) for n in ("dispatch", "sync", "metrics_snapshot")] == [300, 900, 3600]

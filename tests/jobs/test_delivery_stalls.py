@@ -160,7 +160,7 @@ def test_each_timeline_opens_exactly_the_expected_tickets_notices_and_alerts(ctx
     result = delivery_stalls.run(ctx, sid)
     assert result == {"notices": len(order_ids), "skipped": 0, "stalls": len(expected), "tickets": len(expected)}
     assert problems(ctx) == _subjects(made, expected)
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": len(expected)}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 0, "opened": len(expected)}
     with ctx.database.session() as s:
         notices = s.scalars(select(Message).where(Message.flow == "delivery_stalls").order_by(Message.id)).all()
         alerts = s.scalars(select(Message).where(Message.flow == "ticket_alert").order_by(Message.id)).all()
@@ -180,7 +180,7 @@ def test_each_timeline_opens_exactly_the_expected_tickets_notices_and_alerts(ctx
     for later in (NOW, NOW + timedelta(hours=1)):  # re-runs change nothing
         ctx.clock.set(later)
         assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 0, "tickets": 0}
-        assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": 0}
+        assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 0, "opened": 0}
     assert counts(ctx) == before
 
 
@@ -365,7 +365,7 @@ def test_amazon_late_shipments_open_tickets_and_alert_the_merchant_only(ctx):
     assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 2, "tickets": 2}
     assert problems(ctx) == {("amazon_late_ship", f"order={late_ship}", 3),
                              ("amazon_late_delivery", f"order={late_delivery}", 3)}
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": 2}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 0, "opened": 2}
     with ctx.database.session() as s:
         sent = s.scalars(select(Message)).all()
         assert {(m.flow, m.step, m.to_address, m.customer_id) for m in sent} == {

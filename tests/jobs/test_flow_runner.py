@@ -111,12 +111,12 @@ def test_runner_writes_held_out_rows_as_skipped_holdout(ctx):
         sid = st.id
         expected = {o.id for o in orders if _bucket(sid, o.customer_id, "survey") < 5000}
     counts = runner.run_survey(ctx, sid)
-    assert counts == {"surveys": 40 - len(expected), "skipped": len(expected), "followups": 0, "comebacks": 0}
+    assert counts == {"surveys": 40 - len(expected), "skipped": len(expected)}
     with ctx.database.session() as s:
         rows = {m.order_id: (m.status, m.skip_reason) for m in s.scalars(select(Message))}
     assert {o for o, v in rows.items() if v == ("skipped", "holdout")} == expected
     assert {o for o, v in rows.items() if v == ("scheduled", None)} == {o.id for o in orders} - expected
-    assert runner.run_survey(ctx, sid) == {"surveys": 0, "skipped": 0, "followups": 0, "comebacks": 0}
+    assert runner.run_survey(ctx, sid) == {"surveys": 0, "skipped": 0}
 
 
 def test_review_requests_hold_nobody_out():
@@ -155,8 +155,7 @@ def test_schema_types_the_settings_the_runner_reads(ctx):
         flow_settings.update(s, ctx.config, st.id, "survey", {"delay_days": 12, "kind": "csat"},
                              get_flow("survey").settings)
         loaded = runner.load_settings(s, ctx.config, get_flow("survey"), st.id)
-    assert dict(loaded) == {"enabled": True, "kind": "csat", "delay_days": 12.0, "followup_days": 7.0,
-                            "comeback_days": 30.0, "comeback_discount_percent": 10, "holdout_percent": 0}
+    assert dict(loaded) == {"enabled": True, "kind": "csat", "delay_days": 12.0, "holdout_percent": 0}
     assert isinstance(loaded["delay_days"], float)
 
 
@@ -258,7 +257,7 @@ def test_flow_defaults_are_declared_only_in_the_schemas():
 
 def test_every_customer_facing_flow_declares_a_holdout_except_review_requests():
     facing = {name for name, flow in FLOWS.items() if flow.customer_facing and flow.rule.holdout}
-    assert facing == {"survey", "replenishment", "winback", "vip", "birthday"}
+    assert facing == {"survey", "replenishment", "winback", "vip", "birthday", "cancellation", "ticket_followup"}
     for name in facing:
         setting = get_flow(name).settings.get("holdout_percent")
         assert (setting.type, setting.default, setting.min, setting.max) == ("int", 0, 0, 50)
@@ -349,9 +348,11 @@ def test_flows_list_prints_every_flow_with_class_trigger_and_settings():
         assert header in out
     assert "  trigger: due query: orders delivered delay_days ago (fulfilled, when the carrier gives no delivery " \
            "date)" in out
-    assert "  steps: main, followup, comeback [marketing]" in out
+    assert "  steps: main" in out
+    assert "  steps: followup, comeback [marketing]" in out  # ticket_followup: every ticket, the survey's too
     for line in ("    delay_days: float = 7", "    kind: choice = 'nps'", "    discount_enabled: bool = False",
                  "    sla_hours_severity_1: float = 1", "    auto_reply_min_rating: int = 4"):
         assert line in out
-    # survey, replenishment, win-back, VIP and birthdays; never review requests nor transactional notices
-    assert out.count("    holdout_percent: int = 0") == 5
+    # survey, replenishment, win-back, VIP, birthdays, cancellation, ticket_followup; never review requests nor
+    # transactional notices (delivery updates, first-order welcome)
+    assert out.count("    holdout_percent: int = 0") == 7

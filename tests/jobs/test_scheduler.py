@@ -36,6 +36,9 @@ def test_job_list_covers_every_flow_and_subsystem():
         "review_replies": "plugin.flows.runner:run_review_reply",
         "surveys": "plugin.flows.runner:run_survey",
         "delivery_updates": "plugin.flows.runner:run_delivery_update",
+        "first_order": "plugin.flows.runner:run_first_order",
+        "cancellations": "plugin.flows.runner:run_cancellation",
+        "ticket_followups": "plugin.flows.runner:run_ticket_followup",
         "replenishment_learn": "plugin.flows.replenishment_plan:learn",
         "replenishment": "plugin.flows.runner:run_replenishment",
         "ticket_alerts": "plugin.flows.runner:run_ticket_alert",
@@ -145,7 +148,7 @@ def test_run_job_command(ctx, database_url):
     assert "unknown job 'nope'; jobs are: sync, webhooks, review_requests" in result.output
     result = runner.invoke(main, ["run-job", "ticket_alerts", "--store", str(sid)], env=_env(database_url))
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"ticket_alerts store {sid}: alerts=0 opened=0"
+    assert result.output.strip() == f"ticket_alerts store {sid}: urgent=0 alerts=0 opened=0"
     result = runner.invoke(main, ["run-job", "dispatch", "--store", "1"], env=_env(database_url))
     assert result.exit_code == 2 and "runs across all stores" in result.output
 

@@ -41,7 +41,7 @@ def test_survey_due_answer_detractor_ticket_followups(ctx):
         early = f.order(s, st.id, a.id, now - 20 * DAY, delivered_at=now - 9 * DAY)
         gone = f.order(s, st.id, a.id, now - 20 * DAY, delivered_at=now - 11 * DAY, returned=True)
         sid = st.id
-    assert runner.run_survey(ctx, sid) == {"surveys": 2, "skipped": 1, "followups": 0, "comebacks": 0}
+    assert runner.run_survey(ctx, sid) == {"surveys": 2, "skipped": 1}
     assert _survey_messages(ctx) == {(oa.id, "main"): ("scheduled", None, False),
                                      (ob.id, "main"): ("scheduled", None, False),
                                      (gone.id, "main"): ("skipped", "order_returned", False)}
@@ -65,12 +65,13 @@ def test_survey_due_answer_detractor_ticket_followups(ctx):
         assert len(s.scalars(select(Ticket)).all()) == 1
         tickets.add_note(s, tid, "called the customer, replacement sent", now, author="ops")
         tickets.resolve_ticket(s, tid, "We now ship in stronger boxes.", now + DAY)
+    # The detractor's ticket is followed through by the complaint follow-through, like every ticket.
     ctx.clock.set(now + 8 * DAY - timedelta(minutes=1))
-    assert runner.run_survey(ctx, sid)["followups"] == 0
+    assert runner.run_ticket_followup(ctx, sid)["followups"] == 0
     ctx.clock.set(now + 8 * DAY)
-    assert runner.run_survey(ctx, sid)["followups"] == 1
+    assert runner.run_ticket_followup(ctx, sid)["followups"] == 1
     ctx.clock.set(now + 31 * DAY)
-    assert runner.run_survey(ctx, sid) == {"surveys": 0, "skipped": 0, "followups": 0, "comebacks": 1}
+    assert runner.run_ticket_followup(ctx, sid) == {"followups": 0, "comebacks": 1, "skipped": 0}
     with ctx.database.session() as s:
         rows = {m.step: m for m in s.scalars(select(Message).where(Message.ticket_id == tid))}
         assert rows["followup"].payload["resolution"] == "We now ship in stronger boxes."
@@ -89,20 +90,21 @@ def test_sla_breach_alerts_merchant_once(ctx):
                                  now=now)
         t3 = tickets.open_ticket(s, ctx.config, store_id=st.id, source="manual", severity=1, subject="fake 2",
                                  now=now)
-        tickets.resolve_ticket(s, t3.id, "refunded", now + timedelta(minutes=30))
+        tickets.resolve_ticket(s, t3.id, "refunded", now + timedelta(minutes=30), remedy="refund")
         sid = st.id
     ctx.clock.set(now + timedelta(minutes=59))
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": 0}
+    # Severity 1 (t1; t3 was resolved first): the urgent alert at once, before any SLA passes.
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 1, "alerts": 0, "opened": 0}
     ctx.clock.set(now + timedelta(hours=2))
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1, "opened": 0}
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 0, "opened": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 1, "opened": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 0, "opened": 0}
     with ctx.database.session() as s:
         assert [t.id for t in tickets.breached_tickets(s, sid, ctx.clock.now())] == [t1.id]
-        m = s.scalar(select(Message).where(Message.flow == "ticket_alert"))
+        m = s.scalar(select(Message).where(Message.flow == "ticket_alert", Message.step == "main"))
         assert (m.ticket_id, m.to_address, m.status, m.marketing) == (t1.id, "alerts@merchant.test", "scheduled",
                                                                        False)
     ctx.clock.set(now + timedelta(hours=25))
-    assert runner.run_ticket_alert(ctx, sid) == {"alerts": 1, "opened": 0}
+    assert runner.run_ticket_alert(ctx, sid) == {"urgent": 0, "alerts": 1, "opened": 0}
     with ctx.database.session() as s:
         assert [t.id for t in tickets.breached_tickets(s, sid, ctx.clock.now())] == [t1.id, t2.id]
         with pytest.raises(ValueError):

@@ -297,13 +297,13 @@ def test_unreachable_server_stops_the_batch_and_retries_later(app, clock) -> Non
 def test_comeback_offer_gets_a_stable_code_and_no_token_fails_it_cleanly(ctx: JobContext, smtp: SmtpSandbox) -> None:
     with ctx.database.session() as s:
         store = seed.store(s)  # a Shopify store without an access token: the code cannot be created
-        message_id = seed.message(s, store, seed.customer(s, store, 1), flow="survey", step="comeback",
-                                  marketing=True, when=IN_WINDOW, key="7:survey:ticket=3:step=comeback",
+        message_id = seed.message(s, store, seed.customer(s, store, 1), flow="ticket_followup", step="comeback",
+                                  marketing=True, when=IN_WINDOW, key="7:ticket_followup:ticket=3:step=comeback",
                                   payload={"resolution": "New box", "discount_percent": 10}).id
     assert dispatch_due(ctx) == {"failed": 1}
     with ctx.database.session() as s:
         row = s.get(Message, message_id)
-        digest = hashlib.sha256(b"7:survey:ticket=3:step=comeback").hexdigest()[:10].upper()
+        digest = hashlib.sha256(b"7:ticket_followup:ticket=3:step=comeback").hexdigest()[:10].upper()
         assert row.payload["discount_code"] == f"COMEBACK-{digest}"
         assert row.status == "failed" and row.last_error.startswith("cannot create the discount code")
     assert smtp.messages == []

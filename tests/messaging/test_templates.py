@@ -40,7 +40,11 @@ def test_arabic_is_right_to_left() -> None:
 
 
 def test_missing_variable_is_refused_with_its_name() -> None:
-    with pytest.raises(TemplateRefused, match=r"unknown variable 'coupon'"):
+    with pytest.raises(TemplateRefused, match=r"unknown variable 'gift_wrap'"):
+        validate_template("review_request", "main", "Hello", "<p>{{ gift_wrap }}</p>")
+    # An offer in a review request's template is refused before any rendering (only the disclosed incentive
+    # setting may carry one).
+    with pytest.raises(TemplateRefused, match=r'no offer or recommendation \("coupon"\)'):
         validate_template("review_request", "main", "Hello", "<p>{{ coupon }}</p>")
     with pytest.raises(TemplateRefused, match=r"'dict object' has no attribute 'last_name'"):
         validate_template("replenishment", "main", "Hi {{ customer.last_name }}", "<p>x</p>")

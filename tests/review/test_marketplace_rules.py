@@ -142,11 +142,12 @@ def test_an_amazon_sellers_sla_alert_reaches_the_merchant(app, clock, smtp) -> N
                     subject="counterfeit claim", now=clock.now() - 2 * DAY)
         store_id = shop.id
     ctx = _ctx(app, smtp)
-    assert runner.run_ticket_alert(ctx, store_id) == {"alerts": 1, "opened": 0}
+    # Severity 1: the urgent alert and (its SLA long passed) the breach alert, both to the merchant.
+    assert runner.run_ticket_alert(ctx, store_id) == {"urgent": 1, "alerts": 1, "opened": 0}
     dispatch_due(ctx)
-    [alert] = _rows(app, flow="ticket_alert")
-    assert (alert.status, alert.skip_reason) == ("sent", None)
-    assert len(smtp.messages_to("owner@calmsoaps.example")) == 1
+    alerts = _rows(app, flow="ticket_alert")
+    assert [(a.step, a.status, a.skip_reason) for a in alerts] == [("urgent", "sent", None), ("main", "sent", None)]
+    assert len(smtp.messages_to("owner@calmsoaps.example")) == 2
 
 
 def test_an_amazon_sellers_test_email_reaches_the_merchant(app, clock, smtp) -> None:
@@ -238,7 +239,7 @@ def test_a_review_request_of_an_amazon_store_never_goes_by_email(app, clock, smt
 
 
 def test_the_survey_comeback_offer_needs_marketing_consent(app, client, clock, smtp) -> None:
-    """The only offer in the feedback flow is its marketing step: a detractor without consent gets no offer."""
+    """A detractor's ticket is followed through like every ticket: without consent, no come-back offer."""
     store_id, (customer_id,) = _shop(app, 1)
     with app.extensions["aftercare.db"].session() as s:
         s.get(Customer, customer_id).marketing_consent = False
@@ -252,9 +253,9 @@ def test_the_survey_comeback_offer_needs_marketing_consent(app, client, clock, s
         ticket = s.scalar(select(Ticket).where(Ticket.customer_id == customer_id))
         ticket.status, ticket.resolved_at, ticket.resolution = "resolved", clock.now(), "refunded"
     clock.set(DELIVERED + 40 * DAY)
-    runner.run_survey(ctx, store_id)
+    runner.run_ticket_followup(ctx, store_id)
     dispatch_due(ctx)
-    [comeback] = _rows(app, flow="survey", step="comeback")
+    [comeback] = _rows(app, flow="ticket_followup", step="comeback")
     assert (comeback.marketing, comeback.status, comeback.skip_reason) == (True, "skipped", "no_consent")
     assert [m.envelope_to for m in smtp.messages if b"COMEBACK" in m.raw] == []
 

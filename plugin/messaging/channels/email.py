@@ -34,16 +34,29 @@ from plugin.messaging import email as mail
 from plugin.messaging.branding import brand_of
 from plugin.messaging.channels.base import DeliveryError, Sender
 from plugin.messaging.policy import Decision
-from plugin.models import Customer, Merchant, Message, Order, OrderLine, Parcel, Product, Store, Ticket
+from plugin.models import (
+    CANCELLATION_ANSWERS,
+    Customer,
+    Merchant,
+    Message,
+    Order,
+    OrderLine,
+    Parcel,
+    Product,
+    Store,
+    Ticket,
+)
 
 log = logging.getLogger("aftercare.messaging")
 
 SCALES = {"nps": range(0, 11), "csat": range(1, 6)}
 # Steps whose single-use code the channel creates in Shopify before the email leaves.
-OFFER_STEPS = frozenset({("replenishment", "main"), ("survey", "comeback"), ("winback", "main"), ("vip", "main"),
+OFFER_STEPS = frozenset({("replenishment", "main"), ("ticket_followup", "comeback"), ("winback", "main"),
+                         ("vip", "main"),
                          ("birthday", "main")})
 # Steps whose code the channel names itself (from the idempotency key); replenishment names its own.
-CODE_PREFIXES = {("survey", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK", ("vip", "main"): "VIP",
+CODE_PREFIXES = {("ticket_followup", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK",
+                 ("vip", "main"): "VIP",
                  ("birthday", "main"): "BDAY"}
 DEFAULT_RECOMMENDATIONS = 3
 
@@ -165,10 +178,22 @@ class EmailChannel:
         elif flow == "survey":
             kind = str(payload.get("kind") or "nps")
             ctx.update(order=order_vars, kind=kind,
-                       score_links=[{"score": s, "url": self._link("score", message, s=s)} for s in SCALES[kind]],
-                       changes=payload.get("resolution") or payload.get("changes") or "",
-                       discount_code=payload.get("discount_code"), discount_percent=payload.get("discount_percent"),
-                       shop_url=shop_url)
+                       score_links=[{"score": s, "url": self._link("score", message, s=s)} for s in SCALES[kind]])
+        elif flow == "ticket_followup":
+            ctx.update(order=order_vars, changes=payload.get("resolution") or payload.get("changes") or "",
+                       remedy=payload.get("remedy"), shop_url=shop_url)
+            if message.step == "comeback":
+                ctx.update(discount_code=payload.get("discount_code"),
+                           discount_percent=payload.get("discount_percent"))
+        elif flow == "first_order":
+            ctx.update(order=order_vars, ship_days=payload.get("ship_days"), arrive_days=payload.get("arrive_days"),
+                       contact_email=payload.get("contact_email"), refund_policy=payload.get("refund_policy"),
+                       shipping_policy_url=payload.get("shipping_policy_url"), shop_url=shop_url)
+        elif flow == "cancellation":
+            ctx.update(order=order_vars, shop_url=shop_url, contact_email=store.contact_email)
+            if message.step == "ask":
+                ctx["reason_links"] = [{"reason": r, "url": self._link("cancel_reason", message, r=r)}
+                                       for r in CANCELLATION_ANSWERS]
         elif flow == "replenishment":
             product = session.get(Product, message.product_id) if message.product_id else None
             title = payload.get("product_title") or (product.title if product else "")

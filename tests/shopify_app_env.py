@@ -23,7 +23,7 @@ from sandbox.shopify import DEFAULT_SHOP, ShopifySandbox, mint_session_token
 from tests.conftest import TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, test_settings, wipe
 
 TIMEOUT = 10
-SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts")
+SCOPES = ("read_orders", "read_all_orders", "read_customers", "write_customers", "read_products", "write_discounts")
 
 
 @dataclass

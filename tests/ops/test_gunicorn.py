@@ -132,7 +132,8 @@ def test_gunicorn_serves_the_admin_and_a_signed_webhook(gunicorn, database_url: 
     token = mint_session_token(SHOP_A, TEST_SHOPIFY_API_KEY, TEST_SHOPIFY_API_SECRET, now)
     page = httpx.get(url + "/admin/", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert page.status_code == 200
-    assert "Alpha-Store" in page.text
+    # The embedded admin's overview, in App Home form (s-app-nav for the admin's sidebar).
+    assert "<s-app-nav" in page.text and "Overview" in page.text
     anonymous = httpx.get(url + "/admin/", timeout=10)
     assert anonymous.status_code == 302 and "/admin/login" in anonymous.headers["Location"]
 

@@ -32,17 +32,23 @@ def _stat_rows(conn, table: str) -> int | None:
     return None if tuples is None or tuples < 0 else int(tuples)
 
 
+def _one_store(session) -> Store:
+    """Add one merchant with one Shopify store and return the store (flushed)."""
+    merchant = Merchant(name="M")
+    session.add(merchant)
+    session.flush()
+    store = Store(merchant_id=merchant.id, platform="shopify", external_id="s.myshopify.com")
+    session.add(store)
+    session.flush()
+    return store
+
+
 def test_migrating_analyses_every_table_that_was_never_analysed(fresh_url):
     upgrade(fresh_url)
     database = Database(fresh_url)
     try:
         with database.session() as session:
-            merchant = Merchant(name="M")
-            session.add(merchant)
-            session.flush()
-            store = Store(merchant_id=merchant.id, platform="shopify", external_id="s.myshopify.com")
-            session.add(store)
-            session.flush()
+            store = _one_store(session)
             session.add_all([Order(store_id=store.id, external_id=f"o{i}", currency="USD", total_price=Decimal("5"),
                                    created_at_remote=datetime(2026, 1, 1 + i, tzinfo=UTC)) for i in range(7)])
         with database.engine.connect() as conn:
@@ -127,13 +133,7 @@ def test_a_fresh_postgresql_backfill_looks_customers_up_by_their_unique_key_from
     database = Database(fresh_url)
     try:
         with database.session() as session:
-            merchant = Merchant(name="M")
-            session.add(merchant)
-            session.flush()
-            store = Store(merchant_id=merchant.id, platform="shopify", external_id="s.myshopify.com")
-            session.add(store)
-            session.flush()
-            store_id = store.id
+            store_id = _one_store(session).id
         when = datetime(2026, 1, 5, tzinfo=UTC)
         batch = [OrderRecord(external_id=f"gid://shopify/Order/{i}", name=f"#{i}", created_at=when, updated_at=when,
                              currency="USD", total_price=Decimal("5"),

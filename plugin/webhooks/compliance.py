@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from plugin.messaging import handover, outbox
 from plugin.models import (
+    Base,
     CancellationAnswer,
     ComplianceRequest,
     Customer,
@@ -299,9 +300,41 @@ def carry_earlier_redactions(session: Session, store: Store) -> int:
     return add_redaction_tombstones(session, store.id, first)
 
 
+# What a shop/redact of a reinstalled shop keeps: the new install itself (its grant and shop details on the store
+# row) and the merchant's own configuration. The compliance and webhook records are handled by redact_shop.
+_KEPT_ON_REINSTALLED = frozenset({"store", "flow_settings", "template", "compliance_request", "webhook_event"})
+
+
+def _erase_reinstalled_store(session: Session, store: Store, now: datetime) -> dict[str, int]:
+    """Erase what the earlier install of a reinstalled shop left, keeping the store working; return row counts.
+
+    Shopify sends shop/redact 48 hours after an uninstall even when the merchant has installed the app again in
+    between (https://shopify.dev/docs/apps/build/privacy-law-compliance#shop-redact). Deleting the store row
+    then would break the merchant's new install; instead every customer, order, message and derived row goes,
+    the suppression list keeps only digests (nobody who unsubscribed is emailed again), the sync starts a new
+    backfill, and the store counts as reinstalled now so the re-read history is never messaged about.
+    """
+    for row in session.scalars(select(Suppression).where(Suppression.store_id == store.id)).all():
+        if row.reason != "redact":
+            _suppress_digest(session, store.id, row.email, now)
+    erased: dict[str, int] = {}
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name in _KEPT_ON_REINSTALLED or table.name == "suppression" or "store_id" not in table.c:
+            continue
+        result = session.execute(table.delete().where(table.c.store_id == store.id))
+        if result.rowcount:
+            erased[table.name] = result.rowcount
+    store.reinstalled_at = now
+    session.flush()
+    carry_earlier_redactions(session, store)
+    return erased
+
+
 def redact_shop(session: Session, store: Store | None, shop_domain: str, now: datetime,
                 current_event_id: int | None = None) -> ComplianceRequest:
     """Delete everything we hold about a shop (shop/redact), keeping only a record that it was done."""
+    if store is not None and store.status == "active" and store.reinstalled_at is not None:
+        return _redact_reinstalled_shop(session, store, shop_domain, now, current_event_id)
     deleted_store = store is not None
     if current_event_id is not None:
         # The event row outlives its store so a replay of this delivery is still recognised.
@@ -324,4 +357,25 @@ def redact_shop(session: Session, store: Store | None, shop_domain: str, now: da
     session.add(request)
     session.flush()
     log.info("shop redacted", extra={"shop": shop_domain, "store_deleted": deleted_store})
+    return request
+
+
+def _redact_reinstalled_shop(session: Session, store: Store, shop_domain: str, now: datetime,
+                             current_event_id: int | None) -> ComplianceRequest:
+    """Apply a late shop/redact to a shop installed again since: erase the old install's data, keep the store."""
+    if current_event_id is not None:
+        session.execute(update(WebhookEvent).where(WebhookEvent.id == current_event_id).values(payload=None))
+    # Bodies of the old install's deliveries go; those not applied yet are read again by the new backfill.
+    session.execute(delete(WebhookEvent).where(WebhookEvent.store_id == store.id,
+                                               WebhookEvent.id != (current_event_id or 0)))
+    session.execute(update(ComplianceRequest).where(ComplianceRequest.store_id == store.id)
+                    .values(result=None))
+    erased = _erase_reinstalled_store(session, store, now)
+    request = ComplianceRequest(store_id=store.id, shop_domain=shop_domain, kind="shop/redact", requested_at=now,
+                                completed_at=now, result={"store_deleted": False, "reinstalled": True,
+                                                          "rows_erased": sum(erased.values())})
+    session.add(request)
+    session.flush()
+    log.info("shop redacted after a reinstall; the store stays installed",
+             extra={"shop": shop_domain, "store_id": store.id, "rows_erased": erased})
     return request

@@ -191,7 +191,7 @@ def generate(db: Database, customers: int, orders: int) -> None:
             SELECT 1, o.customer_id, o.id, 'first_order', 'main', 'email', {false},
                    '1:first_order:customer=' || o.customer_id || '\\:step=main', o.created_at_remote, 'sent', 1,
                    '{{}}', o.created_at_remote, {stamp}, {stamp}
-            FROM orders o WHERE o.id = (SELECT min(e.id) FROM orders e WHERE e.customer_id = o.customer_id)
+            FROM orders o WHERE o.id IN (SELECT min(e.id) FROM orders e GROUP BY e.customer_id)
               AND {shifted('o.created_at_remote', 3)} <= {now_sql}"""))
         del true
     print(f"  generated reviews and outbox in {time.perf_counter() - started:.1f} s", flush=True)
@@ -264,7 +264,7 @@ def run_flows(db: Database) -> dict[str, float]:
         len(ticket_followup.due_comebacks(run_of(s, "ticket_followup"))))))
     figures.update(time_replenishment(db, settings["replenishment"], in_tx))
     figures["review_replies"], _ = timed("review replies: new reviews (replies, drafts, tickets)", in_tx(
-        lambda s: review_reply.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)))
+        lambda s: review_reply.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)[0]))
     figures["ticket_alerts"], _ = timed("tickets: severity-1 alerts + SLA breaches", in_tx(lambda s: (
         len(ticket_alert.due_urgent(run_of(s, "ticket_alert"))),
         len(ticket_alert.due_alerts(run_of(s, "ticket_alert"))))))

@@ -118,10 +118,20 @@ def _survey_page(message: Message, token: str, kind: str, score: int, **values: 
     return response
 
 
+def _survey_message(token: str) -> tuple[dict[str, Any], Message]:
+    """Load a survey link; a redacted (or deleted) customer's link stores nothing (410)."""
+    payload, message = _load("score", token)
+    if message.customer_id is not None:
+        customer = get_session().get(Customer, message.customer_id)
+        if customer is None or customer.redacted_at is not None:
+            raise _BadLink(410)
+    return payload, message
+
+
 @bp.get("/s/<token>")
 def survey_score(token: str) -> Response:
     """Record a one-click score (first answer only: pre-fetchers must not overwrite) and offer the comment form."""
-    payload, message = _load("score", token)
+    payload, message = _survey_message(token)
     kind = str((message.payload or {}).get("kind") or "nps")
     score = payload.get("s")
     low, high = SCALES.get(kind, (0, 10))
@@ -140,7 +150,7 @@ def survey_score(token: str) -> Response:
 @bp.post("/s/<token>")
 def survey_comment(token: str) -> Response:
     """Save the confirmed score and optional comment (CSRF-protected form)."""
-    _payload, message = _load("score", token)
+    _payload, message = _survey_message(token)
     kind = str((message.payload or {}).get("kind") or "nps")
     nonce = request.cookies.get(CSRF_COOKIE, "")
     sent = request.form.get("csrf", "")

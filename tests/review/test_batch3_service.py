@@ -20,7 +20,7 @@ from plugin.context import JobContext
 from plugin.flows import runner
 from plugin.messaging import links
 from plugin.messaging.dispatch import dispatch_due
-from plugin.models import CancellationAnswer, Customer, Message, Store, Ticket
+from plugin.models import CancellationAnswer, Customer, Message, Store, SurveyResponse, Ticket
 from sandbox.smtp import SmtpSandbox
 from tests.conftest import TEST_SECRET_KEY
 from tests.messaging import seed
@@ -153,3 +153,29 @@ def test_a_come_back_offer_planned_before_a_consent_withdrawal_is_not_sent(app, 
     assert not any("COMEBACK-" in str(m.message) for m in smtp.messages_to("c1@example.com"))
     with app.extensions["aftercare.db"].session() as s:
         assert s.get(Message, row_id).status in ("cancelled", "skipped")
+
+
+# == a survey answer after customers/redact (noticed by review batch 3; fixed in the next session) ===============
+
+def test_a_redacted_customers_survey_link_stores_nothing(app, client, clock, smtp) -> None:
+    """The score and the comment of a survey link opened after the customer's redaction are refused (410)."""
+    store_id, customer_id = _shop(app)
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        shop, person = s.get(Store, store_id), s.get(Customer, customer_id)
+        order = seed.order(s, shop, person, 1)
+        message_id = seed.message(s, shop, person, flow="survey", when=IN_WINDOW, order_row=order,
+                                  payload={"kind": "nps"}).id
+        s.commit()
+    path = urlsplit(links.url(BASE_URL, TEST_SECRET_KEY, clock, "score", message_id, s=9)).path
+    page = client.get(path, base_url="https://localhost")
+    assert page.status_code == 200  # before the redaction the link works
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    _redact(app, client)
+    assert client.get(path, base_url="https://localhost").status_code == 410
+    answer = client.post(path, base_url="https://localhost", data={"csrf": csrf, "score": "2", "comment": WORDS})
+    assert answer.status_code == 410
+    with app.extensions["aftercare.db"].session() as s:
+        rows = s.execute(select(SurveyResponse.score, SurveyResponse.comment)).all()
+    assert [(score, comment) for score, comment in rows if comment] == []
+    assert all(score == 9 for score, _ in rows)  # only the first click, made before the redaction

@@ -27,7 +27,7 @@ from plugin.webhooks.compliance import email_digest
 from sandbox.smtp import SmtpSandbox
 from tests.conftest import TEST_SHOPIFY_API_KEY
 from tests.shopify_app_env import shopify_env
-from tests.test_reinstall_after_redact import World, _asked
+from tests.test_reinstall_after_redact import World, _asked, asked_about_two_orders
 
 # Tables that may still hold rows of the store right after the redaction: the store and the merchant's settings,
 # the compliance records, the shop/redact delivery itself (for replay detection) and the suppression digests.
@@ -49,15 +49,7 @@ def test_a_late_shop_redact_erases_the_old_install_and_keeps_the_new_one(databas
         world.store_id = env.install()
         shop = sandbox.store
         unsubscribed = shop.customers[4].email
-        orders = {"a": world.order(3, 0), "b": world.order(4, 0)}
-        world.at(1)
-        for key in ("a", "b"):
-            sandbox.fulfil_order(int(orders[key]))
-        world.at(3)
-        for key in ("a", "b"):
-            sandbox.deliver_order(int(orders[key]))
-        world.live(3, 21)
-        assert world.messages() == _asked([orders["a"], orders["b"]])
+        orders = asked_about_two_orders(world)
         with db.session() as s:
             # The customer of order b unsubscribes after being asked.
             s.add(Suppression(store_id=world.store_id, email=unsubscribed.lower(), reason="unsubscribe",

@@ -110,6 +110,21 @@ def _asked(order_ids: list[str]) -> list[tuple[str, str, str, str]]:
                   for flow, step in (("review_request", "main"), ("review_request", "reminder"), ("survey", "main")))
 
 
+def asked_about_two_orders(world: World) -> dict[str, str]:
+    """Orders a and b (customers 3 and 4) on day 0, fulfilled day 1, delivered day 3, asked by day 21; return them."""
+    sandbox = world.env.sandbox
+    orders = {"a": world.order(3, 0), "b": world.order(4, 0)}
+    world.at(1)
+    for key in ("a", "b"):
+        sandbox.fulfil_order(int(orders[key]))
+    world.at(3)
+    for key in ("a", "b"):
+        sandbox.deliver_order(int(orders[key]))
+    world.live(3, 21)
+    assert world.messages() == _asked([orders["a"], orders["b"]])
+    return orders
+
+
 @contextmanager
 def _reinstall_story(database_url: str, tmp_path: Path, clock: FrozenClock, smtp: SmtpSandbox,
                      opt_in: bool) -> Iterator[tuple[World, dict[str, str], int]]:
@@ -126,15 +141,7 @@ def _reinstall_story(database_url: str, tmp_path: Path, clock: FrozenClock, smtp
 def _live_the_story(world: World, opt_in: bool) -> tuple[World, dict[str, str], int]:
     env, smtp, sandbox = world.env, world.smtp, world.env.sandbox
     world.store_id = env.install()
-    orders = {"a": world.order(3, 0), "b": world.order(4, 0)}
-    world.at(1)
-    for key in ("a", "b"):
-        sandbox.fulfil_order(int(orders[key]))
-    world.at(3)
-    for key in ("a", "b"):
-        sandbox.deliver_order(int(orders[key]))
-    world.live(3, 21)
-    assert world.messages() == _asked([orders["a"], orders["b"]])
+    orders = asked_about_two_orders(world)
     before = len(smtp.messages)
     assert before == 6
     orders["c"] = world.order(5, 22)

@@ -118,13 +118,19 @@ def _survey_page(message: Message, token: str, kind: str, score: int, **values: 
     return response
 
 
+def _live_customer(message: Message) -> Customer:
+    """Return the message's customer; a redacted (or deleted) customer's link stores nothing (410)."""
+    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
+    if customer is None or customer.redacted_at is not None:
+        raise _BadLink(410)
+    return customer
+
+
 def _survey_message(token: str) -> tuple[dict[str, Any], Message]:
     """Load a survey link; a redacted (or deleted) customer's link stores nothing (410)."""
     payload, message = _load("score", token)
     if message.customer_id is not None:
-        customer = get_session().get(Customer, message.customer_id)
-        if customer is None or customer.redacted_at is not None:
-            raise _BadLink(410)
+        _live_customer(message)
     return payload, message
 
 
@@ -185,9 +191,7 @@ def _cancellation_message(token: str) -> tuple[dict[str, Any], Message]:
     payload, message = _load("cancel_reason", token)
     if message.flow != cancellation.NAME or message.step != "ask":
         raise _BadLink(400)
-    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
-    if customer is None or customer.redacted_at is not None:
-        raise _BadLink(410)
+    _live_customer(message)
     return payload, message
 
 
@@ -361,10 +365,7 @@ def _birthday_page(message: Message, token: str, customer: Customer, notice: str
 
 def _birthday_customer(token: str) -> tuple[Message, Customer]:
     _payload, message = _load("birthday", token)
-    customer = get_session().get(Customer, message.customer_id) if message.customer_id else None
-    if customer is None or customer.redacted_at is not None:
-        raise _BadLink(410)
-    return message, customer
+    return message, _live_customer(message)
 
 
 @bp.get("/b/<token>")

@@ -180,15 +180,21 @@ def _mentions(payload: Any, email: str | None, external_id: str | None) -> bool:
     return False
 
 
-def _suppress_digest(session: Session, store_id: int, email: str, now: datetime) -> None:
-    """Replace any clear-text suppression of the address with its digest (reason ``redact``)."""
-    session.execute(delete(Suppression).where(Suppression.store_id == store_id,
-                                              Suppression.email == email.strip().lower()))
+_DIGEST_CHUNK = 1000
+
+
+def _suppress_digests(session: Session, store_id: int, emails: list[str], now: datetime) -> None:
+    """Replace any clear-text suppression of the addresses with their digests (reason ``redact``)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Suppression).values(store_id=store_id, email=email_digest(email), reason="redact",
-                                      detail="customers/redact", created_at=now)
-    session.execute(stmt.on_conflict_do_update(index_elements=["store_id", "email"],
-                                               set_={"reason": "redact", "detail": "customers/redact"}))
+    plain = sorted({e.strip().lower() for e in emails})
+    # In chunks: both databases cap the bound parameters of one statement.
+    for start in range(0, len(plain), _DIGEST_CHUNK):
+        chunk = plain[start:start + _DIGEST_CHUNK]
+        session.execute(delete(Suppression).where(Suppression.store_id == store_id, Suppression.email.in_(chunk)))
+        stmt = insert(Suppression).values([{"store_id": store_id, "email": email_digest(e), "reason": "redact",
+                                            "detail": "customers/redact", "created_at": now} for e in chunk])
+        session.execute(stmt.on_conflict_do_update(index_elements=["store_id", "email"],
+                                                   set_={"reason": "redact", "detail": "customers/redact"}))
 
 
 def redact_customer(session: Session, store: Store | None, shop_domain: str, payload: dict[str, Any],
@@ -234,7 +240,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     counts: dict[str, Any] = {"customer_found": found, "orders": len(orders)}
     sync_orders.erase_tags(session, [order.id for order in orders])
     if email:
-        _suppress_digest(session, store.id, email, now)
+        _suppress_digests(session, store.id, [email], now)
         # The hashed suppression above covers every email kind, so the plain-address opt-out of one kind goes.
         session.execute(delete(DeliveryOptOut).where(DeliveryOptOut.store_id == store.id,
                                                      DeliveryOptOut.email == email.strip().lower()))
@@ -314,9 +320,8 @@ def _erase_reinstalled_store(session: Session, store: Store, now: datetime) -> d
     the suppression list keeps only digests (nobody who unsubscribed is emailed again), the sync starts a new
     backfill, and the store counts as reinstalled now so the re-read history is never messaged about.
     """
-    for row in session.scalars(select(Suppression).where(Suppression.store_id == store.id)).all():
-        if row.reason != "redact":
-            _suppress_digest(session, store.id, row.email, now)
+    _suppress_digests(session, store.id, list(session.scalars(select(Suppression.email).where(
+        Suppression.store_id == store.id, Suppression.reason != "redact"))), now)
     erased: dict[str, int] = {}
     for table in reversed(Base.metadata.sorted_tables):
         if table.name in _KEPT_ON_REINSTALLED or table.name == "suppression" or "store_id" not in table.c:

@@ -14,7 +14,11 @@ hourly, the merchant resolves each ticket three days after it opens (choosing a 
 severity-1 ticket), and some customers answer their survey, or the question why they cancelled, a day after
 receiving it. The service journey runs too: first-order welcomes, cancellation questions and declined-payment
 notices (by Shopify's cancel reason), the complaint follow-through of every resolved ticket (review, survey and
-cancellation tickets) and the merchant's immediate severity-1 alerts.
+cancellation tickets) and the merchant's immediate severity-1 alerts. The growth journey's win-back (with its
+reminder) and birthdays (read daily from the merchant's customer metafield) run too, their single-use codes created
+in the sandbox as their emails leave. The seed's two years hold few cancellations inside the 120 days, so a few
+more orders there are cancelled, by each reason the cancellation flow treats differently. Not simulated: VIP (its
+segment is the analytics' daily answer), delivery updates and stalls (tests/delivery), the shopping calendar.
 
 The expected outcome is computed independently: a plain-Python model of the rules (DESIGN.md §4-5) over the
 seed objects, stepping the same hours and seeing the store as of the last six-hourly step. The test compares
@@ -29,7 +33,7 @@ import random
 import re
 import statistics
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -38,7 +42,7 @@ from sqlalchemy import func, select, update
 from connectors.records import ReviewRecord
 from jobs import dispatch
 from plugin import flow_settings, sync, tickets
-from plugin.flows import cancellation, replenishment_plan, runner, survey
+from plugin.flows import birthday, cancellation, replenishment_plan, runner, survey
 from plugin.models import (
     CancellationAnswer,
     Customer,
@@ -55,6 +59,7 @@ from plugin.models import (
 from plugin.secrets_store import set_credential
 from plugin.sync.store_run import sync_store
 from sandbox.shopify import ShopifySandbox
+from sandbox.shopify.models import Refund
 from sandbox.shopify.models import Store as SandboxStore
 from sandbox.shopify.seed import ShopSpec, generate_store
 from sandbox.smtp import SmtpSandbox
@@ -75,16 +80,40 @@ NEGATIVE_BODIES = {"Box was damaged": 2, "Smells fake, counterfeit?": 1, "Shippi
                    "Not for me": 3}
 SEV_SLA = {1: timedelta(hours=1), 2: timedelta(hours=24), 3: timedelta(hours=72)}
 CANCEL_ANSWERS = ("found_cheaper", "ordered_by_mistake", "delivery_too_slow", "changed_mind", "other")
+# (Shopify's cancel reason, the customer's answer a day after being asked why, None: no answer)
+CANCEL_CYCLE = (("CUSTOMER", "delivery_too_slow"), ("DECLINED", None), ("CUSTOMER", None), ("INVENTORY", None),
+                ("CUSTOMER", "found_cheaper"), ("STAFF", None), ("FRAUD", None))
+BIRTHDAY_FIELD = "facts.birth_date"
 
 
 # -- the seed and its visible state at a given time -------------------------------------------------------
 
 
+def _cancel(shop, o, reason):
+    """Cancel a seed order five hours after it was placed, before anything shipped, refunded in full (as Shopify)."""
+    at = (o.created_at + 5 * HOUR).replace(microsecond=0)
+    o.fulfillments.clear()
+    o.returns.clear()
+    o.refunds[:] = [Refund(id=shop.new_id(), created_at=at, amount_cents=o.total_cents, note="Order cancelled")]
+    o.cancelled_at, o.cancel_reason, o.closed_at, o.updated_at = at, reason, at, at
+
+
 def seed():
     shop = generate_store(ShopSpec(domain="sim-store.myshopify.com", iana_timezone=STORE_ZONE,
                                    country=STORE_COUNTRY), seed=11, customers=150, orders=600, now=END)
+    # The seed cancels 3 % of its orders over two years (one, for fraud, in the period): cancel a few more inside
+    # it, by each reason the cancellation flow treats differently, so every branch runs.
+    period = [o for o in shop.orders if o.customer_id is not None and not o.cancelled_at
+              and START + 2 * DAY < o.created_at < END - 10 * DAY]
+    picked = {}
+    for n, o in enumerate(period[5::8]):
+        reason, picked[o.id] = CANCEL_CYCLE[n % len(CANCEL_CYCLE)]
+        _cancel(shop, o, reason)
     people = {c.id: c for c in shop.customers}
     index = {c.id: n for n, c in enumerate(shop.customers)}
+    for c, n in ((c, index[c.id]) for c in shop.customers):
+        if n % 3 == 1:  # a third keep a birthday in the merchant's metafield, spread over the year
+            c.metafields[BIRTHDAY_FIELD] = ("date", f"{1970 + n % 30}-{1 + n % 12:02d}-{1 + (n * 7) % 28:02d}")
     traits = {
         "no_email": {cid for cid, n in index.items() if n % 17 == 5},
         "unsubscribed": {cid for cid, n in index.items() if n % 13 == 3},
@@ -95,7 +124,10 @@ def seed():
     answers = {}
     reasons = {}
     for o in shop.orders:
-        if o.cancel_reason == "CUSTOMER" and random.Random(o.id * 7).random() < 0.7:
+        if o.id in picked:
+            if picked[o.id]:
+                reasons[str(o.id)] = picked[o.id]
+        elif o.cancel_reason == "CUSTOMER" and random.Random(o.id * 7).random() < 0.7:
             reasons[str(o.id)] = random.Random(o.id * 11).choice(CANCEL_ANSWERS)
         rng = random.Random(o.id)
         delivered = _delivered(o)
@@ -142,8 +174,8 @@ def _seen(ts, t):
 
 
 CLIENT_ID = "sim-app"
-# No write_discounts: come-back offers carry no discount code here (see the survey settings below).
-SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products")
+# write_discounts: win-back and birthday codes are created in the sandbox when their email leaves.
+SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts")
 SUBSCRIPTION_TAG = "Subscription Recurring Order"
 
 
@@ -217,8 +249,10 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         s.flush()
         sid = store.id
         flow_settings.update(s, ctx.config, sid, "policy", {"marketing_cap_count": 1000})
-        # No discount on come-back offers: creating codes needs write_discounts, which this app is not granted.
+        # No discount on come-back offers (their codes are the follow-up tests' business); birthdays from the
+        # merchant's metafield.
         flow_settings.update(s, ctx.config, sid, "ticket_followup", {"comeback_discount_percent": 0})
+        flow_settings.update(s, ctx.config, sid, "birthday", {"metafield": BIRTHDAY_FIELD})
         for cid in traits["unsubscribed"]:
             s.add(Suppression(store_id=sid, email=people[cid].email.lower(), reason="unsubscribe",
                               created_at=START))
@@ -269,6 +303,7 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
                     cancellation.record_answer(s, ctx.config, m.id, answers["cancel"][order_ext], None, t)
         if t.hour == 0:
             replenishment_plan.learn(ctx, sid)
+            birthday.read_metafields(ctx, sid)
         runner.run_review_request(ctx, sid)
         runner.run_review_reply(ctx, sid)
         runner.run_survey(ctx, sid)
@@ -277,6 +312,8 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         runner.run_cancellation(ctx, sid)
         runner.run_ticket_followup(ctx, sid)
         runner.run_ticket_alert(ctx, sid)
+        runner.run_winback(ctx, sid)
+        runner.run_birthday(ctx, sid)
         dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
         previous, t = t, _next_step(ctx, t)
     return sid
@@ -311,6 +348,9 @@ def _natural_key(s, m):
     if m.flow == "replenishment":
         c, p, o = s.get(Customer, m.customer_id), s.get(Product, m.product_id), s.get(Order, m.order_id)
         return (m.flow, m.step, f"{c.external_id}:{p.external_id}:{o.external_id}")
+    if m.flow == "birthday":
+        year = m.idempotency_key.split("year=")[1][:4]
+        return (m.flow, m.step, f"{s.get(Customer, m.customer_id).external_id}:{year}")
     if m.flow == "review_reply":
         return (m.flow, m.step, s.get(Review, m.review_id).external_id)
     if m.flow in ("ticket_alert", "ticket_followup"):
@@ -360,6 +400,7 @@ class Model:
     fit: object = None  # 150 customers: fewer pairs than a still-active fit needs (MIN_FIT_PAIRS), all count as active
     suppressed: set = field(default_factory=set)
     answered: set = field(default_factory=set)
+    birthdays: dict = field(default_factory=dict)
 
 
 def _zone(c):
@@ -613,6 +654,46 @@ def run_model(shop, people, traits, reviews, answers):
             if k.resolved is None and not k.alerted and k.opened + SEV_SLA[k.severity] < t:
                 k.alerted = True
                 model.msgs[("ticket_alert", "main", k.key)] = M("ticket_alert", "main", None, t)
+        # win-back (DESIGN §4: dormant 180 days after the last order not cancelled): first the exit on a new order,
+        # then the newly dormant (a week's entry window), then one reminder 14 days after a sent email while they
+        # have not ordered since. Nobody re-enters within 365 days: longer than the 120 simulated, so once is all.
+        counted = {}
+        for o in orders:
+            if o.created_at <= t and not _seen(o.cancelled_at, t):
+                counted.setdefault(o.customer_id, []).append(o)
+        for m in model.msgs.values():
+            if m.flow == "winback" and m.status == "scheduled" and \
+                    any(e.created_at > m.order.created_at for e in counted.get(m.customer, [])):
+                m.status, m.reason = "cancelled", "ordered_again"
+        entered = {m.customer for k, m in model.msgs.items() if k[:2] == ("winback", "main")}
+        lapsed = [max(mine, key=lambda e: (e.created_at, e.id)) for cid, mine in counted.items() if cid not in entered]
+        for last in sorted(lapsed, key=lambda e: e.created_at, reverse=True):
+            if t - 187 * DAY < last.created_at <= t - 180 * DAY:
+                write(("winback", "main", str(last.id)), M("winback", "main", last.customer_id, t, marketing=True,
+                                                           order=last),
+                      None if has_email[last.customer_id] else "no_contact_access")
+        for key, m in list(model.msgs.items()):
+            rkey = ("winback", "reminder", key[2])
+            if key[:2] != ("winback", "main") or m.status != "sent" or rkey in model.msgs:
+                continue
+            if t - 44 * DAY < m.sent_at <= t - 14 * DAY and \
+                    not any(e.created_at > m.sent_at for e in counted.get(m.customer, [])):
+                model.msgs[rkey] = M("winback", "reminder", m.customer, t, marketing=True, order=m.order)
+        # birthdays: the metafield is read at each day's first step; the email is due at 09:00 local three days
+        # before (and not more than 36 hours late), once per birthday year
+        if t.hour == 0:
+            for c in people.values():
+                if c.created_at <= t and BIRTHDAY_FIELD in c.metafields:
+                    _y, month, day = (int(x) for x in c.metafields[BIRTHDAY_FIELD][1].split("-"))
+                    model.birthdays[c.id] = (month, day)
+        for cid, (month, day) in sorted(model.birthdays.items()):
+            c = people[cid]
+            for year in (t.year - 1, t.year, t.year + 1):
+                moment = datetime.combine(date(year, month, day) - 3 * DAY, time(9), tzinfo=_zone(c)).astimezone(UTC)
+                key = ("birthday", "main", f"{cid}:{year}")
+                if moment <= t < moment + 36 * HOUR and key not in model.msgs:
+                    write(key, M("birthday", "main", cid, moment, marketing=True),
+                          None if has_email[cid] else "no_contact_access")
 
     t, known = START, START
     while t <= END:
@@ -687,6 +768,10 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                                                             Message.channel == "email")).all()
                 rows = [(m.provider_id, m.sent_at, m.to_address, m.flow, m.marketing,
                          s.get(Customer, m.customer_id) if m.customer_id else None) for m in sent_rows]
+                offers = [(m.flow, m.step, m.status, (m.payload or {}).get("discount_code"),
+                           s.get(Customer, m.customer_id).external_id)
+                          for m in s.scalars(select(Message).where(Message.flow.in_(("winback", "birthday"))))]
+            codes = list(sandbox.shop_state().discounts.values())
         finally:
             sandbox.stop()
             wipe(database.engine)
@@ -696,9 +781,13 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
     for needed in [("review_request", "main", ("sent", None)), ("review_request", "reminder", ("sent", None)),
                    ("survey", "main", ("sent", None)), ("ticket_followup", "followup", ("sent", None)),
                    ("ticket_followup", "comeback", ("sent", None)), ("replenishment", "main", ("sent", None)),
-                   # The seed's few cancellations in the period send no cancellation mail: those steps are only
-                   # compared (got == expected below), not required here.
-                   ("first_order", "main", ("sent", None)), ("ticket_alert", "urgent", ("sent", None)),
+                   ("first_order", "main", ("sent", None)), ("cancellation", "ask", ("sent", None)),
+                   ("cancellation", "declined", ("sent", None)),
+                   ("cancellation", "ask", ("skipped", "no_contact_access")),
+                   ("winback", "main", ("sent", None)), ("winback", "reminder", ("sent", None)),
+                   ("winback", "main", ("skipped", "no_consent")), ("birthday", "main", ("sent", None)),
+                   ("birthday", "main", ("skipped", "no_consent")), ("birthday", "main", ("skipped", "suppressed")),
+                   ("ticket_alert", "urgent", ("sent", None)),
                    ("replenishment", "main", ("cancelled", "already_reordered")),
                    ("replenishment", "main", ("cancelled", "active_subscription")),
                    ("replenishment", "main", ("skipped", "no_consent")),
@@ -707,9 +796,21 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                    ("ticket_alert", "main", ("sent", None)), ("review_reply", "main", ("scheduled", None))]:
         assert needed in statuses, needed
     assert any(v == ("failed", None) for v in expected.values())
+    # A cancellation answered "delivery too slow" opened a ticket whose follow-through ran.
+    assert any(k[0] == "ticket_followup" and k[2].startswith("c") and v == ("sent", None) for k, v in expected.items())
     assert any(v[1] in ("order_cancelled", "order_refunded", "order_returned") for v in expected.values())
 
     assert got == expected
+
+    # One single-use code in Shopify per win-back and birthday email that left (a bounce leaves after its code is
+    # made), for that customer only; the win-back reminder shows its first email's code and makes none.
+    left = [(flow, step, code, customer) for flow, step, status, code, customer in offers
+            if status in ("sent", "failed")]
+    assert sorted((c.code, c.customer_ids) for c in codes) == sorted(
+        (code, (f"gid://shopify/Customer/{customer}",)) for flow, step, code, customer in left if step == "main")
+    assert all(c.usage_limit == 1 for c in codes)
+    firsts = {(customer, code) for flow, step, code, customer in left if (flow, step) == ("winback", "main")}
+    assert {(customer, code) for flow, step, code, customer in left if step == "reminder"} <= firsts
 
     # Every sent email reached the SMTP server exactly once, with its persisted Message-ID ...
     by_id = {}

@@ -41,7 +41,7 @@ from demo import outbox
 from demo.world import ShopperWorld, replay
 from jobs.runner import run_job
 from jobs.schedule import DAY, HOUR, JOBS, JobSpec, SchedulerService
-from plugin import create_app, sync
+from plugin import create_app, flow_settings, sync
 from plugin.admin.settings import connect_amazon
 from plugin.admin.standalone import create_admin_user
 from plugin.auth.install import install_from_grant
@@ -49,7 +49,7 @@ from plugin.auth.tokens import exchange_session_token
 from plugin.config import SECRET_VARIABLES, Config, load_config
 from plugin.context import JobContext
 from plugin.migrate import upgrade
-from plugin.models import DeliveryProblem, Merchant, Message, Order, Product, Store, SyncState, Ticket
+from plugin.models import DeliveryProblem, Merchant, Message, Order, Product, Store, SyncState, Ticket, VipMember
 from plugin.secrets_store import set_credential
 from plugin.tickets import resolve_ticket, suggested_resolution
 from sandbox.amazon import AmazonSandbox
@@ -259,6 +259,7 @@ class Demo:
         self._serve(frame, lambda server: setattr(self.shopify, "server", server))
         self.shopify_url = self.shopify.url
         store = self.shopify.store
+        _give_birthdays(store, start)
         # Judge.me knows the store's products and, for verified reviews, its orders of the last 60 days.
         recent = [o for o in store.orders if o.created_at >= start - timedelta(days=60) and o.cancelled_at is None]
         self.judgeme = JudgemeSandbox(
@@ -302,6 +303,9 @@ class Demo:
             "amazon": {"endpoint": self.amazon.url, "lwa_token_url": self.amazon.lwa_token_url,
                        "report_poll_seconds": 5.0},
             "judgeme": {"base_url": self.judgeme.url},
+            # The demo store sells coffee and care products of $25-50 an order: at the seed's $500 a year one
+            # customer in a hundred is VIP, so this merchant's VIP rule is $250 a year (and 4 orders, the default).
+            "analytics": {"vip_min_spent_12m": 250.0},
             "mail": {"from_email": "hello@aftercare-demo.example", "from_name": "Aftercare Demo Store"},
             "database_url": f"sqlite:///{self.db_path}",
             "secrets": {"smtp_url": f"smtp://127.0.0.1:{self.smtp.port}", "lwa_client_id": self.lwa_id,
@@ -389,6 +393,11 @@ class Demo:
             merchant.alert_email = "owner@aftercare-demo.example"
             merchant.cac = 28.0
             set_credential(store, vault, "review_app_token_enc", self.judgeme_token)
+            # The growth journey: birthdays from the customer metafield the store keeps them in, and win-back
+            # switched on with its paced backfill of customers who were already dormant (three a day).
+            flow_settings.update(session, self.config, store.id, "birthday", {"metafield": BIRTHDAY_METAFIELD})
+            flow_settings.update(session, self.config, store.id, "winback",
+                                 {"backfill_enabled": True, "backfill_daily_cap": 3})
             create_admin_user(session, DEMO_EMAIL, state["password"], merchant_id=merchant.id)
             self.merchant_id = merchant.id
 
@@ -480,7 +489,7 @@ class Demo:
             stalls = session.scalar(select(func.count()).select_from(DeliveryProblem)) or 0
             stall_tickets = session.scalar(select(func.count(DeliveryProblem.ticket_id))) or 0
         return {**world.counts, "delivery updates": updates, "delivery stalls": stalls, "stall tickets": stall_tickets,
-                **self._service_counts(), "job failures": failures}
+                **self._service_counts(), **self._growth_counts(), "job failures": failures}
 
     def _service_counts(self) -> dict[str, int]:
         """Count the service journey's emails sent: welcomes, cancellation mail, follow-ups, come-back offers."""
@@ -492,6 +501,19 @@ class Demo:
                 select(Message.flow, Message.step, func.count()).where(Message.status == "sent")
                 .group_by(Message.flow, Message.step)))
         return {label: int(sent.get(key, 0)) for key, label in names.items()}
+
+    def _growth_counts(self) -> dict[str, int]:
+        """Count the growth journey's emails sent (win-backs, reminders, birthdays, VIP welcomes) and VIP tags."""
+        names = {("winback", "main"): "win-backs", ("winback", "reminder"): "win-back reminders",
+                 ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes"}
+        with self.app.extensions["aftercare.db"].session() as session:
+            sent = dict(((flow, step), n) for flow, step, n in session.execute(
+                select(Message.flow, Message.step, func.count())
+                .where(Message.status == "sent", Message.flow.in_(("winback", "birthday", "vip")))
+                .group_by(Message.flow, Message.step)))
+            tagged = session.scalar(select(func.count()).select_from(VipMember).where(
+                VipMember.store_id == self.shop_store_id, VipMember.tagged.is_(True))) or 0
+        return {**{label: int(sent.get(key, 0)) for key, label in names.items()}, "VIP tags": int(tagged)}
 
     def _due_messages(self, now: datetime) -> bool:
         with self.app.extensions["aftercare.db"].session() as session:
@@ -580,3 +602,19 @@ def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int],
     if reorders and rng.random() < REORDER_CLICK_SHARE:
         out.append(("reorder", {"url": reorders[0], "customer": customers.get(to)}))
     return out
+
+
+BIRTHDAY_METAFIELD = "facts.birth_date"
+
+
+def _give_birthdays(store: Any, start: datetime) -> None:
+    """Give every third sandbox customer a birthday in the ``facts.birth_date`` date metafield, spread over the year.
+
+    Spread from the simulation's start (every 37th day of the year, so ones fall inside any 45 simulated days);
+    the same seed gives the same birthdays on a reused instance.
+    """
+    first = start.date()
+    for n, customer in enumerate(store.customers):
+        if n % 3 == 1:
+            day = first + timedelta(days=(n * 37) % 365)
+            customer.metafields[BIRTHDAY_METAFIELD] = ("date", f"{1970 + n % 30}-{day.month:02d}-{day.day:02d}")

@@ -30,7 +30,7 @@ CLI_SIZES = ["--customers", "100", "--orders", "400", "--amazon-orders", "120", 
 # A pinned end makes the simulated period (and so every count below) the same on every run.
 END = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request", "first_order",
-               "cancellation", "ticket_followup"}
+               "cancellation", "ticket_followup", "winback", "birthday", "vip"}
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,19 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
                                 ("ticket_followup", "followup"): "follow-ups"}.items():
         assert by_step.get((flow, step), 0) >= 1, (flow, step)
         assert f"{by_step[(flow, step)]:,} {label}" in summary
+    # ... and the growth journey's: win-backs (the paced backfill on), birthdays (from the metafield), VIP welcomes.
+    for (flow, step), label in {("winback", "main"): "win-backs", ("winback", "reminder"): "win-back reminders",
+                                ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes"}.items():
+        assert by_step.get((flow, step), 0) >= 1, (flow, step)
+        assert f"{by_step[(flow, step)]:,} {label}" in summary
+    # Every VIP member the app says it tagged carries the tag in Shopify (tags match case-insensitively, and the
+    # seed already tags its big spenders "vip"); everyone carrying the app's own "VIP" was tagged by it.
+    tagged = {r[0].rsplit("/", 1)[-1] for r in rows(
+        instance, "SELECT c.external_id FROM vip_member v JOIN customer c ON c.id = v.customer_id WHERE v.tagged")}
+    customers = demo.shopify.store.customers
+    assert tagged and tagged <= {str(c.id) for c in customers if "vip" in {t.lower() for t in c.tags}}
+    assert {str(c.id) for c in customers if "VIP" in c.tags} <= tagged
+    assert f"{len(tagged):,} VIP tags" in summary
     (answered,) = rows(instance, "SELECT count(*) FROM cancellation_answer")
     assert answered[0] >= 1
     # The Amazon sandbox's own record of solicitations equals what the app says it sent.

@@ -1,0 +1,219 @@
+"""Adversarial review 4 of the marketplace rules (DESIGN.md §1, §4, §5): redactions, off switches and Amazon buyers
+landing where the last check does not look.
+
+Real parts only: the app's database (SQLite and PostgreSQL), the Shopify sandbox over loopback HTTP (its fault
+injector runs an action while a call is in flight), the SMTP sandbox (its stage hooks run an action while the
+client is at EHLO), the public routes and the compliance code, the flow runner and the dispatcher. The clock is
+injected. Each test failed on the code under review and passes with its fix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from plugin import flow_settings
+from plugin.analytics import SegmentRules, refresh_customer_metrics
+from plugin.context import JobContext
+from plugin.flows import vip
+from plugin.messaging import links
+from plugin.messaging.dispatch import dispatch_due
+from plugin.models import Customer, Message, Store, VipMember
+from plugin.webhooks.compliance import redact_customer
+from sandbox.smtp import SmtpSandbox
+from tests.conftest import TEST_SECRET_KEY, wipe
+from tests.jobs import factory as f
+from tests.messaging import seed
+from tests.messaging.conftest import IN_WINDOW
+from tests.shopify_sync_harness import make_harness
+
+BASE_URL = "https://aftercare.test"
+DAY = timedelta(days=1)
+TAG = "Aftercare VIP"
+
+
+def _ctx(app: Flask, smtp: SmtpSandbox) -> JobContext:
+    return JobContext.from_app(app, sleep=lambda _s: None,
+                               extras={"smtp_url": f"smtp://127.0.0.1:{smtp.port}", "base_url": BASE_URL})
+
+
+# == VIP: tags and welcome of a customer redacted at the worst moment ============================================
+
+def _two_vips(database, harness) -> tuple[int, int, list]:
+    """Kim and Lee, each with four $150 orders this year (VIP by the default rules); the segment computed."""
+    remote = harness.sandbox.store.customers[:2]
+    sid = harness.store_id
+    with database.session() as s:
+        kim = f.customer(s, sid, email="kim@example.com", time_zone="Europe/London")
+        lee = f.customer(s, sid, email="lee@example.com", time_zone="Europe/London")
+        for c, r in zip((kim, lee), remote, strict=True):
+            c.external_id = str(r.id)
+            for i in range(4):
+                f.order(s, sid, c.id, IN_WINDOW - (30 + 20 * i) * DAY, total_price=Decimal("150"))
+        flow_settings.update(s, harness.ctx.config, sid, "vip", {"tag": TAG})
+        ids = (kim.id, lee.id)
+    with database.session() as s:
+        refresh_customer_metrics(s, sid, IN_WINDOW, SegmentRules())
+    return ids[0], ids[1], remote
+
+
+def _redact(database, store_id: int, external_id: str, email: str) -> None:
+    """Apply customers/redact for one customer, as the webhook job does (its own transaction)."""
+    with database.session() as s:
+        store = s.get(Store, store_id)
+        redact_customer(s, store, store.external_id,
+                        {"customer": {"id": int(external_id), "email": email}, "orders_to_redact": []}, IN_WINDOW)
+
+
+def test_review4_vip_tag_is_not_pushed_for_a_customer_redacted_mid_batch(database, tmp_path) -> None:
+    """customers/redact for Lee lands while Kim's tagsAdd is in flight: Lee's Shopify customer is never tagged after
+    the redaction, his membership row goes, and no welcome row is written about him."""
+    harness = make_harness(database, tmp_path, customers=3, orders=2)
+    try:
+        harness.clock.set(IN_WINDOW)
+        kim, lee, remote = _two_vips(database, harness)
+        sid = harness.store_id
+        done: list[bool] = []
+        harness.sandbox.faults.before_request(
+            f'Customer/{remote[0].id}"'.encode(),
+            lambda: done.append(_redact(database, sid, str(remote[1].id), "lee@example.com") is None))
+        counts = vip.run(harness.ctx, sid)
+        assert done == [True], "the redaction never ran during Kim's call"
+        assert TAG in remote[0].tags
+        assert TAG not in remote[1].tags
+        assert (counts["tags_added"], counts["tag_errors"]) == (1, 0)
+        with database.session() as s:
+            assert set(s.scalars(select(VipMember.customer_id))) == {kim}
+            assert list(s.scalars(select(Message.customer_id).where(Message.flow == "vip"))) == [kim]
+    finally:
+        harness.stop()
+        wipe(database.engine)
+
+
+def test_review4_a_redacted_vip_gets_no_membership_and_no_welcome_row(database, tmp_path) -> None:
+    """Lee is redacted after the daily segment refresh and before the hourly VIP job: he never becomes a member and
+    nothing about him is written to the outbox (his metrics row still says VIP)."""
+    harness = make_harness(database, tmp_path, customers=3, orders=2)
+    try:
+        harness.clock.set(IN_WINDOW)
+        kim, lee, remote = _two_vips(database, harness)
+        _redact(database, harness.store_id, str(remote[1].id), "lee@example.com")
+        counts = vip.run(harness.ctx, harness.store_id)
+        assert (counts["entered"], counts["tags_added"], counts["welcomed"], counts["not_sent"]) == (1, 1, 1, 0)
+        assert TAG not in remote[1].tags
+        with database.session() as s:
+            assert set(s.scalars(select(VipMember.customer_id))) == {kim}
+            assert list(s.scalars(select(Message.customer_id).where(Message.flow == "vip"))) == [kim]
+    finally:
+        harness.stop()
+        wipe(database.engine)
+
+
+def test_review4_redaction_removes_an_existing_vip_membership(database, tmp_path) -> None:
+    """A member redacted later: the membership row (with any Shopify error text kept about him) is erased, and
+    the next hourly run does not bring it back from his metrics row."""
+    harness = make_harness(database, tmp_path, customers=3, orders=2)
+    try:
+        harness.clock.set(IN_WINDOW)
+        kim, lee, remote = _two_vips(database, harness)
+        vip.run(harness.ctx, harness.store_id)
+        _redact(database, harness.store_id, str(remote[1].id), "lee@example.com")
+        with database.session() as s:
+            assert set(s.scalars(select(VipMember.customer_id))) == {kim}
+        harness.clock.advance(hours=1)
+        counts = vip.run(harness.ctx, harness.store_id)
+        assert (counts["entered"], counts["left"], counts["tags_added"], counts["tags_removed"]) == (0, 0, 0, 0)
+        with database.session() as s:
+            assert set(s.scalars(select(VipMember.customer_id))) == {kim}
+    finally:
+        harness.stop()
+        wipe(database.engine)
+
+
+# == payload "vars": nothing a row carries may override the variables the rules depend on ==========================
+
+def test_review4_payload_vars_cannot_strip_the_unsubscribe_link(app, clock, smtp) -> None:
+    """A service follow-up whose payload carries ``vars`` that blank the unsubscribe link (and slip in an offer)
+    still goes out with its List-Unsubscribe headers and link, and holds no code."""
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        customer = seed.customer(s, store, 1, marketing_consent=False)
+        message = seed.message(s, store, customer, flow="ticket_followup", step="followup", when=IN_WINDOW,
+                               payload={"resolution": "We now pack every bottle in paper.",
+                                        "vars": {"unsubscribe_url": None, "changes": "Use code FREE50 for 50% off",
+                                                 "discount_code": "FREE50"}})
+        message_id = message.id
+    assert dispatch_due(_ctx(app, smtp)) == {"sent": 1}
+    (mail,) = smtp.messages
+    assert mail.message["List-Unsubscribe"] and "/u/" in mail.message["List-Unsubscribe"]
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = mail.message.get_body(("plain",)).get_content()
+    assert "FREE50" not in text and "FREE50" not in mail.message.get_body(("html",)).get_content()
+    assert "We now pack every bottle in paper." in text
+    with app.extensions["aftercare.db"].session() as s:
+        assert s.get(Message, message_id).status == "sent"
+
+
+# == Amazon buyers inside a Shopify store: the relay address Amazon gives its buyers ============================
+
+@pytest.mark.parametrize(("flow", "marketing"), [("review_request", False), ("survey", False),
+                                                 ("replenishment", True)])
+def test_review4_an_amazon_buyer_imported_into_shopify_gets_no_email(app, clock, smtp, flow, marketing) -> None:
+    """An order Amazon's sales channel put into the Shopify store carries the buyer's Amazon relay address
+    (``…@marketplace.amazon.co.uk``): Amazon buyers get only Amazon's own solicitation, so no email of any class
+    goes to it (skipped ``channel_not_allowed``), while the store's own customer gets hers."""
+    clock.set(IN_WINDOW)
+    payload = {"product_title": "Lavender soap", "quantity": 1, "run_out_at": "2026-03-10T00:00:00+00:00"} \
+        if flow == "replenishment" else {"kind": "nps"} if flow == "survey" else {}
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        buyer = seed.customer(s, store, 1, email="8m2q7kd9x4zt1vw@marketplace.amazon.co.uk")
+        own = seed.customer(s, store, 2)
+        ids = []
+        for n, customer in ((1, buyer), (2, own)):
+            order = seed.order(s, store, customer, n)
+            ids.append(seed.message(s, store, customer, flow=flow, when=IN_WINDOW, order_row=order,
+                                    marketing=marketing, payload=dict(payload)).id)
+    counts = dispatch_due(_ctx(app, smtp))
+    assert counts == {"sent": 1, "skipped": 1, "skipped:channel_not_allowed": 1}
+    assert [m.message["To"] for m in smtp.messages] == ["c2@example.com"]
+    with app.extensions["aftercare.db"].session() as s:
+        assert (s.get(Message, ids[0]).status, s.get(Message, ids[0]).skip_reason) == ("skipped",
+                                                                                        "channel_not_allowed")
+
+
+# == the delivery-updates off switch and the "we're on it" notice ===============================================
+
+def test_review4_the_delivery_off_switch_during_the_handshake_stops_a_stall_notice(app, client, clock, smtp) -> None:
+    """The customer turns delivery updates off (one click in an earlier update) while the SMTP client is at EHLO
+    for their claimed "we're on it" notice, which the same switch covers (plugin.messaging.policy.DELIVERY_FLOWS):
+    it never leaves."""
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        customer = seed.customer(s, store, 1, marketing_consent=False)
+        order = seed.order(s, store, customer, 1)
+        earlier = seed.message(s, store, customer, flow="delivery_update", when=IN_WINDOW - DAY, order_row=order,
+                               payload={"milestones": ["IN_TRANSIT"], "milestone": "IN_TRANSIT"}, key="update")
+        earlier.status, earlier.sent_at = "sent", IN_WINDOW - DAY
+        notice = seed.message(s, store, customer, flow="delivery_stalls", step="notice", when=IN_WINDOW,
+                              order_row=order, payload={"order_name": "#1001", "problem": "no_scan", "failed": False,
+                                                        "carrier": "UPS", "tracking_number": "1Z999AA10123456784"},
+                              key="notice")
+        earlier_id, notice_id, customer_id = earlier.id, notice.id, customer.id
+    path = urlsplit(links.url(BASE_URL, TEST_SECRET_KEY, clock, "unsubscribe", earlier_id)).path
+    clicked: list[int] = []
+    smtp.on("ehlo", lambda: clicked.append(client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code))
+    dispatch_due(_ctx(app, smtp))
+    assert clicked == [200]
+    assert smtp.messages == []
+    with app.extensions["aftercare.db"].session() as s:
+        row = s.get(Message, notice_id)
+        assert (row.status, row.skip_reason) == ("cancelled", "delivery_updates_off")
+        assert s.scalar(select(Customer.email).where(Customer.id == customer_id)) == "c1@example.com"

@@ -41,6 +41,7 @@ from plugin.models import (
     SurveyResponse,
     Ticket,
     TicketNote,
+    VipMember,
     WebhookEvent,
 )
 from plugin.sync import orders as sync_orders
@@ -267,6 +268,9 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
         counts["tickets"] = len(ticket_ids)
         # The replenishment planner's per-customer state goes; its re-buy gaps stay, anonymous like the orders.
         session.execute(delete(PurchaseCycle).where(PurchaseCycle.customer_id == cid))
+        # Their VIP membership goes too (it may hold Shopify's error text about them); plugin.flows.vip never
+        # makes a redacted customer a member again.
+        session.execute(delete(VipMember).where(VipMember.customer_id == cid))
         session.execute(update(ComplianceRequest).where(
             ComplianceRequest.store_id == store.id, ComplianceRequest.kind == "customers/data_request",
             ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))

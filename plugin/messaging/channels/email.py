@@ -239,7 +239,8 @@ class EmailChannel:
             count = int(payload.get("recommendations", DEFAULT_RECOMMENDATIONS))
             found = recommendations.for_customers(session, store, [customer.id], count)[customer.id]
             ctx["recommendations"] = [r.as_vars() for r in found]
-        ctx.update(payload.get("vars") or {})
+        # Nothing in a row's payload overrides these variables: the unsubscribe link, the class's offers and the
+        # recommendations are the rules' (DESIGN §1, §4), not the row's.
         return ctx
 
     @staticmethod

@@ -9,7 +9,7 @@ injected. Each test failed on the code under review and passes with its fix.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from plugin import flow_settings
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.context import JobContext
-from plugin.flows import vip
+from plugin.flows import birthday, vip
 from plugin.messaging import links
 from plugin.messaging.dispatch import dispatch_due
 from plugin.models import Customer, Message, Store, VipMember
@@ -217,3 +217,40 @@ def test_review4_the_delivery_off_switch_during_the_handshake_stops_a_stall_noti
         row = s.get(Message, notice_id)
         assert (row.status, row.skip_reason) == ("cancelled", "delivery_updates_off")
         assert s.scalar(select(Customer.email).where(Customer.id == customer_id)) == "c1@example.com"
+
+
+# == the birthday metafield pass: a redaction while the page of metafields is in flight ==========================
+
+def test_review4_a_birthday_read_during_a_redaction_is_not_written_back(database, tmp_path) -> None:
+    """The metafield pass reads a page of customers, asks Shopify for their birthdays, and customers/redact for one
+    of them lands while that call is in flight: the erased customer's birthday stays erased (the other one's is
+    stored)."""
+    harness = make_harness(database, tmp_path, customers=3, orders=2)
+    try:
+        harness.clock.set(IN_WINDOW)
+        remote = harness.sandbox.store.customers[:2]
+        for r in remote:
+            r.metafields["facts.birth_date"] = ("date", "1990-04-01")
+        sid = harness.store_id
+        with database.session() as s:
+            rows = []
+            for n, r in enumerate(remote):
+                c = f.customer(s, sid, email=f"bd{n}@example.com")
+                c.external_id = str(r.id)
+                rows.append(c)
+            flow_settings.update(s, harness.ctx.config, sid, "birthday", {"metafield": "facts.birth_date"})
+            ids = [c.id for c in rows]
+        done: list[bool] = []
+        harness.sandbox.faults.before_request(
+            f'Customer/{remote[0].id}"'.encode(),
+            lambda: done.append(_redact(database, sid, str(remote[0].id), "bd0@example.com") is None))
+        counts = birthday.read_metafields(harness.ctx, sid)
+        assert done == [True], "the redaction never ran during the metafield call"
+        assert counts == {"read": 2, "set": 1}
+        with database.session() as s:
+            got = {c.id: (c.birthday, c.redacted_at is not None)
+                   for c in s.scalars(select(Customer).where(Customer.id.in_(ids)))}
+        assert got == {ids[0]: (None, True), ids[1]: (date(2000, 4, 1), False)}
+    finally:
+        harness.stop()
+        wipe(database.engine)

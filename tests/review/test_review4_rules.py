@@ -20,7 +20,7 @@ from sqlalchemy import select
 from plugin import flow_settings
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.context import JobContext
-from plugin.flows import birthday, vip
+from plugin.flows import birthday, runner, vip
 from plugin.messaging import links
 from plugin.messaging.dispatch import dispatch_due
 from plugin.models import Customer, Message, Store, VipMember
@@ -30,6 +30,7 @@ from tests.conftest import TEST_SECRET_KEY, wipe
 from tests.jobs import factory as f
 from tests.messaging import seed
 from tests.messaging.conftest import IN_WINDOW
+from tests.review.test_marketplace_rules import DELIVERED, _answer, _rows, _shop
 from tests.shopify_sync_harness import make_harness
 
 BASE_URL = "https://aftercare.test"
@@ -254,3 +255,30 @@ def test_review4_a_birthday_read_during_a_redaction_is_not_written_back(database
     finally:
         harness.stop()
         wipe(database.engine)
+
+
+# == review gating through a ticket nobody resolves =============================================================
+
+@pytest.mark.xfail(strict=True, reason="review 4, not fixed (design question for the lead): a survey detractor's "
+                                       "ticket holds their review reminder for as long as it stays open, so an "
+                                       "unresolved ticket means a score decided who is asked (DESIGN §1 vs §4)")
+def test_review4_a_detractor_whose_ticket_is_never_resolved_is_still_asked(app, client, clock, smtp) -> None:
+    """Promoter and detractor differ only in the score they clicked. The merchant never resolves the detractor's
+    ticket: 30 days after the reminder was due the promoter has had it and the detractor never will."""
+    store_id, (promoter, detractor) = _shop(app, 2)
+    ctx = _ctx(app, smtp)
+    clock.set(DELIVERED + 7 * DAY)
+    runner.run_review_request(ctx, store_id)
+    assert dispatch_due(ctx).get("sent") == 2
+    clock.set(DELIVERED + 10 * DAY)
+    runner.run_survey(ctx, store_id)
+    assert dispatch_due(ctx).get("sent") == 2
+    surveys = {m.customer_id: m.id for m in _rows(app, flow="survey", step="main")}
+    _answer(client, clock, surveys[promoter], 10)
+    _answer(client, clock, surveys[detractor], 2)
+    for day in range(14, 45):
+        clock.set(DELIVERED + day * DAY)
+        runner.run_review_request(ctx, store_id)
+        dispatch_due(ctx)
+    reminded = {m.customer_id for m in _rows(app, flow="review_request", step="reminder")}
+    assert reminded == {promoter, detractor}

@@ -21,10 +21,10 @@ from plugin import flow_settings
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.context import JobContext
 from plugin.flows import birthday, runner, vip
-from plugin.messaging import links
+from plugin.messaging import inbound, links
 from plugin.messaging.dispatch import dispatch_due
 from plugin.models import Customer, Message, Store, VipMember
-from plugin.webhooks.compliance import redact_customer
+from plugin.webhooks.compliance import redact_customer, redact_shop
 from sandbox.smtp import SmtpSandbox
 from tests.conftest import TEST_SECRET_KEY, wipe
 from tests.jobs import factory as f
@@ -282,3 +282,47 @@ def test_review4_a_detractor_whose_ticket_is_never_resolved_is_still_asked(app, 
         dispatch_due(ctx)
     reminded = {m.customer_id for m in _rows(app, flow="review_request", step="reminder")}
     assert reminded == {promoter, detractor}
+
+
+# == an unsubscribe link whose message a shop/redact erased ====================================================
+
+@pytest.mark.parametrize("how", ["one_click", "confirm_page", "mailto"])
+def test_review4_unsubscribing_after_a_late_shop_redact_is_honoured(app, client, clock, smtp, how) -> None:
+    """The merchant reinstalled, then Shopify's late shop/redact erased the old install's messages. A customer
+    clicks unsubscribe in an email the old install sent: the link still works (not a 410), and the new install
+    never emails that address."""
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True, reinstalled_at=IN_WINDOW - 30 * DAY)
+        customer = seed.customer(s, store, 1)
+        seed.message(s, store, customer, flow="review_request", when=IN_WINDOW, order_row=seed.order(s, store,
+                                                                                                   customer, 1))
+        store_id = store.id
+    assert dispatch_due(_ctx(app, smtp)) == {"sent": 1}
+    (mail,) = smtp.messages
+    target = urlsplit(mail.message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0]).path
+    assert target.startswith("/u/")
+    with app.extensions["aftercare.db"].session() as s:
+        redact_shop(s, s.get(Store, store_id), seed.SHOP, IN_WINDOW + DAY)
+    with app.extensions["aftercare.db"].session() as s:
+        assert s.scalar(select(Message.id).limit(1)) is None, "the shop/redact kept the old messages"
+    clock.set(IN_WINDOW + 2 * DAY)
+    if how == "one_click":
+        assert client.post(target, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    elif how == "mailto":
+        raw = f"From: c1@example.com\r\nTo: leave@calm.example\r\nSubject: unsubscribe {target[3:]}\r\n\r\n".encode()
+        outcome = inbound.process(app.extensions["aftercare.db"], TEST_SECRET_KEY, clock, raw)
+        assert outcome.reply.startswith("250 2.0.0 Unsubscribed"), outcome.reply
+    else:
+        page = client.get(target)
+        assert page.status_code == 200 and "Calm Soaps" in page.get_data(as_text=True)
+        done = client.post(target, data={"confirm": "1"})
+        assert done.status_code == 200 and "You are unsubscribed" in done.get_data(as_text=True)
+    # The new install syncs the customer again and plans a request for a new order.
+    with app.extensions["aftercare.db"].session() as s:
+        store = s.get(Store, store_id)
+        again = seed.customer(s, store, 1)
+        seed.message(s, store, again, flow="review_request", when=clock.now(), order_row=seed.order(s, store, again, 2))
+    smtp.clear()
+    assert dispatch_due(_ctx(app, smtp)) == {"skipped": 1, "skipped:suppressed": 1}
+    assert smtp.messages == []

@@ -226,6 +226,21 @@ def erase_customer_fields(customer: Customer, now: datetime) -> None:
     customer.redacted_at = now
 
 
+def _erase_ticket_alerts(session: Session, store_id: int, tickets: dict[int, str | None]) -> None:
+    """Take a redacted customer's words out of the merchant's alerts about their tickets ({ticket id: subject}).
+
+    The alerts name no customer (they go to the merchant), so the message match of a redaction misses them; their
+    payload keeps the ticket's subject. An alert not sent yet renders from the erased ticket instead.
+    """
+    for alert in session.scalars(select(Message).where(Message.store_id == store_id,
+                                                       Message.ticket_id.in_(list(tickets)),
+                                                       Message.customer_id.is_(None))):
+        words = tickets.get(alert.ticket_id) or ""
+        alert.payload = {k: v for k, v in (alert.payload or {}).items() if k not in ("ticket_subject", "customer_id")}
+        if words and alert.subject and words in alert.subject:
+            alert.subject = None
+
+
 def _redact_in_store(session: Session, store: Store, external_id: str | None, email: str | None,
                      order_ids: list[str], now: datetime, current_event_id: int | None) -> dict[str, Any]:
     customer = _find_customer(session, store.id, external_id, email)
@@ -259,9 +274,11 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
         counts["cancellation_answers"] = session.execute(
             update(CancellationAnswer).where(CancellationAnswer.store_id == store.id,
                                              CancellationAnswer.customer_id == cid).values(comment=None)).rowcount
-        ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.store_id == store.id,
-                                                                  Ticket.customer_id == cid)))
+        tickets = dict(session.execute(select(Ticket.id, Ticket.subject).where(Ticket.store_id == store.id,
+                                                                               Ticket.customer_id == cid)).all())
+        ticket_ids = list(tickets)
         if ticket_ids:
+            _erase_ticket_alerts(session, store.id, tickets)
             session.execute(update(Ticket).where(Ticket.id.in_(ticket_ids)).values(subject="", resolution=None))
             session.execute(update(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids))
                             .values(body="[redacted]"))

@@ -24,6 +24,7 @@ from plugin.flows import birthday, runner, vip
 from plugin.messaging import inbound, links
 from plugin.messaging.dispatch import dispatch_due
 from plugin.models import Customer, Message, Store, VipMember
+from plugin.tickets import open_ticket
 from plugin.webhooks.compliance import redact_customer, redact_shop
 from sandbox.smtp import SmtpSandbox
 from tests.conftest import TEST_SECRET_KEY, wipe
@@ -326,3 +327,38 @@ def test_review4_unsubscribing_after_a_late_shop_redact_is_honoured(app, client,
     smtp.clear()
     assert dispatch_due(_ctx(app, smtp)) == {"skipped": 1, "skipped:suppressed": 1}
     assert smtp.messages == []
+
+
+# == customers/redact and the merchant's ticket alerts about them =================================================
+
+def test_review4_redaction_erases_the_customers_words_from_ticket_alerts(app, client, clock, smtp) -> None:
+    """A detractor's words open a severity-1 ticket; its urgent alert (to the merchant) and, hours later, its SLA
+    alert are written with the ticket's subject in their payload. customers/redact erases the customer's words
+    from every row, the alert rows included, and an alert still due goes out without them."""
+    words = "counterfeit soap gave me a rash, Kim Quetzal-Hernandez"
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        customer = seed.customer(s, store, 1, external_id="1001")
+        order = seed.order(s, store, customer, 1)
+        open_ticket(s, app.config["AFTERCARE"], store_id=store.id, source="survey", severity=1,
+                    subject=f"NPS 1: {words}", now=IN_WINDOW, customer_id=customer.id, order_id=order.id)
+        store_id = store.id
+    ctx = _ctx(app, smtp)
+    runner.run_ticket_alert(ctx, store_id)
+    assert dispatch_due(ctx).get("sent") == 1  # the urgent alert, to the merchant
+    clock.set(IN_WINDOW + timedelta(hours=2))  # the 1-hour SLA has passed: the SLA alert is written
+    runner.run_ticket_alert(ctx, store_id)
+    with app.extensions["aftercare.db"].session() as s:
+        assert s.scalar(select(Message.status).where(Message.step == "main", Message.flow == "ticket_alert")) \
+            == "scheduled"
+    _redact(app.extensions["aftercare.db"], store_id, "1001", "c1@example.com")
+    with app.extensions["aftercare.db"].session() as s:
+        kept = [(m.step, m.subject, m.payload) for m in s.scalars(select(Message).order_by(Message.id))]
+    assert kept and all("Quetzal" not in repr(row) for row in kept), kept
+    smtp.clear()
+    clock.set(IN_WINDOW + timedelta(days=1))  # inside the merchant's send window
+    assert dispatch_due(ctx) == {"sent": 1}  # the SLA alert still reaches the merchant
+    (alert,) = smtp.messages
+    assert alert.message["To"] == "owner@calmsoaps.example"
+    assert "Quetzal" not in alert.raw.decode("utf-8", "replace")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -292,6 +293,14 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
             ComplianceRequest.store_id == store.id, ComplianceRequest.kind == "customers/data_request",
             ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))
     if message_match:
+        if email:
+            # A refusal kept as the message's error quotes the address ("550 5.1.1 <kim@...>: User unknown").
+            quoted = re.compile(re.escape(email.strip()), re.IGNORECASE)
+            for message_id, error in session.execute(select(Message.id, Message.last_error).where(
+                    Message.store_id == store.id, or_(*message_match), Message.last_error.is_not(None))).all():
+                if quoted.search(error):
+                    session.execute(update(Message).where(Message.id == message_id)
+                                    .values(last_error=quoted.sub("[redacted]", error)))
         base = update(Message).where(Message.store_id == store.id, or_(*message_match))
         session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
                                                             skip_reason=REDACTED_SKIP_REASON, updated_at=now))

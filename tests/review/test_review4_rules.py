@@ -362,3 +362,25 @@ def test_review4_redaction_erases_the_customers_words_from_ticket_alerts(app, cl
     (alert,) = smtp.messages
     assert alert.message["To"] == "owner@calmsoaps.example"
     assert "Quetzal" not in alert.raw.decode("utf-8", "replace")
+
+
+# == customers/redact and the errors kept on their messages ======================================================
+
+@pytest.mark.parametrize("permanent", [False, True])
+def test_review4_redaction_erases_the_address_from_send_errors(app, clock, smtp, permanent) -> None:
+    """The customer's mail server refused the address (a 451 retried later, or a 550 bounce): the error kept on
+    the message quotes the address. customers/redact erases it there too."""
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        customer = seed.customer(s, store, 1, external_id="1001", email="kim.quetzal@example.com")
+        message = seed.message(s, store, customer, when=IN_WINDOW, order_row=seed.order(s, store, customer, 1))
+        store_id, message_id = store.id, message.id
+    smtp.reject("kim.quetzal@example.com", permanent=permanent)
+    dispatch_due(_ctx(app, smtp))
+    with app.extensions["aftercare.db"].session() as s:
+        assert "kim.quetzal@example.com" in (s.get(Message, message_id).last_error or "")
+    _redact(app.extensions["aftercare.db"], store_id, "1001", "kim.quetzal@example.com")
+    with app.extensions["aftercare.db"].session() as s:
+        row = s.get(Message, message_id)
+        assert "quetzal" not in repr((row.last_error, row.to_address, row.subject, row.payload)).lower()

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -77,8 +77,9 @@ def _find_customer(session: Session, store_id: int, external_id: str | None, ema
         if found is not None:
             return found
     if email:
+        # Equality, not ILIKE: "_" and "%" are characters of an address, and a pattern would find someone else.
         return session.scalar(select(Customer).where(Customer.store_id == store_id,
-                                                     Customer.email.ilike(email.strip())).limit(1))
+                                                     func.lower(Customer.email) == email.strip().lower()).limit(1))
     return None
 
 
@@ -261,7 +262,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
         # The hashed suppression above covers every email kind, so the plain-address opt-out of one kind goes.
         session.execute(delete(DeliveryOptOut).where(DeliveryOptOut.store_id == store.id,
                                                      DeliveryOptOut.email == email.strip().lower()))
-    message_match = [Message.to_address.ilike(email.strip())] if email else []
+    message_match = [func.lower(Message.to_address) == email.strip().lower()] if email else []
     if customer is not None:
         cid = customer.id
         erase_customer_fields(customer, now)

@@ -24,6 +24,7 @@ from plugin.flows import birthday, runner, vip
 from plugin.messaging import inbound, links
 from plugin.messaging.dispatch import dispatch_due
 from plugin.models import Customer, Message, Store, VipMember
+from plugin.secrets_store import set_credential
 from plugin.tickets import open_ticket
 from plugin.webhooks.compliance import redact_customer, redact_shop
 from sandbox.smtp import SmtpSandbox
@@ -31,7 +32,7 @@ from tests.conftest import TEST_SECRET_KEY, wipe
 from tests.jobs import factory as f
 from tests.messaging import seed
 from tests.messaging.conftest import IN_WINDOW
-from tests.review.test_marketplace_rules import DELIVERED, _answer, _rows, _shop
+from tests.review.test_marketplace_rules import DELIVERED, _admin, _answer, _rows, _shop
 from tests.shopify_sync_harness import make_harness
 
 BASE_URL = "https://aftercare.test"
@@ -384,3 +385,52 @@ def test_review4_redaction_erases_the_address_from_send_errors(app, clock, smtp,
     with app.extensions["aftercare.db"].session() as s:
         row = s.get(Message, message_id)
         assert "quetzal" not in repr((row.last_error, row.to_address, row.subject, row.payload)).lower()
+
+
+# == a redaction by e-mail address: "_" and "%" are characters of an address, not wildcards ========================
+
+def _two_lookalikes(app: Flask) -> tuple[int, dict[str, tuple[int, int]]]:
+    """john@ and jo_n@-like customers (the "_" of one matches any character in a LIKE pattern), each with a request."""
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        seed.customer(s, store, 9, external_id="1009")  # keeps the store's customer ids apart from the order numbers
+        made = {}
+        for n, email in ((1, "john@example.com"), (2, "a_b@example.com"), (3, "axb@example.com")):
+            customer = seed.customer(s, store, n, external_id=str(1000 + n), email=email)
+            made[email] = (customer.id, seed.message(s, store, customer, when=IN_WINDOW + DAY,
+                                                     order_row=seed.order(s, store, customer, n)).id)
+        return store.id, made
+
+
+def _untouched(app: Flask, customer_id: int, message_id: int, email: str) -> None:
+    with app.extensions["aftercare.db"].session() as s:
+        customer, message = s.get(Customer, customer_id), s.get(Message, message_id)
+        assert (customer.email, customer.redacted_at) == (email, None)
+        assert (message.status, message.to_address) == ("scheduled", email)
+
+
+def test_review4_a_redaction_by_address_never_erases_a_lookalike_customer(app, clock) -> None:
+    """customers/redact for an address with "_" (its customer not stored yet, or stored): the customer whose address
+    differs in that one character keeps their data and their planned email."""
+    clock.set(IN_WINDOW)
+    store_id, made = _two_lookalikes(app)
+    database = app.extensions["aftercare.db"]
+    _redact(database, store_id, "4242", "jo_n@example.com")  # not stored: found by address, if at all
+    _untouched(app, *made["john@example.com"], "john@example.com")
+    _redact(database, store_id, "1002", "a_b@example.com")  # stored: a_b's own messages go, axb's stay
+    _untouched(app, *made["axb@example.com"], "axb@example.com")
+    with database.session() as s:
+        assert s.get(Customer, made["a_b@example.com"][0]).redacted_at is not None
+        assert s.get(Message, made["a_b@example.com"][1]).status == "cancelled"
+
+
+def test_review4_the_admins_erase_by_address_never_erases_a_lookalike_customer(app, client, clock) -> None:
+    """The merchant types an address with "_" into Settings → erase a customer: nobody else is erased."""
+    clock.set(IN_WINDOW)
+    store_id, made = _two_lookalikes(app)
+    with app.extensions["aftercare.db"].session() as s:
+        set_credential(s.get(Store, store_id), app.extensions["aftercare.vault"], "access_token_enc", "shpat_review4")
+    answer = _admin(client, app, clock, "/admin/settings/delete-customer", {"email": "jo_n@example.com",
+                                                                             "confirm": "erase"})
+    assert answer.status_code == 400 and "No customer with this email address" in answer.get_data(as_text=True)
+    _untouched(app, *made["john@example.com"], "john@example.com")

@@ -175,7 +175,9 @@ def _mentions(payload: Any, email: str | None, external_id: str | None) -> bool:
     if not payload:
         return False
     text = json.dumps(payload, ensure_ascii=False).lower()
-    if email and email.strip().lower() in text:
+    # The whole address, not a substring: erasing ohn@example.com must not drop john@example.com's pending body.
+    if email and re.search(r"(?<![a-z0-9._%+\-])" + re.escape(email.strip().lower()) + r"(?![a-z0-9.\-]*[a-z0-9])",
+                           text):
         return True
     if external_id and isinstance(payload, dict):
         customer = payload.get("customer") or {}

@@ -23,7 +23,7 @@ from plugin.context import JobContext
 from plugin.flows import birthday, runner, vip
 from plugin.messaging import inbound, links
 from plugin.messaging.dispatch import dispatch_due
-from plugin.models import Customer, Message, Store, VipMember
+from plugin.models import Customer, Message, Store, VipMember, WebhookEvent
 from plugin.secrets_store import set_credential
 from plugin.tickets import open_ticket
 from plugin.webhooks.compliance import redact_customer, redact_shop
@@ -434,3 +434,21 @@ def test_review4_the_admins_erase_by_address_never_erases_a_lookalike_customer(a
                                                                              "confirm": "erase"})
     assert answer.status_code == 400 and "No customer with this email address" in answer.get_data(as_text=True)
     _untouched(app, *made["john@example.com"], "john@example.com")
+
+
+def test_review4_a_redaction_keeps_the_pending_webhooks_of_a_longer_address(app, clock) -> None:
+    """customers/redact for ohn@example.com erases the stored webhook bodies that mention that address, not the
+    pending order webhook of john@example.com (whose address merely ends with it)."""
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        seed.customer(s, store, 2, external_id="1002", email="ohn@example.com")
+        for n, email in ((1, "john@example.com"), (2, "ohn@example.com")):
+            s.add(WebhookEvent(store_id=store.id, shop_domain=seed.SHOP, webhook_id=f"wh-{n}", topic="orders/create",
+                               received_at=IN_WINDOW, payload={"id": 7000 + n, "email": email,
+                                                               "note": f"call {email} before noon"}))
+        store_id = store.id
+    _redact(app.extensions["aftercare.db"], store_id, "1002", "ohn@example.com")
+    with app.extensions["aftercare.db"].session() as s:
+        kept = {e.webhook_id: (e.payload is not None, e.processed_at is None) for e in s.scalars(select(WebhookEvent))}
+    assert kept == {"wh-1": (True, True), "wh-2": (False, False)}

@@ -17,14 +17,16 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from connectors.records import CustomerRecord, OrderRecord
 from plugin import flow_settings
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.context import JobContext
 from plugin.flows import birthday, runner, vip
 from plugin.messaging import inbound, links
 from plugin.messaging.dispatch import dispatch_due
-from plugin.models import Customer, Message, Store, VipMember, WebhookEvent
+from plugin.models import Customer, Message, Order, Store, VipMember, WebhookEvent
 from plugin.secrets_store import set_credential
+from plugin.sync.orders import upsert_orders
 from plugin.tickets import open_ticket
 from plugin.webhooks.compliance import redact_customer, redact_shop
 from sandbox.smtp import SmtpSandbox
@@ -452,3 +454,29 @@ def test_review4_a_redaction_keeps_the_pending_webhooks_of_a_longer_address(app,
     with app.extensions["aftercare.db"].session() as s:
         kept = {e.webhook_id: (e.payload is not None, e.processed_at is None) for e in s.scalars(select(WebhookEvent))}
     assert kept == {"wh-1": (True, True), "wh-2": (False, False)}
+
+
+# == customers/redact and a later copy of the customer's order ===================================================
+
+def test_review4_a_later_copy_of_a_redacted_customers_order_brings_no_tags_back(database) -> None:
+    """customers/redact clears the tags of the customer's orders (they can name the person); the next copy of such
+    an order (a page, a bulk file, a webhook) keeps them cleared, while another customer's order keeps its tags."""
+    def copy(n: int, customer: str, at) -> OrderRecord:
+        return OrderRecord(external_id=f"o{n}", created_at=IN_WINDOW - 5 * DAY, updated_at=at, currency="EUR",
+                           total_price=Decimal("25"), customer=CustomerRecord(external_id=customer,
+                                                                              email=f"{customer}@example.com"),
+                           tags=("gift for Kim Quetzal", "vip"))
+
+    try:
+        with database.session() as s:
+            store = seed.store(s)
+            store_id = store.id
+            upsert_orders(s, store_id, [copy(1, "501", IN_WINDOW - 5 * DAY), copy(2, "502", IN_WINDOW - 5 * DAY)])
+        _redact(database, store_id, "501", "501@example.com")
+        with database.session() as s:
+            upsert_orders(s, store_id, [copy(1, "501", IN_WINDOW), copy(2, "502", IN_WINDOW)])
+        with database.session() as s:
+            tags = {o.external_id: list(o.tags) for o in s.scalars(select(Order).where(Order.store_id == store_id))}
+        assert tags == {"o1": [], "o2": ["gift for Kim Quetzal", "vip"]}
+    finally:
+        wipe(database.engine)

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import Response, abort, request, stream_with_context
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors.amazon import marketplaces
 from connectors.amazon.client import Credentials, SpApiSession
@@ -268,7 +268,7 @@ def delete_by_email() -> Any:
     erased = 0
     for store in context.stores:
         customer = session.scalar(select(Customer).where(Customer.store_id == store.id,
-                                                         Customer.email.ilike(email)).limit(1))
+                                                         func.lower(Customer.email) == email.lower()).limit(1))
         if customer is None:
             continue
         redact_customer(session, store, store.external_id,

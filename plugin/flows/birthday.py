@@ -171,7 +171,9 @@ def read_metafields(ctx: JobContext, store_id: int) -> dict[str, int]:
                 birthday = parse_birthday(found[ext][1]) if ext in found else None
                 if birthday is not None:
                     counts["set"] += session.execute(
+                        # Not redacted meanwhile: customers/redact may land while the page's call is in flight.
                         update(Customer).where(Customer.id == cid, Customer.birthday_changed_at.is_(None),
+                                               Customer.redacted_at.is_(None),
                                                or_(Customer.birthday.is_(None), Customer.birthday != birthday))
                         .values(birthday=birthday)).rowcount or 0
             counts["read"] += len(page)

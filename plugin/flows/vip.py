@@ -32,6 +32,7 @@ from plugin.context import JobContext
 from plugin.flows.audience import contact_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.marketplaces import shopify_client
+from plugin.messaging import handover
 from plugin.messaging.outbox import message_row
 from plugin.models import Customer, CustomerMetrics, Message, Store, VipMember
 
@@ -45,8 +46,10 @@ WELCOME_WINDOW_DAYS = 7
 
 def refresh_members(session: Session, store_id: int, now: Any, tag: str) -> dict[str, int]:
     """Bring ``vip_member`` in line with the segment: who entered, who left; return both counts."""
-    vip = select(CustomerMetrics.customer_id).where(CustomerMetrics.store_id == store_id,
-                                                    CustomerMetrics.segment == SEGMENT)
+    # A redacted customer's metrics row may still say VIP until the next refresh: they are never a member.
+    vip = (select(CustomerMetrics.customer_id).join(Customer, Customer.id == CustomerMetrics.customer_id)
+           .where(CustomerMetrics.store_id == store_id, CustomerMetrics.segment == SEGMENT,
+                  Customer.redacted_at.is_(None)))
     left = session.execute(
         update(VipMember).where(VipMember.store_id == store_id, VipMember.left_at.is_(None),
                                 VipMember.customer_id.not_in(vip))
@@ -74,6 +77,20 @@ def _tag_work(session: Session, store_id: int) -> list[tuple[int, str, str, bool
     return [(cid, ext, tag or "", left_at is None) for cid, ext, tag, left_at in rows]
 
 
+def _may_tag(session: Session, store_id: int, customer_id: int) -> bool | None:
+    """Say, just before one tag call, whether it may still go: None once the store is uninstalled (stop the batch),
+    False when the customer was redacted (or deleted) since the batch was read, else True.
+
+    Read under the customer's hand-over lock, which customers/redact takes: a redaction in progress is waited for.
+    """
+    store = session.get(Store, store_id)
+    if store is None or not store.is_sending_allowed:
+        return None
+    handover.lock_recipients(session, store_id, [customer_id])
+    return session.scalar(select(Customer.id).where(Customer.id == customer_id, Customer.redacted_at.is_(None))
+                          ) is not None
+
+
 def push_tags(ctx: JobContext, store_id: int, limit: int = 500) -> dict[str, int]:
     """Add or remove the VIP tag in Shopify for up to ``limit`` members whose tag is out of line; return counts."""
     counts = {"tags_added": 0, "tags_removed": 0, "tag_errors": 0}
@@ -83,6 +100,12 @@ def push_tags(ctx: JobContext, store_id: int, limit: int = 500) -> dict[str, int
         return counts
     client = shopify_client(ctx, store_id)
     for customer_id, external_id, tag, add in work:
+        with ctx.database.session() as session:
+            allowed = _may_tag(session, store_id, customer_id)
+        if allowed is None:
+            break
+        if not allowed:
+            continue
         error = None
         try:
             (add_customer_tags if add else remove_customer_tags)(client, external_id, [tag])
@@ -116,7 +139,8 @@ def due_welcomes(run: FlowRun) -> Rows:
     query = (select(VipMember.customer_id, Customer.email, Customer.locale)
              .join(Customer, Customer.id == VipMember.customer_id)
              .where(VipMember.store_id == store.id, VipMember.left_at.is_(None),
-                    VipMember.entered_at > run.now - timedelta(days=WELCOME_WINDOW_DAYS), ~welcomed)
+                    VipMember.entered_at > run.now - timedelta(days=WELCOME_WINDOW_DAYS), ~welcomed,
+                    Customer.redacted_at.is_(None))
              .order_by(VipMember.customer_id))
     rows = []
     for customer_id, email, locale in run.session.execute(query):

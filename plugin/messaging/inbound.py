@@ -28,8 +28,9 @@ from base.clock import Clock
 from base.smtp_listener import AnyPortController
 from plugin.db import Database
 from plugin.messaging import bounces, links
+from plugin.messaging.suppression import suppress
 from plugin.messaging.withdrawals import unsubscribe_address
-from plugin.models import Customer, Message
+from plugin.models import Customer, Message, Store
 
 log = logging.getLogger("aftercare.messaging.inbound")
 
@@ -64,7 +65,12 @@ def process(database: Database, secret_key: str, clock: Clock, raw: bytes) -> Ou
     with database.session() as session:
         message = session.get(Message, payload["m"])
         if message is None:
-            return Outcome("550 5.7.0 This unsubscribe request refers to an email we no longer hold")
+            # A shop/redact after a reinstall erased it; the token still names the store and the address's digest.
+            store = session.get(Store, payload["st"]) if isinstance(payload.get("st"), int) else None
+            if store is None or not payload.get("a"):
+                return Outcome("550 5.7.0 This unsubscribe request refers to an email we no longer hold")
+            suppress(session, store.id, str(payload["a"]), "unsubscribe", detail="mailto, erased message", now=now)
+            return Outcome("250 2.0.0 Unsubscribed", message_id=payload["m"])
         address = message.to_address
         if not address and message.customer_id:
             customer = session.get(Customer, message.customer_id)

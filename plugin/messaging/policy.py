@@ -12,6 +12,7 @@ slot (it stays ``scheduled``); the others skip it for good.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -43,6 +44,16 @@ ORDER_FLOWS = frozenset({"review_request", "survey", "first_order"})
 COMPLAINT_RECHECK = timedelta(hours=6)
 # First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
 CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"
+
+
+# The relay address Amazon gives a buyer (…@marketplace.amazon.com, .co.uk, .de, .co.jp ...): Shopify orders that
+# Amazon's sales channel or a marketplace connector imports carry it, and Amazon buyers get no email from us.
+AMAZON_RELAY = re.compile(r"@marketplace\.amazon\.[a-z]{2,3}(\.[a-z]{2})?$", re.IGNORECASE)
+
+
+def is_amazon_relay(address: str) -> bool:
+    """Say whether an email address is an Amazon buyer's relay address."""
+    return AMAZON_RELAY.search(address.strip()) is not None
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,9 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         return _skip("no_contact_access")
     if not address:
         return _skip("no_address")
+    if is_amazon_relay(address):
+        # An order Amazon's sales channel put into the Shopify store: its buyer is an Amazon buyer (DESIGN §1).
+        return _skip("channel_not_allowed")
     if message.marketing and not (customer is not None and customer.marketing_consent):
         return _skip("no_consent")
     if is_suppressed(session, store.id, address):

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.messaging import handover, outbox
+from plugin.messaging.policy import DELIVERY_FLOWS
 from plugin.messaging.reasons import BOUNCED, COMPLAINED
 from plugin.messaging.suppression import normalize, suppress, turn_off_delivery_updates
 from plugin.models import Customer, Message
@@ -159,5 +160,6 @@ def stop_delivery_updates(session: Session, store_id: int, email: str, now: date
     handover.lock_recipients(session, store_id, holders, {address})
     turn_off_delivery_updates(session, store_id, address, now)
     to_them = or_(func.lower(Message.to_address) == address, Message.customer_id.in_(sorted(holders)))
+    # Every delivery message the switch covers (the send policy's DELIVERY_FLOWS), "we're on it" notices included.
     return outbox.cancel(session, store_id, DELIVERY_UPDATES_OFF, now, Message.channel == "email",
-                         Message.flow == "delivery_update", to_them)
+                         Message.flow.in_(sorted(DELIVERY_FLOWS)), to_them)

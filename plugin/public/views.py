@@ -26,6 +26,7 @@ from plugin.db import get_session
 from plugin.flows import cancellation
 from plugin.flows.survey import record_answer
 from plugin.messaging import links, locales, templates
+from plugin.messaging.suppression import suppress
 from plugin.messaging.withdrawals import stop_delivery_updates, unsubscribe_address
 from plugin.models import (
     CANCELLATION_ANSWERS,
@@ -88,6 +89,10 @@ def _page(message: Message, template: str, status: int = 200, **values: Any) -> 
     customer = session.get(Customer, message.customer_id) if message.customer_id else None
     locale = locales.choose(message.locale or (customer.locale if customer else None),
                             store.primary_locale if store else None)
+    return _render(store, locale, template, status, **values)
+
+
+def _render(store: Store | None, locale: str, template: str, status: int = 200, **values: Any) -> Response:
     ui = templates.ui_strings(locale)
     body = render_template(template, locale=locale, dir=locales.direction(locale), ui=ui,
                            store_name=store.name if store else "", **values)
@@ -238,9 +243,34 @@ def _address(message: Message) -> str | None:
     return customer.email if customer else None
 
 
+def _erased(token: str) -> tuple[Store, str] | None:
+    """Return the store and address digest of a genuine unsubscribe link whose message is gone, else None.
+
+    A shop/redact after a reinstall erases the old install's messages (plugin.webhooks.compliance) while their
+    emails are still in inboxes; the link carries the store and the address's SHA-256 so the unsubscribe holds.
+    """
+    try:
+        payload = links.read_token(get_config().secrets.secret_key, get_clock(), "unsubscribe", token)
+    except (links.LinkExpired, links.LinkInvalid):
+        return None
+    session = get_session()
+    if not payload.get("a") or not isinstance(payload.get("st"), int) or session.get(Message, payload["m"]):
+        return None
+    store = session.get(Store, payload["st"])
+    return (store, str(payload["a"])) if store is not None else None
+
+
+def _erased_page(store: Store, token: str, done: bool) -> Response:
+    return _render(store, locales.choose(None, store.primary_locale), "public/unsubscribe.html", token=token,
+                   email="", done=done, delivery=False)
+
+
 @bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> Response:
     """Show the confirmation page (a GET never unsubscribes: scanners follow links)."""
+    erased = _erased(token)
+    if erased is not None:
+        return _erased_page(erased[0], token, done=False)
     _payload, message = _load("unsubscribe", token)
     return _page(message, "public/unsubscribe.html", token=token, email=_address(message) or "", done=False,
                  delivery=message.flow == "delivery_update")
@@ -249,6 +279,16 @@ def unsubscribe_page(token: str) -> Response:
 @bp.post("/u/<token>")
 def unsubscribe(token: str) -> Response:
     """Unsubscribe at once (RFC 8058 one-click POST or the confirm button); cancel what must not leave now."""
+    erased = _erased(token)
+    if erased is not None:
+        store, hashed = erased
+        # The address itself is erased: its digest goes on the list, which every send checks (is_suppressed).
+        suppress(get_session(), store.id, hashed, "unsubscribe", detail="link of a message erased by shop/redact",
+                 now=get_clock().now())
+        log.info("unsubscribed through an erased message's link", extra={"store_id": store.id})
+        if request.form.get("List-Unsubscribe") == "One-Click":
+            return make_response("", 200)
+        return _erased_page(store, token, done=True)
     _payload, message = _load("unsubscribe", token)
     address = _address(message)
     if address:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from connectors import delivery
 from connectors.records import FulfillmentEventRecord, FulfillmentRecord, OrderRecord
-from plugin.models import DeletedRecord, Order
+from plugin.models import Customer, DeletedRecord, Order
 from plugin.sync import parcels
 from plugin.sync.orders_generic import upsert_orders_generic
 from plugin.sync.orders_staged import upsert_orders_staged
@@ -61,6 +61,10 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
     # per batch (that lookup cost a backfill 5 %).
     tombstones = session.scalar(select(DeletedRecord.external_id).where(
         DeletedRecord.store_id == store_id, DeletedRecord.kind == "order").limit(1)) is not None
+    # A redacted customer's orders keep no tags (customers/redact erased them: they can name the person), whatever
+    # copy comes later. One probe for the store, as for tombstones: most stores have no redacted customer.
+    redacted = session.scalar(select(Customer.id).where(Customer.store_id == store_id,
+                                                        Customer.redacted_at.is_not(None)).limit(1)) is not None
     for batch in chunked(records, batch_size):
         batch = list({r.external_id: r for r in batch}.values())
         totals["seen"] += len(batch)
@@ -76,6 +80,12 @@ def upsert_orders(session: Session, store_id: int, records: Iterable[OrderRecord
             upsert_orders_staged(session, store_id, batch, totals)
         else:
             upsert_orders_generic(session, store_id, batch, totals)
+        if redacted:
+            session.execute(update(Order).where(
+                Order.store_id == store_id, Order.external_id.in_([r.external_id for r in batch]),
+                Order.customer_id.in_(select(Customer.id).where(Customer.store_id == store_id,
+                                                                Customer.redacted_at.is_not(None))))
+                .values(tags=[]).execution_options(synchronize_session=False))
         changed = _write_parcels(session, store_id, batch)
         if changed:
             totals["parcels"] = totals.get("parcels", 0) + changed

@@ -14,6 +14,8 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from connectors.records import ReviewRecord
+from plugin.messaging.suppression import digest, normalize
+from plugin.models import Suppression
 from plugin.sync.sql import (
     CUSTOMERS,
     IN_CHUNK,
@@ -52,6 +54,7 @@ def upsert_reviews(session: Session, store_id: int, records: Iterable[ReviewReco
         customers = _customers_by_email(session, store_id, (r.reviewer_email for r in batch if r.reviewer_email))
         customers_by_id = ids_by_external(session, CUSTOMERS, store_id, (r.reviewer_external_id for r in batch
                                                                           if r.reviewer_external_id))
+        erased = _redacted_reviewers(session, store_id, batch)
         keys = [(r.source, r.external_id) for r in batch]
         known: set[tuple[str, str]] = set()
         for part in chunked(keys, IN_CHUNK):
@@ -63,14 +66,39 @@ def upsert_reviews(session: Session, store_id: int, records: Iterable[ReviewReco
             "product_id": _review_product(r, products, by_handle),
             "order_id": orders.get(r.order_external_id) if r.order_external_id else None,
             "customer_id": _review_customer(r, customers_by_id, customers),
-            "rating": r.rating, "title": r.title, "body": r.body, "language": r.language,
-            "reviewer_name": r.reviewer_name, "created_at_remote": r.created_at,
+            "rating": r.rating, "created_at_remote": r.created_at, "language": r.language,
+            # A reviewer Shopify asked us to redact: the review app's copy never brings their words back.
+            **({"title": None, "body": None, "reviewer_name": None} if _erased(r, erased)
+               else {"title": r.title, "body": r.body, "reviewer_name": r.reviewer_name}),
         } for r in batch]
         _infer_review_orders(session, store_id, rows)
         written = upsert(session, REVIEWS, rows, keys=("store_id", "source", "external_id"), update=REVIEW_FIELDS,
                           returning=("id", "source", "external_id"))
         new_ids.extend(row[0] for row in written if (row[1], row[2]) not in known)
     return new_ids
+
+
+def _redacted_reviewers(session: Session, store_id: int, batch: list[ReviewRecord]) -> set[str]:
+    """Return the reviewer ids and lower-cased e-mails of the batch whose customer was redacted (customers/redact).
+
+    By id: the redacted customer row keeps its external id. By e-mail: the redaction left the address's digest on
+    the suppression list (the address itself is gone).
+    """
+    ids = sorted({r.reviewer_external_id for r in batch if r.reviewer_external_id})
+    found: set[str] = set()
+    for part in chunked(ids, IN_CHUNK):
+        found.update(session.scalars(select(CUSTOMERS.c.external_id).where(
+            CUSTOMERS.c.store_id == store_id, CUSTOMERS.c.external_id.in_(part), CUSTOMERS.c.redacted_at.is_not(None))))
+    digests = {digest(r.reviewer_email): normalize(r.reviewer_email) for r in batch if r.reviewer_email}
+    for part in chunked(sorted(digests), IN_CHUNK):
+        found.update(digests[d] for d in session.scalars(select(Suppression.email).where(
+            Suppression.store_id == store_id, Suppression.reason == "redact", Suppression.email.in_(part))))
+    return found
+
+
+def _erased(record: ReviewRecord, erased: set[str]) -> bool:
+    return bool((record.reviewer_external_id and record.reviewer_external_id in erased)
+                or (record.reviewer_email and normalize(record.reviewer_email) in erased))
 
 
 def _infer_review_orders(session: Session, store_id: int, rows: list[dict[str, Any]]) -> None:

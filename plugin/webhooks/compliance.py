@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ from plugin.models import (
     SurveyResponse,
     Ticket,
     TicketNote,
+    VipMember,
     WebhookEvent,
 )
 from plugin.sync import orders as sync_orders
@@ -75,8 +77,9 @@ def _find_customer(session: Session, store_id: int, external_id: str | None, ema
         if found is not None:
             return found
     if email:
+        # Equality, not ILIKE: "_" and "%" are characters of an address, and a pattern would find someone else.
         return session.scalar(select(Customer).where(Customer.store_id == store_id,
-                                                     Customer.email.ilike(email.strip())).limit(1))
+                                                     func.lower(Customer.email) == email.strip().lower()).limit(1))
     return None
 
 
@@ -172,7 +175,9 @@ def _mentions(payload: Any, email: str | None, external_id: str | None) -> bool:
     if not payload:
         return False
     text = json.dumps(payload, ensure_ascii=False).lower()
-    if email and email.strip().lower() in text:
+    # The whole address, not a substring: erasing ohn@example.com must not drop john@example.com's pending body.
+    if email and re.search(r"(?<![a-z0-9._%+\-])" + re.escape(email.strip().lower()) + r"(?![a-z0-9.\-]*[a-z0-9])",
+                           text):
         return True
     if external_id and isinstance(payload, dict):
         customer = payload.get("customer") or {}
@@ -225,6 +230,21 @@ def erase_customer_fields(customer: Customer, now: datetime) -> None:
     customer.redacted_at = now
 
 
+def _erase_ticket_alerts(session: Session, store_id: int, tickets: dict[int, str | None]) -> None:
+    """Take a redacted customer's words out of the merchant's alerts about their tickets ({ticket id: subject}).
+
+    The alerts name no customer (they go to the merchant), so the message match of a redaction misses them; their
+    payload keeps the ticket's subject. An alert not sent yet renders from the erased ticket instead.
+    """
+    for alert in session.scalars(select(Message).where(Message.store_id == store_id,
+                                                       Message.ticket_id.in_(list(tickets)),
+                                                       Message.customer_id.is_(None))):
+        words = tickets.get(alert.ticket_id) or ""
+        alert.payload = {k: v for k, v in (alert.payload or {}).items() if k not in ("ticket_subject", "customer_id")}
+        if words and alert.subject and words in alert.subject:
+            alert.subject = None
+
+
 def _redact_in_store(session: Session, store: Store, external_id: str | None, email: str | None,
                      order_ids: list[str], now: datetime, current_event_id: int | None) -> dict[str, Any]:
     customer = _find_customer(session, store.id, external_id, email)
@@ -244,7 +264,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
         # The hashed suppression above covers every email kind, so the plain-address opt-out of one kind goes.
         session.execute(delete(DeliveryOptOut).where(DeliveryOptOut.store_id == store.id,
                                                      DeliveryOptOut.email == email.strip().lower()))
-    message_match = [Message.to_address.ilike(email.strip())] if email else []
+    message_match = [func.lower(Message.to_address) == email.strip().lower()] if email else []
     if customer is not None:
         cid = customer.id
         erase_customer_fields(customer, now)
@@ -258,19 +278,32 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
         counts["cancellation_answers"] = session.execute(
             update(CancellationAnswer).where(CancellationAnswer.store_id == store.id,
                                              CancellationAnswer.customer_id == cid).values(comment=None)).rowcount
-        ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.store_id == store.id,
-                                                                  Ticket.customer_id == cid)))
+        tickets = dict(session.execute(select(Ticket.id, Ticket.subject).where(Ticket.store_id == store.id,
+                                                                               Ticket.customer_id == cid)).all())
+        ticket_ids = list(tickets)
         if ticket_ids:
+            _erase_ticket_alerts(session, store.id, tickets)
             session.execute(update(Ticket).where(Ticket.id.in_(ticket_ids)).values(subject="", resolution=None))
             session.execute(update(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids))
                             .values(body="[redacted]"))
         counts["tickets"] = len(ticket_ids)
         # The replenishment planner's per-customer state goes; its re-buy gaps stay, anonymous like the orders.
         session.execute(delete(PurchaseCycle).where(PurchaseCycle.customer_id == cid))
+        # Their VIP membership goes too (it may hold Shopify's error text about them); plugin.flows.vip never
+        # makes a redacted customer a member again.
+        session.execute(delete(VipMember).where(VipMember.customer_id == cid))
         session.execute(update(ComplianceRequest).where(
             ComplianceRequest.store_id == store.id, ComplianceRequest.kind == "customers/data_request",
             ComplianceRequest.customer_external_id == customer.external_id).values(result={"redacted": True}))
     if message_match:
+        if email:
+            # A refusal kept as the message's error quotes the address ("550 5.1.1 <kim@...>: User unknown").
+            quoted = re.compile(re.escape(email.strip()), re.IGNORECASE)
+            for message_id, error in session.execute(select(Message.id, Message.last_error).where(
+                    Message.store_id == store.id, or_(*message_match), Message.last_error.is_not(None))).all():
+                if quoted.search(error):
+                    session.execute(update(Message).where(Message.id == message_id)
+                                    .values(last_error=quoted.sub("[redacted]", error)))
         base = update(Message).where(Message.store_id == store.id, or_(*message_match))
         session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
                                                             skip_reason=REDACTED_SKIP_REASON, updated_at=now))

@@ -34,6 +34,7 @@ from plugin.messaging import email as mail
 from plugin.messaging.branding import brand_of
 from plugin.messaging.channels.base import DeliveryError, Sender
 from plugin.messaging.policy import Decision
+from plugin.messaging.suppression import digest as suppression_digest
 from plugin.models import (
     CANCELLATION_ANSWERS,
     Customer,
@@ -125,7 +126,8 @@ class EmailChannel:
         envelope = mail.Envelope(from_name=from_name, from_email=from_email, to=decision.address,
                                  message_id=message.provider_id, reply_to=reply_to,
                                  unsubscribe_url=context.get("unsubscribe_url"),
-                                 unsubscribe_mailto=self._mailto(message) if context.get("unsubscribe_url") else None)
+                                 unsubscribe_mailto=self._mailto(message, store, customer)
+                                 if context.get("unsubscribe_url") else None)
         built = mail.build_message(rendered, envelope, date=self.ctx.clock.now())
         # The envelope sender, where later bounces go: the message's signed return path when a bounce mailbox is set.
         sender = (bounces.return_path(self.secret_key, self.bounce_mailbox, message.id) if self.bounce_mailbox
@@ -133,10 +135,11 @@ class EmailChannel:
         return PreparedEmail(message=built, sender=sender, recipient=decision.address,
                              message_id=message.provider_id, discount=self._discount(message, store, customer))
 
-    def _mailto(self, message: Message) -> str | None:
+    def _mailto(self, message: Message, store: Store, customer: Customer | None) -> str | None:
         if not self.unsubscribe_mailto:
             return None
-        token = links.make_token(self.secret_key, self.ctx.clock, "unsubscribe", message.id)
+        token = links.make_token(self.secret_key, self.ctx.clock, "unsubscribe", message.id,
+                                 **_unsubscribe_extra(message, store, customer))
         return f"{self.unsubscribe_mailto}?subject=unsubscribe%20{token}"
 
     def _link(self, purpose: str, message: Message, **extra: Any) -> str:
@@ -156,7 +159,7 @@ class EmailChannel:
             "timezone": zone,
         }
         if message.flow not in ("ticket_alert", "test"):
-            ctx["unsubscribe_url"] = self._link("unsubscribe", message)
+            ctx["unsubscribe_url"] = self._link("unsubscribe", message, **_unsubscribe_extra(message, store, customer))
             # The signed "tell us your birthday" page (plugin.public), for any email to a known customer.
             ctx["birthday_url"] = self._link("birthday", message) if customer is not None else None
         order = session.get(Order, message.order_id) if message.order_id else None
@@ -239,7 +242,8 @@ class EmailChannel:
             count = int(payload.get("recommendations", DEFAULT_RECOMMENDATIONS))
             found = recommendations.for_customers(session, store, [customer.id], count)[customer.id]
             ctx["recommendations"] = [r.as_vars() for r in found]
-        ctx.update(payload.get("vars") or {})
+        # Nothing in a row's payload overrides these variables: the unsubscribe link, the class's offers and the
+        # recommendations are the rules' (DESIGN §1, §4), not the row's.
         return ctx
 
     @staticmethod
@@ -352,6 +356,16 @@ class EmailChannel:
         message = session.get(Message, message_id)
         if message is not None:
             message.payload = {**(message.payload or {}), "discount_created": True}
+
+
+def _unsubscribe_extra(message: Message, store: Store, customer: Customer | None) -> dict[str, Any]:
+    """Return what an unsubscribe token carries besides the message: the store and the address's digest.
+
+    A shop/redact after a reinstall may erase the message while the email is still in the inbox; with these the
+    unsubscribe still holds (plugin.public.views).
+    """
+    address = message.to_address or (customer.email if customer else None)
+    return {"st": store.id, "a": suppression_digest(address)} if address else {}
 
 
 def _as_decimal(value: Any) -> Decimal | None:

@@ -51,6 +51,10 @@ REVIEW_REQUEST = SettingsSchema((
     _days("reminder_delay_days", "Reminder after (days)", 7),
     Setting("incentive_text", "text", "", "Incentive (disclosed in the email)",
             help="Shopify only; the email states it openly (DESIGN §1)."),
+    Setting("complaint_hold_days", "int", 14, "An open complaint holds the request at most (days)", min=1, max=30,
+            help="Service first, then ask: a customer with an open ticket is asked once it is resolved, or after "
+                 "this many days if it is still open, so an unresolved complaint never decides who is asked. "
+                 "An open delivery problem holds the request until it is resolved."),
     # No holdout: every eligible customer is asked (a holdout would be selective solicitation).
 ))
 

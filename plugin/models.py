@@ -54,6 +54,9 @@ SUPPRESSION_REASONS = ("unsubscribe", "bounce", "complaint", "redact", "manual")
 # "delivery": a parcel problem (the tracking page's "something is wrong" button, a stalled parcel);
 # "cancellation": a cancelled order's answer with a comment.
 TICKET_SOURCES = ("review", "survey", "feedback", "manual", "delivery", "cancellation")
+# A delivery problem is about the parcel, not the customer's opinion: it holds review requests until resolved.
+# Every other ticket holds them for complaint_hold_days at most, so no score or review decides who is asked.
+HOLD_UNTIL_RESOLVED_SOURCES = ("delivery",)
 # What a severity-1 ticket's resolution gave the customer (the follow-up names it).
 TICKET_REMEDIES = ("refund", "replacement", "compensation", "vip")
 # Shopify's OrderCancelReason (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/OrderCancelReason).

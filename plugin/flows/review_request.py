@@ -4,7 +4,10 @@ Who is due is decided by two set-based queries (first request, reminder). Never 
 review sentiment (DESIGN §1: no review gating). Cancelled, refunded or returned orders get a ``skipped`` row
 with the reason, so the merchant sees why; a customer with an open complaint ticket waits (no row yet) and is
 asked once the ticket is resolved (service first, then ask), whatever the request's age: a held request or
-reminder is due again for ``MAX_LATE_DAYS`` from the resolution (``was_held``). After a reinstall no order
+reminder is due again for ``MAX_LATE_DAYS`` from the resolution (``was_held``). A ticket holds requests for at
+most ``complaint_hold_days`` (14, at most 30) from its opening: one the merchant never resolves would otherwise
+mean that a low score or a bad review decided who is never asked (DESIGN §1 over §4's wait). Delivery problems
+(about the parcel, not an opinion) hold until resolved. After a reinstall no order
 fulfilled or delivered before it is asked about (``plugin.flows.audience.history_cutoff``).
 """
 
@@ -23,7 +26,7 @@ from plugin.flows.audience import history_cutoff, left_since, order_skip_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
-from plugin.models import Customer, Message, Order, Review, Ticket
+from plugin.models import HOLD_UNTIL_RESOLVED_SOURCES, Customer, Message, Order, Review, Ticket
 from plugin.sync.sql import IN_CHUNK, chunked
 
 NAME = "review_request"
@@ -35,8 +38,15 @@ MAX_LATE_DAYS = 30
 Spans = dict[int, list[tuple[datetime, datetime]]]
 
 
-def _open_ticket(customer_id: Any) -> Any:
-    return exists().where(Ticket.customer_id == customer_id, Ticket.status == "open")
+def _open_ticket(customer_id: Any, opened_after: datetime) -> Any:
+    """Return the condition "the customer has an open ticket that holds their review request"."""
+    return exists().where(Ticket.customer_id == customer_id, Ticket.status == "open",
+                          or_(Ticket.source.in_(HOLD_UNTIL_RESOLVED_SOURCES), Ticket.opened_at > opened_after))
+
+
+def hold_start(run: FlowRun) -> datetime:
+    """Return the opening time after which an open ticket still holds requests (``complaint_hold_days`` ago)."""
+    return run.now - timedelta(days=run.settings["complaint_hold_days"])
 
 
 def _recently_resolved(run: FlowRun) -> Spans:
@@ -60,9 +70,10 @@ def was_held(spans: list[tuple[datetime, datetime]], due_at: datetime) -> bool:
     return any(opened_at <= aged_out and resolved_at >= due_at for opened_at, resolved_at in spans)
 
 
-def _columns(*extra: Any) -> Any:
+def _columns(run: FlowRun, *extra: Any) -> Any:
     return select(Order.id, Order.customer_id, Order.name, Order.cancelled_at, Order.refunded, Order.returned,
-                  Customer.email, Customer.locale, _open_ticket(Order.customer_id).label("waiting"), *extra)
+                  Customer.email, Customer.locale, _open_ticket(Order.customer_id, hold_start(run)).label("waiting"),
+                  *extra)
 
 
 def due_requests(run: FlowRun) -> Rows:
@@ -74,7 +85,7 @@ def due_requests(run: FlowRun) -> Rows:
     already = exists().where(Message.order_id == Order.id, Message.flow == NAME, Message.step == "main")
     since = left_since(history_cutoff(run))
     query = (
-        _columns()
+        _columns(run)
         .join(Customer, Customer.id == Order.customer_id, isouter=True)
         .where(Order.store_id == run.store.id,
                or_(and_(Order.delivered_at <= now - delay, Order.delivered_at > now - delay - late),
@@ -89,7 +100,7 @@ def due_requests(run: FlowRun) -> Rows:
         earliest = min(opened for held in spans.values() for opened, _ in held) - late
         for customers in chunked(sorted(spans), IN_CHUNK):
             held = (
-                _columns(Order.delivered_at, Order.fulfilled_at)
+                _columns(run, Order.delivered_at, Order.fulfilled_at)
                 .join(Customer, Customer.id == Order.customer_id, isouter=True)
                 .where(Order.store_id == run.store.id, Order.customer_id.in_(customers),
                        or_(and_(Order.delivered_at <= now - delay, Order.delivered_at >= earliest - delay),
@@ -116,7 +127,7 @@ def due_reminders(run: FlowRun) -> Rows:
     since = left_since(history_cutoff(run))
 
     def sent(*conditions: Any) -> Any:
-        return (_columns(main.sent_at)
+        return (_columns(run, main.sent_at)
                 .select_from(main)
                 .join(Order, Order.id == main.order_id)
                 .join(Customer, Customer.id == Order.customer_id, isouter=True)
@@ -175,7 +186,9 @@ FLOW = Flow(
         Exit(reasons.ORDER_RETURNED, "the order was returned"),
         Exit("unsubscribed", "the address is on the suppression list (checked at send time)"),
         Exit("open_complaint", "waits while the customer has an open complaint ticket; asked once it is resolved, "
-                               "however late (the hold does not count against the age limit)"),
+                               "however late (the hold does not count against the age limit), or once the ticket "
+                               "has been open complaint_hold_days, resolved or not (no review gating; delivery "
+                               "problems hold until resolved)"),
     ),
     idempotency_key="<store>:review_request:order=<order id>:step=<main|reminder>",
     settings=flow_schemas.REVIEW_REQUEST,

@@ -25,7 +25,7 @@ from plugin.config import Config
 from plugin.messaging import locales, reasons, sendtime
 from plugin.messaging.branding import has_postal_address
 from plugin.messaging.suppression import delivery_updates_off, is_suppressed
-from plugin.models import Customer, Message, Order, Store, Ticket
+from plugin.models import HOLD_UNTIL_RESOLVED_SOURCES, Customer, Message, Order, Store, Ticket
 
 # Codes and their words live in one list (plugin.messaging.reasons); the policy writes a subset of them.
 REASONS: dict[str, str] = reasons.english()
@@ -143,9 +143,11 @@ def evaluate(session: Session, config: Config, message: Message, now: datetime,
         order = session.get(Order, message.order_id)
         if order is not None and (order.cancelled_at is not None or order.refunded or order.returned):
             return _skip("order_cancelled")
-    if message.flow == "review_request" and customer is not None and _open_complaint(session, store.id, customer.id):
-        # Service first, then ask: look again later rather than dropping the request (DESIGN §4).
-        return Decision("reschedule", "open_complaint", at=now + COMPLAINT_RECHECK)
+    if message.flow == "review_request" and customer is not None:
+        held_since = now - timedelta(days=float(settings_of(message.flow).get("complaint_hold_days", 14)))
+        if _open_complaint(session, store.id, customer.id, opened_after=held_since):
+            # Service first, then ask: look again later rather than dropping the request (DESIGN §4).
+            return Decision("reschedule", "open_complaint", at=now + COMPLAINT_RECHECK)
     if message.flow == "survey" and message.step == "main" and customer is not None and \
             _open_complaint(session, store.id, customer.id, source="delivery"):
         # A survey about an order whose delivery went wrong waits like a review request (plugin.flows.survey).
@@ -196,9 +198,13 @@ def _hhmm(policy: dict[str, Any], key: str, default: str) -> time:
         return sendtime.parse_hhmm(default)
 
 
-def _open_complaint(session: Session, store_id: int, customer_id: int, source: str | None = None) -> bool:
+def _open_complaint(session: Session, store_id: int, customer_id: int, source: str | None = None,
+                    opened_after: datetime | None = None) -> bool:
     query = select(func.count(Ticket.id)).where(
         Ticket.store_id == store_id, Ticket.customer_id == customer_id, Ticket.status == "open")
+    if opened_after is not None:
+        # A review request waits for a complaint only so long: an unresolved one must not decide who is asked.
+        query = query.where(or_(Ticket.source.in_(HOLD_UNTIL_RESOLVED_SOURCES), Ticket.opened_at > opened_after))
     if source is not None:
         query = query.where(Ticket.source == source)
     return session.scalar(query) > 0

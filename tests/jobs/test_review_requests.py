@@ -127,7 +127,8 @@ def _sent(ctx, step: str) -> None:
 
 
 def test_a_request_held_past_the_age_limit_goes_after_resolution_with_its_reminder(ctx):
-    """Held from its due day (+7) to +60: asked the day after resolution, reminded 7 days after that."""
+    """Held by a delivery problem from its due day (+7) to +60: asked the day after resolution, reminded 7 days
+    after that (a delivery problem holds until resolved; other tickets at most complaint_hold_days)."""
     start = ctx.clock.now()
     day = timedelta(days=1)
     with ctx.database.session() as s:
@@ -137,7 +138,7 @@ def test_a_request_held_past_the_age_limit_goes_after_resolution_with_its_remind
         calm_order = f.order(s, st.id, calm.id, start - 5 * day, delivered_at=start)
         # Aged out (due at -93, limit -63) long before the ticket opened: the ticket never held it.
         aged_out = f.order(s, st.id, held.id, start - 110 * day, delivered_at=start - 100 * day)
-        ticket = open_ticket(s, ctx.config, store_id=st.id, source="manual", severity=2, subject="broken",
+        ticket = open_ticket(s, ctx.config, store_id=st.id, source="delivery", severity=2, subject="stuck",
                              now=start + 3 * day, customer_id=held.id)
         sid, tid = st.id, ticket.id
     for n in range(7, 61):  # the flow runs every day
@@ -165,8 +166,38 @@ def test_a_request_held_past_the_age_limit_goes_after_resolution_with_its_remind
     assert runner.run_review_request(ctx, sid) == {"requests": 0, "reminders": 0, "skipped": 0}
 
 
+def test_a_complaint_left_open_holds_the_request_for_14_days_only(ctx):
+    """A ticket opened at +3 and never resolved holds a request due at +7 until +17 (the ticket 14 days old), for
+    every source but delivery problems: asked then, reminded 7 days later, the calm customer on time throughout."""
+    start = ctx.clock.now()
+    day = timedelta(days=1)
+    for source in ("manual", "survey", "review", "feedback", "cancellation"):
+        with ctx.database.session() as s:
+            st = f.store(s)
+            held, calm = f.customer(s, st.id), f.customer(s, st.id)
+            held_order = f.order(s, st.id, held.id, start - 5 * day, delivered_at=start)
+            calm_order = f.order(s, st.id, calm.id, start - 5 * day, delivered_at=start)
+            open_ticket(s, ctx.config, store_id=st.id, source=source, severity=2, subject="broken",
+                        now=start + 3 * day, customer_id=held.id)
+            sid = st.id
+        busy = {}
+        for n in range(7, 40):
+            ctx.clock.set(start + n * day)
+            counts = runner.run_review_request(ctx, sid)
+            if counts["requests"] or counts["reminders"]:
+                busy[n] = (counts["requests"], counts["reminders"])
+            with ctx.database.session() as s:
+                for m in s.scalars(select(Message).where(Message.store_id == sid, Message.status == "scheduled")):
+                    m.status, m.sent_at = "sent", ctx.clock.now()
+        assert busy == {7: (1, 0), 14: (0, 1), 17: (1, 0), 24: (0, 1)}, source
+        with ctx.database.session() as s:
+            got = {(m.order_id, m.step) for m in s.scalars(select(Message).where(Message.store_id == sid))}
+        assert got == {(o, step) for o in (held_order.id, calm_order.id) for step in ("main", "reminder")}
+        ctx.clock.set(start)
+
+
 def test_a_held_reminder_goes_after_a_late_resolution(ctx):
-    """The request went out before the complaint; the reminder it held is sent after the resolution at +45."""
+    """The request went out before a delivery problem; the reminder it held is sent after the resolution at +45."""
     start = ctx.clock.now()
     day = timedelta(days=1)
     with ctx.database.session() as s:
@@ -178,7 +209,7 @@ def test_a_held_reminder_goes_after_a_late_resolution(ctx):
     assert runner.run_review_request(ctx, sid)["requests"] == 1
     _sent(ctx, "main")
     with ctx.database.session() as s:
-        tid = open_ticket(s, ctx.config, store_id=sid, source="review", severity=3, subject="late",
+        tid = open_ticket(s, ctx.config, store_id=sid, source="delivery", severity=3, subject="late",
                           now=start + 9 * day, customer_id=c.id).id
     ctx.clock.set(start + 14 * day)
     assert runner.run_review_request(ctx, sid)["reminders"] == 0

@@ -507,7 +507,8 @@ def run_model(shop, people, traits, reviews, answers):
     orders = [o for o in shop.orders if o.customer_id is not None]
 
     def open_ticket_at(cid, t):
-        return any(k.customer == cid and k.opened <= t and (k.resolved is None or k.resolved > t)
+        # A ticket holds review requests while open, for complaint_hold_days (14) at most (delivery ones: none here).
+        return any(k.customer == cid and t - 14 * DAY < k.opened <= t and (k.resolved is None or k.resolved > t)
                    for k in model.tickets)
 
     def order_gone(o, t):

@@ -24,7 +24,7 @@ from plugin.context import JobContext
 from plugin.flows import birthday, runner, vip
 from plugin.messaging import inbound, links
 from plugin.messaging.dispatch import dispatch_due
-from plugin.models import Customer, Message, Order, Store, VipMember, WebhookEvent
+from plugin.models import Customer, Message, Order, Store, Ticket, VipMember, WebhookEvent
 from plugin.secrets_store import set_credential
 from plugin.sync.orders import upsert_orders
 from plugin.tickets import open_ticket
@@ -263,12 +263,9 @@ def test_review4_a_birthday_read_during_a_redaction_is_not_written_back(database
 
 # == review gating through a ticket nobody resolves =============================================================
 
-@pytest.mark.xfail(strict=True, reason="review 4, not fixed (design question for the lead): a survey detractor's "
-                                       "ticket holds their review reminder for as long as it stays open, so an "
-                                       "unresolved ticket means a score decided who is asked (DESIGN §1 vs §4)")
 def test_review4_a_detractor_whose_ticket_is_never_resolved_is_still_asked(app, client, clock, smtp) -> None:
     """Promoter and detractor differ only in the score they clicked. The merchant never resolves the detractor's
-    ticket: 30 days after the reminder was due the promoter has had it and the detractor never will."""
+    ticket: it holds the detractor's reminder for complaint_hold_days (14) from its opening, then both are asked."""
     store_id, (promoter, detractor) = _shop(app, 2)
     ctx = _ctx(app, smtp)
     clock.set(DELIVERED + 7 * DAY)
@@ -280,13 +277,47 @@ def test_review4_a_detractor_whose_ticket_is_never_resolved_is_still_asked(app, 
     surveys = {m.customer_id: m.id for m in _rows(app, flow="survey", step="main")}
     _answer(client, clock, surveys[promoter], 10)
     _answer(client, clock, surveys[detractor], 2)
+    with app.extensions["aftercare.db"].session() as s:
+        (opened,) = s.scalars(select(Ticket.opened_at).where(Ticket.customer_id == detractor)).all()
+    first_day = {}
     for day in range(14, 45):
         clock.set(DELIVERED + day * DAY)
         runner.run_review_request(ctx, store_id)
         dispatch_due(ctx)
-    reminded = {m.customer_id for m in _rows(app, flow="review_request", step="reminder")}
-    assert reminded == {promoter, detractor}
+        for m in _rows(app, flow="review_request", step="reminder"):
+            first_day.setdefault(m.customer_id, day)
+    assert set(first_day) == {promoter, detractor}
+    assert first_day[promoter] == 14
+    # Held while the ticket is younger than 14 days, asked at the first run once it is 14 days old.
+    assert first_day[detractor] == min(d for d in range(14, 45) if DELIVERED + d * DAY >= opened + 14 * DAY)
+    assert {m.customer_id for m in _rows(app, flow="review_request", step="reminder") if m.status == "sent"} == \
+        {promoter, detractor}
 
+
+def test_review4_a_scheduled_request_waits_for_a_young_ticket_only(app, client, clock, smtp) -> None:
+    """A review request already in the outbox meets an open ticket at send time: it is put back every six hours
+    while the ticket is younger than complaint_hold_days (here 3), then goes out with the ticket still open."""
+    clock.set(IN_WINDOW)
+    with app.extensions["aftercare.db"].session() as s:
+        store = seed.store(s, protected_data_access=True)
+        flow_settings.update(s, app.config["AFTERCARE"], store.id, "review_request", {"complaint_hold_days": 3})
+        customer = seed.customer(s, store, 1)
+        order = seed.order(s, store, customer, 1)
+        seed.message(s, store, customer, flow="review_request", when=IN_WINDOW, order_row=order)
+        open_ticket(s, app.config["AFTERCARE"], store_id=store.id, source="survey", severity=2, subject="NPS 3",
+                    now=IN_WINDOW - timedelta(hours=1), customer_id=customer.id, order_id=order.id)
+    ctx = _ctx(app, smtp)
+    for day in range(3):
+        clock.set(IN_WINDOW + day * DAY)
+        assert dispatch_due(ctx).get("sent", 0) == 0, day
+        with app.extensions["aftercare.db"].session() as s:
+            (row,) = s.scalars(select(Message).where(Message.flow == "review_request")).all()
+            assert (row.status, row.skip_reason) == ("scheduled", "open_complaint")
+            assert row.scheduled_for == clock.now() + timedelta(hours=6)
+    clock.set(IN_WINDOW + 3 * DAY)  # the ticket is 3 days and an hour old, still open: it holds no longer
+    assert dispatch_due(ctx) == {"sent": 1}
+    with app.extensions["aftercare.db"].session() as s:
+        assert s.scalar(select(Ticket.status)) == "open"
 
 # == an unsubscribe link whose message a shop/redact erased ====================================================
 

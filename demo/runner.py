@@ -303,9 +303,6 @@ class Demo:
             "amazon": {"endpoint": self.amazon.url, "lwa_token_url": self.amazon.lwa_token_url,
                        "report_poll_seconds": 5.0},
             "judgeme": {"base_url": self.judgeme.url},
-            # The demo store sells coffee and care products of $25-50 an order: at the seed's $500 a year one
-            # customer in a hundred is VIP, so this merchant's VIP rule is $250 a year (and 4 orders, the default).
-            "analytics": {"vip_min_spent_12m": 250.0},
             "mail": {"from_email": "hello@aftercare-demo.example", "from_name": "Aftercare Demo Store"},
             "database_url": f"sqlite:///{self.db_path}",
             "secrets": {"smtp_url": f"smtp://127.0.0.1:{self.smtp.port}", "lwa_client_id": self.lwa_id,
@@ -392,6 +389,9 @@ class Demo:
             merchant.sender_name = store.name
             merchant.alert_email = "owner@aftercare-demo.example"
             merchant.cac = 28.0
+            # The store sells coffee and care products of $25-50 an order: at the default $500 a year one customer
+            # in a hundred is VIP, so this merchant's VIP rule is $250 a year (and 4 orders, the default).
+            merchant.settings = {**(merchant.settings or {}), "segments": {"vip_min_spent_12m": 250.0}}
             set_credential(store, vault, "review_app_token_enc", self.judgeme_token)
             # The growth journey: birthdays from the customer metafield the store keeps them in, and win-back
             # switched on with its paced backfill of customers who were already dormant (three a day).

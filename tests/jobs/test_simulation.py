@@ -15,10 +15,12 @@ severity-1 ticket), and some customers answer their survey, or the question why 
 receiving it. The service journey runs too: first-order welcomes, cancellation questions and declined-payment
 notices (by Shopify's cancel reason), the complaint follow-through of every resolved ticket (review, survey and
 cancellation tickets) and the merchant's immediate severity-1 alerts. The growth journey's win-back (with its
-reminder) and birthdays (read daily from the merchant's customer metafield) run too, their single-use codes created
+reminder), birthdays (read daily from the merchant's customer metafield) and VIP welcomes (the merchant's VIP
+rule over the daily segments; membership compared entry by entry) run too, their single-use codes created
 in the sandbox as their emails leave. The seed's two years hold few cancellations inside the 120 days, so a few
-more orders there are cancelled, by each reason the cancellation flow treats differently. Not simulated: VIP (its
-segment is the analytics' daily answer), delivery updates and stalls (tests/delivery), the shopping calendar.
+more orders there are cancelled, by each reason the cancellation flow treats differently. Not simulated: VIP tags (the
+app has no write_customers here; tests/messaging/test_vip.py and the demo test check them in the sandbox), delivery
+updates and stalls (tests/delivery), the shopping calendar.
 
 The expected outcome is computed independently: a plain-Python model of the rules (DESIGN.md §4-5) over the
 seed objects, stepping the same hours and seeing the store as of the last six-hourly step. The test compares
@@ -40,9 +42,10 @@ import holidays
 from sqlalchemy import func, select, update
 
 from connectors.records import ReviewRecord
+from jobs import analytics as analytics_jobs
 from jobs import dispatch
 from plugin import flow_settings, sync, tickets
-from plugin.flows import birthday, cancellation, replenishment_plan, runner, survey
+from plugin.flows import birthday, cancellation, replenishment_plan, runner, survey, vip
 from plugin.models import (
     CancellationAnswer,
     Customer,
@@ -55,6 +58,7 @@ from plugin.models import (
     Suppression,
     SurveyResponse,
     Ticket,
+    VipMember,
 )
 from plugin.secrets_store import set_credential
 from plugin.sync.store_run import sync_store
@@ -84,6 +88,8 @@ CANCEL_ANSWERS = ("found_cheaper", "ordered_by_mistake", "delivery_too_slow", "c
 CANCEL_CYCLE = (("CUSTOMER", "delivery_too_slow"), ("DECLINED", None), ("CUSTOMER", None), ("INVENTORY", None),
                 ("CUSTOMER", "found_cheaper"), ("STAFF", None), ("FRAUD", None))
 BIRTHDAY_FIELD = "facts.birth_date"
+# The merchant's VIP rule (with the default 4 orders in 12 months): the seed's $35 orders reach $500 once.
+VIP_SPEND = 300.0
 
 
 # -- the seed and its visible state at a given time -------------------------------------------------------
@@ -253,6 +259,7 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         # merchant's metafield.
         flow_settings.update(s, ctx.config, sid, "ticket_followup", {"comeback_discount_percent": 0})
         flow_settings.update(s, ctx.config, sid, "birthday", {"metafield": BIRTHDAY_FIELD})
+        merchant.settings = {"segments": {"vip_min_spent_12m": VIP_SPEND}}
         for cid in traits["unsubscribed"]:
             s.add(Suppression(store_id=sid, email=people[cid].email.lower(), reason="unsubscribe",
                               created_at=START))
@@ -304,6 +311,7 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         if t.hour == 0:
             replenishment_plan.learn(ctx, sid)
             birthday.read_metafields(ctx, sid)
+            analytics_jobs.snapshot_metrics(ctx, sid)  # the segments, VIP among them
         runner.run_review_request(ctx, sid)
         runner.run_review_reply(ctx, sid)
         runner.run_survey(ctx, sid)
@@ -314,6 +322,7 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         runner.run_ticket_alert(ctx, sid)
         runner.run_winback(ctx, sid)
         runner.run_birthday(ctx, sid)
+        vip.run(ctx, sid)
         dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
         previous, t = t, _next_step(ctx, t)
     return sid
@@ -351,6 +360,8 @@ def _natural_key(s, m):
     if m.flow == "birthday":
         year = m.idempotency_key.split("year=")[1][:4]
         return (m.flow, m.step, f"{s.get(Customer, m.customer_id).external_id}:{year}")
+    if m.flow == "vip":
+        return (m.flow, m.step, s.get(Customer, m.customer_id).external_id)
     if m.flow == "review_reply":
         return (m.flow, m.step, s.get(Review, m.review_id).external_id)
     if m.flow in ("ticket_alert", "ticket_followup"):
@@ -401,6 +412,8 @@ class Model:
     suppressed: set = field(default_factory=set)
     answered: set = field(default_factory=set)
     birthdays: dict = field(default_factory=dict)
+    vip: set = field(default_factory=set)
+    members: dict = field(default_factory=dict)  # customer → [entered, left or None]
 
 
 def _zone(c):
@@ -687,6 +700,28 @@ def run_model(shop, people, traits, reviews, answers):
                 if c.created_at <= t and BIRTHDAY_FIELD in c.metafields:
                     _y, month, day = (int(x) for x in c.metafields[BIRTHDAY_FIELD][1].split("-"))
                     model.birthdays[c.id] = (month, day)
+        # VIP: the segment from each day's first step (net spend in 12 months over the rule and 4 orders); membership
+        # follows it at every step; who entered within a week and was never welcomed gets the welcome
+        if t.hour == 0:
+            year = {}
+            for o in orders:
+                if t - 365 * DAY <= o.created_at <= t and not _seen(o.cancelled_at, t):
+                    spent = o.total_cents - sum(r.amount_cents for r in o.refunds if r.created_at <= t)
+                    totals = year.setdefault(o.customer_id, [0, 0])
+                    totals[0] += spent
+                    totals[1] += 1
+            model.vip = {cid for cid, (spent, n) in year.items() if spent > VIP_SPEND * 100 and n >= 4}
+        for cid, member in model.members.items():
+            if member[1] is None and cid not in model.vip:
+                member[1] = t
+            elif member[1] is not None and cid in model.vip:
+                model.members[cid] = [t, None]
+        for cid in sorted(model.vip - set(model.members)):
+            model.members[cid] = [t, None]
+        for cid, (entered, left) in sorted(model.members.items()):
+            key = ("vip", "main", str(cid))
+            if left is None and entered > t - 7 * DAY and key not in model.msgs:
+                write(key, M("vip", "main", cid, t, marketing=True), None if has_email[cid] else "no_contact_access")
         for cid, (month, day) in sorted(model.birthdays.items()):
             c = people[cid]
             for year in (t.year - 1, t.year, t.year + 1):
@@ -771,7 +806,9 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                          s.get(Customer, m.customer_id) if m.customer_id else None) for m in sent_rows]
                 offers = [(m.flow, m.step, m.status, (m.payload or {}).get("discount_code"),
                            s.get(Customer, m.customer_id).external_id)
-                          for m in s.scalars(select(Message).where(Message.flow.in_(("winback", "birthday"))))]
+                          for m in s.scalars(select(Message).where(Message.flow.in_(("winback", "birthday", "vip"))))]
+                members = {s.get(Customer, v.customer_id).external_id: (v.entered_at, v.left_at)
+                           for v in s.scalars(select(VipMember))}
             codes = list(sandbox.shop_state().discounts.values())
         finally:
             sandbox.stop()
@@ -788,6 +825,7 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                    ("winback", "main", ("sent", None)), ("winback", "reminder", ("sent", None)),
                    ("winback", "main", ("skipped", "no_consent")), ("birthday", "main", ("sent", None)),
                    ("birthday", "main", ("skipped", "no_consent")), ("birthday", "main", ("skipped", "suppressed")),
+                   ("vip", "main", ("sent", None)), ("vip", "main", ("skipped", "no_consent")),
                    ("ticket_alert", "urgent", ("sent", None)),
                    ("replenishment", "main", ("cancelled", "already_reordered")),
                    ("replenishment", "main", ("cancelled", "active_subscription")),
@@ -802,8 +840,11 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
     assert any(v[1] in ("order_cancelled", "order_refunded", "order_returned") for v in expected.values())
 
     assert got == expected
+    # VIP membership followed the segment day by day: who entered when, who left when (and who came back).
+    assert members == {str(cid): (entered, left) for cid, (entered, left) in model.members.items()}
+    assert any(left for _entered, left in members.values()) and any(not left for _entered, left in members.values())
 
-    # One single-use code in Shopify per win-back and birthday email that left (a bounce leaves after its code is
+    # One single-use code in Shopify per win-back, birthday and VIP email that left (a bounce leaves after its code is
     # made), for that customer only; the win-back reminder shows its first email's code and makes none.
     left = [(flow, step, code, customer) for flow, step, status, code, customer in offers
             if status in ("sent", "failed")]

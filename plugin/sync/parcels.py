@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from connectors import delivery
 from connectors.records import FulfillmentEventRecord, FulfillmentRecord
 from plugin.models import Order, Parcel, ParcelEvent
-from plugin.sync.parcels_staged import advance_parcels_staged, refresh_orders_staged, store_events_staged
+from plugin.sync.parcels_staged import advance_parcels_bulk, refresh_orders_bulk, store_events_staged
 from plugin.sync.sql import IN_CHUNK, chunked, insert_for
 
 PARCELS: Table = Parcel.__table__  # type: ignore[assignment]
@@ -139,15 +139,15 @@ class EventIngest:
 
 
 def ingest_events(session: Session, store_id: int, events: Iterable[FulfillmentEventRecord], *,
-                  batch_size: int = 1000, staged: bool | None = None) -> EventIngest:
+                  batch_size: int = 1000, bulk: bool = True) -> EventIngest:
     """Store carrier events (once per event id), then derive their parcels' and orders' state from them.
 
     Events of a fulfilment we do not know yet are counted, not stored: the order sync brings the parcel and the
-    event pass reads its events again. On PostgreSQL each batch goes through a staging table and set-based
-    statements (plugin.sync.parcels_staged, same rules); ``staged=False`` forces the row path there.
+    event pass reads its events again. Parcels and orders are moved on in set-based statements, on PostgreSQL
+    after the batch went through a staging table (plugin.sync.parcels_staged); ``bulk=False`` takes the row path
+    (the reference the bulk path is tested against: same rules, same rows).
     """
-    if staged is None:
-        staged = session.get_bind().dialect.name == "postgresql"
+    staged = bulk and session.get_bind().dialect.name == "postgresql"
     stored = unknown = 0
     parcels: set[int] = set()
     orders: set[int] = set()
@@ -155,15 +155,16 @@ def ingest_events(session: Session, store_id: int, events: Iterable[FulfillmentE
         if staged:
             returned, missing = store_events_staged(session, store_id, _staging_rows(batch))
         else:
-            returned, missing = _store_events(session, store_id, batch)
+            # The set-based advance reads the new events by id; the row path moves parcels on from their values.
+            returned, missing = _store_events(session, store_id, batch, values=not bulk)
         unknown += missing
         stored += len(returned)
         new: dict[int, list[Any]] = {}
         for row in returned:
             new.setdefault(row.parcel_id, []).append(row)
         parcels |= set(new)
-        orders |= advance_parcels_staged(session, new) if staged else advance_parcels(session, new)
-    refresh_orders(session, orders, staged=staged)
+        orders |= advance_parcels_bulk(session, new) if bulk else advance_parcels(session, new)
+    refresh_orders(session, orders, bulk=bulk)
     return EventIngest(stored=stored, parcels=parcels, orders=orders, unknown_parcel=unknown)
 
 
@@ -174,8 +175,10 @@ def _staging_rows(batch: Sequence[FulfillmentEventRecord]) -> Iterator[tuple[Any
                e.country, e.message, fulfillment_gid(e.fulfillment_id), pos)
 
 
-def _store_events(session: Session, store_id: int, batch: Sequence[FulfillmentEventRecord]) -> tuple[list[Any], int]:
-    """Store one batch of events row by row; return the rows newly stored and how many named an unknown parcel."""
+def _store_events(session: Session, store_id: int, batch: Sequence[FulfillmentEventRecord],
+                  values: bool = True) -> tuple[list[Any], int]:
+    """Store one batch of events row by row; return the rows newly stored (parcel_id, id and, with ``values``,
+    status, happened_at, estimated_delivery_at) and how many named an unknown parcel."""
     gids = sorted({fulfillment_gid(e.fulfillment_id) for e in batch})
     parcel_ids: dict[str, int] = {}
     for chunk in chunked(gids, IN_CHUNK):
@@ -195,10 +198,16 @@ def _store_events(session: Session, store_id: int, batch: Sequence[FulfillmentEv
     if not rows:
         return [], unknown
     stmt = insert_for(session, EVENTS).on_conflict_do_nothing(index_elements=["store_id", "event_gid"])
+    if not values and session.get_bind().dialect.name == "sqlite":
+        # Without RETURNING SQLite's driver runs the executemany itself (a raw insert's cost). Its transactions
+        # begin IMMEDIATE, so no other writer adds rows meanwhile: the rows stored are those past the largest id.
+        after = session.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0)))
+        session.execute(stmt, list(rows.values()))
+        return list(session.execute(select(EVENTS.c.parcel_id, EVENTS.c.id).where(EVENTS.c.id > after)
+                                    .order_by(EVENTS.c.id)).all()), unknown
     # A replayed event hits the unique key and returns nothing: only new events touch their parcel.
-    returned = session.execute(stmt.returning(EVENTS.c.parcel_id, EVENTS.c.id, EVENTS.c.status,
-                                              EVENTS.c.happened_at, EVENTS.c.estimated_delivery_at),
-                               list(rows.values())).all()
+    extra = (EVENTS.c.status, EVENTS.c.happened_at, EVENTS.c.estimated_delivery_at) if values else ()
+    returned = session.execute(stmt.returning(EVENTS.c.parcel_id, EVENTS.c.id, *extra), list(rows.values())).all()
     return list(returned), unknown
 
 
@@ -286,18 +295,16 @@ def refresh_parcels(session: Session, parcel_ids: Iterable[int]) -> set[int]:
     return orders
 
 
-def refresh_orders(session: Session, order_ids: Iterable[int], *, staged: bool | None = None) -> None:
+def refresh_orders(session: Session, order_ids: Iterable[int], *, bulk: bool = True) -> None:
     """Make each order follow its parcels: fulfilled when the first that ships left, delivered when the last
     arrived, the latest carrier estimate of those that ship. Orders without a parcel keep their facts; only
     orders whose facts differ are written (their updated_at moves: the replenishment planner reads it).
 
-    On PostgreSQL one set-based UPDATE (plugin.sync.parcels_staged) unless ``staged=False``.
+    One set-based UPDATE (plugin.sync.parcels_staged) unless ``bulk=False`` (the row path: read, compare, write).
     """
     ids = sorted(set(order_ids))
-    if staged is None:
-        staged = session.get_bind().dialect.name == "postgresql"
-    if staged:
-        refresh_orders_staged(session, ids, SHIPS)
+    if bulk:
+        refresh_orders_bulk(session, ids, SHIPS)
         return
     orders: Table = Order.__table__  # type: ignore[assignment]
     for chunk in chunked(ids, IN_CHUNK):

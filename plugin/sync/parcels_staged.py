@@ -1,15 +1,22 @@
-"""Carrier events on PostgreSQL: each batch COPYed into a temporary staging table, then set-based statements.
+"""Carrier events in set-based statements: the bulk path of plugin.sync.parcels, same rules as its row path.
 
 The rules are the row path's (plugin.sync.parcels): an event stored once per event id (a replay conflicts and is
 ignored; of two copies in one batch the last wins, at the first one's place), events of unknown parcels counted
 and dropped, each parcel that got new events moved on (in-order events advance it from its stored state; a late
-event or a delivery derives it again from all its events), each order made to follow its parcels. One statement
-each: the insert (which also counts the unknown), the parcels' update, the orders' update.
-bench/delivery_ingest.py measures this path against a raw insert.
+event or a delivery derives it again from all its events), each order made to follow its parcels.
+
+- PostgreSQL: each batch COPYed into a temporary staging table, then one statement each: the insert (which also
+  counts the unknown), the parcels' update, the orders' update.
+- SQLite: the events go in with the row path's executemany (SQLite runs it in-process, no round trips), then the
+  parcels' and orders' updates are set-based (``UPDATE ... FROM``), so no row is read into Python and bound back.
+
+bench/delivery_ingest.py measures this path against a raw insert; tests/delivery/test_ingest_paths.py holds it to
+the row path's rows.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -152,3 +159,92 @@ def refresh_orders_staged(session: Session, order_ids: Iterable[int], ships: str
     ids = sorted(set(order_ids))
     if ids:
         session.execute(_REFRESH_ORDERS, {"ids": ids, "ships": ships})
+
+
+# SQLite: the same rules. Its transactions begin IMMEDIATE (one writer at a time), so the events just stored are
+# the rows from the batch's first new id on; each value is read through the (parcel_id, happened_at) index,
+# restricted to those new events where the parcel moves on from them.
+# RETURNING cannot read an UPDATE's FROM on SQLite, so the orders whose parcels' delivery or estimate moves are
+# selected first, from the same derivation.
+_SQLITE_NEW = "n.parcel_id = c.id AND n.id >= :first"
+_SQLITE_TARGET = f"""
+WITH per AS (
+    SELECT parcel_id, min(happened_at) AS first_new, max(status = 'DELIVERED') AS delivered_new
+    FROM parcel_event WHERE id >= :first GROUP BY parcel_id),
+cur AS (
+    SELECT p.id, p.order_id, p.status, p.last_event_at, p.delivered_at, p.estimated_delivery_at,
+           NOT per.delivered_new AND (p.last_event_at IS NULL OR per.first_new >= p.last_event_at) AS fast
+    FROM parcel p JOIN per ON per.parcel_id = p.id),
+target AS (
+    SELECT c.*,
+      CASE WHEN c.fast
+           THEN (SELECT n.status FROM parcel_event n WHERE {_SQLITE_NEW} ORDER BY n.happened_at DESC, n.id DESC LIMIT 1)
+           ELSE (SELECT e.status FROM parcel_event e WHERE e.parcel_id = c.id
+                 ORDER BY e.happened_at DESC, e.id DESC LIMIT 1) END AS new_status,
+      CASE WHEN c.fast THEN (SELECT max(n.happened_at) FROM parcel_event n WHERE {_SQLITE_NEW})
+           ELSE (SELECT max(e.happened_at) FROM parcel_event e WHERE e.parcel_id = c.id) END AS new_last,
+      CASE WHEN c.fast THEN c.delivered_at
+           ELSE coalesce((SELECT min(e.happened_at) FROM parcel_event e
+                          WHERE e.parcel_id = c.id AND e.status = 'DELIVERED'), c.delivered_at) END AS new_delivered,
+      coalesce(CASE WHEN c.fast
+                    THEN (SELECT n.estimated_delivery_at FROM parcel_event n
+                          WHERE {_SQLITE_NEW} AND n.estimated_delivery_at IS NOT NULL
+                          ORDER BY n.happened_at DESC, n.id DESC LIMIT 1)
+                    ELSE (SELECT e.estimated_delivery_at FROM parcel_event e
+                          WHERE e.parcel_id = c.id AND e.estimated_delivery_at IS NOT NULL
+                          ORDER BY e.happened_at DESC, e.id DESC LIMIT 1) END,
+               c.estimated_delivery_at) AS new_estimate
+    FROM cur c),
+written AS (
+    SELECT * FROM target
+    WHERE fast OR new_status IS NOT status OR new_last IS NOT last_event_at OR new_delivered IS NOT delivered_at
+          OR new_estimate IS NOT estimated_delivery_at)
+"""  # noqa: S608
+_SQLITE_MOVED = text(_SQLITE_TARGET + """
+SELECT DISTINCT order_id FROM written
+WHERE new_delivered IS NOT delivered_at OR new_estimate IS NOT estimated_delivery_at""")  # noqa: S608
+_SQLITE_ADVANCE = text(_SQLITE_TARGET + """
+UPDATE parcel SET status = w.new_status, last_event_at = w.new_last, delivered_at = w.new_delivered,
+                  estimated_delivery_at = w.new_estimate, updated_at = CURRENT_TIMESTAMP
+FROM written AS w WHERE parcel.id = w.id""")  # noqa: S608
+_SQLITE_REFRESH_ORDERS = text("""
+UPDATE orders
+SET fulfilled_at = f.fulfilled_at, delivered_at = f.delivered_at,
+    estimated_delivery_at = coalesce(f.estimated_delivery_at, orders.estimated_delivery_at),
+    updated_at = CURRENT_TIMESTAMP
+FROM (SELECT order_id,
+             min(CASE WHEN ships THEN shipped_at END) AS fulfilled_at,
+             CASE WHEN sum(ships) > 0 AND sum(ships AND delivered_at IS NULL) = 0
+                  THEN max(CASE WHEN ships THEN delivered_at END) END AS delivered_at,
+             max(CASE WHEN ships THEN estimated_delivery_at END) AS estimated_delivery_at
+      FROM (SELECT order_id, shipped_at, delivered_at, estimated_delivery_at, fulfillment_status = :ships AS ships
+            FROM parcel WHERE order_id IN (SELECT value FROM json_each(:ids))) AS listed
+      GROUP BY order_id) AS f
+WHERE orders.id = f.order_id
+  AND (orders.fulfilled_at IS NOT f.fulfilled_at OR orders.delivered_at IS NOT f.delivered_at
+       OR orders.estimated_delivery_at IS NOT coalesce(f.estimated_delivery_at, orders.estimated_delivery_at))
+""")
+
+
+def advance_parcels_bulk(session: Session, new: dict[int, list[Any]]) -> set[int]:
+    """Move parcels on by the events just stored for them in set-based statements; return the orders whose
+    delivery or estimate moved. The rule of ``plugin.sync.parcels.advance_parcels``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return advance_parcels_staged(session, new)
+    if not new:
+        return set()
+    # Every row from the first new id on was stored by this batch (see above).
+    first = {"first": min(row.id for rows in new.values() for row in rows)}
+    moved = set(session.execute(_SQLITE_MOVED, first).scalars())
+    session.execute(_SQLITE_ADVANCE, first)
+    return moved
+
+
+def refresh_orders_bulk(session: Session, order_ids: Iterable[int], ships: str) -> None:
+    """Make each order follow its parcels in one UPDATE; the rule of ``plugin.sync.parcels.refresh_orders``."""
+    if session.get_bind().dialect.name == "postgresql":
+        refresh_orders_staged(session, order_ids, ships)
+        return
+    ids = sorted(set(order_ids))
+    if ids:
+        session.execute(_SQLITE_REFRESH_ORDERS, {"ids": json.dumps(ids), "ships": ships})

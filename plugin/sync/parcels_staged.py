@@ -163,14 +163,15 @@ def refresh_orders_staged(session: Session, order_ids: Iterable[int], ships: str
 
 # SQLite: the same rules. Its transactions begin IMMEDIATE (one writer at a time), so the events just stored are
 # the rows from the batch's first new id on; each value is read through the (parcel_id, happened_at) index,
-# restricted to those new events where the parcel moves on from them.
+# restricted to those new events where the parcel moves on from them. NOT INDEXED keeps the new events' lookup on
+# the id range (without statistics SQLite walks the whole parcel index instead, to group without sorting).
 # RETURNING cannot read an UPDATE's FROM on SQLite, so the orders whose parcels' delivery or estimate moves are
 # selected first, from the same derivation.
 _SQLITE_NEW = "n.parcel_id = c.id AND n.id >= :first"
 _SQLITE_TARGET = f"""
 WITH per AS (
     SELECT parcel_id, min(happened_at) AS first_new, max(status = 'DELIVERED') AS delivered_new
-    FROM parcel_event WHERE id >= :first GROUP BY parcel_id),
+    FROM parcel_event NOT INDEXED WHERE id >= :first GROUP BY parcel_id),
 cur AS (
     SELECT p.id, p.order_id, p.status, p.last_event_at, p.delivered_at, p.estimated_delivery_at,
            NOT per.delivered_new AND (p.last_event_at IS NULL OR per.first_new >= p.last_event_at) AS fast

@@ -11,6 +11,8 @@ Rules every writer keeps, so a replayed or out-of-order report changes nothing t
 - a fulfilment report older (``updatedAt``) than the stored one leaves tracking as it is; its status only moves
   forward (connectors.delivery) and of two delivery times the earlier is kept;
 - the order follows its parcels (``refresh_orders``): delivered when the last parcel that ships is.
+Events, parcels and orders are written in set-based statements (plugin.sync.parcels_staged: on PostgreSQL through
+a COPYed staging table); the row-by-row functions here (``bulk=False``) are the reference they are tested against.
 Functions take a ``Session`` and never commit.
 """
 

@@ -5,9 +5,10 @@ directly). Then, in the same run and on the same database:
 
 - **ingest**: ``plugin.sync.parcels.ingest_events`` (events in the order carriers report them, 2 % late) — what
   the ``fulfillment_events/create`` webhook and the sync's event pass call — in transactions of 1,000 events:
-  parcel lookup by fulfilment id, ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, then each touched parcel moved
-  on (a late event or a delivery: derived again from all its events) and each touched order made to follow its
-  parcels;
+  parcel lookup by fulfilment id, the events stored once per id (``ON CONFLICT DO NOTHING``), then each touched
+  parcel moved on (a late event or a delivery: derived again from all its events) and each touched order made to
+  follow its parcels, in set-based statements (plugin.sync.parcels_staged; on PostgreSQL the batch is COPYed into
+  a staging table first);
 - **replay**: the same 100,000 events again through the same path (every one a duplicate: nothing changes);
 - **raw**: the events deleted, then the same rows inserted with a plain ``INSERT`` executemany in transactions of
   1,000 (no lookup, no conflict handling, no derivation) — the floor the ingest is held against.

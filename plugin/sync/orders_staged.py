@@ -8,7 +8,7 @@ ids are resolved in SQL. bench/shopify_sync.py measures this path.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -30,17 +30,16 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from connectors.records import OrderRecord
 from plugin.sync.customers import CUSTOMER_FIELDS, CUSTOMER_MERGE_FIELDS, customer_row, not_redacted
 from plugin.sync.order_rows import LINE_FIELDS, ORDER_FIELDS, order_row
 from plugin.sync.products import line_products
 from plugin.sync.sql import CUSTOMERS, LINES, ORDERS, PRODUCTS, VARIANTS, not_older, on_conflict
+from plugin.sync.staging import copy_rows, prepare_staging, rowcount, staging_setup, staging_table
 from plugin.table_stats import analyse_first_rows
 from plugin.types import UTCDateTime
 
@@ -48,8 +47,7 @@ _STAGING = MetaData()
 
 
 def _staging_table(name: str, source: Table, columns: Sequence[str], *extra: Column[Any]) -> Table:
-    return Table(name, _STAGING, *(Column(c, source.c[c].type) for c in columns), *extra,
-                 prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
+    return staging_table(_STAGING, name, source, columns, *extra)
 
 
 _ORDER_STAGE_FIELDS = tuple(f for f in ORDER_FIELDS if f != "customer_id")
@@ -70,40 +68,19 @@ STAGE_VARIANTS = _staging_table("aftercare_stage_variant", VARIANTS, ("external_
                                 Column("product_external_id", String(255)), Column("pos", Integer))
 
 
-# Create the staging tables on a connection's first batch and empty them on later batches of one transaction.
-_STAGING_SETUP = ";\n".join(
-    [str(ddl.compile(dialect=postgresql.dialect()))
-     for table in _STAGING.tables.values()
-     for ddl in (CreateTable(table, if_not_exists=True), *(CreateIndex(i, if_not_exists=True) for i in table.indexes))]
-    + [str(delete(table).compile(dialect=postgresql.dialect())) for table in _STAGING.tables.values()])
-
-
-def _copy(session: Session, table: Table, rows: Iterable[tuple[Any, ...]]) -> None:
-    """COPY ``rows`` (tuples in the table's column order) into a staging table."""
-    cursor = session.connection().connection.cursor()
-    try:
-        with cursor.copy(f"COPY {table.name} ({', '.join(c.name for c in table.c)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    finally:
-        cursor.close()
+_STAGING_SETUP = staging_setup(_STAGING)
 
 
 def _stage_batch(session: Session, store_id: int, batch: list[OrderRecord]) -> None:
     """Fill the staging tables with one batch: customers deduplicated (last copy wins), lines deduplicated per
     order (last copy wins, first position kept, as the generic path) and the catalog rows the lines name (first
     mention wins, as products.ensure_catalog)."""
-    cursor = session.connection().connection.cursor()
-    try:
-        # Parameterless, so psycopg sends it as one simple query: one round trip per batch.
-        cursor.execute(_STAGING_SETUP)
-    finally:
-        cursor.close()
+    prepare_staging(session, _STAGING_SETUP)
     customers = {r.customer.external_id: r.customer for r in batch if r.customer}
-    _copy(session, STAGE_CUSTOMERS, (
+    copy_rows(session, STAGE_CUSTOMERS, (
         (row["external_id"], *(json.dumps(row[f]) if f == "tags" else row[f] for f in CUSTOMER_FIELDS), pos)
         for pos, row in enumerate(customer_row(store_id, c) for c in customers.values())))
-    _copy(session, STAGE_ORDERS, (
+    copy_rows(session, STAGE_ORDERS, (
         (row["external_id"], *(json.dumps(row[f]) if f in _JSON_FIELDS else row[f] for f in _ORDER_STAGE_FIELDS),
          r.customer.external_id if r.customer else None, pos)
         for pos, (r, row) in enumerate((r, order_row(store_id, r, None)) for r in batch)))
@@ -121,15 +98,9 @@ def _stage_batch(session: Session, store_id: int, batch: list[OrderRecord]) -> N
                 products.setdefault(product_ext, line.title or "")
                 if line.variant_external_id:
                     variants.setdefault(line.variant_external_id, (line.sku, line.title or "", product_ext))
-    _copy(session, STAGE_LINES, ((*row, pos) for pos, row in enumerate(lines.values())))
-    _copy(session, STAGE_PRODUCTS, ((ext, title, pos) for pos, (ext, title) in enumerate(products.items())))
-    _copy(session, STAGE_VARIANTS, ((ext, *spec, pos) for pos, (ext, spec) in enumerate(variants.items())))
-
-
-def _rowcount(session: Session, stmt: Any) -> int:
-    """Execute ``stmt`` and return how many rows it inserted, updated or deleted."""
-    # SQLAlchemy only keeps an INSERT's rowcount when asked to.
-    return int(session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount)
+    copy_rows(session, STAGE_LINES, ((*row, pos) for pos, row in enumerate(lines.values())))
+    copy_rows(session, STAGE_PRODUCTS, ((ext, title, pos) for pos, (ext, title) in enumerate(products.items())))
+    copy_rows(session, STAGE_VARIANTS, ((ext, *spec, pos) for pos, (ext, spec) in enumerate(variants.items())))
 
 
 def _lookup(table: Table, store_id: int, external_id: Any, column: Any = None) -> Any:
@@ -186,17 +157,17 @@ def _write_batch(session: Session, store_id: int, batch: list[OrderRecord], tota
             .where(func.coalesce(stored_newer, True)).order_by(sc.c.pos))
     stmt = on_conflict(pg_insert(CUSTOMERS).from_select(["store_id", "external_id", *CUSTOMER_FIELDS], todo),
                         CUSTOMERS, keys=keys, update=(), merge=CUSTOMER_MERGE_FIELDS, where=not_redacted)
-    totals["customers"] += _rowcount(session, stmt)
+    totals["customers"] += rowcount(session, stmt)
     # Catalog rows the lines name but the catalog lacks (as products.ensure_catalog).
     missing = (select(store, sp.c.external_id, sp.c.title)
                .where(_lookup(PRODUCTS, store_id, sp.c.external_id).is_(None)).order_by(sp.c.pos))
     stmt = pg_insert(PRODUCTS).from_select(["store_id", "external_id", "title"], missing)
-    totals["products"] += _rowcount(session, stmt.on_conflict_do_nothing(index_elements=list(keys)))
+    totals["products"] += rowcount(session, stmt.on_conflict_do_nothing(index_elements=list(keys)))
     missing = (select(store, sv.c.external_id, _lookup(PRODUCTS, store_id, sv.c.product_external_id), sv.c.sku,
                       sv.c.title)
                .where(_lookup(VARIANTS, store_id, sv.c.external_id).is_(None)).order_by(sv.c.pos))
     stmt = pg_insert(VARIANTS).from_select(["store_id", "external_id", "product_id", "sku", "title"], missing)
-    totals["variants"] += _rowcount(session, stmt.on_conflict_do_nothing(index_elements=list(keys)))
+    totals["variants"] += rowcount(session, stmt.on_conflict_do_nothing(index_elements=list(keys)))
     # Orders: never an older copy, only rows that differ.
     rows = (select(store, so.c.external_id, _lookup(CUSTOMERS, store_id, so.c.customer_external_id),
                    *(so.c[f] for f in _ORDER_STAGE_FIELDS))
@@ -226,7 +197,7 @@ def _write_batch(session: Session, store_id: int, batch: list[OrderRecord], tota
             .where(order_ids.c.order_id.is_not(None)).order_by(sl.c.pos))
     stmt = on_conflict(pg_insert(LINES).from_select(["order_id", "store_id", "external_id", *LINE_FIELDS], rows),
                         LINES, keys=("order_id", "external_id"), update=LINE_FIELDS)
-    totals["lines_written"] += _rowcount(session, stmt)
+    totals["lines_written"] += rowcount(session, stmt)
     # Stored lines of current orders that the staged copy no longer has (none when every order is new).
     if all_new:
         return
@@ -235,5 +206,5 @@ def _write_batch(session: Session, store_id: int, batch: list[OrderRecord], tota
     # the cast makes PostgreSQL read the subquery as one array value rather than as a set of rows.
     current = cast(select(func.array_agg(order_ids.c.order_id)).scalar_subquery(), ARRAY(BigInteger))
     stmt = delete(LINES).where(LINES.c.order_id == any_(current), LINES.c.order_id == order_ids.c.order_id, ~kept)
-    totals["lines_deleted"] += _rowcount(session, stmt)
+    totals["lines_deleted"] += rowcount(session, stmt)
 

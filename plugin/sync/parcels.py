@@ -11,12 +11,14 @@ Rules every writer keeps, so a replayed or out-of-order report changes nothing t
 - a fulfilment report older (``updatedAt``) than the stored one leaves tracking as it is; its status only moves
   forward (connectors.delivery) and of two delivery times the earlier is kept;
 - the order follows its parcels (``refresh_orders``): delivered when the last parcel that ships is.
+Events, parcels and orders are written in set-based statements (plugin.sync.parcels_staged: on PostgreSQL through
+a COPYed staging table); the row-by-row functions here (``bulk=False``) are the reference they are tested against.
 Functions take a ``Session`` and never commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from connectors import delivery
 from connectors.records import FulfillmentEventRecord, FulfillmentRecord
 from plugin.models import Order, Parcel, ParcelEvent
+from plugin.sync.parcels_staged import advance_parcels_bulk, refresh_orders_bulk, store_events_staged
 from plugin.sync.sql import IN_CHUNK, chunked, insert_for
 
 PARCELS: Table = Parcel.__table__  # type: ignore[assignment]
@@ -138,46 +141,76 @@ class EventIngest:
 
 
 def ingest_events(session: Session, store_id: int, events: Iterable[FulfillmentEventRecord], *,
-                  batch_size: int = 1000) -> EventIngest:
+                  batch_size: int = 1000, bulk: bool = True) -> EventIngest:
     """Store carrier events (once per event id), then derive their parcels' and orders' state from them.
 
     Events of a fulfilment we do not know yet are counted, not stored: the order sync brings the parcel and the
-    event pass reads its events again.
+    event pass reads its events again. Parcels and orders are moved on in set-based statements, on PostgreSQL
+    after the batch went through a staging table (plugin.sync.parcels_staged); ``bulk=False`` takes the row path
+    (the reference the bulk path is tested against: same rules, same rows).
     """
+    staged = bulk and session.get_bind().dialect.name == "postgresql"
     stored = unknown = 0
     parcels: set[int] = set()
     orders: set[int] = set()
     for batch in chunked(events, batch_size):
-        gids = sorted({fulfillment_gid(e.fulfillment_id) for e in batch})
-        parcel_ids: dict[str, int] = {}
-        for chunk in chunked(gids, IN_CHUNK):
-            parcel_ids.update(session.execute(select(Parcel.fulfillment_gid, Parcel.id).where(
-                Parcel.store_id == store_id, Parcel.fulfillment_gid.in_(chunk))).all())
-        rows = {}
-        for e in batch:
-            parcel_id = parcel_ids.get(fulfillment_gid(e.fulfillment_id))
-            if parcel_id is None:
-                unknown += 1
-                continue
-            rows[event_gid(e.external_id)] = {
-                "store_id": store_id, "parcel_id": parcel_id, "event_gid": event_gid(e.external_id),
-                "status": e.status, "happened_at": e.happened_at, "estimated_delivery_at": e.estimated_delivery_at,
-                "city": e.city, "province": e.province, "country": e.country, "message": e.message}
-        if not rows:
-            continue
-        stmt = insert_for(session, EVENTS).on_conflict_do_nothing(index_elements=["store_id", "event_gid"])
-        # A replayed event hits the unique key and returns nothing: only new events touch their parcel.
-        returned = session.execute(stmt.returning(EVENTS.c.parcel_id, EVENTS.c.id, EVENTS.c.status,
-                                                  EVENTS.c.happened_at, EVENTS.c.estimated_delivery_at),
-                                   list(rows.values())).all()
+        if staged:
+            returned, missing = store_events_staged(session, store_id, _staging_rows(batch))
+        else:
+            # The set-based advance reads the new events by id; the row path moves parcels on from their values.
+            returned, missing = _store_events(session, store_id, batch, values=not bulk)
+        unknown += missing
         stored += len(returned)
         new: dict[int, list[Any]] = {}
         for row in returned:
             new.setdefault(row.parcel_id, []).append(row)
         parcels |= set(new)
-        orders |= advance_parcels(session, new)
-    refresh_orders(session, orders)
+        orders |= advance_parcels_bulk(session, new) if bulk else advance_parcels(session, new)
+    refresh_orders(session, orders, bulk=bulk)
     return EventIngest(stored=stored, parcels=parcels, orders=orders, unknown_parcel=unknown)
+
+
+def _staging_rows(batch: Sequence[FulfillmentEventRecord]) -> Iterator[tuple[Any, ...]]:
+    """Yield a batch's events as rows of the staging table (plugin.sync.parcels_staged.STAGE_EVENTS)."""
+    for pos, e in enumerate(batch):
+        yield (event_gid(e.external_id), e.status, e.happened_at, e.estimated_delivery_at, e.city, e.province,
+               e.country, e.message, fulfillment_gid(e.fulfillment_id), pos)
+
+
+def _store_events(session: Session, store_id: int, batch: Sequence[FulfillmentEventRecord],
+                  values: bool = True) -> tuple[list[Any], int]:
+    """Store one batch of events row by row; return the rows newly stored (parcel_id, id and, with ``values``,
+    status, happened_at, estimated_delivery_at) and how many named an unknown parcel."""
+    gids = sorted({fulfillment_gid(e.fulfillment_id) for e in batch})
+    parcel_ids: dict[str, int] = {}
+    for chunk in chunked(gids, IN_CHUNK):
+        parcel_ids.update(session.execute(select(Parcel.fulfillment_gid, Parcel.id).where(
+            Parcel.store_id == store_id, Parcel.fulfillment_gid.in_(chunk))).all())
+    rows = {}
+    unknown = 0
+    for e in batch:
+        parcel_id = parcel_ids.get(fulfillment_gid(e.fulfillment_id))
+        if parcel_id is None:
+            unknown += 1
+            continue
+        rows[event_gid(e.external_id)] = {
+            "store_id": store_id, "parcel_id": parcel_id, "event_gid": event_gid(e.external_id),
+            "status": e.status, "happened_at": e.happened_at, "estimated_delivery_at": e.estimated_delivery_at,
+            "city": e.city, "province": e.province, "country": e.country, "message": e.message}
+    if not rows:
+        return [], unknown
+    stmt = insert_for(session, EVENTS).on_conflict_do_nothing(index_elements=["store_id", "event_gid"])
+    if not values and session.get_bind().dialect.name == "sqlite":
+        # Without RETURNING SQLite's driver runs the executemany itself (a raw insert's cost). Its transactions
+        # begin IMMEDIATE, so no other writer adds rows meanwhile: the rows stored are those past the largest id.
+        after = session.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0)))
+        session.execute(stmt, list(rows.values()))
+        return list(session.execute(select(EVENTS.c.parcel_id, EVENTS.c.id).where(EVENTS.c.id > after)
+                                    .order_by(EVENTS.c.id)).all()), unknown
+    # A replayed event hits the unique key and returns nothing: only new events touch their parcel.
+    extra = (EVENTS.c.status, EVENTS.c.happened_at, EVENTS.c.estimated_delivery_at) if values else ()
+    returned = session.execute(stmt.returning(EVENTS.c.parcel_id, EVENTS.c.id, *extra), list(rows.values())).all()
+    return list(returned), unknown
 
 
 def advance_parcels(session: Session, new: dict[int, list[Any]]) -> set[int]:
@@ -264,12 +297,17 @@ def refresh_parcels(session: Session, parcel_ids: Iterable[int]) -> set[int]:
     return orders
 
 
-def refresh_orders(session: Session, order_ids: Iterable[int]) -> None:
+def refresh_orders(session: Session, order_ids: Iterable[int], *, bulk: bool = True) -> None:
     """Make each order follow its parcels: fulfilled when the first that ships left, delivered when the last
     arrived, the latest carrier estimate of those that ship. Orders without a parcel keep their facts; only
     orders whose facts differ are written (their updated_at moves: the replenishment planner reads it).
+
+    One set-based UPDATE (plugin.sync.parcels_staged) unless ``bulk=False`` (the row path: read, compare, write).
     """
     ids = sorted(set(order_ids))
+    if bulk:
+        refresh_orders_bulk(session, ids, SHIPS)
+        return
     orders: Table = Order.__table__  # type: ignore[assignment]
     for chunk in chunked(ids, IN_CHUNK):
         facts: dict[int, list[tuple[Any, Any, Any]]] = {}

@@ -125,6 +125,11 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
     assert sent.get("delivery_update", 0) >= 1, sent
     (summary,) = [line for line in lines if line.startswith("[5/6] Simulated")]
     assert f"{sent['delivery_update']:,} delivery updates" in summary, summary
+    # The stalled and lost timelines were detected and opened tickets; the line names both counts as stored.
+    ((stalls, stall_tickets),) = rows(instance, "SELECT count(*), count(t.id) FROM delivery_problem d "
+                                                "LEFT JOIN ticket t ON t.id = d.ticket_id")
+    assert stalls >= 1 and stall_tickets >= 1, (stalls, stall_tickets)
+    assert f"{stalls:,} delivery stalls" in summary and f"{stall_tickets:,} stall tickets" in summary, summary
 
     (detractors,) = rows(instance, "SELECT count(*) FROM ticket WHERE source = 'survey'")
     assert detractors[0] >= 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, request
-from sqlalchemy import delete, distinct, select
+from sqlalchemy import delete, select
 
 from plugin import get_clock
 from plugin.admin.blueprint import bp, ctx, done, failed, get_scoped, json_response, page
@@ -79,7 +79,7 @@ def _editor(store: Store, block: GuideBlock | None) -> dict[str, Any]:
     text = texts.get(locale) or {"title": "", "html": ""}
     products = session.execute(select(Product.id, Product.title).where(Product.store_id == store.id)
                                .order_by(Product.id.desc()).limit(PRODUCT_CHOICES)).all()
-    types = [t for (t,) in session.execute(select(distinct(Product.product_type)).where(
+    types = [t for (t,) in session.execute(select(Product.product_type).distinct().where(
         Product.store_id == store.id, Product.product_type.is_not(None), Product.product_type != "")
         .order_by(Product.product_type).limit(PRODUCT_CHOICES))]
     preview_subject = preview_html = preview_error = ""

@@ -19,7 +19,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from plugin import flow_schemas, guides
-from plugin.flows.audience import history_cutoff, order_skip_reason
+from plugin.flows.audience import history_cutoff, left_since, order_skip_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
@@ -56,7 +56,7 @@ def due_guides(run: FlowRun) -> Rows:
         .join(Product, Product.id == OrderLine.product_id)
         .where(Order.store_id == store.id, Order.delivered_at <= now, Order.delivered_at > earliest,
                Order.cancelled_at.is_(None), ~written, ~owned,
-               *((Order.delivered_at >= cutoff,) if cutoff else ()))
+               *left_since(cutoff))
         .order_by(Order.id, OrderLine.id))
     orders: dict[int, dict[str, Any]] = {}
     for (order_id, customer_id, name, delivered, refunded, returned, email, locale, consent, product_id, title,

@@ -273,3 +273,23 @@ def test_a_held_out_share_gets_no_guide_for_the_lift_report(ctx):
     with ctx.database.session() as s:
         rows = {m.customer_id: (m.status, m.skip_reason) for m in s.scalars(select(Message))}
     assert rows == {c: ("skipped", "holdout") if c in held else ("scheduled", None) for c in customers}
+
+
+def test_after_a_reinstall_orders_delivered_before_it_get_no_guide_unless_the_merchant_asks(ctx):
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        st = f.store(s, reinstalled_at=now - DAY)
+        sid = st.id
+        shirt = f.product(s, sid, product_type="Textiles")
+        s.add(GuideBlock(store_id=sid, target_kind="product_type", target="Textiles", days_after_delivery=0,
+                         texts={"en": {"title": "Care", "html": "<p>Wash cold.</p>"}}, image_urls=[]))
+        before, after = (f.customer(s, sid).id for _ in range(2))
+        f.order(s, sid, before, now - 5 * DAY, lines=[(shirt.id, 1)], fulfilled_at=now - 4 * DAY,
+                delivered_at=now - 2 * DAY)
+        f.order(s, sid, after, now - 5 * DAY, lines=[(shirt.id, 1)], fulfilled_at=now - 12 * HOUR,
+                delivered_at=now - HOUR)
+    assert runner.run_usage_guide(ctx, sid) == {"guides": 1, "skipped": 0}
+    with ctx.database.session() as s:
+        assert [m.customer_id for m in s.scalars(select(Message))] == [after]
+        flow_settings.update(s, ctx.config, sid, "policy", {"message_orders_before_reinstall": True})
+    assert runner.run_usage_guide(ctx, sid) == {"guides": 1, "skipped": 0}

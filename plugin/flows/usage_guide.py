@@ -36,7 +36,11 @@ def due_guides(run: FlowRun) -> Rows:
         return []
     index = guides.BlockIndex.of(blocks)
     late = timedelta(days=run.settings["max_late_days"])
-    earliest = now - timedelta(days=max(b.days_after_delivery for b in blocks)) - late
+    # An order is due when delivery + its first guide's days falls in (now - late, now]: its delivery lies in one of
+    # these ranges, one per distinct delay (a 365-day guide does not make every run read a year of orders).
+    delivered_in = or_(*(and_(Order.delivered_at > now - timedelta(days=d) - late,
+                              Order.delivered_at <= now - timedelta(days=d))
+                         for d in sorted({b.days_after_delivery for b in blocks})))
     earlier, earlier_line = aliased(Order), aliased(OrderLine)
     # The customer bought this product before, in an order that was not cancelled (ties on the time go by id).
     owned = exists().where(
@@ -54,8 +58,7 @@ def due_guides(run: FlowRun) -> Rows:
         .join(Customer, Customer.id == Order.customer_id)
         .join(OrderLine, OrderLine.order_id == Order.id)
         .join(Product, Product.id == OrderLine.product_id)
-        .where(Order.store_id == store.id, Order.delivered_at <= now, Order.delivered_at > earliest,
-               Order.cancelled_at.is_(None), ~written, ~owned,
+        .where(Order.store_id == store.id, delivered_in, Order.cancelled_at.is_(None), ~written, ~owned,
                *left_since(cutoff))
         .order_by(Order.id, OrderLine.id))
     orders: dict[int, dict[str, Any]] = {}

@@ -293,3 +293,27 @@ def test_after_a_reinstall_orders_delivered_before_it_get_no_guide_unless_the_me
         assert [m.customer_id for m in s.scalars(select(Message))] == [after]
         flow_settings.update(s, ctx.config, sid, "policy", {"message_orders_before_reinstall": True})
     assert runner.run_usage_guide(ctx, sid) == {"guides": 1, "skipped": 0}
+
+
+def test_each_guide_has_its_own_delay_and_a_long_one_still_finds_its_orders(ctx):
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        st = f.store(s)
+        sid = st.id
+        shirt, beans = f.product(s, sid, product_type="Textiles"), f.product(s, sid, product_type="Coffee")
+        for kind, days in (("Textiles", 2), ("Coffee", 300)):
+            s.add(GuideBlock(store_id=sid, target_kind="product_type", target=kind, days_after_delivery=days,
+                             texts={"en": {"title": kind, "html": "<p>Tips.</p>"}}, image_urls=[]))
+        stories = {"beans_300_days_ago": (beans, 300 * DAY + HOUR), "shirt_300_days_ago": (shirt, 300 * DAY + HOUR),
+                   "shirt_2_days_ago": (shirt, 2 * DAY), "beans_2_days_ago": (beans, 2 * DAY),
+                   "beans_308_days_ago": (beans, 308 * DAY), "beans_due_in_an_hour": (beans, 300 * DAY - HOUR)}
+        ids = {}
+        for name, (product, ago) in stories.items():
+            c = f.customer(s, sid).id
+            ids[c] = name
+            f.order(s, sid, c, now - ago - 3 * DAY, lines=[(product.id, 1)], delivered_at=now - ago)
+    runner.run_usage_guide(ctx, sid)
+    with ctx.database.session() as s:
+        got = {ids[m.customer_id] for m in s.scalars(select(Message))}
+    # Due = delivery + the guide's days, inside (now - 7 days, now]: worked out by hand from the stories.
+    assert got == {"beans_300_days_ago", "shirt_2_days_ago"}

@@ -46,11 +46,12 @@ from plugin.flows import (
     survey,
     ticket_alert,
     ticket_followup,
+    usage_guide,
     winback,
 )
 from plugin.flows.base import FlowRun
 from plugin.messaging.outbox import schedule
-from plugin.models import Base, Store
+from plugin.models import Base, GuideBlock, Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PRODUCTS = 30
@@ -233,7 +234,7 @@ def run_flows(db: Database) -> dict[str, float]:
 
     settings = {name: get_flow(name).settings.load(flow_settings.defaults(config, get_flow(name).settings_section))
                 for name in ("review_request", "survey", "replenishment", "review_reply", "ticket_alert", "winback",
-                             "first_order", "cancellation", "ticket_followup")}
+                             "first_order", "cancellation", "ticket_followup", "usage_guide")}
     settings["winback_backfill"] = get_flow("winback").settings.load(
         {**flow_settings.defaults(config, "winback"), "backfill_enabled": True})
 
@@ -262,6 +263,17 @@ def run_flows(db: Database) -> dict[str, float]:
     figures["ticket_followup"], _ = timed("complaint follow-through: follow-ups + offers", in_tx(lambda s: (
         len(ticket_followup.due_followups(run_of(s, "ticket_followup"))),
         len(ticket_followup.due_comebacks(run_of(s, "ticket_followup"))))))
+
+    def guides_due(s: Session) -> int:
+        # A guide on each of the 30 products (rolled back with the run) and no guide row written yet: the first run
+        # after the merchant switches guides on, the heaviest (every order delivered in the look-back is read).
+        s.add_all(GuideBlock(store_id=1, name=f"P{n}", target_kind="product", target=str(n), image_urls=[],
+                             texts={"en": {"title": "Tips", "html": "<p>Tips.</p>"}}, days_after_delivery=2)
+                  for n in range(1, PRODUCTS + 1))
+        s.flush()
+        return len(usage_guide.due_guides(run_of(s, "usage_guide")))
+    figures["usage_guide"], _ = timed("usage guides: delivered orders with new products (first run)",
+                                      in_tx(guides_due))
     figures.update(time_replenishment(db, settings["replenishment"], in_tx))
     figures["review_replies"], _ = timed("review replies: new reviews (replies, drafts, tickets)", in_tx(
         lambda s: review_reply.handle_new_reviews(s, config, store(s), settings["review_reply"], NOW)[0]))

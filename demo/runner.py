@@ -48,6 +48,7 @@ from plugin.auth.install import install_from_grant
 from plugin.auth.tokens import exchange_session_token
 from plugin.config import SECRET_VARIABLES, Config, load_config
 from plugin.context import JobContext
+from plugin.guides import new_from_starter
 from plugin.migrate import upgrade
 from plugin.models import DeliveryProblem, Merchant, Message, Order, Product, Store, SyncState, Ticket, VipMember
 from plugin.secrets_store import set_credential
@@ -79,6 +80,9 @@ SURVEY_ANSWER_SHARE = 0.45
 SURVEY_SCORES = (10, 10, 9, 9, 9, 8, 7, 6, 5, 3, 0)
 REORDER_CLICK_SHARE = 0.35
 TICKET_RESOLVE_AFTER = timedelta(days=2)
+# The usage guides the merchant switches on: a shipped starter and the sandbox catalogue's product type it fits
+# (the simulated shoppers mostly re-buy their coffee and vitamins; first purchases of these types do happen).
+DEMO_GUIDES = (("coffee", "Coffee"), ("supplements", "Supplements"), ("skincare", "Shaving"))
 
 
 class DemoClock(FrozenClock):
@@ -347,6 +351,7 @@ class Demo:
         if failed:
             raise DemoError(f"backfill failed: {failed}")
         self._mark_consumables()
+        self._write_guides()
         with self.app.extensions["aftercare.db"].session() as session:
             orders = dict(session.execute(select(Store.platform, func.count()).select_from(Store)
                                           .join(Order, Order.store_id == Store.id).group_by(Store.platform)).all())
@@ -423,6 +428,13 @@ class Demo:
                 if days:
                     product.consumable, product.days_of_supply = True, days
 
+    def _write_guides(self) -> None:
+        """The merchant's usage guides: two shipped starters pointed at the shop's product types and switched on."""
+        with self.app.extensions["aftercare.db"].session() as session:
+            for starter, product_type in DEMO_GUIDES:
+                block = new_from_starter(session, self.shop_store_id, starter)
+                block.target, block.enabled = product_type, True
+
     # -- the simulation -----------------------------------------------------------------------------------------
     def _simulate(self, world: ShopperWorld, start: datetime, end: datetime) -> dict[str, int]:
         echo = self.o.echo
@@ -495,7 +507,8 @@ class Demo:
         """Count the service journey's emails sent: welcomes, cancellation mail, follow-ups, come-back offers."""
         names = {("first_order", "main"): "welcomes", ("cancellation", "ask"): "cancellation questions",
                  ("cancellation", "declined"): "declined notices", ("ticket_followup", "followup"): "follow-ups",
-                 ("ticket_followup", "comeback"): "come-back offers", ("ticket_alert", "urgent"): "urgent alerts"}
+                 ("ticket_followup", "comeback"): "come-back offers", ("ticket_alert", "urgent"): "urgent alerts",
+                 ("usage_guide", "main"): "usage guides"}
         with self.app.extensions["aftercare.db"].session() as session:
             sent = dict(((flow, step), n) for flow, step, n in session.execute(
                 select(Message.flow, Message.step, func.count()).where(Message.status == "sent")

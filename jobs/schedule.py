@@ -62,6 +62,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="first-order welcome emails (what happens next, contact, refund policy)"),
     JobSpec("cancellations", "plugin.flows.runner:run_cancellation", 15 * 60,
             description="why-did-you-cancel questions and declined-payment notices"),
+    JobSpec("usage_guides", "plugin.flows.runner:run_usage_guide", HOUR,
+            description="usage guides and care tips, N days after delivery of a product new to the customer"),
     JobSpec("ticket_followups", "plugin.flows.runner:run_ticket_followup", HOUR,
             description="complaint follow-through: what we changed (+7 d), come-back offer (+30 d)"),
     JobSpec("replenishment_learn", "plugin.flows.replenishment_plan:learn", DAY,

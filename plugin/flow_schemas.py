@@ -107,6 +107,13 @@ TICKET_FOLLOWUP = SettingsSchema((
     _holdout(),
 ))
 
+USAGE_GUIDE = SettingsSchema((
+    Setting("max_late_days", "float", 7, "Send a guide at most this many days late", min=1, max=60,
+            help="Each guide's own delay (days after delivery) is set on the Guides page; an order whose first "
+                 "guide is due longer ago than this (a backfill, a late delivery scan) gets none."),
+    _holdout(),
+))
+
 REPLENISHMENT = SettingsSchema((
     Setting("lead_days", "float", 7, "Remind this many days before run-out", min=0, max=90),
     Setting("min_product_samples", "int", 5, "Re-buys needed to learn a product's cycle", min=1, max=1000),
@@ -230,6 +237,7 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "first_order": FIRST_ORDER,
     "cancellation": CANCELLATION,
     "ticket_followup": TICKET_FOLLOWUP,
+    "usage_guide": USAGE_GUIDE,
     "replenishment": REPLENISHMENT,
     "winback": WINBACK,
     "vip": VIP,

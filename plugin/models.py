@@ -627,6 +627,38 @@ class CancellationAnswer(Base):
     answered_at: Mapped[datetime]
 
 
+GUIDE_TARGETS = ("product", "product_type")
+
+
+class GuideBlock(TimestampMixin, Base):
+    """A usage guide or care tip the merchant wrote for a product or a product type, in one or more languages.
+
+    ``texts`` maps a locale to ``{"title": ..., "html": ...}`` (the HTML sanitised on save, plugin.guides);
+    images and the video link are the same in every language. ``target`` is the product's id (as text) for a
+    ``product`` block, the product type as Shopify spells it for a ``product_type`` block.
+    """
+
+    __tablename__ = "guide_block"
+    __table_args__ = (
+        CheckConstraint(_in("target_kind", GUIDE_TARGETS), name="target_kind"),
+        CheckConstraint("days_after_delivery >= 0", name="days_after_delivery"),
+        Index("ix_guide_block_store_target", "store_id", "target_kind", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255))
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    image_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    video_url: Mapped[str | None] = mapped_column(String(2048))
+    days_after_delivery: Mapped[float] = mapped_column(Double, default=2, server_default="2")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # The shipped starter text the block began from (textiles, skincare, coffee, supplements), if any.
+    starter: Mapped[str | None] = mapped_column(String(32))
+
+
 class TicketNote(Base):
     """A follow-up note on a ticket (what was done, what was promised)."""
 

@@ -11,6 +11,7 @@ from plugin.admin import (  # noqa: F401
     deliveries,
     flow_report,
     flows,
+    guides,
     inbox,
     messages,
     overview,

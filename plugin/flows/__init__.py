@@ -19,6 +19,7 @@ from plugin.flows import (
     survey,
     ticket_alert,
     ticket_followup,
+    usage_guide,
     vip,
     winback,
 )
@@ -27,7 +28,7 @@ from plugin.flows.base import Flow
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
     ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW, delivery_update.FLOW, delivery_stalls.FLOW,
-    first_order.FLOW, cancellation.FLOW, ticket_followup.FLOW)}
+    first_order.FLOW, cancellation.FLOW, ticket_followup.FLOW, usage_guide.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

@@ -64,6 +64,7 @@ class Step:
     ``counter`` when None). ``not_sent_counter`` counts due rows that were not scheduled, new or not.
     ``when`` names a bool setting that switches the step on (e.g. the reminder). ``step_class`` overrides the
     flow's class for this step (the survey's come-back offer is marketing: consent required, offers allowed).
+    ``offer_makes_marketing`` lets a service step write marketing rows for merchant content holding an offer.
     """
 
     name: str
@@ -75,6 +76,9 @@ class Step:
     not_sent_counter: str | None = None
     when: str | None = None
     step_class: FlowClass | None = None
+    # A service step whose content the merchant writes (usage guides): a row whose content holds an offer is
+    # marketing (consent required); the email channel refuses offer content in the step's other rows.
+    offer_makes_marketing: bool = False
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def enforce_class(flow: Flow, step: Step, rows: Rows) -> Rows:
     for row in rows:
         if marketing:
             row["marketing"] = True
-        elif row.get("marketing"):
+        elif row.get("marketing") and not step.offer_makes_marketing:
             raise ValueError(f"flow {flow.name} step {step.name} is {flow_class}: it may not write marketing rows")
         elif OFFER_KEYS & set(row.get("payload") or {}):
             raise ValueError(f"flow {flow.name} step {step.name} is {flow_class}: its messages may hold no offer")
@@ -168,6 +168,11 @@ def run_first_order(ctx: JobContext, store_id: int) -> dict[str, int]:
 def run_cancellation(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Job: write the cancellation questions and declined-payment notices due now for one store."""
     return run(ctx, store_id, "cancellation")
+
+
+def run_usage_guide(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the usage guides due after delivery for one store."""
+    return run(ctx, store_id, "usage_guide")
 
 
 def run_ticket_followup(ctx: JobContext, store_id: int) -> dict[str, int]:

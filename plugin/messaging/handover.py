@@ -48,7 +48,7 @@ ADDRESS_LOCK = 0x41434841  # "ACHA"
 MERCHANT_FLOWS = frozenset({"ticket_alert", "test"})
 NOT_OURS = "not_ours"
 # Messages about one order: none goes out once the order is cancelled, refunded or returned.
-ORDER_FLOWS = frozenset({"review_request", "survey", "amazon_review_request", "first_order"})
+ORDER_FLOWS = frozenset({"review_request", "survey", "amazon_review_request", "first_order", "usage_guide"})
 
 
 class HandOverRefused(Exception):

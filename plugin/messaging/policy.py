@@ -40,7 +40,7 @@ DELIVERY_FLOW = "delivery_update"
 # The delivery messages one click turns off, and that quiet hours hold: updates and "we're on it" notices.
 DELIVERY_FLOWS = frozenset({DELIVERY_FLOW, "delivery_stalls"})
 # Emails sent because of an order: skipped once the order is cancelled, refunded or returned.
-ORDER_FLOWS = frozenset({"review_request", "survey", "first_order"})
+ORDER_FLOWS = frozenset({"review_request", "survey", "first_order", "usage_guide"})
 COMPLAINT_RECHECK = timedelta(hours=6)
 # First key of the PostgreSQL advisory lock that serialises frequency-cap checks per customer.
 CAP_LOCK_NAMESPACE = 0x41435031  # "ACP1"

@@ -49,6 +49,7 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "first_order": ("main",),
     "cancellation": ("ask", "declined"),
     "ticket_followup": ("followup", "comeback"),
+    "usage_guide": ("main",),
     "test": ("main",),
     "delivery_update": ("main",),
 }
@@ -86,6 +87,8 @@ _NON_SPACED = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
 
 
+# A link written into the text that sends the customer shopping: a recommendation (not in a variable's value).
+SHOP_LINK = re.compile(r"""href\s*=\s*["'][^"']*/(?:products|collections|discount)/""", re.IGNORECASE)
 # Offer wording and shop product links in a transactional template's own text.
 _OFFER_WORDS = re.compile(r"discount|coupon|promo\s*code|% off|/products/|/collections/|/discount/", re.IGNORECASE)
 
@@ -295,8 +298,10 @@ def check_no_offer(flow: str, step: str, *parts: str) -> None:
             raise TemplateRefused(_explain(exc)) from exc
     names = sorted(used & STEP_OFFER_NAMES)
     words = sorted({w for part in parts for w in offer_words(part)})
+    if any(SHOP_LINK.search(part) for part in parts):
+        words.append("a link to the shop's products, collections or discounts")
     if names or words:
-        what = ", ".join(names + [f'"{w}"' for w in words])
+        what = ", ".join(names + [w if w.startswith("a link") else f'"{w}"' for w in words])
         raise TemplateRefused(f"this email may hold no offer or recommendation ({what}): only marketing emails, "
                               "sent with the customer's consent, may")
 
@@ -377,6 +382,8 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
             ctx["reason_links"] = [{"reason": r, "url": f"https://aftercare.example/c/sample-{r}"}
                                    for r in ("found_cheaper", "ordered_by_mistake", "delivery_too_slow",
                                              "changed_mind", "other")]
+    elif flow == "usage_guide":
+        ctx.update(order=order, guides=[sample_guide(locale)])
     elif flow == "replenishment":
         ctx.update(product={"title": "Lavender soap", **image}, quantity=2, run_out_date=date(2026, 3, 20),
                    reorder_url="https://aftercare.example/r/sample", discount_code="REFILL10",
@@ -417,6 +424,18 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
             {"title": "Oat bath soak", "url": f"{base}/products/oat-bath-soak", "image_url": None,
              "image_alt": "Oat bath soak"}]
     return ctx
+
+
+def sample_guide(locale: str) -> dict[str, Any]:
+    """Return one guide's sample variables: the shipped coffee starter in that locale (plugin.guides.guide_vars)."""
+    starter = _catalog(locale).get("guide_starters", {}).get("coffee") or \
+        _catalog(locales.DEFAULT)["guide_starters"]["coffee"]
+    return {"product": {"title": "House blend, whole beans"}, "title": starter["title"],
+            "html": Markup(starter["html"]),  # noqa: S704  # shipped text, not merchant input
+            "locale": locale, "dir": locales.direction(locale),
+            "images": [{"url": "https://cdn.shopify.com/s/files/1/0000/0001/files/house-blend.jpg",
+                        "alt": "House blend, whole beans"}],
+            "video_url": "https://videos.example-store.com/brewing-at-home"}
 
 
 # -- plain text from HTML ------------------------------------------------------------------------------------

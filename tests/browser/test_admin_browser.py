@@ -25,6 +25,7 @@ from plugin import create_app, flow_settings
 from plugin.admin.standalone import create_admin_user
 from plugin.context import JobContext
 from plugin.flows import runner
+from plugin.guides import new_from_starter, starter_texts
 from plugin.models import AdminUser, Review, Store, Ticket
 from plugin.secrets_store import set_credential
 from plugin.sync.judgeme_run import sync_judgeme_reviews
@@ -579,3 +580,24 @@ def test_in_arabic_the_pages_keep_arabic_text_right_to_left(env: Env, page: Page
             check_page(app_frame(env, tab), f"arabic-{number:02d}-{label.lower()}", tab)
     finally:
         context.close()
+
+
+def test_guide_editor_previews_the_typing_in_the_chosen_language(env: Env, page: Page):
+    page.goto(env.admin_url())  # installs the store on a first load (when this test runs alone)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    with env.database.session() as session:
+        store_id = session.scalar(select(Store.id).where(Store.external_id == env.shop))
+        block_id = new_from_starter(session, store_id, "coffee").id
+    page.goto(env.admin_url(f"/admin/guides/{block_id}?store={store_id}&locale=fr"))
+    frame = page.frame_locator("#preview-frame")
+    expect(frame.locator("h2")).to_have_text(starter_texts("coffee")["fr"]["title"])
+    expect(page.locator("#preview-subject")).to_have_text(re.compile("^Bien utiliser et entretenir votre commande"))
+    page.get_by_label("Title (fr)").fill("Conserver vos grains")
+    expect(frame.locator("h2")).to_have_text("Conserver vos grains")
+    page.get_by_label("Video link (https, all languages)").fill("http://video.test/x")
+    expect(page.locator("#preview-error")).to_contain_text("https")
+    page.get_by_label("Video link (https, all languages)").fill("https://video.test/x")
+    expect(page.locator("#preview-error")).to_be_hidden()
+    expect(frame.get_by_role("link", name="Voir la vidéo")).to_have_attribute("href", "https://video.test/x")
+    assert serious_violations(page) == []
+    shot(page, "guide-editor")

@@ -30,7 +30,7 @@ CLI_SIZES = ["--customers", "100", "--orders", "400", "--amazon-orders", "120", 
 # A pinned end makes the simulated period (and so every count below) the same on every run.
 END = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request", "first_order",
-               "cancellation", "ticket_followup", "winback", "birthday", "vip"}
+               "cancellation", "ticket_followup", "usage_guide", "winback", "birthday", "vip"}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,8 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
     [summary] = [line for line in lines if line.startswith("[5/6] Simulated")]
     for (flow, step), label in {("first_order", "main"): "welcomes", ("cancellation", "ask"): "cancellation questions",
                                 ("cancellation", "declined"): "declined notices",
-                                ("ticket_followup", "followup"): "follow-ups"}.items():
+                                ("ticket_followup", "followup"): "follow-ups",
+                                ("usage_guide", "main"): "usage guides"}.items():
         assert by_step.get((flow, step), 0) >= 1, (flow, step)
         assert f"{by_step[(flow, step)]:,} {label}" in summary
     # ... and the growth journey's: win-backs (the paced backfill on), birthdays (from the metafield), VIP welcomes.

@@ -39,6 +39,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "first_order": "plugin.flows.runner:run_first_order",
         "cancellations": "plugin.flows.runner:run_cancellation",
         "ticket_followups": "plugin.flows.runner:run_ticket_followup",
+        "usage_guides": "plugin.flows.runner:run_usage_guide",
         "replenishment_learn": "plugin.flows.replenishment_plan:learn",
         "replenishment": "plugin.flows.runner:run_replenishment",
         "ticket_alerts": "plugin.flows.runner:run_ticket_alert",

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from connectors.shopify.discounts import create_discount_code
 from connectors.shopify.errors import ShopifyError, ShopifyUserError
-from plugin import flow_settings, recommendations
+from plugin import flow_settings, guides, recommendations
 from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
 from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
@@ -38,6 +38,7 @@ from plugin.messaging.suppression import digest as suppression_digest
 from plugin.models import (
     CANCELLATION_ANSWERS,
     Customer,
+    GuideBlock,
     Merchant,
     Message,
     Order,
@@ -102,17 +103,19 @@ class EmailChannel:
         customer = session.get(Customer, message.customer_id) if message.customer_id else None
         if store.platform == "shopify":
             self._name_code(message, self.ctx.clock.now())
-        context = self.context(session, message, store, customer, locale=decision.locale)
-        key = (store.id, message.flow, message.step, decision.locale)
+        try:
+            context = self.context(session, message, store, customer, locale=decision.locale)
+        except templates.TemplateRefused as exc:
+            raise DeliveryError(f"{message.flow}/{message.step} ({decision.locale}): {exc}", permanent=True) from exc
+        flow, step = template_of(message)
+        key = (store.id, flow, step, decision.locale)
         if key not in self._sources:
             self._sources[key] = templates.get_source(session, *key)
         source = self._sources[key]
         try:
-            rendered = templates.render_email(message.flow, source, context, decision.locale,
-                                              brand_of(store, merchant))
+            rendered = templates.render_email(flow, source, context, decision.locale, brand_of(store, merchant))
         except templates.TemplateRefused as exc:
-            raise DeliveryError(f"template {message.flow}/{message.step} ({decision.locale}): {exc}",
-                                permanent=True) from exc
+            raise DeliveryError(f"template {flow}/{step} ({decision.locale}): {exc}", permanent=True) from exc
         from_email = merchant.sender_email or self.ctx.config.get("mail.from_email") or \
             f"no-reply@{urlsplit(self.base_url).hostname or 'aftercare.local'}"
         from_name = merchant.sender_name or self.ctx.config.get("mail.from_name") or store.name or merchant.name
@@ -192,6 +195,9 @@ class EmailChannel:
             ctx.update(order=order_vars, ship_days=payload.get("ship_days"), arrive_days=payload.get("arrive_days"),
                        contact_email=payload.get("contact_email"), refund_policy=payload.get("refund_policy"),
                        shipping_policy_url=payload.get("shipping_policy_url"), shop_url=shop_url)
+        elif flow == "usage_guide" or (flow == "test" and payload.get("guide_block_id")):
+            ctx.update(order=order_vars, guides=self._guides(session, message, store,
+                                                             locale or message.locale or locales.DEFAULT))
         elif flow == "cancellation":
             ctx.update(order=order_vars, shop_url=shop_url, contact_email=store.contact_email)
             if message.step == "ask":
@@ -245,6 +251,33 @@ class EmailChannel:
         # Nothing in a row's payload overrides these variables: the unsubscribe link, the class's offers and the
         # recommendations are the rules' (DESIGN §1, §4), not the row's.
         return ctx
+
+    @staticmethod
+    def _guides(session: Session, message: Message, store: Store, locale: str) -> list[dict[str, Any]]:
+        """Return a usage-guide email's guides in ``locale``; a service email refuses a guide holding an offer.
+
+        The guides were chosen when the row was written, but the merchant may have edited a block since: content
+        that now holds an offer or a recommendation never leaves in an email sent without marketing consent.
+        """
+        payload = message.payload or {}
+        if message.flow == "test":
+            block = session.get(GuideBlock, payload["guide_block_id"])
+            wanted = [{"block_id": block.id, "product_title": payload.get("product_title") or block.target}] \
+                if block is not None and block.store_id == store.id else []
+        else:
+            wanted = list(payload.get("guides") or [])
+        blocks = guides.blocks_by_id(session, [int(g["block_id"]) for g in wanted])
+        out = []
+        for item in wanted:
+            block = blocks.get(int(item["block_id"]))
+            if block is None:  # deleted since the row was written: that guide is left out
+                continue
+            if not message.marketing and message.flow != "test":
+                guides.check_service_content(block.texts or {})
+            out.append(guides.guide_vars(block, str(item.get("product_title") or ""), locale, store.primary_locale))
+        if not out:
+            raise templates.TemplateRefused("none of the email's guides exists any more")
+        return out
 
     @staticmethod
     def _order_products(session: Session, order: Order | None) -> list[tuple[int | None, str, dict[str, Any]]]:
@@ -366,6 +399,13 @@ def _unsubscribe_extra(message: Message, store: Store, customer: Customer | None
     """
     address = message.to_address or (customer.email if customer else None)
     return {"st": store.id, "a": suppression_digest(address)} if address else {}
+
+
+def template_of(message: Message) -> tuple[str, str]:
+    """Return the template (flow, step) a message renders: a guide's test send shows the usage-guide email."""
+    if message.flow == "test" and (message.payload or {}).get("guide_block_id"):
+        return "usage_guide", "main"
+    return message.flow, message.step
 
 
 def _as_decimal(value: Any) -> Decimal | None:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     func,
     insert,
     literal,
@@ -45,6 +46,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -68,6 +70,7 @@ ESTIMATE_AHEAD_DAYS = 60
 CHANGE_OVERLAP = timedelta(minutes=10)
 # Bulk writes of at least this many rows refresh PostgreSQL's statistics before the next statements plan.
 ANALYZE_ROWS = 1000
+LINK_CHUNK = 2000
 SHOPIFY_KINDS = ("unfulfilled", "no_scan", "lost", "past_estimate", "attempted", "failed")
 THRESHOLDS = ("unfulfilled_after_business_days", "no_scan_after_business_days", "lost_after_business_days",
               "past_estimate_business_days")
@@ -278,9 +281,15 @@ def open_tickets(session: Session, config: Config, store: Store, settings: Mappi
          "customer_id": orders[order_id][1], "order_id": order_id, "created_at": now, "updated_at": now}
         for (kind, _, order_id, parcel_id), tid in zip(new, ids, strict=True)])
     table = DeliveryProblem.__table__
-    # Core executemany: one prepared UPDATE for all rows (the ORM's bulk path wants primary-key-named keys).
-    session.connection().execute(update(table).where(table.c.id == bindparam("pid")).values(ticket_id=bindparam("tid")),
-                                 [{"pid": row[1], "tid": tid} for row, tid in zip(new, ids, strict=True)])
+    pairs = [(row[1], tid) for row, tid in zip(new, ids, strict=True)]
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite runs an executemany in-process; it has no VALUES list with named columns to join.
+        session.connection().execute(update(table).where(table.c.id == bindparam("pid"))
+                                     .values(ticket_id=bindparam("tid")), [{"pid": p, "tid": t} for p, t in pairs])
+    for k in range(0, len(pairs) if session.get_bind().dialect.name == "postgresql" else 0, LINK_CHUNK):
+        # PostgreSQL: one UPDATE ... FROM (VALUES ...) per chunk, not a round trip per row.
+        link = values(column("pid", BigInteger), column("tid", BigInteger), name="link").data(pairs[k:k + LINK_CHUNK])
+        session.connection().execute(update(table).where(table.c.id == link.c.pid).values(ticket_id=link.c.tid))
     if len(new) >= ANALYZE_ROWS and session.get_bind().dialect.name == "postgresql":
         # Thousands of rows at once (an install's first run): the notice step's join plans on fresh statistics.
         session.execute(text("ANALYZE ticket, delivery_problem"))
@@ -316,12 +325,12 @@ def _step(x: Any, edges: list[datetime], values: list[datetime]) -> Any:
 
 def deadline_expr(x: Any, calendar: Calendar, n: int, now: datetime, ahead_days: int,
                   shift: timedelta = timedelta(0)) -> Any:
-    """SQL for the first instant at which ``x + shift`` has waited ``n`` business days (``x`` NULL: never).
+    """SQL for the first instant after ``now`` at which ``x + shift`` has waited ``n`` business days (else NEVER).
 
     The moment depends only on the local day of ``x + shift`` (``Calendar.add_business_days``), so it is a step
     function over a few days: from the day of ``cutoff(now, n)`` (anything earlier has stalled already: LONG_AGO)
     to ``ahead_days`` past today (anything later gets that day's end, earlier than its true moment: it is looked
-    at again then, never too late).
+    at again then, never too late). ``x`` NULL: NEVER.
     """
     first = calendar.local_day(calendar.cutoff(now, n))
     last = calendar.local_day(now) + timedelta(days=ahead_days)
@@ -329,11 +338,18 @@ def deadline_expr(x: Any, calendar: Calendar, n: int, now: datetime, ahead_days:
     edges = [calendar.day_start(d) - shift for d in days] + [calendar.day_start(last + timedelta(days=1)) - shift]
     values = [LONG_AGO, *(calendar.add_business_days(calendar.day_start(d), n) for d in days),
               calendar.day_start(last + timedelta(days=1))]
+    # Only moments still to come are next checks; one that has passed was this run's to find (NEVER here).
+    values = [v if v > now else NEVER for v in values]
     return case((x.is_(None), literal(NEVER, UTCDateTime())), else_=_step(x, edges, values))
 
 
-def _future(now: datetime, value: Any) -> Any:
-    return case((value > literal(now, UTCDateTime()), value), else_=literal(NEVER, UTCDateTime()))
+def _open(model: Any, window: Any, settled_at: Any, store_id: int, since: datetime) -> Any:
+    """Select the rows a full recompute can change: not yet fulfilled (orders) or delivered (parcels), or with a
+    stored next check. A fulfilled order or delivered parcel without one keeps NULL: nothing is written for it."""
+    table = model.__table__
+    return union_all(
+        select(table.c.id).where(table.c.store_id == store_id, settled_at.is_(None), window >= since),
+        select(table.c.id).where(table.c.store_id == store_id, table.c.stall_check_at.is_not(None), window >= since))
 
 
 def update_next_checks(session: Session, store: Store, settings: Mapping[str, Any], now: datetime,
@@ -342,7 +358,8 @@ def update_next_checks(session: Session, store: Store, settings: Mapping[str, An
 
     Kinds whose moment has passed were recorded by this run (or are blocked by the row's state, which a change
     clears), so only future moments count; none: NULL until the row changes, as for rows past the look-back.
-    Only values that differ are written (most rows of a store stay NULL: fulfilled, delivered).
+    A full recompute writes only the rows not fulfilled or delivered and those with a stored check (most rows of a
+    store stay NULL).
     """
     full = changed_since is None
     calendar = Calendar.for_store(store.country, store.timezone)
@@ -355,16 +372,17 @@ def update_next_checks(session: Session, store: Store, settings: Mapping[str, An
     n_unfulfilled = int(settings["unfulfilled_after_business_days"])
     blocked = or_(orders.c.cancelled_at.is_not(None), orders.c.fulfilled_at.is_not(None),
                   orders.c.financial_status.is_(None), orders.c.financial_status.not_in(PAID))
-    order_next = case((blocked, never), else_=_future(now, deadline_expr(
-        orders.c.created_at_remote, calendar, n_unfulfilled, now, 2))) if "unfulfilled" in on else never
+    order_next = case((blocked, never), else_=deadline_expr(
+        orders.c.created_at_remote, calendar, n_unfulfilled, now, 2)) if "unfulfilled" in on else never
     order_next = func.nullif(order_next, never)
-    chosen = (orders.c.id.in_(_picked(Order, orders.c.created_at_remote, store.id, since, now, changed_since))
-              if not full else and_(orders.c.store_id == store.id, orders.c.created_at_remote >= since))
-    session.execute(update(orders).where(chosen, orders.c.stall_check_at.is_distinct_from(order_next))
-                    .values(stall_check_at=order_next, updated_at=orders.c.updated_at)
+    chosen = orders.c.id.in_(_picked(Order, orders.c.created_at_remote, store.id, since, now, changed_since)
+                             if not full else _open(Order, orders.c.created_at_remote, orders.c.fulfilled_at,
+                                                    store.id, since))
+    # Each chosen row is written (the value computed once per row; the choice keeps them few).
+    session.execute(update(orders).where(chosen).values(stall_check_at=order_next, updated_at=orders.c.updated_at)
                     .execution_options(synchronize_session=False))
     silent = func.coalesce(parcels.c.last_event_at, parcels.c.shipped_at)
-    candidates = [_future(now, deadline_expr(silent, calendar, int(settings[f"{kind}_after_business_days"]), now, 2))
+    candidates = [deadline_expr(silent, calendar, int(settings[f"{kind}_after_business_days"]), now, 2)
                   for kind in ("no_scan", "lost") if kind in on]
     n_late = int(settings["past_estimate_business_days"])
     by_history: Any = never
@@ -379,20 +397,20 @@ def update_next_checks(session: Session, store: Store, settings: Mapping[str, An
                                        shift=timedelta(days=stat.p90_days))
              for (c, k), stat in sorted(stats.items())}, value=group, else_=never)
     if "past_estimate" in on:
-        candidates.append(_future(now, case(
+        candidates.append(case(
             (parcels.c.estimated_delivery_at.is_not(None),
              deadline_expr(parcels.c.estimated_delivery_at, calendar, n_late, now, ESTIMATE_AHEAD_DAYS)),
-            else_=by_history)))
+            else_=by_history))
     settled = or_(parcels.c.delivered_at.is_not(None), parcels.c.fulfillment_status == "CANCELLED",
                   parcels.c.status.in_(SETTLED))
     # attempted and failed come with a carrier event, which marks the parcel changed: no moment to wait for.
     parcel_next = (case((settled, never), else_=_least(session, *candidates) if len(candidates) > 1 else candidates[0])
                    if candidates else never)
     parcel_next = func.nullif(parcel_next, never)
-    chosen = (parcels.c.id.in_(_picked(Parcel, parcels.c.shipped_at, store.id, since, now, changed_since))
-              if not full else and_(parcels.c.store_id == store.id, parcels.c.shipped_at >= since))
-    session.execute(update(parcels).where(chosen, parcels.c.stall_check_at.is_distinct_from(parcel_next))
-                    .values(stall_check_at=parcel_next, updated_at=parcels.c.updated_at)
+    chosen = parcels.c.id.in_(_picked(Parcel, parcels.c.shipped_at, store.id, since, now, changed_since)
+                              if not full else _open(Parcel, parcels.c.shipped_at, parcels.c.delivered_at,
+                                                     store.id, since))
+    session.execute(update(parcels).where(chosen).values(stall_check_at=parcel_next, updated_at=parcels.c.updated_at)
                     .execution_options(synchronize_session=False))
     # Due rows past the look-back can no longer stall: nothing to look at until they change.
     for table, window in ((orders, orders.c.created_at_remote), (parcels, parcels.c.shipped_at)):

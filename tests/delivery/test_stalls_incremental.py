@@ -17,14 +17,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
+import pytest
 from sqlalchemy import select, update
 
 from base.clock import FrozenClock
 from plugin import delivery_stalls as stalls
-from plugin import flow_settings
+from plugin import flow_settings, tickets
 from plugin.flows import delivery_stalls, runner
 from plugin.models import DeliveryProblem, Message, Order, Parcel, Store, Ticket, TicketNote
+from tests.conftest import wipe
 from tests.delivery.harness import delivery_world
+from tests.jobs import factory as f
+from tests.jobs.conftest import make_ctx
 
 NY = ZoneInfo("America/New_York")
 LONG_BEFORE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -302,3 +306,51 @@ def test_stored_moments_are_never_later_than_the_rule() -> None:
                 assert not _waited(x.astimezone(tz).date(), before.astimezone(tz).date(), country, n)
                 assert moment.astimezone(tz).time().hour == 0
                 assert x < calendar.cutoff(moment, n) and not x < calendar.cutoff(before, n)
+
+
+@pytest.fixture
+def ctx(database, clock, tmp_path):
+    """Return a job context on a wiped database (as tests/jobs does)."""
+    wipe(database.engine)
+    yield make_ctx(database, clock, tmp_path)
+    wipe(database.engine)
+
+
+def test_a_delivery_resolves_the_attempted_ticket_and_the_review_request_stops_waiting(ctx):
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York")
+        fixed, held = f.customer(s, st.id), f.customer(s, st.id)
+        order = f.order(s, st.id, fixed.id, t0 - timedelta(days=10), financial_status="PAID")
+        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                   status="ATTEMPTED_DELIVERY", tracking_company="UPS", tracking_number="1Z1",
+                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=20))
+        s.add(p)
+        order.fulfilled_at = p.shipped_at
+        # The control: delivered too, with a delivery ticket the merchant opened by hand (no cause to watch).
+        other = f.order(s, st.id, held.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8), delivered_at=t0 + timedelta(days=1))
+        tickets.open_ticket(s, ctx.config, store_id=st.id, source="delivery", severity=3, subject="by hand",
+                            now=t0, customer_id=held.id, order_id=other.id)
+        s.flush()
+        sid, oid, pid, other_id = st.id, order.id, p.id, other.id
+    assert delivery_stalls.run(ctx, sid) == {"notices": 1, "skipped": 0, "stalls": 1, "tickets": 1}
+    delivered = t0 + timedelta(days=1)
+    ctx.clock.set(delivered + timedelta(hours=1))
+    with ctx.database.session() as s:  # what the delivery event's ingest writes
+        parcel, order = s.get(Parcel, pid), s.get(Order, oid)
+        parcel.status, parcel.delivered_at, parcel.last_event_at = "DELIVERED", delivered, delivered
+        order.delivered_at = delivered
+    assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 0, "tickets": 0, "resolved": 1}
+    with ctx.database.session() as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.order_id == oid))
+        assert (ticket.status, ticket.resolution, ticket.resolved_at) == (
+            "resolved", "Resolved automatically: the parcel was delivered.", delivered + timedelta(hours=1))
+        assert [n.body for n in s.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id))] == [
+            "Resolved automatically: the parcel was delivered."]
+    ctx.clock.set(delivered + timedelta(days=8))  # the review request is due 7 days after delivery
+    runner.run_review_request(ctx, sid)
+    with ctx.database.session() as s:
+        asked = set(s.scalars(select(Message.order_id).where(Message.flow == "review_request")))
+    assert asked == {oid} and other_id not in asked

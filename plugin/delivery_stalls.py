@@ -35,7 +35,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    column,
+    delete,
     func,
     insert,
     literal,
@@ -46,7 +46,6 @@ from sqlalchemy import (
     type_coerce,
     union_all,
     update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -55,7 +54,7 @@ from sqlalchemy.orm import Session
 from plugin.business_days import Calendar
 from plugin.config import Config
 from plugin.delivery_estimates import stored_stats
-from plugin.models import Customer, DeliveryProblem, DeliveryStallState, Order, Parcel, Store, Ticket
+from plugin.models import Customer, DeliveryProblem, DeliveryStallState, Order, Parcel, StallCheck, Store, Ticket
 from plugin.tickets import add_note, resolve_ticket, sla_due
 from plugin.types import UTCDateTime
 
@@ -70,7 +69,6 @@ ESTIMATE_AHEAD_DAYS = 60
 CHANGE_OVERLAP = timedelta(minutes=10)
 # Bulk writes of at least this many rows refresh PostgreSQL's statistics before the next statements plan.
 ANALYZE_ROWS = 1000
-LINK_CHUNK = 2000
 SHOPIFY_KINDS = ("unfulfilled", "no_scan", "lost", "past_estimate", "attempted", "failed")
 THRESHOLDS = ("unfulfilled_after_business_days", "no_scan_after_business_days", "lost_after_business_days",
               "past_estimate_business_days")
@@ -139,16 +137,23 @@ def _changed(model: Any, window: Any, store_id: int, since: datetime, changed_si
                                     window >= since)
 
 
+KIND_OF = {"orders": "o", "parcel": "p"}
+
+
+def _due(model: Any, store_id: int, now: datetime) -> Any:
+    """Select the ids of the store's orders or parcels whose stored next check has come."""
+    return select(StallCheck.subject_id).where(StallCheck.store_id == store_id,
+                                               StallCheck.kind == KIND_OF[model.__tablename__],
+                                               StallCheck.check_at <= now)
+
+
 def _picked(model: Any, window: Any, store_id: int, since: datetime, now: datetime, changed_since: datetime) -> Any:
     """Select the rows an incremental run reads: those whose next check has come, and those changed since.
 
-    Two index ranges (``(store_id, stall_check_at, <date>)``, ``(store_id, updated_at)``) joined by UNION ALL:
-    the planner never has to choose between an OR and a scan.
+    Two index ranges (``stall_check (store_id, kind, check_at)``, ``(store_id, updated_at)``) joined by UNION
+    ALL: the planner never has to choose between an OR and a scan. The caller keeps to the look-back.
     """
-    table = model.__table__
-    return union_all(
-        select(table.c.id).where(table.c.store_id == store_id, table.c.stall_check_at <= now, window >= since),
-        _changed(model, window, store_id, since, changed_since))
+    return union_all(_due(model, store_id, now), _changed(model, window, store_id, since, changed_since))
 
 
 def _orders(store_id: int, problem: str, picked: Any, *where: Any) -> Any:
@@ -185,7 +190,7 @@ def detect_shopify(session: Session, store: Store, settings: Mapping[str, Any], 
     """Record the Shopify store's new delivery problems (one statement per kind); return them per kind.
 
     Without ``changed_since`` every order and parcel of the look-back is read; with it only those written since
-    then or whose next check (``stall_check_at``) has come, which is every row that can have stalled since.
+    then or whose next check (``stall_check``) has come, which is every row that can have stalled since.
     """
     calendar = Calendar.for_store(store.country, store.timezone)
     since = now - timedelta(days=MAX_AGE_DAYS)
@@ -272,29 +277,47 @@ def open_tickets(session: Session, config: Config, store: Store, settings: Mappi
     # lock this transaction holds since it recorded the problems): one executemany INSERT with the ids, one
     # executemany UPDATE linking each problem, no reading back.
     ids = _ticket_ids(session, len(new))
-    table = Ticket.__table__
-    session.connection().execute(insert(table), [
-        {"id": tid, "store_id": store.id, "source": "delivery", "severity": SEVERITY[kind], "status": "open",
-         "subject": _subject_line(kind, settings, orders[order_id][0], tracking.get(parcel_id) or
-                                  (f"#{parcel_id}" if parcel_id else None))[:500],
-         "opened_at": now, "sla_due_at": due[SEVERITY[kind]],
-         "customer_id": orders[order_id][1], "order_id": order_id, "created_at": now, "updated_at": now}
-        for (kind, _, order_id, parcel_id), tid in zip(new, ids, strict=True)])
-    table = DeliveryProblem.__table__
+    rows = [{"id": tid, "store_id": store.id, "source": "delivery", "severity": SEVERITY[kind], "status": "open",
+             "subject": _subject_line(kind, settings, orders[order_id][0], tracking.get(parcel_id) or
+                                      (f"#{parcel_id}" if parcel_id else None))[:500],
+             "opened_at": now, "sla_due_at": due[SEVERITY[kind]],
+             "customer_id": orders[order_id][1], "order_id": order_id, "created_at": now, "updated_at": now}
+            for (kind, _, order_id, parcel_id), tid in zip(new, ids, strict=True)]
     pairs = [(row[1], tid) for row, tid in zip(new, ids, strict=True)]
-    if session.get_bind().dialect.name != "postgresql":
-        # SQLite runs an executemany in-process; it has no VALUES list with named columns to join.
+    if session.get_bind().dialect.name == "postgresql":
+        _write_tickets_pg(session, store.id, now, rows, pairs)
+    else:
+        # SQLite runs an executemany in-process: one prepared statement each.
+        session.connection().execute(insert(Ticket.__table__), rows)
+        table = DeliveryProblem.__table__
         session.connection().execute(update(table).where(table.c.id == bindparam("pid"))
                                      .values(ticket_id=bindparam("tid")), [{"pid": p, "tid": t} for p, t in pairs])
-    for k in range(0, len(pairs) if session.get_bind().dialect.name == "postgresql" else 0, LINK_CHUNK):
-        # PostgreSQL: one UPDATE ... FROM (VALUES ...) per chunk, not a round trip per row.
-        link = values(column("pid", BigInteger), column("tid", BigInteger), name="link").data(pairs[k:k + LINK_CHUNK])
-        session.connection().execute(update(table).where(table.c.id == link.c.pid).values(ticket_id=link.c.tid))
     if len(new) >= ANALYZE_ROWS and session.get_bind().dialect.name == "postgresql":
         # Thousands of rows at once (an install's first run): the notice step's join plans on fresh statistics.
         session.execute(text("ANALYZE ticket, delivery_problem"))
     return [Found(problem_id, kind, order_id, parcel_id, tid)
             for (kind, problem_id, order_id, parcel_id), tid in zip(new, ids, strict=True)]
+
+
+def _write_tickets_pg(session: Session, store_id: int, now: datetime, rows: list[dict[str, Any]],
+                      pairs: list[tuple[int, int]]) -> None:
+    """Insert the tickets and link their problems in two statements of a few array parameters each (unnest):
+    thousands of rows without thousands of bound values to compile and convert."""
+    session.execute(text(
+        "INSERT INTO ticket (id, store_id, source, severity, status, subject, opened_at, sla_due_at, customer_id, "
+        "order_id, created_at, updated_at) "
+        "SELECT t.id, :store, 'delivery', t.severity, 'open', t.subject, :now, t.due, t.customer, t.ord, :now, :now "
+        "FROM unnest(CAST(:ids AS bigint[]), CAST(:severities AS int[]), CAST(:subjects AS text[]), "
+        "CAST(:dues AS timestamptz[]), CAST(:customers AS bigint[]), CAST(:orders AS bigint[])) "
+        "AS t(id, severity, subject, due, customer, ord)"),
+        {"store": store_id, "now": now, "ids": [r["id"] for r in rows], "severities": [r["severity"] for r in rows],
+         "subjects": [r["subject"] for r in rows], "dues": [r["sla_due_at"] for r in rows],
+         "customers": [r["customer_id"] for r in rows], "orders": [r["order_id"] for r in rows]})
+    session.execute(text(
+        "UPDATE delivery_problem SET ticket_id = link.tid "
+        "FROM unnest(CAST(:pids AS bigint[]), CAST(:tids AS bigint[])) AS link(pid, tid) "
+        "WHERE delivery_problem.id = link.pid"),
+        {"pids": [p for p, _ in pairs], "tids": [t for _, t in pairs]})
 
 
 def _ticket_ids(session: Session, n: int) -> list[int]:
@@ -344,12 +367,26 @@ def deadline_expr(x: Any, calendar: Calendar, n: int, now: datetime, ahead_days:
 
 
 def _open(model: Any, window: Any, settled_at: Any, store_id: int, since: datetime) -> Any:
-    """Select the rows a full recompute can change: not yet fulfilled (orders) or delivered (parcels), or with a
-    stored next check. A fulfilled order or delivered parcel without one keeps NULL: nothing is written for it."""
+    """Select the rows a full recompute looks at: not yet fulfilled (orders) or delivered (parcels), or with a
+    stored next check. A fulfilled order or delivered parcel without one cannot stall: nothing to compute."""
     table = model.__table__
     return union_all(
         select(table.c.id).where(table.c.store_id == store_id, settled_at.is_(None), window >= since),
-        select(table.c.id).where(table.c.store_id == store_id, table.c.stall_check_at.is_not(None), window >= since))
+        select(StallCheck.subject_id).where(StallCheck.store_id == store_id,
+                                            StallCheck.kind == KIND_OF[model.__tablename__]))
+
+
+def _store_checks(session: Session, table: Any, store_id: int, chosen: Any, window: Any, since: datetime,
+                  next_check: Any) -> None:
+    """Upsert the chosen rows' next checks (those that have one) into ``stall_check``: one INSERT ... SELECT."""
+    computed = (select(table.c.id.label("subject_id"), next_check.label("check_at"))
+                .where(table.c.id.in_(chosen), window >= since).subquery("computed"))
+    source = select(literal(KIND_OF[table.name]).label("kind"), computed.c.subject_id,
+                    literal(store_id).label("store_id"), computed.c.check_at).where(computed.c.check_at.is_not(None))
+    stmt = _insert(session)(StallCheck).from_select(["kind", "subject_id", "store_id", "check_at"], source)
+    session.execute(stmt.on_conflict_do_update(index_elements=["kind", "subject_id"],
+                                               set_={"check_at": stmt.excluded.check_at,
+                                                     "store_id": stmt.excluded.store_id}))
 
 
 def update_next_checks(session: Session, store: Store, settings: Mapping[str, Any], now: datetime,
@@ -357,9 +394,8 @@ def update_next_checks(session: Session, store: Store, settings: Mapping[str, An
     """Store each read order's and parcel's next check: the earliest moment a problem not yet found could arise.
 
     Kinds whose moment has passed were recorded by this run (or are blocked by the row's state, which a change
-    clears), so only future moments count; none: NULL until the row changes, as for rows past the look-back.
-    A full recompute writes only the rows not fulfilled or delivered and those with a stored check (most rows of a
-    store stay NULL).
+    clears), so only future moments count; none: no entry until the row changes, as for rows past the look-back.
+    A full recompute reads only the rows not fulfilled or delivered and those with a stored check.
     """
     full = changed_since is None
     calendar = Calendar.for_store(store.country, store.timezone)
@@ -375,12 +411,9 @@ def update_next_checks(session: Session, store: Store, settings: Mapping[str, An
     order_next = case((blocked, never), else_=deadline_expr(
         orders.c.created_at_remote, calendar, n_unfulfilled, now, 2)) if "unfulfilled" in on else never
     order_next = func.nullif(order_next, never)
-    chosen = orders.c.id.in_(_picked(Order, orders.c.created_at_remote, store.id, since, now, changed_since)
-                             if not full else _open(Order, orders.c.created_at_remote, orders.c.fulfilled_at,
-                                                    store.id, since))
-    # Each chosen row is written (the value computed once per row; the choice keeps them few).
-    session.execute(update(orders).where(chosen).values(stall_check_at=order_next, updated_at=orders.c.updated_at)
-                    .execution_options(synchronize_session=False))
+    chosen = (_picked(Order, orders.c.created_at_remote, store.id, since, now, changed_since) if not full else
+              _open(Order, orders.c.created_at_remote, orders.c.fulfilled_at, store.id, since))
+    _store_checks(session, orders, store.id, chosen, orders.c.created_at_remote, since, order_next)
     silent = func.coalesce(parcels.c.last_event_at, parcels.c.shipped_at)
     candidates = [deadline_expr(silent, calendar, int(settings[f"{kind}_after_business_days"]), now, 2)
                   for kind in ("no_scan", "lost") if kind in on]
@@ -407,16 +440,13 @@ def update_next_checks(session: Session, store: Store, settings: Mapping[str, An
     parcel_next = (case((settled, never), else_=_least(session, *candidates) if len(candidates) > 1 else candidates[0])
                    if candidates else never)
     parcel_next = func.nullif(parcel_next, never)
-    chosen = parcels.c.id.in_(_picked(Parcel, parcels.c.shipped_at, store.id, since, now, changed_since)
-                              if not full else _open(Parcel, parcels.c.shipped_at, parcels.c.delivered_at,
-                                                     store.id, since))
-    session.execute(update(parcels).where(chosen).values(stall_check_at=parcel_next, updated_at=parcels.c.updated_at)
-                    .execution_options(synchronize_session=False))
-    # Due rows past the look-back can no longer stall: nothing to look at until they change.
-    for table, window in ((orders, orders.c.created_at_remote), (parcels, parcels.c.shipped_at)):
-        session.execute(update(table).where(table.c.store_id == store.id, table.c.stall_check_at <= now,
-                                            window < since).values(stall_check_at=None, updated_at=table.c.updated_at)
-                        .execution_options(synchronize_session=False))
+    chosen = (_picked(Parcel, parcels.c.shipped_at, store.id, since, now, changed_since) if not full else
+              _open(Parcel, parcels.c.shipped_at, parcels.c.delivered_at, store.id, since))
+    _store_checks(session, parcels, store.id, chosen, parcels.c.shipped_at, since, parcel_next)
+    # Every moment just stored is still to come: what is due now was read and needs nothing more (it stalled,
+    # cannot any more, or left the look-back). An entry of a row that can no longer stall stays until its moment,
+    # which then reads the row once for nothing.
+    session.execute(delete(StallCheck).where(StallCheck.store_id == store.id, StallCheck.check_at <= now))
 
 
 def fingerprint(store: Store, settings: Mapping[str, Any], stats: Mapping[Any, Any]) -> str:

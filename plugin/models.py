@@ -298,8 +298,6 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_store_cancelled", "store_id", "cancelled_at"),
         # The admin's message log and support staff look orders up by their name (#1001).
         Index("ix_orders_store_name", "store_id", "name"),
-        # Incremental stall detection reads the orders whose next check has come (the changed ones: by updated_at).
-        Index("ix_orders_store_stall_check", "store_id", "stall_check_at", "created_at_remote"),
         CheckConstraint("total_price >= 0", name="total_nonnegative"),
     )
 
@@ -332,9 +330,6 @@ class Order(TimestampMixin, Base):
     fulfillment_channel: Mapped[str | None] = mapped_column(String(8))
     marketplace_id: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The moment the order would stall under the current thresholds (plugin.delivery_stalls), NULL when it cannot
-    # until it changes; a change moves updated_at, which the detection's high-water mark reads.
-    stall_check_at: Mapped[datetime | None]
     # fulfilled_at, delivered_at and (Shopify) estimated_delivery_at follow the order's parcels (Parcel,
     # plugin.sync.parcels): delivered once the last parcel that ships has arrived.
 
@@ -385,8 +380,7 @@ class Parcel(TimestampMixin, Base):
         UniqueConstraint("store_id", "fulfillment_gid"),
         # Stall detection walks a store's undelivered parcels by how long they have been silent.
         Index("ix_parcel_store_delivered_last_event", "store_id", "delivered_at", "last_event_at"),
-        # Incremental stall detection: parcels whose next check has come, and those changed since its last run.
-        Index("ix_parcel_store_stall_check", "store_id", "stall_check_at", "shipped_at"),
+        # Incremental stall detection reads the parcels changed since its last run (as orders: ix_orders_store_changed).
         Index("ix_parcel_store_changed", "store_id", "updated_at"),
         CheckConstraint("status IS NULL OR " + _in("status", FULFILLMENT_EVENT_STATUSES), name="status"),
         CheckConstraint(_in("fulfillment_status", FULFILLMENT_STATUSES), name="fulfillment_status"),
@@ -411,8 +405,6 @@ class Parcel(TimestampMixin, Base):
     remote_updated_at: Mapped[datetime | None]
     # When the sync last read this parcel's events (it reads them again once Shopify's updatedAt moves past).
     events_synced_at: Mapped[datetime | None]
-    # As Order.stall_check_at: when stall detection must look at the parcel again (NULL: not until it changes).
-    stall_check_at: Mapped[datetime | None]
 
     events: Mapped[list[ParcelEvent]] = relationship(back_populates="parcel", passive_deletes=True,
                                                      order_by="(ParcelEvent.happened_at, ParcelEvent.id)")
@@ -515,6 +507,23 @@ class DeliveryStallState(Base):
     # The high-water mark: the next run also reads the orders and parcels whose updated_at (the database's clock)
     # is at or after it (the start of this run, less an overlap for transactions that commit late).
     changed_since: Mapped[datetime]
+
+
+class StallCheck(Base):
+    """When stall detection must look at an order (kind "o") or parcel ("p") again: the moment it would stall.
+
+    Only rows that can stall have one (most orders are fulfilled, most parcels delivered); a narrow table of its own,
+    so that writing thousands of moments touches neither the wide orders and parcel rows nor their indexes. No
+    foreign key: an entry of a deleted row finds nothing when it comes due and is dropped.
+    """
+
+    __tablename__ = "stall_check"
+    __table_args__ = (Index("ix_stall_check_store_due", "store_id", "kind", "check_at"),)
+
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    check_at: Mapped[datetime]
 
 
 class TransitEstimate(Base):

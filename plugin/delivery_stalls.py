@@ -133,8 +133,10 @@ def _not_recorded(store_id: int, problem: str, subject: Any) -> Any:
 def _changed(model: Any, window: Any, store_id: int, since: datetime, changed_since: datetime) -> Any:
     """Select the ids of the rows of the look-back written (``updated_at``) at or after the high-water mark."""
     table = model.__table__
+    # The look-back as an expression, not a bare column: the planner then walks (store_id, updated_at), a handful
+    # of rows, never the date index over weeks of them (SQLite did, without statistics to tell them apart).
     return select(table.c.id).where(table.c.store_id == store_id, table.c.updated_at >= changed_since,
-                                    window >= since)
+                                    func.coalesce(window, window) >= since)
 
 
 KIND_OF = {"orders": "o", "parcel": "p"}

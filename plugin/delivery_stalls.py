@@ -20,9 +20,12 @@ inserted get tickets. Cancelled orders, cancelled parcels and anything older tha
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -30,13 +33,17 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     cast,
+    delete,
     func,
     insert,
     literal,
     null,
     or_,
     select,
+    text,
+    type_coerce,
     union_all,
     update,
 )
@@ -47,11 +54,24 @@ from sqlalchemy.orm import Session
 from plugin.business_days import Calendar
 from plugin.config import Config
 from plugin.delivery_estimates import stored_stats
-from plugin.models import Customer, DeliveryProblem, Order, Parcel, Store, Ticket
-from plugin.tickets import sla_due
+from plugin.models import Customer, DeliveryProblem, DeliveryStallState, Order, Parcel, StallCheck, Store, Ticket
+from plugin.tickets import add_note, resolve_ticket, sla_due
 from plugin.types import UTCDateTime
 
 MAX_AGE_DAYS = 60
+# A row that cannot stall until it changes, and a moment every stall of the past is after.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+# Carrier estimates further ahead than this are looked at again when it is reached (the SQL step stays short).
+ESTIMATE_AHEAD_DAYS = 60
+# Writers stamp updated_at when their transaction starts (PostgreSQL's now()) and commit later: the next run
+# reads back this far before the previous one's start, so a change committed while it ran is not missed.
+CHANGE_OVERLAP = timedelta(minutes=10)
+# Bulk writes of at least this many rows refresh PostgreSQL's statistics before the next statements plan.
+ANALYZE_ROWS = 1000
+SHOPIFY_KINDS = ("unfulfilled", "no_scan", "lost", "past_estimate", "attempted", "failed")
+THRESHOLDS = ("unfulfilled_after_business_days", "no_scan_after_business_days", "lost_after_business_days",
+              "past_estimate_business_days")
 PAID = ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED")
 # Milestones after which a parcel expects no more carrier scans.
 SETTLED = ("DELIVERED", "FAILURE")
@@ -110,19 +130,49 @@ def _not_recorded(store_id: int, problem: str, subject: Any) -> Any:
                                              DeliveryProblem.subject == subject).exists()
 
 
-def _orders(store_id: int, problem: str, *where: Any) -> Any:
+def _changed(model: Any, window: Any, store_id: int, since: datetime, changed_since: datetime) -> Any:
+    """Select the ids of the rows of the look-back written (``updated_at``) at or after the high-water mark."""
+    table = model.__table__
+    # The look-back as an expression, not a bare column: the planner then walks (store_id, updated_at), a handful
+    # of rows, never the date index over weeks of them (SQLite did, without statistics to tell them apart).
+    return select(table.c.id).where(table.c.store_id == store_id, table.c.updated_at >= changed_since,
+                                    func.coalesce(window, window) >= since)
+
+
+KIND_OF = {"orders": "o", "parcel": "p"}
+
+
+def _due(model: Any, store_id: int, now: datetime) -> Any:
+    """Select the ids of the store's orders or parcels whose stored next check has come."""
+    return select(StallCheck.subject_id).where(StallCheck.store_id == store_id,
+                                               StallCheck.kind == KIND_OF[model.__tablename__],
+                                               StallCheck.check_at <= now)
+
+
+def _picked(model: Any, window: Any, store_id: int, since: datetime, now: datetime, changed_since: datetime) -> Any:
+    """Select the rows an incremental run reads: those whose next check has come, and those changed since.
+
+    Two index ranges (``stall_check (store_id, kind, check_at)``, ``(store_id, updated_at)``) joined by UNION
+    ALL: the planner never has to choose between an OR and a scan. The caller keeps to the look-back.
+    """
+    return union_all(_due(model, store_id, now), _changed(model, window, store_id, since, changed_since))
+
+
+def _orders(store_id: int, problem: str, picked: Any, *where: Any) -> Any:
     subject = literal("order=") + cast(Order.id, String)
-    return select(Order.id.label("order_id")).where(Order.store_id == store_id, Order.cancelled_at.is_(None),
-                                                    _not_recorded(store_id, problem, subject), *where)
+    query = select(Order.id.label("order_id")).where(Order.store_id == store_id, Order.cancelled_at.is_(None),
+                                                     _not_recorded(store_id, problem, subject), *where)
+    return query if picked is None else query.where(Order.id.in_(picked))
 
 
-def _parcels(store_id: int, problem: str, since: datetime, *where: Any) -> Any:
+def _parcels(store_id: int, problem: str, since: datetime, picked: Any, *where: Any) -> Any:
     subject = literal("parcel=") + cast(Parcel.id, String)
-    return (select(Parcel.order_id.label("order_id"))
-            .join(Order, Order.id == Parcel.order_id)
-            .where(Parcel.store_id == store_id, Parcel.delivered_at.is_(None), Parcel.fulfillment_status != "CANCELLED",
-                   Parcel.shipped_at >= since, Order.cancelled_at.is_(None),
-                   _not_recorded(store_id, problem, subject), *where))
+    query = (select(Parcel.order_id.label("order_id"))
+             .join(Order, Order.id == Parcel.order_id)
+             .where(Parcel.store_id == store_id, Parcel.delivered_at.is_(None),
+                    Parcel.fulfillment_status != "CANCELLED", Parcel.shipped_at >= since, Order.cancelled_at.is_(None),
+                    _not_recorded(store_id, problem, subject), *where))
+    return query if picked is None else query.where(Parcel.id.in_(picked))
 
 
 def _history_thresholds(session: Session, store_id: int, now: datetime, cutoff: datetime,
@@ -138,30 +188,44 @@ def _history_thresholds(session: Session, store_id: int, now: datetime, cutoff: 
 
 
 def detect_shopify(session: Session, store: Store, settings: Mapping[str, Any], now: datetime,
-                   ) -> dict[str, list[tuple[int, int, int | None]]]:
-    """Record the Shopify store's new delivery problems (one statement per kind); return them per kind."""
+                   changed_since: datetime | None = None) -> dict[str, list[tuple[int, int, int | None]]]:
+    """Record the Shopify store's new delivery problems (one statement per kind); return them per kind.
+
+    Without ``changed_since`` every order and parcel of the look-back is read; with it only those written since
+    then or whose next check (``stall_check``) has come, which is every row that can have stalled since.
+    """
     calendar = Calendar.for_store(store.country, store.timezone)
     since = now - timedelta(days=MAX_AGE_DAYS)
+    orders = parcels = None
+    if changed_since is not None:
+        orders = _picked(Order, Order.created_at_remote, store.id, since, now, changed_since)
+        parcels = _picked(Parcel, Parcel.shipped_at, store.id, since, now, changed_since)
     found: dict[str, list[tuple[int, int, int | None]]] = {}
-    unfulfilled = calendar.cutoff(now, int(settings["unfulfilled_after_business_days"]))
-    found["unfulfilled"] = _record(session, store.id, "unfulfilled", now, _orders(
-        store.id, "unfulfilled", Order.fulfilled_at.is_(None), Order.financial_status.in_(PAID),
-        Order.created_at_remote < unfulfilled, Order.created_at_remote >= since), per_parcel=False)
+    on = enabled(settings)
+    if "unfulfilled" in on:
+        unfulfilled = calendar.cutoff(now, int(settings["unfulfilled_after_business_days"]))
+        found["unfulfilled"] = _record(session, store.id, "unfulfilled", now, _orders(
+            store.id, "unfulfilled", orders, Order.fulfilled_at.is_(None), Order.financial_status.in_(PAID),
+            Order.created_at_remote < unfulfilled, Order.created_at_remote >= since), per_parcel=False)
     silent_since = func.coalesce(Parcel.last_event_at, Parcel.shipped_at)
     unsettled = or_(Parcel.status.is_(None), Parcel.status.not_in(SETTLED))
     for kind, setting in (("no_scan", "no_scan_after_business_days"), ("lost", "lost_after_business_days")):
-        cutoff = calendar.cutoff(now, int(settings[setting]))
-        found[kind] = _record(session, store.id, kind, now, _parcels(
-            store.id, kind, since, unsettled, silent_since < cutoff), per_parcel=True)
+        if kind in on:
+            cutoff = calendar.cutoff(now, int(settings[setting]))
+            found[kind] = _record(session, store.id, kind, now, _parcels(
+                store.id, kind, since, parcels, unsettled, silent_since < cutoff), per_parcel=True)
     for kind, status in (("attempted", "ATTEMPTED_DELIVERY"), ("failed", "FAILURE")):
-        found[kind] = _record(session, store.id, kind, now, _parcels(store.id, kind, since, Parcel.status == status),
-                              per_parcel=True)
+        if kind in on:
+            found[kind] = _record(session, store.id, kind, now, _parcels(store.id, kind, since, parcels,
+                                                                         Parcel.status == status), per_parcel=True)
+    if "past_estimate" not in on:
+        return found
     late = calendar.cutoff(now, int(settings["past_estimate_business_days"]))
     found["past_estimate"] = _record(session, store.id, "past_estimate", now, _parcels(
-        store.id, "past_estimate", since, unsettled, Parcel.estimated_delivery_at < late), per_parcel=True)
+        store.id, "past_estimate", since, parcels, unsettled, Parcel.estimated_delivery_at < late), per_parcel=True)
     history = _history_thresholds(session, store.id, now, late, settings)
     if history is not None:
-        query = (_parcels(store.id, "past_estimate", since, unsettled, Parcel.estimated_delivery_at.is_(None))
+        query = (_parcels(store.id, "past_estimate", since, parcels, unsettled, Parcel.estimated_delivery_at.is_(None))
                  .join(Customer, Customer.id == Order.customer_id, isouter=True)
                  .join(history, and_(history.c.country == func.coalesce(Customer.country, ""),
                                      history.c.carrier == func.coalesce(Parcel.tracking_company, "")))
@@ -170,17 +234,22 @@ def detect_shopify(session: Session, store: Store, settings: Mapping[str, Any], 
     return found
 
 
+def enabled(settings: Mapping[str, Any]) -> frozenset[str]:
+    """Return the Shopify problem kinds the merchant has switched on."""
+    return frozenset(k for k in SHOPIFY_KINDS if settings.get(f"detect_{k}", True))
+
+
 def detect_amazon(session: Session, store: Store, now: datetime) -> dict[str, list[tuple[int, int, int | None]]]:
     """Record the Amazon store's late seller-fulfilled orders (Amazon's own ship-by and deliver-by dates)."""
     since = now - timedelta(days=MAX_AGE_DAYS)
     mfn = Order.fulfillment_channel == "MFN"
     return {
         "amazon_late_ship": _record(session, store.id, "amazon_late_ship", now, _orders(
-            store.id, "amazon_late_ship", mfn, Order.fulfilled_at.is_(None),
+            store.id, "amazon_late_ship", None, mfn, Order.fulfilled_at.is_(None),
             Order.fulfillment_status.in_(("unshipped", "partially_shipped")),
             Order.latest_ship_at < now, Order.latest_ship_at >= since), per_parcel=False),
         "amazon_late_delivery": _record(session, store.id, "amazon_late_delivery", now, _orders(
-            store.id, "amazon_late_delivery", mfn, Order.fulfilled_at.is_not(None),
+            store.id, "amazon_late_delivery", None, mfn, Order.fulfilled_at.is_not(None),
             Order.fulfillment_status.in_(("shipped", "partially_shipped")),
             Order.latest_delivery_at < now, Order.latest_delivery_at >= since), per_parcel=False),
     }
@@ -206,45 +275,297 @@ def open_tickets(session: Session, config: Config, store: Store, settings: Mappi
     tracking = dict(session.execute(select(Parcel.id, Parcel.tracking_number).where(Parcel.id.in_(parcel_ids))).all()
                     ) if parcel_ids else {}
     due = {s: sla_due(session, config, store.id, s, now) for s in set(SEVERITY.values())}
-    # Each new ticket is told apart by (order, subject): the subject names the kind and the parcel, made unique
-    # within the run. One executemany INSERT (a cached statement) writes them all, one SELECT of this run's tickets
-    # (opened now) reads their ids back: no reliance on the order RETURNING yields rows in, undefined in SQLite.
-    subjects: list[str] = []
-    taken: set[tuple[int, str]] = set()
-    for kind, _, order_id, parcel_id in new:
-        subject = _subject_line(kind, settings, orders[order_id][0], tracking.get(parcel_id) or
-                                (f"#{parcel_id}" if parcel_id else None))[:500]
-        base, n = subject, 2
-        while (order_id, subject) in taken:
-            subject, n = f"{base} ({n})", n + 1
-        taken.add((order_id, subject))
-        subjects.append(subject)
-    table = Ticket.__table__
-    session.connection().execute(insert(table), [
-        {"store_id": store.id, "source": "delivery", "severity": SEVERITY[kind], "status": "open",
-         "subject": subject, "opened_at": now, "sla_due_at": due[SEVERITY[kind]],
-         "customer_id": orders[order_id][1], "order_id": order_id, "created_at": now, "updated_at": now}
-        for (kind, _, order_id, _), subject in zip(new, subjects, strict=True)])
-    ids_by_key = {(order_id, subject): tid for tid, order_id, subject in session.connection().execute(
-        select(table.c.id, table.c.order_id, table.c.subject).where(
-            table.c.store_id == store.id, table.c.source == "delivery", table.c.opened_at == now))
-        if (order_id, subject) in taken}
-    ids = [ids_by_key[(order_id, subject)] for (_, _, order_id, _), subject in zip(new, subjects, strict=True)]
-    table = DeliveryProblem.__table__
-    # Core executemany: one prepared UPDATE for all rows (the ORM's bulk path wants primary-key-named keys).
-    session.connection().execute(update(table).where(table.c.id == bindparam("pid")).values(ticket_id=bindparam("tid")),
-                                 [{"pid": row[1], "tid": tid} for row, tid in zip(new, ids, strict=True)])
+    # The tickets' ids are taken first (PostgreSQL: the table's sequence; SQLite: past the largest, under the write
+    # lock this transaction holds since it recorded the problems): one executemany INSERT with the ids, one
+    # executemany UPDATE linking each problem, no reading back.
+    ids = _ticket_ids(session, len(new))
+    rows = [{"id": tid, "store_id": store.id, "source": "delivery", "severity": SEVERITY[kind], "status": "open",
+             "subject": _subject_line(kind, settings, orders[order_id][0], tracking.get(parcel_id) or
+                                      (f"#{parcel_id}" if parcel_id else None))[:500],
+             "opened_at": now, "sla_due_at": due[SEVERITY[kind]],
+             "customer_id": orders[order_id][1], "order_id": order_id, "created_at": now, "updated_at": now}
+            for (kind, _, order_id, parcel_id), tid in zip(new, ids, strict=True)]
+    pairs = [(row[1], tid) for row, tid in zip(new, ids, strict=True)]
+    if session.get_bind().dialect.name == "postgresql":
+        _write_tickets_pg(session, store.id, now, rows, pairs)
+    else:
+        # SQLite runs an executemany in-process: one prepared statement each.
+        session.connection().execute(insert(Ticket.__table__), rows)
+        table = DeliveryProblem.__table__
+        session.connection().execute(update(table).where(table.c.id == bindparam("pid"))
+                                     .values(ticket_id=bindparam("tid")), [{"pid": p, "tid": t} for p, t in pairs])
+    if len(new) >= ANALYZE_ROWS and session.get_bind().dialect.name == "postgresql":
+        # Thousands of rows at once (an install's first run): the notice step's join plans on fresh statistics.
+        session.execute(text("ANALYZE ticket, delivery_problem"))
     return [Found(problem_id, kind, order_id, parcel_id, tid)
             for (kind, problem_id, order_id, parcel_id), tid in zip(new, ids, strict=True)]
 
 
+def _write_tickets_pg(session: Session, store_id: int, now: datetime, rows: list[dict[str, Any]],
+                      pairs: list[tuple[int, int]]) -> None:
+    """Insert the tickets and link their problems in two statements of a few array parameters each (unnest):
+    thousands of rows without thousands of bound values to compile and convert."""
+    session.execute(text(
+        "INSERT INTO ticket (id, store_id, source, severity, status, subject, opened_at, sla_due_at, customer_id, "
+        "order_id, created_at, updated_at) "
+        "SELECT t.id, :store, 'delivery', t.severity, 'open', t.subject, :now, t.due, t.customer, t.ord, :now, :now "
+        "FROM unnest(CAST(:ids AS bigint[]), CAST(:severities AS int[]), CAST(:subjects AS text[]), "
+        "CAST(:dues AS timestamptz[]), CAST(:customers AS bigint[]), CAST(:orders AS bigint[])) "
+        "AS t(id, severity, subject, due, customer, ord)"),
+        {"store": store_id, "now": now, "ids": [r["id"] for r in rows], "severities": [r["severity"] for r in rows],
+         "subjects": [r["subject"] for r in rows], "dues": [r["sla_due_at"] for r in rows],
+         "customers": [r["customer_id"] for r in rows], "orders": [r["order_id"] for r in rows]})
+    session.execute(text(
+        "UPDATE delivery_problem SET ticket_id = link.tid "
+        "FROM unnest(CAST(:pids AS bigint[]), CAST(:tids AS bigint[])) AS link(pid, tid) "
+        "WHERE delivery_problem.id = link.pid"),
+        {"pids": [p for p, _ in pairs], "tids": [t for _, t in pairs]})
+
+
+def _ticket_ids(session: Session, n: int) -> list[int]:
+    """Reserve ``n`` new ticket ids."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text("SELECT nextval(pg_get_serial_sequence('ticket', 'id')) "
+                                         "FROM generate_series(1, :n)"), {"n": n}))
+    first = int(session.scalar(select(func.coalesce(func.max(Ticket.id), 0)))) + 1
+    return list(range(first, first + n))
+
+
+# -- next checks: when each order and parcel would stall, so that hourly runs read only those due -------------
+
+
+def _least(session: Session, *values: Any) -> Any:
+    return (func.least if session.get_bind().dialect.name == "postgresql" else func.min)(*values)
+
+
+def _step(x: Any, edges: list[datetime], values: list[datetime]) -> Any:
+    """A balanced CASE over ``x``: ``values[j]`` where ``edges[j-1] <= x < edges[j]`` (a binary search in SQL)."""
+    def build(lo: int, hi: int) -> Any:
+        if lo == hi:
+            return literal(values[lo], UTCDateTime())
+        mid = (lo + hi + 1) // 2
+        return case((x < literal(edges[mid - 1], UTCDateTime()), build(lo, mid - 1)), else_=build(mid, hi))
+    return type_coerce(build(0, len(values) - 1), UTCDateTime())
+
+
+def deadline_expr(x: Any, calendar: Calendar, n: int, now: datetime, ahead_days: int,
+                  shift: timedelta = timedelta(0)) -> Any:
+    """SQL for the first instant after ``now`` at which ``x + shift`` has waited ``n`` business days (else NEVER).
+
+    The moment depends only on the local day of ``x + shift`` (``Calendar.add_business_days``), so it is a step
+    function over a few days: from the day of ``cutoff(now, n)`` (anything earlier has stalled already: LONG_AGO)
+    to ``ahead_days`` past today (anything later gets that day's end, earlier than its true moment: it is looked
+    at again then, never too late). ``x`` NULL: NEVER.
+    """
+    first = calendar.local_day(calendar.cutoff(now, n))
+    last = calendar.local_day(now) + timedelta(days=ahead_days)
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    edges = [calendar.day_start(d) - shift for d in days] + [calendar.day_start(last + timedelta(days=1)) - shift]
+    values = [LONG_AGO, *(calendar.add_business_days(calendar.day_start(d), n) for d in days),
+              calendar.day_start(last + timedelta(days=1))]
+    # Only moments still to come are next checks; one that has passed was this run's to find (NEVER here).
+    values = [v if v > now else NEVER for v in values]
+    return case((x.is_(None), literal(NEVER, UTCDateTime())), else_=_step(x, edges, values))
+
+
+def _open(model: Any, window: Any, settled_at: Any, store_id: int, since: datetime) -> Any:
+    """Select the rows a full recompute looks at: not yet fulfilled (orders) or delivered (parcels), or with a
+    stored next check. A fulfilled order or delivered parcel without one cannot stall: nothing to compute."""
+    table = model.__table__
+    return union_all(
+        select(table.c.id).where(table.c.store_id == store_id, settled_at.is_(None), window >= since),
+        select(StallCheck.subject_id).where(StallCheck.store_id == store_id,
+                                            StallCheck.kind == KIND_OF[model.__tablename__]))
+
+
+def _store_checks(session: Session, table: Any, store_id: int, chosen: Any, window: Any, since: datetime,
+                  next_check: Any) -> None:
+    """Upsert the chosen rows' next checks (those that have one) into ``stall_check``: one INSERT ... SELECT."""
+    computed = (select(table.c.id.label("subject_id"), next_check.label("check_at"))
+                .where(table.c.id.in_(chosen), window >= since).subquery("computed"))
+    source = select(literal(KIND_OF[table.name]).label("kind"), computed.c.subject_id,
+                    literal(store_id).label("store_id"), computed.c.check_at).where(computed.c.check_at.is_not(None))
+    stmt = _insert(session)(StallCheck).from_select(["kind", "subject_id", "store_id", "check_at"], source)
+    session.execute(stmt.on_conflict_do_update(index_elements=["kind", "subject_id"],
+                                               set_={"check_at": stmt.excluded.check_at,
+                                                     "store_id": stmt.excluded.store_id}))
+
+
+def update_next_checks(session: Session, store: Store, settings: Mapping[str, Any], now: datetime,
+                       changed_since: datetime | None) -> None:
+    """Store each read order's and parcel's next check: the earliest moment a problem not yet found could arise.
+
+    Kinds whose moment has passed were recorded by this run (or are blocked by the row's state, which a change
+    clears), so only future moments count; none: no entry until the row changes, as for rows past the look-back.
+    A full recompute reads only the rows not fulfilled or delivered and those with a stored check.
+    """
+    full = changed_since is None
+    calendar = Calendar.for_store(store.country, store.timezone)
+    since = now - timedelta(days=MAX_AGE_DAYS)
+    never = literal(NEVER, UTCDateTime())
+    orders, parcels = Order.__table__, Parcel.__table__
+    if store.platform != "shopify":
+        return
+    on = enabled(settings)
+    n_unfulfilled = int(settings["unfulfilled_after_business_days"])
+    blocked = or_(orders.c.cancelled_at.is_not(None), orders.c.fulfilled_at.is_not(None),
+                  orders.c.financial_status.is_(None), orders.c.financial_status.not_in(PAID))
+    order_next = case((blocked, never), else_=deadline_expr(
+        orders.c.created_at_remote, calendar, n_unfulfilled, now, 2)) if "unfulfilled" in on else never
+    order_next = func.nullif(order_next, never)
+    chosen = (_picked(Order, orders.c.created_at_remote, store.id, since, now, changed_since) if not full else
+              _open(Order, orders.c.created_at_remote, orders.c.fulfilled_at, store.id, since))
+    _store_checks(session, orders, store.id, chosen, orders.c.created_at_remote, since, order_next)
+    silent = func.coalesce(parcels.c.last_event_at, parcels.c.shipped_at)
+    candidates = [deadline_expr(silent, calendar, int(settings[f"{kind}_after_business_days"]), now, 2)
+                  for kind in ("no_scan", "lost") if kind in on]
+    n_late = int(settings["past_estimate_business_days"])
+    by_history: Any = never
+    stats = stored_stats(session, store.id, int(settings["min_history_samples"]))
+    if stats:
+        country = (select(func.coalesce(Customer.country, "")).select_from(orders)
+                   .join(Customer, Customer.id == orders.c.customer_id)
+                   .where(orders.c.id == parcels.c.order_id).scalar_subquery())
+        group = func.coalesce(country, "") + literal("|") + func.coalesce(parcels.c.tracking_company, "")
+        by_history = case(
+            {f"{c}|{k}": deadline_expr(parcels.c.shipped_at, calendar, n_late, now, 2 + math.ceil(stat.p90_days),
+                                       shift=timedelta(days=stat.p90_days))
+             for (c, k), stat in sorted(stats.items())}, value=group, else_=never)
+    if "past_estimate" in on:
+        candidates.append(case(
+            (parcels.c.estimated_delivery_at.is_not(None),
+             deadline_expr(parcels.c.estimated_delivery_at, calendar, n_late, now, ESTIMATE_AHEAD_DAYS)),
+            else_=by_history))
+    settled = or_(parcels.c.delivered_at.is_not(None), parcels.c.fulfillment_status == "CANCELLED",
+                  parcels.c.status.in_(SETTLED))
+    # attempted and failed come with a carrier event, which marks the parcel changed: no moment to wait for.
+    parcel_next = (case((settled, never), else_=_least(session, *candidates) if len(candidates) > 1 else candidates[0])
+                   if candidates else never)
+    parcel_next = func.nullif(parcel_next, never)
+    chosen = (_picked(Parcel, parcels.c.shipped_at, store.id, since, now, changed_since) if not full else
+              _open(Parcel, parcels.c.shipped_at, parcels.c.delivered_at, store.id, since))
+    _store_checks(session, parcels, store.id, chosen, parcels.c.shipped_at, since, parcel_next)
+    # Every moment just stored is still to come: what is due now was read and needs nothing more (it stalled,
+    # cannot any more, or left the look-back). An entry of a row that can no longer stall stays until its moment,
+    # which then reads the row once for nothing.
+    session.execute(delete(StallCheck).where(StallCheck.store_id == store.id, StallCheck.check_at <= now))
+
+
+def fingerprint(store: Store, settings: Mapping[str, Any], stats: Mapping[Any, Any]) -> str:
+    """Digest what the stored next checks depend on: thresholds, the store's calendar, the transit estimates."""
+    facts = [store.platform, store.country, store.timezone, MAX_AGE_DAYS,
+             *(settings[k] for k in THRESHOLDS), settings["min_history_samples"], sorted(enabled(settings)),
+             sorted([c, k, round(stat.p90_days, 6)] for (c, k), stat in stats.items())]
+    return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()
+
+
+# -- auto-resolve: a problem whose cause went away closes its ticket ------------------------------------------
+
+
+def cause_gone(problem: str, row: Any, cutoffs: Mapping[str, datetime]) -> str | None:
+    """Say why a recorded problem no longer holds (a note for its ticket), or None while it does."""
+    if row.cancelled_at is not None:
+        return "the order was cancelled"
+    if problem == "unfulfilled":
+        if row.fulfilled_at is not None:
+            return "the order was fulfilled"
+        if row.financial_status not in PAID:
+            return f"the order is no longer paid ({row.financial_status})"
+        return None
+    if row.fulfillment_status == "CANCELLED":
+        return "the parcel's fulfilment was cancelled"
+    if row.delivered_at is not None or row.status == "DELIVERED":
+        return "the parcel was delivered"
+    if problem in ("attempted", "failed"):
+        wanted = "ATTEMPTED_DELIVERY" if problem == "attempted" else "FAILURE"
+        return None if row.status == wanted else f"a new carrier event moved it on ({row.status or 'none'})"
+    if row.status in SETTLED:
+        return f"a new carrier event moved it on ({row.status})"
+    if problem in ("no_scan", "lost"):
+        silent = row.last_event_at or row.shipped_at
+        return None if silent is not None and silent < cutoffs[problem] else "a new carrier event moved it on"
+    if problem == "past_estimate" and row.estimated_delivery_at is not None \
+            and row.estimated_delivery_at >= cutoffs["past_estimate"]:
+        return "the carrier gave a later estimate"
+    return None
+
+
+def resolve_gone(session: Session, store: Store, settings: Mapping[str, Any], now: datetime,
+                 changed_since: datetime | None) -> list[tuple[int, str]]:
+    """Resolve the open delivery tickets of changed orders and parcels whose cause went away; return them.
+
+    Only a change can take a cause away (time makes a stall older, never younger): the rows written since the
+    high-water mark are read; without one (a store's first run), every open ticket.
+    """
+    if store.platform != "shopify":
+        return []
+    calendar = Calendar.for_store(store.country, store.timezone)
+    since = now - timedelta(days=MAX_AGE_DAYS)
+    cutoffs = {"no_scan": calendar.cutoff(now, int(settings["no_scan_after_business_days"])),
+               "lost": calendar.cutoff(now, int(settings["lost_after_business_days"])),
+               "past_estimate": calendar.cutoff(now, int(settings["past_estimate_business_days"]))}
+    query = (select(DeliveryProblem.problem, DeliveryProblem.ticket_id, Order.cancelled_at, Order.fulfilled_at,
+                    Order.financial_status, Parcel.fulfillment_status, Parcel.status, Parcel.delivered_at,
+                    Parcel.last_event_at, Parcel.shipped_at, Parcel.estimated_delivery_at)
+             .join(Ticket, Ticket.id == DeliveryProblem.ticket_id)
+             .join(Order, Order.id == DeliveryProblem.order_id)
+             .join(Parcel, Parcel.id == DeliveryProblem.parcel_id, isouter=True)
+             .where(DeliveryProblem.store_id == store.id, Ticket.status == "open")
+             .order_by(DeliveryProblem.ticket_id))
+    if changed_since is not None:
+        query = query.where(or_(
+            DeliveryProblem.order_id.in_(_changed(Order, Order.created_at_remote, store.id, since, changed_since)),
+            DeliveryProblem.parcel_id.in_(_changed(Parcel, Parcel.shipped_at, store.id, since, changed_since))))
+    done = []
+    for row in session.execute(query).all():
+        why = cause_gone(row.problem, row, cutoffs)
+        if why is None:
+            continue
+        note = f"Resolved automatically: {why}."
+        resolve_ticket(session, row.ticket_id, note, now)
+        add_note(session, row.ticket_id, note, now, author="Aftercare")
+        done.append((row.ticket_id, why))
+    return done
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one detection run did: problems found first (with their tickets), tickets resolved, the path taken."""
+
+    found: list[Found]
+    resolved: list[tuple[int, str]]
+    full: bool
+
+
 def detect(session: Session, config: Config, store: Store, settings: Mapping[str, Any], now: datetime,
-           ) -> list[Found]:
-    """Find the store's new delivery problems and open their tickets; a re-run finds none."""
+           full: bool = False) -> Outcome:
+    """Find the store's new delivery problems, open their tickets, resolve those whose cause went away.
+
+    Incremental unless ``full`` or what the stored next checks were computed under changed (thresholds, calendar,
+    transit estimates: see ``fingerprint``): then every row of the look-back is read and its next check
+    recomputed. A re-run finds nothing.
+    """
     if store.platform == "amazon":
         if not settings["amazon_late_shipments"]:
-            return []
-        found = detect_amazon(session, store, now)
+            return Outcome([], [], True)
+        # Amazon's seller-fulfilled orders are few and dated by Amazon: one indexed read of the look-back.
+        return Outcome(open_tickets(session, config, store, settings, now, detect_amazon(session, store, now)),
+                       [], True)
+    # The high-water mark is on the database's clock, as updated_at is (the job's clock may differ: tests).
+    started = session.scalar(select(type_coerce(func.now(), UTCDateTime())))
+    stats = stored_stats(session, store.id, int(settings["min_history_samples"]))
+    digest = fingerprint(store, settings, stats)
+    state = session.get(DeliveryStallState, store.id)
+    changed_since = state.changed_since if state is not None else None
+    full = full or state is None or state.fingerprint != digest
+    scope = None if full else changed_since
+    found = open_tickets(session, config, store, settings, now, detect_shopify(session, store, settings, now, scope))
+    resolved = resolve_gone(session, store, settings, now, changed_since)
+    update_next_checks(session, store, settings, now, scope)
+    mark = started - CHANGE_OVERLAP
+    if state is None:
+        session.add(DeliveryStallState(store_id=store.id, fingerprint=digest, checked_at=now, changed_since=mark))
     else:
-        found = detect_shopify(session, store, settings, now)
-    return open_tickets(session, config, store, settings, now, found)
+        state.fingerprint, state.checked_at, state.changed_since = digest, now, mark
+    session.flush()
+    return Outcome(found, resolved, full)

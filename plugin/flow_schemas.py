@@ -218,6 +218,13 @@ DELIVERY_STALLS = SettingsSchema((
     _business_days("past_estimate_business_days", "Late once past the estimated delivery by (business days)", 1,
                    "The carrier's estimate, else the store's own history (90th percentile of transit days by "
                    "destination country and carrier)."),
+    # Each kind can be switched off on its own (its threshold kept): nothing of that kind is detected or ticketed.
+    Setting("detect_unfulfilled", "bool", True, "Detect paid but unfulfilled orders"),
+    Setting("detect_no_scan", "bool", True, "Detect parcels with no carrier event"),
+    Setting("detect_lost", "bool", True, "Detect presumed lost parcels"),
+    Setting("detect_past_estimate", "bool", True, "Detect parcels past their estimated delivery"),
+    Setting("detect_attempted", "bool", True, "Detect attempted deliveries"),
+    Setting("detect_failed", "bool", True, "Detect failed deliveries"),
     Setting("min_history_samples", "int", 20, "Delivered parcels needed to estimate from history", min=1,
             max=100000, help="Per destination country and carrier; fewer, and no history estimate is used."),
     Setting("history_days", "int", 180, "History window for estimates (days)", min=7, max=730),

@@ -383,6 +383,8 @@ class Parcel(TimestampMixin, Base):
         UniqueConstraint("store_id", "fulfillment_gid"),
         # Stall detection walks a store's undelivered parcels by how long they have been silent.
         Index("ix_parcel_store_delivered_last_event", "store_id", "delivered_at", "last_event_at"),
+        # Incremental stall detection reads the parcels changed since its last run (as orders: ix_orders_store_changed).
+        Index("ix_parcel_store_changed", "store_id", "updated_at"),
         CheckConstraint("status IS NULL OR " + _in("status", FULFILLMENT_EVENT_STATUSES), name="status"),
         CheckConstraint(_in("fulfillment_status", FULFILLMENT_STATUSES), name="fulfillment_status"),
     )
@@ -494,6 +496,37 @@ class DeliveryProblem(Base):
     parcel_id: Mapped[int | None] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), unique=True)
     detected_at: Mapped[datetime]
+
+
+class DeliveryStallState(Base):
+    """What a store's last stall detection ran under: a change of thresholds, calendar or estimates recomputes all."""
+
+    __tablename__ = "delivery_stall_state"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    # A digest of the thresholds, the calendar (country, zone) and the stored transit estimates.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[datetime]
+    # The high-water mark: the next run also reads the orders and parcels whose updated_at (the database's clock)
+    # is at or after it (the start of this run, less an overlap for transactions that commit late).
+    changed_since: Mapped[datetime]
+
+
+class StallCheck(Base):
+    """When stall detection must look at an order (kind "o") or parcel ("p") again: the moment it would stall.
+
+    Only rows that can stall have one (most orders are fulfilled, most parcels delivered); a narrow table of its own,
+    so that writing thousands of moments touches neither the wide orders and parcel rows nor their indexes. No
+    foreign key: an entry of a deleted row finds nothing when it comes due and is dropped.
+    """
+
+    __tablename__ = "stall_check"
+    __table_args__ = (Index("ix_stall_check_store_due", "store_id", "kind", "check_at"),)
+
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    check_at: Mapped[datetime]
 
 
 class TransitEstimate(Base):

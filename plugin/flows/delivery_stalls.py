@@ -1,11 +1,12 @@
 """Stalled and failed deliveries: detect (plugin.delivery_stalls), open tickets, tell the customer "we're on it".
 
 A run for one store: the runner's preamble (installed, on the platform, enabled, settings typed), then detection
-opens one ticket per new problem, then the ``notice`` step writes the customer's "we're on it" email (one per
-order, transactional, in the customer's language; Shopify only, never to Amazon buyers). The merchant's alert
-for each new ticket is the ticket_alert flow's ``opened`` step, which runs after this one has written the
-customer's notice. Review requests and surveys wait while the ticket is open (plugin.flows.review_request,
-plugin.flows.survey).
+opens one ticket per new problem and resolves those whose cause went away (reading only the orders and parcels
+that changed or whose next check came: plugin.delivery_stalls), then the ``notice`` step writes the customer's
+"we're on it" email (one per order, transactional, in the customer's language; Shopify only, never to Amazon
+buyers). The merchant's alert for each new ticket is the ticket_alert flow's ``opened`` step, which runs after
+this one has written the customer's notice. Review requests and surveys wait while the ticket is open
+(plugin.flows.review_request, plugin.flows.survey).
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ def run_for_store(session: Any, config: Any, store_id: int, now: Any) -> dict[st
     refused = runner.refusal(FLOW, store, settings)
     if refused:
         return refused
-    found = delivery_stalls.detect(session, config, store, settings, now)
+    outcome = delivery_stalls.detect(session, config, store, settings, now)
     flow_run = FlowRun(session=session, config=config, store=store, settings=settings, now=now)
     counts = runner.run_steps(FLOW, flow_run)
-    counts["stalls"] = len(found)
-    counts["tickets"] = len({f.ticket_id for f in found})
+    counts["stalls"] = len(outcome.found)
+    counts["tickets"] = len({f.ticket_id for f in outcome.found})
+    if outcome.resolved:
+        counts["resolved"] = len(outcome.resolved)
     return counts
 
 
@@ -97,7 +100,9 @@ FLOW = Flow(
     timing="every hour; thresholds in business days of the store's calendar (its country's holidays, weekends)",
     steps=(Step("notice", due_notices, "\"we're on it\" to the customer, once per order", template="notice",
                 counter="notices", skipped_counter="skipped", when="customer_notice_enabled"),),
-    exits=(Exit("resolved", "the problem's ticket was resolved before the notice was written"),),
+    exits=(Exit("resolved", "the problem's ticket was resolved before the notice was written (by the merchant, or "
+                            "automatically once the parcel was delivered, the order fulfilled, or a carrier event "
+                            "moved it on)"),),
     idempotency_key="<store>:delivery_stalls:order=<order id>:step=notice",
     settings=flow_schemas.DELIVERY_STALLS,
     counts=("notices", "skipped"),

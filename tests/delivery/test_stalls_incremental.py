@@ -1,0 +1,356 @@
+"""Incremental stall detection over the Shopify sandbox: after every kind of change (new order, fulfilment, carrier
+event, delivery, cancellation, threshold change, calendar change, time passing) the hourly run, which reads only
+the orders and parcels that changed or whose next check came, leaves exactly what a plain-Python restatement of
+the rules expects, and a full recompute run right after it (rolled back) finds nothing more. Tickets whose cause
+went away are resolved with a note, and the review request waits only while one is open.
+
+The reference counts business days itself (weekends, the ``holidays`` package's national holidays, days in the
+store's zone); it never calls the code under test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+from sqlalchemy import select, update
+
+from base.clock import FrozenClock
+from plugin import delivery_stalls as stalls
+from plugin import flow_settings, tickets
+from plugin.flows import delivery_stalls, runner
+from plugin.models import DeliveryProblem, Message, Order, Parcel, Store, Ticket, TicketNote
+from tests.conftest import wipe
+from tests.delivery.harness import delivery_world
+from tests.jobs import factory as f
+from tests.jobs.conftest import make_ctx
+
+NY = ZoneInfo("America/New_York")
+LONG_BEFORE = datetime(2000, 1, 1, tzinfo=UTC)
+PAID = ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED")
+
+
+def ny(month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
+    """Return a New York wall-clock time of 2026 as a UTC instant."""
+    return datetime(2026, month, day, hour, minute, tzinfo=NY).astimezone(UTC)
+
+
+@dataclass
+class Rules:
+    """The stall rules, restated: thresholds and calendar as the merchant set them."""
+
+    country: str = "US"
+    zone: ZoneInfo = NY
+    n: dict[str, int] = field(default_factory=lambda: {"unfulfilled": 2, "no_scan": 3, "lost": 10,
+                                                       "past_estimate": 1})
+    off: set[str] = field(default_factory=set)
+
+    def waited(self, since: datetime, now: datetime, n: int) -> bool:
+        """Say whether ``n`` business days lie strictly between the local days of ``since`` and ``now`` (and
+        ``now`` is a later day: zero days means "since yesterday")."""
+        first, last = since.astimezone(self.zone).date(), now.astimezone(self.zone).date()
+        national = holidays.country_holidays(self.country, years=range(first.year, last.year + 1))
+        days = [first + timedelta(days=k) for k in range(1, (last - first).days)]
+        return last > first and sum(1 for d in days if d.weekday() < 5 and d not in national) >= n
+
+    def problems(self, order: Order, parcel: Parcel | None, now: datetime) -> set[str]:
+        """Return the problems an order (``parcel`` None) or one of its parcels shows at ``now``."""
+        if order.cancelled_at is not None:
+            return set()
+        found = set()
+        if parcel is None:
+            if (order.fulfilled_at is None and order.financial_status in PAID
+                    and order.created_at_remote >= now - timedelta(days=60)
+                    and self.waited(order.created_at_remote, now, self.n["unfulfilled"])):
+                found.add("unfulfilled")
+            return found - self.off
+        if (parcel.delivered_at is not None or parcel.fulfillment_status == "CANCELLED" or parcel.shipped_at is None
+                or parcel.shipped_at < now - timedelta(days=60)):
+            return set()
+        if parcel.status == "ATTEMPTED_DELIVERY":
+            found.add("attempted")
+        if parcel.status == "FAILURE":
+            return {"failed"} - self.off
+        if parcel.status == "DELIVERED":
+            return found - self.off
+        silent = parcel.last_event_at or parcel.shipped_at
+        for kind in ("no_scan", "lost"):
+            if self.waited(silent, now, self.n[kind]):
+                found.add(kind)
+        if parcel.estimated_delivery_at is not None and self.waited(parcel.estimated_delivery_at, now,
+                                                                     self.n["past_estimate"]):
+            found.add("past_estimate")
+        return found - self.off
+
+    def gone(self, problem: str, order: Order, parcel: Parcel | None, now: datetime) -> bool:
+        """Say whether a recorded problem's cause went away (the window aside: an old problem stays)."""
+        if order.cancelled_at is not None:
+            return True
+        if parcel is None:
+            return order.fulfilled_at is not None or order.financial_status not in PAID
+        if parcel.fulfillment_status == "CANCELLED" or parcel.delivered_at is not None:
+            return True
+        if problem == "attempted":
+            return parcel.status != "ATTEMPTED_DELIVERY"
+        if problem == "failed":
+            return parcel.status != "FAILURE"
+        if parcel.status in ("DELIVERED", "FAILURE"):
+            return True
+        if problem in ("no_scan", "lost"):
+            return not self.waited(parcel.last_event_at or parcel.shipped_at, now, self.n[problem])
+        return parcel.estimated_delivery_at is not None and not self.waited(parcel.estimated_delivery_at, now,
+                                                                              self.n["past_estimate"])
+
+
+@dataclass
+class Reference:
+    """What detection must have done so far: problems recorded once, each ticket open until its cause goes."""
+
+    rules: Rules
+    recorded: dict[tuple[str, str], str] = field(default_factory=dict)  # (problem, subject) -> open/resolved
+
+    def run(self, session, store_id: int, now: datetime) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """Apply one hourly run to the stored orders and parcels; return the problems opened and resolved."""
+        orders = {o.id: o for o in session.scalars(select(Order).where(Order.store_id == store_id))}
+        subjects: list[tuple[str, Order, Parcel | None]] = [(f"order={o.id}", o, None) for o in orders.values()]
+        subjects += [(f"parcel={p.id}", orders[p.order_id], p)
+                     for p in session.scalars(select(Parcel).where(Parcel.store_id == store_id))]
+        opened, resolved = set(), set()
+        for subject, order, parcel in subjects:
+            for problem in self.rules.problems(order, parcel, now):
+                if (problem, subject) not in self.recorded:
+                    self.recorded[(problem, subject)] = "open"
+                    opened.add((problem, subject))
+        for subject, order, parcel in subjects:
+            for problem in ("unfulfilled",) if parcel is None else ("no_scan", "lost", "past_estimate", "attempted",
+                                                                    "failed"):
+                key = (problem, subject)
+                if self.recorded.get(key) == "open" and self.rules.gone(problem, order, parcel, now):
+                    self.recorded[key] = "resolved"
+                    resolved.add(key)
+        return opened, resolved
+
+
+def stored(world) -> tuple[dict[tuple[str, str], str], set[int]]:
+    """Return each recorded problem's ticket status, and the orders told "we're on it"."""
+    with world.session() as s:
+        rows = s.execute(select(DeliveryProblem.problem, DeliveryProblem.subject, Ticket.status)
+                         .join(Ticket, Ticket.id == DeliveryProblem.ticket_id)).all()
+        told = set(s.scalars(select(Message.order_id).where(Message.flow == "delivery_stalls",
+                                                            Message.step == "notice")))
+    return {(p, subj): status for p, subj, status in rows}, told
+
+
+def full_recompute_finds_nothing(world, now: datetime) -> None:
+    """Run the full path on the same data (rolled back): the incremental run must have left nothing for it."""
+    db = world.env.app.extensions["aftercare.db"]
+    with db.sessionmaker() as s:
+        try:
+            store = s.get(Store, world.store_id)
+            settings = runner.load_settings(s, world.ctx().config, delivery_stalls.FLOW, world.store_id)
+            outcome = stalls.detect(s, world.ctx().config, store, settings, now, full=True)
+            assert (outcome.full, outcome.found, outcome.resolved) == (True, [], [])
+        finally:
+            s.rollback()
+
+
+def test_incremental_runs_match_the_rules_after_every_kind_of_change(database_url: str, tmp_path: Path,
+                                                                     clock: FrozenClock) -> None:
+    start = ny(3, 2, 9)  # Monday 2 March 2026; the clocks go forward on Sunday 8 March
+    with delivery_world(database_url, tmp_path, clock, start) as world:
+        sb = world.env.sandbox
+        with world.session() as s:
+            store = s.get(Store, world.store_id)
+            store.country, store.timezone = "US", "America/New_York"
+        ref = Reference(Rules())
+        variant = sb.store.products[0].variants[0].id
+        people = [c.id for c in sb.store.customers]
+        placed: dict[str, object] = {}
+        parcels: dict[str, object] = {}
+        orders_of: dict[str, int] = {}
+
+        def run(at: datetime, *, incremental: bool = True) -> dict[str, int]:
+            clock.set(at)
+            world.step()
+            counts = delivery_stalls.run(world.ctx(), world.store_id)
+            with world.session() as s:
+                opened, resolved = ref.run(s, world.store_id, at)
+            assert counts["stalls"] == len(opened), (at, counts, opened)
+            assert counts.get("resolved", 0) == len(resolved), (at, counts, resolved)
+            got, told = stored(world)
+            assert got == ref.recorded, at
+            with world.session() as s:
+                problem_orders = set(s.scalars(select(DeliveryProblem.order_id)))
+            assert told == problem_orders, at  # one "we're on it" per order with a problem, none for others
+            full_recompute_finds_nothing(world, at)
+            with world.session() as s:
+                state = s.get(stalls.DeliveryStallState, world.store_id)
+                assert state.checked_at == at
+                # The database's clock (updated_at, the high-water mark) runs in wall time, seconds apart here:
+                # what this run read is made old, so the next run reads only what changes from now on and the
+                # rows whose stored next check has come.
+                for table in (Order.__table__, Parcel.__table__):
+                    s.execute(update(table).values(updated_at=LONG_BEFORE))
+            return counts
+
+        def order(name: str, k: int) -> None:
+            placed[name] = sb.add_order(people[k], [(variant, 1)])
+            world.step()
+            with world.session() as s:
+                orders_of[name] = s.scalar(select(Order.id).where(Order.external_id == str(placed[name].id)))
+
+        def ship(name: str) -> None:
+            parcels[name] = sb.fulfil_order(placed[name].id)
+
+        def event(name: str, status: str, estimate: datetime | None = None) -> None:
+            sb.add_fulfillment_event(placed[name].id, status, clock.now(), fulfillment_id=parcels[name].id,
+                                     estimated_delivery_at=estimate)
+
+        for k, name in enumerate("ABCDEFG"):
+            order(name, k % len(people))
+        run(ny(3, 2, 9, 30))
+        clock.set(ny(3, 2, 10))
+        for name in "BCDEG":
+            ship(name)
+        clock.set(ny(3, 2, 12))
+        for name in "BCEG":
+            event(name, "IN_TRANSIT")
+        event("D", "IN_TRANSIT", estimate=ny(3, 3, 18))
+        run(ny(3, 2, 15))
+        clock.set(ny(3, 3, 10))
+        sb.cancel_order(placed["F"].id)                   # cancelled before it could stall
+        clock.set(ny(3, 3, 15))
+        event("C", "ATTEMPTED_DELIVERY")
+        assert run(ny(3, 3, 16))["stalls"] == 1          # attempted
+        clock.set(ny(3, 4, 10))
+        event("E", "FAILURE")
+        assert run(ny(3, 4, 11))["stalls"] == 1          # failed
+        assert run(ny(3, 4, 23, 59))["stalls"] == 0      # nothing is due before midnight
+        assert run(ny(3, 5, 0, 30))["stalls"] == 2       # A unfulfilled (Tue, Wed), D past its estimate (Wed)
+        clock.set(ny(3, 5, 10))
+        event("C", "DELIVERED")
+        assert run(ny(3, 5, 11))["resolved"] == 1        # delivered: the attempted ticket goes
+        assert run(ny(3, 6, 0, 30))["stalls"] == 3       # B, D and G: no carrier event on Tue, Wed, Thu
+        clock.set(ny(3, 6, 11))
+        ship("A")
+        assert run(ny(3, 6, 11, 30))["resolved"] == 1    # fulfilled: the unfulfilled ticket goes
+        clock.set(ny(3, 6, 12))
+        event("B", "IN_TRANSIT")
+        event("D", "IN_TRANSIT", estimate=ny(3, 9, 18))
+        assert run(ny(3, 6, 12, 30))["resolved"] == 3    # new scans (B, D), a later estimate (D)
+        clock.set(ny(3, 6, 13))
+        sb.cancel_order(placed["G"].id)
+        assert run(ny(3, 6, 13, 30))["resolved"] == 1    # cancelled
+        quiet = run(ny(3, 6, 14, 30))
+        assert (quiet["stalls"], quiet.get("resolved", 0)) == (0, 0)
+        # The merchant lowers the no-scan threshold: stored next checks no longer hold, all are recomputed.
+        clock.set(ny(3, 9, 10))
+        with world.session() as s:
+            flow_settings.update(s, world.ctx().config, world.store_id, "delivery_stalls",
+                                 {"no_scan_after_business_days": 1})
+        ref.rules.n["no_scan"] = 1
+        run(ny(3, 9, 10, 30))
+        assert run(ny(3, 10, 0, 30))["stalls"] == 1      # A's parcel, silent on Monday (B's and D's were ticketed)
+        clock.set(ny(3, 10, 10))
+        event("B", "DELIVERED")
+        order("H", 1)
+        run(ny(3, 10, 11))
+        run(ny(3, 11, 0, 30))
+        assert run(ny(3, 13, 0, 30))["stalls"] == 1      # H: unfulfilled (Wed, Thu)
+        run(ny(3, 16, 9))
+        assert run(ny(3, 23, 9))["stalls"] == 2          # A's and D's parcels: presumed lost after 10 days
+
+        with world.session() as s:
+            notes = {(p.problem, p.order_id): s.get(Ticket, p.ticket_id).resolution
+                     for p in s.scalars(select(DeliveryProblem))}
+            by_ticket = {n.ticket_id: n.body for n in s.scalars(select(TicketNote))}
+            assert set(by_ticket.values()) == {v for v in notes.values() if v}
+        assert notes[("attempted", orders_of["C"])] == "Resolved automatically: the parcel was delivered."
+        assert notes[("unfulfilled", orders_of["A"])] == "Resolved automatically: the order was fulfilled."
+        assert notes[("no_scan", orders_of["B"])] == "Resolved automatically: a new carrier event moved it on."
+        assert notes[("past_estimate", orders_of["D"])] == "Resolved automatically: the carrier gave a later estimate."
+        assert notes[("no_scan", orders_of["G"])] == "Resolved automatically: the order was cancelled."
+        assert notes[("failed", orders_of["E"])] is None
+
+
+@cache
+def _national(country: str) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, years=(2026,))
+
+
+def _waited(first: date, last: date, country: str, n: int) -> bool:
+    national = _national(country)
+    return last > first and sum(1 for k in range(1, (last - first).days)
+                                if (first + timedelta(days=k)).weekday() < 5
+                                and first + timedelta(days=k) not in national) >= n
+
+
+def test_stored_moments_are_never_later_than_the_rule() -> None:
+    """The next-check moment of an instant is exactly when the rule first holds, across holidays and DST."""
+    from plugin.business_days import Calendar
+
+    for country, zone in (("US", "America/New_York"), ("GB", "Europe/London"), ("JP", "Asia/Tokyo")):
+        calendar, tz = Calendar.for_store(country, zone), ZoneInfo(zone)
+        for n in (0, 1, 2, 3, 10):
+            for hours in range(0, 24 * 70, 7):
+                x = datetime(2026, 2, 20, tzinfo=UTC) + timedelta(hours=hours)
+                moment = calendar.add_business_days(x, n)
+                # The rule first holds at the start of a local day; an hour before it, it does not yet.
+                assert _waited(x.astimezone(tz).date(), moment.astimezone(tz).date(), country, n)
+                before = moment - timedelta(hours=1)
+                assert not _waited(x.astimezone(tz).date(), before.astimezone(tz).date(), country, n)
+                assert moment.astimezone(tz).time().hour == 0
+                assert x < calendar.cutoff(moment, n) and not x < calendar.cutoff(before, n)
+
+
+@pytest.fixture
+def ctx(database, clock, tmp_path):
+    """Return a job context on a wiped database (as tests/jobs does)."""
+    wipe(database.engine)
+    yield make_ctx(database, clock, tmp_path)
+    wipe(database.engine)
+
+
+def test_a_delivery_resolves_the_attempted_ticket_and_the_review_request_stops_waiting(ctx):
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York")
+        fixed, held = f.customer(s, st.id), f.customer(s, st.id)
+        order = f.order(s, st.id, fixed.id, t0 - timedelta(days=10), financial_status="PAID")
+        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                   status="ATTEMPTED_DELIVERY", tracking_company="UPS", tracking_number="1Z1",
+                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=20))
+        s.add(p)
+        order.fulfilled_at = p.shipped_at
+        # The control: delivered too, with a delivery ticket the merchant opened by hand (no cause to watch).
+        other = f.order(s, st.id, held.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8), delivered_at=t0 + timedelta(days=1))
+        tickets.open_ticket(s, ctx.config, store_id=st.id, source="delivery", severity=3, subject="by hand",
+                            now=t0, customer_id=held.id, order_id=other.id)
+        s.flush()
+        sid, oid, pid, other_id = st.id, order.id, p.id, other.id
+    assert delivery_stalls.run(ctx, sid) == {"notices": 1, "skipped": 0, "stalls": 1, "tickets": 1}
+    delivered = t0 + timedelta(days=1)
+    ctx.clock.set(delivered + timedelta(hours=1))
+    with ctx.database.session() as s:  # what the delivery event's ingest writes
+        parcel, order = s.get(Parcel, pid), s.get(Order, oid)
+        parcel.status, parcel.delivered_at, parcel.last_event_at = "DELIVERED", delivered, delivered
+        order.delivered_at = delivered
+    assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 0, "tickets": 0, "resolved": 1}
+    with ctx.database.session() as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.order_id == oid))
+        assert (ticket.status, ticket.resolution, ticket.resolved_at) == (
+            "resolved", "Resolved automatically: the parcel was delivered.", delivered + timedelta(hours=1))
+        assert [n.body for n in s.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id))] == [
+            "Resolved automatically: the parcel was delivered."]
+    ctx.clock.set(delivered + timedelta(days=8))  # the review request is due 7 days after delivery
+    runner.run_review_request(ctx, sid)
+    with ctx.database.session() as s:
+        asked = set(s.scalars(select(Message.order_id).where(Message.flow == "review_request")))
+    assert asked == {oid} and other_id not in asked

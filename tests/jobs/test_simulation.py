@@ -14,13 +14,14 @@ hourly, the merchant resolves each ticket three days after it opens (choosing a 
 severity-1 ticket), and some customers answer their survey, or the question why they cancelled, a day after
 receiving it. The service journey runs too: first-order welcomes, cancellation questions and declined-payment
 notices (by Shopify's cancel reason), the complaint follow-through of every resolved ticket (review, survey and
-cancellation tickets) and the merchant's immediate severity-1 alerts. The growth journey's win-back (with its
-reminder), birthdays (read daily from the merchant's customer metafield) and VIP welcomes (the merchant's VIP
-rule over the daily segments; membership compared entry by entry) run too, their single-use codes created
-in the sandbox as their emails leave. The seed's two years hold few cancellations inside the 120 days, so a few
-more orders there are cancelled, by each reason the cancellation flow treats differently. Not simulated: VIP tags (the
-app has no write_customers here; tests/messaging/test_vip.py and the demo test check them in the sandbox), delivery
-updates and stalls (tests/delivery), the shopping calendar.
+cancellation tickets), the merchant's immediate severity-1 alerts and usage guides (the merchant's blocks from the
+shipped starters, per product type and one per product, each with its own delay after delivery). So does the
+growth journey: win-back (with its reminder), birthdays (read daily from the merchant's customer metafield) and VIP
+welcomes (the merchant's VIP rule over the daily segments; membership compared entry by entry), their single-use
+codes created in the sandbox as their emails leave. The seed's two years hold few cancellations inside the 120
+days, so a few more orders there are cancelled, by each reason the cancellation flow treats differently. Not
+simulated: VIP tags (the app has no write_customers here; tests/messaging/test_vip.py and the demo test check them
+in the sandbox), delivery updates and stalls (tests/delivery), the shopping calendar.
 
 The expected outcome is computed independently: a plain-Python model of the rules (DESIGN.md §4-5) over the
 seed objects, stepping the same hours and seeing the store as of the last six-hourly step. The test compares
@@ -44,7 +45,7 @@ from sqlalchemy import func, select, update
 from connectors.records import ReviewRecord
 from jobs import analytics as analytics_jobs
 from jobs import dispatch
-from plugin import flow_settings, sync, tickets
+from plugin import flow_settings, guides, sync, tickets
 from plugin.flows import birthday, cancellation, replenishment_plan, runner, survey, vip
 from plugin.models import (
     CancellationAnswer,
@@ -90,6 +91,11 @@ CANCEL_CYCLE = (("CUSTOMER", "delivery_too_slow"), ("DECLINED", None), ("CUSTOME
 BIRTHDAY_FIELD = "facts.birth_date"
 # The merchant's VIP rule (with the default 4 orders in 12 months): the seed's $35 orders reach $500 once.
 VIP_SPEND = 300.0
+# The merchant's usage guides: (shipped starter, target kind, product type or product title, days after delivery).
+# Shaving Cream's own guide wins over its type's; an order of blades and cream gets both, due with the first.
+GUIDES = (("coffee", "product_type", "Coffee", 2), ("supplements", "product_type", "Vitamins", 5),
+          ("skincare", "product", "Shaving Cream", 1), ("skincare", "product_type", "Shaving", 6),
+          ("textiles", "product_type", "Pet Supplies", 4))
 
 
 # -- the seed and its visible state at a given time -------------------------------------------------------
@@ -283,6 +289,13 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
                 for p in shop.products:  # the merchant's replenishment settings, once the catalogue is synced
                     s.execute(update(Product).where(Product.store_id == sid, Product.external_id == str(p.id))
                               .values(consumable=p.days_of_supply is not None, days_of_supply=p.days_of_supply))
+                ids = {p.title: s.scalar(select(Product.id).where(Product.store_id == sid,
+                                                                  Product.external_id == str(p.id)))
+                       for p in shop.products}
+                for starter, kind, target, days in GUIDES:  # the merchant's guides, from the shipped starters
+                    block = guides.new_from_starter(s, sid, starter)
+                    block.target_kind, block.target = kind, str(ids[target]) if kind == "product" else target
+                    block.days_after_delivery, block.enabled = days, True
         arrived = [r for r in pending_reviews if r["created"] <= t and (previous is None or r["created"] > previous)]
         with ctx.database.session() as s:
             if arrived:
@@ -323,6 +336,7 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         runner.run_winback(ctx, sid)
         runner.run_birthday(ctx, sid)
         vip.run(ctx, sid)
+        runner.run_usage_guide(ctx, sid)
         dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
         previous, t = t, _next_step(ctx, t)
     return sid
@@ -518,6 +532,12 @@ def run_model(shop, people, traits, reviews, answers):
     has_email = {cid: cid not in traits["no_email"] for cid in people}
     model.suppressed = {people[cid].email.lower() for cid in traits["unsubscribed"]}
     orders = [o for o in shop.orders if o.customer_id is not None]
+    # Each product's guide delay: its own block, else its product type's (GUIDES).
+    titles = {p.title: p.id for p in shop.products}
+    own = {titles[target]: days for _s, kind, target, days in GUIDES if kind == "product"}
+    typed = {target: days for _s, kind, target, days in GUIDES if kind == "product_type"}
+    guide_days = {p.id: own.get(p.id, typed.get(p.product_type)) for p in shop.products
+                  if p.id in own or p.product_type in typed}
 
     def open_ticket_at(cid, t):
         # A ticket holds review requests while open, for complaint_hold_days (14) at most (delivery ones: none here).
@@ -700,6 +720,13 @@ def run_model(shop, people, traits, reviews, answers):
                 if c.created_at <= t and BIRTHDAY_FIELD in c.metafields:
                     _y, month, day = (int(x) for x in c.metafields[BIRTHDAY_FIELD][1].split("-"))
                     model.birthdays[c.id] = (month, day)
+        # birthdays: the metafield is read at each day's first step; the email is due at 09:00 local three days
+        # before (and not more than 36 hours late), once per birthday year
+        if t.hour == 0:
+            for c in people.values():
+                if c.created_at <= t and BIRTHDAY_FIELD in c.metafields:
+                    _y, month, day = (int(x) for x in c.metafields[BIRTHDAY_FIELD][1].split("-"))
+                    model.birthdays[c.id] = (month, day)
         # VIP: the segment from each day's first step (net spend in 12 months over the rule and 4 orders); membership
         # follows it at every step; who entered within a week and was never welcomed gets the welcome
         if t.hour == 0:
@@ -731,6 +758,22 @@ def run_model(shop, people, traits, reviews, answers):
                     write(key, M("birthday", "main", cid, moment, marketing=True),
                           None if has_email[cid] else "no_contact_access")
 
+        # usage guides: one email per delivered order whose first guide (of a product the customer never bought in
+        # an earlier order that was not cancelled) is due, each guide its block's days after delivery, not >7 late
+        for o in orders:
+            key = ("usage_guide", "main", str(o.id))
+            delivered = _seen(_delivered(o), t)
+            if key in model.msgs or delivered is None or _seen(o.cancelled_at, t):
+                continue
+            owned = {li.product_id for e in orders if e.customer_id == o.customer_id and e.id != o.id
+                     and not _seen(e.cancelled_at, t) and (e.created_at, e.id) < (o.created_at, o.id)
+                     for li in e.line_items}
+            days = [guide_days[li.product_id] for li in o.line_items
+                    if li.product_id not in owned and li.product_id in guide_days]
+            if days and t - 7 * DAY < delivered + min(days) * DAY <= t:
+                write(key, M("usage_guide", "main", o.customer_id, t, order=o),
+                      order_gone(o, t) or (None if has_email[o.customer_id] else "no_contact_access"))
+
     t, known = START, START
     while t <= END:
         if _on_grid(t):
@@ -752,7 +795,7 @@ def run_model(shop, people, traits, reviews, answers):
             if address in model.suppressed:
                 m.status, m.reason = "skipped", "suppressed"
                 continue
-            if m.flow in ("review_request", "survey", "first_order") and m.order is not None \
+            if m.flow in ("review_request", "survey", "first_order", "usage_guide") and m.order is not None \
                     and order_gone(m.order, known):
                 m.status, m.reason = "skipped", "order_cancelled"
                 continue
@@ -826,6 +869,7 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                    ("winback", "main", ("skipped", "no_consent")), ("birthday", "main", ("sent", None)),
                    ("birthday", "main", ("skipped", "no_consent")), ("birthday", "main", ("skipped", "suppressed")),
                    ("vip", "main", ("sent", None)), ("vip", "main", ("skipped", "no_consent")),
+                   ("usage_guide", "main", ("sent", None)), ("usage_guide", "main", ("skipped", "no_contact_access")),
                    ("ticket_alert", "urgent", ("sent", None)),
                    ("replenishment", "main", ("cancelled", "already_reordered")),
                    ("replenishment", "main", ("cancelled", "active_subscription")),

@@ -3,8 +3,8 @@
 guide_block: what the usage_guide flow sends N days after delivery to a customer receiving that product for the
 first time (plugin.flows.usage_guide); texts per locale, image URLs and a video link shared by all languages.
 
-Revision ID: 0014_i14_guides
-Revises: 0013_service
+Revision ID: 0015_guides
+Revises: 0014_stalls
 Create Date: 2026-12-04
 """
 from alembic import op
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import plugin.types
 
 
-revision = '0014_i14_guides'
-down_revision = '0013_service'
+revision = '0015_guides'
+down_revision = '0014_stalls'
 branch_labels = None
 depends_on = None
 

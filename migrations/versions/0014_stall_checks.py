@@ -5,7 +5,7 @@ stall_check: per order or parcel that can stall, the moment stall detection must
 thresholds, calendar and transit estimates the moments were computed under (a change recomputes them all) and the
 high-water mark of changes.
 
-Revision ID: 0014_i13_stalls
+Revision ID: 0014_stalls
 Revises: 0013_service
 Create Date: 2026-12-04
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import plugin.types
 
 
-revision = '0014_i13_stalls'
+revision = '0014_stalls'
 down_revision = '0013_service'
 branch_labels = None
 depends_on = None

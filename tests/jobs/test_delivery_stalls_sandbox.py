@@ -18,6 +18,7 @@ from sqlalchemy import select
 from plugin.flows import delivery_stalls, runner
 from plugin.models import DeliveryProblem, Message, Order, Parcel, Store, Ticket
 from sandbox.shopify.timelines import TIMELINES, events_for
+from tests.conftest import wipe
 from tests.shopify_sync_harness import make_harness
 
 NY = ZoneInfo("America/New_York")
@@ -60,9 +61,11 @@ def _expected(shipped_at: datetime, steps, now: datetime, default_estimate: date
 
 @pytest.fixture
 def harness(database, tmp_path):
+    """A sandbox store with its store row; committed rows are wiped afterwards (the next test installs afresh)."""
     h = make_harness(database, tmp_path, customers=8, orders=0)
     yield h
     h.stop()
+    wipe(database.engine)
 
 
 def test_every_scripted_timeline_opens_exactly_its_tickets_and_notices(harness, database):

@@ -390,7 +390,7 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
     elif flow == "vip":
         ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15, discount_amount=None,
                    discount_free_shipping=False, discount_ends_at=datetime(2026, 5, 1, 9, 0),
-                   perk_text="Early access to new products")
+                   perk_text="Free shipping on every order")
     elif flow == "ticket_alert":
         ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 1 if step == "urgent" else 2,
                            "sla_due_at": datetime(2026, 3, 2, 9, 0), "url": "https://aftercare.example/admin/t/17"})

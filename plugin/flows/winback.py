@@ -5,8 +5,8 @@ moment). The flow runs hourly:
 
 - **main**: customers whose dormancy moment fell within the last ``ENTRY_WINDOW_DAYS`` (a week, so a few days
   of downtime lose nobody). Found set-based from the orders placed in that week only (an order that no later
-  counted order of its customer supersedes is their last), never by grouping the whole history, so a run at
-  3,000,000 orders reads a few thousand; new orders, cancellations and settings changes need no stored state.
+  counted order of its customer supersedes is their last), never by grouping the whole history, so a run reads
+  that week's orders and one index probe each; new orders, cancellations and settings changes need no state.
   Customers dormant for longer were dormant before the flow could reach them: they
   enter only through the **backfill** (``backfill_enabled``), most recently lapsed first, until the day's
   (UTC) win-back emails reach ``backfill_daily_cap`` — the pace a merchant sets when first switching it on.

@@ -16,6 +16,10 @@ full build of the store (committed; the tables are emptied first), the daily lea
 plan in steady state, then the hour after 1% of the customers ordered (half of them with a planned
 reminder, which the run cancels) and 0.1% of the orders were cancelled: refresh + cancel + plan, then
 refresh + learn.
+
+The VIP job and birthdays come last (rolled back): the orders are all $10, so nobody reaches the VIP segment;
+``customer_metrics`` is seeded with one VIP in 50 (what the daily segment refresh would leave), and every
+customer gets a birthday spread over the year, before the timed part.
 """
 
 # The data-generation SQL is assembled from integer constants of this script, never from input.
@@ -37,6 +41,7 @@ from plugin import flow_settings, recommendations
 from plugin.config import load_config
 from plugin.db import Database
 from plugin.flows import (
+    birthday,
     cancellation,
     first_order,
     get_flow,
@@ -47,6 +52,7 @@ from plugin.flows import (
     ticket_alert,
     ticket_followup,
     usage_guide,
+    vip,
     winback,
 )
 from plugin.flows.base import FlowRun
@@ -237,9 +243,12 @@ def run_flows(db: Database) -> dict[str, float]:
                              "first_order", "cancellation", "ticket_followup", "usage_guide")}
     settings["winback_backfill"] = get_flow("winback").settings.load(
         {**flow_settings.defaults(config, "winback"), "backfill_enabled": True})
+    # A cap above the week's newly dormant, so the backfill itself reads older customers (newest lapsed first).
+    settings["winback_backfill_room"] = get_flow("winback").settings.load(
+        {**flow_settings.defaults(config, "winback"), "backfill_enabled": True, "backfill_daily_cap": 10_000})
 
     def run_of(s: Session, name: str) -> FlowRun:
-        flow = get_flow(name.removesuffix("_backfill"))
+        flow = get_flow(name.removesuffix("_room").removesuffix("_backfill"))
         return FlowRun(session=s, config=config, store=store(s), settings=settings[name], now=NOW,
                        counts={c: 0 for c in flow.counts})
 
@@ -287,6 +296,10 @@ def run_flows(db: Database) -> dict[str, float]:
         winback.cancel_ordered_again(run_of(s, "winback_backfill")),
         len(winback.due_winbacks(run_of(s, "winback_backfill"))),
         len(winback.due_reminders(run_of(s, "winback_backfill"))))))
+    figures["winback_backfill_room"], _ = timed("win-back: the same with a cap of 10,000 (backfill reads)", in_tx(
+        lambda s: (winback.cancel_ordered_again(run_of(s, "winback_backfill_room")),
+                   len(winback.due_winbacks(run_of(s, "winback_backfill_room"))),
+                   len(winback.due_reminders(run_of(s, "winback_backfill_room"))))))
     figures["recommendations"], _ = timed("recommendations: daily co-purchase rebuild", in_tx(
         lambda s: recommendations.rebuild_store(s, config, 1, NOW)))
 
@@ -299,6 +312,88 @@ def run_flows(db: Database) -> dict[str, float]:
 
     timed("recommendations: (rebuild) + read for 1,000 customers", in_tx(shown))
     print(f"  {'  of which the read':<48} {figures['recommendations_read']:8.2f} s", flush=True)
+    figures.update(time_vip_and_birthdays(db, config, in_tx))
+    return figures
+
+
+VIP_EVERY = 50  # one customer in 50 is in the VIP segment (20,000 of 1,000,000)
+VIP_CHURN_EVERY = 5_000  # the hour after the daily refresh: this share of customers enter, as many leave
+
+
+def time_vip_and_birthdays(db: Database, config: Any,
+                           in_tx: Callable[[Callable[[Session], Any]], Callable[[], Any]]) -> dict[str, float]:
+    """Time the VIP job's database work and the birthday due query (rolled back) on seeded segments / birthdays.
+
+    The generated orders are all $10, so the analytics put nobody in the VIP segment: ``customer_metrics`` is
+    seeded instead (one customer in ``VIP_EVERY`` VIP), untimed, as the daily segment refresh leaves it. Shopify's
+    tagsAdd/tagsRemove calls are network time per member and not counted; what is timed is what the job asks the
+    database: membership, whose tag is out of line, and the welcomes due. Birthdays: every customer gets one,
+    spread over the year (untimed), then the hourly due query runs.
+    """
+    figures: dict[str, float] = {}
+    pg = db.dialect == "postgresql"
+    vip_settings = get_flow("vip").settings.load(flow_settings.defaults(config, "vip"))
+    birthday_settings = get_flow("birthday").settings.load(flow_settings.defaults(config, "birthday"))
+
+    def flow_run(s: Session, settings: Any) -> FlowRun:
+        return FlowRun(session=s, config=config, store=s.get(Store, 1), settings=settings, now=NOW)
+
+    def seed_segments(s: Session) -> None:
+        s.execute(text(f"""
+            INSERT INTO customer_metrics (customer_id, store_id, orders_count, total_spent, spent_12m, orders_12m,
+                                          largest_order, segment, computed_at)
+            SELECT id, 1, 4, 600, 600, 4, 150,
+                   CASE WHEN id % {VIP_EVERY} = 0 THEN 'vip' ELSE 'regular' END, :now FROM customer"""),
+                  {"now": NOW if pg else NOW.replace(tzinfo=None)})
+
+    def vip_job(s: Session, tag: str) -> tuple[dict[str, int], int, int]:
+        members = vip.refresh_members(s, 1, NOW, tag)
+        return members, len(vip._tag_work(s, 1, tag)), len(vip.due_welcomes(flow_run(s, vip_settings)))
+
+    def first_run(s: Session) -> Any:
+        seed_segments(s)
+        started = time.perf_counter()
+        result = vip_job(s, "VIP")
+        figures["vip_first"] = time.perf_counter() - started
+        return result
+
+    timed("vip: (seed segments) + first run", in_tx(first_run))
+    print(f"  {'  of which members + tag work + welcomes':<48} {figures['vip_first']:8.2f} s", flush=True)
+
+    def steady(s: Session) -> Any:
+        # The state an earlier run left: members in, tagged, welcomed; then the day's refresh moves a few.
+        seed_segments(s)
+        vip.refresh_members(s, 1, NOW - timedelta(days=1), "VIP")
+        s.execute(text("UPDATE vip_member SET tagged = :t"), {"t": True})
+        schedule(s, vip.due_welcomes(FlowRun(session=s, config=config, store=s.get(Store, 1),
+                                             settings=vip_settings, now=NOW - timedelta(hours=23))),
+                 NOW - timedelta(hours=23))
+        s.execute(text(f"UPDATE customer_metrics SET segment = CASE WHEN segment = 'vip' THEN 'regular' ELSE 'vip' "
+                       f"END WHERE customer_id % {VIP_CHURN_EVERY} IN (0, 1)"))
+        started = time.perf_counter()
+        result = vip_job(s, "VIP")
+        figures["vip"] = time.perf_counter() - started
+        started = time.perf_counter()
+        renamed = len(vip._tag_work(s, 1, "Gold"))
+        figures["vip_rename"] = time.perf_counter() - started
+        return result, renamed
+
+    timed("vip: (seed steady state) + hourly run + rename", in_tx(steady))
+    print(f"  {'  of which the hourly run (members, tags, welcomes)':<48} {figures['vip']:8.2f} s", flush=True)
+    print(f"  {'  of which the tag work after a rename':<48} {figures['vip_rename']:8.2f} s", flush=True)
+
+    def birthdays(s: Session) -> Any:
+        # Month and day only, stored in the year 2000 (plugin.flows.birthday.STORED_YEAR), spread over the year.
+        spread = ("date '2000-01-01' + (id % 366)::int" if pg
+                  else "date('2000-01-01', '+' || (id % 366) || ' days')")
+        s.execute(text(f"UPDATE customer SET birthday = {spread}"))
+        started = time.perf_counter()
+        result = len(birthday.due_birthdays(flow_run(s, birthday_settings)))
+        figures["birthdays"] = time.perf_counter() - started
+        return result
+
+    timed("birthdays: (give every customer one) + due query", in_tx(birthdays))
+    print(f"  {'  of which the due query':<48} {figures['birthdays']:8.2f} s", flush=True)
     return figures
 
 

@@ -148,8 +148,13 @@ VIP = SettingsSchema((
     Setting("tag", "text", "VIP", "Shopify customer tag while VIP",
             help="Added with tagsAdd when a customer enters the VIP segment and removed with tagsRemove when they "
                  "leave, so your own discounts and theme can recognise them."),
+    Setting("perk_kind", "choice", "percent", "Welcome perk", choices=("percent", "amount", "free_shipping"),
+            help="A single-use code for the new VIP only: a percentage off, a fixed amount off (in your store's "
+                 "currency) or free shipping (discountCodeFreeShippingCreate, all countries)."),
     Setting("perk_percent", "int", 15, "Welcome code: discount (%)", min=0, max=100,
-            help="0 sends the welcome without a code."),
+            help="For a percentage perk; 0 sends the welcome without a code."),
+    Setting("perk_amount", "float", 20, "Welcome code: amount off (store currency)", min=0, max=100000,
+            help="For an amount perk; 0 sends the welcome without a code."),
     Setting("code_valid_days", "int", 60, "The code is valid for (days)", min=1, max=365),
     Setting("perk_text", "text", "", "Your VIP perks, in your words (shown in the email)"),
     Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),

@@ -173,6 +173,21 @@ DISCOUNT_CODE_CREATE = """mutation DiscountCodeCreate($input: DiscountCodeBasicI
   }
 }"""
 
+FREE_SHIPPING_CODE_CREATE = """mutation FreeShippingCodeCreate($input: DiscountCodeFreeShippingInput!) {
+  discountCodeFreeShippingCreate(freeShippingCodeDiscount: $input) {
+    codeDiscountNode {
+      id
+      codeDiscount {
+        ... on DiscountCodeFreeShipping {
+          title status startsAt endsAt usageLimit appliesOncePerCustomer
+          codes(first: 1) { nodes { code } }
+        }
+      }
+    }
+    userErrors { field message code extraInfo }
+  }
+}"""
+
 # One named metafield of up to 250 customers (the merchant's birthday field); namespace and key are variables.
 CUSTOMER_METAFIELD = """query CustomerMetafield($ids: [ID!]!, $namespace: String, $key: String!) {
   nodes(ids: $ids) { ... on Customer { id metafield(namespace: $namespace, key: $key) { type value } } }
@@ -216,6 +231,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "bulk_by_id": BULK_BY_ID,
     "bulk_current": BULK_CURRENT,
     "discount_code_create": DISCOUNT_CODE_CREATE,
+    "free_shipping_code_create": FREE_SHIPPING_CODE_CREATE,
     "customer_metafield": CUSTOMER_METAFIELD,
     "tags_add": TAGS_ADD,
     "tags_remove": TAGS_REMOVE,

@@ -7,12 +7,16 @@ rules: 12-month spend over the threshold and enough orders). The hourly job (``r
 1. **membership** — ``vip_member`` follows the segment in two set-based statements: a VIP without a row (or whose
    row says they left) enters now; a member no longer VIP leaves now;
 2. **tags** — each member whose Shopify tag differs from what they are gets ``tagsAdd`` (in the segment) or
-   ``tagsRemove`` (left), one customer at a time, each result committed at once; both calls are no-ops when the
-   tag is already as wanted, so a retry after a crash is harmless. A refusal is kept on the row and retried
-   next hour. Tags are not messages: they need no consent (the merchant's own discounts and theme read them);
+   ``tagsRemove`` (left); when the merchant renames the tag, every member carrying the old name gets
+   ``tagsRemove`` of it, then ``tagsAdd`` of the new one. One customer at a time, each result committed at once;
+   both calls are no-ops when the tag is already as wanted, so a retry after a crash is harmless. A refusal is
+   kept on the row and retried next hour. Tags are not messages: they need no consent (the merchant's own
+   discounts and theme read them);
 3. **welcome** — the flow runner writes the welcome email of members who entered within the last week and were
-   never welcomed (once per customer), with a single-use percentage code created by the email channel through
-   ``discountCodeBasicCreate`` when it sends (named from the idempotency key: a retry never makes a second code).
+   never welcomed (once per customer), with the merchant's perk (``perk_kind``) as a single-use code for them
+   only, created by the email channel when it sends — a percentage or fixed amount off through
+   ``discountCodeBasicCreate``, or free shipping through ``discountCodeFreeShippingCreate`` — named from the
+   idempotency key, so a retried dispatch meets ``TAKEN`` for its own code and never makes a second one.
 """
 
 from __future__ import annotations
@@ -65,16 +69,26 @@ def refresh_members(session: Session, store_id: int, now: Any, tag: str) -> dict
     return {"entered": len(new) + back, "left": int(left)}
 
 
-def _tag_work(session: Session, store_id: int) -> list[tuple[int, str, str, bool]]:
-    """Return (customer id, external id, tag, add?) of members whose Shopify tag is not what they are."""
+def _tag_work(session: Session, store_id: int, wanted: str) -> list[tuple[int, str, str, str]]:
+    """Return (customer id, external id, tag on Shopify, tag wanted) of members whose Shopify tag is out of line.
+
+    The tag on Shopify is ``""`` when there is none to remove (never tagged), the one wanted ``""`` when nothing is
+    to be added (they left, or the merchant cleared the tag name).
+    """
     rows = session.execute(
-        select(VipMember.customer_id, Customer.external_id, VipMember.tag, VipMember.left_at)
+        select(VipMember.customer_id, Customer.external_id, VipMember.tag, VipMember.tagged, VipMember.left_at)
         .join(Customer, Customer.id == VipMember.customer_id)
         .where(VipMember.store_id == store_id, Customer.redacted_at.is_(None),
-               ((VipMember.left_at.is_(None)) & VipMember.tagged.is_(False))
+               ((VipMember.left_at.is_(None)) & (VipMember.tagged.is_(False) | (VipMember.tag != wanted)))
                | ((VipMember.left_at.is_not(None)) & VipMember.tagged.is_(True)))
         .order_by(VipMember.customer_id))
-    return [(cid, ext, tag or "", left_at is None) for cid, ext, tag, left_at in rows]
+    work = []
+    for cid, ext, tag, tagged, left_at in rows:
+        old = (tag or "") if tagged else ""
+        new = wanted if left_at is None else ""
+        if old != new:
+            work.append((cid, ext, old, new))
+    return work
 
 
 def _may_tag(session: Session, store_id: int, customer_id: int) -> bool | None:
@@ -91,24 +105,35 @@ def _may_tag(session: Session, store_id: int, customer_id: int) -> bool | None:
                           ) is not None
 
 
-def push_tags(ctx: JobContext, store_id: int, limit: int = 500) -> dict[str, int]:
-    """Add or remove the VIP tag in Shopify for up to ``limit`` members whose tag is out of line; return counts."""
+def push_tags(ctx: JobContext, store_id: int, wanted: str, limit: int = 500) -> dict[str, int]:
+    """Bring the VIP tag in Shopify in line for up to ``limit`` members (add, remove, or rename); return counts.
+
+    A renamed tag (the merchant changed ``tag``) is removed (``tagsRemove``) before the new one is added
+    (``tagsAdd``); the row keeps the old name until both went through, so a crash in between repeats the removal
+    (a no-op) and then adds the new name.
+    """
     counts = {"tags_added": 0, "tags_removed": 0, "tag_errors": 0}
+    wanted = wanted.strip()
     with ctx.database.session() as session:
-        work = _tag_work(session, store_id)[:limit]
+        work = _tag_work(session, store_id, wanted)[:limit]
     if not work:
         return counts
     client = shopify_client(ctx, store_id)
-    for customer_id, external_id, tag, add in work:
+    for customer_id, external_id, old, new in work:
         with ctx.database.session() as session:
             allowed = _may_tag(session, store_id, customer_id)
         if allowed is None:
             break
         if not allowed:
             continue
-        error = None
+        error, done = None, {"tags_added": 0, "tags_removed": 0}
         try:
-            (add_customer_tags if add else remove_customer_tags)(client, external_id, [tag])
+            if old:
+                remove_customer_tags(client, external_id, [old])
+                done["tags_removed"] = 1
+            if new:
+                add_customer_tags(client, external_id, [new])
+                done["tags_added"] = 1
         except ShopifyUserError as exc:
             error = str(exc)
         except (ReinstallNeeded, ShopifyGrantError, ShopifyAuthError, ShopifyGraphQLError) as exc:
@@ -122,13 +147,28 @@ def push_tags(ctx: JobContext, store_id: int, limit: int = 500) -> dict[str, int
         with ctx.database.session() as session:
             values: dict[str, Any] = {"tag_error": error[:2000] if error else None}
             if error is None:
-                values["tagged"] = add
+                values.update(tagged=bool(new), tag=new or old)
             session.execute(update(VipMember).where(VipMember.customer_id == customer_id).values(**values))
         if error:
             counts["tag_errors"] += 1
         else:
-            counts["tags_added" if add else "tags_removed"] += 1
+            for key, n in done.items():
+                counts[key] += n
     return counts
+
+
+def perk_payload(settings: Any) -> dict[str, Any]:
+    """Return the welcome code's payload for the merchant's chosen perk (empty: the welcome carries no code)."""
+    kind = settings["perk_kind"]
+    if kind == "free_shipping":
+        perk: dict[str, Any] = {"discount_free_shipping": True}
+    elif kind == "amount" and settings["perk_amount"]:
+        perk = {"discount_amount": settings["perk_amount"]}
+    elif kind == "percent" and settings["perk_percent"]:
+        perk = {"discount_percent": settings["perk_percent"]}
+    else:
+        return {}
+    return {**perk, "discount_valid_days": settings["code_valid_days"]}
 
 
 def due_welcomes(run: FlowRun) -> Rows:
@@ -148,8 +188,7 @@ def due_welcomes(run: FlowRun) -> Rows:
         extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
         payload: dict[str, Any] = {"perk_text": settings["perk_text"],
                                    "recommendations": settings["recommendations"]}
-        if settings["perk_percent"]:
-            payload.update(discount_percent=settings["perk_percent"], discount_valid_days=settings["code_valid_days"])
+        payload.update(perk_payload(settings))
         rows.append(message_row(store_id=store.id, flow=NAME, step="main", key_parts=(f"customer={customer_id}",),
                                 scheduled_for=run.now, customer_id=customer_id, locale=locale, marketing=True,
                                 to_address=email if store.protected_data_access else None, payload=payload, **extra))
@@ -167,7 +206,7 @@ def run(ctx: JobContext, store_id: int) -> dict[str, int]:
         if refused:
             return refused
         counts = refresh_members(session, store_id, ctx.clock.now(), settings["tag"])
-    counts.update(push_tags(ctx, store_id))
+    counts.update(push_tags(ctx, store_id, settings["tag"]))
     counts.update(runner.run(ctx, store_id, NAME))
     return counts
 

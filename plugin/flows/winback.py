@@ -4,7 +4,10 @@ A customer becomes dormant ``dormant_after_days`` after their last order that wa
 moment). The flow runs hourly:
 
 - **main**: customers whose dormancy moment fell within the last ``ENTRY_WINDOW_DAYS`` (a week, so a few days
-  of downtime lose nobody). Customers dormant for longer were dormant before the flow could reach them: they
+  of downtime lose nobody). Found set-based from the orders placed in that week only (an order that no later
+  counted order of its customer supersedes is their last), never by grouping the whole history, so a run reads
+  that week's orders and one index probe each; new orders, cancellations and settings changes need no state.
+  Customers dormant for longer were dormant before the flow could reach them: they
   enter only through the **backfill** (``backfill_enabled``), most recently lapsed first, until the day's
   (UTC) win-back emails reach ``backfill_daily_cap`` — the pace a merchant sets when first switching it on.
   Nobody enters again within ``reentry_days`` of their last entry (held-out entries count).
@@ -25,7 +28,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from plugin import flow_schemas
@@ -41,53 +44,43 @@ ENTRY_WINDOW_DAYS = 7
 MAX_LATE_DAYS = 30
 
 
-def _last_orders(run: FlowRun) -> Any:
-    """Return the subquery of each customer's last counted order time (``cid``, ``last_at``)."""
-    return (select(Order.customer_id.label("cid"), func.max(Order.created_at_remote).label("last_at"))
-            .where(Order.store_id == run.store.id, Order.customer_id.is_not(None), Order.cancelled_at.is_(None))
-            .group_by(Order.customer_id))
-
-
 def _entries(run: FlowRun, newest: Any, oldest: Any | None, limit: int | None) -> list[Any]:
-    """Return (customer, last order time) of customers whose last order lies in (oldest, newest], not re-entering."""
-    last = _last_orders(run)
-    last = last.having(func.max(Order.created_at_remote) <= newest)
-    if oldest is not None:
-        last = last.having(func.max(Order.created_at_remote) > oldest)
-    last = last.subquery()
+    """Return (customer, last order, its time) of customers whose last order lies in (oldest, newest], not re-entering.
+
+    Set-based from the orders of the range only: an order is a customer's last counted one when no other counted
+    order of theirs is later (equal times: the higher id is the last), so a run never reads the whole history.
+    Orders come through ``ix_orders_store_created`` (newest first, so the backfill's LIMIT stops early), the
+    "later order" probe through ``ix_orders_store_customer_created``.
+    """
+    store_id = run.store.id
+    order, later = aliased(Order), aliased(Order)
+    superseded = exists().where(
+        later.store_id == store_id, later.customer_id == order.customer_id, later.cancelled_at.is_(None),
+        later.created_at_remote >= order.created_at_remote,
+        or_(later.created_at_remote > order.created_at_remote, later.id > order.id))
     recent = run.now - timedelta(days=run.settings["reentry_days"])
-    entered = exists().where(Message.store_id == run.store.id, Message.customer_id == last.c.cid,
+    entered = exists().where(Message.store_id == store_id, Message.customer_id == order.customer_id,
                              Message.flow == NAME, Message.step == "main", Message.created_at > recent)
-    query = (select(last.c.cid, last.c.last_at, Customer.email, Customer.locale, Customer.redacted_at)
-             .join(Customer, Customer.id == last.c.cid)
-             .where(~entered)
-             .order_by(last.c.last_at.desc(), last.c.cid))
+    counted: Any = order.cancelled_at.is_(None)
+    if run.session.get_bind().dialect.name == "sqlite":
+        # Nearly every order is not cancelled, but SQLite's statistics count NULLs as distinct values and would
+        # walk ix_orders_store_cancelled (every order, then a sort); likely() keeps it on the creation-time range.
+        counted = func.likely(counted)
+    query = (select(order.customer_id.label("cid"), order.id.label("oid"), order.created_at_remote.label("last_at"),
+                    Customer.email, Customer.locale, Customer.redacted_at)
+             .join(Customer, Customer.id == order.customer_id)
+             .where(order.store_id == store_id, order.customer_id.is_not(None), counted,
+                    order.created_at_remote <= newest, ~superseded, ~entered)
+             .order_by(order.created_at_remote.desc(), order.id.desc()))
+    if oldest is not None:
+        query = query.where(order.created_at_remote > oldest)
     if limit is not None:
         query = query.limit(limit)
     return list(run.session.execute(query))
 
 
-def _anchor_orders(run: FlowRun, entries: list[Any]) -> dict[int, int]:
-    """Return {customer id: id of the last counted order} for the entries (the episode the key names)."""
-    if not entries:
-        return {}
-    found: dict[int, int] = {}
-    wanted = {row.cid: row.last_at for row in entries}
-    ids = sorted(wanted)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for cid, oid, created in run.session.execute(
-                select(Order.customer_id, Order.id, Order.created_at_remote)
-                .where(Order.store_id == run.store.id, Order.customer_id.in_(chunk), Order.cancelled_at.is_(None))
-                .order_by(Order.customer_id, Order.created_at_remote, Order.id)):
-            if created == wanted[cid]:
-                found[cid] = oid
-    return found
-
-
 def _rows(run: FlowRun, entries: list[Any], backfill: bool) -> Rows:
     settings, store = run.settings, run.store
-    anchors = _anchor_orders(run, entries)
     rows = []
     for row in entries:
         reason = contact_reason(row.email, store.protected_data_access) if row.redacted_at is None \
@@ -98,8 +91,8 @@ def _rows(run: FlowRun, entries: list[Any], backfill: bool) -> Rows:
                    "recommendations": settings["recommendations"], "last_order_at": row.last_at.isoformat(),
                    "backfill": backfill}
         rows.append(message_row(store_id=store.id, flow=NAME, step="main",
-                                key_parts=(f"customer={row.cid}", f"order={anchors[row.cid]}"), scheduled_for=run.now,
-                                customer_id=row.cid, order_id=anchors[row.cid], locale=row.locale, marketing=True,
+                                key_parts=(f"customer={row.cid}", f"order={row.oid}"), scheduled_for=run.now,
+                                customer_id=row.cid, order_id=row.oid, locale=row.locale, marketing=True,
                                 to_address=row.email if store.protected_data_access else None, payload=payload,
                                 **extra))
     return rows

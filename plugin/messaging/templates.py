@@ -60,9 +60,9 @@ MARKETING_STEPS = frozenset({("replenishment", "main"), ("ticket_followup", "com
 # Names that make a message an offer or a recommendation: a transactional template may use none of them
 # (DESIGN §4: "offers inside: never"). The flow gives no such variable either, so a template naming one is refused
 # on save rather than failing at send time.
-OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount", "offer", "offers", "coupon",
-                         "recommendations", "recommended", "products", "product", "subscribe_offer", "subscribe_url",
-                         "reorder_url", "shop_url"})
+OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount", "discount_free_shipping", "offer",
+                         "offers", "coupon", "recommendations", "recommended", "products", "product",
+                         "subscribe_offer", "subscribe_url", "reorder_url", "shop_url"})
 TRANSACTIONAL_FLOWS = frozenset({"delivery_update"})
 # Names a review request may never use: asking for reviews must not depend on a score (no review gating).
 SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "sentiment", "kind"})
@@ -70,8 +70,8 @@ SCORE_NAMES = frozenset({"score", "score_links", "nps", "csat", "rating", "senti
 # flow declarations (plugin.flows: the step's class, else the flow's).
 OFFER_STEPS = MARKETING_STEPS
 # Variables that carry an offer or a recommendation: no template of another step may use them.
-STEP_OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount", "offer", "reorder_url",
-                         "subscribe_offer", "subscribe_url", "recommendations"})
+STEP_OFFER_NAMES = frozenset({"discount_code", "discount_percent", "discount_amount", "discount_free_shipping",
+                              "offer", "reorder_url", "subscribe_offer", "subscribe_url", "recommendations"})
 # Words that make a text an offer or a recommendation, in the shipped languages (matched on word starts; CJK and
 # Arabic as substrings). Service and transactional mail may hold none (DESIGN §4).
 OFFER_WORDS = (
@@ -395,8 +395,9 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
         ctx.update(shop_url=base, discount_code="BDAY-5C0FFEE123", discount_percent=20,
                    discount_ends_at=datetime(2026, 3, 31, 9, 0), birthday=date(2026, 3, 20))
     elif flow == "vip":
-        ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15,
-                   discount_ends_at=datetime(2026, 5, 1, 9, 0), perk_text="Free shipping on every order")
+        ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15, discount_amount=None,
+                   discount_free_shipping=False, discount_ends_at=datetime(2026, 5, 1, 9, 0),
+                   perk_text="Free shipping on every order")
     elif flow == "ticket_alert":
         ctx.update(ticket={"id": 17, "subject": "Bottle arrived broken", "severity": 1 if step == "urgent" else 2,
                            "sla_due_at": datetime(2026, 3, 2, 9, 0), "url": "https://aftercare.example/admin/t/17"})

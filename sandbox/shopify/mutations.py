@@ -1,4 +1,4 @@
-"""Mutation resolvers: bulk queries, basic discount codes, webhook subscriptions."""
+"""Mutation resolvers: bulk queries, basic and free-shipping discount codes, webhook subscriptions, tags."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from graphql import GraphQLResolveInfo
 
 from sandbox.shopify.context import Context
-from sandbox.shopify.discounts import DiscountCode, validate_input
+from sandbox.shopify.discounts import DiscountCode, validate_free_shipping_input, validate_input
 from sandbox.shopify.resolvers import parse_gid
 from sandbox.shopify.webhooks import Subscription, enum_to_topic
 
@@ -36,19 +36,51 @@ def _minimum_cents(data: dict[str, Any]) -> int | None:
     return None if subtotal is None else int(Decimal(str(subtotal)) * 100)
 
 
+def _error(root: str, path: list[str], message: str, code: str) -> dict[str, Any]:
+    return {"codeDiscountNode": None,
+            "userErrors": [{"field": [root, *path], "message": message, "code": code, "extraInfo": None}]}
+
+
+def _dates(root: str, data: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[datetime | None, datetime | None]:
+    try:
+        return _when(data.get("startsAt")), _when(data.get("endsAt"))
+    except ValueError:
+        errors.append({"field": [root, "startsAt"], "message": "Starts at is invalid", "code": "INVALID",
+                       "extraInfo": None})
+        return None, None
+
+
+def _customers(ctx: Context, root: str, data: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any] | None]:
+    """Return the customer ids the code is for, or the userErrors answer when one does not exist."""
+    selection = data["customerSelection"]
+    customers = tuple((selection.get("customers") or {}).get("add") or ())
+    for cid in customers:
+        parsed = parse_gid(cid)
+        if parsed is None or parsed[0] != "Customer" or parsed[1] not in ctx.store.customers_by_id:
+            return customers, _error(root, ["customerSelection", "customers", "add"],
+                                     f"Customer {cid} does not exist", "INVALID")
+    return customers, None
+
+
+def _store_unique(ctx: Context, root: str, code: str, make: Any) -> dict[str, Any]:
+    """Store the discount ``make()`` builds unless its code is taken meanwhile (checked under the world's lock)."""
+    with ctx.world.lock:
+        if code.strip().lower() in {d.code.lower() for d in ctx.state.discounts.values()}:
+            return _error(root, ["code"], "Code must be unique. Please try a different code.", "TAKEN")
+        discount = make()
+        ctx.state.discounts[discount.id] = discount
+    return {"codeDiscountNode": discount, "userErrors": []}
+
+
 def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscount: dict[str, Any]  # noqa: N803
                                ) -> dict[str, Any]:
     """Resolve ``discountCodeBasicCreate`` (requires ``write_discounts``)."""
     ctx = _ctx(info)
     ctx.require("write_discounts", "discountCodeBasicCreate")
-    data = basicCodeDiscount
+    data, root = basicCodeDiscount, "basicCodeDiscount"
     existing = {d.code.lower() for d in ctx.state.discounts.values()}
     errors = validate_input(data, existing)
-    try:
-        starts, ends = _when(data.get("startsAt")), _when(data.get("endsAt"))
-    except ValueError:
-        errors.append({"field": ["basicCodeDiscount", "startsAt"], "message": "Starts at is invalid",
-                       "code": "INVALID", "extraInfo": None})
+    starts, ends = _dates(root, data, errors)
     if errors:
         return {"codeDiscountNode": None, "userErrors": errors}
     value = data["customerGets"]["value"]
@@ -57,30 +89,46 @@ def discount_code_basic_create(_: Any, info: GraphQLResolveInfo, basicCodeDiscou
         try:
             amount = int(Decimal(str(value["discountAmount"]["amount"])) * 100)
         except (InvalidOperation, KeyError, TypeError):
-            return {"codeDiscountNode": None, "userErrors": [{
-                "field": ["basicCodeDiscount", "customerGets", "value", "discountAmount", "amount"],
-                "message": "Amount is invalid", "code": "INVALID", "extraInfo": None}]}
-    selection = data["customerSelection"]
-    customers = tuple((selection.get("customers") or {}).get("add") or ())
-    for cid in customers:
-        parsed = parse_gid(cid)
-        if parsed is None or parsed[0] != "Customer" or parsed[1] not in ctx.store.customers_by_id:
-            return {"codeDiscountNode": None, "userErrors": [{
-                "field": ["basicCodeDiscount", "customerSelection", "customers", "add"],
-                "message": f"Customer {cid} does not exist", "code": "INVALID", "extraInfo": None}]}
-    with ctx.world.lock:
-        if data["code"].strip().lower() in {d.code.lower() for d in ctx.state.discounts.values()}:
-            return {"codeDiscountNode": None, "userErrors": [{
-                "field": ["basicCodeDiscount", "code"], "message": "Code must be unique. Please try a different code.",
-                "code": "TAKEN", "extraInfo": None}]}
-        discount = DiscountCode(
-            id=ctx.store.new_id(), code_id=ctx.store.new_id(), title=data["title"], code=data["code"].strip(),
-            starts_at=starts or ctx.now, ends_at=ends, usage_limit=data.get("usageLimit"),
-            applies_once_per_customer=bool(data.get("appliesOncePerCustomer")),
-            percentage=float(value["percentage"]) if "percentage" in value else None, amount_cents=amount,
-            customer_ids=customers, created_at=ctx.now, minimum_subtotal_cents=_minimum_cents(data))
-        ctx.state.discounts[discount.id] = discount
-    return {"codeDiscountNode": discount, "userErrors": []}
+            return _error(root, ["customerGets", "value", "discountAmount", "amount"], "Amount is invalid", "INVALID")
+    customers, refused = _customers(ctx, root, data)
+    if refused:
+        return refused
+    return _store_unique(ctx, root, data["code"], lambda: DiscountCode(
+        id=ctx.store.new_id(), code_id=ctx.store.new_id(), title=data["title"], code=data["code"].strip(),
+        starts_at=starts or ctx.now, ends_at=ends, usage_limit=data.get("usageLimit"),
+        applies_once_per_customer=bool(data.get("appliesOncePerCustomer")),
+        percentage=float(value["percentage"]) if "percentage" in value else None, amount_cents=amount,
+        customer_ids=customers, created_at=ctx.now, minimum_subtotal_cents=_minimum_cents(data)))
+
+
+def discount_code_free_shipping_create(_: Any, info: GraphQLResolveInfo,
+                                       freeShippingCodeDiscount: dict[str, Any]  # noqa: N803
+                                       ) -> dict[str, Any]:
+    """Resolve ``discountCodeFreeShippingCreate`` (requires ``write_discounts``)."""
+    ctx = _ctx(info)
+    ctx.require("write_discounts", "discountCodeFreeShippingCreate")
+    data, root = freeShippingCodeDiscount, "freeShippingCodeDiscount"
+    existing = {d.code.lower() for d in ctx.state.discounts.values()}
+    errors = validate_free_shipping_input(data, existing)
+    starts, ends = _dates(root, data, errors)
+    if errors:
+        return {"codeDiscountNode": None, "userErrors": errors}
+    cap = data.get("maximumShippingPrice")
+    try:
+        cap_cents = None if cap is None else int(Decimal(str(cap)) * 100)
+    except InvalidOperation:
+        return _error(root, ["maximumShippingPrice"], "Maximum shipping price is invalid", "INVALID")
+    customers, refused = _customers(ctx, root, data)
+    if refused:
+        return refused
+    chosen = data["destination"].get("countries")
+    return _store_unique(ctx, root, data["code"], lambda: DiscountCode(
+        id=ctx.store.new_id(), code_id=ctx.store.new_id(), title=data["title"], code=data["code"].strip(),
+        starts_at=starts or ctx.now, ends_at=ends, usage_limit=data.get("usageLimit"),
+        applies_once_per_customer=bool(data.get("appliesOncePerCustomer")), percentage=None, amount_cents=None,
+        customer_ids=customers, created_at=ctx.now, minimum_subtotal_cents=_minimum_cents(data), free_shipping=True,
+        countries=None if chosen is None else tuple(chosen.get("add") or ()),
+        include_rest_of_world=bool(chosen and chosen.get("includeRestOfWorld")), maximum_shipping_cents=cap_cents))
 
 
 def webhook_subscription_create(_: Any, info: GraphQLResolveInfo, topic: str,
@@ -171,6 +219,7 @@ def tags_remove(_: Any, info: GraphQLResolveInfo, id: str, tags: list[str]) -> d
 MUTATIONS = {
     "bulkOperationRunQuery": bulk_operation_run_query,
     "discountCodeBasicCreate": discount_code_basic_create,
+    "discountCodeFreeShippingCreate": discount_code_free_shipping_create,
     "webhookSubscriptionCreate": webhook_subscription_create,
     "webhookSubscriptionDelete": webhook_subscription_delete,
     "tagsAdd": tags_add,

@@ -506,6 +506,10 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     per_type = {"QueryRoot": roots, "Mutation": mutations, "Shop": _shop_fields(), "Order": _order_fields(),
                 "LineItem": _line_fields(), "Customer": _customer_fields(), "Product": _product_fields(),
                 "ProductVariant": _variant_fields(), "DiscountCodeBasic": _discount_fields(),
+                "DiscountCodeFreeShipping": {**_discount_fields(), "maximumShippingPrice": lambda d, i: None
+                                             if d.maximum_shipping_cents is None else
+                                             {"amount": money(d.maximum_shipping_cents),
+                                              "currencyCode": _ctx(i).store.shop.currency}},
                 "DiscountCodeNode": {"id": lambda d, i: d.gid, "codeDiscount": lambda d, i: d},
                 "WebhookSubscription": _subscription_fields(),
                 "ShopAddress": {"formatted": _formatted_address},
@@ -521,7 +525,8 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
         for field_name, fn in fields.items():
             tm[type_name].fields[field_name].resolve = fn
     tm["Node"].resolve_type = lambda obj, info, t: TYPE_NAMES.get(type(obj))
-    tm["DiscountCode"].resolve_type = lambda obj, info, t: "DiscountCodeBasic"
+    tm["DiscountCode"].resolve_type = lambda obj, info, t: \
+        "DiscountCodeFreeShipping" if obj.free_shipping else "DiscountCodeBasic"
     tm["Media"].resolve_type = lambda obj, info, t: "MediaImage"
     tm["WebhookSubscriptionEndpoint"].resolve_type = lambda obj, info, t: "WebhookHttpEndpoint"
     outputs = {"DateTime": lambda v: _stamp(v) if isinstance(v, datetime) else v, "UnsignedInt64": str,

@@ -10,7 +10,7 @@ import pytest
 
 from base.clock import FrozenClock
 from connectors.shopify.client import ShopifyClient
-from connectors.shopify.discounts import create_discount_code
+from connectors.shopify.discounts import create_discount_code, create_free_shipping_code
 from connectors.shopify.errors import ShopifyUserError
 from sandbox.shopify import ShopifySandbox
 
@@ -64,3 +64,25 @@ def test_bad_arguments_are_refused_before_any_call(shop):
         with pytest.raises(ValueError):
             create_discount_code(client, "X", customer_external_id="1", starts_at=NOW, **kwargs)
     assert client.stats.calls == 0
+
+
+def test_free_shipping_code_is_single_use_for_one_customer_and_a_retry_is_taken(shop):
+    sb, client = shop
+    customer = sb.store.customers[2]
+    created = create_free_shipping_code(client, "VIP-SHIP-ABC", customer_external_id=str(customer.id),
+                                        starts_at=NOW, ends_at=NOW + timedelta(days=60), title="VIP free shipping")
+    assert (created.code, created.usage_limit, created.title) == ("VIP-SHIP-ABC", 1, "VIP free shipping")
+    (stored,) = sb.shop_state().discounts.values()
+    assert (stored.free_shipping, stored.countries, stored.usage_limit, stored.applies_once_per_customer,
+            stored.customer_ids, stored.starts_at, stored.ends_at, stored.percentage, stored.amount_cents) == (
+        True, None, 1, True, (f"gid://shopify/Customer/{customer.id}",), NOW, NOW + timedelta(days=60), None, None)
+    assert created.id == f"gid://shopify/DiscountCodeNode/{stored.id}"
+    with pytest.raises(ShopifyUserError) as info:
+        create_free_shipping_code(client, "VIP-SHIP-ABC", customer_external_id=str(customer.id), starts_at=NOW)
+    assert info.value.codes == {"TAKEN"} and len(sb.shop_state().discounts) == 1
+    create_free_shipping_code(client, "VIP-SHIP-DE", customer_external_id=str(customer.id), starts_at=NOW,
+                              countries=["de", "AT"], maximum_shipping_price=Decimal("15"))
+    stored = next(d for d in sb.shop_state().discounts.values() if d.code == "VIP-SHIP-DE")
+    assert (stored.countries, stored.maximum_shipping_cents) == (("DE", "AT"), 1500)
+    with pytest.raises(ValueError):
+        create_free_shipping_code(client, "X", customer_external_id=str(customer.id), starts_at=NOW, countries=[])

@@ -33,7 +33,7 @@ def test_the_connector_declares_every_document_it_sends():
     names = set(queries.ALL_DOCUMENTS)
     assert {"orders", "order_line_items", "orders_by_id", "customers", "products", "product_variants",
             "products_by_id", "bulk_run", "bulk_by_id", "bulk_current", "discount_code_create", "shop",
-            "bulk_orders", "bulk_customers", "bulk_products"} <= names
+            "bulk_orders", "bulk_customers", "bulk_products", "free_shipping_code_create"} <= names
 
 
 @pytest.mark.parametrize("name", sorted(queries.ALL_DOCUMENTS))

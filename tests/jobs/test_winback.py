@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from plugin import flow_settings
-from plugin.flows import runner
+from plugin.flows import runner, winback
+from plugin.flows.base import FlowRun
 from plugin.flows.holdout import is_held_out
 from plugin.messaging import policy
-from plugin.models import Message
+from plugin.models import Message, Order, Store
 from tests.jobs import factory as f
 
 DAY = timedelta(days=1)
@@ -202,3 +203,89 @@ def test_planned_rows_wait_for_the_send_window_in_each_zone(ctx):
         decision = policy.evaluate(s, ctx.config, message, now, {})
     assert decision.action == "reschedule"
     assert decision.at == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)  # 09:00 CEST
+
+
+def _due(ctx, sid):
+    """Return (customer, order, backfill?) of the win-back rows due now, in the flow's order, writing nothing."""
+    with ctx.database.session() as s:
+        store = s.get(Store, sid)
+        settings = runner.load_settings(s, ctx.config, winback.FLOW, sid)
+        run = FlowRun(session=s, config=ctx.config, store=store, settings=settings, now=ctx.clock.now())
+        rows = winback.due_winbacks(run)
+        s.rollback()
+    return [(r["customer_id"], r["order_id"], r["payload"]["backfill"]) for r in rows]
+
+
+def _full_computation(ctx, sid, dormant_days, cap):
+    """Who is due, from every order and message of the store read back whole (the definition, not the flow's SQL)."""
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        orders = s.execute(select(Order.customer_id, Order.id, Order.created_at_remote, Order.cancelled_at)
+                           .where(Order.store_id == sid)).all()
+        mains = s.execute(select(Message.customer_id, Message.created_at)
+                          .where(Message.store_id == sid, Message.flow == "winback", Message.step == "main")).all()
+    last: dict[int, tuple[datetime, int]] = {}
+    for cid, oid, created, cancelled in orders:
+        created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
+        if cid is not None and cancelled is None and (cid not in last or (created, oid) > last[cid]):
+            last[cid] = (created, oid)
+
+    def aware(t):
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    entered = {cid for cid, created in mains if aware(created) > now - 365 * DAY}
+    today = sum(1 for _, created in mains if aware(created) >= now.replace(hour=0, minute=0, second=0, microsecond=0))
+    newest = now - dormant_days * DAY
+    oldest = newest - 7 * DAY
+    ranked = sorted(((t, oid, cid) for cid, (t, oid) in last.items() if cid not in entered and t <= newest),
+                    reverse=True)
+    main = [(cid, oid, False) for t, oid, cid in ranked if t > oldest]
+    older = [(cid, oid, True) for t, oid, cid in ranked if t <= oldest]
+    return main + older[:max(cap - today - len(main), 0)]
+
+
+def test_set_based_entries_equal_the_full_computation_after_orders_cancellations_and_settings(ctx):
+    rng = random.Random(1516)
+    now = ctx.clock.now().replace(hour=6)
+    ctx.clock.set(now)
+    with ctx.database.session() as s:
+        st = f.store(s)
+        other = f.store(s, name="Other")
+        customers = [f.customer(s, st.id) for _ in range(150)]
+        for c in customers:
+            times = [now - timedelta(days=rng.uniform(150, 420), minutes=rng.randint(0, 900))
+                     for _ in range(rng.randint(1, 4))]
+            if rng.random() < 0.1:
+                times.append(times[0])  # two orders at the same moment: the higher id is the last
+            for when in times:
+                f.order(s, st.id, c.id, when, cancelled_at=when if rng.random() < 0.1 else None)
+        f.order(s, other.id, f.customer(s, other.id).id, now - 181 * DAY)
+        f.order(s, st.id, None, now - 182 * DAY)  # a guest order: no customer to win back
+        flow_settings.update(s, ctx.config, st.id, "winback", {"backfill_enabled": True, "backfill_daily_cap": 40})
+        sid = st.id
+    expected = _full_computation(ctx, sid, 180, 40)
+    assert len([e for e in expected if not e[2]]) >= 3 and len(expected) == 40
+    assert _due(ctx, sid) == expected
+    assert _run(ctx, sid)["entered"] == 40
+
+    # A day later: some customers order again, some lose their last order to a cancellation (their dormancy
+    # moment moves back), and the merchant shortens the dormancy to 150 days.
+    ctx.clock.advance(days=1)
+    with ctx.database.session() as s:
+        for c in rng.sample(customers, 30):
+            f.order(s, sid, c.id, ctx.clock.now() - timedelta(hours=rng.randint(1, 20)))
+        for c in rng.sample(customers, 30):
+            newest = s.scalars(select(Order).where(Order.customer_id == c.id, Order.cancelled_at.is_(None))
+                               .order_by(Order.created_at_remote.desc(), Order.id.desc())).first()
+            if newest is not None:
+                newest.cancelled_at = ctx.clock.now()
+    expected = _full_computation(ctx, sid, 180, 40)
+    assert expected and _due(ctx, sid) == expected
+    with ctx.database.session() as s:
+        flow_settings.update(s, ctx.config, sid, "winback", {"dormant_after_days": 150, "backfill_daily_cap": 25})
+    expected = _full_computation(ctx, sid, 150, 25)
+    assert len(expected) == 25 and _due(ctx, sid) == expected
+    # Backfill off: only the newly dormant, whatever the cap.
+    with ctx.database.session() as s:
+        flow_settings.update(s, ctx.config, sid, "winback", {"backfill_enabled": False})
+    newly = [e for e in _full_computation(ctx, sid, 150, 10**6) if not e[2]]
+    assert newly and _due(ctx, sid) == newly

@@ -60,6 +60,7 @@ def test_roots_are_shopifys(ours, official):
                                            "product", "node", "nodes", "currentBulkOperation",
                                            "webhookSubscriptions", "shopLocales", "fulfillment"}
     assert set(ours.mutation_type.fields) == {"bulkOperationRunQuery", "discountCodeBasicCreate",
+                                              "discountCodeFreeShippingCreate",
                                               "webhookSubscriptionCreate", "webhookSubscriptionDelete",
                                               "tagsAdd", "tagsRemove"}
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.shopify.discounts import create_discount_code
+from connectors.shopify.discounts import create_discount_code, create_free_shipping_code
 from connectors.shopify.errors import ShopifyError, ShopifyUserError
 from plugin import flow_settings, guides, recommendations
 from plugin.auth.tokens import ReinstallNeeded, ShopifyGrantError
@@ -225,6 +225,8 @@ class EmailChannel:
         elif flow == "vip":
             ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
                        discount_percent=payload.get("discount_percent"),
+                       discount_amount=_as_decimal(payload.get("discount_amount")),
+                       discount_free_shipping=bool(payload.get("discount_free_shipping")),
                        discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
                        perk_text=str(payload.get("perk_text") or ""))
         elif flow == "delivery_update":
@@ -303,7 +305,9 @@ class EmailChannel:
             return None
         discount: dict[str, Any] = {"store_id": store.id, "code": payload["discount_code"],
                                     "customer": customer.external_id}
-        if payload.get("discount_amount") is not None:
+        if payload.get("discount_free_shipping"):
+            discount.update(free_shipping=True, ends_at=payload.get("discount_ends_at"))
+        elif payload.get("discount_amount") is not None:
             discount.update(amount=str(payload["discount_amount"]), minimum=payload.get("discount_min_subtotal"),
                             ends_at=payload.get("discount_ends_at"))
         else:
@@ -319,7 +323,8 @@ class EmailChannel:
         """
         payload = message.payload or {}
         prefix = CODE_PREFIXES.get((message.flow, message.step))
-        wanted = payload.get("discount_percent") or payload.get("discount_amount")
+        wanted = payload.get("discount_percent") or payload.get("discount_amount") or \
+            payload.get("discount_free_shipping")
         if prefix is None or not wanted or payload.get("discount_code"):
             return
         digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:10].upper()
@@ -359,10 +364,13 @@ class EmailChannel:
             yield send
 
     def _create_discount(self, discount: dict[str, Any]) -> None:
-        """Create the reminder's single-use code in Shopify; ``TAKEN`` for our own code means it exists."""
+        """Create the offer's single-use code in Shopify; ``TAKEN`` for our own code means it exists."""
         try:
             client = shopify_client(self.ctx, discount["store_id"])
-            if "amount" in discount:
+            if discount.get("free_shipping"):
+                create_free_shipping_code(client, discount["code"], customer_external_id=discount["customer"],
+                                          starts_at=self.ctx.clock.now(), ends_at=_as_datetime(discount.get("ends_at")))
+            elif "amount" in discount:
                 minimum = discount.get("minimum")
                 create_discount_code(client, discount["code"], customer_external_id=discount["customer"],
                                      starts_at=self.ctx.clock.now(), amount=Decimal(discount["amount"]),

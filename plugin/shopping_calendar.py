@@ -145,7 +145,9 @@ PRIME_DAY_COUNTRIES = ("US", "CA", "GB", "DE", "AT", "FR", "ES", "IT", "NL", "BE
 DEFAULT_EVENTS: tuple[DefaultEvent, ...] = (
     DefaultEvent("lunar_new_year", "Lunar New Year", ("CN", "HK", "TW", "SG", "MY"), lunar_new_year,
                  "First day of the Spring Festival (China's lunisolar calendar)."),
-    DefaultEvent("valentines_day", "Valentine's Day", WESTERN_RETAIL + ("JP",), fixed(2, 14)),
+    # Brazil keeps its lovers' day in June (Dia dos Namorados), not in February.
+    DefaultEvent("valentines_day", "Valentine's Day", tuple(c for c in WESTERN_RETAIL if c != "BR") + ("JP",),
+                 fixed(2, 14)),
     DefaultEvent("ramadan", "Ramadan", ARAB_AND_MUSLIM, ramadan_start,
                  "First day of Ramadan (Umm al-Qura calendar)."),
     DefaultEvent("mothering_sunday", "Mothering Sunday", ("GB", "IE"), mothering_sunday,
@@ -156,6 +158,7 @@ DEFAULT_EVENTS: tuple[DefaultEvent, ...] = (
     DefaultEvent("mothers_day", "Mother's Day", ("US", "CA", "AU", "NZ", "DE", "AT", "CH", "IT", "NL", "BE", "BR",
                                                  "JP", "CN", "HK", "TW", "SG", "MY", "IN"),
                  lambda year: nth_weekday(year, 5, calendar.SUNDAY, 2), "2nd Sunday of May."),
+    DefaultEvent("dia_dos_namorados", "Dia dos Namorados", ("BR",), fixed(6, 12), "Brazil's Valentine's Day."),
     DefaultEvent("mid_year_618", "618 Shopping Festival", ("CN",), fixed(6, 18)),
     DefaultEvent("prime_day", "Prime Day", PRIME_DAY_COUNTRIES, prime_day,
                  "Default: 2nd Tuesday of July. Amazon announces the real dates; move it when it does."),

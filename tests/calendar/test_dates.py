@@ -17,13 +17,15 @@ EXPECTED = {
            "lunar_new_year": date(2026, 2, 17), "ramadan": date(2026, 2, 18), "eid_al_fitr": date(2026, 3, 20),
            "diwali": date(2026, 11, 8), "golden_week": date(2026, 4, 29), "shichi_go_san": date(2026, 11, 15),
            "valentines_day": date(2026, 2, 14), "mothers_day": date(2026, 5, 10),
-           "mothering_sunday": date(2026, 3, 15), "mid_year_618": date(2026, 6, 18), "dia_dos_namorados": date(2026, 6, 12)},
+           "mothering_sunday": date(2026, 3, 15), "mid_year_618": date(2026, 6, 18),
+           "dia_dos_namorados": date(2026, 6, 12)},
     2027: {"black_friday": date(2027, 11, 26), "cyber_monday": date(2027, 11, 29), "prime_day": date(2027, 7, 13),
            "christmas": date(2027, 12, 25), "boxing_day": date(2027, 12, 26), "singles_day": date(2027, 11, 11),
            "lunar_new_year": date(2027, 2, 6), "ramadan": date(2027, 2, 8), "eid_al_fitr": date(2027, 3, 9),
            "diwali": date(2027, 10, 29), "golden_week": date(2027, 4, 29), "shichi_go_san": date(2027, 11, 15),
            "valentines_day": date(2027, 2, 14), "mothers_day": date(2027, 5, 9),
-           "mothering_sunday": date(2027, 3, 7), "mid_year_618": date(2027, 6, 18), "dia_dos_namorados": date(2027, 6, 12)},
+           "mothering_sunday": date(2027, 3, 7), "mid_year_618": date(2027, 6, 18),
+           "dia_dos_namorados": date(2027, 6, 12)},
 }
 
 

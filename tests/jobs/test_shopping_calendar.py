@@ -76,7 +76,7 @@ def test_christmas_reaches_tokyo_before_los_angeles_and_only_its_countries_and_s
         f.customer(s, sid, country="US", time_zone="America/Chicago")  # no orders: not scored, no segment
         gone = _shopper(s, sid, "growth", scored_at, country="US", time_zone="America/Chicago")
     segments = _score(ctx, sid, scored_at)
-    assert segments[tokyo.id] == segments[two_big.id] == "growth"
+    assert segments[tokyo.id] == segments[two_big.id] == segments[shanghai.id] == "growth"
     assert (segments[active.id], segments[vip.id]) == ("active", "vip")
     with ctx.database.session() as s:
         s.get(type(gone), gone.id).redacted_at = scored_at

@@ -283,6 +283,11 @@ def custom_key(title: str) -> str:
     return f"custom_{slug}"
 
 
+def store_edit(session: Session, store_id: int, key: str) -> ShoppingEvent | None:
+    """Return the store's edit of the event ``key``, if it has one."""
+    return session.scalar(select(ShoppingEvent).where(ShoppingEvent.store_id == store_id, ShoppingEvent.key == key))
+
+
 def save_event(session: Session, store_id: int, key: str, *, title: str | None = None,
                countries: list[str] | None = None, segments: list[str] | None = None,
                discount_percent: int | None = None, on_date: date | None = None, yearly: bool = False,
@@ -301,7 +306,7 @@ def save_event(session: Session, store_id: int, key: str, *, title: str | None =
         raise CalendarError("pick at least one customer segment")
     if discount_percent is not None and not 0 <= discount_percent <= 100:
         raise CalendarError("the discount is a percentage from 0 to 100")
-    row = session.scalar(select(ShoppingEvent).where(ShoppingEvent.store_id == store_id, ShoppingEvent.key == key))
+    row = store_edit(session, store_id, key)
     if row is None:
         row = ShoppingEvent(store_id=store_id, key=key)
         session.add(row)
@@ -314,7 +319,7 @@ def save_event(session: Session, store_id: int, key: str, *, title: str | None =
 
 def reset_event(session: Session, store_id: int, key: str) -> bool:
     """Drop the store's edit of an event (a default returns to its shipped form; a custom one is deleted)."""
-    row = session.scalar(select(ShoppingEvent).where(ShoppingEvent.store_id == store_id, ShoppingEvent.key == key))
+    row = store_edit(session, store_id, key)
     if row is None:
         return False
     session.delete(row)

@@ -35,7 +35,7 @@ PAGE_SIZE = 50
 # The app's navigation (s-app-nav: the admin's sidebar when embedded, the app's tab bar otherwise): endpoint,
 # label, and the endpoints of pages under it (they mark the item current). Overview is the home link.
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("admin.flows", "Flows", ("admin.flow_detail", "admin.flow_report")),
+    ("admin.flows", "Flows", ("admin.flow_detail", "admin.flow_report", "admin.calendar")),
     ("admin.reviews", "Reviews", ()),
     ("admin.tickets_list", "Tickets", ("admin.ticket_detail",)),
     ("admin.deliveries", "Deliveries", ()),

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from plugin import flow_settings
+from plugin import flow_lift, flow_settings
 from plugin import shopping_calendar as cal
 from plugin.analytics import SegmentRules, refresh_customer_metrics
 from plugin.flows import runner
@@ -213,6 +213,27 @@ def test_holdout_is_a_stable_share_and_the_flow_can_be_off(ctx):
     at = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
     assert rows == {cid: ("skipped", "holdout", at) if held(cid) else ("scheduled", None, at) for cid in people}
     assert 0 < sum(held(c) for c in people) < len(people)
+    # The report: the emails went out at 14:00; every third customer orders $80 two days later. Exposed and held-out
+    # groups hold exactly the customers above, with their orders in the 7-day window.
+    buyers = set(people[::3])
+    with ctx.database.session() as s:
+        for m in s.scalars(select(Message).where(Message.flow == FLOW, Message.status == "scheduled")):
+            m.status, m.sent_at = "sent", at
+        for cid in buyers:
+            f.order(s, sid, cid, at + 2 * DAY, total_price=Decimal(80))
+        table = flow_lift.moments_by_flow(s, [sid], at - DAY, at + DAY, attribution_days=7)
+    exposed = [c for c in people if not held(c)]
+    kept = [c for c in people if held(c)]
+
+    def moments(group):
+        n_orders = [1.0 if c in buyers else 0.0 for c in group]
+        revenue = [80.0 * x for x in n_orders]
+        return ((len(group), sum(n_orders), sum(x * x for x in n_orders)),
+                (len(group), sum(revenue), sum(x * x for x in revenue)))
+
+    got = table[FLOW]
+    assert tuple((m.n, m.total, m.total_sq) for m in got["exposed"]) == moments(exposed)
+    assert tuple((m.n, m.total, m.total_sq) for m in got["held_out"]) == moments(kept)
     with ctx.database.session() as s:
         flow_settings.update(s, ctx.config, sid, FLOW, {"enabled": False})
     ctx.clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))

@@ -21,15 +21,15 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, exists, literal, or_, select
 
 from plugin import flow_schemas
 from plugin import shopping_calendar as cal
 from plugin.flows.audience import contact_reason
 from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
-from plugin.messaging import sendtime
+from plugin.messaging import outbox, sendtime
 from plugin.messaging.outbox import message_row
-from plugin.models import Customer, CustomerMetrics
+from plugin.models import Customer, CustomerMetrics, Message
 
 NAME = "shopping_calendar"
 # An event email whose moment passed more than this long ago (the job was down) is not sent late.
@@ -63,31 +63,69 @@ def upcoming(run: FlowRun) -> list[cal.Occurrence]:
     return found
 
 
+def _audience(run: FlowRun, event: cal.Occurrence) -> list[Any]:
+    """Return the conditions on Customer (joined to its metrics) of the event's segments and possible countries."""
+    # Customers without a country are placed by their zone, else the store's country (checked per zone below).
+    return [Customer.store_id == run.store.id, Customer.redacted_at.is_(None),
+            CustomerMetrics.segment.in_(event.segments),
+            or_(Customer.country.in_(sorted(event.countries)), Customer.country.is_(None), Customer.country == "")]
+
+
+def _not_written(run: FlowRun, event: cal.Occurrence) -> Any:
+    """Return the condition that the customer's row for this event and year is not in the outbox yet."""
+    # The key message_row builds, in SQL, so the hours after a big event do not re-plan every customer.
+    head = outbox.idempotency_key(run.store.id, NAME, f"event={event.key}", f"year={event.year}", "customer=")
+    key = literal(head) + cast(Customer.id, String) + literal(":step=main")
+    return ~exists().where(Message.idempotency_key == key)
+
+
+def _due_places(run: FlowRun, event: cal.Occurrence, at: time) -> set[tuple[str | None, str | None]]:
+    """Return the (time zone, country) pairs of the event's audience whose local moment has come.
+
+    One grouped statement over the audience: the moment depends only on the zone and country, so a million
+    customers are a few hundred pairs to work out, and only the due ones are read row by row.
+    """
+    store, now = run.store, run.now
+    lead = int(run.settings["lead_days"])
+    due = set()
+    for zone_name, country in run.session.execute(
+            select(Customer.time_zone, Customer.country)
+            .join(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
+            .where(*_audience(run, event)).group_by(Customer.time_zone, Customer.country)):
+        if sendtime.customer_country(country, zone_name, store.country) not in event.countries:
+            continue
+        zone = sendtime.resolve_zone(zone_name, country or store.country, store.timezone)
+        moment = send_moment(event.day, lead, at, zone)
+        if moment <= now < moment + MAX_LATE:
+            due.add((zone_name, country))
+    return due
+
+
 def due_event_emails(run: FlowRun) -> Rows:
     """Return the event rows whose local moment has come, for customers of the event's countries and segments."""
-    store, settings, now = run.store, run.settings, run.now
+    store, settings = run.store, run.settings
     lead = int(settings["lead_days"])
     hh, mm = (int(p) for p in settings["send_time"].split(":"))
     rows: Rows = []
     for event in upcoming(run):
-        countries = set(event.countries)
-        # Customers without a country are placed by their zone, else the store's country, in Python below.
+        places = _due_places(run, event, time(hh, mm))
+        if not places:
+            continue
+        zones = {zone for zone, _country in places}
+        by_zone = [Customer.time_zone.in_(sorted(z for z in zones if z is not None))]
+        if None in zones:
+            by_zone.append(Customer.time_zone.is_(None))
         query = (select(Customer.id, Customer.email, Customer.locale, Customer.time_zone, Customer.country)
                  .join(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
-                 .where(Customer.store_id == store.id, Customer.redacted_at.is_(None),
-                        CustomerMetrics.segment.in_(event.segments),
-                        or_(Customer.country.in_(sorted(countries)), Customer.country.is_(None),
-                            Customer.country == ""))
+                 .where(*_audience(run, event), or_(*by_zone), _not_written(run, event))
                  .order_by(Customer.id))
         percent = event.discount_percent if event.discount_percent is not None else settings["discount_percent"]
         for cid, email, locale, zone_name, country in run.session.execute(query):
-            where = sendtime.customer_country(country, zone_name, store.country)
-            if where not in countries:
+            if (zone_name, country) not in places:
                 continue
             zone = sendtime.resolve_zone(zone_name, country or store.country, store.timezone)
             moment = send_moment(event.day, lead, time(hh, mm), zone)
-            if not moment <= now < moment + MAX_LATE:
-                continue
+            where = sendtime.customer_country(country, zone_name, store.country)
             reason = contact_reason(email, store.protected_data_access)
             extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}
             payload: dict[str, Any] = {"event_key": event.key, "event_on": event.day.isoformat(),

@@ -1,0 +1,160 @@
+"""How long the shopping-calendar flow needs to decide who is due, on 1,000,000 customers (limit: 10 s per run).
+
+Usage:
+    .venv/bin/python bench/shopping_calendar.py sqlite   [--path FILE] [--customers N]
+    .venv/bin/python bench/shopping_calendar.py postgres [--url postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_cal]
+
+Customers are generated with bulk SQL, spread over countries and zones like a cross-border store (40 % US in four
+zones, GB, DE, JP, CN, IN, SA, BR, and 10 % with neither country nor zone) and over the analytics segments (20 %
+growth, 50 % active, 5 % VIP, 25 % dormant), so the flow reads ``customer_metrics`` as it does on a live store.
+Timed, each in a rolled-back transaction:
+
+- the worst hour: Black Friday 2026's emails at 09:00 New York on 24 November (14:00 UTC), when the largest
+  zone's growth customers are all due at once, with London's, Berlin's and São Paulo's of earlier that day
+  (no earlier run wrote them here); their rows are written (insert-if-absent) and committed;
+- the next hour, with those rows committed: only Chicago is new (the NOT EXISTS on the outbox key skips the rest);
+- a quiet hour (no event within reach).
+"""
+
+# The data-generation SQL is assembled from integer constants of this script, never from input.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pg_database import open_database
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from plugin import flow_settings
+from plugin.config import load_config
+from plugin.db import Database
+from plugin.flows import shopping_calendar
+from plugin.flows.base import FlowRun
+from plugin.messaging.outbox import schedule
+from plugin.models import Base, Store
+
+LIMIT_SECONDS = 10.0
+WORST_HOUR = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+NEXT_HOUR = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+QUIET_HOUR = datetime(2026, 8, 20, 14, 0, tzinfo=UTC)
+# (share of 100, country, zone): customer g takes the place of g % 100.
+PLACES = ([(16, "US", "America/New_York"), (12, "US", "America/Chicago"), (4, "US", "America/Denver"),
+           (8, "US", "America/Los_Angeles"), (10, "GB", "Europe/London"), (8, "DE", "Europe/Berlin"),
+           (8, "JP", "Asia/Tokyo"), (6, "CN", "Asia/Shanghai"), (6, "IN", "Asia/Kolkata"),
+           (6, "SA", "Asia/Riyadh"), (6, "BR", "America/Sao_Paulo"), (10, None, None)])
+SEGMENTS = [(20, "growth"), (50, "active"), (5, "vip"), (25, "dormant")]
+
+
+def _case(column: str, spread: list[tuple[Any, ...]], pick: Callable[[tuple[Any, ...]], Any], key: str) -> str:
+    """Return a CASE over ``key % 100`` giving each share of the spread its value."""
+    parts, upto = [], 0
+    for item in spread:
+        upto += item[0]
+        value = pick(item)
+        parts.append(f"WHEN {key} % 100 < {upto} THEN {'NULL' if value is None else repr(value)}")
+    return f"CASE {' '.join(parts)} END AS {column}"
+
+
+def generate(db: Database, customers: int) -> None:
+    """Fill an empty schema with one store, its customers and their segments."""
+    pg = db.dialect == "postgresql"
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO merchant (id, name, settings, alert_email) "
+                          "VALUES (1, 'Bench', '{}', 'alerts@bench.test')"))
+        conn.execute(text("INSERT INTO store (id, merchant_id, platform, external_id, name, currency, timezone, "
+                          "country, primary_locale, status, scopes, protected_data_access, marketplace_ids) VALUES "
+                          "(1, 1, 'shopify', 'bench.myshopify.com', 'Bench', 'USD', 'America/New_York', 'US', 'en', "
+                          "'active', '', :t, '[]')"), {"t": True})
+    started = time.perf_counter()
+    seq = (f"SELECT g FROM generate_series(1::bigint, {customers}) g" if pg else
+           f"WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < {customers}) "
+           "SELECT g FROM seq")
+    country = _case("country", PLACES, lambda p: p[1], "g")
+    zone = _case("time_zone", PLACES, lambda p: p[2], "g")
+    # The segment hashes g differently from the place, so every place has every segment.
+    segment = _case("segment", SEGMENTS, lambda s: s[1], "(g * 7919)")
+    with db.engine.begin() as conn:
+        conn.execute(text(f"""
+            INSERT INTO customer (id, store_id, external_id, email, locale, country, time_zone, marketing_consent,
+                                  tags, created_at, updated_at)
+            SELECT g, 1, 'c' || g, 'c' || g || '@bench.test', 'en', country, time_zone, (g % 2 = 0), '[]',
+                   '2026-01-01', '2026-01-01'
+            FROM (SELECT g, {country}, {zone} FROM ({seq}) s) t"""))
+        conn.execute(text(f"""
+            INSERT INTO customer_metrics (customer_id, store_id, orders_count, total_spent, spent_12m, orders_12m,
+                                          largest_order, segment, computed_at)
+            SELECT g, 1, 1, 250, 250, 1, 250, segment, '2026-11-01'
+            FROM (SELECT g, {segment} FROM ({seq}) s) t"""))
+    print(f"  generated {customers:,} customers and their segments in {time.perf_counter() - started:.1f} s",
+          flush=True)
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
+def run(db: Database) -> dict[str, float]:
+    """Time the flow's due query (and its writes) at the worst, the next and a quiet hour."""
+    config = load_config({"database_url": db.url, "secrets": {"secret_key": "bench-secret-key-0123456789",
+                                                               "encryption_key": _fernet()}}, environ={})
+    flow = shopping_calendar.FLOW
+    settings = flow.settings.load(flow_settings.defaults(config, flow.settings_section))
+
+    def due(session: Session, now: datetime) -> int:
+        run_ = FlowRun(session=session, config=config, store=session.get(Store, 1), settings=settings, now=now)
+        rows = shopping_calendar.due_event_emails(run_)
+        schedule(session, rows, now)
+        return len(rows)
+
+    figures: dict[str, float] = {}
+    print(f"{'':<58} {'seconds':>8} {'limit':>7} {'rows':>9}")
+    for label, now, keep in (("worst hour: Black Friday, 09:00 New York", WORST_HOUR, True),
+                             ("next hour: Chicago due, New York already written", NEXT_HOUR, False),
+                             ("quiet hour: no event within reach", QUIET_HOUR, False)):
+        with db.sessionmaker() as session:
+            started = time.perf_counter()
+            rows = due(session, now)
+            seconds = time.perf_counter() - started
+            if keep:
+                session.commit()
+            else:
+                session.rollback()
+        figures[label] = seconds
+        print(f"  {label:<56} {seconds:8.2f} {LIMIT_SECONDS:7.1f} {rows:9,}", flush=True)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM message"))
+    return figures
+
+
+def _fernet() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dialect", choices=["sqlite", "postgres"])
+    parser.add_argument("--path", default=str(Path(tempfile.gettempdir()) / "aftercare-bench-calendar.sqlite"))
+    parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_cal")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
+    args = parser.parse_args()
+    _url, db = open_database(args.dialect, args.path, args.url, args.reuse)
+    print(f"{db.dialect}: {args.customers:,} customers", flush=True)
+    if not args.reuse:
+        Base.metadata.drop_all(db.engine)
+        Base.metadata.create_all(db.engine)
+        generate(db, args.customers)
+    run(db)
+    db.dispose()
+
+
+if __name__ == "__main__":
+    main()

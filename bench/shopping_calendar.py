@@ -7,13 +7,10 @@ Usage:
 Customers are generated with bulk SQL, spread over countries and zones like a cross-border store (40 % US in four
 zones, GB, DE, JP, CN, IN, SA, BR, and 10 % with neither country nor zone) and over the analytics segments (20 %
 growth, 50 % active, 5 % VIP, 25 % dormant), so the flow reads ``customer_metrics`` as it does on a live store.
-Timed, each in a rolled-back transaction:
-
-- the worst hour: Black Friday 2026's emails at 09:00 New York on 24 November (14:00 UTC), when the largest
-  zone's growth customers are all due at once, with London's, Berlin's and São Paulo's of earlier that day
-  (no earlier run wrote them here); their rows are written (insert-if-absent) and committed;
-- the next hour, with those rows committed: only Chicago is new (the NOT EXISTS on the outbox key skips the rest);
-- a quiet hour (no event within reach).
+The flow runs hourly, as the scheduler runs it, from 23 November 2026 00:00 UTC to 25 November 12:00 UTC
+(Black Friday's emails are on the 24th at 09:00 local), each run committed; every run that writes rows is
+printed with its time beside the limit, then the slowest run and a quiet hour (no event within reach).
+Rows are planned up to 24 hours ahead, at most ``PER_RUN`` a run, so no run writes the whole morning at once.
 """
 
 # The data-generation SQL is assembled from integer constants of this script, never from input.
@@ -25,13 +22,12 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pg_database import open_database
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from plugin import flow_settings
 from plugin.config import load_config
@@ -42,8 +38,8 @@ from plugin.messaging.outbox import schedule
 from plugin.models import Base, Store
 
 LIMIT_SECONDS = 10.0
-WORST_HOUR = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
-NEXT_HOUR = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+END = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 QUIET_HOUR = datetime(2026, 8, 20, 14, 0, tzinfo=UTC)
 # (share of 100, country, zone): customer g takes the place of g % 100.
 PLACES = ([(16, "US", "America/New_York"), (12, "US", "America/Chicago"), (4, "US", "America/Denver"),
@@ -100,36 +96,36 @@ def generate(db: Database, customers: int) -> None:
 
 
 def run(db: Database) -> dict[str, float]:
-    """Time the flow's due query (and its writes) at the worst, the next and a quiet hour."""
+    """Run the flow hourly over Black Friday's emails (committed), then a quiet hour; return the figures."""
     config = load_config({"database_url": db.url, "secrets": {"secret_key": "bench-secret-key-0123456789",
                                                                "encryption_key": _fernet()}}, environ={})
     flow = shopping_calendar.FLOW
     settings = flow.settings.load(flow_settings.defaults(config, flow.settings_section))
 
-    def due(session: Session, now: datetime) -> int:
-        run_ = FlowRun(session=session, config=config, store=session.get(Store, 1), settings=settings, now=now)
-        rows = shopping_calendar.due_event_emails(run_)
-        schedule(session, rows, now)
-        return len(rows)
-
-    figures: dict[str, float] = {}
-    print(f"{'':<58} {'seconds':>8} {'limit':>7} {'rows':>9}")
-    for label, now, keep in (("worst hour: Black Friday, 09:00 New York", WORST_HOUR, True),
-                             ("next hour: Chicago due, New York already written", NEXT_HOUR, False),
-                             ("quiet hour: no event within reach", QUIET_HOUR, False)):
+    def hour(now: datetime, keep: bool) -> tuple[float, int]:
         with db.sessionmaker() as session:
             started = time.perf_counter()
-            rows = due(session, now)
+            run_ = FlowRun(session=session, config=config, store=session.get(Store, 1), settings=settings, now=now)
+            rows = shopping_calendar.due_event_emails(run_)
+            schedule(session, rows, now)
             seconds = time.perf_counter() - started
-            if keep:
-                session.commit()
-            else:
-                session.rollback()
-        figures[label] = seconds
-        print(f"  {label:<56} {seconds:8.2f} {LIMIT_SECONDS:7.1f} {rows:9,}", flush=True)
+            session.commit() if keep else session.rollback()
+        return seconds, len(rows)
+
+    print(f"  {'hourly run (UTC)':<40} {'seconds':>8} {'limit':>7} {'rows':>9}")
+    slowest, total, now = 0.0, 0, START
+    while now <= END:
+        seconds, rows = hour(now, keep=True)
+        slowest, total = max(slowest, seconds), total + rows
+        if rows:
+            print(f"  {now:%d %b %H:%M}{'':<28} {seconds:8.2f} {LIMIT_SECONDS:7.1f} {rows:9,}", flush=True)
+        now += timedelta(hours=1)
+    quiet, _rows = hour(QUIET_HOUR, keep=False)
+    print(f"  {'slowest run':<40} {slowest:8.2f} {LIMIT_SECONDS:7.1f} {total:9,} planned in all")
+    print(f"  {'quiet hour: no event within reach':<40} {quiet:8.2f} {LIMIT_SECONDS:7.1f}")
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM message"))
-    return figures
+    return {"slowest": slowest, "quiet": quiet}
 
 
 def _fernet() -> str:

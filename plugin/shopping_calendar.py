@@ -22,14 +22,16 @@ from typing import Any
 
 import holidays
 from hijridate import Gregorian, Hijri
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from plugin.models import ShoppingEvent
+from plugin.models import Message, ShoppingEvent
 
 # Segments of plugin.analytics (customer_metrics.segment) an event may go to.
 SEGMENTS = ("growth", "vip", "active", "dormant")
 DEFAULT_SEGMENTS = ("growth",)
+# The flow that mails the calendar's events (plugin.flows.shopping_calendar; named here to keep imports one way).
+FLOW_NAME = "shopping_calendar"
 HIJRI_RAMADAN, HIJRI_SHAWWAL = 9, 10
 # Holiday names the holidays package gives (English): the first day of the Spring Festival, not its eve
 # ("Chinese New Year's Eve"), and India's Diwali.
@@ -288,6 +290,21 @@ def store_edit(session: Session, store_id: int, key: str) -> ShoppingEvent | Non
     return session.scalar(select(ShoppingEvent).where(ShoppingEvent.store_id == store_id, ShoppingEvent.key == key))
 
 
+def withdraw_planned(session: Session, store_id: int, key: str) -> int:
+    """Delete the event's planned calendar emails not sent yet (every year); return how many.
+
+    Called on every edit: the flow's next run plans them again from the edited event (a moved date, other
+    countries or segments, another discount, or none when it is off). Rows already sent, and decisions recorded
+    (held out, skipped), stay, so nobody gets the event twice in a year.
+    """
+    # The flow writes keys "<store>:shopping_calendar:event=<key>:year=<year>:customer=<id>:step=main".
+    head = f"{store_id}:{FLOW_NAME}:event={key}:year="
+    return session.execute(delete(Message).where(
+        Message.store_id == store_id, Message.flow == FLOW_NAME, Message.status == "scheduled",
+        Message.idempotency_key.startswith(head, autoescape=True))
+        .execution_options(synchronize_session=False)).rowcount or 0
+
+
 def save_event(session: Session, store_id: int, key: str, *, title: str | None = None,
                countries: list[str] | None = None, segments: list[str] | None = None,
                discount_percent: int | None = None, on_date: date | None = None, yearly: bool = False,
@@ -313,6 +330,7 @@ def save_event(session: Session, store_id: int, key: str, *, title: str | None =
     row.title = (title or "").strip() or None
     row.countries, row.segments = countries, segments
     row.discount_percent, row.on_date, row.yearly, row.enabled = discount_percent, on_date, yearly, enabled
+    withdraw_planned(session, store_id, key)
     session.flush()
     return row
 
@@ -323,5 +341,6 @@ def reset_event(session: Session, store_id: int, key: str) -> bool:
     if row is None:
         return False
     session.delete(row)
+    withdraw_planned(session, store_id, key)
     session.flush()
     return True

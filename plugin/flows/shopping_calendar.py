@@ -8,6 +8,12 @@ whose country (their address's, else their time zone's, else the store's) is one
 17 hours before one in Los Angeles. Once per customer per event per year: the idempotency key names the event and
 its year, so moving the date after the email went out sends nothing twice.
 
+Rows are planned up to ``PLAN_AHEAD`` (24 hours) before their moment, the soonest first and at most ``PER_RUN`` a
+run, and the dispatcher sends each at its moment: the hundred thousand growth customers of a large store's
+Black Friday morning are written over the hourly runs of the day before, not in one. An edit of the event in the
+calendar withdraws its planned rows that are not sent yet (plugin.shopping_calendar.withdraw_planned), so the
+next run plans them again with the new date, countries, segments or discount.
+
 The code is a single-use percentage off (the event's discount, else ``discount_percent``), valid
 ``code_valid_days``, created by the email channel through ``discountCodeBasicCreate`` just before the email
 leaves and named from the key, so a retried dispatch meets Shopify's ``TAKEN`` for its own code and never makes a
@@ -21,7 +27,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, exists, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, literal, or_, select
 
 from plugin import flow_schemas
 from plugin import shopping_calendar as cal
@@ -36,6 +42,10 @@ NAME = "shopping_calendar"
 MAX_LATE = timedelta(hours=36)
 # Every zone's local day lies within this of UTC's (UTC-12 to UTC+14).
 ZONE_SLACK = timedelta(days=2)
+# Rows are planned this far ahead of their moment (the dispatcher sends each at its moment), at most PER_RUN a run,
+# so a million customers due on Black Friday morning are written over the hourly runs of the day before.
+PLAN_AHEAD = timedelta(hours=24)
+PER_RUN = 20_000
 
 
 def send_moment(day: date, lead_days: int, at: time, zone: Any) -> datetime:
@@ -51,14 +61,15 @@ def code_prefix(key: str) -> str:
 
 
 def upcoming(run: FlowRun) -> list[cal.Occurrence]:
-    """Return the enabled events whose email can be due now in some zone (not more than MAX_LATE late)."""
+    """Return the enabled events whose email can be planned now in some zone (due within PLAN_AHEAD, or not more
+    than MAX_LATE late)."""
     lead = timedelta(days=int(run.settings["lead_days"]))
     today = run.now.date()
     found = []
     for event in cal.occurrences(run.session, run.store.id, (run.now.year - 1, run.now.year, run.now.year + 1)):
         mail_day = event.day - lead
         if event.enabled and event.countries and event.segments and \
-                today - ZONE_SLACK - MAX_LATE <= mail_day <= today + ZONE_SLACK:
+                today - ZONE_SLACK - MAX_LATE <= mail_day <= today + ZONE_SLACK + PLAN_AHEAD:
             found.append(event)
     return found
 
@@ -79,52 +90,62 @@ def _not_written(run: FlowRun, event: cal.Occurrence) -> Any:
     return ~exists().where(Message.idempotency_key == key)
 
 
-def _due_places(run: FlowRun, event: cal.Occurrence, at: time) -> set[tuple[str | None, str | None]]:
-    """Return the (time zone, country) pairs of the event's audience whose local moment has come.
+Place = tuple[str | None, str | None]
+
+
+def _due_places(run: FlowRun, event: cal.Occurrence, at: time) -> dict[Place, tuple[datetime, str]]:
+    """Return {(time zone, country): (moment, country the rules place it in)} of the event's audience whose local
+    moment lies within (now - MAX_LATE, now + PLAN_AHEAD].
 
     One grouped statement over the audience: the moment depends only on the zone and country, so a million
     customers are a few hundred pairs to work out, and only the due ones are read row by row.
     """
     store, now = run.store, run.now
     lead = int(run.settings["lead_days"])
-    due = set()
+    due = {}
     for zone_name, country in run.session.execute(
             select(Customer.time_zone, Customer.country)
             .join(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
             .where(*_audience(run, event)).group_by(Customer.time_zone, Customer.country)):
-        if sendtime.customer_country(country, zone_name, store.country) not in event.countries:
+        where = sendtime.customer_country(country, zone_name, store.country)
+        if where not in event.countries:
             continue
         zone = sendtime.resolve_zone(zone_name, country or store.country, store.timezone)
         moment = send_moment(event.day, lead, at, zone)
-        if moment <= now < moment + MAX_LATE:
-            due.add((zone_name, country))
+        if now - MAX_LATE < moment <= now + PLAN_AHEAD:
+            due[(zone_name, country)] = (moment, where)
     return due
 
 
+def _at_place(place: Place) -> Any:
+    """Return the condition selecting the customers of one (time zone, country) pair (NULLs compared as NULLs)."""
+    zone_name, country = place
+    return and_(Customer.time_zone.is_(None) if zone_name is None else Customer.time_zone == zone_name,
+                Customer.country.is_(None) if country is None else Customer.country == country)
+
+
 def due_event_emails(run: FlowRun) -> Rows:
-    """Return the event rows whose local moment has come, for customers of the event's countries and segments."""
+    """Return the event rows planned now: customers of the event's countries and segments whose local moment is
+    within the next PLAN_AHEAD (or passed less than MAX_LATE ago), the soonest first, at most PER_RUN a run."""
     store, settings = run.store, run.settings
-    lead = int(settings["lead_days"])
     hh, mm = (int(p) for p in settings["send_time"].split(":"))
-    rows: Rows = []
+    planned: list[tuple[datetime, cal.Occurrence, list[Place]]] = []
     for event in upcoming(run):
-        places = _due_places(run, event, time(hh, mm))
-        if not places:
-            continue
-        zones = {zone for zone, _country in places}
-        by_zone = [Customer.time_zone.in_(sorted(z for z in zones if z is not None))]
-        if None in zones:
-            by_zone.append(Customer.time_zone.is_(None))
+        by_moment: dict[datetime, list[Place]] = {}
+        for place, (moment, _where) in _due_places(run, event, time(hh, mm)).items():
+            by_moment.setdefault(moment, []).append(place)
+        planned += [(moment, event, places) for moment, places in by_moment.items()]
+    rows: Rows = []
+    for moment, event, places in sorted(planned, key=lambda p: (p[0], p[1].key)):
+        room = PER_RUN - len(rows)
+        if room <= 0:
+            break
         query = (select(Customer.id, Customer.email, Customer.locale, Customer.time_zone, Customer.country)
                  .join(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
-                 .where(*_audience(run, event), or_(*by_zone), _not_written(run, event))
-                 .order_by(Customer.id))
+                 .where(*_audience(run, event), or_(*(_at_place(p) for p in places)), _not_written(run, event))
+                 .order_by(Customer.id).limit(room))
         percent = event.discount_percent if event.discount_percent is not None else settings["discount_percent"]
         for cid, email, locale, zone_name, country in run.session.execute(query):
-            if (zone_name, country) not in places:
-                continue
-            zone = sendtime.resolve_zone(zone_name, country or store.country, store.timezone)
-            moment = send_moment(event.day, lead, time(hh, mm), zone)
             where = sendtime.customer_country(country, zone_name, store.country)
             reason = contact_reason(email, store.protected_data_access)
             extra: dict[str, Any] = {"status": "skipped", "skip_reason": reason} if reason else {}

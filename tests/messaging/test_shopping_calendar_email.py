@@ -63,14 +63,18 @@ def test_christmas_codes_once_per_recipient_consent_and_local_copy(database, tmp
                     c.external_id = str(r.id)
                 ids = {"kim": kim.id, "lee": lee.id, "tomo": tomo.id}
                 refresh_customer_metrics(s, sid, scored, SegmentRules())
-            # 22 December, 00:00 UTC = 09:00 in Tokyo: Tomo's email is due; New York's wait for 14:00 UTC.
+            # 22 December, 00:00 UTC = 09:00 in Tokyo: Tomo's email is due; New York's, planned in the same run
+            # (within the 24 hours ahead), wait for 14:00 UTC.
             tokyo = datetime(2026, 12, 22, 0, 0, tzinfo=UTC)
             harness.clock.set(tokyo)
-            assert runner.run(harness.ctx, sid, FLOW) == {"planned": 1, "not_sent": 0}
+            assert runner.run(harness.ctx, sid, FLOW) == {"planned": 3, "not_sent": 0}
             assert dispatch_due(harness.ctx) == {"sent": 1}
+            assert [m.message["To"] for m in smtp.messages] == ["tomo@example.jp"]
+            harness.clock.set(datetime(2026, 12, 22, 13, 59, tzinfo=UTC))
+            assert dispatch_due(harness.ctx) == {}
             new_york = datetime(2026, 12, 22, 14, 0, tzinfo=UTC)
             harness.clock.set(new_york)
-            assert runner.run(harness.ctx, sid, FLOW) == {"planned": 2, "not_sent": 0}
+            assert runner.run(harness.ctx, sid, FLOW) == {"planned": 0, "not_sent": 0}
             assert dispatch_due(harness.ctx) == {"sent": 1, "skipped": 1, "skipped:no_consent": 1}
             codes = sorted(_codes(harness, "CHRISTMAS-"), key=lambda d: d.customer_ids)
             assert sorted((c.percentage, c.usage_limit, c.customer_ids, c.ends_at) for c in codes) == sorted([
@@ -144,11 +148,11 @@ def test_ramadan_daytime_and_national_holidays_still_apply(database, tmp_path) -
             # Ramadan-rule country for this store) gets it at 09:00 (05:00 UTC); Riyadh's waits for the evening,
             # 19:00 local (16:00 UTC).
             harness.clock.set(datetime(2026, 3, 17, 5, 0, tzinfo=UTC))
-            assert runner.run(harness.ctx, sid, FLOW)["planned"] == 1
+            assert runner.run(harness.ctx, sid, FLOW)["planned"] == 2
             assert dispatch_due(harness.ctx) == {"sent": 1}
             assert smtp.messages[-1].message["To"] == "omar@example.ae"
             harness.clock.set(datetime(2026, 3, 17, 6, 0, tzinfo=UTC))
-            assert runner.run(harness.ctx, sid, FLOW)["planned"] == 1
+            assert runner.run(harness.ctx, sid, FLOW)["planned"] == 0
             assert dispatch_due(harness.ctx) == {"rescheduled": 1}
             with database.session() as s:
                 m = s.scalar(select(Message).where(Message.customer_id == ids["riyadh"]))

@@ -7,10 +7,10 @@ Usage:
 Customers are generated with bulk SQL, spread over countries and zones like a cross-border store (40 % US in four
 zones, GB, DE, JP, CN, IN, SA, BR, and 10 % with neither country nor zone) and over the analytics segments (20 %
 growth, 50 % active, 5 % VIP, 25 % dormant), so the flow reads ``customer_metrics`` as it does on a live store.
-The flow runs hourly, as the scheduler runs it, from 23 November 2026 00:00 UTC to 25 November 12:00 UTC
+The flow runs hourly, as the scheduler runs it, from 22 November 2026 00:00 UTC to 25 November 12:00 UTC
 (Black Friday's emails are on the 24th at 09:00 local), each run committed; every run that writes rows is
 printed with its time beside the limit, then the slowest run and a quiet hour (no event within reach).
-Rows are planned up to 24 hours ahead, at most ``PER_RUN`` a run, so no run writes the whole morning at once.
+Rows are planned up to 48 hours ahead, at most ``PER_RUN`` a run, so no run writes the whole morning at once.
 """
 
 # The data-generation SQL is assembled from integer constants of this script, never from input.
@@ -38,7 +38,7 @@ from plugin.messaging.outbox import schedule
 from plugin.models import Base, Store
 
 LIMIT_SECONDS = 10.0
-START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+START = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 END = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 QUIET_HOUR = datetime(2026, 8, 20, 14, 0, tzinfo=UTC)
 # (share of 100, country, zone): customer g takes the place of g % 100.

@@ -8,9 +8,9 @@ whose country (their address's, else their time zone's, else the store's) is one
 17 hours before one in Los Angeles. Once per customer per event per year: the idempotency key names the event and
 its year, so moving the date after the email went out sends nothing twice.
 
-Rows are planned up to ``PLAN_AHEAD`` (24 hours) before their moment, the soonest first and at most ``PER_RUN`` a
+Rows are planned up to ``PLAN_AHEAD`` (48 hours) before their moment, the soonest first and at most ``PER_RUN`` a
 run, and the dispatcher sends each at its moment: the hundred thousand growth customers of a large store's
-Black Friday morning are written over the hourly runs of the day before, not in one. An edit of the event in the
+Black Friday morning are written over the hourly runs of the two days before, not in one. An edit of the event in the
 calendar withdraws its planned rows that are not sent yet (plugin.shopping_calendar.withdraw_planned), so the
 next run plans them again with the new date, countries, segments or discount.
 
@@ -44,8 +44,8 @@ MAX_LATE = timedelta(hours=36)
 ZONE_SLACK = timedelta(days=2)
 # Rows are planned this far ahead of their moment (the dispatcher sends each at its moment), at most PER_RUN a run,
 # so a million customers due on Black Friday morning are written over the hourly runs of the day before.
-PLAN_AHEAD = timedelta(hours=24)
-PER_RUN = 20_000
+PLAN_AHEAD = timedelta(hours=48)
+PER_RUN = 10_000
 
 
 def send_moment(day: date, lead_days: int, at: time, zone: Any) -> datetime:
@@ -93,20 +93,31 @@ def _not_written(run: FlowRun, event: cal.Occurrence) -> Any:
 Place = tuple[str | None, str | None]
 
 
-def _due_places(run: FlowRun, event: cal.Occurrence, at: time) -> dict[Place, tuple[datetime, str]]:
-    """Return {(time zone, country): (moment, country the rules place it in)} of the event's audience whose local
-    moment lies within (now - MAX_LATE, now + PLAN_AHEAD].
+def _store_places(run: FlowRun) -> dict[str, set[Place]]:
+    """Return {segment: the (time zone, country) pairs of its customers} of the store, in one grouped statement.
 
-    One grouped statement over the audience: the moment depends only on the zone and country, so a million
-    customers are a few hundred pairs to work out, and only the due ones are read row by row.
+    The moment depends only on the zone and country, so a million customers are a few hundred pairs to work out
+    (once a run for every event), and only the due ones are read row by row.
     """
+    places: dict[str, set[Place]] = {}
+    for zone_name, country, segment in run.session.execute(
+            select(Customer.time_zone, Customer.country, CustomerMetrics.segment)
+            .join(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
+            .where(Customer.store_id == run.store.id, Customer.redacted_at.is_(None))
+            .group_by(Customer.time_zone, Customer.country, CustomerMetrics.segment)):
+        places.setdefault(segment, set()).add((zone_name, country))
+    return places
+
+
+def _due_places(run: FlowRun, event: cal.Occurrence, at: time,
+                store_places: dict[str, set[Place]]) -> dict[Place, tuple[datetime, str]]:
+    """Return {(time zone, country): (moment, country the rules place it in)} of the event's audience whose local
+    moment lies within (now - MAX_LATE, now + PLAN_AHEAD]."""
     store, now = run.store, run.now
     lead = int(run.settings["lead_days"])
     due = {}
-    for zone_name, country in run.session.execute(
-            select(Customer.time_zone, Customer.country)
-            .join(CustomerMetrics, CustomerMetrics.customer_id == Customer.id)
-            .where(*_audience(run, event)).group_by(Customer.time_zone, Customer.country)):
+    pairs = set().union(*(store_places.get(segment, set()) for segment in event.segments))
+    for zone_name, country in pairs:
         where = sendtime.customer_country(country, zone_name, store.country)
         if where not in event.countries:
             continue
@@ -130,9 +141,11 @@ def due_event_emails(run: FlowRun) -> Rows:
     store, settings = run.store, run.settings
     hh, mm = (int(p) for p in settings["send_time"].split(":"))
     planned: list[tuple[datetime, cal.Occurrence, list[Place]]] = []
-    for event in upcoming(run):
+    events = upcoming(run)
+    store_places = _store_places(run) if events else {}
+    for event in events:
         by_moment: dict[datetime, list[Place]] = {}
-        for place, (moment, _where) in _due_places(run, event, time(hh, mm)).items():
+        for place, (moment, _where) in _due_places(run, event, time(hh, mm), store_places).items():
             by_moment.setdefault(moment, []).append(place)
         planned += [(moment, event, places) for moment, places in by_moment.items()]
     rows: Rows = []

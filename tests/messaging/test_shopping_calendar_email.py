@@ -64,7 +64,7 @@ def test_christmas_codes_once_per_recipient_consent_and_local_copy(database, tmp
                 ids = {"kim": kim.id, "lee": lee.id, "tomo": tomo.id}
                 refresh_customer_metrics(s, sid, scored, SegmentRules())
             # 22 December, 00:00 UTC = 09:00 in Tokyo: Tomo's email is due; New York's, planned in the same run
-            # (within the 24 hours ahead), wait for 14:00 UTC.
+            # (within the 48 hours ahead), wait for 14:00 UTC.
             tokyo = datetime(2026, 12, 22, 0, 0, tzinfo=UTC)
             harness.clock.set(tokyo)
             assert runner.run(harness.ctx, sid, FLOW) == {"planned": 3, "not_sent": 0}

@@ -101,31 +101,37 @@ def run(db: Database) -> dict[str, float]:
                                                                "encryption_key": _fernet()}}, environ={})
     flow = shopping_calendar.FLOW
     settings = flow.settings.load(flow_settings.defaults(config, flow.settings_section))
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM message"))  # a reused database starts with an empty outbox
 
-    def hour(now: datetime, keep: bool) -> tuple[float, int]:
+    def hour(now: datetime, keep: bool) -> tuple[float, float, int]:
         with db.sessionmaker() as session:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             run_ = FlowRun(session=session, config=config, store=session.get(Store, 1), settings=settings, now=now)
             rows = shopping_calendar.due_event_emails(run_)
             schedule(session, rows, now)
-            seconds = time.perf_counter() - started
-            session.commit() if keep else session.rollback()
-        return seconds, len(rows)
+            if keep:
+                session.commit()
+            else:
+                session.rollback()
+            return time.perf_counter() - started, time.process_time() - cpu, len(rows)
 
-    print(f"  {'hourly run (UTC)':<40} {'seconds':>8} {'limit':>7} {'rows':>9}")
-    slowest, total, now = 0.0, 0, START
+    # CPU seconds of this process beside the wall clock: on a shared machine the wall clock counts other
+    # processes' turns; on SQLite the database works inside this process, so its CPU time is the run's own cost.
+    print(f"  {'hourly run (UTC)':<32} {'wall s':>8} {'CPU s':>8} {'limit':>7} {'rows':>9}")
+    slowest, slowest_cpu, total, now = 0.0, 0.0, 0, START
     while now <= END:
-        seconds, rows = hour(now, keep=True)
-        slowest, total = max(slowest, seconds), total + rows
+        seconds, cpu, rows = hour(now, keep=True)
+        slowest, slowest_cpu, total = max(slowest, seconds), max(slowest_cpu, cpu), total + rows
         if rows:
-            print(f"  {now:%d %b %H:%M}{'':<28} {seconds:8.2f} {LIMIT_SECONDS:7.1f} {rows:9,}", flush=True)
+            print(f"  {now:%d %b %H:%M}{'':<20} {seconds:8.2f} {cpu:8.2f} {LIMIT_SECONDS:7.1f} {rows:9,}", flush=True)
         now += timedelta(hours=1)
-    quiet, _rows = hour(QUIET_HOUR, keep=False)
-    print(f"  {'slowest run':<40} {slowest:8.2f} {LIMIT_SECONDS:7.1f} {total:9,} planned in all")
-    print(f"  {'quiet hour: no event within reach':<40} {quiet:8.2f} {LIMIT_SECONDS:7.1f}")
+    quiet, quiet_cpu, _rows = hour(QUIET_HOUR, keep=False)
+    print(f"  {'slowest run':<32} {slowest:8.2f} {slowest_cpu:8.2f} {LIMIT_SECONDS:7.1f} {total:9,} planned in all")
+    print(f"  {'quiet hour: no event within reach':<32} {quiet:8.2f} {quiet_cpu:8.2f} {LIMIT_SECONDS:7.1f}")
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM message"))
-    return {"slowest": slowest, "quiet": quiet}
+    return {"slowest": slowest, "slowest_cpu": slowest_cpu, "quiet": quiet}
 
 
 def _fernet() -> str:

@@ -321,6 +321,8 @@ def save_event(session: Session, store_id: int, key: str, *, title: str | None =
             raise CalendarError("your own event needs at least one country")
     if segments is not None and not segments:
         raise CalendarError("pick at least one customer segment")
+    if countries is not None and not countries:
+        raise CalendarError("name at least one country (switch the event off instead)")
     if discount_percent is not None and not 0 <= discount_percent <= 100:
         raise CalendarError("the discount is a percentage from 0 to 100")
     row = store_edit(session, store_id, key)

@@ -87,4 +87,6 @@ def test_edits_are_checked():
     with pytest.raises(cal.CalendarError, match="unknown segment"):
         cal.parse_segments(["growth", "whales"])
     assert cal.parse_countries("us, jp,US") == ["US", "JP"]
+    with pytest.raises(cal.CalendarError, match="at least one country"):
+        cal.save_event(None, 1, "christmas", countries=[])  # refused before the session is used
     assert cal.parse_segments(["vip", "growth"]) == ["growth", "vip"]

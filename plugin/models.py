@@ -196,6 +196,8 @@ class Customer(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("store_id", "external_id"),
         Index("ix_customer_store_email", "store_id", "email"),
+        # The shopping calendar groups customers by zone and country, and reads one pair at a time.
+        Index("ix_customer_store_zone_country", "store_id", "time_zone", "country"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,6 +1,6 @@
 """Shopping calendar: shopping_event, a store's edits of its calendar of shopping events
 
-shopping_event: per store, a shipped default event changed (disabled, renamed, other countries, segments or
+ix_customer_store_zone_country: the calendar flow groups customers by zone and country. shopping_event: per store, a shipped default event changed (disabled, renamed, other countries, segments or
 discount, moved in one year) or the merchant's own event (plugin.shopping_calendar).
 
 Revision ID: 0014_i15_calendar
@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index('ix_customer_store_zone_country', 'customer', ['store_id', 'time_zone', 'country'], unique=False)
     op.create_table('shopping_event',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('store_id', sa.Integer(), nullable=False),
@@ -45,3 +46,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('shopping_event')
+    op.drop_index('ix_customer_store_zone_country', table_name='customer')

@@ -76,6 +76,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="read the merchant's birthday metafield for the next customers (rolling pass)"),
     JobSpec("birthday", "plugin.flows.runner:run_birthday", HOUR,
             description="birthday emails with a code, lead_days before, at 09:00 local"),
+    JobSpec("shopping_calendar", "plugin.flows.runner:run_shopping_calendar", HOUR,
+            description="shopping-calendar event emails with a code, lead_days before, at 09:00 local"),
     JobSpec("vip", "plugin.flows.vip:run", HOUR,
             description="follow the VIP segment: Shopify VIP tag added/removed, welcome email with a perk"),
     JobSpec("recommendations", "plugin.recommendations:rebuild", DAY,

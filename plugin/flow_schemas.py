@@ -175,6 +175,17 @@ BIRTHDAY = SettingsSchema((
     _holdout(),
 ))
 
+# Events of the store's shopping calendar (plugin.shopping_calendar); each event may set its own discount.
+SHOPPING_CALENDAR = SettingsSchema((
+    Setting("lead_days", "int", 3, "Days before the event", min=0, max=30),
+    Setting("send_time", "time", "09:00", "Send at (the customer's local time, HH:MM)"),
+    Setting("discount_percent", "int", 15, "Event code: discount (%)", min=0, max=100,
+            help="Used unless the event sets its own in the calendar; 0 sends the email without a code."),
+    Setting("code_valid_days", "int", 7, "The code is valid for (days)", min=1, max=90),
+    Setting("recommendations", "int", 3, "Products recommended in the email", min=0, max=6),
+    _holdout(),
+))
+
 # The daily co-purchase job (plugin.recommendations); marketing templates show its products.
 RECOMMENDATIONS = SettingsSchema((
     Setting("min_co_customers", "int", 3, "A pair needs this many customers who bought both", min=1, max=100000),
@@ -254,6 +265,7 @@ SCHEMAS: dict[str, SettingsSchema] = {
     "winback": WINBACK,
     "vip": VIP,
     "birthday": BIRTHDAY,
+    "shopping_calendar": SHOPPING_CALENDAR,
     "recommendations": RECOMMENDATIONS,
     "tickets": TICKETS,
     "delivery_stalls": DELIVERY_STALLS,

@@ -199,6 +199,8 @@ class Customer(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("store_id", "external_id"),
         Index("ix_customer_store_email", "store_id", "email"),
+        # The shopping calendar groups customers by zone and country, and reads one pair at a time.
+        Index("ix_customer_store_zone_country", "store_id", "time_zone", "country"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -1097,3 +1099,30 @@ class VipMember(Base):
     tagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     tag: Mapped[str | None] = mapped_column(String(255))
     tag_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ShoppingEvent(TimestampMixin, Base):
+    """A store's edit of its shopping calendar (plugin.shopping_calendar): a default event changed, or its own.
+
+    ``key`` names a shipped default (``black_friday``) whose computed date and countries this row overlays, or the
+    merchant's own event (any other key, then ``title``, ``on_date`` and ``countries`` are required). NULL fields
+    keep the default. ``on_date`` moves a default in that date's year only (Prime Day once Amazon announces it);
+    for an own event it is the date, every year on the same month and day when ``yearly``.
+    """
+
+    __tablename__ = "shopping_event"
+    __table_args__ = (
+        UniqueConstraint("store_id", "key"),
+        CheckConstraint("discount_percent IS NULL OR discount_percent BETWEEN 0 AND 100", name="discount_percent"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(255))
+    countries: Mapped[list[str] | None] = mapped_column(JSON)
+    segments: Mapped[list[str] | None] = mapped_column(JSON)
+    discount_percent: Mapped[int | None] = mapped_column(Integer)
+    on_date: Mapped[date | None] = mapped_column(Date)
+    yearly: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")

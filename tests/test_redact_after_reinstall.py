@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from base.clock import FrozenClock
+from plugin import shopping_calendar
 from plugin.models import (
     Base,
     ComplianceRequest,
@@ -31,7 +32,7 @@ from tests.test_reinstall_after_redact import World, _asked, asked_about_two_ord
 
 # Tables that may still hold rows of the store right after the redaction: the store and the merchant's settings,
 # the compliance records, the shop/redact delivery itself (for replay detection) and the suppression digests.
-KEPT = {"merchant", "store", "flow_settings", "compliance_request", "webhook_event", "suppression"}
+KEPT = {"merchant", "store", "flow_settings", "shopping_event", "compliance_request", "webhook_event", "suppression"}
 
 
 @pytest.fixture
@@ -63,6 +64,9 @@ def test_a_late_shop_redact_erases_the_old_install_and_keeps_the_new_one(databas
         world.live(23, 23)
         with db.session() as s:
             flow_settings_before = s.scalar(select(func.count()).select_from(FlowSettings))
+            # The merchant's shopping calendar is a setting: it stays too.
+            shopping_calendar.save_event(s, world.store_id, "christmas", enabled=False)
+            s.commit()
         world.at(24)
         sandbox.redact_shop()
         world.webhooks()
@@ -79,6 +83,7 @@ def test_a_late_shop_redact_erases_the_old_install_and_keeps_the_new_one(databas
             assert [(r.email, r.reason) for r in s.scalars(select(Suppression))] == [
                 (email_digest(unsubscribed), "redact")]
             assert s.scalar(select(func.count()).select_from(FlowSettings)) == flow_settings_before
+            assert shopping_calendar.store_edit(s, world.store_id, "christmas").enabled is False
             assert s.scalar(select(func.count()).select_from(SyncState)) == 0
             request = s.scalars(select(ComplianceRequest).where(ComplianceRequest.kind == "shop/redact")).one()
             assert request.store_id == store.id

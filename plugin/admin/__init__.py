@@ -7,6 +7,7 @@ from flask import Flask, redirect, request
 from werkzeug.wrappers import Response
 
 from plugin.admin import (  # noqa: F401
+    calendar,
     customers,
     deliveries,
     flow_report,

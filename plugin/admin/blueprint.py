@@ -36,7 +36,7 @@ PAGE_SIZE = 50
 # label, and the endpoints of pages under it (they mark the item current). Overview is the home link.
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("admin.flows", "Flows", ("admin.flow_detail", "admin.flow_report", "admin.guides", "admin.guide_detail",
-                              "admin.guide_new")),
+                              "admin.guide_new", "admin.calendar")),
     ("admin.reviews", "Reviews", ()),
     ("admin.tickets_list", "Tickets", ("admin.ticket_detail",)),
     ("admin.deliveries", "Deliveries", ()),

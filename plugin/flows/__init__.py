@@ -16,6 +16,7 @@ from plugin.flows import (
     replenishment,
     review_reply,
     review_request,
+    shopping_calendar,
     survey,
     ticket_alert,
     ticket_followup,
@@ -28,7 +29,7 @@ from plugin.flows.base import Flow
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     review_request.FLOW, amazon_review_request.FLOW, review_reply.FLOW, survey.FLOW, replenishment.FLOW,
     ticket_alert.FLOW, winback.FLOW, vip.FLOW, birthday.FLOW, delivery_update.FLOW, delivery_stalls.FLOW,
-    first_order.FLOW, cancellation.FLOW, ticket_followup.FLOW, usage_guide.FLOW)}
+    first_order.FLOW, cancellation.FLOW, ticket_followup.FLOW, usage_guide.FLOW, shopping_calendar.FLOW)}
 
 
 def get_flow(name: str) -> Flow:

@@ -146,6 +146,11 @@ def run_birthday(ctx: JobContext, store_id: int) -> dict[str, int]:
     return run(ctx, store_id, "birthday")
 
 
+def run_shopping_calendar(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: write the shopping-calendar event emails whose local moment has come."""
+    return run(ctx, store_id, "shopping_calendar")
+
+
 def run_ticket_alert(ctx: JobContext, store_id: int) -> dict[str, int]:
     """Job: email the merchant once per open ticket whose SLA has passed."""
     return run(ctx, store_id, "ticket_alert")

@@ -44,6 +44,7 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "winback": ("main", "reminder"),
     "vip": ("main",),
     "birthday": ("main",),
+    "shopping_calendar": ("main",),
     "ticket_alert": ("urgent", "main", "opened"),
     "delivery_stalls": ("notice",),
     "first_order": ("main",),
@@ -56,7 +57,8 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
 # The marketing steps (DESIGN §4): only their templates get ``recommendations`` (kept equal to the flows'
 # declarations by tests/messaging/test_recommendation_block.py).
 MARKETING_STEPS = frozenset({("replenishment", "main"), ("ticket_followup", "comeback"), ("winback", "main"),
-                             ("winback", "reminder"), ("vip", "main"), ("birthday", "main")})
+                             ("winback", "reminder"), ("vip", "main"), ("birthday", "main"),
+                             ("shopping_calendar", "main")})
 # Names that make a message an offer or a recommendation: a transactional template may use none of them
 # (DESIGN §4: "offers inside: never"). The flow gives no such variable either, so a template naming one is refused
 # on save rather than failing at send time.
@@ -194,6 +196,16 @@ def ui_strings(locale: str) -> dict[str, str]:
     merged = dict(_catalog(locales.DEFAULT)["ui"])
     merged.update(_catalog(locale).get("ui", {}))
     return merged
+
+
+def event_vars(payload: dict[str, Any], locale: str) -> dict[str, Any]:
+    """Return a calendar event's template variables: key, title (the merchant's, else the shipped one in the
+    locale) and day; the templates choose their copy by key, so each language says what fits its culture."""
+    key = str(payload.get("event_key") or "")
+    day = payload.get("event_on")
+    title = payload.get("event_title") or ui_strings(locale).get(f"event_{key}") or key.replace("_", " ").title()
+    return {"key": key, "title": title, "date": date.fromisoformat(day) if day else None,
+            "country": payload.get("country")}
 
 
 def default_source(flow: str, step: str, locale: str) -> TemplateSource:
@@ -394,6 +406,10 @@ def sample_context(flow: str, step: str, locale: str, brand: Brand | None = None
     elif flow == "birthday":
         ctx.update(shop_url=base, discount_code="BDAY-5C0FFEE123", discount_percent=20,
                    discount_ends_at=datetime(2026, 3, 31, 9, 0), birthday=date(2026, 3, 20))
+    elif flow == "shopping_calendar":
+        ctx.update(shop_url=base, discount_code="LUNARNEWYEAR-7B3D90E1AF", discount_percent=15,
+                   discount_ends_at=datetime(2027, 2, 10, 9, 0),
+                   event=event_vars({"event_key": "lunar_new_year", "event_on": "2027-02-06"}, locale))
     elif flow == "vip":
         ctx.update(shop_url=base, discount_code="VIP-8E21F0A4C9", discount_percent=15, discount_amount=None,
                    discount_free_shipping=False, discount_ends_at=datetime(2026, 5, 1, 9, 0),

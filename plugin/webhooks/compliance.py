@@ -341,7 +341,9 @@ def carry_earlier_redactions(session: Session, store: Store) -> int:
 
 # What a shop/redact of a reinstalled shop keeps: the new install itself (its grant and shop details on the store
 # row) and the merchant's own configuration. The compliance and webhook records are handled by redact_shop.
-_KEPT_ON_REINSTALLED = frozenset({"store", "flow_settings", "template", "compliance_request", "webhook_event"})
+# The merchant's own settings (flows, templates, their shopping calendar) hold no customer data and stay.
+_KEPT_ON_REINSTALLED = frozenset({"store", "flow_settings", "template", "shopping_event", "compliance_request",
+                                  "webhook_event"})
 
 
 def _erase_reinstalled_store(session: Session, store: Store, now: datetime) -> dict[str, int]:

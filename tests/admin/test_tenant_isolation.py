@@ -10,6 +10,7 @@ from plugin.models import (
     Merchant,
     Message,
     Review,
+    ShoppingEvent,
     Store,
     Suppression,
     Template,
@@ -19,7 +20,7 @@ from plugin.models import (
 from tests.admin.seed import SHOP_A, SHOP_B
 
 PUBLIC = {"admin.static", "admin.login"}
-SAMPLE_VALUES = {"flow": "review_request", "kind": "orders"}
+SAMPLE_VALUES = {"flow": "review_request", "kind": "orders", "key": "christmas"}
 
 
 def _b_ids(b) -> dict[str, int]:
@@ -48,6 +49,7 @@ def _snapshot(app, b) -> dict:
                                              .where(Suppression.store_id == b.store_id)).all()),
             "flow_settings": s.scalar(select(func.count()).where(FlowSettings.store_id == b.store_id)),
             "templates": s.scalar(select(func.count()).where(Template.store_id == b.store_id)),
+            "calendar": s.scalar(select(func.count()).where(ShoppingEvent.store_id == b.store_id)),
             "stores": s.scalar(select(func.count()).where(Store.merchant_id == b.merchant_id)),
         }
 
@@ -57,7 +59,8 @@ FORM = {"cac": "99", "body": "hijack", "resolution": "hijack", "confirm": "erase
         "subject": "x", "html": "<p>x</p>", "step": "main", "locale": "en", "delay_days": "1",
         "vip_min_spent_12m": "1", "vip_min_orders_12m": "1", "growth_min_order": "1", "growth_max_orders": "1",
         "dormant_after_days": "1", "ramadan_countries": "AE", "postal_address": "1 Hijack Road, Evil Town, Nowhere",
-        "logo_url": "https://evil.example/logo.png", "accent_color": "#ff0000", "email_footer": "hijacked"}
+        "logo_url": "https://evil.example/logo.png", "accent_color": "#ff0000", "email_footer": "hijacked",
+        "title": "Hijack day", "on_date": "2026-12-01", "countries": "US", "segments": "growth"}
 
 
 def test_every_route_refuses_another_stores_ids(app, client, tenants, token):

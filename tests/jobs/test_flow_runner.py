@@ -258,7 +258,7 @@ def test_flow_defaults_are_declared_only_in_the_schemas():
 def test_every_customer_facing_flow_declares_a_holdout_except_review_requests():
     facing = {name for name, flow in FLOWS.items() if flow.customer_facing and flow.rule.holdout}
     assert facing == {"survey", "replenishment", "winback", "vip", "birthday", "cancellation", "ticket_followup",
-                      "usage_guide"}
+                      "usage_guide", "shopping_calendar"}
     for name in facing:
         setting = get_flow(name).settings.get("holdout_percent")
         assert (setting.type, setting.default, setting.min, setting.max) == ("int", 0, 0, 50)
@@ -354,6 +354,6 @@ def test_flows_list_prints_every_flow_with_class_trigger_and_settings():
     for line in ("    delay_days: float = 7", "    kind: choice = 'nps'", "    discount_enabled: bool = False",
                  "    sla_hours_severity_1: float = 1", "    auto_reply_min_rating: int = 4"):
         assert line in out
-    # survey, replenishment, win-back, VIP, birthdays, cancellation, ticket_followup, usage_guide; never review
-    # requests nor transactional notices (delivery updates, first-order welcome)
-    assert out.count("    holdout_percent: int = 0") == 8
+    # survey, replenishment, win-back, VIP, birthdays, cancellation, ticket_followup, usage_guide, shopping
+    # calendar; never review requests nor transactional notices (delivery updates, first-order welcome)
+    assert out.count("    holdout_percent: int = 0") == 9

@@ -48,6 +48,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "vip": "plugin.flows.vip:run",
         "birthday": "plugin.flows.runner:run_birthday",
         "birthday_metafields": "plugin.flows.birthday:read_metafields",
+        "shopping_calendar": "plugin.flows.runner:run_shopping_calendar",
         "delivery_stalls": "plugin.flows.delivery_stalls:run",
         "transit_estimates": "plugin.delivery_estimates:run_refresh",
         "dispatch": "jobs.dispatch:dispatch_due",

@@ -55,11 +55,13 @@ SCALES = {"nps": range(0, 11), "csat": range(1, 6)}
 # Steps whose single-use code the channel creates in Shopify before the email leaves.
 OFFER_STEPS = frozenset({("replenishment", "main"), ("ticket_followup", "comeback"), ("winback", "main"),
                          ("vip", "main"),
-                         ("birthday", "main")})
+                         ("birthday", "main"), ("shopping_calendar", "main")})
 # Steps whose code the channel names itself (from the idempotency key); replenishment names its own.
 CODE_PREFIXES = {("ticket_followup", "comeback"): "COMEBACK", ("winback", "main"): "WELCOMEBACK",
                  ("vip", "main"): "VIP",
-                 ("birthday", "main"): "BDAY"}
+                 ("birthday", "main"): "BDAY", ("shopping_calendar", "main"): "EVENT"}
+# Steps whose payload may name its own code prefix (the calendar: BLACKFRIDAY-..., DIWALI-...).
+OWN_PREFIX_STEPS = frozenset({("shopping_calendar", "main")})
 DEFAULT_RECOMMENDATIONS = 3
 
 
@@ -222,6 +224,11 @@ class EmailChannel:
                        discount_percent=payload.get("discount_percent"),
                        discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
                        birthday=date.fromisoformat(payload["birthday_on"]) if payload.get("birthday_on") else None)
+        elif flow == "shopping_calendar":
+            ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
+                       discount_percent=payload.get("discount_percent"),
+                       discount_ends_at=_as_datetime(payload.get("discount_ends_at")),
+                       event=templates.event_vars(payload, locale or message.locale or locales.DEFAULT))
         elif flow == "vip":
             ctx.update(shop_url=shop_url, discount_code=payload.get("discount_code"),
                        discount_percent=payload.get("discount_percent"),
@@ -323,6 +330,8 @@ class EmailChannel:
         """
         payload = message.payload or {}
         prefix = CODE_PREFIXES.get((message.flow, message.step))
+        if prefix is not None and (message.flow, message.step) in OWN_PREFIX_STEPS and payload.get("code_prefix"):
+            prefix = str(payload["code_prefix"])
         wanted = payload.get("discount_percent") or payload.get("discount_amount") or \
             payload.get("discount_free_shipping")
         if prefix is None or not wanted or payload.get("discount_code"):

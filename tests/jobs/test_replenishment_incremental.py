@@ -350,7 +350,7 @@ def _every_pair(session: Any, store_id: int, now: datetime, settings: dict[str, 
     params.update(horizon=params["now_days"] + replenishment_plan.PLAN_AHEAD_DAYS, floor=loaded["min_probability"])
     rows = session.execute(text(f"SELECT c, p, order_id, start_day, alive * chance AS probability FROM ("
                                 f"{replenishment_plan.plan_sql(dialect, 'purchase_cycle')}) pl "
-                                "WHERE start_day <= :horizon AND alive * chance >= :floor ORDER BY c, p"),
+                                "WHERE start_day <= :horizon AND alive * chance >= :floor ORDER BY c, p"),  # noqa: S608
                            params).all()
     return [(c, p, o, max(EPOCH + timedelta(days=float(start)), now), round(float(prob), 4))
             for c, p, o, start, prob in rows]

@@ -348,10 +348,10 @@ def _every_pair(session: Any, store_id: int, now: datetime, settings: dict[str, 
     loaded = f.plan_run(session, session.get(Store, store_id), settings, now).settings
     params = replenishment_plan.plan_params(store_id, loaded, now, replenishment_plan.store_fit(session, store_id))
     params.update(horizon=params["now_days"] + replenishment_plan.PLAN_AHEAD_DAYS, floor=loaded["min_probability"])
-    rows = session.execute(text(f"SELECT c, p, order_id, start_day, alive * chance AS probability FROM ("
-                                f"{replenishment_plan.plan_sql(dialect, 'purchase_cycle')}) pl "
-                                "WHERE start_day <= :horizon AND alive * chance >= :floor ORDER BY c, p"),  # noqa: S608
-                           params).all()
+    sql = (f"SELECT c, p, order_id, start_day, alive * chance AS probability FROM ("  # noqa: S608
+           f"{replenishment_plan.plan_sql(dialect, 'purchase_cycle')}) pl "
+           "WHERE start_day <= :horizon AND alive * chance >= :floor ORDER BY c, p")
+    rows = session.execute(text(sql), params).all()
     return [(c, p, o, max(EPOCH + timedelta(days=float(start)), now), round(float(prob), 4))
             for c, p, o, start, prob in rows]
 

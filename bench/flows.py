@@ -301,18 +301,20 @@ def time_replenishment(db: Database, settings: Any,
     with db.sessionmaker.begin() as session:  # --reuse: start from a store never built
         for table in ("purchase_cycle", "purchase_gap"):
             session.execute(text(f"DELETE FROM {table}"))
-        session.execute(text("DELETE FROM sync_state WHERE stream = :s"), {"s": replenishment_plan.CYCLES_STREAM})
+        session.execute(text("DELETE FROM sync_state WHERE stream IN (:s, :p)"),
+                        {"s": replenishment_plan.CYCLES_STREAM, "p": replenishment_plan.PLAN_STREAM})
+        session.execute(text("DELETE FROM replenishment_fit"))
         session.execute(text("UPDATE product SET cycles_built = :f, learned_cycle_samples = 0, "
-                             "learned_cycle_days = NULL"), {"f": False})
+                             "learned_cycle_days = NULL, plan_inputs = NULL"), {"f": False})
     if db.dialect == "postgresql":  # as a store's first build finds them: no dead rows of an earlier run
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE purchase_cycle, purchase_gap"))
     with db.sessionmaker.begin() as session:
         figures["replenishment_build"], _ = timed("replenishment: first full build (committed)",
                                                   lambda: replenishment_plan.refresh_cycles(session, 1))
-    with db.sessionmaker.begin() as session:
-        figures["replenishment_learn"], _ = timed("replenishment: learn medians, spreads + MBG/NBD fit",
-                                                  lambda: replenishment_plan.learn_product_cycles(session, 1, NOW))
+    with db.sessionmaker.begin() as session:  # the daily refit: learn, fit, then replan every pair (committed)
+        figures["replenishment_learn"], _ = timed("replenishment: refit: learn, MBG/NBD fit, replan all", lambda: (
+            replenishment_plan.learn_product_cycles(session, 1, NOW, settings)))
 
     def plan(s: Session) -> tuple[int, int]:
         return (replenishment_plan.cancel_reordered(s, 1, NOW),
@@ -329,13 +331,13 @@ def time_replenishment(db: Database, settings: Any,
         result = (changed, plan(s))
         figures["replenishment_steady"] = time.perf_counter() - started
         started = time.perf_counter()
-        learned = replenishment_plan.learn_product_cycles(s, 1, NOW)
+        learned = replenishment_plan.learn_product_cycles(s, 1, NOW, settings)
         figures["replenishment_learn_steady"] = time.perf_counter() - started
         return result, learned
 
     _, result = timed("replenishment: 1% new orders: (seed) + refresh, cancel, plan", in_tx(after_new_orders))
     print(f"  {'  of which refresh + cancel + plan':<48} {figures['replenishment_steady']:8.2f} s", flush=True)
-    print(f"  {'  then refresh + learn':<48} {figures['replenishment_learn_steady']:8.2f} s", flush=True)
+    print(f"  {'  then refresh + refit (replan all)':<48} {figures['replenishment_learn_steady']:8.2f} s", flush=True)
     return figures
 
 
@@ -373,6 +375,25 @@ def _new_orders(session: Session, dialect: str) -> dict[str, int]:
     return {"new_orders": len(orders), "cancelled_orders": cancelled}
 
 
+def _add_missing_columns(db: Database) -> None:
+    """--reuse: add the (nullable) columns and the indexes added to the models since the data was generated."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateIndex
+
+    inspector = inspect(db.engine)
+    with db.engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=db.engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+            indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in indexes:
+                    conn.execute(CreateIndex(index))
+
+
 def _fernet() -> str:
     from cryptography.fernet import Fernet
 
@@ -396,6 +417,7 @@ def main() -> None:
         generate(db, args.customers, args.orders)
     else:
         Base.metadata.create_all(db.engine)  # tables added to the models since the data was generated
+        _add_missing_columns(db)
     run_flows(db)
     db.dispose()
 

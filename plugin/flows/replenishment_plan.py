@@ -37,6 +37,25 @@ recomputes its customer (``recompute_customers``), a deleted product drops its r
 Redacted customers (customers/redact) have no ``purchase_cycle`` rows — they can never be emailed — but
 their re-buys stay in ``purchase_gap``: anonymous facts, like their orders, that the learned median counts.
 
+Stored plans. Each purchase_cycle row also holds its plan (``PLAN_COLUMNS``): the model's cycle, log-normal centre
+and spread, lead days, the learned median and days of supply it used (the reason's inputs), the predicted run-out,
+the reminder day, the probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs
+whose day has come and scores just those at the current time (``due_plan_sql``), instead of evaluating the model
+for every pair. A stored plan is a function of the pair's purchases, its product, the store's fit and plan settings
+(lead days, re-buys needed, floor) and the plan's reference day — the last refit's (``learn_product_cycles``, the
+daily learning job), kept with the settings in ``sync_state`` (stream ``replenishment_plan``) — never of when it was
+computed, so recomputing only what changed equals recomputing everything:
+- the pairs rebuilt by a refresh (changed customers, products newly consumable, a full build) are replanned with
+  them, and so are the customers a deletion webhook recomputes;
+- a product whose days of supply or lead days changed (``product.plan_inputs`` says what its plans used) has its
+  pairs replanned by the next refresh;
+- the refit replans every pair as of its day; a change of the flow's plan settings replans every pair at the next
+  hourly run (``ensure_plans``).
+``due_day`` is the reminder day less the planning horizon, or NULL when the pair was due (or overdue) on the
+reference day with a probability below the floor: a customer who has left is looked at again at the next refit,
+not every hour. So between refits the hourly run plans exactly what evaluating every pair would, except a pair
+below the floor on the refit's day whose probability rises over it later that day (reminded after the next refit).
+
 The medians are ``percentile_cont`` on PostgreSQL and a ROW_NUMBER/COUNT middle pick on SQLite (same
 result); a product's median from the index pick is computed with the same arithmetic.
 """
@@ -731,6 +750,9 @@ def _load_plan_state(session: Session, store_id: int) -> tuple[SyncState, dict[s
 def _replan_all(session: Session, store_id: int, row: SyncState, state: dict[str, Any]) -> int:
     """Replan every pair of the store under ``state`` and keep it; mark every product's inputs as planned."""
     pairs = _replan(session, store_id, state)
+    if session.get_bind().dialect.name == "postgresql":
+        # Every row changed: the hourly run's index range on due_day is planned from fresh statistics.
+        session.execute(text("ANALYZE purchase_cycle"))
     for product in session.scalars(select(Product).where(Product.store_id == store_id)):
         product.plan_inputs = _plan_inputs(product.days_of_supply, product.reminder_lead_days)
     row.cursor = json.dumps(state, sort_keys=True)

@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python bench/flows.py sqlite   [--path /tmp/aftercare-bench-flows.sqlite] [--customers N] [--orders N]
     .venv/bin/python bench/flows.py postgres [--url postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_flows]
+    either with [--reuse] (the data of an earlier run) and [--only replenishment] (time that flow alone)
 
 Data is generated with bulk SQL (a recursive CTE on SQLite, generate_series on PostgreSQL): three years of
 orders, one consumable line each (quantity 1-3) over 30 products, 90% delivered three days after the order,
@@ -12,8 +13,8 @@ transaction that is rolled back, so runs are repeatable. Raw figures (a full cou
 order lines, table sizes) are printed beside the flows for comparison.
 
 Replenishment keeps its own tables (purchase_cycle, purchase_gap), so it is timed as it runs: the first
-full build of the store (committed; the tables are emptied first), the daily learning and the hourly
-plan in steady state, then the hour after 1% of the customers ordered (half of them with a planned
+full build of the store (committed; the tables are emptied first), the daily refit (learning, MBG/NBD fit and
+every pair's stored plan recomputed; committed) and the hourly plan in steady state, then the hour after 1% of the customers ordered (half of them with a planned
 reminder, which the run cancels) and 0.1% of the orders were cancelled: refresh + cancel + plan, then
 refresh + learn.
 """
@@ -213,8 +214,8 @@ def timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
     return elapsed, result
 
 
-def run_flows(db: Database) -> dict[str, float]:
-    """Time each flow's who-is-due computation (plus its writes) in rolled-back transactions."""
+def run_flows(db: Database, only: str | None = None) -> dict[str, float]:
+    """Time each flow's who-is-due computation (plus its writes) in rolled-back transactions (or ``only`` one)."""
     config = load_config({"database_url": db.url, "secrets": {"secret_key": "bench-secret-key-0123456789",
                                                                "encryption_key": _fernet()}}, environ={})
     figures: dict[str, float] = {}
@@ -242,6 +243,8 @@ def run_flows(db: Database) -> dict[str, float]:
         return FlowRun(session=s, config=config, store=store(s), settings=settings[name], now=NOW,
                        counts={c: 0 for c in flow.counts})
 
+    if only == "replenishment":
+        return time_replenishment(db, settings["replenishment"], in_tx)
     print("raw figures:")
     for table in ("customer", "orders", "order_line", "review", "message"):
         timed(f"SELECT count(*) FROM {table}", in_tx(lambda s, t=table: s.execute(
@@ -408,6 +411,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=3_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
+    parser.add_argument("--only", choices=["replenishment"], help="time only this flow")
     args = parser.parse_args()
     url, db = open_database(args.dialect, args.path, args.url, args.reuse)
     print(f"{db.dialect}: {args.customers:,} customers, {args.orders:,} orders", flush=True)
@@ -418,7 +422,7 @@ def main() -> None:
     else:
         Base.metadata.create_all(db.engine)  # tables added to the models since the data was generated
         _add_missing_columns(db)
-    run_flows(db)
+    run_flows(db, args.only)
     db.dispose()
 
 

@@ -632,7 +632,7 @@ def _model_ctes(dialect: str, source: str, where: str) -> str:
         SELECT est.*, mu1 + LN(q) AS mu, SQRT(var) AS sd,
                SQRT(h * h + EXP(2 * (mu1 + LN(q) - var))) AS centre
         FROM est
-    ), win AS (
+    ), win AS MATERIALIZED (
         SELECT cen.*, t + centre - h AS remind_day FROM cen
     )"""  # noqa: S608
 
@@ -647,7 +647,7 @@ def _score_ctes(dialect: str, source: str, day: str) -> str:
     return f"""
     timed AS (
         SELECT {source}.*, {day} AS ev, {hi}(remind_day, {day}) AS start_day FROM {source}
-    ), scored AS (
+    ), scored AS MATERIALIZED (
         SELECT timed.*, {_z(dialect, "start_day - t")} AS z_start, {_z(dialect, "start_day + 2 * h - t")} AS z_end,
                {_z(dialect, "ev - t")} AS z_now
         FROM timed

@@ -383,8 +383,8 @@ def _add_missing_columns(db: Database) -> None:
     from sqlalchemy import inspect
     from sqlalchemy.schema import CreateIndex
 
-    inspector = inspect(db.engine)
     with db.engine.begin() as conn:
+        inspector = inspect(conn)  # on the writing connection: SQLite's BEGIN IMMEDIATE allows one writer
         for table in Base.metadata.sorted_tables:
             have = {c["name"] for c in inspector.get_columns(table.name)}
             for column in table.columns:

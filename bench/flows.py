@@ -13,10 +13,10 @@ transaction that is rolled back, so runs are repeatable. Raw figures (a full cou
 order lines, table sizes) are printed beside the flows for comparison.
 
 Replenishment keeps its own tables (purchase_cycle, purchase_gap), so it is timed as it runs: the first
-full build of the store (committed; the tables are emptied first), the daily refit (learning, MBG/NBD fit and
-every pair's stored plan recomputed; committed) and the hourly plan in steady state, then the hour after 1% of the customers ordered (half of them with a planned
-reminder, which the run cancels) and 0.1% of the orders were cancelled: refresh + cancel + plan, then
-refresh + learn.
+full build of the store (committed; the tables are emptied first), the daily refit (learning, MBG/NBD fit
+and every pair's stored plan recomputed; committed) and the hourly plan in steady state, then the hour after 1%
+of the customers ordered (half of them with a planned reminder, which the run cancels) and 0.1% of the orders
+were cancelled: refresh + cancel + plan, then refresh + refit.
 """
 
 # The data-generation SQL is assembled from integer constants of this script, never from input.

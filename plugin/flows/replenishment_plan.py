@@ -596,14 +596,16 @@ def _survival(z: str) -> str:
     return f"(CASE WHEN {z} >= 0 THEN {q} ELSE 1.0 - {q} END)"
 
 
-def _model_ctes(dialect: str, source: str, where: str) -> str:
+def _model_ctes(dialect: str, source: str, where: str, materialize: bool = True) -> str:
     """CTEs ``base``, ``est``, ``win`` of the time-free part of the plan of each pair of ``source`` (see plan_sql).
 
     ``win`` adds to purchase_cycle's columns (renamed) ``mu1`` (log cycle per unit, NULL when no cycle), ``mu``
     (quantity included), ``sd``, ``centre`` (days from the last purchase to the best window's centre) and
-    ``remind_day`` (the window's start).
+    ``remind_day`` (the window's start). ``win`` is materialized (else every score below re-evaluates the model)
+    unless the caller materializes a narrower projection of it.
     """
     hi, _ = _greatest(dialect)
+    materialized = "MATERIALIZED" if materialize else ""
     # Only constant, dialect-chosen fragments and table names of this module are interpolated; values are bound.
     return f"""
     base AS (
@@ -634,7 +636,7 @@ def _model_ctes(dialect: str, source: str, where: str) -> str:
         SELECT est.*, mu1 + LN(q) AS mu, SQRT(var) AS sd,
                SQRT(h * h + EXP(2 * (mu1 + LN(q) - var))) AS centre
         FROM est
-    ), win AS MATERIALIZED (
+    ), win AS {materialized} (
         SELECT cen.*, t + centre - h AS remind_day FROM cen
     )"""  # noqa: S608
 
@@ -702,7 +704,9 @@ def stored_plan_sql(dialect: str, where: str) -> str:
     """
     hi, _ = _greatest(dialect)
     return f"""
-    WITH {_model_ctes(dialect, "purchase_cycle", where)}, {_score_ctes(dialect, "win", f"{hi}(:ref_day, t)")},
+    WITH {_model_ctes(dialect, "purchase_cycle", where, materialize=False)},
+    slim AS MATERIALIZED (SELECT c, p, t, t0, n, mu1, mu, sd, h, learned, supply, remind_day FROM win),
+    {_score_ctes(dialect, "slim", f"{hi}(:ref_day, t)")},
     prob AS (SELECT scored.*, {_ALIVE} * {_chance(dialect)} AS probability FROM scored)
     SELECT c, p, EXP(mu1) AS plan_cycle_days, mu AS plan_mu, sd AS plan_sd, h AS plan_lead_days,
            learned AS plan_learned, supply AS plan_supply, remind_day + h AS run_out_day, remind_day,

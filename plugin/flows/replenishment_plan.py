@@ -98,7 +98,7 @@ CHANGE_OVERLAP = timedelta(minutes=10)
 # A refresh that would recompute more than this share of the store's pairs does a full build instead.
 REBUILD_SHARE = 0.25
 REBUILD_MIN_CUSTOMERS = 10_000
-_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_order", "rp_purchase", "rp_own", "rp_plan")
+_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_order", "rp_purchase", "rp_own", "rp_plan", "rp_built")
 
 
 def _orders_sql(dialect: str, scope: str) -> str:
@@ -217,8 +217,28 @@ def _build(session: Session, dialect: str, store_id: int, scope: str, product_id
         INSERT INTO purchase_gap (order_id, product_id, customer_id, store_id, gap)
         SELECT order_id, p, c, :store_id, (next_t - t) / q FROM rp_purchase
         WHERE next_t IS NOT NULL"""), {"store_id": store_id})
-    pairs = session.execute(text(f"INSERT INTO purchase_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"),  # noqa: S608
+    _, state = _load_plan_state(session, store_id)
+    if state is None:  # never planned: the first hourly run plans every pair
+        pairs = session.execute(text(f"INSERT INTO purchase_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"),  # noqa: S608
+                                {"store_id": store_id}).rowcount
+        return pairs or 0
+    # Planned as they are written (under the stored plan state): one insert, no update of the rows after it.
+    session.execute(text("DROP TABLE IF EXISTS rp_built"))
+    session.execute(text("CREATE TEMP TABLE rp_built AS SELECT * FROM purchase_cycle WHERE 1 = 0"))
+    session.execute(text(f"INSERT INTO rp_built ({CYCLE_COLUMNS}) {CYCLE_SELECT}"), {"store_id": store_id})  # noqa: S608
+    if dialect == "postgresql":
+        session.execute(text("ANALYZE rp_built"))
+    session.execute(text("DROP TABLE IF EXISTS rp_plan"))
+    session.execute(text(f"CREATE TEMP TABLE rp_plan AS {stored_plan_sql(dialect, '', 'rp_built')}"),
+                    _state_params(store_id, state, store_fit(session, store_id)))
+    planned = ", ".join(f"pl.{col}" for col in PLAN_COLUMNS)
+    pairs = session.execute(text(f"""
+        INSERT INTO purchase_cycle ({CYCLE_COLUMNS}, {", ".join(PLAN_COLUMNS)})
+        SELECT {", ".join("b." + col.strip() for col in CYCLE_COLUMNS.split(","))}, {planned}
+        FROM rp_built b LEFT JOIN rp_plan pl ON pl.c = b.customer_id AND pl.p = b.product_id"""),  # noqa: S608
                             {"store_id": store_id}).rowcount
+    session.execute(text("DROP TABLE rp_built"))
+    session.execute(text("DROP TABLE rp_plan"))
     return pairs or 0
 
 
@@ -284,9 +304,6 @@ def _refresh_products(session: Session, dialect: str, store_id: int) -> dict[str
     if rows:
         session.execute(update(Product).where(Product.id.in_([pid for pid, _ in rows]))
                         .values(cycles_built=Product.consumable).execution_options(synchronize_session=False))
-    _, state = _load_plan_state(session, store_id)
-    if added and state is not None:
-        _replan(session, store_id, state, "AND g.product_id IN :product_ids", {"product_ids": added})
     return {"products_dropped": len(dropped), "products_built": len(added), "product_pairs": pairs}
 
 
@@ -318,15 +335,7 @@ def _refresh_customers(session: Session, dialect: str, store_id: int, since: dat
         return None
     _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
     pairs = _build(session, dialect, store_id, "customers")
-    _replan_scope(session, store_id)
     return {"customers": int(customers), "pairs": pairs}
-
-
-def _replan_scope(session: Session, store_id: int) -> None:
-    """Replan the pairs of the customers in ``rp_scope`` under the stored plan state (none yet: nothing to do)."""
-    _, state = _load_plan_state(session, store_id)
-    if state is not None:
-        _replan(session, store_id, state, "AND g.customer_id IN (SELECT customer_id FROM rp_scope)")
 
 
 def _lock_state(session: Session, store_id: int) -> SyncState:
@@ -351,7 +360,6 @@ def recompute_customers(session: Session, store_id: int, customer_ids: list[int]
                     [{"c": c} for c in sorted(set(customer_ids))])
     _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
     pairs = _build(session, dialect, store_id, "customers")
-    _replan_scope(session, store_id)
     _drop_temp(session)
     return pairs
 
@@ -409,9 +417,6 @@ def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> di
             customers = _refresh_customers(session, dialect, store_id, since)
         if customers is None:
             counts = _full_build(session, dialect, store_id)
-            plan_row, plan_state = _load_plan_state(session, store_id)
-            if plan_state is not None:
-                _replan_all(session, store_id, plan_row, plan_state)
         else:
             counts.update(customers)
         _, plan_state = _load_plan_state(session, store_id)
@@ -693,8 +698,8 @@ PLAN_COLUMNS = ("plan_cycle_days", "plan_mu", "plan_sd", "plan_lead_days", "plan
                 "run_out_day", "remind_day", "plan_probability", "due_day")
 
 
-def stored_plan_sql(dialect: str, where: str) -> str:
-    """SELECT of the stored plan columns (``PLAN_COLUMNS``) of the purchase_cycle pairs ``where`` selects.
+def stored_plan_sql(dialect: str, where: str, source: str = "purchase_cycle") -> str:
+    """SELECT of the stored plan columns (``PLAN_COLUMNS``) of the pairs of ``source`` that ``where`` selects.
 
     Everything is as of the plan's reference day ``:ref_day`` (the last refit), or the pair's last purchase when
     that is later, so a pair's stored row depends on its purchases, its product, the store's fit and settings and
@@ -704,7 +709,7 @@ def stored_plan_sql(dialect: str, where: str) -> str:
     """
     hi, _ = _greatest(dialect)
     return f"""
-    WITH {_model_ctes(dialect, "purchase_cycle", where, materialize=False)},
+    WITH {_model_ctes(dialect, source, where, materialize=False)},
     slim AS MATERIALIZED (SELECT c, p, t, t0, n, mu1, mu, sd, h, learned, supply, remind_day FROM win),
     {_score_ctes(dialect, "slim", f"{hi}(:ref_day, t)")},
     prob AS (SELECT scored.*, {_ALIVE} * {_chance(dialect)} AS probability FROM scored)

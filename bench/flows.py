@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python bench/flows.py sqlite   [--path /tmp/aftercare-bench-flows.sqlite] [--customers N] [--orders N]
     .venv/bin/python bench/flows.py postgres [--url postgresql+psycopg://postgres@127.0.0.1:5432/aftercare_bench_flows]
+    either with [--reuse] (the data of an earlier run) and [--only replenishment] (time that flow alone)
 
 Data is generated with bulk SQL (a recursive CTE on SQLite, generate_series on PostgreSQL): three years of
 orders, one consumable line each (quantity 1-3) over 30 products, 90% delivered three days after the order,
@@ -12,10 +13,10 @@ transaction that is rolled back, so runs are repeatable. Raw figures (a full cou
 order lines, table sizes) are printed beside the flows for comparison.
 
 Replenishment keeps its own tables (purchase_cycle, purchase_gap), so it is timed as it runs: the first
-full build of the store (committed; the tables are emptied first), the daily learning and the hourly
-plan in steady state, then the hour after 1% of the customers ordered (half of them with a planned
-reminder, which the run cancels) and 0.1% of the orders were cancelled: refresh + cancel + plan, then
-refresh + learn.
+full build of the store (committed; the tables are emptied first), the daily refit (learning, MBG/NBD fit
+and every pair's stored plan recomputed; committed) and the hourly plan in steady state, then the hour after 1%
+of the customers ordered (half of them with a planned reminder, which the run cancels) and 0.1% of the orders
+were cancelled: refresh + cancel + plan, then refresh + refit.
 
 The VIP job and birthdays come last (rolled back): the orders are all $10, so nobody reaches the VIP segment;
 ``customer_metrics`` is seeded with one VIP in 50 (what the daily segment refresh would leave), and every
@@ -220,8 +221,8 @@ def timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
     return elapsed, result
 
 
-def run_flows(db: Database) -> dict[str, float]:
-    """Time each flow's who-is-due computation (plus its writes) in rolled-back transactions."""
+def run_flows(db: Database, only: str | None = None) -> dict[str, float]:
+    """Time each flow's who-is-due computation (plus its writes) in rolled-back transactions (or ``only`` one)."""
     config = load_config({"database_url": db.url, "secrets": {"secret_key": "bench-secret-key-0123456789",
                                                                "encryption_key": _fernet()}}, environ={})
     figures: dict[str, float] = {}
@@ -252,6 +253,8 @@ def run_flows(db: Database) -> dict[str, float]:
         return FlowRun(session=s, config=config, store=store(s), settings=settings[name], now=NOW,
                        counts={c: 0 for c in flow.counts})
 
+    if only == "replenishment":
+        return time_replenishment(db, settings["replenishment"], in_tx)
     print("raw figures:")
     for table in ("customer", "orders", "order_line", "review", "message"):
         timed(f"SELECT count(*) FROM {table}", in_tx(lambda s, t=table: s.execute(
@@ -408,18 +411,20 @@ def time_replenishment(db: Database, settings: Any,
     with db.sessionmaker.begin() as session:  # --reuse: start from a store never built
         for table in ("purchase_cycle", "purchase_gap"):
             session.execute(text(f"DELETE FROM {table}"))
-        session.execute(text("DELETE FROM sync_state WHERE stream = :s"), {"s": replenishment_plan.CYCLES_STREAM})
+        session.execute(text("DELETE FROM sync_state WHERE stream IN (:s, :p)"),
+                        {"s": replenishment_plan.CYCLES_STREAM, "p": replenishment_plan.PLAN_STREAM})
+        session.execute(text("DELETE FROM replenishment_fit"))
         session.execute(text("UPDATE product SET cycles_built = :f, learned_cycle_samples = 0, "
-                             "learned_cycle_days = NULL"), {"f": False})
+                             "learned_cycle_days = NULL, plan_inputs = NULL"), {"f": False})
     if db.dialect == "postgresql":  # as a store's first build finds them: no dead rows of an earlier run
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE purchase_cycle, purchase_gap"))
     with db.sessionmaker.begin() as session:
         figures["replenishment_build"], _ = timed("replenishment: first full build (committed)",
                                                   lambda: replenishment_plan.refresh_cycles(session, 1))
-    with db.sessionmaker.begin() as session:
-        figures["replenishment_learn"], _ = timed("replenishment: learn medians, spreads + MBG/NBD fit",
-                                                  lambda: replenishment_plan.learn_product_cycles(session, 1, NOW))
+    with db.sessionmaker.begin() as session:  # the daily refit: learn, fit, then replan every pair (committed)
+        figures["replenishment_learn"], _ = timed("replenishment: refit: learn, MBG/NBD fit, replan all", lambda: (
+            replenishment_plan.learn_product_cycles(session, 1, NOW, settings)))
 
     def plan(s: Session) -> tuple[int, int]:
         return (replenishment_plan.cancel_reordered(s, 1, NOW),
@@ -436,13 +441,13 @@ def time_replenishment(db: Database, settings: Any,
         result = (changed, plan(s))
         figures["replenishment_steady"] = time.perf_counter() - started
         started = time.perf_counter()
-        learned = replenishment_plan.learn_product_cycles(s, 1, NOW)
+        learned = replenishment_plan.learn_product_cycles(s, 1, NOW, settings)
         figures["replenishment_learn_steady"] = time.perf_counter() - started
         return result, learned
 
     _, result = timed("replenishment: 1% new orders: (seed) + refresh, cancel, plan", in_tx(after_new_orders))
     print(f"  {'  of which refresh + cancel + plan':<48} {figures['replenishment_steady']:8.2f} s", flush=True)
-    print(f"  {'  then refresh + learn':<48} {figures['replenishment_learn_steady']:8.2f} s", flush=True)
+    print(f"  {'  then refresh + refit (replan all)':<48} {figures['replenishment_learn_steady']:8.2f} s", flush=True)
     return figures
 
 
@@ -480,6 +485,25 @@ def _new_orders(session: Session, dialect: str) -> dict[str, int]:
     return {"new_orders": len(orders), "cancelled_orders": cancelled}
 
 
+def _add_missing_columns(db: Database) -> None:
+    """--reuse: add the (nullable) columns and the indexes added to the models since the data was generated."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateIndex
+
+    with db.engine.begin() as conn:
+        inspector = inspect(conn)  # on the writing connection: SQLite's BEGIN IMMEDIATE allows one writer
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=db.engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+            indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in indexes:
+                    conn.execute(CreateIndex(index))
+
+
 def _fernet() -> str:
     from cryptography.fernet import Fernet
 
@@ -494,6 +518,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=3_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep existing data (skip generation)")
+    parser.add_argument("--only", choices=["replenishment"], help="time only this flow")
     args = parser.parse_args()
     url, db = open_database(args.dialect, args.path, args.url, args.reuse)
     print(f"{db.dialect}: {args.customers:,} customers, {args.orders:,} orders", flush=True)
@@ -503,7 +528,8 @@ def main() -> None:
         generate(db, args.customers, args.orders)
     else:
         Base.metadata.create_all(db.engine)  # tables added to the models since the data was generated
-    run_flows(db)
+        _add_missing_columns(db)
+    run_flows(db, args.only)
     db.dispose()
 
 

@@ -253,6 +253,9 @@ class Product(TimestampMixin, Base):
     learned_log_between_var: Mapped[float | None]
     # Set by the replenishment planner once purchase_cycle/purchase_gap hold this product's purchases.
     cycles_built: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The days of supply and lead days the stored plans of this product were computed with ("30|7"): a
+    # merchant's change is seen by comparing, and replans the product's pairs.
+    plan_inputs: Mapped[str | None] = mapped_column(String(64))
     # The featured image emails show wherever a flow names the product (Shopify featuredMedia).
     image_url: Mapped[str | None] = mapped_column(String(2048))
     image_alt: Mapped[str | None] = mapped_column(String(512))
@@ -968,7 +971,8 @@ class PurchaseCycle(Base):
     """
 
     __tablename__ = "purchase_cycle"
-    __table_args__ = (Index("ix_purchase_cycle_store_product", "store_id", "product_id"),)
+    __table_args__ = (Index("ix_purchase_cycle_store_product", "store_id", "product_id"),
+                      Index("ix_purchase_cycle_store_due", "store_id", "due_day"))
 
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     product_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -985,6 +989,21 @@ class PurchaseCycle(Base):
     first_purchase_day: Mapped[float | None]
     own_min_gap: Mapped[float | None]
     own_max_gap: Mapped[float | None]
+    # The stored plan (plugin.flows.replenishment_plan, "Stored plans"): the model's cycle per unit, log-normal
+    # centre (quantity included) and spread, the lead days, the learned median and days of supply it used (the
+    # reason's inputs), the predicted run-out, the reminder day (the best window's start), the probability as of
+    # the plan's reference day, and the day from which the hourly run looks at the pair (NULL: not until the
+    # next refit, or no cycle at all).
+    plan_cycle_days: Mapped[float | None]
+    plan_mu: Mapped[float | None]
+    plan_sd: Mapped[float | None]
+    plan_lead_days: Mapped[float | None]
+    plan_learned: Mapped[float | None]
+    plan_supply: Mapped[int | None] = mapped_column(Integer)
+    run_out_day: Mapped[float | None]
+    remind_day: Mapped[float | None]
+    plan_probability: Mapped[float | None]
+    due_day: Mapped[float | None]
 
 
 class ReplenishmentFit(Base):

@@ -37,6 +37,25 @@ recomputes its customer (``recompute_customers``), a deleted product drops its r
 Redacted customers (customers/redact) have no ``purchase_cycle`` rows — they can never be emailed — but
 their re-buys stay in ``purchase_gap``: anonymous facts, like their orders, that the learned median counts.
 
+Stored plans. Each purchase_cycle row also holds its plan (``PLAN_COLUMNS``): the model's cycle, log-normal centre
+and spread, lead days, the learned median and days of supply it used (the reason's inputs), the predicted run-out,
+the reminder day, the probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs
+whose day has come and scores just those at the current time (``due_plan_sql``), instead of evaluating the model
+for every pair. A stored plan is a function of the pair's purchases, its product, the store's fit and plan settings
+(lead days, re-buys needed, floor) and the plan's reference day — the last refit's (``learn_product_cycles``, the
+daily learning job), kept with the settings in ``sync_state`` (stream ``replenishment_plan``) — never of when it was
+computed, so recomputing only what changed equals recomputing everything:
+- the pairs rebuilt by a refresh (changed customers, products newly consumable, a full build) are replanned with
+  them, and so are the customers a deletion webhook recomputes;
+- a product whose days of supply or lead days changed (``product.plan_inputs`` says what its plans used) has its
+  pairs replanned by the next refresh;
+- the refit replans every pair as of its day; a change of the flow's plan settings replans every pair at the next
+  hourly run (``ensure_plans``).
+``due_day`` is the reminder day less the planning horizon, or NULL when the pair was due (or overdue) on the
+reference day with a probability below the floor: a customer who has left is looked at again at the next refit,
+not every hour. So between refits the hourly run plans exactly what evaluating every pair would, except a pair
+below the floor on the refit's day whose probability rises over it later that day (reminded after the next refit).
+
 The medians are ``percentile_cont`` on PostgreSQL and a ROW_NUMBER/COUNT middle pick on SQLite (same
 result); a product's median from the index pick is computed with the same arithmetic.
 """
@@ -44,6 +63,7 @@ result); a product's median from the index pick is computed with the same arithm
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -52,7 +72,9 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
+from plugin import flow_settings
 from plugin.context import JobContext
+from plugin.flow_schemas import REPLENISHMENT
 from plugin.flows.audience import contact_reason, history_cutoff
 from plugin.flows.base import FlowRun, Rows
 from plugin.flows.replenishment_model import DEFAULT_LOG_VAR, MIN_LOG_VAR, MIN_SPREAD_DF, fit_mbgnbd
@@ -68,13 +90,15 @@ FLOW = "replenishment"
 PLAN_AHEAD_DAYS = 7
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CYCLES_STREAM = "replenishment_cycles"
+# The store's plan state (sync_state cursor, JSON): the reference day and the settings the stored plans used.
+PLAN_STREAM = "replenishment_plan"
 # Orders written up to this long before the last refresh are read again: a writer's transaction that
 # started earlier but committed after that refresh stamped its rows with its own start time.
 CHANGE_OVERLAP = timedelta(minutes=10)
 # A refresh that would recompute more than this share of the store's pairs does a full build instead.
 REBUILD_SHARE = 0.25
 REBUILD_MIN_CUSTOMERS = 10_000
-_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_order", "rp_purchase", "rp_own")
+_TEMP_TABLES = ("rp_changed", "rp_scope", "rp_order", "rp_purchase", "rp_own", "rp_plan", "rp_built")
 
 
 def _orders_sql(dialect: str, scope: str) -> str:
@@ -193,8 +217,28 @@ def _build(session: Session, dialect: str, store_id: int, scope: str, product_id
         INSERT INTO purchase_gap (order_id, product_id, customer_id, store_id, gap)
         SELECT order_id, p, c, :store_id, (next_t - t) / q FROM rp_purchase
         WHERE next_t IS NOT NULL"""), {"store_id": store_id})
-    pairs = session.execute(text(f"INSERT INTO purchase_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"),  # noqa: S608
+    _, state = _load_plan_state(session, store_id)
+    if state is None:  # never planned: the first hourly run plans every pair
+        pairs = session.execute(text(f"INSERT INTO purchase_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"),  # noqa: S608
+                                {"store_id": store_id}).rowcount
+        return pairs or 0
+    # Planned as they are written (under the stored plan state): one insert, no update of the rows after it.
+    session.execute(text("DROP TABLE IF EXISTS rp_built"))
+    session.execute(text("CREATE TEMP TABLE rp_built AS SELECT * FROM purchase_cycle WHERE 1 = 0"))
+    session.execute(text(f"INSERT INTO rp_built ({CYCLE_COLUMNS}) {CYCLE_SELECT}"), {"store_id": store_id})  # noqa: S608
+    if dialect == "postgresql":
+        session.execute(text("ANALYZE rp_built"))
+    session.execute(text("DROP TABLE IF EXISTS rp_plan"))
+    session.execute(text(f"CREATE TEMP TABLE rp_plan AS {stored_plan_sql(dialect, '', 'rp_built')}"),
+                    _state_params(store_id, state, store_fit(session, store_id)))
+    planned = ", ".join(f"pl.{col}" for col in PLAN_COLUMNS)
+    pairs = session.execute(text(f"""
+        INSERT INTO purchase_cycle ({CYCLE_COLUMNS}, {", ".join(PLAN_COLUMNS)})
+        SELECT {", ".join("b." + col.strip() for col in CYCLE_COLUMNS.split(","))}, {planned}
+        FROM rp_built b LEFT JOIN rp_plan pl ON pl.c = b.customer_id AND pl.p = b.product_id"""),  # noqa: S608
                             {"store_id": store_id}).rowcount
+    session.execute(text("DROP TABLE rp_built"))
+    session.execute(text("DROP TABLE rp_plan"))
     return pairs or 0
 
 
@@ -290,7 +334,8 @@ def _refresh_customers(session: Session, dialect: str, store_id: int, since: dat
         # After a backfill most customers changed: one full build is cheaper than per-customer lookups.
         return None
     _delete_rows(session, "customer_id IN (SELECT customer_id FROM rp_scope)", {})
-    return {"customers": int(customers), "pairs": _build(session, dialect, store_id, "customers")}
+    pairs = _build(session, dialect, store_id, "customers")
+    return {"customers": int(customers), "pairs": pairs}
 
 
 def _lock_state(session: Session, store_id: int) -> SyncState:
@@ -374,6 +419,9 @@ def refresh_cycles(session: Session, store_id: int, *, full: bool = False) -> di
             counts = _full_build(session, dialect, store_id)
         else:
             counts.update(customers)
+        _, plan_state = _load_plan_state(session, store_id)
+        if plan_state is not None:
+            _replan_changed_products(session, store_id, plan_state)
     _drop_temp(session)
     state.cursor = started.isoformat()
     return counts
@@ -450,10 +498,14 @@ def fit_store(session: Session, store_id: int, now: datetime) -> ReplenishmentFi
     return row
 
 
-def learn_product_cycles(session: Session, store_id: int, now: datetime | None = None) -> int:
+def learn_product_cycles(session: Session, store_id: int, now: datetime | None = None,
+                         settings: Any | None = None) -> int:
     """Store each consumable product's learned median cycle, sample count and spread; return products updated.
 
-    With ``now``, also refit the store's still-active model (``fit_store``).
+    With ``now``, also refit the store's still-active model (``fit_store``): that is the refit, and ``now``
+    becomes the stored plans' reference day. Then every pair is replanned (the learned values changed), under
+    ``settings`` (the flow's) or else the settings of the stored plans; a store never planned and given no
+    settings is planned by its first hourly run.
     """
     medians = product_medians(session, store_id)
     spreads = log_spreads(session, store_id)
@@ -468,13 +520,20 @@ def learn_product_cycles(session: Session, store_id: int, now: datetime | None =
                           "between": spreads.get(pid, (None, None))[1]} for pid, (days, n) in medians.items()])
     if now is not None:
         fit_store(session, store_id, now)
+    row, state = _load_plan_state(session, store_id)
+    ref = (now - EPOCH).total_seconds() / 86400.0 if now is not None else state["ref"] if state else None
+    if settings is not None and ref is not None:
+        _replan_all(session, store_id, row, _wanted_state(settings, ref))
+    elif state is not None:
+        _replan_all(session, store_id, row, {**state, "ref": ref})
     return len(medians)
 
 
 def learn(ctx: JobContext, store_id: int) -> dict[str, Any]:
     """Job: relearn every consumable product's cycle and spread, and refit the store's still-active model."""
     with ctx.database.session() as session:
-        products = learn_product_cycles(session, store_id, ctx.clock.now())
+        settings = REPLENISHMENT.load(flow_settings.effective(session, ctx.config, store_id, FLOW))
+        products = learn_product_cycles(session, store_id, ctx.clock.now(), settings)
         return {"products": products, "fitted": store_fit(session, store_id) is not None}
 
 
@@ -493,6 +552,8 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
             SELECT 1 FROM orders o2 JOIN order_line l2 ON l2.order_id = o2.id
             WHERE o2.store_id = message.store_id AND o2.customer_id = message.customer_id
               AND l2.product_id = message.product_id AND o2.id <> message.order_id
+              -- Implied by the day below; in this form the (store, customer, created) index skips the earlier orders.
+              AND o2.created_at_remote > (SELECT o4.created_at_remote FROM orders o4 WHERE o4.id = message.order_id)
               AND o2.cancelled_at IS NULL AND o2.refunded = {false} AND o2.returned = {false}
               AND {days_sql(dialect, 'o2.created_at_remote')} - (SELECT {days_sql(dialect, 'o3.created_at_remote')}
                                                               FROM orders o3 WHERE o3.id = message.order_id)
@@ -540,22 +601,19 @@ def _survival(z: str) -> str:
     return f"(CASE WHEN {z} >= 0 THEN {q} ELSE 1.0 - {q} END)"
 
 
-def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
-    """SELECT of every pair's plan in ``source`` (purchase_cycle's columns): run-out, reminder day, probability.
+def _model_ctes(dialect: str, source: str, where: str, materialize: bool = True) -> str:
+    """CTEs ``base``, ``est``, ``win`` of the time-free part of the plan of each pair of ``source`` (see plan_sql).
 
-    The model (plugin.flows.replenishment_model): log-normal days per unit, the customer's own median shrunk
-    toward the product's learned median by the learned spreads, scaled by the quantity; the best window of
-    ``2h`` days (h = lead days) is centred ``sqrt(h² + mode²)`` after the last purchase; the reminder goes at its
-    start or now, whichever is later; the probability is P(alive) (MBG/NBD, when fitted) times the chance the next
-    purchase falls in the window given none so far. Times are days since 1970.
+    ``win`` adds to purchase_cycle's columns (renamed) ``mu1`` (log cycle per unit, NULL when no cycle), ``mu``
+    (quantity included), ``sd``, ``centre`` (days from the last purchase to the best window's centre) and
+    ``remind_day`` (the window's start). ``win`` is materialized (else every score below re-evaluates the model)
+    unless the caller materializes a narrower projection of it.
     """
     hi, _ = _greatest(dialect)
-    who = "AND g.customer_id = :customer_id" if only_customer else ""
-    alive = ("CASE WHEN :fitted = 1 THEN 1.0 / (1.0 + :fit_a / (:fit_b + n) * EXP((:fit_r + n) * "
-             "LN((:fit_alpha + :now_days - t0) / (:fit_alpha + t - t0)))) ELSE 1.0 END")
+    materialized = "MATERIALIZED" if materialize else ""
     # Only constant, dialect-chosen fragments and table names of this module are interpolated; values are bound.
     return f"""
-    WITH base AS (
+    base AS (
         SELECT g.customer_id AS c, g.product_id AS p, g.last_order_id AS order_id, g.last_purchase_day AS t,
                g.last_quantity AS q, g.variant_id, g.subscription AS sub, g.own_cycle_days AS own, g.gap_count AS n,
                COALESCE(g.first_purchase_day, g.last_purchase_day) AS t0, g.own_min_gap AS lo, g.own_max_gap AS hi,
@@ -568,7 +626,7 @@ def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
                {hi}(COALESCE(pr.reminder_lead_days, :lead_days), 1) AS h
         FROM {source} g
         JOIN product pr ON pr.id = g.product_id
-        WHERE g.store_id = :store_id {who}
+        WHERE g.store_id = :store_id {where}
     ), est AS (
         SELECT base.*,
                CASE WHEN own IS NULL THEN LN(COALESCE(learned, supply))
@@ -578,24 +636,171 @@ def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
                     WHEN own IS NOT NULL THEN wv + wv / n
                     WHEN learned IS NOT NULL THEN wv + bv
                     ELSE wv END AS var
-        FROM base WHERE own IS NOT NULL OR learned IS NOT NULL OR supply IS NOT NULL
-    ), win AS (
+        FROM base
+    ), cen AS (
         SELECT est.*, mu1 + LN(q) AS mu, SQRT(var) AS sd,
                SQRT(h * h + EXP(2 * (mu1 + LN(q) - var))) AS centre
         FROM est
-    ), timed AS (
-        SELECT win.*, {hi}(t + centre - h, :now_days) AS start_day FROM win
-    ), scored AS (
+    ), win AS {materialized} (
+        SELECT cen.*, t + centre - h AS remind_day FROM cen
+    )"""  # noqa: S608
+
+
+def _score_ctes(dialect: str, source: str, day: str) -> str:
+    """CTEs ``timed`` and ``scored``: ``source``'s pairs (t, t0, n, mu, sd, h, remind_day) as seen on ``day``.
+
+    ``ev`` is that day, ``start_day`` the reminder's start (the window's start, or that day when it has passed)
+    and ``z_start``, ``z_end``, ``z_now`` the standard scores the probability (``_alive``, ``_chance``) needs.
+    """
+    hi, _ = _greatest(dialect)
+    return f"""
+    timed AS (
+        SELECT {source}.*, {day} AS ev, {hi}(remind_day, {day}) AS start_day FROM {source}
+    ), scored AS MATERIALIZED (
         SELECT timed.*, {_z(dialect, "start_day - t")} AS z_start, {_z(dialect, "start_day + 2 * h - t")} AS z_end,
-               {_z(dialect, ":now_days - t")} AS z_now
+               {_z(dialect, "ev - t")} AS z_now
         FROM timed
-    )
+    )"""  # noqa: S608
+
+
+# P(alive) on day ``ev`` (MBG/NBD when fitted, else 1) and the chance of the next purchase in the window given
+# none so far, over the ``scored`` CTE.
+_ALIVE = ("(CASE WHEN :fitted = 1 THEN 1.0 / (1.0 + :fit_a / (:fit_b + n) * EXP((:fit_r + n) * "
+          "LN((:fit_alpha + ev - t0) / (:fit_alpha + t - t0)))) ELSE 1.0 END)")
+
+
+def _chance(dialect: str) -> str:
+    hi, _ = _greatest(dialect)
+    return f"(({_survival('z_start')} - {_survival('z_end')}) / {hi}({_survival('z_now')}, 1e-200))"
+
+
+def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
+    """SELECT of every pair's plan in ``source`` (purchase_cycle's columns): run-out, reminder day, probability.
+
+    The model (plugin.flows.replenishment_model): log-normal days per unit, the customer's own median shrunk
+    toward the product's learned median by the learned spreads, scaled by the quantity; the best window of
+    ``2h`` days (h = lead days) is centred ``sqrt(h² + mode²)`` after the last purchase; the reminder goes at its
+    start or now, whichever is later; the probability is P(alive) (MBG/NBD, when fitted) times the chance the next
+    purchase falls in the window given none so far. Times are days since 1970.
+    """
+    who = "AND g.customer_id = :customer_id" if only_customer else ""
+    return f"""
+    WITH {_model_ctes(dialect, source, who)}, planned AS (SELECT * FROM win WHERE mu1 IS NOT NULL),
+    {_score_ctes(dialect, "planned", ":now_days")}
     SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h,
-           EXP(mu1) AS cycle, start_day, start_day + h AS run_out, t + centre - h < :now_days AS overdue,
-           {alive} AS alive,
-           ({_survival("z_start")} - {_survival("z_end")}) / {hi}({_survival("z_now")}, 1e-200) AS chance
+           EXP(mu1) AS cycle, start_day, start_day + h AS run_out, remind_day < :now_days AS overdue,
+           {_ALIVE} AS alive, {_chance(dialect)} AS chance
     FROM scored
     """  # noqa: S608
+
+
+PLAN_COLUMNS = ("plan_cycle_days", "plan_mu", "plan_sd", "plan_lead_days", "plan_learned", "plan_supply",
+                "run_out_day", "remind_day", "plan_probability", "due_day")
+
+
+def stored_plan_sql(dialect: str, where: str, source: str = "purchase_cycle") -> str:
+    """SELECT of the stored plan columns (``PLAN_COLUMNS``) of the pairs of ``source`` that ``where`` selects.
+
+    Everything is as of the plan's reference day ``:ref_day`` (the last refit), or the pair's last purchase when
+    that is later, so a pair's stored row depends on its purchases, its product, the store's fit and settings and
+    that day — never on when it was computed. ``due_day``: the reminder day less the planning horizon; NULL when
+    there is no cycle, or when the reminder day is within the horizon (or past) on the reference day and the
+    probability is below the floor then: a customer who has left is not looked at again until the next refit.
+    """
+    hi, _ = _greatest(dialect)
+    return f"""
+    WITH {_model_ctes(dialect, source, where, materialize=False)},
+    slim AS MATERIALIZED (SELECT c, p, t, t0, n, mu1, mu, sd, h, learned, supply, remind_day FROM win),
+    {_score_ctes(dialect, "slim", f"{hi}(:ref_day, t)")},
+    prob AS (SELECT scored.*, {_ALIVE} * {_chance(dialect)} AS probability FROM scored)
+    SELECT c, p, EXP(mu1) AS plan_cycle_days, mu AS plan_mu, sd AS plan_sd, h AS plan_lead_days,
+           learned AS plan_learned, supply AS plan_supply, remind_day + h AS run_out_day, remind_day,
+           probability AS plan_probability,
+           CASE WHEN mu1 IS NULL THEN NULL
+                WHEN remind_day - {PLAN_AHEAD_DAYS} > ev OR probability >= :floor THEN remind_day - {PLAN_AHEAD_DAYS}
+           END AS due_day
+    FROM prob
+    """  # noqa: S608
+
+
+def _state_params(store_id: int, state: dict[str, Any], fit: ReplenishmentFit | None) -> dict[str, Any]:
+    params = plan_params(store_id, {"min_product_samples": state["min_samples"], "lead_days": state["lead"]},
+                         EPOCH + timedelta(days=state["ref"]), fit)
+    params.update(ref_day=state["ref"], floor=state["floor"])
+    return params
+
+
+def _replan(session: Session, store_id: int, state: dict[str, Any], where: str = "",
+            params: dict[str, Any] | None = None) -> int:
+    """Recompute the stored plan of the store's pairs ``where`` selects (all by default); return the pairs."""
+    dialect = session.get_bind().dialect.name
+    bound = {**_state_params(store_id, state, store_fit(session, store_id)), **(params or {})}
+    create = text(f"CREATE TEMP TABLE rp_plan AS {stored_plan_sql(dialect, where)}")
+    if "product_ids" in bound:
+        create = create.bindparams(bindparam("product_ids", expanding=True))
+    session.execute(text("DROP TABLE IF EXISTS rp_plan"))
+    session.execute(create, bound)
+    assign = ", ".join(f"{col} = rp_plan.{col}" for col in PLAN_COLUMNS)
+    pairs = session.execute(text(f"""
+        UPDATE purchase_cycle SET {assign} FROM rp_plan
+        WHERE purchase_cycle.customer_id = rp_plan.c AND purchase_cycle.product_id = rp_plan.p"""  # noqa: S608
+                                 )).rowcount or 0
+    session.execute(text("DROP TABLE rp_plan"))
+    return pairs
+
+
+def _plan_inputs(days_of_supply: int | None, lead_days: int | None) -> str:
+    return f"{days_of_supply}|{lead_days}"
+
+
+def _load_plan_state(session: Session, store_id: int) -> tuple[SyncState, dict[str, Any] | None]:
+    row = get_sync_state(session, store_id, PLAN_STREAM)
+    return row, (json.loads(row.cursor) if row.cursor else None)
+
+
+def _replan_all(session: Session, store_id: int, row: SyncState, state: dict[str, Any]) -> int:
+    """Replan every pair of the store under ``state`` and keep it; mark every product's inputs as planned."""
+    pairs = _replan(session, store_id, state)
+    if session.get_bind().dialect.name == "postgresql":
+        # Every row changed: the hourly run's index range on due_day is planned from fresh statistics.
+        session.execute(text("ANALYZE purchase_cycle"))
+    for product in session.scalars(select(Product).where(Product.store_id == store_id)):
+        product.plan_inputs = _plan_inputs(product.days_of_supply, product.reminder_lead_days)
+    row.cursor = json.dumps(state, sort_keys=True)
+    session.flush()
+    return pairs
+
+
+def _replan_changed_products(session: Session, store_id: int, state: dict[str, Any]) -> int:
+    """Replan the pairs of products whose days of supply or lead days changed since their plans were stored."""
+    changed = [p for p in session.scalars(select(Product).where(Product.store_id == store_id))
+               if p.plan_inputs != _plan_inputs(p.days_of_supply, p.reminder_lead_days)]
+    if not changed:
+        return 0
+    pairs = _replan(session, store_id, state, "AND g.product_id IN :product_ids",
+                    {"product_ids": [p.id for p in changed]})
+    for product in changed:
+        product.plan_inputs = _plan_inputs(product.days_of_supply, product.reminder_lead_days)
+    session.flush()
+    return pairs
+
+
+def _wanted_state(settings: Any, ref_day: float) -> dict[str, Any]:
+    return {"ref": ref_day, "lead": float(settings["lead_days"]), "min_samples": int(settings["min_product_samples"]),
+            "floor": float(settings["min_probability"])}
+
+
+def ensure_plans(session: Session, store_id: int, settings: Any, now: datetime) -> int:
+    """Replan every pair when the store's plan settings changed (or it was never planned); return pairs replanned.
+
+    The reference day stays the last refit's (``learn_product_cycles``); a store never planned starts at ``now``.
+    """
+    row, state = _load_plan_state(session, store_id)
+    ref = state["ref"] if state else (now - EPOCH).total_seconds() / 86400.0
+    wanted = _wanted_state(settings, ref)
+    if state == wanted:
+        return 0
+    return _replan_all(session, store_id, row, wanted)
 
 
 def plan_params(store_id: int, settings: dict[str, Any], now: datetime, fit: ReplenishmentFit | None
@@ -628,6 +833,33 @@ def store_fit(session: Session, store_id: int) -> ReplenishmentFit | None:
     return session.get(ReplenishmentFit, store_id)
 
 
+def due_plan_sql(dialect: str) -> str:
+    """SELECT of the plans of the pairs whose stored day has come (``due_day`` ≤ now) and not planned yet, scored now.
+
+    The columns of ``plan_sql``, from the stored plan columns: only the probability is computed, for these pairs.
+    """
+    return f"""
+    WITH due AS (
+        SELECT g.customer_id AS c, g.product_id AS p, g.last_order_id AS order_id, g.last_purchase_day AS t,
+               g.last_quantity AS q, g.variant_id, g.subscription AS sub, g.own_cycle_days AS own, g.gap_count AS n,
+               COALESCE(g.first_purchase_day, g.last_purchase_day) AS t0, g.own_min_gap AS lo, g.own_max_gap AS hi,
+               g.plan_learned AS learned, g.plan_supply AS supply, g.plan_lead_days AS h, g.plan_mu AS mu,
+               g.plan_sd AS sd, g.plan_cycle_days AS cycle, g.remind_day
+        FROM purchase_cycle g
+        WHERE g.store_id = :store_id AND g.due_day <= :now_days
+          -- Planned already (the key names the purchase): most due pairs after the first hour, not scored. Looked
+          -- up by the unique key alone (message_row's format), which the index answers without reading the row.
+          AND NOT EXISTS (SELECT 1 FROM message m WHERE m.idempotency_key = CAST(:key_prefix AS TEXT)
+                          || g.customer_id || '\\:product=' || g.product_id || '\\:order=' || g.last_order_id
+                          || '\\:step=main')
+    ), {_score_ctes(dialect, "due", ":now_days")}
+    SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h, cycle, start_day,
+           start_day + h AS run_out, remind_day < :now_days AS overdue, {_ALIVE} AS alive,
+           {_chance(dialect)} AS chance
+    FROM scored
+    """  # noqa: S608
+
+
 def due_reminders(run: FlowRun) -> Rows:
     """Return the reminder rows to plan now: reminder day within the planning horizon, probability over the floor.
 
@@ -636,9 +868,11 @@ def due_reminders(run: FlowRun) -> Rows:
     """
     session, store, settings, now = run.session, run.store, run.settings, run.now
     refresh_cycles(session, store.id)
+    ensure_plans(session, store.id, settings, now)
     dialect = session.get_bind().dialect.name
     params = plan_params(store.id, settings, now, store_fit(session, store.id))
-    params.update(horizon=params["now_days"] + PLAN_AHEAD_DAYS, floor=settings["min_probability"])
+    params.update(horizon=params["now_days"] + PLAN_AHEAD_DAYS, floor=settings["min_probability"],
+                  key_prefix=f"{store.id}:{FLOW}:customer=")
     cutoff = history_cutoff(run)
     # After a reinstall, nothing about a purchase fulfilled or delivered before it (history_cutoff says why).
     since = ("" if cutoff is None else
@@ -647,15 +881,13 @@ def due_reminders(run: FlowRun) -> Rows:
     if cutoff is not None:
         params["cutoff"] = _bind_time(dialect, cutoff)
     sql = f"""
-    WITH pl AS ({plan_sql(dialect, "purchase_cycle")})
+    WITH pl AS ({due_plan_sql(dialect)})
     SELECT pl.*, cu.email, cu.locale, v.external_id AS variant_external_id, pr.title
     FROM pl
     JOIN customer cu ON cu.id = pl.c
     JOIN product pr ON pr.id = pl.p
     LEFT JOIN variant v ON v.id = pl.variant_id
     WHERE pl.start_day <= :horizon AND pl.alive * pl.chance >= :floor
-      AND NOT EXISTS (SELECT 1 FROM message m WHERE m.order_id = pl.order_id AND m.flow = '{FLOW}'
-                      AND m.product_id = pl.p AND m.customer_id = pl.c)
       {since}
     ORDER BY pl.c, pl.p
     """  # noqa: S608

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 from connectors.records import CustomerRecord, OrderLineRecord, OrderRecord
-from plugin.flows import replenishment_plan, runner
-from plugin.models import Customer, Order, Product, PurchaseCycle, PurchaseGap, Store
+from plugin.flows import replenishment, replenishment_plan, runner
+from plugin.models import Customer, Order, Product, PurchaseCycle, PurchaseGap, ReplenishmentFit, Store
 from plugin.sync import upsert_orders
 from plugin.webhooks.compliance import redact_customer
 from plugin.webhooks.deletions import delete_customer, delete_order, delete_product
@@ -324,3 +324,143 @@ def test_changes_written_by_the_sync_reach_the_planner(ctx):
         upsert_orders(s, sid, [rec(2, "ann", 60, edited=1, cancelled_at=now), rec(4, "bob", 80, qty=3, edited=1),
                                rec(6, "cy", 70), rec(8, "bob", 5)])
     assert _check(ctx, sid)["customers"] == 2
+
+
+PLANNED = {"lead_days": 7, "min_product_samples": 3, "min_probability": 0.2}
+
+
+def _full_rows(session: Any, store_id: int) -> dict[tuple[int, int], tuple]:
+    """Every column of the store's purchase_cycle rows, the stored plan included."""
+    columns = [c.name for c in PurchaseCycle.__table__.columns]
+    return {(r.customer_id, r.product_id): tuple(getattr(r, c) for c in columns)
+            for r in session.scalars(select(PurchaseCycle).where(PurchaseCycle.store_id == store_id))}
+
+
+def _due(session: Any, store_id: int, now: datetime, settings: dict[str, Any]) -> list[tuple]:
+    rows = replenishment_plan.due_reminders(f.plan_run(session, session.get(Store, store_id), settings, now))
+    return [(r["customer_id"], r["product_id"], r["order_id"], r["status"], r["scheduled_for"], r["payload"])
+            for r in rows]
+
+
+def _every_pair(session: Any, store_id: int, now: datetime, settings: dict[str, Any]) -> list[tuple]:
+    """The reminders the model gives when evaluated on every pair now (the planner before plans were stored)."""
+    dialect = session.get_bind().dialect.name
+    loaded = f.plan_run(session, session.get(Store, store_id), settings, now).settings
+    params = replenishment_plan.plan_params(store_id, loaded, now, replenishment_plan.store_fit(session, store_id))
+    params.update(horizon=params["now_days"] + replenishment_plan.PLAN_AHEAD_DAYS, floor=loaded["min_probability"])
+    sql = (f"SELECT c, p, order_id, start_day, alive * chance AS probability FROM ("  # noqa: S608
+           f"{replenishment_plan.plan_sql(dialect, 'purchase_cycle')}) pl "
+           "WHERE start_day <= :horizon AND alive * chance >= :floor ORDER BY c, p")
+    rows = session.execute(text(sql), params).all()
+    return [(c, p, o, max(EPOCH + timedelta(days=float(start)), now), round(float(prob), 4))
+            for c, p, o, start, prob in rows]
+
+
+def _due_as_every_pair(session: Any, store_id: int, now: datetime, settings: dict[str, Any]) -> list[tuple]:
+    return [(c, p, o, when, pl["probability"]) for c, p, o, _status, when, pl in _due(session, store_id, now, settings)]
+
+
+def _plan_check(ctx: Any, sid: int, settings: dict[str, Any] = PLANNED) -> dict[tuple[int, int], tuple]:
+    """Run the hourly plan (committed); assert its stored rows and reminders equal a full recomputation's."""
+    now = ctx.clock.now()
+    with ctx.database.session() as s:
+        due = _due(s, sid, now, settings)
+    with ctx.database.session() as s:
+        stored = _full_rows(s, sid)
+    session = ctx.database.sessionmaker()
+    try:  # every pair rebuilt and replanned from the orders, rolled back
+        replenishment_plan.refresh_cycles(session, sid, full=True)
+        assert _full_rows(session, sid) == stored
+        assert _due(session, sid, now, settings) == due
+    finally:
+        session.rollback()
+        session.close()
+    _age_orders(ctx)
+    return stored
+
+
+def _refit(ctx: Any, sid: int, settings: dict[str, Any] = PLANNED) -> None:
+    """The daily learning job at the clock's time, then the same fitted model kept (too few pairs to fit one)."""
+    now = ctx.clock.now()
+    loaded = replenishment.FLOW.settings.load(settings)
+    with ctx.database.session() as s:
+        replenishment_plan.learn_product_cycles(s, sid, now, loaded)
+        s.merge(ReplenishmentFit(store_id=sid, r=0.8, alpha=40.0, a=0.6, b=2.5, pairs=500, log_likelihood=-1.0,
+                                 fitted_at=now))
+        s.flush()
+        replenishment_plan.learn_product_cycles(s, sid, None, loaded)  # replanned with the fit, same day
+
+
+def test_stored_plans_equal_a_full_recomputation_after_every_kind_of_change(ctx):
+    """The hourly run keeps each pair's reminder day stored; after each change it equals planning from scratch."""
+    ids = _seed(ctx)
+    sid, soap, tea = ids["store"], ids["soap"], ids["tea"]
+    customers, orders = ids["customers"], ids["orders"]
+    now = ctx.clock.now()
+    _refit(ctx, sid)
+    before = _plan_check(ctx, sid)
+    assert all(row[-1] is not None or row[-2] is not None for row in before.values())  # every pair is planned
+    with ctx.database.session() as s:  # on the refit's day the stored plan gives what evaluating every pair gives
+        assert _due_as_every_pair(s, sid, now, PLANNED) == _every_pair(s, sid, now, PLANNED)
+        assert _due(s, sid, now, PLANNED)
+
+    # A new order re-buys soap: only that pair's plan moves.
+    with ctx.database.session() as s:
+        f.order(s, sid, customers[0], now - timedelta(hours=2), lines=[(soap, 2)])
+    after = _plan_check(ctx, sid)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {(customers[0], soap)}
+
+    # A split order: a second order 5 hours after that one is the same purchase (quantities add, no new gap).
+    with ctx.database.session() as s:
+        f.order(s, sid, customers[0], now + timedelta(hours=3), lines=[(soap, 1)])
+    split = _plan_check(ctx, sid)
+    pc = [c.name for c in PurchaseCycle.__table__.columns]
+    row, old = dict(zip(pc, split[(customers[0], soap)], strict=True)), dict(zip(pc, after[(customers[0], soap)],
+                                                                                   strict=True))
+    assert (row["last_quantity"], row["gap_count"], row["last_order_id"]) == (3, old["gap_count"],
+                                                                             old["last_order_id"])
+    assert row["plan_cycle_days"] == old["plan_cycle_days"] and row["plan_mu"] != old["plan_mu"]
+
+    # A cancellation, a refund and a quantity edit in the middle of other customers' histories.
+    with ctx.database.session() as s:
+        s.get(Order, orders[customers[1]][0]).cancelled_at = now
+        s.get(Order, orders[customers[2]][-1]).refunded = True
+        order = s.get(Order, orders[customers[5]][0])
+        order.lines[0].quantity += 2
+        order.financial_status = "PAID"
+    _plan_check(ctx, sid)
+
+    # Time passing without a refit: nothing stored changes; the hourly run scores the due pairs at the new time.
+    with ctx.database.session() as s:
+        stored = _full_rows(s, sid)
+    ctx.clock.advance(days=20)
+    assert _plan_check(ctx, sid) == stored
+
+    # The refit (daily learning) replans every pair as of its day.
+    _refit(ctx, sid)
+    refitted = _plan_check(ctx, sid)
+    assert refitted != stored
+    with ctx.database.session() as s:
+        later = ctx.clock.now()
+        assert _due_as_every_pair(s, sid, later, PLANNED) == _every_pair(s, sid, later, PLANNED)
+
+    # The merchant's settings: the store's lead days and floor (every pair), a product's days of supply and lead days.
+    _plan_check(ctx, sid, {**PLANNED, "lead_days": 10})
+    _plan_check(ctx, sid, {**PLANNED, "lead_days": 10, "min_probability": 0.05})
+    with ctx.database.session() as s:
+        s.get(Product, tea).days_of_supply = 20
+        s.get(Product, soap).reminder_lead_days = 3
+    relaid = _plan_check(ctx, sid, {**PLANNED, "lead_days": 10, "min_probability": 0.05})
+    lead = pc.index("plan_lead_days")
+    assert {row[lead] for (_c, p), row in relaid.items() if p == soap} == {3}
+    assert {row[lead] for (_c, p), row in relaid.items() if p == tea} == {10}
+
+    # customers/redact: the customer's rows go, the rest are as planned from scratch.
+    with ctx.database.session() as s:
+        victim = s.get(Customer, customers[6])
+        redact_customer(s, s.get(Store, sid), s.get(Store, sid).external_id,
+                        {"customer": {"id": victim.external_id, "email": victim.email}, "orders_to_redact": []},
+                        ctx.clock.now())
+    assert not [k for k in _plan_check(ctx, sid, {**PLANNED, "lead_days": 10, "min_probability": 0.05})
+                if k[0] == customers[6]]

@@ -52,6 +52,7 @@ from plugin.guides import new_from_starter
 from plugin.migrate import upgrade
 from plugin.models import DeliveryProblem, Merchant, Message, Order, Product, Store, SyncState, Ticket, VipMember
 from plugin.secrets_store import set_credential
+from plugin.shopping_calendar import save_event
 from plugin.tickets import resolve_ticket, suggested_resolution
 from sandbox.amazon import AmazonSandbox
 from sandbox.judgeme import DEMO_TOKEN, JudgemeSandbox
@@ -403,6 +404,10 @@ class Demo:
             flow_settings.update(session, self.config, store.id, "birthday", {"metafield": BIRTHDAY_METAFIELD})
             flow_settings.update(session, self.config, store.id, "winback",
                                  {"backfill_enabled": True, "backfill_daily_cap": 3})
+            # The shopping calendar's autumn events go to every customer who still shops here, not only the
+            # growth segment (few big first orders in a coffee store).
+            for key in DEMO_CALENDAR_EVENTS:
+                save_event(session, store.id, key, segments=["growth", "vip", "active"])
             create_admin_user(session, DEMO_EMAIL, state["password"], merchant_id=merchant.id)
             self.merchant_id = merchant.id
 
@@ -518,11 +523,13 @@ class Demo:
     def _growth_counts(self) -> dict[str, int]:
         """Count the growth journey's emails sent (win-backs, reminders, birthdays, VIP welcomes) and VIP tags."""
         names = {("winback", "main"): "win-backs", ("winback", "reminder"): "win-back reminders",
-                 ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes"}
+                 ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes",
+                 ("shopping_calendar", "main"): "shopping-calendar emails"}
         with self.app.extensions["aftercare.db"].session() as session:
             sent = dict(((flow, step), n) for flow, step, n in session.execute(
                 select(Message.flow, Message.step, func.count())
-                .where(Message.status == "sent", Message.flow.in_(("winback", "birthday", "vip")))
+                .where(Message.status == "sent",
+                       Message.flow.in_(("winback", "birthday", "vip", "shopping_calendar")))
                 .group_by(Message.flow, Message.step)))
             tagged = session.scalar(select(func.count()).select_from(VipMember).where(
                 VipMember.store_id == self.shop_store_id, VipMember.tagged.is_(True))) or 0
@@ -618,6 +625,7 @@ def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int],
 
 
 BIRTHDAY_METAFIELD = "facts.birth_date"
+DEMO_CALENDAR_EVENTS = ("diwali", "singles_day", "shichi_go_san", "black_friday", "cyber_monday", "christmas")
 
 
 def _give_birthdays(store: Any, start: datetime) -> None:

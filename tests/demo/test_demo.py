@@ -30,7 +30,8 @@ CLI_SIZES = ["--customers", "100", "--orders", "400", "--amazon-orders", "120", 
 # A pinned end makes the simulated period (and so every count below) the same on every run.
 END = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 EMAIL_FLOWS = {"review_request", "review_reply", "survey", "replenishment", "amazon_review_request", "first_order",
-               "cancellation", "ticket_followup", "usage_guide", "winback", "birthday", "vip"}
+               "cancellation", "ticket_followup", "usage_guide", "winback", "birthday", "vip",
+               "shopping_calendar"}
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,11 @@ def test_first_run_installs_backfills_and_fires_every_flow(first_run, instance):
                                 ("usage_guide", "main"): "usage guides"}.items():
         assert by_step.get((flow, step), 0) >= 1, (flow, step)
         assert f"{by_step[(flow, step)]:,} {label}" in summary
-    # ... and the growth journey's: win-backs (the paced backfill on), birthdays (from the metafield), VIP welcomes.
+    # ... and the growth journey's: win-backs (the paced backfill on), birthdays (from the metafield), VIP welcomes,
+    # the shopping calendar's autumn events (Diwali, Singles' Day, Shichi-Go-San in the pinned 45 days).
     for (flow, step), label in {("winback", "main"): "win-backs", ("winback", "reminder"): "win-back reminders",
-                                ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes"}.items():
+                                ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes",
+                                ("shopping_calendar", "main"): "shopping-calendar emails"}.items():
         assert by_step.get((flow, step), 0) >= 1, (flow, step)
         assert f"{by_step[(flow, step)]:,} {label}" in summary
     # Every VIP member the app says it tagged carries the tag in Shopify (tags match case-insensitively, and the

@@ -43,6 +43,7 @@ class Tenant:
     draft_review_id: int = 0
     feedback_review_id: int = 0
     ticket_id: int = 0
+    guide_block_id: int = 0
     messages: dict[str, int] = field(default_factory=dict)
 
 

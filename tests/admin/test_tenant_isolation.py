@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from plugin.models import (
     Customer,
     FlowSettings,
+    GuideBlock,
     Merchant,
     Message,
     Review,
@@ -25,7 +26,18 @@ SAMPLE_VALUES = {"flow": "review_request", "kind": "orders", "key": "christmas"}
 
 def _b_ids(b) -> dict[str, int]:
     return {"customer_id": b.customers[0], "ticket_id": b.ticket_id, "review_id": b.draft_review_id,
-            "message_id": b.messages["failed"], "store_id": b.store_id}
+            "message_id": b.messages["failed"], "store_id": b.store_id, "block_id": b.guide_block_id}
+
+
+def _give_b_a_guide(app, b) -> None:
+    """Give merchant B one usage guide, so the guide routes are tried with B's block id."""
+    with app.extensions["aftercare.db"].session() as s:
+        guide = GuideBlock(store_id=b.store_id, name="Soap care", target_kind="product", target=str(b.product_id),
+                           texts={"en": {"title": "Caring for your soap", "html": "<p>Keep it dry.</p>"}},
+                           image_urls=[], days_after_delivery=2, enabled=True)
+        s.add(guide)
+        s.flush()
+        b.guide_block_id = guide.id
 
 
 def _snapshot(app, b) -> dict:
@@ -50,6 +62,8 @@ def _snapshot(app, b) -> dict:
             "flow_settings": s.scalar(select(func.count()).where(FlowSettings.store_id == b.store_id)),
             "templates": s.scalar(select(func.count()).where(Template.store_id == b.store_id)),
             "calendar": s.scalar(select(func.count()).where(ShoppingEvent.store_id == b.store_id)),
+            "guides": sorted((g.id, g.name, g.target, repr(g.texts), g.enabled)
+                             for g in s.scalars(select(GuideBlock).where(GuideBlock.store_id == b.store_id))),
             "stores": s.scalar(select(func.count()).where(Store.merchant_id == b.merchant_id)),
         }
 
@@ -65,6 +79,7 @@ FORM = {"cac": "99", "body": "hijack", "resolution": "hijack", "confirm": "erase
 
 def test_every_route_refuses_another_stores_ids(app, client, tenants, token):
     a, b = tenants
+    _give_b_a_guide(app, b)
     before = _snapshot(app, b)
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("admin.") and r.endpoint not in PUBLIC]
     assert len(rules) >= 25

@@ -16,12 +16,15 @@ receiving it. The service journey runs too: first-order welcomes, cancellation q
 notices (by Shopify's cancel reason), the complaint follow-through of every resolved ticket (review, survey and
 cancellation tickets), the merchant's immediate severity-1 alerts and usage guides (the merchant's blocks from the
 shipped starters, per product type and one per product, each with its own delay after delivery). So does the
-growth journey: win-back (with its reminder), birthdays (read daily from the merchant's customer metafield) and VIP
-welcomes (the merchant's VIP rule over the daily segments; membership compared entry by entry), their single-use
-codes created in the sandbox as their emails leave. The seed's two years hold few cancellations inside the 120
-days, so a few more orders there are cancelled, by each reason the cancellation flow treats differently. Not
-simulated: VIP tags (the app has no write_customers here; tests/messaging/test_vip.py and the demo test check them
-in the sandbox), delivery updates and stalls (tests/delivery), the shopping calendar.
+growth journey: win-back (with its reminder), birthdays (read daily from the merchant's customer metafield), VIP
+welcomes (the merchant's VIP rule over the daily segments; membership compared entry by entry) and the shopping
+calendar's spring events (Mothering Sunday, Eid al-Fitr, Golden Week, Mother's Day, Dia dos Namorados, 618) to the
+countries and segments the merchant set, each at 09:00 in the customer's zone three days before (their dates
+written here, not computed); their single-use codes are created in the sandbox as the emails leave. The seed's two
+years hold few cancellations inside the 120 days, so a few more orders there are cancelled, by each reason the
+cancellation flow treats differently. Not simulated: VIP tags (the app has no write_customers here;
+tests/messaging/test_vip.py and the demo test check them in the sandbox), delivery updates and stalls
+(tests/delivery).
 
 The expected outcome is computed independently: a plain-Python model of the rules (DESIGN.md §4-5) over the
 seed objects, stepping the same hours and seeing the store as of the last six-hourly step. The test compares
@@ -62,6 +65,7 @@ from plugin.models import (
     VipMember,
 )
 from plugin.secrets_store import set_credential
+from plugin.shopping_calendar import save_event
 from plugin.sync.store_run import sync_store
 from sandbox.shopify import ShopifySandbox
 from sandbox.shopify.models import Refund
@@ -91,6 +95,17 @@ CANCEL_CYCLE = (("CUSTOMER", "delivery_too_slow"), ("DECLINED", None), ("CUSTOME
 BIRTHDAY_FIELD = "facts.birth_date"
 # The merchant's VIP rule (with the default 4 orders in 12 months): the seed's $35 orders reach $500 once.
 VIP_SPEND = 300.0
+# The merchant's shopping calendar inside the 120 days: event → (its day in 2026, the countries the merchant sends
+# it to), each to growth, VIP and active customers (the seed's $35 orders make few growth customers).
+CALENDAR = {
+    "mothering_sunday": (date(2026, 3, 15), ("GB",)),
+    "eid_al_fitr": (date(2026, 3, 20), ("SA", "AE", "TR", "EG")),
+    "golden_week": (date(2026, 4, 29), ("JP",)),
+    "mothers_day": (date(2026, 5, 10), ("US", "CA", "DE", "AT", "CH", "IT", "NL", "BE", "BR", "JP", "CN", "TW")),
+    "dia_dos_namorados": (date(2026, 6, 12), ("BR",)),
+    "mid_year_618": (date(2026, 6, 18), ("CN",)),
+}
+CALENDAR_SEGMENTS = ("growth", "vip", "active")
 # The merchant's usage guides: (shipped starter, target kind, product type or product title, days after delivery).
 # Shaving Cream's own guide wins over its type's; an order of blades and cream gets both, due with the first.
 GUIDES = (("coffee", "product_type", "Coffee", 2), ("supplements", "product_type", "Vitamins", 5),
@@ -266,6 +281,8 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         flow_settings.update(s, ctx.config, sid, "ticket_followup", {"comeback_discount_percent": 0})
         flow_settings.update(s, ctx.config, sid, "birthday", {"metafield": BIRTHDAY_FIELD})
         merchant.settings = {"segments": {"vip_min_spent_12m": VIP_SPEND}}
+        for key, (_day, countries) in CALENDAR.items():
+            save_event(s, sid, key, countries=list(countries), segments=list(CALENDAR_SEGMENTS))
         for cid in traits["unsubscribed"]:
             s.add(Suppression(store_id=sid, email=people[cid].email.lower(), reason="unsubscribe",
                               created_at=START))
@@ -337,6 +354,7 @@ def run_real(ctx, smtp, sandbox, token, shop, people, traits, reviews, answers):
         runner.run_birthday(ctx, sid)
         vip.run(ctx, sid)
         runner.run_usage_guide(ctx, sid)
+        runner.run_shopping_calendar(ctx, sid)
         dispatch.dispatch_due(ctx, limit=100_000, channels=["email"])
         previous, t = t, _next_step(ctx, t)
     return sid
@@ -374,6 +392,9 @@ def _natural_key(s, m):
     if m.flow == "birthday":
         year = m.idempotency_key.split("year=")[1][:4]
         return (m.flow, m.step, f"{s.get(Customer, m.customer_id).external_id}:{year}")
+    if m.flow == "shopping_calendar":
+        event = m.idempotency_key.split("event=")[1].split(":")[0]
+        return (m.flow, m.step, f"{event}:{s.get(Customer, m.customer_id).external_id}")
     if m.flow == "vip":
         return (m.flow, m.step, s.get(Customer, m.customer_id).external_id)
     if m.flow == "review_reply":
@@ -428,6 +449,7 @@ class Model:
     birthdays: dict = field(default_factory=dict)
     vip: set = field(default_factory=set)
     members: dict = field(default_factory=dict)  # customer → [entered, left or None]
+    segments: dict = field(default_factory=dict)  # customer → segment, as of the last daily snapshot
 
 
 def _zone(c):
@@ -523,6 +545,27 @@ def _plan(seq, learned, supply, t, fit, h=7.0):
         x, t_x, big_t = n, ago(created) - ago(seq[0][0]), ago(t) - ago(seq[0][0])
         alive = 1 / (1 + fit.a / (fit.b + x) * ((fit.alpha + big_t) / (fit.alpha + t_x)) ** (fit.r + x))
     return start, alive * chance
+
+
+def _segments(orders, t):
+    """Each customer's segment at ``t`` by the analytics' rules (DESIGN §4 tiers; the merchant's VIP spend here)."""
+    mine = {}
+    for o in orders:
+        if o.created_at <= t and not _seen(o.cancelled_at, t):
+            mine.setdefault(o.customer_id, []).append(o)
+    out = {}
+    for cid, placed in mine.items():
+        net = [(o, o.total_cents - sum(r.amount_cents for r in o.refunds if r.created_at <= t)) for o in placed]
+        year = [n for o, n in net if o.created_at >= t - 365 * DAY]
+        if sum(year) > VIP_SPEND * 100 and len(year) >= 4:
+            out[cid] = "vip"
+        elif max(o.created_at for o in placed) < t - 182 * DAY:
+            out[cid] = "dormant"
+        elif max(n for _o, n in net) >= 200_00 and len(placed) <= 2:
+            out[cid] = "growth"
+        else:
+            out[cid] = "active"
+    return out
 
 
 def run_model(shop, people, traits, reviews, answers):
@@ -730,14 +773,8 @@ def run_model(shop, people, traits, reviews, answers):
         # VIP: the segment from each day's first step (net spend in 12 months over the rule and 4 orders); membership
         # follows it at every step; who entered within a week and was never welcomed gets the welcome
         if t.hour == 0:
-            year = {}
-            for o in orders:
-                if t - 365 * DAY <= o.created_at <= t and not _seen(o.cancelled_at, t):
-                    spent = o.total_cents - sum(r.amount_cents for r in o.refunds if r.created_at <= t)
-                    totals = year.setdefault(o.customer_id, [0, 0])
-                    totals[0] += spent
-                    totals[1] += 1
-            model.vip = {cid for cid, (spent, n) in year.items() if spent > VIP_SPEND * 100 and n >= 4}
+            model.segments = _segments(orders, t)
+            model.vip = {cid for cid, segment in model.segments.items() if segment == "vip"}
         for cid, member in model.members.items():
             if member[1] is None and cid not in model.vip:
                 member[1] = t
@@ -773,6 +810,22 @@ def run_model(shop, people, traits, reviews, answers):
             if days and t - 7 * DAY < delivered + min(days) * DAY <= t:
                 write(key, M("usage_guide", "main", o.customer_id, t, order=o),
                       order_gone(o, t) or (None if has_email[o.customer_id] else "no_contact_access"))
+
+        # shopping calendar: the customers of an event's segments (the last daily snapshot) in its countries, each at
+        # 09:00 in their zone three days before the event's day, planned up to 48 hours ahead (not >36 hours late)
+        planned = []
+        for key, (day, countries) in CALENDAR.items():
+            for cid in sorted(model.segments):
+                c = people[cid]
+                moment = datetime.combine(day - 3 * DAY, time(9), tzinfo=_zone(c)).astimezone(UTC)
+                if model.segments[cid] in CALENDAR_SEGMENTS and c.country in countries and \
+                        t - 36 * HOUR < moment <= t + 48 * HOUR and ("shopping_calendar", "main", f"{key}:{cid}") \
+                        not in model.msgs:
+                    planned.append((moment, key, c.time_zone, cid))
+        for moment, key, _zone_name, cid in sorted(planned):
+            write(("shopping_calendar", "main", f"{key}:{cid}"), M("shopping_calendar", "main", cid, moment,
+                                                                  marketing=True),
+                  None if has_email[cid] else "no_contact_access")
 
     t, known = START, START
     while t <= END:
@@ -849,7 +902,8 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                          s.get(Customer, m.customer_id) if m.customer_id else None) for m in sent_rows]
                 offers = [(m.flow, m.step, m.status, (m.payload or {}).get("discount_code"),
                            s.get(Customer, m.customer_id).external_id)
-                          for m in s.scalars(select(Message).where(Message.flow.in_(("winback", "birthday", "vip"))))]
+                          for m in s.scalars(select(Message).where(
+                              Message.flow.in_(("winback", "birthday", "vip", "shopping_calendar"))))]
                 members = {s.get(Customer, v.customer_id).external_id: (v.entered_at, v.left_at)
                            for v in s.scalars(select(VipMember))}
             codes = list(sandbox.shop_state().discounts.values())
@@ -870,6 +924,8 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
                    ("birthday", "main", ("skipped", "no_consent")), ("birthday", "main", ("skipped", "suppressed")),
                    ("vip", "main", ("sent", None)), ("vip", "main", ("skipped", "no_consent")),
                    ("usage_guide", "main", ("sent", None)), ("usage_guide", "main", ("skipped", "no_contact_access")),
+                   ("shopping_calendar", "main", ("sent", None)),
+                   ("shopping_calendar", "main", ("skipped", "no_consent")),
                    ("ticket_alert", "urgent", ("sent", None)),
                    ("replenishment", "main", ("cancelled", "already_reordered")),
                    ("replenishment", "main", ("cancelled", "active_subscription")),
@@ -888,8 +944,9 @@ def test_120_days_every_message_exactly_once_in_window_and_language(database, cl
     assert members == {str(cid): (entered, left) for cid, (entered, left) in model.members.items()}
     assert any(left for _entered, left in members.values()) and any(not left for _entered, left in members.values())
 
-    # One single-use code in Shopify per win-back, birthday and VIP email that left (a bounce leaves after its code is
-    # made), for that customer only; the win-back reminder shows its first email's code and makes none.
+    # One single-use code in Shopify per win-back, birthday, VIP and shopping-calendar email that left (a bounce
+    # leaves after its code is made), for that customer only; the win-back reminder shows its first email's code
+    # and makes none.
     left = [(flow, step, code, customer) for flow, step, status, code, customer in offers
             if status in ("sent", "failed")]
     assert sorted((c.code, c.customer_ids) for c in codes) == sorted(

@@ -2,8 +2,8 @@
 
 A block is written per product, per collection or per product type, in as many languages as the merchant likes
 (``texts``: locale → title and HTML). Its HTML is merchant input shown inside our email: it is cleaned with nh3
-(the Ammonia sanitiser)
-on save and again when rendered, so no script, style, event handler or foreign URL scheme reaches a customer.
+(the Ammonia sanitiser) on save and again when rendered, so no script, style, event handler or foreign URL scheme
+reaches a customer.
 A block that holds an offer or a recommendation (offer words, links to products, collections or discounts) is
 marketing: it goes only to customers who consented (plugin.flows.usage_guide decides; the email channel refuses
 to render such a block into a service email).

@@ -20,7 +20,7 @@ NEW_TARGETS = "target_kind IN ('product', 'collection', 'product_type')"
 def upgrade() -> None:
     op.create_table('product_collection',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.Integer(), nullable=False),
     sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('collection_external_id', sa.String(length=255), nullable=False),
     sa.Column('collection_title', sa.String(length=255), nullable=False),

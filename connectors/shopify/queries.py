@@ -125,23 +125,23 @@ COLLECTION_FIELDS = "id title handle updatedAt"
 COLLECTIONS_PAGE = 5
 COLLECTION_PRODUCTS_PAGE = 100
 
-COLLECTIONS = """query Collections($first: Int!, $after: String) {
+COLLECTIONS = """query Collections($first: Int!, $after: String, $productsFirst: Int!) {
   collections(first: $first, after: $after, sortKey: ID) {
     pageInfo { hasNextPage endCursor }
     nodes {
       %s
-      products(first: %d) { pageInfo { hasNextPage endCursor } nodes { id } }
+      products(first: $productsFirst) { pageInfo { hasNextPage endCursor } nodes { id } }
     }
   }
-}""" % (COLLECTION_FIELDS, COLLECTION_PRODUCTS_PAGE)
+}""" % COLLECTION_FIELDS
 
-COLLECTION_PRODUCTS = """query CollectionProducts($id: ID!, $after: String) {
+COLLECTION_PRODUCTS = """query CollectionProducts($id: ID!, $first: Int!, $after: String) {
   node(id: $id) {
     ... on Collection {
-      products(first: %d, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } }
+      products(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } }
     }
   }
-}""" % NESTED_PAGE
+}"""
 
 
 def _bulk(root: str, fields: str, search: str | None, child: str = "") -> str:

@@ -1,8 +1,9 @@
 """Usage guides and care tips: the merchant's content blocks, their sanitised HTML, starters and email variables.
 
-A block is written per product or per product type, in as many languages as the merchant likes (``texts``: locale →
-title and HTML). Its HTML is merchant input shown inside our email: it is cleaned with nh3 (the Ammonia sanitiser)
-on save and again when rendered, so no script, style, event handler or foreign URL scheme reaches a customer.
+A block is written per product, per collection or per product type, in as many languages as the merchant likes
+(``texts``: locale → title and HTML). Its HTML is merchant input shown inside our email: it is cleaned with nh3
+(the Ammonia sanitiser) on save and again when rendered, so no script, style, event handler or foreign URL scheme
+reaches a customer.
 A block that holds an offer or a recommendation (offer words, links to products, collections or discounts) is
 marketing: it goes only to customers who consented (plugin.flows.usage_guide decides; the email channel refuses
 to render such a block into a service email).
@@ -83,10 +84,10 @@ def clean_block(*, target_kind: str, target: str, texts: Mapping[str, Mapping[st
                 video_url: str | None, days_after_delivery: float) -> dict[str, Any]:
     """Check and clean a block's fields from the editor; raise GuideRefused with the merchant's words otherwise."""
     if target_kind not in GUIDE_TARGETS:
-        raise GuideRefused("Choose a product or a product type.")
+        raise GuideRefused("Choose a product, a collection or a product type.")
     target = (target or "").strip()
     if not target:
-        raise GuideRefused("Choose which product or product type the guide is for.")
+        raise GuideRefused("Choose which product, collection or product type the guide is for.")
     cleaned: dict[str, dict[str, str]] = {}
     for raw_locale, text in texts.items():
         locale = locales.normalize(raw_locale)
@@ -154,27 +155,39 @@ def blocks_by_id(session: Session, ids: list[int]) -> dict[int, GuideBlock]:
 
 @dataclass(frozen=True)
 class BlockIndex:
-    """A store's enabled blocks by product id and by product type (case-folded); a product's own block wins."""
+    """A store's enabled blocks by product id, collection id and product type (case-folded).
+
+    Precedence, most specific first: the product's own block, else a block of one of its collections (of several,
+    the oldest block), else its product type's.
+    """
 
     by_product: dict[int, GuideBlock]
     by_type: dict[str, GuideBlock]
+    by_collection: dict[str, GuideBlock]
 
     @classmethod
     def of(cls, blocks: Iterable[GuideBlock]) -> BlockIndex:
         """Index blocks; of two for the same target the older one is used."""
         by_product: dict[int, GuideBlock] = {}
         by_type: dict[str, GuideBlock] = {}
-        for block in blocks:
+        by_collection: dict[str, GuideBlock] = {}
+        for block in sorted(blocks, key=lambda b: b.id):
             if block.target_kind == "product" and block.target.isdigit():
                 by_product.setdefault(int(block.target), block)
+            elif block.target_kind == "collection":
+                by_collection.setdefault(block.target.strip(), block)
             elif block.target_kind == "product_type":
                 by_type.setdefault(block.target.strip().casefold(), block)
-        return cls(by_product, by_type)
+        return cls(by_product, by_type, by_collection)
 
-    def find(self, product_id: int | None, product_type: str | None) -> GuideBlock | None:
-        """Return the block for a product: its own, else its product type's, else None."""
+    def find(self, product_id: int | None, product_type: str | None,
+             collections: Iterable[str] = ()) -> GuideBlock | None:
+        """Return the block for a product: its own, else its collections' (the oldest), else its type's, else None."""
         if product_id is not None and product_id in self.by_product:
             return self.by_product[product_id]
+        held = [self.by_collection[c] for c in collections if c in self.by_collection]
+        if held:
+            return min(held, key=lambda b: b.id)
         return self.by_type.get((product_type or "").strip().casefold())
 
 

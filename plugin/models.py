@@ -268,6 +268,27 @@ class Product(TimestampMixin, Base):
     variants: Mapped[list[Variant]] = relationship(back_populates="product", passive_deletes=True)
 
 
+class ProductCollection(Base):
+    """A product's membership of one of the store's collections (read whole on each sync, plugin.sync.collections).
+
+    The collection's title and handle ride along so the Guides page can offer the store's collections without
+    another table; a collection with no synced product is not listed.
+    """
+
+    __tablename__ = "product_collection"
+    __table_args__ = (
+        UniqueConstraint("product_id", "collection_external_id"),
+        Index("ix_product_collection_store_collection", "store_id", "collection_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    collection_external_id: Mapped[str] = mapped_column(String(255))
+    collection_title: Mapped[str] = mapped_column(String(255), default="")
+    collection_handle: Mapped[str | None] = mapped_column(String(255))
+
+
 class Variant(TimestampMixin, Base):
     """A purchasable variant of a product (Amazon: the ASIN/SKU)."""
 
@@ -665,7 +686,7 @@ class CancellationAnswer(Base):
     answered_at: Mapped[datetime]
 
 
-GUIDE_TARGETS = ("product", "product_type")
+GUIDE_TARGETS = ("product", "collection", "product_type")
 
 
 class GuideBlock(TimestampMixin, Base):
@@ -673,7 +694,8 @@ class GuideBlock(TimestampMixin, Base):
 
     ``texts`` maps a locale to ``{"title": ..., "html": ...}`` (the HTML sanitised on save, plugin.guides);
     images and the video link are the same in every language. ``target`` is the product's id (as text) for a
-    ``product`` block, the product type as Shopify spells it for a ``product_type`` block.
+    ``product`` block, the collection's id (as text) for a ``collection`` block, the product type as Shopify
+    spells it for a ``product_type`` block.
     """
 
     __tablename__ = "guide_block"

@@ -119,6 +119,30 @@ PRODUCT_VARIANTS = """query ProductVariants($id: ID!, $after: String) {
   }
 }""" % (NESTED_PAGE, VARIANT_FIELDS)
 
+# The shop's collections with their products' ids (custom and smart alike: Collection.products is the membership).
+# Cost per page: 2 + COLLECTIONS_PAGE x (1 + 2 + COLLECTION_PRODUCTS_PAGE) = 2 + 5 x 103 = 517 of the 1000 allowed.
+COLLECTION_FIELDS = "id title handle updatedAt"
+COLLECTIONS_PAGE = 5
+COLLECTION_PRODUCTS_PAGE = 100
+
+COLLECTIONS = """query Collections($first: Int!, $after: String, $productsFirst: Int!) {
+  collections(first: $first, after: $after, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      %s
+      products(first: $productsFirst) { pageInfo { hasNextPage endCursor } nodes { id } }
+    }
+  }
+}""" % COLLECTION_FIELDS
+
+COLLECTION_PRODUCTS = """query CollectionProducts($id: ID!, $first: Int!, $after: String) {
+  node(id: $id) {
+    ... on Collection {
+      products(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } }
+    }
+  }
+}"""
+
 
 def _bulk(root: str, fields: str, search: str | None, child: str = "") -> str:
     """Return a bulk query over ``root`` (optionally filtered by a search string) with one nested connection."""
@@ -227,6 +251,8 @@ ALL_DOCUMENTS: dict[str, str] = {
     "product_variants": PRODUCT_VARIANTS,
     "fulfillment_events": FULFILLMENT_EVENTS,
     "products_by_id": PRODUCTS_BY_ID,
+    "collections": COLLECTIONS,
+    "collection_products": COLLECTION_PRODUCTS,
     "bulk_run": BULK_RUN,
     "bulk_by_id": BULK_BY_ID,
     "bulk_current": BULK_CURRENT,

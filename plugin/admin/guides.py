@@ -1,5 +1,5 @@
-"""Guides page: the merchant's usage guides and care tips per product or product type, in many languages, with a
-live preview of the email in the chosen language, the shipped starters, and a test send."""
+"""Guides page: the merchant's usage guides and care tips per product, collection or product type, in many
+languages, with a live preview of the email in the chosen language, the shipped starters, and a test send."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from plugin.db import get_session
 from plugin.guides import STARTERS, GuideRefused, clean_block, guide_vars, new_from_starter, offer_findings
 from plugin.messaging import locales, templates
 from plugin.messaging.outbox import enqueue, idempotency_key
-from plugin.models import GuideBlock, Merchant, Product, Store
+from plugin.models import GuideBlock, Merchant, Product, ProductCollection, Store
+from plugin.sync.collections import store_collections
 
 # The product picker lists at most this many products (newest first); a bigger catalogue uses product types.
 PRODUCT_CHOICES = 1000
@@ -39,6 +40,11 @@ def _target_label(session: Any, block: GuideBlock) -> str:
     if block.target_kind == "product" and block.target.isdigit():
         product = session.get(Product, int(block.target))
         return f"Product: {product.title if product else '(deleted product)'}"
+    if block.target_kind == "collection":
+        title = session.scalar(select(ProductCollection.collection_title).where(
+            ProductCollection.store_id == block.store_id,
+            ProductCollection.collection_external_id == block.target).limit(1))
+        return f"Collection: {title or '(collection with no synced product)'}"
     return f"Product type: {block.target}"
 
 
@@ -90,7 +96,8 @@ def _editor(store: Store, block: GuideBlock | None) -> dict[str, Any]:
         except (templates.TemplateRefused, GuideRefused) as exc:
             preview_error = str(exc)
     return {"locale": locale, "direction": locales.direction(locale), "locales": locales.SUPPORTED, "text": text,
-            "written": sorted(texts), "products": products, "types": types, "preview_subject": preview_subject,
+            "written": sorted(texts), "products": products, "types": types,
+            "collections": store_collections(session, store.id), "preview_subject": preview_subject,
             "preview_html": preview_html, "preview_error": preview_error,
             "offers": offer_findings(texts)}
 
@@ -121,7 +128,8 @@ def _form_fields(existing: dict[str, Any]) -> dict[str, Any]:
     else:
         texts.pop(locale, None)
     kind = form.get("target_kind") or "product_type"
-    target = form.get("target_product") if kind == "product" else form.get("target_type")
+    target = {"product": form.get("target_product"),
+              "collection": form.get("target_collection")}.get(kind, form.get("target_type"))
     try:
         days = float(form.get("days_after_delivery") or 2)
     except ValueError:
@@ -170,6 +178,9 @@ def _save(block: GuideBlock | None) -> Any:
         if not fields["target"].isdigit() or session.scalar(select(Product.id).where(
                 Product.id == int(fields["target"]), Product.store_id == store.id)) is None:
             return failed("The guide was not saved: choose one of the store's products.")
+    if fields["target_kind"] == "collection" and fields["target"] not in {
+            ext for ext, _title in store_collections(session, store.id)}:
+        return failed("The guide was not saved: choose one of the store's collections.")
     if block is None:
         block = GuideBlock(store_id=store.id)
         session.add(block)

@@ -1,6 +1,7 @@
 """Usage guides and care tips: N days after delivery, how to use and look after a product received for the first time.
 
-The merchant writes content blocks per product or product type (plugin.guides, the admin's Guides page). When an
+The merchant writes content blocks per product, collection or product type (plugin.guides, the admin's Guides
+page; a product's own block wins over its collections', which win over its type's). When an
 order is delivered, each of its products the customer never bought before and that has a block gets that block's
 guide; all of them go in one email per order, sent when the first of the order's blocks is due (each block's
 ``days_after_delivery``, default 2) and in the customer's send window. A product bought in an earlier order (not
@@ -24,6 +25,7 @@ from plugin.flows.base import Exit, Flow, FlowRun, Rows, Step
 from plugin.messaging import reasons
 from plugin.messaging.outbox import message_row
 from plugin.models import Customer, Message, Order, OrderLine, Product
+from plugin.sync.collections import collections_of
 
 NAME = "usage_guide"
 
@@ -61,10 +63,13 @@ def due_guides(run: FlowRun) -> Rows:
         .where(Order.store_id == store.id, delivered_in, Order.cancelled_at.is_(None), ~written, ~owned,
                *left_since(cutoff))
         .order_by(Order.id, OrderLine.id))
+    found_rows = session.execute(query).all()
+    # Collections matter only when some block targets one (then one read of the rows' products' memberships).
+    held = (collections_of(session, store.id, (r[9] for r in found_rows)) if index.by_collection else {})
     orders: dict[int, dict[str, Any]] = {}
     for (order_id, customer_id, name, delivered, refunded, returned, email, locale, consent, product_id, title,
-         product_type) in session.execute(query):
-        block = index.find(product_id, product_type)
+         product_type) in found_rows:
+        block = index.find(product_id, product_type, held.get(product_id, ()))
         if block is None:
             continue
         entry = orders.setdefault(order_id, {"customer_id": customer_id, "name": name, "delivered": delivered,

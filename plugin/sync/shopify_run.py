@@ -15,6 +15,7 @@ from typing import Any
 
 from connectors.shopify.bulk import BulkOperationGone, BulkResult
 from connectors.shopify.client import ShopifyClient
+from connectors.shopify.collections import fetch_collections
 from connectors.shopify.errors import ShopifyAuthError, ShopifyError
 from connectors.shopify.fulfillments import fetch_fulfillment_events
 from connectors.shopify.policies import fetch_policies
@@ -26,7 +27,7 @@ from plugin.context import JobContext
 from plugin.marketplaces import shopify_client
 from plugin.messaging.branding import adopt_shop_address
 from plugin.models import Parcel, Store
-from plugin.sync import parcels
+from plugin.sync import collections, parcels
 from plugin.sync.sinks import sink_for
 from plugin.sync.sql import chunked
 from plugin.sync.state import (
@@ -47,6 +48,8 @@ SHOP_STREAM = "shop"
 # The sync_state row of the parcel-events pass, and how far back parcels still have a story to tell.
 EVENTS_STREAM = "parcel_events"
 EVENTS_WINDOW = timedelta(days=60)
+# The sync_state row of the collection-membership pass.
+COLLECTIONS_STREAM = "collections"
 
 
 def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, client: ShopifyClient | None = None,
@@ -72,6 +75,8 @@ def sync_shopify_store(ctx: JobContext, store_id: int, *, full: bool = False, cl
                 _reinstall_needed(ctx, store_id, stream.name, exc)
                 result["status"] = "reinstall_needed"
                 break
+    if result["status"] == "ok":
+        _read_collections(ctx, store_id, client, result)
     if result["status"] == "ok":
         _read_parcel_events(ctx, store_id, client, result)
     if result["status"] == "ok":
@@ -109,6 +114,25 @@ def sync_shop_details(ctx: JobContext, store_id: int, client: ShopifyClient) -> 
                                    if policy is not None else None)
             store.contact_email = policies.contact_email
             store.shop_policies = policies.as_json()
+
+
+def _read_collections(ctx: JobContext, store_id: int, client: ShopifyClient, result: dict[str, Any]) -> None:
+    """Read the shop's collections and replace the products' memberships (webhooks carry none: read every run).
+
+    A failure is recorded on the "collections" row and keeps the memberships of the last good read.
+    """
+    try:
+        with failure_recorded(ctx, store_id, COLLECTIONS_STREAM, errors=ShopifyError):
+            found = fetch_collections(client)
+            with ctx.database.session() as session:
+                result[COLLECTIONS_STREAM] = {"collections": len(found),
+                                              "memberships": collections.replace_memberships(session, store_id,
+                                                                                             found)}
+    except ShopifyAuthError as exc:
+        _reinstall_needed(ctx, store_id, COLLECTIONS_STREAM, exc)
+        result["status"] = "reinstall_needed"
+    except ShopifyError as exc:
+        log.warning("collections not read", extra={"store_id": store_id, "problem": str(exc)})
 
 
 def _read_parcel_events(ctx: JobContext, store_id: int, client: ShopifyClient, result: dict[str, Any]) -> None:

@@ -26,6 +26,17 @@ PRODUCT_TEMPLATES: tuple[tuple[str, str, str, int | None, tuple[tuple[str, int],
     ("Filter Jug", "Home", "Pure Flow", None, (("2.4 l", 3290),)),
 )
 
+# Custom collections: title, handle and the titles of their products (a collection crosses product types, and the
+# kettle is in two).
+COLLECTION_TEMPLATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Coffee Corner", "coffee-corner", ("Single-Origin Coffee Beans", "Espresso Blend", "Burr Coffee Grinder",
+                                        "Pour-Over Kettle")),
+    ("Daily Wellness", "daily-wellness", ("Daily Multivitamin", "Omega-3 Fish Oil", "Whey Protein",
+                                          "Green Tea Leaves")),
+    ("Pet Care", "pet-care", ("Grain-Free Dog Food", "Orthopedic Pet Bed")),
+    ("Gift Ideas", "gift-ideas", ("Pour-Over Kettle", "Insulated Water Bottle", "Safety Razor Handle")),
+)
+
 # locale -> (weight, [(country, time zone, weight)], first names, last names, email domain)
 LOCALES: dict[str, tuple[int, tuple[tuple[str, str, int], ...], tuple[str, ...], tuple[str, ...]]] = {
     "en": (40, (("US", "America/New_York", 4), ("US", "America/Chicago", 2), ("US", "America/Los_Angeles", 3),

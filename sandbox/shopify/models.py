@@ -125,6 +125,22 @@ class Variant:
 
 
 @dataclass(slots=True)
+class Collection:
+    """A custom collection: a title, a handle and the products the merchant put in it, in their order."""
+
+    id: int
+    title: str
+    handle: str
+    product_ids: list[int]
+    updated_at: datetime
+
+    @property
+    def gid(self) -> str:
+        """Return the collection's global id."""
+        return gid("Collection", self.id)
+
+
+@dataclass(slots=True)
 class Product:
     """A product; consumables carry a typical days-of-supply per unit, durables ``None``."""
 
@@ -410,6 +426,7 @@ class Store:
     customers: list[Customer]
     products: list[Product]
     orders: list[Order]
+    collections: list[Collection] = field(default_factory=list)
     customers_by_id: dict[int, Customer] = field(default_factory=dict)
     products_by_id: dict[int, Product] = field(default_factory=dict)
     variants_by_id: dict[int, Variant] = field(default_factory=dict)

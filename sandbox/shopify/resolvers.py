@@ -22,6 +22,7 @@ from sandbox.shopify.context import Context
 from sandbox.shopify.discounts import DiscountCode
 from sandbox.shopify.models import (
     BulkOperation,
+    Collection,
     Customer,
     Fulfillment,
     FulfillmentEvent,
@@ -77,6 +78,8 @@ ORDER_GETTERS = {**_DATE_GETTERS, "processed_at": lambda o: o.processed_at,
 CUSTOMER_GETTERS = {**_DATE_GETTERS, "email": lambda c: c.email, "country": lambda c: c.country}
 PRODUCT_GETTERS = {**_DATE_GETTERS, "product_type": lambda p: p.product_type, "vendor": lambda p: p.vendor,
                    "sku": lambda p: p.variants[0].sku if p.variants else None}
+COLLECTION_GETTERS = {"id": lambda c: c.id, "updated_at": lambda c: c.updated_at, "title": lambda c: c.title,
+                      "handle": lambda c: c.handle}
 SORT_ATTR = {"HAPPENED_AT": "happened_at", "CREATED_AT": "created_at", "UPDATED_AT": "updated_at",
              "PROCESSED_AT": "processed_at", "ID": "id", "TITLE": "title", "POSITION": "position",
              "SKU": "sku", "CODE": "code"}
@@ -129,6 +132,32 @@ def q_products(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
     return _list(ctx, info, ctx.store.products, PRODUCT_GETTERS, args, kind="products")
 
 
+def q_collections(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``collections`` (the shop's custom collections)."""
+    ctx = _ctx(info)
+    ctx.require("read_products", "collections")
+    return _list(ctx, info, ctx.store.collections, COLLECTION_GETTERS, args)
+
+
+def _collection_products(c: Collection, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``Collection.products``: COLLECTION_DEFAULT (and MANUAL) is the merchant's order."""
+    store = _ctx(info).store
+    items = [store.products_by_id[n] for n in c.product_ids if n in store.products_by_id]
+    sort = args.get("sortKey") or "COLLECTION_DEFAULT"
+    if sort in ("COLLECTION_DEFAULT", "MANUAL"):
+        position = {p.id: n for n, p in enumerate(items)}
+        key: Any = lambda p: (position[p.id], p.id)  # noqa: E731
+    else:
+        key = _sort_key(sort)
+    return connection(items, key, args, unbounded=_ctx(info).bulk)
+
+
+def _product_collections(p: Product, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """Resolve ``Product.collections``: the collections holding the product."""
+    held = [c for c in _ctx(info).store.collections if p.id in c.product_ids]
+    return _list(_ctx(info), info, held, COLLECTION_GETTERS, args)
+
+
 # ---- single objects and node ---------------------------------------------------------------------------
 
 def lookup(ctx: Context, kind: str, number: int, field_name: str) -> Any:
@@ -144,6 +173,9 @@ def lookup(ctx: Context, kind: str, number: int, field_name: str) -> Any:
     if kind == "Product":
         ctx.require("read_products", field_name)
         return store.products_by_id.get(number)
+    if kind == "Collection":
+        ctx.require("read_products", field_name)
+        return next((c for c in store.collections if c.id == number), None)
     if kind == "ProductVariant":
         ctx.require("read_products", field_name)
         return store.variants_by_id.get(number)
@@ -416,6 +448,7 @@ def _product_fields() -> dict[str, Any]:
         "totalInventory": lambda p, i: sum(v.inventory_quantity for v in p.variants),
         "publishedAt": lambda p, i: p.created_at,
         "featuredMedia": _featured_media,
+        "collections": _product_collections,
     }
 
 
@@ -466,7 +499,8 @@ def _subscription_fields() -> dict[str, Any]:
 
 TYPE_NAMES: dict[type, str] = {
     ShopRecord: "Shop", ShopPolicy: "ShopPolicy", Order: "Order", Customer: "Customer", Product: "Product",
-    Variant: "ProductVariant", LineItem: "LineItem", Fulfillment: "Fulfillment", FulfillmentEvent: "FulfillmentEvent",
+    Variant: "ProductVariant", Collection: "Collection",
+    LineItem: "LineItem", Fulfillment: "Fulfillment", FulfillmentEvent: "FulfillmentEvent",
     Refund: "Refund", Return: "Return",
     DiscountCode: "DiscountCodeNode", Subscription: "WebhookSubscription", BulkOperation: "BulkOperation",
 }
@@ -495,7 +529,7 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     roots = {
         "shop": lambda _, i: _ctx(i).store.shop, "orders": q_orders, "order": _by_id("Order", "order"),
         "customers": q_customers, "customer": _by_id("Customer", "customer"), "products": q_products,
-        "product": _by_id("Product", "product"), "node": q_node, "nodes": q_nodes,
+        "collections": q_collections, "product": _by_id("Product", "product"), "node": q_node, "nodes": q_nodes,
         "currentBulkOperation": q_current_bulk, "fulfillment": q_fulfillment,
         "webhookSubscriptions": q_webhook_subscriptions,
         "shopLocales": lambda _, i, **_kw: [{"locale": _ctx(i).store.shop.primary_locale, "name": "English"
@@ -505,7 +539,9 @@ def install_resolvers(schema: GraphQLSchema, mutations: dict[str, Any]) -> None:
     }
     per_type = {"QueryRoot": roots, "Mutation": mutations, "Shop": _shop_fields(), "Order": _order_fields(),
                 "LineItem": _line_fields(), "Customer": _customer_fields(), "Product": _product_fields(),
-                "ProductVariant": _variant_fields(), "DiscountCodeBasic": _discount_fields(),
+                "ProductVariant": _variant_fields(),
+                "Collection": {"id": lambda c, i: c.gid, "products": _collection_products},
+                "DiscountCodeBasic": _discount_fields(),
                 "DiscountCodeFreeShipping": {**_discount_fields(), "maximumShippingPrice": lambda d, i: None
                                              if d.maximum_shipping_cents is None else
                                              {"amount": money(d.maximum_shipping_cents),

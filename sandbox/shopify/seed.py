@@ -11,8 +11,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sandbox.shopify.catalog import ASCII_FOLD, CANCEL_REASONS, CITIES, LOCALES, PRODUCT_TEMPLATES
+from sandbox.shopify.catalog import (
+    ASCII_FOLD,
+    CANCEL_REASONS,
+    CITIES,
+    COLLECTION_TEMPLATES,
+    LOCALES,
+    PRODUCT_TEMPLATES,
+)
 from sandbox.shopify.models import (
+    Collection,
     Customer,
     Fulfillment,
     FulfillmentEvent,
@@ -78,10 +86,20 @@ def generate_store(spec: ShopSpec, seed: int, customers: int, orders: int, now: 
     products = gen.products()
     people = gen.customers(customers)
     order_list = gen.orders(people, products, orders, spec.currency)
-    store = Store(shop=shop, customers=people, products=products, orders=order_list)
+    store = Store(shop=shop, customers=people, products=products, orders=order_list,
+                  collections=_collections(shop, products))
     store.next_id = gen.next_id
     _finish_customers(store, gen.now)
     return store
+
+
+def _collections(shop: ShopRecord, products: list[Product]) -> list[Collection]:
+    """Return the shop's custom collections; ids derived from the shop's (no new_id, no RNG draw, so the rest of
+    the seed stays what it was)."""
+    by_title = {p.title: p for p in products}
+    return [Collection(id=shop.id * 100 + n, title=title, handle=handle,
+                       product_ids=[by_title[t].id for t in titles if t in by_title], updated_at=shop.created_at)
+            for n, (title, handle, titles) in enumerate(COLLECTION_TEMPLATES, start=1)]
 
 
 class _Generator:

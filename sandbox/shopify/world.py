@@ -432,6 +432,16 @@ class ShopWorld:
             product.updated_at = self._now()
             state.touch()
 
+    def set_collection_products(self, collection_id: int, product_ids: list[int], shop: str | None = None) -> None:
+        """Replace a collection's products, as the merchant does in Shopify's admin (no product's ``updatedAt``
+        moves and no product webhook fires: Shopify sends none for a membership change)."""
+        state = self.shop_state(shop)
+        with self.lock:
+            collection = next(c for c in state.store.collections if c.id == collection_id)
+            collection.product_ids = list(product_ids)
+            collection.updated_at = self._now()
+            state.touch()
+
     def set_billing_address(self, shop: str | None = None, **parts: str | None) -> None:
         """Change the shop's billing address (Settings > General): company, address1, address2, city, zip, ..."""
         state = self.shop_state(shop)

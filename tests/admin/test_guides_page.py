@@ -10,7 +10,7 @@ from sqlalchemy import select
 from jobs.dispatch import dispatch_due
 from plugin.guides import starter_texts
 from plugin.messaging import locales
-from plugin.models import GuideBlock, Message
+from plugin.models import GuideBlock, Message, ProductCollection
 from sandbox.smtp import SmtpSandbox
 from tests.admin.seed import SHOP_B
 from tests.admin.test_pages import _get, _post, _session, _text
@@ -117,3 +117,35 @@ def test_a_product_guide_needs_one_of_the_store_s_products_and_other_merchants_s
     assert _post(client, token, f"/admin/guides/{block_id}/delete", {}).status_code == 200
     with _session(app) as s:
         assert s.scalars(select(GuideBlock)).all() == []
+
+
+def test_a_collection_guide_offers_the_store_s_synced_collections_only(client, tenants, token, app):
+    a, b = tenants
+    with _session(app) as s:
+        # Each store's synced memberships (as plugin.sync.collections writes them); B's collection must not show.
+        s.add(ProductCollection(store_id=a.store_id, product_id=a.product_id, collection_external_id="7001",
+                                collection_title="Bath Time", collection_handle="bath-time"))
+        s.add(ProductCollection(store_id=b.store_id, product_id=b.product_id, collection_external_id="8001",
+                                collection_title="B's Secret Range", collection_handle="b-secret"))
+    editor = _get(client, token, "/admin/guides/new").get_data(as_text=True)
+    assert '<option value="7001" >Bath Time</option>' in editor and "B&#39;s Secret Range" not in editor
+    assert '<option value="collection" >A collection</option>' in editor
+    form = {"locale": "en", "target_kind": "collection", "target_collection": "7001", "title": "Bath care",
+            "html": "<p>Keep the soap dry.</p>", "days_after_delivery": "3", "enabled": "on"}
+    block_id = _block_id(_post(client, token, "/admin/guides", form))
+    with _session(app) as s:
+        block = s.get(GuideBlock, block_id)
+        assert (block.store_id, block.target_kind, block.target, block.days_after_delivery, block.enabled) == \
+            (a.store_id, "collection", "7001", 3, True)
+    assert "Collection: Bath Time" in _text(_get(client, token, "/admin/guides").get_data(as_text=True))
+    page = _get(client, token, f"/admin/guides/{block_id}").get_data(as_text=True)
+    assert '<option value="7001" selected>Bath Time</option>' in page
+    # Another store's collection, or one the store does not have, is refused.
+    for other in ("8001", "9999", ""):
+        refused = _post(client, token, "/admin/guides", {**form, "target_collection": other})
+        assert refused.status_code == 400, other
+        assert ("choose one of the store's collections" if other else "Choose which product") in \
+            refused.get_json()["error"]
+    with _session(app) as s:
+        assert [g.id for g in s.scalars(select(GuideBlock))] == [block_id]
+    assert _get(client, lambda: token(SHOP_B), f"/admin/guides/{block_id}").status_code == 404

@@ -57,7 +57,7 @@ def test_roots_are_shopifys(ours, official):
     assert ours.query_type.name == official.query_type.name == "QueryRoot"
     assert ours.mutation_type.name == official.mutation_type.name == "Mutation"
     assert set(ours.query_type.fields) == {"shop", "orders", "order", "customers", "customer", "products",
-                                           "product", "node", "nodes", "currentBulkOperation",
+                                           "product", "collections", "node", "nodes", "currentBulkOperation",
                                            "webhookSubscriptions", "shopLocales", "fulfillment"}
     assert set(ours.mutation_type.fields) == {"bulkOperationRunQuery", "discountCodeBasicCreate",
                                               "discountCodeFreeShippingCreate",

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, and_, or_, select, text, update
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from plugin.models import Message
-from plugin.sync.staging import copy_rows, prepare_staging, staging_setup, staging_table
 
 
 def unsent() -> Any:
@@ -94,10 +94,7 @@ def message_row(*, store_id: int, flow: str, step: str, key_parts: tuple[object,
 COPY_MIN = 500
 COPY_CHUNK = 20_000
 _FIELD_SET = frozenset(_FIELDS)
-_STAGING = MetaData()
-_STAGE = staging_table(_STAGING, "aftercare_stage_message", Message.__table__,  # type: ignore[arg-type]
-                       _FIELDS, Column("pos", Integer))
-_STAGING_SETUP = staging_setup(_STAGING)
+_STAGE_NAME = "aftercare_stage_message"
 _COLUMNS = ", ".join(_FIELDS)
 # The first staged copy of a key wins, in the batch's order, as the executemany path; ids come from the sequence in
 # that order, so sorting them gives the batch's order. (Only module constants are formatted in.)
@@ -105,7 +102,7 @@ _INSERT_STAGED = text(f"""
 WITH inserted AS (
     INSERT INTO message ({_COLUMNS}, attempts, created_at, updated_at)
     SELECT {_COLUMNS}, 0, :now, :now
-    FROM (SELECT DISTINCT ON (idempotency_key) * FROM {_STAGE.name} ORDER BY idempotency_key, pos) AS firsts
+    FROM (SELECT DISTINCT ON (idempotency_key) * FROM {_STAGE_NAME} ORDER BY idempotency_key, pos) AS firsts
     ORDER BY pos
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id)
@@ -144,10 +141,24 @@ def schedule(session: Session, rows: Iterable[dict[str, Any]], now: datetime) ->
     return new_ids
 
 
+@cache
+def _staging() -> tuple[Table, str]:
+    """Declare the staging table and its setup script (imported here: plugin.sync imports this module)."""
+    from plugin.sync.staging import staging_setup, staging_table
+
+    metadata = MetaData()
+    table = staging_table(metadata, _STAGE_NAME, Message.__table__,  # type: ignore[arg-type]
+                          _FIELDS, Column("pos", Integer))
+    return table, staging_setup(metadata)
+
+
 def _schedule_copied(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[int]:
     """Insert rows on PostgreSQL by COPY into a staging table and one INSERT ... SELECT per chunk; return new ids."""
     if now.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+    from plugin.sync.staging import copy_rows, prepare_staging
+
+    stage, setup = _staging()
     new_ids: list[int] = []
     for start in range(0, len(rows), COPY_CHUNK):
         chunk = rows[start:start + COPY_CHUNK]
@@ -155,8 +166,8 @@ def _schedule_copied(session: Session, rows: list[dict[str, Any]], now: datetime
             # COPY bypasses the column type's check (plugin.types.UTCDateTime): make it here.
             if row["scheduled_for"].tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-        prepare_staging(session, _STAGING_SETUP)
-        copy_rows(session, _STAGE, (
+        prepare_staging(session, setup)
+        copy_rows(session, stage, (
             (*(json.dumps(row[f]) if f == "payload" else row[f] for f in _FIELDS), pos)
             for pos, row in enumerate(chunk)))
         new_ids.extend(session.execute(_INSERT_STAGED, {"now": now}).scalars().all())

@@ -201,21 +201,13 @@ written AS (
     WHERE fast OR new_status IS NOT status OR new_last IS NOT last_event_at OR new_delivered IS NOT delivered_at
           OR new_estimate IS NOT estimated_delivery_at)
 """  # noqa: S608
-# The derivation runs once per batch into a temporary table (kept in memory: a few hundred rows), which then gives
-# both the orders that moved and the parcels' update.
-_SQLITE_PREPARE = ("CREATE TEMP TABLE IF NOT EXISTS aftercare_parcel_target (id INTEGER PRIMARY KEY, order_id "
-                   "INTEGER, new_status TEXT, new_last TEXT, new_delivered TEXT, new_estimate TEXT, moved INTEGER)",
-                   "DELETE FROM aftercare_parcel_target")
-_SQLITE_DERIVE = text(_SQLITE_TARGET + """
-INSERT INTO aftercare_parcel_target (id, order_id, new_status, new_last, new_delivered, new_estimate, moved)
-SELECT id, order_id, new_status, new_last, new_delivered, new_estimate,
-       new_delivered IS NOT delivered_at OR new_estimate IS NOT estimated_delivery_at
-FROM written""")  # noqa: S608
-_SQLITE_MOVED = text("SELECT DISTINCT order_id FROM aftercare_parcel_target WHERE moved")
-_SQLITE_ADVANCE = text("""
+_SQLITE_MOVED = text(_SQLITE_TARGET + """
+SELECT DISTINCT order_id FROM written
+WHERE new_delivered IS NOT delivered_at OR new_estimate IS NOT estimated_delivery_at""")  # noqa: S608
+_SQLITE_ADVANCE = text(_SQLITE_TARGET + """
 UPDATE parcel SET status = w.new_status, last_event_at = w.new_last, delivered_at = w.new_delivered,
                   estimated_delivery_at = w.new_estimate, updated_at = CURRENT_TIMESTAMP
-FROM aftercare_parcel_target AS w WHERE parcel.id = w.id""")
+FROM written AS w WHERE parcel.id = w.id""")  # noqa: S608
 _SQLITE_REFRESH_ORDERS = text("""
 UPDATE orders
 SET fulfilled_at = f.fulfilled_at, delivered_at = f.delivered_at,
@@ -244,11 +236,8 @@ def advance_parcels_bulk(session: Session, new: dict[int, list[Any]]) -> set[int
         return set()
     # Every row from the first new id on was stored by this batch (see above).
     first = {"first": min(row.id for rows in new.values() for row in rows)}
-    for statement in _SQLITE_PREPARE:
-        session.execute(text(statement))
-    session.execute(_SQLITE_DERIVE, first)
-    moved = set(session.execute(_SQLITE_MOVED).scalars())
-    session.execute(_SQLITE_ADVANCE)
+    moved = set(session.execute(_SQLITE_MOVED, first).scalars())
+    session.execute(_SQLITE_ADVANCE, first)
     return moved
 
 

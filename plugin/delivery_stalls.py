@@ -32,6 +32,7 @@ from sqlalchemy import (
     BigInteger,
     String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -263,6 +265,14 @@ def _subject_line(problem: str, settings: Mapping[str, Any], name: str | None, t
     return f"Order {name or ''}{parcel}: {words}".replace("Order :", "Order:")
 
 
+def _id_in(session: Session, column: Any, ids: set[int]) -> Any:
+    """Return ``column IN ids``; on PostgreSQL as one array parameter (``= ANY``), not thousands of bound values."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A first run names ~8,000 orders: psycopg's parsing of that many placeholders cost ~0.3 s alone.
+        return column == any_(bindparam("id_list", sorted(ids), type_=postgresql.ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
 def open_tickets(session: Session, config: Config, store: Store, settings: Mapping[str, Any], now: datetime,
                  found: dict[str, list[tuple[int, int, int | None]]]) -> list[Found]:
     """Open one ticket per newly recorded problem (severity by kind, SLA clock from now) and link it."""
@@ -270,10 +280,10 @@ def open_tickets(session: Session, config: Config, store: Store, settings: Mappi
     if not new:
         return []
     orders = {o.id: (o.name, o.customer_id) for o in session.execute(
-        select(Order.id, Order.name, Order.customer_id).where(Order.id.in_({r[2] for r in new}))).all()}
+        select(Order.id, Order.name, Order.customer_id).where(_id_in(session, Order.id, {r[2] for r in new}))).all()}
     parcel_ids = {r[3] for r in new if r[3] is not None}
-    tracking = dict(session.execute(select(Parcel.id, Parcel.tracking_number).where(Parcel.id.in_(parcel_ids))).all()
-                    ) if parcel_ids else {}
+    tracking = dict(session.execute(select(Parcel.id, Parcel.tracking_number).where(
+        _id_in(session, Parcel.id, parcel_ids))).all()) if parcel_ids else {}
     due = {s: sla_due(session, config, store.id, s, now) for s in set(SEVERITY.values())}
     # The tickets' ids are taken first (PostgreSQL: the table's sequence; SQLite: past the largest, under the write
     # lock this transaction holds since it recorded the problems): one executemany INSERT with the ids, one

@@ -8,11 +8,13 @@ plugin.messaging.reasons.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -87,9 +89,38 @@ def message_row(*, store_id: int, flow: str, step: str, key_parts: tuple[object,
     return row
 
 
+# From this many rows PostgreSQL's COPY path pays for its staging round trips (the delivery stall notices: ~6,600
+# rows took 3.7 s through insertmanyvalues at 1M orders).
+COPY_MIN = 500
+COPY_CHUNK = 20_000
+_FIELD_SET = frozenset(_FIELDS)
+_STAGE_NAME = "aftercare_stage_message"
+_COLUMNS = ", ".join(_FIELDS)
+# The first staged copy of a key wins, in the batch's order, as the executemany path; ids come from the sequence in
+# that order, so sorting them gives the batch's order. (Only module constants are formatted in.)
+_INSERT_STAGED = text(f"""
+WITH inserted AS (
+    INSERT INTO message ({_COLUMNS}, attempts, created_at, updated_at)
+    SELECT {_COLUMNS}, 0, :now, :now
+    FROM (SELECT DISTINCT ON (idempotency_key) * FROM {_STAGE_NAME} ORDER BY idempotency_key, pos) AS firsts
+    ORDER BY pos
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id)
+SELECT id FROM inserted ORDER BY id
+""").columns(id=BigInteger)  # noqa: S608
+
+
 def schedule(session: Session, rows: Iterable[dict[str, Any]], now: datetime) -> list[int]:
-    """Insert rows unless their idempotency key exists, in batches; return the ids of the new rows."""
+    """Insert rows unless their idempotency key exists, in batches; return the ids of the new rows.
+
+    Of several rows with one key the first is stored. On PostgreSQL a list of at least ``COPY_MIN`` rows built by
+    ``message_row`` goes through a COPYed staging table (``_schedule_copied``): same rows, same ids.
+    """
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        rows = rows if isinstance(rows, list) else list(rows)
+        if len(rows) >= COPY_MIN and all(row.keys() == _FIELD_SET for row in rows):
+            return _schedule_copied(session, rows, now)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     new_ids: list[int] = []
     batch: list[dict[str, Any]] = []
@@ -107,6 +138,39 @@ def schedule(session: Session, rows: Iterable[dict[str, Any]], now: datetime) ->
         if len(batch) >= BATCH:
             flush()
     flush()
+    return new_ids
+
+
+@cache
+def _staging() -> tuple[Table, str]:
+    """Declare the staging table and its setup script (imported here: plugin.sync imports this module)."""
+    from plugin.sync.staging import staging_setup, staging_table
+
+    metadata = MetaData()
+    table = staging_table(metadata, _STAGE_NAME, Message.__table__,  # type: ignore[arg-type]
+                          _FIELDS, Column("pos", Integer))
+    return table, staging_setup(metadata)
+
+
+def _schedule_copied(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[int]:
+    """Insert rows on PostgreSQL by COPY into a staging table and one INSERT ... SELECT per chunk; return new ids."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+    from plugin.sync.staging import copy_rows, prepare_staging
+
+    stage, setup = _staging()
+    new_ids: list[int] = []
+    for start in range(0, len(rows), COPY_CHUNK):
+        chunk = rows[start:start + COPY_CHUNK]
+        for row in chunk:
+            # COPY bypasses the column type's check (plugin.types.UTCDateTime): make it here.
+            if row["scheduled_for"].tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        prepare_staging(session, setup)
+        copy_rows(session, stage, (
+            (*(json.dumps(row[f]) if f == "payload" else row[f] for f in _FIELDS), pos)
+            for pos, row in enumerate(chunk)))
+        new_ids.extend(session.execute(_INSERT_STAGED, {"now": now}).scalars().all())
     return new_ids
 
 

@@ -92,6 +92,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CYCLES_STREAM = "replenishment_cycles"
 # The store's plan state (sync_state cursor, JSON): the reference day and the settings the stored plans used.
 PLAN_STREAM = "replenishment_plan"
+# When the store's last cancel of re-ordered reminders began (sync_state cursor): the next reads only what changed.
+CANCEL_STREAM = "replenishment_cancel"
 # Orders written up to this long before the last refresh are read again: a writer's transaction that
 # started earlier but committed after that refresh stamped its rows with its own start time.
 CHANGE_OVERLAP = timedelta(minutes=10)
@@ -338,10 +340,10 @@ def _refresh_customers(session: Session, dialect: str, store_id: int, since: dat
     return {"customers": int(customers), "pairs": pairs}
 
 
-def _lock_state(session: Session, store_id: int) -> SyncState:
-    """Return the store's planner state row, locked: refreshes of one store run one after the other."""
-    get_sync_state(session, store_id, CYCLES_STREAM)
-    return session.scalars(select(SyncState).where(SyncState.store_id == store_id, SyncState.stream == CYCLES_STREAM)
+def _lock_state(session: Session, store_id: int, stream: str = CYCLES_STREAM) -> SyncState:
+    """Return the store's planner state row, locked: refreshes (or cancels) of one store run one after the other."""
+    get_sync_state(session, store_id, stream)
+    return session.scalars(select(SyncState).where(SyncState.store_id == store_id, SyncState.stream == stream)
                            .with_for_update().execution_options(populate_existing=True)).one()
 
 
@@ -545,9 +547,21 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
     """
     dialect = session.get_bind().dialect.name
     false = "FALSE" if dialect == "postgresql" else "0"
+    params: dict[str, Any] = {"store_id": store_id, "now": _bind_time(dialect, now),
+                              "reason": reasons.ALREADY_REORDERED}
+    state = _lock_state(session, store_id, CANCEL_STREAM)
+    started = _database_now(session)
+    changed = ""
+    if state.cursor is not None:
+        # A reminder is planned after the run's own cancel began, from pairs refreshed after it, so a re-order
+        # it has not seen was written after that cancel began: only customers with orders written since the
+        # previous cancel (less the refresh's overlap, for late commits) can have one. The first time, all are read.
+        params["since"] = _bind_time(dialect, datetime.fromisoformat(state.cursor) - CHANGE_OVERLAP)
+        changed = ("AND customer_id IN (SELECT ch.customer_id FROM orders ch "
+                   "WHERE ch.store_id = :store_id AND ch.updated_at >= :since AND ch.customer_id IS NOT NULL)")
     result = session.execute(text(f"""
         UPDATE message SET status = 'cancelled', skip_reason = :reason, updated_at = :now
-        WHERE store_id = :store_id AND flow = '{FLOW}' AND status = 'scheduled'
+        WHERE store_id = :store_id AND flow = '{FLOW}' AND status = 'scheduled' {changed}
           AND EXISTS (
             SELECT 1 FROM orders o2 JOIN order_line l2 ON l2.order_id = o2.id
             WHERE o2.store_id = message.store_id AND o2.customer_id = message.customer_id
@@ -558,8 +572,8 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
               AND {days_sql(dialect, 'o2.created_at_remote')} - (SELECT {days_sql(dialect, 'o3.created_at_remote')}
                                                               FROM orders o3 WHERE o3.id = message.order_id)
                   >= {WINDOW_DAYS})
-        """),  # noqa: S608
-        {"store_id": store_id, "now": _bind_time(dialect, now), "reason": reasons.ALREADY_REORDERED})
+        """), params)  # noqa: S608
+    state.cursor = started.isoformat()
     return result.rowcount or 0
 
 

@@ -10,8 +10,9 @@ purchase dates from its first order; gaps run between purchases.
 A reminder is planned (a ``scheduled`` row with ``scheduled_for`` = reminder time) once it falls
 within ``PLAN_AHEAD_DAYS``; the dispatcher sends it when due, through the send policy (marketing:
 consent required). Each run first cancels planned reminders whose customer re-ordered the product
-(``already_reordered``). Active subscription (decision): the customer's latest purchase of the product
-came in an order tagged like "subscription" — Shopify Subscriptions, ReCharge and most selling-plan
+(``already_reordered``), looking only at customers with orders written since the previous cancel (its own
+watermark, stream ``replenishment_cancel``). Active subscription (decision): the customer's latest purchase of
+the product came in an order tagged like "subscription" — Shopify Subscriptions, ReCharge and most selling-plan
 apps tag recurring orders so ("Subscription", "Subscription Recurring Order") — then the reminder row
 is written ``cancelled`` with reason ``active_subscription`` instead. The flow itself is declared in
 plugin.flows.replenishment.

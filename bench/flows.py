@@ -411,8 +411,9 @@ def time_replenishment(db: Database, settings: Any,
     with db.sessionmaker.begin() as session:  # --reuse: start from a store never built
         for table in ("purchase_cycle", "purchase_gap"):
             session.execute(text(f"DELETE FROM {table}"))
-        session.execute(text("DELETE FROM sync_state WHERE stream IN (:s, :p)"),
-                        {"s": replenishment_plan.CYCLES_STREAM, "p": replenishment_plan.PLAN_STREAM})
+        session.execute(text("DELETE FROM sync_state WHERE stream IN (:s, :p, :c)"),
+                        {"s": replenishment_plan.CYCLES_STREAM, "p": replenishment_plan.PLAN_STREAM,
+                         "c": replenishment_plan.CANCEL_STREAM})
         session.execute(text("DELETE FROM replenishment_fit"))
         session.execute(text("UPDATE product SET cycles_built = :f, learned_cycle_samples = 0, "
                              "learned_cycle_days = NULL, plan_inputs = NULL"), {"f": False})
@@ -433,8 +434,9 @@ def time_replenishment(db: Database, settings: Any,
     figures["replenishment"], _ = timed("replenishment: cancel re-ordered + due reminders", in_tx(plan))
 
     def after_new_orders(s: Session) -> Any:
-        # The previous hour's plan is in the outbox, then 1% of the customers order (half of them customers
-        # with a planned reminder) and 0.1% of older orders are cancelled; none of this is timed.
+        # The previous hour's run (cancel, plan) is in the outbox, then 1% of the customers order (half of them
+        # customers with a planned reminder) and 0.1% of older orders are cancelled; none of this is timed.
+        replenishment_plan.cancel_reordered(s, 1, NOW)
         schedule(s, replenishment_plan.due_reminders(_plan_run(s, settings)), NOW)
         changed = _new_orders(s, db.dialect)
         started = time.perf_counter()

@@ -119,6 +119,14 @@ def test_cycle_choice_horizon_reorder_subscription_and_skips(ctx):
     counts = runner.run_replenishment(ctx, sid)
     assert counts["cancelled"] == 1
     assert _reminders(ctx)[(y.id, soap.id, oy.id)][:2] == ("cancelled", "already_reordered")
+    # v re-orders a day later and the daily learning refreshes the pairs before the next hourly run: the cancel
+    # reads the orders written since the previous cancel, not since that refresh, so v's reminder is cancelled.
+    ctx.clock.advance(days=1)
+    with ctx.database.session() as s:
+        f.order(s, sid, v.id, ctx.clock.now(), lines=[(soap.id, 1)])
+    replenishment_plan.learn(ctx, sid)
+    assert runner.run_replenishment(ctx, sid)["cancelled"] == 1
+    assert _reminders(ctx)[(v.id, soap.id, ov.id)][:2] == ("cancelled", "already_reordered")
     # Sent reminders are history: a later order does not rewrite them.
     with ctx.database.session() as s:
         s.scalar(select(Message).where(Message.customer_id == x.id)).status = "sent"

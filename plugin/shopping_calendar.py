@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import holidays
+from dateutil.easter import easter
 from hijridate import Gregorian, Hijri
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -103,21 +104,8 @@ def eid_al_fitr(year: int) -> date:
     return _hijri_month_start(year, HIJRI_SHAWWAL)
 
 
-def easter(year: int) -> date:
-    """Return Western Easter Sunday (the anonymous Gregorian computus, Meeus/Jones/Butcher)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = b // 4, b % 4
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    n = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 19 * n) // 433
-    month = (h + n - 7 * m + 90) // 25
-    return date(year, month, (h + n - 7 * m + 33 * month + 19) % 32)
-
-
 def mothering_sunday(year: int) -> date:
-    """Return Mothering Sunday (UK, Ireland): the 4th Sunday of Lent, three weeks before Easter."""
+    """Return Mothering Sunday (UK, Ireland): the 4th Sunday of Lent, three weeks before (Western) Easter."""
     return easter(year) - timedelta(days=21)
 
 
@@ -192,13 +180,6 @@ class Occurrence:
     # The merchant renamed it (or made it): emails show that title instead of the shipped localized one.
     titled: bool = False
     moved: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the occurrence as plain values (admin JSON)."""
-        return {"key": self.key, "year": self.year, "day": self.day.isoformat(), "title": self.title,
-                "countries": list(self.countries), "segments": list(self.segments),
-                "discount_percent": self.discount_percent, "enabled": self.enabled, "custom": self.custom,
-                "moved": self.moved}
 
 
 def _overlay(base: Occurrence, row: ShoppingEvent) -> Occurrence:

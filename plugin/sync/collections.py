@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from connectors.shopify.collections import CollectionRecord
 from plugin.models import ProductCollection
-from plugin.sync.sql import PRODUCTS, ids_by_external
+from plugin.sync.sql import IN_CHUNK, PRODUCTS, chunked, ids_by_external
 
 
 def replace_memberships(session: Session, store_id: int, collections: Iterable[CollectionRecord]) -> int:
@@ -44,12 +44,10 @@ def store_collections(session: Session, store_id: int) -> list[tuple[str, str]]:
 
 def collections_of(session: Session, store_id: int, product_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
     """Return each of these products' collection ids."""
-    wanted = sorted(set(product_ids))
     out: dict[int, list[str]] = {}
-    for start in range(0, len(wanted), 900):
+    for chunk in chunked(sorted(set(product_ids)), IN_CHUNK):
         for product_id, ext in session.execute(
                 select(ProductCollection.product_id, ProductCollection.collection_external_id)
-                .where(ProductCollection.store_id == store_id,
-                       ProductCollection.product_id.in_(wanted[start:start + 900]))):
+                .where(ProductCollection.store_id == store_id, ProductCollection.product_id.in_(chunk))):
             out.setdefault(product_id, []).append(ext)
     return {p: tuple(exts) for p, exts in out.items()}

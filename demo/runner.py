@@ -506,34 +506,17 @@ class Demo:
             stalls = session.scalar(select(func.count()).select_from(DeliveryProblem)) or 0
             stall_tickets = session.scalar(select(func.count(DeliveryProblem.ticket_id))) or 0
         return {**world.counts, "delivery updates": updates, "delivery stalls": stalls, "stall tickets": stall_tickets,
-                **self._service_counts(), **self._growth_counts(), "job failures": failures}
+                **self._journey_counts(), "job failures": failures}
 
-    def _service_counts(self) -> dict[str, int]:
-        """Count the service journey's emails sent: welcomes, cancellation mail, follow-ups, come-back offers."""
-        names = {("first_order", "main"): "welcomes", ("cancellation", "ask"): "cancellation questions",
-                 ("cancellation", "declined"): "declined notices", ("ticket_followup", "followup"): "follow-ups",
-                 ("ticket_followup", "comeback"): "come-back offers", ("ticket_alert", "urgent"): "urgent alerts",
-                 ("usage_guide", "main"): "usage guides"}
+    def _journey_counts(self) -> dict[str, int]:
+        """Count the emails each journey step sent (service, then growth) and the VIP tags in Shopify, in one read."""
         with self.app.extensions["aftercare.db"].session() as session:
             sent = dict(((flow, step), n) for flow, step, n in session.execute(
                 select(Message.flow, Message.step, func.count()).where(Message.status == "sent")
                 .group_by(Message.flow, Message.step)))
-        return {label: int(sent.get(key, 0)) for key, label in names.items()}
-
-    def _growth_counts(self) -> dict[str, int]:
-        """Count the growth journey's emails sent (win-backs, reminders, birthdays, VIP welcomes) and VIP tags."""
-        names = {("winback", "main"): "win-backs", ("winback", "reminder"): "win-back reminders",
-                 ("birthday", "main"): "birthday emails", ("vip", "main"): "VIP welcomes",
-                 ("shopping_calendar", "main"): "shopping-calendar emails"}
-        with self.app.extensions["aftercare.db"].session() as session:
-            sent = dict(((flow, step), n) for flow, step, n in session.execute(
-                select(Message.flow, Message.step, func.count())
-                .where(Message.status == "sent",
-                       Message.flow.in_(("winback", "birthday", "vip", "shopping_calendar")))
-                .group_by(Message.flow, Message.step)))
             tagged = session.scalar(select(func.count()).select_from(VipMember).where(
                 VipMember.store_id == self.shop_store_id, VipMember.tagged.is_(True))) or 0
-        return {**{label: int(sent.get(key, 0)) for key, label in names.items()}, "VIP tags": int(tagged)}
+        return {**{label: int(sent.get(key, 0)) for key, label in JOURNEY_STEPS.items()}, "VIP tags": int(tagged)}
 
     def _due_messages(self, now: datetime) -> bool:
         with self.app.extensions["aftercare.db"].session() as session:
@@ -625,6 +608,13 @@ def _reactions_to(message: Any, rng: random.Random, customers: dict[str, int],
 
 
 BIRTHDAY_METAFIELD = "facts.birth_date"
+# The summary line's label of each journey step's sent emails: the service journey, then the growth journey.
+JOURNEY_STEPS = {("first_order", "main"): "welcomes", ("cancellation", "ask"): "cancellation questions",
+                 ("cancellation", "declined"): "declined notices", ("ticket_followup", "followup"): "follow-ups",
+                 ("ticket_followup", "comeback"): "come-back offers", ("ticket_alert", "urgent"): "urgent alerts",
+                 ("usage_guide", "main"): "usage guides", ("winback", "main"): "win-backs",
+                 ("winback", "reminder"): "win-back reminders", ("birthday", "main"): "birthday emails",
+                 ("vip", "main"): "VIP welcomes", ("shopping_calendar", "main"): "shopping-calendar emails"}
 DEMO_CALENDAR_EVENTS = ("diwali", "singles_day", "shichi_go_san", "black_friday", "cyber_monday", "christmas")
 
 

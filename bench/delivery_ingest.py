@@ -1,7 +1,8 @@
 """100,000 carrier events through the product's ingest path, beside a raw insert of the same rows (issue 13).
 
 Setup (not timed): an empty migrated database, one Shopify store, 20,000 orders with one parcel each (inserted
-directly). Then, in the same run and on the same database:
+directly, each order already fulfilled at its parcel's shipping time, as the fulfilment's sync or webhook leaves it
+before carriers report). Then, in the same run and on the same database:
 
 - **ingest**: ``plugin.sync.parcels.ingest_events`` (events in the order carriers report them, 2 % late) — what
   the ``fulfillment_events/create`` webhook and the sync's event pass call — in transactions of 1,000 events:
@@ -13,10 +14,13 @@ directly). Then, in the same run and on the same database:
 - **raw**: the events deleted, then the same rows inserted with a plain ``INSERT`` executemany in transactions of
   1,000 (no lookup, no conflict handling, no derivation) — the floor the ingest is held against.
 
-The target is ingest throughput ≥ 0.5 × raw throughput.
+The target is ingest throughput ≥ 0.5 × raw throughput. On SQLite the run also counts the database pages each
+side writes (``--pages``: the WAL's frames by table and index, WAL checkpoints off for that count), which does not
+move with the machine's load as the seconds do.
 
     .venv/bin/python bench/delivery_ingest.py                         # SQLite and PostgreSQL
     .venv/bin/python bench/delivery_ingest.py --databases sqlite --events 20000
+    .venv/bin/python bench/delivery_ingest.py --databases sqlite --pages    # + pages written, by table and index
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ import argparse
 import os
 import platform
 import random
+import sqlite3
+import struct
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import delete, func, insert, select, text  # noqa: E402
+from sqlalchemy import delete, event, func, insert, select, text  # noqa: E402
 
 from bench.pg_database import open_database  # noqa: E402
 from connectors.records import FulfillmentEventRecord  # noqa: E402
@@ -87,7 +94,7 @@ def seed(database, parcels: int) -> int:
             n = range(offset, min(offset + 5000, parcels))
             session.execute(insert(Order), [{"store_id": store_id, "external_id": str(k + 1), "name": f"#{k + 1001}",
                                              "created_at_remote": NOW - timedelta(days=61), "currency": "USD",
-                                             "tags": []} for k in n])
+                                             "fulfilled_at": NOW - timedelta(days=61), "tags": []} for k in n])
         ids = dict(session.execute(select(Order.external_id, Order.id).where(Order.store_id == store_id)).all())
         for offset in range(0, parcels, 5000):
             n = range(offset, min(offset + 5000, parcels))
@@ -125,6 +132,52 @@ def timed_raw(database, store_id: int, data: list[FulfillmentEventRecord]) -> fl
     return time.perf_counter() - started
 
 
+def _wal_frames(path: str) -> Counter[str]:
+    """Count the frames of the SQLite file's WAL by the table or index that owns each page (https://sqlite.org/fileformat2.html#the_write_ahead_log)."""
+    with sqlite3.connect(path) as conn:
+        owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+    data = Path(path + "-wal").read_bytes()
+    page_size = struct.unpack(">I", data[8:12])[0]
+    frames: Counter[str] = Counter()
+    for offset in range(32, len(data) - page_size - 23, page_size + 24):  # 32-byte header; 24-byte frame headers
+        frames[owner.get(struct.unpack(">I", data[offset:offset + 4])[0], "?")] += 1
+    return frames
+
+
+def _checkpoint(database, path: str) -> None:
+    """Empty the WAL into the database file (every pooled connection closed first)."""
+    database.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def pages(total: int, parcels: int) -> tuple[Counter[str], Counter[str]]:
+    """Return the pages the ingest and the raw insert write on SQLite, by table or index (WAL checkpoints off)."""
+    path = os.path.join(tempfile.gettempdir(), "aftercare-bench-delivery-pages.sqlite")
+    url, database = open_database("sqlite", path, PG_URL, reuse=False)
+    database.dispose()
+    upgrade(url)
+    url, database = open_database("sqlite", path, PG_URL, reuse=True)
+
+    @event.listens_for(database.engine, "connect")
+    def _keep_wal(dbapi_conn, _record) -> None:
+        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    store_id = seed(database, parcels)
+    data = events(parcels, total)
+    _checkpoint(database, path)
+    timed_ingest(database, store_id, data)
+    ingest = _wal_frames(path)
+    _checkpoint(database, path)
+    with database.session() as session:  # the raw side starts from an empty events table, as in the timed run
+        session.execute(delete(ParcelEvent).where(ParcelEvent.store_id == store_id))
+    _checkpoint(database, path)
+    timed_raw(database, store_id, data)
+    raw = _wal_frames(path)
+    database.dispose()
+    return ingest, raw
+
+
 def run(dialect: str, total: int, parcels: int) -> dict[str, float]:
     """Run the three timings on one database kind; return the figures."""
     path = os.path.join(tempfile.gettempdir(), "aftercare-bench-delivery.sqlite")
@@ -153,6 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--pages", action="store_true", help="on SQLite, also count the pages each side writes")
     args = parser.parse_args()
     parcels = args.events // 5
     load = os.getloadavg()
@@ -169,6 +223,12 @@ def main() -> None:
         print(f"  replay  {f['replay_s']:7.1f} s  {replay_rate:9,.0f} events/s  stored {f['replay_stored']:,}")
         print(f"  raw     {f['raw_s']:7.1f} s  {raw_rate:9,.0f} events/s")
         print(f"  ingest / raw = {ratio:.2f}  (target >= {TARGET})  {'OK' if ratio >= TARGET else 'BELOW TARGET'}")
+        if dialect == "sqlite" and args.pages:
+            ingest, raw = pages(args.events, parcels)
+            print(f"  pages written: ingest {sum(ingest.values()):,}, raw {sum(raw.values()):,} "
+                  f"(raw / ingest = {sum(raw.values()) / sum(ingest.values()):.2f})")
+            for name in sorted(ingest.keys() | raw.keys(), key=lambda n: -(ingest[n] + raw[n])):
+                print(f"    {name:42} ingest {ingest[name]:9,}  raw {raw[name]:9,}")
 
 
 if __name__ == "__main__":

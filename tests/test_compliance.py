@@ -19,6 +19,8 @@ from plugin.models import (
     Customer,
     Message,
     Order,
+    Parcel,
+    ParcelEvent,
     Review,
     Store,
     Suppression,
@@ -93,9 +95,22 @@ def _seed_customer(env: ShopifyEnv) -> tuple[int, int, int]:
     return store_id, person.id, other.id
 
 
+def _ship_with_a_personal_event(env: ShopifyEnv, person_id: int) -> str:
+    """Ship the customer's first order and have the carrier report a delivery naming them; return its tracking."""
+    first = env.sandbox.store.customer_orders(person_id)[0]
+    fulfillment = env.sandbox.fulfil_order(first.id)
+    env.sandbox.add_fulfillment_event(first.id, "DELIVERED", city="Quillbury", country="United Kingdom",
+                                      message="Left with Zephyrine at the side door")
+    # fulfillments/create, orders/fulfilled, orders/updated; fulfillment_events/create, fulfillments/update,
+    # orders/updated; the orders/updated right after orders/fulfilled carries the same order (unchanged).
+    assert process_pending(env.ctx()) == {"processed": 6, "applied": 5, "unchanged": 1}
+    return fulfillment.tracking_number
+
+
 def test_data_request_exports_everything_we_hold(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
     with shopify_env(database_url, tmp_path, clock) as env:
         store_id, person_id, _ = _seed_customer(env)
+        tracking = _ship_with_a_personal_event(env, person_id)
         env.sandbox.request_customer_data(person_id)
         assert process_pending(env.ctx()) == {"processed": 1, "exported": 1}
         with env.app.extensions["aftercare.db"].session() as session:
@@ -110,6 +125,12 @@ def test_data_request_exports_everything_we_hold(database_url: str, tmp_path: Pa
         orders = env.sandbox.store.customer_orders(person_id)
         assert [o["external_id"] for o in export["orders"]] == [str(o.id) for o in orders]
         assert [line["quantity"] for o in export["orders"] for line in o["lines"]] == [1, 3]
+        [parcel] = export["orders"][0]["parcels"]
+        assert (parcel["tracking_company"], parcel["tracking_number"], parcel["status"]) == ("UPS", tracking,
+                                                                                              "DELIVERED")
+        assert [(e["status"], e["city"], e["country"], e["message"]) for e in parcel["events"]] == [
+            ("DELIVERED", "Quillbury", "United Kingdom", "Left with Zephyrine at the side door")]
+        assert export["orders"][1]["parcels"] == []
         assert sorted(m["flow"] for m in export["messages"]) == ["replenishment", "review_request"]
         assert [(r["rating"], r["body"], r["reviewer_name"]) for r in export["reviews"]] == [
             (2, "Quill here: broken", "Zephyrine Q.")]
@@ -123,15 +144,18 @@ def test_customer_redaction_leaves_no_personal_data(database_url: str, tmp_path:
     with shopify_env(database_url, tmp_path, clock) as env:
         store_id, person_id, other_id = _seed_customer(env)
         engine = env.app.extensions["aftercare.db"].engine
+        tracking = _ship_with_a_personal_event(env, person_id)
         env.sandbox.request_customer_data(person_id)  # an earlier export holds the data too
         process_pending(env.ctx())
         assert {t for t, _, _ in _rows_mentioning(engine, MARKERS)} >= {
             "customer", "review", "survey_response", "ticket", "ticket_note", "message", "suppression",
-            "compliance_request"}
+            "compliance_request", "parcel_event"}
+        assert _rows_mentioning(engine, (tracking.lower(),)) != []
 
         env.sandbox.redact_customer(person_id)
         assert process_pending(env.ctx()) == {"processed": 1, "redacted": 1}
         assert _rows_mentioning(engine, MARKERS) == []
+        assert _rows_mentioning(engine, (tracking.lower(),)) == []
 
         with env.app.extensions["aftercare.db"].session() as session:
             customer = session.scalar(select(Customer).where(Customer.external_id == str(person_id)))
@@ -150,6 +174,14 @@ def test_customer_redaction_leaves_no_personal_data(database_url: str, tmp_path:
             assert statuses == {"k-sent": "sent", "k-next": "cancelled"}
             redaction = session.scalar(select(ComplianceRequest).where(ComplianceRequest.kind == "customers/redact"))
             assert redaction.result["customer_found"] is True and redaction.result["orders"] == 2
+            # Where the parcel went and who signed go; the carrier, the milestones and their times stay.
+            assert redaction.result["parcel_events"] == 1
+            assert session.execute(select(Parcel.tracking_company, Parcel.tracking_number, Parcel.tracking_url,
+                                          Parcel.status)).all() == [("UPS", None, None, "DELIVERED")]
+            [event] = session.execute(select(ParcelEvent.status, ParcelEvent.happened_at, ParcelEvent.city,
+                                             ParcelEvent.country, ParcelEvent.message)).all()
+            assert (event.status, event.city, event.country, event.message) == ("DELIVERED", None, None, None)
+            assert event.happened_at is not None
             # The other customer is untouched.
             other = session.scalar(select(Customer).where(Customer.external_id == str(other_id)))
             assert other.email is not None and other.redacted_at is None

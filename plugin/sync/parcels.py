@@ -339,6 +339,22 @@ def refresh_orders(session: Session, order_ids: Iterable[int], *, bulk: bool = T
                             .execution_options(synchronize_session=False), changes)
 
 
+def erase_delivery_details(session: Session, order_ids: Sequence[int]) -> int:
+    """Erase what the orders' parcels say of where and to whom they went (customers/redact); return events erased.
+
+    Tracking numbers and links lead to the delivery address; a carrier's event can name the city and the person who
+    signed ("Left with J. Doe"). What stays is anonymous: carrier, statuses and times (the transit estimates use them).
+    """
+    erased = 0
+    for chunk in chunked(sorted(set(order_ids)), IN_CHUNK):
+        parcel_ids = select(PARCELS.c.id).where(PARCELS.c.order_id.in_(chunk)).scalar_subquery()
+        session.execute(update(PARCELS).where(PARCELS.c.order_id.in_(chunk))
+                        .values(tracking_number=None, tracking_url=None))
+        erased += int(session.execute(update(EVENTS).where(EVENTS.c.parcel_id.in_(parcel_ids))
+                                      .values(city=None, province=None, country=None, message=None)).rowcount or 0)
+    return erased
+
+
 def parcels_to_read(session: Session, store_id: int, since: datetime, limit: int) -> list[Parcel]:
     """Return parcels whose events the sync should read: shipping, shipped after ``since``, and changed in Shopify
     since their events were last read (or never read)."""

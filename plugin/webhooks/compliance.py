@@ -35,6 +35,7 @@ from plugin.models import (
     Message,
     Order,
     OrderLine,
+    Parcel,
     PurchaseCycle,
     Review,
     Store,
@@ -46,6 +47,7 @@ from plugin.models import (
     WebhookEvent,
 )
 from plugin.sync import orders as sync_orders
+from plugin.sync import parcels
 from plugin.sync.customers import add_redaction_tombstones
 
 log = logging.getLogger("aftercare.compliance")
@@ -93,7 +95,7 @@ def _customer_orders(session: Session, store_id: int, customer: Customer | None,
     if not conditions:
         return []
     return list(session.scalars(select(Order).where(Order.store_id == store_id, or_(*conditions))
-                                .order_by(Order.created_at_remote)))
+                                .order_by(Order.created_at_remote, Order.id)))
 
 
 def _suppression_rows(session: Session, store_id: int, email: str | None) -> list[Suppression]:
@@ -117,7 +119,13 @@ def export_customer(session: Session, store_id: int, external_id: str | None, em
             **_row(order, ("external_id", "name", "created_at_remote", "currency", "total_price", "total_refunded",
                            "financial_status", "fulfillment_status", "cancelled_at", "fulfilled_at",
                            "delivered_at", "tags")),
-            "lines": [_row(line, ("external_id", "title", "sku", "quantity", "price")) for line in lines]})
+            "lines": [_row(line, ("external_id", "title", "sku", "quantity", "price")) for line in lines],
+            "parcels": [{**_row(parcel, ("tracking_company", "tracking_number", "tracking_url", "status", "shipped_at",
+                                         "estimated_delivery_at", "delivered_at")),
+                         "events": [_row(e, ("status", "happened_at", "city", "province", "country", "message"))
+                                    for e in parcel.events]}
+                        for parcel in session.scalars(select(Parcel).where(Parcel.order_id == order.id)
+                                                      .order_by(Parcel.id))]})
     export["suppressions"] = [_row(s, ("reason", "created_at")) for s in _suppression_rows(session, store_id, email)]
     if customer is None:
         return export
@@ -259,6 +267,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     orders = _customer_orders(session, store.id, customer, order_ids)
     counts: dict[str, Any] = {"customer_found": found, "orders": len(orders)}
     sync_orders.erase_tags(session, [order.id for order in orders])
+    counts["parcel_events"] = parcels.erase_delivery_details(session, [order.id for order in orders])
     if email:
         _suppress_digests(session, store.id, [email], now)
         # The hashed suppression above covers every email kind, so the plain-address opt-out of one kind goes.

@@ -57,6 +57,7 @@ from plugin.business_days import Calendar
 from plugin.config import Config
 from plugin.delivery_estimates import stored_stats
 from plugin.models import Customer, DeliveryProblem, DeliveryStallState, Order, Parcel, StallCheck, Store, Ticket
+from plugin.sync.sql import IN_CHUNK, chunked
 from plugin.tickets import add_note, resolve_ticket, sla_due
 from plugin.types import UTCDateTime
 
@@ -121,15 +122,17 @@ def _record(session: Session, store_id: int, problem: str, now: datetime, query:
         literal(now, UTCDateTime()).label("detected_at"))
     columns = ["order_id", "store_id", "problem", "subject", "parcel_id", "detected_at"]
     stmt = (_insert(session)(DeliveryProblem).from_select(columns, source)
-            .on_conflict_do_nothing(index_elements=["store_id", "problem", "subject"])
+            .on_conflict_do_nothing(index_elements=["store_id", "problem", "subject"],
+                                    index_where=DeliveryProblem.resolved_at.is_(None))
             .returning(DeliveryProblem.id, DeliveryProblem.order_id, DeliveryProblem.parcel_id))
     return [tuple(r) for r in session.execute(stmt)]
 
 
 def _not_recorded(store_id: int, problem: str, subject: Any) -> Any:
-    """Skip what was found before in the SELECT itself: re-runs then read the index and write nothing."""
+    """Skip what was found and is not resolved in the SELECT itself: re-runs then read the index and write nothing."""
     return ~select(DeliveryProblem.id).where(DeliveryProblem.store_id == store_id, DeliveryProblem.problem == problem,
-                                             DeliveryProblem.subject == subject).exists()
+                                             DeliveryProblem.subject == subject,
+                                             DeliveryProblem.resolved_at.is_(None)).exists()
 
 
 def _changed(model: Any, window: Any, store_id: int, since: datetime, changed_since: datetime) -> Any:
@@ -502,10 +505,13 @@ def cause_gone(problem: str, row: Any, cutoffs: Mapping[str, datetime]) -> str |
 
 def resolve_gone(session: Session, store: Store, settings: Mapping[str, Any], now: datetime,
                  changed_since: datetime | None) -> list[tuple[int, str]]:
-    """Resolve the open delivery tickets of changed orders and parcels whose cause went away; return them.
+    """Resolve the problems of changed orders and parcels whose cause went away, and their open tickets; return
+    the tickets resolved.
 
     Only a change can take a cause away (time makes a stall older, never younger): the rows written since the
-    high-water mark are read; without one (a store's first run), every open ticket.
+    high-water mark are read; without one (a store's first run), every unresolved problem. A resolved problem frees
+    its subject: the same parcel stalling again is found as a new problem. One whose ticket the merchant closed is
+    resolved here too, without a note, once its cause is gone.
     """
     if store.platform != "shopify":
         return []
@@ -514,27 +520,32 @@ def resolve_gone(session: Session, store: Store, settings: Mapping[str, Any], no
     cutoffs = {"no_scan": calendar.cutoff(now, int(settings["no_scan_after_business_days"])),
                "lost": calendar.cutoff(now, int(settings["lost_after_business_days"])),
                "past_estimate": calendar.cutoff(now, int(settings["past_estimate_business_days"]))}
-    query = (select(DeliveryProblem.problem, DeliveryProblem.ticket_id, Order.cancelled_at, Order.fulfilled_at,
-                    Order.financial_status, Parcel.fulfillment_status, Parcel.status, Parcel.delivered_at,
-                    Parcel.last_event_at, Parcel.shipped_at, Parcel.estimated_delivery_at)
-             .join(Ticket, Ticket.id == DeliveryProblem.ticket_id)
+    query = (select(DeliveryProblem.id, DeliveryProblem.problem, DeliveryProblem.ticket_id,
+                    Ticket.status.label("ticket"), Order.cancelled_at, Order.fulfilled_at, Order.financial_status,
+                    Parcel.fulfillment_status, Parcel.status, Parcel.delivered_at, Parcel.last_event_at,
+                    Parcel.shipped_at, Parcel.estimated_delivery_at)
+             .join(Ticket, Ticket.id == DeliveryProblem.ticket_id, isouter=True)
              .join(Order, Order.id == DeliveryProblem.order_id)
              .join(Parcel, Parcel.id == DeliveryProblem.parcel_id, isouter=True)
-             .where(DeliveryProblem.store_id == store.id, Ticket.status == "open")
-             .order_by(DeliveryProblem.ticket_id))
+             .where(DeliveryProblem.store_id == store.id, DeliveryProblem.resolved_at.is_(None))
+             .order_by(DeliveryProblem.id))
     if changed_since is not None:
         query = query.where(or_(
             DeliveryProblem.order_id.in_(_changed(Order, Order.created_at_remote, store.id, since, changed_since)),
             DeliveryProblem.parcel_id.in_(_changed(Parcel, Parcel.shipped_at, store.id, since, changed_since))))
-    done = []
+    done, gone = [], []
     for row in session.execute(query).all():
         why = cause_gone(row.problem, row, cutoffs)
         if why is None:
             continue
-        note = f"Resolved automatically: {why}."
-        resolve_ticket(session, row.ticket_id, note, now)
-        add_note(session, row.ticket_id, note, now, author="Aftercare")
-        done.append((row.ticket_id, why))
+        gone.append(row.id)
+        if row.ticket == "open":
+            note = f"Resolved automatically: {why}."
+            resolve_ticket(session, row.ticket_id, note, now)
+            add_note(session, row.ticket_id, note, now, author="Aftercare")
+            done.append((row.ticket_id, why))
+    for chunk in chunked(gone, IN_CHUNK):
+        session.execute(update(DeliveryProblem).where(DeliveryProblem.id.in_(chunk)).values(resolved_at=now))
     return done
 
 

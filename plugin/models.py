@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -501,15 +502,19 @@ class DeliveryOptOut(Base):
 
 
 class DeliveryProblem(Base):
-    """A delivery problem found once per order or parcel and kind, with the ticket it opened.
+    """A delivery problem of an order or parcel, with the ticket it opened; one unresolved per subject and kind.
 
-    ``subject`` is ``parcel=<id>`` or ``order=<id>``: unique with the store and the kind, it is what makes
-    detection idempotent (a re-run finds the row and opens nothing), even when two runs race.
+    ``subject`` is ``parcel=<id>`` or ``order=<id>``: unique with the store and the kind among the unresolved rows,
+    it is what makes detection idempotent (a re-run finds the row and opens nothing), even when two runs race.
+    ``resolved_at`` is set when the cause went away (plugin.delivery_stalls.resolve_gone); the same parcel stalling
+    again later is a new problem with its own ticket. A ticket the merchant closed while the cause stays keeps its
+    row unresolved, so nothing reopens it every hour.
     """
 
     __tablename__ = "delivery_problem"
     __table_args__ = (
-        UniqueConstraint("store_id", "problem", "subject"),
+        Index("ux_delivery_problem_unresolved", "store_id", "problem", "subject", unique=True,
+              sqlite_where=text("resolved_at IS NULL"), postgresql_where=text("resolved_at IS NULL")),
         Index("ix_delivery_problem_store_detected", "store_id", "detected_at"),
         CheckConstraint(_in("problem", DELIVERY_PROBLEMS), name="problem"),
     )
@@ -522,6 +527,7 @@ class DeliveryProblem(Base):
     parcel_id: Mapped[int | None] = mapped_column(ForeignKey("parcel.id", ondelete="CASCADE"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), unique=True)
     detected_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
 
 
 class DeliveryStallState(Base):

@@ -2,7 +2,9 @@
 event, delivery, cancellation, threshold change, calendar change, time passing) the hourly run, which reads only
 the orders and parcels that changed or whose next check came, leaves exactly what a plain-Python restatement of
 the rules expects, and a full recompute run right after it (rolled back) finds nothing more. Tickets whose cause
-went away are resolved with a note, and the review request waits only while one is open.
+went away are resolved with a note, and the review request waits only while one is open. A parcel that stalls
+again after its problem was resolved opens a new one; a ticket the merchant closed while the cause holds is not
+reopened.
 
 The reference counts business days itself (weekends, the ``holidays`` package's national holidays, days in the
 store's zone); it never calls the code under test.
@@ -109,10 +111,12 @@ class Rules:
 
 @dataclass
 class Reference:
-    """What detection must have done so far: problems recorded once, each ticket open until its cause goes."""
+    """What detection must have done so far: a problem recorded when its rule holds and none of its kind is open for
+    the subject, each open until its cause goes (then the subject can have a new one)."""
 
     rules: Rules
-    recorded: dict[tuple[str, str], str] = field(default_factory=dict)  # (problem, subject) -> open/resolved
+    # (problem, subject) -> the status of each of its problems, in the order they were found
+    recorded: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def run(self, session, store_id: int, now: datetime) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
         """Apply one hourly run to the stored orders and parcels; return the problems opened and resolved."""
@@ -123,27 +127,34 @@ class Reference:
         opened, resolved = set(), set()
         for subject, order, parcel in subjects:
             for problem in self.rules.problems(order, parcel, now):
-                if (problem, subject) not in self.recorded:
-                    self.recorded[(problem, subject)] = "open"
+                history = self.recorded.setdefault((problem, subject), [])
+                if "open" not in history:
+                    history.append("open")
                     opened.add((problem, subject))
         for subject, order, parcel in subjects:
             for problem in ("unfulfilled",) if parcel is None else ("no_scan", "lost", "past_estimate", "attempted",
                                                                     "failed"):
                 key = (problem, subject)
-                if self.recorded.get(key) == "open" and self.rules.gone(problem, order, parcel, now):
-                    self.recorded[key] = "resolved"
+                history = self.recorded.get(key, [])
+                if history and history[-1] == "open" and self.rules.gone(problem, order, parcel, now):
+                    history[-1] = "resolved"
                     resolved.add(key)
         return opened, resolved
 
 
-def stored(world) -> tuple[dict[tuple[str, str], str], set[int]]:
-    """Return each recorded problem's ticket status, and the orders told "we're on it"."""
+def stored(world) -> tuple[dict[tuple[str, str], list[str]], set[int]]:
+    """Return the ticket status of each recorded problem per kind and subject, and the orders told "we're on it"."""
     with world.session() as s:
-        rows = s.execute(select(DeliveryProblem.problem, DeliveryProblem.subject, Ticket.status)
-                         .join(Ticket, Ticket.id == DeliveryProblem.ticket_id)).all()
+        rows = s.execute(select(DeliveryProblem.problem, DeliveryProblem.subject, Ticket.status,
+                                DeliveryProblem.resolved_at)
+                         .join(Ticket, Ticket.id == DeliveryProblem.ticket_id).order_by(DeliveryProblem.id)).all()
         told = set(s.scalars(select(Message.order_id).where(Message.flow == "delivery_stalls",
                                                             Message.step == "notice")))
-    return {(p, subj): status for p, subj, status in rows}, told
+    found: dict[tuple[str, str], list[str]] = {}
+    for problem, subject, status, resolved_at in rows:
+        assert (status == "resolved") == (resolved_at is not None)  # nobody closes a ticket by hand here
+        found.setdefault((problem, subject), []).append(status)
+    return found, told
 
 
 def full_recompute_finds_nothing(world, now: datetime) -> None:
@@ -255,27 +266,32 @@ def test_incremental_runs_match_the_rules_after_every_kind_of_change(database_ur
                                  {"no_scan_after_business_days": 1})
         ref.rules.n["no_scan"] = 1
         run(ny(3, 9, 10, 30))
-        assert run(ny(3, 10, 0, 30))["stalls"] == 1      # A's parcel, silent on Monday (B's and D's were ticketed)
+        # Silent on Monday: A's parcel, and B's and D's again (their no-scan problems went with Friday's scans).
+        assert run(ny(3, 10, 0, 30))["stalls"] == 3
         clock.set(ny(3, 10, 10))
         event("B", "DELIVERED")
         order("H", 1)
-        run(ny(3, 10, 11))
-        run(ny(3, 11, 0, 30))
+        assert run(ny(3, 10, 11))["resolved"] == 1       # B's second no-scan problem: delivered
+        assert run(ny(3, 11, 0, 30))["stalls"] == 1      # D past its new estimate (Monday's, Tuesday passed)
         assert run(ny(3, 13, 0, 30))["stalls"] == 1      # H: unfulfilled (Wed, Thu)
         run(ny(3, 16, 9))
         assert run(ny(3, 23, 9))["stalls"] == 2          # A's and D's parcels: presumed lost after 10 days
 
         with world.session() as s:
-            notes = {(p.problem, p.order_id): s.get(Ticket, p.ticket_id).resolution
-                     for p in s.scalars(select(DeliveryProblem))}
+            notes: dict[tuple[str, int], list[str | None]] = {}
+            for p in s.scalars(select(DeliveryProblem).order_by(DeliveryProblem.id)):
+                notes.setdefault((p.problem, p.order_id), []).append(s.get(Ticket, p.ticket_id).resolution)
             by_ticket = {n.ticket_id: n.body for n in s.scalars(select(TicketNote))}
-            assert set(by_ticket.values()) == {v for v in notes.values() if v}
-        assert notes[("attempted", orders_of["C"])] == "Resolved automatically: the parcel was delivered."
-        assert notes[("unfulfilled", orders_of["A"])] == "Resolved automatically: the order was fulfilled."
-        assert notes[("no_scan", orders_of["B"])] == "Resolved automatically: a new carrier event moved it on."
-        assert notes[("past_estimate", orders_of["D"])] == "Resolved automatically: the carrier gave a later estimate."
-        assert notes[("no_scan", orders_of["G"])] == "Resolved automatically: the order was cancelled."
-        assert notes[("failed", orders_of["E"])] is None
+            assert set(by_ticket.values()) == {v for values in notes.values() for v in values if v}
+        auto = "Resolved automatically: "
+        assert notes[("attempted", orders_of["C"])] == [auto + "the parcel was delivered."]
+        assert notes[("unfulfilled", orders_of["A"])] == [auto + "the order was fulfilled."]
+        assert notes[("no_scan", orders_of["B"])] == [auto + "a new carrier event moved it on.",
+                                                      auto + "the parcel was delivered."]
+        assert notes[("no_scan", orders_of["D"])] == [auto + "a new carrier event moved it on.", None]
+        assert notes[("past_estimate", orders_of["D"])] == [auto + "the carrier gave a later estimate.", None]
+        assert notes[("no_scan", orders_of["G"])] == [auto + "the order was cancelled."]
+        assert notes[("failed", orders_of["E"])] == [None]
 
 
 @cache
@@ -354,3 +370,56 @@ def test_a_delivery_resolves_the_attempted_ticket_and_the_review_request_stops_w
     with ctx.database.session() as s:
         asked = set(s.scalars(select(Message.order_id).where(Message.flow == "review_request")))
     assert asked == {oid} and other_id not in asked
+
+
+def test_a_ticket_closed_by_hand_is_not_reopened_and_a_second_failure_opens_a_new_one(ctx):
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York")
+        person = f.customer(s, st.id)
+        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8))
+        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                   status="FAILURE", tracking_company="UPS", tracking_number="1Z1",
+                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
+        s.add(p)
+        s.flush()
+        sid, pid = st.id, p.id
+    assert delivery_stalls.run(ctx, sid) == {"notices": 1, "skipped": 0, "stalls": 1, "tickets": 1}
+    with ctx.database.session() as s:
+        [first] = s.scalars(select(Ticket)).all()
+        tickets.resolve_ticket(s, first.id, "Called the carrier; they will try again", t0 + timedelta(hours=1))
+    # Still a failure: the merchant's closing stands, hour after hour, and a full recompute finds nothing either.
+    for hours in (2, 3, 26):
+        ctx.clock.set(t0 + timedelta(hours=hours))
+        assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 0, "tickets": 0}
+    with ctx.database.sessionmaker() as s:
+        try:
+            settings = runner.load_settings(s, ctx.config, delivery_stalls.FLOW, sid)
+            outcome = stalls.detect(s, ctx.config, s.get(Store, sid), settings, ctx.clock.now(), full=True)
+            assert (outcome.found, outcome.resolved) == ([], [])
+        finally:
+            s.rollback()
+
+    def carrier(status: str, at: datetime) -> None:
+        """Write what a carrier event's ingest writes to the parcel (updated_at moves on the database's clock)."""
+        with ctx.database.session() as s:
+            parcel = s.get(Parcel, pid)
+            parcel.status, parcel.last_event_at = status, at
+
+    carrier("OUT_FOR_DELIVERY", t0 + timedelta(hours=27))
+    ctx.clock.set(t0 + timedelta(hours=28))
+    # The cause went: the problem is resolved without touching the closed ticket (no note, nothing counted).
+    assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 0, "tickets": 0}
+    carrier("FAILURE", t0 + timedelta(hours=30))
+    ctx.clock.set(t0 + timedelta(hours=31))
+    # A second failure is news: a new ticket; the customer was told "we're on it" once for the order already.
+    assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 1, "tickets": 1}
+    with ctx.database.session() as s:
+        rows = s.execute(select(DeliveryProblem.problem, DeliveryProblem.resolved_at, Ticket.status, Ticket.resolution)
+                         .join(Ticket, Ticket.id == DeliveryProblem.ticket_id).order_by(DeliveryProblem.id)).all()
+        assert [tuple(r) for r in rows] == [
+            ("failed", t0 + timedelta(hours=28), "resolved", "Called the carrier; they will try again"),
+            ("failed", None, "open", None)]
+        assert s.scalars(select(TicketNote.body)).all() == []

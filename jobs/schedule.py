@@ -88,6 +88,8 @@ JOBS: tuple[JobSpec, ...] = (
             description="stalled, late and failed deliveries: tickets, \"we're on it\" notices; Amazon late shipments"),
     JobSpec("transit_estimates", "plugin.delivery_estimates:run_refresh", DAY,
             description="median and 90th-percentile transit days by destination country and carrier"),
+    JobSpec("redaction_sweep", "plugin.webhooks.compliance:sweep_redacted", DAY,
+            description="erase delivery details that reached redacted customers' orders after the redaction"),
     JobSpec("dispatch", "jobs.dispatch:dispatch_due", 60, per_store=False,
             description="send due outbox messages through the send policy"),
     JobSpec("amazon_solicitations", "plugin.flows.amazon_review_request:run", DAY, platforms=("amazon",),

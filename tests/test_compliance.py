@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from base.clock import FrozenClock
+from jobs.schedule import run_named
 from jobs.webhooks import process_pending
 from plugin.messaging.outbox import enqueue
 from plugin.models import (
@@ -193,6 +194,18 @@ def test_customer_redaction_leaves_no_personal_data(database_url: str, tmp_path:
         assert counts["processed"] == 3 and "failed" not in counts  # consent, customers/update, orders/create
         assert counts["customer redacted"] == 1
         assert _rows_mentioning(engine, MARKERS) == []
+
+        # The carrier reports on their order after the redaction: stored as sent, then erased by the daily sweep.
+        first = env.sandbox.store.customer_orders(person_id)[0]
+        env.sandbox.add_fulfillment_event(first.id, "DELIVERED", city="Quillbury", message="Signed: Zephyrine")
+        process_pending(env.ctx())
+        assert {t for t, _, _ in _rows_mentioning(engine, MARKERS)} == {"parcel_event"}
+        def sweep() -> dict[str, int]:
+            return run_named(env.ctx(), "redaction_sweep", store_id).results[store_id]
+
+        assert sweep() == {"orders": 3, "parcel_events": 1}  # the two orders of before and the one Shopify sent
+        assert _rows_mentioning(engine, MARKERS) == []
+        assert sweep() == {"orders": 3, "parcel_events": 0}
 
 
 def test_shop_redaction_deletes_the_store(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from plugin.context import JobContext
 from plugin.messaging import handover, outbox
 from plugin.models import (
     Base,
@@ -330,6 +331,20 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     counts["webhook_bodies_erased"] = erased
     session.flush()
     return counts
+
+
+def sweep_redacted(ctx: JobContext, store_id: int) -> dict[str, int]:
+    """Job: erase delivery details that reached redacted customers' orders after their redaction.
+
+    A carrier event or a fulfilment update can arrive for such an order later (or in a transaction that raced the
+    redaction): it is stored as sent, and this daily pass erases it as ``customers/redact`` did, well inside the 30
+    days Shopify allows (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance).
+    """
+    with ctx.database.session() as session:
+        redacted = select(Customer.id).where(Customer.store_id == store_id, Customer.redacted_at.is_not(None))
+        orders = list(session.scalars(select(Order.id).where(Order.store_id == store_id,
+                                                             Order.customer_id.in_(redacted))))
+        return {"orders": len(orders), "parcel_events": parcels.erase_delivery_details(session, orders)}
 
 
 def carry_earlier_redactions(session: Session, store: Store) -> int:

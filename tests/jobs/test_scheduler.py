@@ -51,6 +51,7 @@ def test_job_list_covers_every_flow_and_subsystem():
         "shopping_calendar": "plugin.flows.runner:run_shopping_calendar",
         "delivery_stalls": "plugin.flows.delivery_stalls:run",
         "transit_estimates": "plugin.delivery_estimates:run_refresh",
+        "redaction_sweep": "plugin.webhooks.compliance:sweep_redacted",
         "dispatch": "jobs.dispatch:dispatch_due",
         "amazon_solicitations": "plugin.flows.amazon_review_request:run",
         "amazon_feedback": "plugin.sync.amazon_feedback_run:run",

@@ -588,9 +588,14 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
                         {"store_id": store_id, "since": datetime.fromisoformat(state.cursor) - CHANGE_OVERLAP})
         if dialect == "postgresql":
             session.execute(text("ANALYZE rp_cancel"))
-        # Driven from the few changed customers (CROSS JOIN: SQLite keeps that order) through the message index.
+        # Driven from the few changed customers (CROSS JOIN: SQLite keeps that order) through the (store, customer)
+        # index. Unary + keeps SQLite off the (store, flow) and status indexes here: without statistics it rates
+        # them the same and breaks the tie by the order the indexes were created in, and through (store, flow) it
+        # reads every planned reminder per changed customer (measured on CDNOW: minutes instead of a second).
+        plus = "+" if dialect == "sqlite" else ""
         scheduled = f"""message.id IN (SELECT message.id FROM rp_cancel ch CROSS JOIN message
-                                       WHERE message.customer_id = ch.customer_id AND {scheduled})"""  # noqa: S608
+                                       WHERE message.customer_id = ch.customer_id AND message.store_id = :store_id
+                                         AND {plus}message.flow = '{FLOW}' AND {plus}message.status = 'scheduled')"""  # noqa: S608
     with _index_probes(session, dialect):
         result = session.execute(text(f"""
         UPDATE message SET status = 'cancelled', skip_reason = :reason, updated_at = :now

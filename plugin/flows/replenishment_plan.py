@@ -44,9 +44,10 @@ and spread, lead days, the learned median and days of supply it used (the reason
 (the conditional median of plugin.flows.replenishment_model, as of the reference day), the reminder day, the
 probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs whose day has come and
 scores just those at the current time (``due_plan_sql``: the run-out given no purchase up to now, and the
-probability), instead of evaluating the model for every pair. A stored plan is a function of the pair's purchases,
-its product, the store's fit and plan settings (lead days, re-buys needed, floor) and the plan's reference day — the
-last refit's (``learn_product_cycles``, the daily learning job), kept with the settings in ``sync_state`` (stream
+probability), instead of evaluating the model for every pair. The customer page reads the same columns
+(``customer_plan``). A stored plan is a function of the pair's purchases, its product, the store's fit and plan
+settings (lead days, re-buys needed, floor) and the plan's reference day — the last refit's
+(``learn_product_cycles``, the daily learning job), kept with the settings in ``sync_state`` (stream
 ``replenishment_plan``) — never of when it was computed, so recomputing only what changed equals recomputing
 everything:
 - the pairs rebuilt by a refresh (changed customers, products newly consumable, a full build) are replanned with
@@ -400,24 +401,17 @@ def customer_plan(session: Session, store_id: int, customer_id: int, settings: d
                   ) -> list[dict[str, Any]]:
     """Return the plan of each consumable a customer bought, for the admin's customer page (due or not).
 
-    The planner's own SQL on this one customer's purchases as they are now (split orders one purchase, the same
-    quantities, medians, model and floor), whether or not a refresh has run since their last order. Each entry:
-    product id, last purchase, quantity, predicted run-out, reminder time, probability, whether it clears the
-    floor, whether it is a catch-up, and the reason in words.
+    The stored plans (``PLAN_COLUMNS``, kept current by the hourly run and the daily refit), scored now as the
+    hourly run scores a due pair (``stored_now_sql``): what the flow would plan if the pair were due now. A pair
+    whose orders changed since the last refresh shows its plan after the next hourly run. Each entry: product id,
+    last purchase, quantity, cycle, predicted run-out, reminder time and its target, probability, whether it clears
+    the floor, whether it is a catch-up, and the reason in words.
     """
     dialect = session.get_bind().dialect.name
-    session.execute(text("DROP TABLE IF EXISTS rp_scope"))
-    session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
-    session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"), {"c": customer_id})
-    _stage(session, dialect, store_id, "customers")
-    _temp_table(session, dialect, "rp_cycle", "SELECT * FROM purchase_cycle WHERE 1 = 0", {})
-    session.execute(text(f"INSERT INTO rp_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"), {"store_id": store_id})  # noqa: S608
     params = plan_params(store_id, settings, now, store_fit(session, store_id))
     params["customer_id"] = customer_id
-    rows = session.execute(text(plan_sql(dialect, "rp_cycle", only_customer=True) + " ORDER BY run_out"),
-                           params).mappings().all()
-    _drop_temp(session)
-    session.execute(text("DROP TABLE IF EXISTS rp_cycle"))
+    where = "AND g.customer_id = :customer_id AND g.plan_mu IS NOT NULL"
+    rows = session.execute(text(stored_now_sql(dialect, where) + " ORDER BY run_out"), params).mappings().all()
     result = []
     for r in rows:
         probability = float(r["alive"]) * float(r["chance"])
@@ -425,6 +419,7 @@ def customer_plan(session: Session, store_id: int, customer_id: int, settings: d
             "product_id": int(r["p"]), "last": EPOCH + timedelta(days=float(r["t"])), "quantity": int(r["q"]),
             "cycle_days": float(r["cycle"]), "run_out": EPOCH + timedelta(days=float(r["run_out"])),
             "remind_at": max(EPOCH + timedelta(days=float(r["start_day"])), now),
+            "target": EPOCH + timedelta(days=float(r["target"])),
             "probability": probability, "alive": float(r["alive"]),
             "remind": probability >= settings["min_probability"],
             "catch_up": bool(r["overdue"]),

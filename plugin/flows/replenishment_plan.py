@@ -765,7 +765,7 @@ def _chance(dialect: str) -> str:
     return f"(({_survival('z_start')} - {_survival('z_end')}) / {hi}({_survival('z_now')}, 1e-200))"
 
 
-def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
+def plan_sql(dialect: str, source: str) -> str:
     """SELECT of every pair's plan in ``source`` (purchase_cycle's columns): run-out, reminder day, probability.
 
     The model (plugin.flows.replenishment_model): log-normal days per unit, the customer's own median shrunk
@@ -774,9 +774,8 @@ def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
     start or now, whichever is later; the probability is P(alive) (MBG/NBD, when fitted) times the chance the next
     purchase falls in the window given none so far. Times are days since 1970.
     """
-    who = "AND g.customer_id = :customer_id" if only_customer else ""
     return f"""
-    WITH {_model_ctes(dialect, source, who)}, planned AS (SELECT * FROM win WHERE mu1 IS NOT NULL),
+    WITH {_model_ctes(dialect, source, "")}, planned AS (SELECT * FROM win WHERE mu1 IS NOT NULL),
     {_run_out_ctes(dialect, "planned", ":now_days")}, {_score_ctes(dialect, "median", ":now_days")}
     SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h,
            EXP(mu1) AS cycle, start_day, start_day + h AS target, run_out, remind_day < :now_days AS overdue,

@@ -21,10 +21,15 @@ policy lets them through; every customer here consented), then the flow runs as 
 (``cancel_reordered``, ``due_reminders``, written through the outbox). A reminder counts as sent when its time
 came before the customer's next purchase (the hourly run would have cancelled it otherwise).
 
+``--cut`` and ``--end`` move the cut and the holdout's end (``--cut 1997-04-30 --end 1997-09-30``: a split of the
+calibration period alone, on which the default floor is chosen without looking at the holdout).
+
 Figures, per customer and over the reminder based on their last calibration purchase:
-- MAE: mean |first holdout purchase − predicted run-out at the cut| in days, over customers who bought again;
+- MAE: mean |first holdout purchase − predicted run-out at the cut| in days, over customers who bought again (the
+  planner's run-out: the median next purchase given none by the cut and one within a year);
 - well-timed: share of all customers who bought again in the holdout who were reminded (the reminder went out
-  before they reordered) and reordered within ±14 days of the reminder's target (its predicted run-out);
+  before they reordered) and reordered within ±14 days of the reminder's target (the centre of its window, the
+  date its email names);
 - wasted: share of the reminders sent to customers who did not buy in the holdout at all.
 Baselines, computed here from the same purchases: the target is the last purchase + the global median gap, the
 customer's median gap, or their mean gap (one-time buyers: the global median), reminded ``lead_days`` before it,
@@ -130,8 +135,9 @@ def score(targets: dict[str, float], reminders: dict[str, float], reorder: dict[
             "sent": len(sent)}
 
 
-def baselines(train: dict[str, list[tuple[float, int]]]) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
-    """Return {name: (targets, reminder days)} of the naive rules and of the previous planner."""
+def baselines(train: dict[str, list[tuple[float, int]]], lead: float = LEAD
+              ) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    """Return {name: (targets, reminder days)} of the naive rules and of the previous planner (``lead`` days ahead)."""
     cut = days(CUT)
     gaps = {c: [b[0] - a[0] for a, b in zip(p, p[1:], strict=False)] for c, p in train.items()}
     per_unit = {c: [(b[0] - a[0]) / a[1] for a, b in zip(p, p[1:], strict=False)] for c, p in train.items()}
@@ -146,15 +152,15 @@ def baselines(train: dict[str, list[tuple[float, int]]]) -> dict[str, tuple[dict
     for name, gap in rules.items():
         targets, reminders = {}, {}
         for c, p in train.items():
-            target = max(p[-1][0] + gap(c), cut + LEAD)  # an overdue one is reminded at the cut (catch-up)
-            targets[c], reminders[c] = target, target - LEAD
+            target = max(p[-1][0] + gap(c), cut + lead)  # an overdue one is reminded at the cut (catch-up)
+            targets[c], reminders[c] = target, target - lead
         result[name] = (targets, reminders)
     targets, reminders = {}, {}
     for c, p in train.items():
         cycle = statistics.median(per_unit[c]) if per_unit[c] else product_median
         targets[c] = p[-1][0] + cycle * p[-1][1]
         if targets[c] > cut:  # the previous planner never reminded a run-out that had passed
-            reminders[c] = max(targets[c] - LEAD, cut)
+            reminders[c] = max(targets[c] - lead, cut)
     result["previous planner (median x qty, no catch-up)"] = (targets, reminders)
     return result
 
@@ -234,6 +240,7 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def main() -> None:
+    global CUT, END  # every function here reads the cut and the holdout's end from the module (one run, one cut)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dialect", choices=["sqlite", "postgres"])
     parser.add_argument("--path", default="/tmp/aftercare-replenishment-eval.sqlite")
@@ -242,7 +249,12 @@ def main() -> None:
     parser.add_argument("--step-days", type=int, default=7, help="days between runs of the flow in the holdout")
     parser.add_argument("--floors", default="0,0.05,0.1,0.15,0.2,0.25,0.3,0.4",
                         help="probability floors to report (the simulation runs with the lowest)")
+    parser.add_argument("--cut", default=CUT.date().isoformat(), help="end of the calibration period (a date)")
+    parser.add_argument("--end", default=END.date().isoformat(),
+                        help="end of the holdout (a date); --cut 1997-06-30 --end 1997-09-30 splits the calibration "
+                             "period alone, to choose the floor without looking at the holdout")
     args = parser.parse_args()
+    CUT, END = (datetime.combine(date.fromisoformat(v), CUT.timetz()) for v in (args.cut, args.end))
     floors = sorted(float(v) for v in args.floors.split(","))
     url, db = open_database(args.dialect, args.path, args.url, reuse=False)
     Base.metadata.drop_all(db.engine)
@@ -252,7 +264,8 @@ def main() -> None:
     everything = purchases(records, END)
     cut = days(CUT)
     reorder = {c: next(t for t, _ in p if t > cut) for c, p in everything.items() if any(t > cut for t, _ in p)}
-    print(f"{db.dialect}: CDNOW {len(records):,} orders, {len(train):,} customers, "
+    print(f"{db.dialect}: cut {CUT:%Y-%m-%d}, holdout to {END:%Y-%m-%d}; CDNOW {len(records):,} orders, "
+          f"{len(train):,} customers, "
           f"{sum(len(p) for p in train.values()):,} calibration purchases; {len(reorder):,} customers "
           f"({len(reorder) / len(train):.1%}) bought again in the holdout", flush=True)
     started = time.perf_counter()
@@ -261,7 +274,7 @@ def main() -> None:
     settings = {"lead_days": args.lead_days, "min_probability": floors[0]}
     plan = simulate(db, records, settings, args.step_days)
     reminders = sent_reminders(db)
-    table = [(name, score(targets, rem, reorder)) for name, (targets, rem) in baselines(train).items()]
+    table = [(name, score(targets, rem, reorder)) for name, (targets, rem) in baselines(train, args.lead_days).items()]
     for floor in floors:
         chosen = {c: when for c, (when, _t, p) in reminders.items() if p >= floor}
         targets = {c: t for c, (_w, t, _p) in reminders.items()}

@@ -65,9 +65,9 @@ def _matches(q: str) -> Any:
 def predicted_by_product(customer: Customer, settings: dict[str, Any], now: Any) -> list[dict[str, Any]]:
     """Plan each consumable product the customer bought: predicted run-out, reminder, probability and reason.
 
-    The replenishment flow's own model and SQL (plugin.flows.replenishment_plan.customer_plan, on the customer's
-    purchases as they are now): the customer's own gaps shrunk toward the product's, scaled by the quantity bought,
-    the probability that they reorder in the reminder's window, and whether it clears the store's floor.
+    The replenishment flow's stored plans (plugin.flows.replenishment_plan.customer_plan), scored now as the hourly
+    run scores them: the customer's own gaps shrunk toward the product's, scaled by the quantity bought, the
+    predicted run-out, the probability that they reorder in the reminder's window, and whether it clears the floor.
     """
     session = get_session()
     plans = customer_plan(session, customer.store_id, customer.id, settings, now)

@@ -19,13 +19,28 @@ Two parts, each with its source:
    ``r, alpha, a, b`` are fitted per store by maximum likelihood (``fit_mbgnbd``, the likelihood of Batislam et al.
    eq. 3; a Nelder–Mead search on the log parameters over the pairs grouped by (x, t_x, T) in days).
 
+The predicted run-out (the next purchase, shown on the customer page and what the evaluation's error is measured
+on) is the median of the renewal model's next gap G given what is known now: no purchase since the last one, ``a``
+days ago, and — the customers the reminder is for — a return within ``H`` days (``RETURN_DAYS``, a year). With S
+the log-normal survival, ``P(G > g | a < G ≤ a + H) = ½`` gives ``S(g) = (S(a) + S(a + H)) / 2``, so
+``g = exp(mu + s · z)`` with ``1 − Φ(z) = (S(a) + S(a + H)) / 2`` — the residual life of an interval already ``a``
+days old, ``P(G > a + x | G > a) = S(a + x) / S(a)`` (Cox, *Renewal Theory*, 1962), restricted to the horizon; the
+conditional median, not the mode, is what minimises the mean absolute error. A customer with regular own gaps has a
+small spread, so the median stays near their own cycle even when slightly overdue; a customer with wide, skewed
+gaps who is long overdue gets a later date, the decreasing hazard of a wide log-normal's tail. The inverse of Φ in
+SQL is Hastings' rational approximation (Abramowitz & Stegun 26.2.23, error under 4.5e-4 in z;
+plugin.flows.replenishment_plan._inverse_survival).
+
 The reminder: the window of ``2h`` days (``h`` = lead days, the merchant's setting) with the highest probability
 of the next purchase is centred, for a log-normal, where ``sqrt(start · end)`` is the mode ``exp(mu − s²)``
-(equal density at both ends), so its centre is ``sqrt(h² + mode²)`` days after the last purchase — the predicted
-run-out. The reminder goes at the window's start, or now when that has passed (one catch-up reminder for an overdue
-customer). Its probability is ``P(alive) · P(next gap in the window | no purchase yet)``; below the merchant's floor
-no reminder goes, so customers who have left stop getting them. The normal tail in SQL is Börjesson & Sundberg's
-approximation (plugin.flows.replenishment_plan._survival), relative error under 0.3 %.
+(equal density at both ends), so its centre is ``sqrt(h² + mode²)`` days after the last purchase — the reminder's
+target, the date its email names. The reminder goes at the window's start, or now when that has passed (one catch-up
+reminder for an overdue customer: given no purchase yet, a wide log-normal's density is highest right away). For a
+regular customer the window's centre and the predicted run-out nearly coincide; for a wide one the window is where
+a reorder is likeliest, the run-out where half the returners have reordered. Its probability is
+``P(alive) · P(next gap in the window | no purchase yet)`` — the renewal's own hazard, not the memoryless MBG/NBD
+one; below the merchant's floor no reminder goes, so customers who have left stop getting them. The normal tail in
+SQL is Börjesson & Sundberg's approximation (plugin.flows.replenishment_plan._survival), relative error under 0.3 %.
 
 Why our own code: the maintained libraries that fit these models (pymc-marketing: PyMC and PyTensor; btyd: a
 beta) pull a probabilistic-programming stack into a plugin that needs four numbers per store, and ``lifetimes`` is

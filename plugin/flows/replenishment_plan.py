@@ -1,11 +1,12 @@
 """The replenishment planner: when each customer will run out of each consumable, and the reminders due.
 
-Expected run-out = last purchase + cycle × quantity bought, where the cycle (days per unit) is the
-customer's own median gap between purchases of the product when there is one, else the product's
-learned median across customers (with at least ``min_product_samples`` gaps), else the merchant's
-``days_of_supply``; no cycle, no reminder. Purchases follow plugin.purchases: a customer's orders of the product
-within a day of the purchase's first order are one purchase (a split order), their quantities add up, and the
-purchase dates from its first order; gaps run between purchases.
+The model is plugin.flows.replenishment_model: per customer × consumable, a log-normal cycle (days per unit, scaled
+by the quantity bought) from the customer's own gaps shrunk toward the product's learned distribution (with at
+least ``min_product_samples`` gaps; else the merchant's ``days_of_supply``; no cycle, no reminder), the predicted
+run-out its median next purchase given none so far, the reminder at the start of the window with the highest
+probability of a reorder, and P(alive) from the store's MBG/NBD fit. Purchases follow plugin.purchases: a
+customer's orders of the product within a day of the purchase's first order are one purchase (a split order), their
+quantities add up, and the purchase dates from its first order; gaps run between purchases.
 
 A reminder is planned (a ``scheduled`` row with ``scheduled_for`` = reminder time) once it falls
 within ``PLAN_AHEAD_DAYS``; the dispatcher sends it when due, through the send policy (marketing:
@@ -39,13 +40,16 @@ Redacted customers (customers/redact) have no ``purchase_cycle`` rows — they c
 their re-buys stay in ``purchase_gap``: anonymous facts, like their orders, that the learned median counts.
 
 Stored plans. Each purchase_cycle row also holds its plan (``PLAN_COLUMNS``): the model's cycle, log-normal centre
-and spread, lead days, the learned median and days of supply it used (the reason's inputs), the predicted run-out,
-the reminder day, the probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs
-whose day has come and scores just those at the current time (``due_plan_sql``), instead of evaluating the model
-for every pair. A stored plan is a function of the pair's purchases, its product, the store's fit and plan settings
-(lead days, re-buys needed, floor) and the plan's reference day — the last refit's (``learn_product_cycles``, the
-daily learning job), kept with the settings in ``sync_state`` (stream ``replenishment_plan``) — never of when it was
-computed, so recomputing only what changed equals recomputing everything:
+and spread, lead days, the learned median and days of supply it used (the reason's inputs), the predicted run-out
+(the conditional median of plugin.flows.replenishment_model, as of the reference day), the reminder day, the
+probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs whose day has come and
+scores just those at the current time (``due_plan_sql``: the run-out given no purchase up to now, and the
+probability), instead of evaluating the model for every pair. The customer page reads the same columns
+(``customer_plan``). A stored plan is a function of the pair's purchases, its product, the store's fit and plan
+settings (lead days, re-buys needed, floor) and the plan's reference day — the last refit's
+(``learn_product_cycles``, the daily learning job), kept with the settings in ``sync_state`` (stream
+``replenishment_plan``) — never of when it was computed, so recomputing only what changed equals recomputing
+everything:
 - the pairs rebuilt by a refresh (changed customers, products newly consumable, a full build) are replanned with
   them, and so are the customers a deletion webhook recomputes;
 - a product whose days of supply or lead days changed (``product.plan_inputs`` says what its plans used) has its
@@ -89,6 +93,9 @@ from plugin.types import UTCDateTime
 
 FLOW = "replenishment"
 PLAN_AHEAD_DAYS = 7
+# The predicted run-out is the median next purchase of the customers who come back within this many days of now
+# (plugin.flows.replenishment_model; a year: bench/RESULTS.md has 6 months to 2 years on CDNOW).
+RETURN_DAYS = 365.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CYCLES_STREAM = "replenishment_cycles"
 # The store's plan state (sync_state cursor, JSON): the reference day and the settings the stored plans used.
@@ -394,24 +401,17 @@ def customer_plan(session: Session, store_id: int, customer_id: int, settings: d
                   ) -> list[dict[str, Any]]:
     """Return the plan of each consumable a customer bought, for the admin's customer page (due or not).
 
-    The planner's own SQL on this one customer's purchases as they are now (split orders one purchase, the same
-    quantities, medians, model and floor), whether or not a refresh has run since their last order. Each entry:
-    product id, last purchase, quantity, predicted run-out, reminder time, probability, whether it clears the
-    floor, whether it is a catch-up, and the reason in words.
+    The stored plans (``PLAN_COLUMNS``, kept current by the hourly run and the daily refit), scored now as the
+    hourly run scores a due pair (``stored_now_sql``): what the flow would plan if the pair were due now. A pair
+    whose orders changed since the last refresh shows its plan after the next hourly run. Each entry: product id,
+    last purchase, quantity, cycle, predicted run-out, reminder time and its target, probability, whether it clears
+    the floor, whether it is a catch-up, and the reason in words.
     """
     dialect = session.get_bind().dialect.name
-    session.execute(text("DROP TABLE IF EXISTS rp_scope"))
-    session.execute(text("CREATE TEMP TABLE rp_scope (customer_id BIGINT PRIMARY KEY)"))
-    session.execute(text("INSERT INTO rp_scope (customer_id) VALUES (:c)"), {"c": customer_id})
-    _stage(session, dialect, store_id, "customers")
-    _temp_table(session, dialect, "rp_cycle", "SELECT * FROM purchase_cycle WHERE 1 = 0", {})
-    session.execute(text(f"INSERT INTO rp_cycle ({CYCLE_COLUMNS}) {CYCLE_SELECT}"), {"store_id": store_id})  # noqa: S608
     params = plan_params(store_id, settings, now, store_fit(session, store_id))
     params["customer_id"] = customer_id
-    rows = session.execute(text(plan_sql(dialect, "rp_cycle", only_customer=True) + " ORDER BY run_out"),
-                           params).mappings().all()
-    _drop_temp(session)
-    session.execute(text("DROP TABLE IF EXISTS rp_cycle"))
+    where = "AND g.customer_id = :customer_id AND g.plan_mu IS NOT NULL"
+    rows = session.execute(text(stored_now_sql(dialect, where) + " ORDER BY run_out"), params).mappings().all()
     result = []
     for r in rows:
         probability = float(r["alive"]) * float(r["chance"])
@@ -419,6 +419,7 @@ def customer_plan(session: Session, store_id: int, customer_id: int, settings: d
             "product_id": int(r["p"]), "last": EPOCH + timedelta(days=float(r["t"])), "quantity": int(r["q"]),
             "cycle_days": float(r["cycle"]), "run_out": EPOCH + timedelta(days=float(r["run_out"])),
             "remind_at": max(EPOCH + timedelta(days=float(r["start_day"])), now),
+            "target": EPOCH + timedelta(days=float(r["target"])),
             "probability": probability, "alive": float(r["alive"]),
             "remind": probability >= settings["min_probability"],
             "catch_up": bool(r["overdue"]),
@@ -588,9 +589,14 @@ def cancel_reordered(session: Session, store_id: int, now: datetime) -> int:
                         {"store_id": store_id, "since": datetime.fromisoformat(state.cursor) - CHANGE_OVERLAP})
         if dialect == "postgresql":
             session.execute(text("ANALYZE rp_cancel"))
-        # Driven from the few changed customers (CROSS JOIN: SQLite keeps that order) through the message index.
+        # Driven from the few changed customers (CROSS JOIN: SQLite keeps that order) through the (store, customer)
+        # index. Unary + keeps SQLite off the (store, flow) and status indexes here: without statistics it rates
+        # them the same and breaks the tie by the order the indexes were created in, and through (store, flow) it
+        # reads every planned reminder per changed customer (measured on CDNOW: minutes instead of a second).
+        plus = "+" if dialect == "sqlite" else ""
         scheduled = f"""message.id IN (SELECT message.id FROM rp_cancel ch CROSS JOIN message
-                                       WHERE message.customer_id = ch.customer_id AND {scheduled})"""  # noqa: S608
+                                       WHERE message.customer_id = ch.customer_id AND message.store_id = :store_id
+                                         AND {plus}message.flow = '{FLOW}' AND {plus}message.status = 'scheduled')"""  # noqa: S608
     with _index_probes(session, dialect):
         result = session.execute(text(f"""
         UPDATE message SET status = 'cancelled', skip_reason = :reason, updated_at = :now
@@ -694,6 +700,43 @@ def _model_ctes(dialect: str, source: str, where: str, materialize: bool = True)
     )"""  # noqa: S608
 
 
+def _inverse_survival(s: str, tail: str) -> str:
+    """SQL of the standard score z with 1 − Φ(z) = ``s`` (``tail``: min(s, 1 − s) > 0), absolute error < 4.5e-4.
+
+    Hastings' rational approximation (Abramowitz & Stegun, *Handbook of Mathematical Functions*, 1964, 26.2.23):
+    for 0 < p ≤ ½, z = w − (c0 + c1 w + c2 w²) / (1 + d1 w + d2 w² + d3 w³) with w = √(−2 ln p); the upper half by
+    symmetry. Plain arithmetic, so SQLite and PostgreSQL compute the same.
+    """
+    w = f"SQRT(-2.0 * LN({tail}))"
+    ratio = (f"((2.515517 + 0.802853 * {w} + 0.010328 * {w} * {w}) / "
+             f"(1.0 + 1.432788 * {w} + 0.189269 * {w} * {w} + 0.001308 * {w} * {w} * {w}))")
+    return f"((CASE WHEN {s} <= 0.5 THEN 1.0 ELSE -1.0 END) * ({w} - {ratio}))"
+
+
+def _run_out_ctes(dialect: str, source: str, day: str) -> str:
+    """CTEs ending in ``median``: ``source``'s pairs (t, mu, sd) with ``run_out``, the predicted next purchase.
+
+    ``run_out`` is the median of the pair's log-normal next gap G given none up to ``a`` (the later of ``day`` and
+    the last purchase) and one within ``RETURN_DAYS`` (``:return_days``, H) of it: the g with
+    S(g) = (S(a − t) + S(a − t + H)) / 2, S the log-normal survival (plugin.flows.replenishment_model).
+    """
+    hi, lo = _greatest(dialect)
+    return f"""
+    anchored AS (
+        SELECT {source}.*, {hi}({day}, t) AS anchor FROM {source}
+    ), tails AS MATERIALIZED (
+        SELECT anchored.*, {_z(dialect, "anchor - t")} AS z_anchor, {_z(dialect, "anchor - t + :return_days")} AS z_hor
+        FROM anchored
+    ), halfway AS (
+        SELECT tails.*, ({_survival("z_anchor")} + {_survival("z_hor")}) / 2 AS s_mid FROM tails
+    ), tailed AS MATERIALIZED (
+        -- The smaller tail of s_mid, never 0 (1 − Φ rounds to 1 for a pair bought a moment ago).
+        SELECT halfway.*, {hi}({lo}(s_mid, 1.0 - s_mid), 1e-300) AS s_mid_tail FROM halfway
+    ), median AS (
+        SELECT tailed.*, t + EXP(mu + sd * {_inverse_survival("s_mid", "s_mid_tail")}) AS run_out FROM tailed
+    )"""  # noqa: S608
+
+
 def _score_ctes(dialect: str, source: str, day: str) -> str:
     """CTEs ``timed`` and ``scored``: ``source``'s pairs (t, t0, n, mu, sd, h, remind_day) as seen on ``day``.
 
@@ -722,7 +765,7 @@ def _chance(dialect: str) -> str:
     return f"(({_survival('z_start')} - {_survival('z_end')}) / {hi}({_survival('z_now')}, 1e-200))"
 
 
-def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
+def plan_sql(dialect: str, source: str) -> str:
     """SELECT of every pair's plan in ``source`` (purchase_cycle's columns): run-out, reminder day, probability.
 
     The model (plugin.flows.replenishment_model): log-normal days per unit, the customer's own median shrunk
@@ -731,12 +774,11 @@ def plan_sql(dialect: str, source: str, only_customer: bool = False) -> str:
     start or now, whichever is later; the probability is P(alive) (MBG/NBD, when fitted) times the chance the next
     purchase falls in the window given none so far. Times are days since 1970.
     """
-    who = "AND g.customer_id = :customer_id" if only_customer else ""
     return f"""
-    WITH {_model_ctes(dialect, source, who)}, planned AS (SELECT * FROM win WHERE mu1 IS NOT NULL),
-    {_score_ctes(dialect, "planned", ":now_days")}
+    WITH {_model_ctes(dialect, source, "")}, planned AS (SELECT * FROM win WHERE mu1 IS NOT NULL),
+    {_run_out_ctes(dialect, "planned", ":now_days")}, {_score_ctes(dialect, "median", ":now_days")}
     SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h,
-           EXP(mu1) AS cycle, start_day, start_day + h AS run_out, remind_day < :now_days AS overdue,
+           EXP(mu1) AS cycle, start_day, start_day + h AS target, run_out, remind_day < :now_days AS overdue,
            {_ALIVE} AS alive, {_chance(dialect)} AS chance
     FROM scored
     """  # noqa: S608
@@ -759,10 +801,10 @@ def stored_plan_sql(dialect: str, where: str, source: str = "purchase_cycle") ->
     return f"""
     WITH {_model_ctes(dialect, source, where, materialize=False)},
     slim AS MATERIALIZED (SELECT c, p, t, t0, n, mu1, mu, sd, h, learned, supply, remind_day FROM win),
-    {_score_ctes(dialect, "slim", f"{hi}(:ref_day, t)")},
+    {_run_out_ctes(dialect, "slim", ":ref_day")}, {_score_ctes(dialect, "median", f"{hi}(:ref_day, t)")},
     prob AS (SELECT scored.*, {_ALIVE} * {_chance(dialect)} AS probability FROM scored)
     SELECT c, p, EXP(mu1) AS plan_cycle_days, mu AS plan_mu, sd AS plan_sd, h AS plan_lead_days,
-           learned AS plan_learned, supply AS plan_supply, remind_day + h AS run_out_day, remind_day,
+           learned AS plan_learned, supply AS plan_supply, run_out AS run_out_day, remind_day,
            probability AS plan_probability,
            CASE WHEN mu1 IS NULL THEN NULL
                 WHEN remind_day - {PLAN_AHEAD_DAYS} > ev OR probability >= :floor THEN remind_day - {PLAN_AHEAD_DAYS}
@@ -856,7 +898,8 @@ def plan_params(store_id: int, settings: dict[str, Any], now: datetime, fit: Rep
     """Return the bound values of ``plan_sql`` for a store's settings, the time and its fitted model."""
     return {"store_id": store_id, "min_samples": settings["min_product_samples"],
             "lead_days": settings["lead_days"], "default_var": DEFAULT_LOG_VAR,
-            "now_days": (now - EPOCH).total_seconds() / 86400.0, "fitted": 1 if fit else 0,
+            "now_days": (now - EPOCH).total_seconds() / 86400.0, "return_days": RETURN_DAYS,
+            "fitted": 1 if fit else 0,
             "fit_r": fit.r if fit else 1.0, "fit_alpha": fit.alpha if fit else 1.0,
             "fit_a": fit.a if fit else 1.0, "fit_b": fit.b if fit else 1.0}
 
@@ -881,10 +924,11 @@ def store_fit(session: Session, store_id: int) -> ReplenishmentFit | None:
     return session.get(ReplenishmentFit, store_id)
 
 
-def due_plan_sql(dialect: str) -> str:
-    """SELECT of the plans of the pairs whose stored day has come (``due_day`` ≤ now) and not planned yet, scored now.
+def stored_now_sql(dialect: str, where: str) -> str:
+    """SELECT of the stored plans of the store's pairs that ``where`` selects, scored now; the columns of ``plan_sql``.
 
-    The columns of ``plan_sql``, from the stored plan columns: only the probability is computed, for these pairs.
+    From the stored plan columns (the model's centre, spread and reminder day): only the run-out and the
+    probability, which depend on the time, are computed, for these pairs.
     """
     return f"""
     WITH due AS (
@@ -894,18 +938,23 @@ def due_plan_sql(dialect: str) -> str:
                g.plan_learned AS learned, g.plan_supply AS supply, g.plan_lead_days AS h, g.plan_mu AS mu,
                g.plan_sd AS sd, g.plan_cycle_days AS cycle, g.remind_day
         FROM purchase_cycle g
-        WHERE g.store_id = :store_id AND g.due_day <= :now_days
+        WHERE g.store_id = :store_id {where}
+    ), {_run_out_ctes(dialect, "due", ":now_days")}, {_score_ctes(dialect, "median", ":now_days")}
+    SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h, cycle, start_day,
+           start_day + h AS target, run_out, remind_day < :now_days AS overdue, {_ALIVE} AS alive,
+           {_chance(dialect)} AS chance
+    FROM scored
+    """  # noqa: S608
+
+
+def due_plan_sql(dialect: str) -> str:
+    """SELECT of the plans of the pairs whose stored day has come (``due_day`` ≤ now), not yet planned, scored now."""
+    return stored_now_sql(dialect, """AND g.due_day <= :now_days
           -- Planned already (the key names the purchase): most due pairs after the first hour, not scored. Looked
           -- up by the unique key alone (message_row's format), which the index answers without reading the row.
           AND NOT EXISTS (SELECT 1 FROM message m WHERE m.idempotency_key = CAST(:key_prefix AS TEXT)
                           || g.customer_id || '\\:product=' || g.product_id || '\\:order=' || g.last_order_id
-                          || '\\:step=main')
-    ), {_score_ctes(dialect, "due", ":now_days")}
-    SELECT c, p, order_id, t, q, variant_id, sub, own, n, lo, hi, learned, supply, h, cycle, start_day,
-           start_day + h AS run_out, remind_day < :now_days AS overdue, {_ALIVE} AS alive,
-           {_chance(dialect)} AS chance
-    FROM scored
-    """  # noqa: S608
+                          || '\\:step=main')""")
 
 
 def due_reminders(run: FlowRun) -> Rows:
@@ -952,7 +1001,9 @@ def due_reminders(run: FlowRun) -> Rows:
         probability = float(r["alive"]) * float(r["chance"])
         payload = {"product_title": r["title"], "quantity": int(r["q"]), "variant_id": r["variant_id"],
                    "variant_external_id": r["variant_external_id"],
-                   "run_out_at": (EPOCH + timedelta(days=float(r["run_out"]))).isoformat(),
+                   # The date the email names: the centre of the reminder's window (its target).
+                   "run_out_at": (EPOCH + timedelta(days=float(r["target"]))).isoformat(),
+                   "predicted_run_out_at": (EPOCH + timedelta(days=float(r["run_out"]))).isoformat(),
                    "cycle_days": round(float(r["cycle"]), 3), "cycle_source": source,
                    "probability": round(probability, 4), "catch_up": bool(r["overdue"]),
                    "reason": reason_words(int(r["n"]), r["lo"], r["hi"], r["learned"], r["supply"], int(r["q"])),

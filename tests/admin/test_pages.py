@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import re
+import statistics
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from sqlalchemy import event, select
 
 from jobs.analytics import count_uncounted_store, refresh_store_figures
 from plugin import flow_settings
+from plugin.flows import runner
 from plugin.models import (
     Customer,
     Merchant,
@@ -283,9 +285,10 @@ def test_customer_search_by_name_email_part_or_id_stays_in_the_store(client, ten
     assert b.customers
 
 
-def test_customer_page_suppression_and_erasure(client, tenants, token, app):
+def test_customer_page_suppression_and_erasure(client, tenants, token, app, clock, tmp_path):
     a, _ = tenants
     c2 = a.customers[2]
+    _run_the_flow(app, clock, tmp_path, a.store_id)
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
     # Own gaps between purchases: 40, 30, 20 days per unit -> median 30, nothing learned for the product yet (the
     # assumed spread 0.25 of log days, + 0.25/3 for the estimate); last order 10 days ago. The model's definition:
@@ -312,14 +315,28 @@ def test_customer_page_suppression_and_erasure(client, tenants, token, app):
         assert (customer.email, customer.first_name, customer.redacted_at is not None) == (None, None, True)
 
 
-def _runs_out(last, median, quantity, gaps, lead=7.0):
-    """The model's predicted run-out: the centre of the 2-lead-day window around the log-normal's mode (no learning)."""
-    var = 0.25 + 0.25 / gaps
-    mode = median * quantity * math.exp(-var)
-    return last + timedelta(days=math.sqrt(lead * lead + mode * mode))
+def _runs_out(last, now, median, quantity, gaps, within=365.0):
+    """The model's predicted run-out with no learned product (plugin.flows.replenishment_model), in plain Python.
+
+    Log-normal gap, centre log(own median × quantity), variance s_w² + s_w²/n with s_w² = 0.25; the run-out is its
+    median given no purchase by ``now`` and one within ``within`` days of it.
+    """
+    mu, sd = math.log(median * quantity), math.sqrt(0.25 + 0.25 / gaps)
+    a = (now - last) / timedelta(days=1)
+
+    def tail(d):
+        return 0.5 * math.erfc((math.log(d) - mu) / sd / math.sqrt(2))
+
+    mid = (tail(a) + tail(a + within)) / 2
+    return last + timedelta(days=math.exp(mu - sd * statistics.NormalDist().inv_cdf(mid)))
 
 
-def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, tenants, token, app, clock):
+def _run_the_flow(app, clock, tmp_path, store_id):
+    """Run the hourly replenishment job: the customer page shows the plans it stores."""
+    runner.run_replenishment(make_ctx(app.extensions["aftercare.db"], clock, tmp_path), store_id)
+
+
+def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, tenants, token, app, clock, tmp_path):
     a, _ = tenants
     c2 = a.customers[2]
     with _session(app) as s:
@@ -333,14 +350,15 @@ def test_customer_page_predicts_from_purchases_as_the_flow_counts_them(client, t
         s.flush()
         s.add(OrderLine(order_id=refunded.id, store_id=a.store_id, external_id="refunded-1-1",
                         product_id=a.product_id, quantity=1, price=Decimal("150.00"), title="Lavender soap"))
+    _run_the_flow(app, clock, tmp_path, a.store_id)
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
     # Gaps 40, 30, 20 days per unit (median 30); the last order now holds two units; the refunded order is no
     # purchase (counted, it would make the last purchase 5 days ago and the median 25).
     assert "3 own gaps of 20–40 days, bought 2" in page
-    assert f"Lavender soap {_runs_out(clock.now() - timedelta(days=10), 30, 2, 3):%b %d, %Y}" in page
+    assert f"Lavender soap {_runs_out(clock.now() - timedelta(days=10), clock.now(), 30, 2, 3):%b %d, %Y}" in page
 
 
-def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, token, app, clock):
+def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, token, app, clock, tmp_path):
     a, _ = tenants
     c2 = a.customers[2]
     with _session(app) as s:
@@ -352,11 +370,12 @@ def test_customer_page_adds_up_a_split_order_as_one_purchase(client, tenants, to
         s.flush()
         s.add(OrderLine(order_id=split.id, store_id=a.store_id, external_id="split-1-1", product_id=a.product_id,
                         quantity=1, price=Decimal("150.00"), title="Lavender soap"))
+    _run_the_flow(app, clock, tmp_path, a.store_id)
     page = _text(_get(client, token, f"/admin/customers/{c2}").get_data(as_text=True))
     # The order three hours after the last one is part of that purchase: 1 + 1 units bought 10 days ago, own gaps
-    # 40, 30, 20 days per unit (median 30) -> runs out 10 days ago + 30 × 2 days.
+    # 40, 30, 20 days per unit (median 30) -> runs out about 10 days ago + 30 × 2 days.
     assert "3 own gaps of 20–40 days, bought 2" in page
-    assert f"Lavender soap {_runs_out(clock.now() - timedelta(days=10), 30, 2, 3):%b %d, %Y}" in page
+    assert f"Lavender soap {_runs_out(clock.now() - timedelta(days=10), clock.now(), 30, 2, 3):%b %d, %Y}" in page
 
 
 def test_settings_sender_store_and_quiet_days(client, tenants, token, app):

@@ -348,16 +348,17 @@ def _every_pair(session: Any, store_id: int, now: datetime, settings: dict[str, 
     loaded = f.plan_run(session, session.get(Store, store_id), settings, now).settings
     params = replenishment_plan.plan_params(store_id, loaded, now, replenishment_plan.store_fit(session, store_id))
     params.update(horizon=params["now_days"] + replenishment_plan.PLAN_AHEAD_DAYS, floor=loaded["min_probability"])
-    sql = (f"SELECT c, p, order_id, start_day, alive * chance AS probability FROM ("  # noqa: S608
+    sql = (f"SELECT c, p, order_id, start_day, alive * chance AS probability, run_out FROM ("  # noqa: S608
            f"{replenishment_plan.plan_sql(dialect, 'purchase_cycle')}) pl "
            "WHERE start_day <= :horizon AND alive * chance >= :floor ORDER BY c, p")
     rows = session.execute(text(sql), params).all()
-    return [(c, p, o, max(EPOCH + timedelta(days=float(start)), now), round(float(prob), 4))
-            for c, p, o, start, prob in rows]
+    return [(c, p, o, max(EPOCH + timedelta(days=float(start)), now), round(float(prob), 4), round(float(run_out), 4))
+            for c, p, o, start, prob, run_out in rows]
 
 
 def _due_as_every_pair(session: Any, store_id: int, now: datetime, settings: dict[str, Any]) -> list[tuple]:
-    return [(c, p, o, when, pl["probability"]) for c, p, o, _status, when, pl in _due(session, store_id, now, settings)]
+    return [(c, p, o, when, pl["probability"], round(_days(datetime.fromisoformat(pl["predicted_run_out_at"])), 4))
+            for c, p, o, _status, when, pl in _due(session, store_id, now, settings)]
 
 
 def _plan_check(ctx: Any, sid: int, settings: dict[str, Any] = PLANNED) -> dict[tuple[int, int], tuple]:

@@ -1,7 +1,7 @@
 """Replenishment model: exact plans on hand-made histories (first-time buyer, overdue, lapsed, split orders,
-quantity 3) against an independent computation of the model's definition (exact normal CDF via math.erf, the
-learned spreads from the gaps in plain Python); the MBG/NBD likelihood against log-gamma, and its fit recovering
-the parameters of simulated customers."""
+quantity 3, a regular buyer) against an independent computation of the model's definition (exact normal tail via
+math.erfc and its inverse via statistics.NormalDist, the learned spreads from the gaps in plain Python); the MBG/NBD
+likelihood against log-gamma, and its fit recovering the parameters of simulated customers."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from plugin.models import Message, Product, ReplenishmentFit
 from tests.jobs import factory as f
 
 DAY = timedelta(days=1)
+RETURN_DAYS = 365.0  # the run-out is the median next purchase among customers who return within a year
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SETTINGS = {"lead_days": 7, "min_product_samples": 3, "min_probability": 0.1}
 LOADED = replenishment.FLOW.settings.load(SETTINGS)
@@ -51,12 +52,24 @@ def _expected_plan(purchases: list[tuple[float, int]], product: tuple[float, flo
     mode = math.exp(mu - var)
     centre = math.sqrt(h * h + mode * mode)  # the 2h window of highest density: sqrt(start * end) = mode
     start = max(t + centre - h, now)
+    # Predicted run-out: median of the next gap given none by now and one within RETURN_DAYS of now.
+    mid = (_survival(now - t, mu, sd) + _survival(now - t + RETURN_DAYS, mu, sd)) / 2
+    run_out = t + math.exp(mu + sd * -statistics.NormalDist().inv_cdf(mid))
     chance = (_survival(start - t, mu, sd) - _survival(start + 2 * h - t, mu, sd)) / _survival(now - t, mu, sd)
     t0 = purchases[0][0]
     ratio = (FIT["alpha"] + now - t0) / (FIT["alpha"] + t - t0)
     alive = 1 / (1 + FIT["a"] / (FIT["b"] + n) * ratio ** (FIT["r"] + n))
-    return {"start": start, "run_out": start + h, "probability": alive * chance, "alive": alive,
-            "cycle": math.exp(mu1), "catch_up": t + centre - h < now}
+    return {"start": start, "target": start + h, "run_out": run_out, "sd": sd, "probability": alive * chance,
+            "alive": alive, "cycle": math.exp(mu1), "catch_up": t + centre - h < now}
+
+
+def _close_run_out(got: float, want: dict[str, float], t: float) -> bool:
+    """Whether a run-out from SQL matches the exact one within the SQL's approximations (log days within 0.005 sd).
+
+    The SQL's normal tail is within 0.3 % (Börjesson & Sundberg) and its inverse within 4.5e-4 in z (Abramowitz &
+    Stegun 26.2.23): together under 0.0043 in the standard score of the median.
+    """
+    return abs(math.log(got - t) - math.log(want["run_out"] - t)) <= 0.005 * want["sd"]
 
 
 def _learned(gaps: dict[str, list[float]]) -> tuple[float, float, float]:
@@ -85,6 +98,7 @@ def test_exact_plans_first_time_overdue_lapsed_split_and_quantity(ctx):
             "split": [(110, 1), (50, 1), (50 - 2 / 24, 1)],  # two orders two hours apart: one purchase of 2
             "first": [(10, 1)],
             "three": [(20, 3)],
+            "regular": [(103, 1), (75, 1), (40, 1), (10, 1)],  # own gaps of 28, 35 and 30 days, bought 10 days ago
         }
         customers = {}
         for name, orders in history.items():
@@ -105,25 +119,28 @@ def test_exact_plans_first_time_overdue_lapsed_split_and_quantity(ctx):
     assert purchases["split"] == [(now_d - 110, 1), (now_d - 50, 2)]
     gaps = {n: [(b[0] - a[0]) / a[1] for a, b in zip(p, p[1:], strict=False)] for n, p in purchases.items()}
     product = _learned({n: g for n, g in gaps.items() if g})
-    assert replenishment_plan.learn(ctx, sid) == {"products": 1, "fitted": False}  # 8 pairs: too few to fit
+    assert replenishment_plan.learn(ctx, sid) == {"products": 1, "fitted": False}  # 9 pairs: too few to fit
     with ctx.database.session() as s:
         row = s.get(Product, soap.id)
-        assert (row.learned_cycle_days, row.learned_cycle_samples) == (product[0], 11)
+        assert (row.learned_cycle_days, row.learned_cycle_samples) == (product[0], 14)  # 2+3+3+1+1+1+3 gaps
         assert math.isclose(row.learned_log_within_var, product[1], rel_tol=1e-9)
         assert math.isclose(row.learned_log_between_var, product[2], rel_tol=1e-9)
-        s.add(ReplenishmentFit(store_id=sid, pairs=8, log_likelihood=0.0, fitted_at=now, **FIT))
+        s.add(ReplenishmentFit(store_id=sid, pairs=9, log_likelihood=0.0, fitted_at=now, **FIT))
     want = {name: _expected_plan(p, product, now_d) for name, p in purchases.items()}
     # The cases the test is about, in the independent computation:
     assert want["overdue"]["catch_up"] and want["overdue"]["start"] == now_d
     assert not want["first"]["catch_up"] and want["first"]["start"] > now_d
     assert want["lapsed"]["probability"] < 0.1 <= want["overdue"]["probability"]
+    # A regular buyer is predicted near their own cycle (bought 10 days ago; own gaps 28–35 days).
+    regular = want["regular"]["run_out"] - purchases["regular"][-1][0]
+    assert 28 < regular < 35, regular
     # Every customer × consumable has a plan, equal to the definition (the SQL's normal tail is within 0.3 %).
     with ctx.database.session() as s:
         for name, cid in customers.items():
             (plan,) = replenishment_plan.customer_plan(s, sid, cid, LOADED, now)
             w = want[name]
             assert plan["product_id"] == soap.id
-            assert abs(_days(plan["run_out"]) - w["run_out"]) < 1e-6, name
+            assert _close_run_out(_days(plan["run_out"]), w, purchases[name][-1][0]), name
             assert abs(_days(plan["remind_at"]) - w["start"]) < 1e-6, name
             assert math.isclose(plan["probability"], w["probability"], rel_tol=0.01), name
             assert math.isclose(plan["cycle_days"], w["cycle"], rel_tol=1e-9), name
@@ -146,6 +163,9 @@ def test_exact_plans_first_time_overdue_lapsed_split_and_quantity(ctx):
             m = rows[customers[name]]
             assert abs(_days(m.scheduled_for) - max(want[name]["start"], now_d)) < 1e-5
             assert math.isclose(m.payload["probability"], want[name]["probability"], rel_tol=0.01, abs_tol=1e-4)
+            assert abs(_days(datetime.fromisoformat(m.payload["run_out_at"])) - want[name]["target"]) < 1e-5
+            assert _close_run_out(_days(datetime.fromisoformat(m.payload["predicted_run_out_at"])), want[name],
+                                  purchases[name][-1][0]), name
             assert m.payload["catch_up"] == want[name]["catch_up"]
     # The overdue customer's catch-up is one reminder: a day later nothing more is planned for that purchase.
     ctx.clock.advance(days=1)

@@ -714,7 +714,7 @@ def run_model(shop, people, traits, reviews, answers):
                                        model.fit)
             remind = start
             key = ("replenishment", "main", f"{c}:{p}:{oid}")
-            if key in model.msgs or not (remind <= t + 7 * DAY and probability >= 0.25):  # the default floor
+            if key in model.msgs or not (remind <= t + 7 * DAY and probability >= 0.1):  # the default floor
                 continue
             m = M("replenishment", "main", c, max(remind, t), marketing=True, base=(c, p, created, oid))
             if c in traits["subscription"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 
 import requests
 
@@ -25,9 +26,23 @@ def _log_stream() -> io.StringIO:
     return stream
 
 
+class _LastRequestLogged(logging.Handler):
+    """Set an event once werkzeug logs the request line of the given path (written after the response is sent)."""
+
+    def __init__(self, path: str):
+        super().__init__(logging.INFO)
+        self.path, self.done = path, threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if f"GET {self.path}" in record.getMessage():
+            self.done.set()
+
+
 def test_request_log_and_our_lines_show_paths_but_no_credentials(app, tenants, token, clock, caplog):
     caplog.set_level(logging.INFO)
     stream = _log_stream()
+    last = _LastRequestLogged("/s/")
+    logging.getLogger("werkzeug").addHandler(last)
     session_token, bearer = token(), token(SHOP_A)
     link = links.make_token(TEST_SECRET_KEY, clock, "score", 987654, s=9)
     with ServerThread(app) as server:
@@ -37,6 +52,9 @@ def test_request_log_and_our_lines_show_paths_but_no_credentials(app, tenants, t
         callback = requests.get(f"{server.url}/auth/callback?code={CODE}&hmac={HMAC}&shop={SHOP_A}&state={STATE}"
                                 "&timestamp=1772452800", timeout=10)
         survey = requests.get(f"{server.url}/s/{link}", timeout=10)
+        # The server thread logs a request after answering it: wait for the last line, not for a fixed time.
+        assert last.done.wait(timeout=30)
+    logging.getLogger("werkzeug").removeHandler(last)
     assert [first.status_code, api.status_code, callback.status_code, survey.status_code] == [200, 200, 400, 410]
     logging.getLogger("aftercare.test").warning("retrying %s with Authorization: Bearer %s",
                                                 f"{server.url}/admin/?id_token={session_token}", bearer)

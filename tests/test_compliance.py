@@ -203,9 +203,10 @@ def test_customer_redaction_leaves_no_personal_data(database_url: str, tmp_path:
         def sweep() -> dict[str, int]:
             return run_named(env.ctx(), "redaction_sweep", store_id).results[store_id]
 
-        assert sweep() == {"orders": 3, "parcel_events": 1}  # the two orders of before and the one Shopify sent
+        # The two orders of before and the one Shopify sent.
+        assert sweep() == {"orders": 3, "parcel_events": 1, "tickets": 0, "messages": 0}
         assert _rows_mentioning(engine, MARKERS) == []
-        assert sweep() == {"orders": 3, "parcel_events": 0}
+        assert sweep() == {"orders": 3, "parcel_events": 0, "tickets": 0, "messages": 0}
 
 
 def test_shop_redaction_deletes_the_store(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:

@@ -38,7 +38,7 @@ def due_notices(run: FlowRun) -> Rows:
     told = exists().where(Message.order_id == DeliveryProblem.order_id, Message.flow == NAME, Message.step == "notice")
     query = (select(DeliveryProblem.order_id, DeliveryProblem.problem, DeliveryProblem.ticket_id, Order.name,
                     Order.customer_id, Customer.email, Customer.locale, Parcel.tracking_company,
-                    Parcel.tracking_number)
+                    Parcel.tracking_number, Customer.redacted_at)
              .join(Order, Order.id == DeliveryProblem.order_id)
              .join(Ticket, Ticket.id == DeliveryProblem.ticket_id)
              .join(Customer, Customer.id == Order.customer_id, isouter=True)
@@ -47,7 +47,10 @@ def due_notices(run: FlowRun) -> Rows:
                     Ticket.status == "open", ~told)
              .order_by(DeliveryProblem.order_id, DeliveryProblem.id))
     rows, seen = [], set()
-    for order_id, problem, ticket_id, name, customer_id, email, locale, carrier, tracking in run.session.execute(query):
+    for (order_id, problem, ticket_id, name, customer_id, email, locale, carrier, tracking,
+         redacted_at) in run.session.execute(query):
+        if redacted_at is not None:
+            tracking = None  # back on the parcel after customers/redact (a fulfilment update), never in a message
         if order_id in seen:
             continue  # one notice per order, about its first problem
         seen.add(order_id)

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -50,6 +50,7 @@ from plugin.models import (
 from plugin.sync import orders as sync_orders
 from plugin.sync import parcels
 from plugin.sync.customers import add_redaction_tombstones
+from plugin.sync.sql import IN_CHUNK, chunked
 
 log = logging.getLogger("aftercare.compliance")
 
@@ -334,17 +335,46 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
 
 
 def sweep_redacted(ctx: JobContext, store_id: int) -> dict[str, int]:
-    """Job: erase delivery details that reached redacted customers' orders after their redaction.
+    """Job: erase what reached redacted customers' orders, tickets and messages after their redaction.
 
     A carrier event or a fulfilment update can arrive for such an order later (or in a transaction that raced the
     redaction): it is stored as sent, and this daily pass erases it as ``customers/redact`` did, well inside the 30
-    days Shopify allows (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance).
+    days Shopify allows (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance). So do a ticket's
+    subject and a message's address and body written by a job that read the customer before the redaction
+    committed (PostgreSQL READ COMMITTED: nothing of the job's transaction was visible to the redaction's).
     """
     with ctx.database.session() as session:
         redacted = select(Customer.id).where(Customer.store_id == store_id, Customer.redacted_at.is_not(None))
         orders = list(session.scalars(select(Order.id).where(Order.store_id == store_id,
                                                              Order.customer_id.in_(redacted))))
-        return {"orders": len(orders), "parcel_events": parcels.erase_delivery_details(session, orders)}
+        counts = {"orders": len(orders), "parcel_events": parcels.erase_delivery_details(session, orders)}
+        # What customers/redact erases of their tickets and messages, for the rows a job wrote in a transaction that
+        # raced it (read the customer before the redaction committed, wrote after): a delivery ticket's subject
+        # quoting the tracking number, the merchant's alert copying it, a notice holding the address.
+        tickets = dict(session.execute(select(Ticket.id, Ticket.subject).where(
+            Ticket.store_id == store_id, Ticket.customer_id.in_(redacted), Ticket.subject != "")).all())
+        if tickets:
+            _erase_ticket_alerts(session, store_id, tickets)
+            for chunk in chunked(sorted(tickets), IN_CHUNK):
+                session.execute(update(Ticket).where(Ticket.id.in_(chunk)).values(subject=""))
+        counts["tickets"] = len(tickets)
+        written = or_(Message.to_address.is_not(None), Message.subject.is_not(None),
+                      func.coalesce(cast(Message.payload, Text), "{}") != "{}")
+        holders = sorted(session.scalars(select(Message.customer_id).where(
+            Message.store_id == store_id, Message.customer_id.in_(redacted), or_(written, outbox.unsent()))
+            .distinct()))
+        counts["messages"] = 0
+        if holders:
+            # As customers/redact does: under the hand-over locks, so the dispatcher's last check sees it.
+            handover.lock_recipients(session, store_id, holders)
+            now = ctx.clock.now()
+            base = update(Message).where(Message.store_id == store_id, Message.customer_id.in_(holders))
+            session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
+                                                                skip_reason=REDACTED_SKIP_REASON, updated_at=now))
+            counts["messages"] = session.execute(base.where(written).values(to_address=None, subject=None,
+                                                                            payload={})).rowcount
+        session.flush()
+        return counts
 
 
 def carry_earlier_redactions(session: Session, store: Store) -> int:

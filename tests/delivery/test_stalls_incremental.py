@@ -20,13 +20,15 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from base.clock import FrozenClock
+from jobs.schedule import run_named
 from plugin import delivery_stalls as stalls
 from plugin import flow_settings, tickets
 from plugin.flows import delivery_stalls, runner
 from plugin.models import DeliveryProblem, Message, Order, Parcel, Store, Ticket, TicketNote
+from plugin.webhooks import compliance
 from tests.conftest import wipe
 from tests.delivery.harness import delivery_world
 from tests.jobs import factory as f
@@ -423,3 +425,105 @@ def test_a_ticket_closed_by_hand_is_not_reopened_and_a_second_failure_opens_a_ne
             ("failed", t0 + timedelta(hours=28), "resolved", "Called the carrier; they will try again"),
             ("failed", None, "open", None)]
         assert s.scalars(select(TicketNote.body)).all() == []
+
+
+def _mentions(ctx, needle: str) -> set[str]:
+    """Return the tables of the tickets, notes and messages whose text holds ``needle``."""
+    found = set()
+    with ctx.database.session() as s:
+        for model, columns in ((Ticket, ("subject", "resolution")), (TicketNote, ("body",)),
+                               (Message, ("subject", "payload", "to_address")), (Parcel, ("tracking_number",))):
+            for row in s.scalars(select(model)):
+                if any(needle in str(getattr(row, c) or "") for c in columns):
+                    found.add(model.__tablename__)
+    return found
+
+
+def test_a_redacted_customers_parcel_that_fails_again_leaves_no_tracking_number_behind(ctx):
+    """customers/redact erased the parcel's tracking; a fulfilment update brings it back, the parcel fails again.
+
+    The new ticket, the merchant's alert about it and the customer's (skipped) notice must not quote the tracking
+    number, and after the daily sweep nothing does.
+    """
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York")
+        person = f.customer(s, st.id)
+        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8))
+        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                   status="FAILURE", tracking_company="UPS", tracking_number="1ZTRACK77",
+                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
+        s.add(p)
+        s.flush()
+        sid, pid, external, email = st.id, p.id, person.external_id, person.email
+    assert delivery_stalls.run(ctx, sid)["stalls"] == 1
+    runner.run_ticket_alert(ctx, sid)
+    with ctx.database.session() as s:
+        compliance.redact_customer(s, s.get(Store, sid), "x", {"customer": {"id": external, "email": email}},
+                                   t0 + timedelta(hours=1))
+    assert _mentions(ctx, "1ZTRACK77") == set()
+
+    def carrier(status: str, at: datetime, tracking: str | None = None) -> None:
+        with ctx.database.session() as s:
+            parcel = s.get(Parcel, pid)
+            parcel.status, parcel.last_event_at = status, at
+            if tracking:
+                parcel.tracking_number = tracking  # a fulfillments/update after the redaction
+
+    carrier("OUT_FOR_DELIVERY", t0 + timedelta(hours=2))
+    ctx.clock.set(t0 + timedelta(hours=3))
+    assert delivery_stalls.run(ctx, sid)["resolved"] == 1
+    carrier("FAILURE", t0 + timedelta(hours=4), tracking="1ZTRACK77")
+    ctx.clock.set(t0 + timedelta(hours=5))
+    assert delivery_stalls.run(ctx, sid)["tickets"] == 1
+    runner.run_ticket_alert(ctx, sid)
+    # The re-stall's ticket and its alert name the parcel by its id, as for any parcel without a tracking number.
+    assert _mentions(ctx, "1ZTRACK77") == {"parcel"}
+    with ctx.database.session() as s:
+        subjects = s.scalars(select(Ticket.subject).order_by(Ticket.id)).all()
+        order_name = s.scalar(select(Order.name))
+    assert subjects == ["", f"Order {order_name} (parcel #{pid}): delivery failed"]
+    assert run_named(ctx, "redaction_sweep", sid).results[sid] == {"orders": 1, "parcel_events": 0, "tickets": 1,
+                                                                   "messages": 0}
+    assert _mentions(ctx, "1ZTRACK77") == set()
+
+
+def test_a_detection_that_raced_the_redaction_leaves_nothing_after_the_sweep(ctx):
+    """PostgreSQL READ COMMITTED: the hourly run reads the customer and the parcel's tracking, customers/redact
+    commits in between, the run commits its ticket (the tracking in its subject) and its "we're on it" notice (the
+    customer's address): the redaction saw neither, the daily sweep erases both."""
+    if ctx.database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the redaction waits for the run's commit")
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York", protected_data_access=True)
+        person = f.customer(s, st.id, email="zephyrine.race@example.test")
+        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8))
+        s.add(Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                     status="FAILURE", tracking_company="UPS", tracking_number="1ZRACE88",
+                     shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2)))
+        s.flush()
+        sid, external, email = st.id, person.external_id, person.email
+    with ctx.database.sessionmaker() as run:
+        assert delivery_stalls.run_for_store(run, ctx.config, sid, t0) == {"notices": 1, "skipped": 0, "stalls": 1,
+                                                                           "tickets": 1}
+        with ctx.database.session() as s:  # not blocked by the run's uncommitted rows
+            s.execute(text("SET LOCAL lock_timeout = '5s'"))
+            compliance.redact_customer(s, s.get(Store, sid), "x", {"customer": {"id": external, "email": email}},
+                                       t0 + timedelta(minutes=1))
+        run.commit()
+    runner.run_ticket_alert(ctx, sid)
+    assert _mentions(ctx, "1ZRACE88") == {"ticket", "message"}
+    assert _mentions(ctx, email) == {"message"}
+    ctx.clock.set(t0 + timedelta(days=1))
+    assert run_named(ctx, "redaction_sweep", sid).results[sid] == {"orders": 1, "parcel_events": 0, "tickets": 1,
+                                                                   "messages": 1}
+    assert _mentions(ctx, "1ZRACE88") == set()
+    assert _mentions(ctx, email) == set()
+    with ctx.database.session() as s:
+        assert s.execute(select(Message.flow, Message.status, Message.skip_reason).order_by(Message.id)).all() == [
+            ("delivery_stalls", "cancelled", compliance.REDACTED_SKIP_REASON), ("ticket_alert", "scheduled", None)]

@@ -58,7 +58,7 @@ from plugin.config import Config
 from plugin.delivery_estimates import stored_stats
 from plugin.models import Customer, DeliveryProblem, DeliveryStallState, Order, Parcel, StallCheck, Store, Ticket
 from plugin.sync.sql import IN_CHUNK, chunked
-from plugin.tickets import add_note, resolve_ticket, sla_due
+from plugin.tickets import add_note, sla_due
 from plugin.types import UTCDateTime
 
 MAX_AGE_DAYS = 60
@@ -543,14 +543,27 @@ def resolve_gone(session: Session, store: Store, settings: Mapping[str, Any], no
         if why is None:
             continue
         gone.append(row.id)
-        if row.ticket == "open":
-            note = f"Resolved automatically: {why}."
-            resolve_ticket(session, row.ticket_id, note, now)
-            add_note(session, row.ticket_id, note, now, author="Aftercare")
+        if row.ticket == "open" and _resolve_if_open(session, row.ticket_id, f"Resolved automatically: {why}.", now):
             done.append((row.ticket_id, why))
     for chunk in chunked(gone, IN_CHUNK):
         session.execute(update(DeliveryProblem).where(DeliveryProblem.id.in_(chunk)).values(resolved_at=now))
     return done
+
+
+def _resolve_if_open(session: Session, ticket_id: int, note: str, now: datetime) -> bool:
+    """Resolve the ticket with the note unless it is no longer open; say whether it was.
+
+    One conditional UPDATE: a merchant who resolved it after the run read it (PostgreSQL READ COMMITTED re-checks
+    the condition on the row they committed) keeps their resolution, which the customer's follow-up quotes.
+    """
+    resolved = session.execute(update(Ticket).where(Ticket.id == ticket_id, Ticket.status == "open")
+                               .values(status="resolved", resolved_at=now, resolution=note, remedy=None,
+                                       updated_at=now)
+                               .returning(Ticket.id)).first()
+    if resolved is None:
+        return False
+    add_note(session, ticket_id, note, now, author="Aftercare")
+    return True
 
 
 @dataclass(frozen=True)

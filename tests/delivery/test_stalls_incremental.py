@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from base.clock import FrozenClock
 from jobs.schedule import run_named
@@ -527,3 +527,49 @@ def test_a_detection_that_raced_the_redaction_leaves_nothing_after_the_sweep(ctx
     with ctx.database.session() as s:
         assert s.execute(select(Message.flow, Message.status, Message.skip_reason).order_by(Message.id)).all() == [
             ("delivery_stalls", "cancelled", compliance.REDACTED_SKIP_REASON), ("ticket_alert", "scheduled", None)]
+
+
+def test_a_merchant_resolving_the_ticket_while_the_run_reads_it_keeps_their_resolution(ctx):
+    """PostgreSQL READ COMMITTED: the run reads the problem's ticket as open, the merchant resolves it and commits,
+    then the run resolves it "automatically". The merchant's words are what the customer's follow-up quotes: they
+    stay, no note is added, and the run does not count the ticket as its own."""
+    if ctx.database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the merchant's resolve waits for the run's commit")
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York")
+        person = f.customer(s, st.id)
+        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8))
+        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                   status="FAILURE", tracking_company="UPS", tracking_number="1Z1",
+                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
+        s.add(p)
+        s.flush()
+        sid, pid = st.id, p.id
+    assert delivery_stalls.run(ctx, sid)["tickets"] == 1
+    with ctx.database.session() as s:
+        tid = s.scalar(select(Ticket.id))
+        s.get(Parcel, pid).status = "DELIVERED"
+    later = t0 + timedelta(hours=3)
+    merchant_words = "Sent a replacement by courier"
+    interleaved = []
+
+    def merchant_resolves(conn, cursor, statement, parameters, context, executemany):
+        if "FROM delivery_problem LEFT OUTER JOIN ticket" in statement and not interleaved:
+            interleaved.append(statement)
+            with ctx.database.session() as m:
+                tickets.resolve_ticket(m, tid, merchant_words, later)
+
+    with ctx.database.sessionmaker() as run:
+        settings = runner.load_settings(run, ctx.config, delivery_stalls.FLOW, sid)
+        event.listen(run.connection(), "after_cursor_execute", merchant_resolves)
+        assert stalls.resolve_gone(run, run.get(Store, sid), settings, later + timedelta(minutes=1), None) == []
+        run.commit()
+    assert len(interleaved) == 1
+    with ctx.database.session() as s:
+        ticket = s.get(Ticket, tid)
+        assert (ticket.status, ticket.resolution, ticket.resolved_at) == ("resolved", merchant_words, later)
+        assert s.scalars(select(TicketNote.body)).all() == []
+        assert s.scalar(select(DeliveryProblem.resolved_at)) == later + timedelta(minutes=1)

@@ -28,6 +28,10 @@ def upgrade() -> None:
                "WHERE ticket.id = delivery_problem.ticket_id) "
                "WHERE EXISTS (SELECT 1 FROM ticket t WHERE t.id = delivery_problem.ticket_id "
                "AND t.status <> 'open' AND t.resolution LIKE 'Resolved automatically:%')")
+    # The next run of every store reads everything, as a store's first run does: a problem the merchant closed whose
+    # cause went since, and a resolved one whose parcel stalled again (its moment passed, so no next check was kept
+    # for it), are seen though their rows do not change again.
+    op.execute("DELETE FROM delivery_stall_state")
     op.create_index('ux_delivery_problem_unresolved', 'delivery_problem', ['store_id', 'problem', 'subject'],
                     unique=True, sqlite_where=UNRESOLVED, postgresql_where=UNRESOLVED)
 

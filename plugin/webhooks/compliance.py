@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from plugin.context import JobContext
 from plugin.messaging import handover, outbox
@@ -115,19 +115,28 @@ def export_customer(session: Session, store_id: int, external_id: str | None, em
     orders = _customer_orders(session, store_id, customer, order_ids)
     export: dict[str, Any] = {"customer": None, "orders": [], "messages": [], "reviews": [],
                               "survey_responses": [], "tickets": [], "suppressions": []}
+    # A few statements for all the orders, whatever their number (selectinload: one more per relationship).
+    order_ids = [order.id for order in orders]
+    lines: dict[int, list[OrderLine]] = {}
+    shipped: dict[int, list[Parcel]] = {}
+    for chunk in chunked(order_ids, IN_CHUNK):
+        for line in session.scalars(select(OrderLine).where(OrderLine.order_id.in_(chunk)).order_by(OrderLine.id)):
+            lines.setdefault(line.order_id, []).append(line)
+        for parcel in session.scalars(select(Parcel).where(Parcel.order_id.in_(chunk))
+                                      .options(selectinload(Parcel.events)).order_by(Parcel.id)):
+            shipped.setdefault(parcel.order_id, []).append(parcel)
     for order in orders:
-        lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))
         export["orders"].append({
             **_row(order, ("external_id", "name", "created_at_remote", "currency", "total_price", "total_refunded",
                            "financial_status", "fulfillment_status", "cancelled_at", "fulfilled_at",
                            "delivered_at", "tags")),
-            "lines": [_row(line, ("external_id", "title", "sku", "quantity", "price")) for line in lines],
+            "lines": [_row(line, ("external_id", "title", "sku", "quantity", "price"))
+                      for line in lines.get(order.id, [])],
             "parcels": [{**_row(parcel, ("tracking_company", "tracking_number", "tracking_url", "status", "shipped_at",
                                          "estimated_delivery_at", "delivered_at")),
                          "events": [_row(e, ("status", "happened_at", "city", "province", "country", "message"))
                                     for e in parcel.events]}
-                        for parcel in session.scalars(select(Parcel).where(Parcel.order_id == order.id)
-                                                      .order_by(Parcel.id))]})
+                        for parcel in shipped.get(order.id, [])]})
     export["suppressions"] = [_row(s, ("reason", "created_at")) for s in _suppression_rows(session, store_id, email)]
     if customer is None:
         return export
@@ -150,7 +159,7 @@ def export_customer(session: Session, store_id: int, external_id: str | None, em
                                                               SurveyResponse.customer_id == cid)
                                  .order_by(SurveyResponse.id))]
     for ticket in session.scalars(select(Ticket).where(Ticket.store_id == store_id, Ticket.customer_id == cid)
-                                  .order_by(Ticket.id)):
+                                  .options(selectinload(Ticket.notes)).order_by(Ticket.id)):
         export["tickets"].append({**_row(ticket, ("subject", "severity", "status", "opened_at", "resolved_at",
                                                   "resolution")),
                                   "notes": [_row(n, ("body", "created_at")) for n in ticket.notes]})

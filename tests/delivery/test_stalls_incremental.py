@@ -477,7 +477,8 @@ def test_a_redacted_customers_parcel_that_fails_again_leaves_no_tracking_number_
     assert delivery_stalls.run(ctx, sid)["resolved"] == 1
     carrier("FAILURE", t0 + timedelta(hours=4), tracking="1ZTRACK77")
     ctx.clock.set(t0 + timedelta(hours=5))
-    assert delivery_stalls.run(ctx, sid)["tickets"] == 1
+    # A new ticket; no second "we're on it" for the order (and none could reach them: redacted).
+    assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 0, "stalls": 1, "tickets": 1}
     runner.run_ticket_alert(ctx, sid)
     # The re-stall's ticket and its alert name the parcel by its id, as for any parcel without a tracking number.
     assert _mentions(ctx, "1ZTRACK77") == {"parcel"}
@@ -573,3 +574,30 @@ def test_a_merchant_resolving_the_ticket_while_the_run_reads_it_keeps_their_reso
         assert (ticket.status, ticket.resolution, ticket.resolved_at) == ("resolved", merchant_words, later)
         assert s.scalars(select(TicketNote.body)).all() == []
         assert s.scalar(select(DeliveryProblem.resolved_at)) == later + timedelta(minutes=1)
+
+
+def test_a_redacted_customers_first_delivery_problem_quotes_no_tracking_number(ctx):
+    """The parcel's tracking came back after customers/redact (a fulfilment update) and it fails: the skipped
+    notice row and the ticket hold no tracking number, and the notice is skipped (nobody to write to)."""
+    t0 = ny(9, 16)
+    ctx.clock.set(t0)
+    with ctx.database.session() as s:
+        st = f.store(s, country="US", timezone="America/New_York")
+        person = f.customer(s, st.id)
+        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
+                        fulfilled_at=t0 - timedelta(days=8))
+        compliance.redact_customer(s, st, st.external_id, {"customer": {"id": person.external_id,
+                                                                         "email": person.email}}, t0)
+        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                   status="FAILURE", tracking_company="UPS", tracking_number="1ZLATE55",
+                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
+        s.add(p)
+        s.flush()
+        sid, pid, name = st.id, p.id, order.name
+    assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 1, "stalls": 1, "tickets": 1}
+    assert _mentions(ctx, "1ZLATE55") == {"parcel"}
+    with ctx.database.session() as s:
+        assert s.scalar(select(Ticket.subject)) == f"Order {name} (parcel #{pid}): delivery failed"
+        notice = s.scalar(select(Message).where(Message.flow == "delivery_stalls"))
+        assert (notice.status, notice.to_address, notice.payload["tracking_number"], notice.payload["carrier"]) == (
+            "skipped", None, "", "UPS")

@@ -360,6 +360,14 @@ def sweep_redacted(ctx: JobContext, store_id: int) -> dict[str, int]:
         # What customers/redact erases of their tickets and messages, for the rows a job wrote in a transaction that
         # raced it (read the customer before the redaction committed, wrote after): a delivery ticket's subject
         # quoting the tracking number, the merchant's alert copying it, a notice holding the address.
+        written = or_(Message.to_address.is_not(None), Message.subject.is_not(None),
+                      func.coalesce(cast(Message.payload, Text), "{}") != "{}")
+        holders = sorted(session.scalars(select(Message.customer_id).where(
+            Message.store_id == store_id, Message.customer_id.in_(redacted), or_(written, outbox.unsent()))
+            .distinct()))
+        if holders:
+            # First, as customers/redact does: the dispatcher's last check takes these locks before its writes.
+            handover.lock_recipients(session, store_id, holders)
         tickets = dict(session.execute(select(Ticket.id, Ticket.subject).where(
             Ticket.store_id == store_id, Ticket.customer_id.in_(redacted), Ticket.subject != "")).all())
         if tickets:
@@ -367,15 +375,8 @@ def sweep_redacted(ctx: JobContext, store_id: int) -> dict[str, int]:
             for chunk in chunked(sorted(tickets), IN_CHUNK):
                 session.execute(update(Ticket).where(Ticket.id.in_(chunk)).values(subject=""))
         counts["tickets"] = len(tickets)
-        written = or_(Message.to_address.is_not(None), Message.subject.is_not(None),
-                      func.coalesce(cast(Message.payload, Text), "{}") != "{}")
-        holders = sorted(session.scalars(select(Message.customer_id).where(
-            Message.store_id == store_id, Message.customer_id.in_(redacted), or_(written, outbox.unsent()))
-            .distinct()))
         counts["messages"] = 0
         if holders:
-            # As customers/redact does: under the hand-over locks, so the dispatcher's last check sees it.
-            handover.lock_recipients(session, store_id, holders)
             now = ctx.clock.now()
             base = update(Message).where(Message.store_id == store_id, Message.customer_id.in_(holders))
             session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,

@@ -374,19 +374,31 @@ def test_a_delivery_resolves_the_attempted_ticket_and_the_review_request_stops_w
     assert asked == {oid} and other_id not in asked
 
 
+def _paid_shipped_order(s, t0: datetime, email: str | None = None, **store: object):
+    """Add a New York store, a customer and their paid order shipped 8 days before ``t0``; return all three."""
+    st = f.store(s, country="US", timezone="America/New_York", **store)
+    person = f.customer(s, st.id, **({"email": email} if email else {}))
+    order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
+                    fulfilled_at=t0 - timedelta(days=8))
+    return st, person, order
+
+
+def _failed_parcel(s, store_id: int, order_id: int, t0: datetime, tracking: str = "1Z1") -> Parcel:
+    """Add the order's parcel, shipped 8 days before ``t0``, whose carrier reported FAILURE 2 hours before it."""
+    parcel = Parcel(store_id=store_id, order_id=order_id, fulfillment_gid="gid://shopify/Fulfillment/1",
+                    status="FAILURE", tracking_company="UPS", tracking_number=tracking,
+                    shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
+    s.add(parcel)
+    s.flush()
+    return parcel
+
+
 def test_a_ticket_closed_by_hand_is_not_reopened_and_a_second_failure_opens_a_new_one(ctx):
     t0 = ny(9, 16)
     ctx.clock.set(t0)
     with ctx.database.session() as s:
-        st = f.store(s, country="US", timezone="America/New_York")
-        person = f.customer(s, st.id)
-        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
-                        fulfilled_at=t0 - timedelta(days=8))
-        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
-                   status="FAILURE", tracking_company="UPS", tracking_number="1Z1",
-                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
-        s.add(p)
-        s.flush()
+        st, person, order = _paid_shipped_order(s, t0)
+        p = _failed_parcel(s, st.id, order.id, t0)
         sid, pid = st.id, p.id
     assert delivery_stalls.run(ctx, sid) == {"notices": 1, "skipped": 0, "stalls": 1, "tickets": 1}
     with ctx.database.session() as s:
@@ -448,15 +460,8 @@ def test_a_redacted_customers_parcel_that_fails_again_leaves_no_tracking_number_
     t0 = ny(9, 16)
     ctx.clock.set(t0)
     with ctx.database.session() as s:
-        st = f.store(s, country="US", timezone="America/New_York")
-        person = f.customer(s, st.id)
-        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
-                        fulfilled_at=t0 - timedelta(days=8))
-        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
-                   status="FAILURE", tracking_company="UPS", tracking_number="1ZTRACK77",
-                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
-        s.add(p)
-        s.flush()
+        st, person, order = _paid_shipped_order(s, t0)
+        p = _failed_parcel(s, st.id, order.id, t0, tracking="1ZTRACK77")
         sid, pid, external, email = st.id, p.id, person.external_id, person.email
     assert delivery_stalls.run(ctx, sid)["stalls"] == 1
     runner.run_ticket_alert(ctx, sid)
@@ -500,14 +505,8 @@ def test_a_detection_that_raced_the_redaction_leaves_nothing_after_the_sweep(ctx
     t0 = ny(9, 16)
     ctx.clock.set(t0)
     with ctx.database.session() as s:
-        st = f.store(s, country="US", timezone="America/New_York", protected_data_access=True)
-        person = f.customer(s, st.id, email="zephyrine.race@example.test")
-        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
-                        fulfilled_at=t0 - timedelta(days=8))
-        s.add(Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
-                     status="FAILURE", tracking_company="UPS", tracking_number="1ZRACE88",
-                     shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2)))
-        s.flush()
+        st, person, order = _paid_shipped_order(s, t0, email="zephyrine.race@example.test", protected_data_access=True)
+        _failed_parcel(s, st.id, order.id, t0, tracking="1ZRACE88")
         sid, external, email = st.id, person.external_id, person.email
     with ctx.database.sessionmaker() as run:
         assert delivery_stalls.run_for_store(run, ctx.config, sid, t0) == {"notices": 1, "skipped": 0, "stalls": 1,
@@ -539,15 +538,8 @@ def test_a_merchant_resolving_the_ticket_while_the_run_reads_it_keeps_their_reso
     t0 = ny(9, 16)
     ctx.clock.set(t0)
     with ctx.database.session() as s:
-        st = f.store(s, country="US", timezone="America/New_York")
-        person = f.customer(s, st.id)
-        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
-                        fulfilled_at=t0 - timedelta(days=8))
-        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
-                   status="FAILURE", tracking_company="UPS", tracking_number="1Z1",
-                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
-        s.add(p)
-        s.flush()
+        st, person, order = _paid_shipped_order(s, t0)
+        p = _failed_parcel(s, st.id, order.id, t0)
         sid, pid = st.id, p.id
     assert delivery_stalls.run(ctx, sid)["tickets"] == 1
     with ctx.database.session() as s:
@@ -582,17 +574,10 @@ def test_a_redacted_customers_first_delivery_problem_quotes_no_tracking_number(c
     t0 = ny(9, 16)
     ctx.clock.set(t0)
     with ctx.database.session() as s:
-        st = f.store(s, country="US", timezone="America/New_York")
-        person = f.customer(s, st.id)
-        order = f.order(s, st.id, person.id, t0 - timedelta(days=10), financial_status="PAID",
-                        fulfilled_at=t0 - timedelta(days=8))
+        st, person, order = _paid_shipped_order(s, t0)
         compliance.redact_customer(s, st, st.external_id, {"customer": {"id": person.external_id,
                                                                          "email": person.email}}, t0)
-        p = Parcel(store_id=st.id, order_id=order.id, fulfillment_gid="gid://shopify/Fulfillment/1",
-                   status="FAILURE", tracking_company="UPS", tracking_number="1ZLATE55",
-                   shipped_at=t0 - timedelta(days=8), last_event_at=t0 - timedelta(hours=2))
-        s.add(p)
-        s.flush()
+        p = _failed_parcel(s, st.id, order.id, t0, tracking="1ZLATE55")
         sid, pid, name = st.id, p.id, order.name
     assert delivery_stalls.run(ctx, sid) == {"notices": 0, "skipped": 1, "stalls": 1, "tickets": 1}
     assert _mentions(ctx, "1ZLATE55") == {"parcel"}

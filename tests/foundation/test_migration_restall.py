@@ -17,6 +17,16 @@ FOUND = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 CLOSED = FOUND + timedelta(days=2)
 
 
+def _old_store(session, t: dict[str, Table]) -> int:
+    """Insert a merchant and a Shopify store through the earlier schema's tables; return the store's id."""
+    merchant_id = session.execute(insert(t["merchant"]).values(name="m", settings={})
+                                  .returning(t["merchant"].c.id)).scalar_one()
+    return session.execute(insert(t["store"]).values(
+        merchant_id=merchant_id, platform="shopify", external_id="old.myshopify.com", marketplace_ids=[],
+        name="", currency="USD", timezone="UTC", primary_locale="en", status="active", scopes="",
+        protected_data_access=True).returning(t["store"].c.id)).scalar_one()
+
+
 def test_upgrade_resolves_the_problems_aftercare_resolved_and_keeps_the_others_open(fresh_url: str) -> None:
     upgrade(fresh_url, BEFORE)
     database = Database(fresh_url)
@@ -24,12 +34,7 @@ def test_upgrade_resolves_the_problems_aftercare_resolved_and_keeps_the_others_o
         tables = MetaData()
         t = {name: Table(name, tables, autoload_with=session.connection())
              for name in ("merchant", "store", "orders", "ticket", "delivery_problem")}
-        merchant_id = session.execute(insert(t["merchant"]).values(name="m", settings={})
-                                      .returning(t["merchant"].c.id)).scalar_one()
-        store_id = session.execute(insert(t["store"]).values(
-            merchant_id=merchant_id, platform="shopify", external_id="old.myshopify.com", marketplace_ids=[],
-            name="", currency="USD", timezone="UTC", primary_locale="en", status="active", scopes="",
-            protected_data_access=True).returning(t["store"].c.id)).scalar_one()
+        store_id = _old_store(session, t)
         order_id = session.execute(insert(t["orders"]).values(
             store_id=store_id, external_id="1", name="#1001", created_at_remote=FOUND - timedelta(days=9),
             currency="USD", tags=[], total_price=0, total_refunded=0).returning(t["orders"].c.id)).scalar_one()
@@ -85,12 +90,7 @@ def test_the_first_run_after_the_upgrade_looks_at_every_problem_again(fresh_url:
         t = {name: Table(name, tables, autoload_with=session.connection())
              for name in ("merchant", "store", "orders", "parcel", "ticket", "delivery_problem",
                           "delivery_stall_state")}
-        merchant_id = session.execute(insert(t["merchant"]).values(name="m", settings={})
-                                      .returning(t["merchant"].c.id)).scalar_one()
-        store_id = session.execute(insert(t["store"]).values(
-            merchant_id=merchant_id, platform="shopify", external_id="old.myshopify.com", marketplace_ids=[],
-            name="", currency="USD", timezone="UTC", primary_locale="en", status="active", scopes="",
-            protected_data_access=True).returning(t["store"].c.id)).scalar_one()
+        store_id = _old_store(session, t)
         order_id = session.execute(insert(t["orders"]).values(
             store_id=store_id, external_id="1", name="#1001", created_at_remote=FOUND - timedelta(days=9),
             currency="USD", tags=[], total_price=0, total_refunded=0, financial_status="PAID",

@@ -21,6 +21,7 @@ move with the machine's load as the seconds do.
     .venv/bin/python bench/delivery_ingest.py                         # SQLite and PostgreSQL
     .venv/bin/python bench/delivery_ingest.py --databases sqlite --events 20000
     .venv/bin/python bench/delivery_ingest.py --databases sqlite --pages    # + pages written, by table and index
+    .venv/bin/python bench/delivery_ingest.py --random-ids                  # parcels shipped in random id order
 """
 
 from __future__ import annotations
@@ -57,14 +58,22 @@ PATH = ("CONFIRMED", "IN_TRANSIT", "IN_TRANSIT", "OUT_FOR_DELIVERY")
 ENDS = ("DELIVERED", "DELIVERED", "DELIVERED", "ATTEMPTED_DELIVERY", "DELAYED", "FAILURE")
 
 
-def events(parcels: int, total: int, seed: int = 13) -> list[FulfillmentEventRecord]:
+def events(parcels: int, total: int, seed: int = 13, random_ids: bool = False) -> list[FulfillmentEventRecord]:
     """Return ``total`` events spread over ``parcels`` parcels (five each) in the order carriers report them
-    (by time, parcels interleaved), with 2 % of events arriving late (after a later event of their parcel)."""
+    (by time, parcels interleaved), with 2 % of events arriving late (after a later event of their parcel).
+
+    Parcels ship in the order of their ids, as a store's do (a parcel's row is written when it ships), so the
+    parcels in transit together sit near each other; ``random_ids`` ships them in random order instead (the shape
+    of this bench before 2026-12-04: every batch then touches parcel and order pages all over the tables).
+    """
     rng = random.Random(seed)
     result = []
     per = max(total // parcels, 1)
+    shipped_at = [NOW - timedelta(days=rng.uniform(1, 60)) for _ in range(parcels)]
+    if not random_ids:
+        shipped_at.sort()
     for k in range(parcels):
-        shipped = NOW - timedelta(days=rng.uniform(1, 60))
+        shipped = shipped_at[k]
         statuses = [*PATH, rng.choice(ENDS)][:per]
         for n, status in enumerate(statuses):
             result.append(FulfillmentEventRecord(
@@ -151,7 +160,7 @@ def _checkpoint(database, path: str) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def pages(total: int, parcels: int) -> tuple[Counter[str], Counter[str]]:
+def pages(total: int, parcels: int, random_ids: bool) -> tuple[Counter[str], Counter[str]]:
     """Return the pages the ingest and the raw insert write on SQLite, by table or index (WAL checkpoints off)."""
     path = os.path.join(tempfile.gettempdir(), "aftercare-bench-delivery-pages.sqlite")
     url, database = open_database("sqlite", path, PG_URL, reuse=False)
@@ -164,7 +173,7 @@ def pages(total: int, parcels: int) -> tuple[Counter[str], Counter[str]]:
         dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
     store_id = seed(database, parcels)
-    data = events(parcels, total)
+    data = events(parcels, total, random_ids=random_ids)
     _checkpoint(database, path)
     timed_ingest(database, store_id, data)
     ingest = _wal_frames(path)
@@ -178,7 +187,7 @@ def pages(total: int, parcels: int) -> tuple[Counter[str], Counter[str]]:
     return ingest, raw
 
 
-def run(dialect: str, total: int, parcels: int) -> dict[str, float]:
+def run(dialect: str, total: int, parcels: int, random_ids: bool) -> dict[str, float]:
     """Run the three timings on one database kind; return the figures."""
     path = os.path.join(tempfile.gettempdir(), "aftercare-bench-delivery.sqlite")
     url, database = open_database(dialect, path, PG_URL, reuse=False)
@@ -189,7 +198,7 @@ def run(dialect: str, total: int, parcels: int) -> dict[str, float]:
     upgrade(url)
     url, database = open_database(dialect, path, PG_URL, reuse=True)
     store_id = seed(database, parcels)
-    data = events(parcels, total)
+    data = events(parcels, total, random_ids=random_ids)
     ingest_s, stored = timed_ingest(database, store_id, data)
     with database.session() as session:
         delivered = session.scalar(select(func.count(Parcel.id)).where(Parcel.status == "DELIVERED"))
@@ -207,13 +216,14 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--pages", action="store_true", help="on SQLite, also count the pages each side writes")
+    parser.add_argument("--random-ids", action="store_true", help="parcels ship in random order of their ids")
     args = parser.parse_args()
     parcels = args.events // 5
     load = os.getloadavg()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     for dialect in args.databases.split(","):
-        f = run(dialect, args.events, parcels)
+        f = run(dialect, args.events, parcels, args.random_ids)
         ingest_rate, raw_rate, replay_rate = f["events"] / f["ingest_s"], f["events"] / f["raw_s"], \
             f["events"] / f["replay_s"]
         ratio = ingest_rate / raw_rate
@@ -224,7 +234,7 @@ def main() -> None:
         print(f"  raw     {f['raw_s']:7.1f} s  {raw_rate:9,.0f} events/s")
         print(f"  ingest / raw = {ratio:.2f}  (target >= {TARGET})  {'OK' if ratio >= TARGET else 'BELOW TARGET'}")
         if dialect == "sqlite" and args.pages:
-            ingest, raw = pages(args.events, parcels)
+            ingest, raw = pages(args.events, parcels, args.random_ids)
             print(f"  pages written: ingest {sum(ingest.values()):,}, raw {sum(raw.values()):,} "
                   f"(raw / ingest = {sum(raw.values()) / sum(ingest.values()):.2f})")
             for name in sorted(ingest.keys() | raw.keys(), key=lambda n: -(ingest[n] + raw[n])):

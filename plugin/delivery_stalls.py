@@ -282,12 +282,15 @@ def open_tickets(session: Session, config: Config, store: Store, settings: Mappi
     new = [(kind, *row) for kind, rows in found.items() for row in rows]
     if not new:
         return []
-    orders = {o.id: (o.name, o.customer_id) for o in session.execute(
-        select(Order.id, Order.name, Order.customer_id).where(_id_in(session, Order.id, {r[2] for r in new}))).all()}
-    # A redacted customer's parcel is named by its id: a fulfilment update after customers/redact brings the
-    # tracking number back to the parcel (the daily sweep erases it there), and a ticket must not keep it.
-    redacted = set(session.scalars(select(Order.id).join(Customer, Customer.id == Order.customer_id).where(
-        _id_in(session, Order.id, {r[2] for r in new}), Customer.redacted_at.is_not(None))))
+    orders, redacted = {}, set()
+    for o in session.execute(select(Order.id, Order.name, Order.customer_id, Customer.redacted_at)
+                             .join(Customer, Customer.id == Order.customer_id, isouter=True)
+                             .where(_id_in(session, Order.id, {r[2] for r in new}))):
+        orders[o.id] = (o.name, o.customer_id)
+        if o.redacted_at is not None:
+            # A redacted customer's parcel is named by its id: a fulfilment update after customers/redact brings
+            # the tracking number back to the parcel (the daily sweep erases it there), and a ticket must not keep it.
+            redacted.add(o.id)
     parcel_ids = {r[3] for r in new if r[3] is not None and r[2] not in redacted}
     tracking = dict(session.execute(select(Parcel.id, Parcel.tracking_number).where(
         _id_in(session, Parcel.id, parcel_ids))).all()) if parcel_ids else {}

@@ -40,11 +40,10 @@ Redacted customers (customers/redact) have no ``purchase_cycle`` rows — they c
 their re-buys stay in ``purchase_gap``: anonymous facts, like their orders, that the learned median counts.
 
 Stored plans. Each purchase_cycle row also holds its plan (``PLAN_COLUMNS``): the model's cycle, log-normal centre
-and spread, lead days, the learned median and days of supply it used (the reason's inputs), the predicted run-out
-(the conditional median of plugin.flows.replenishment_model, as of the reference day), the reminder day, the
-probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs whose day has come and
-scores just those at the current time (``due_plan_sql``: the run-out given no purchase up to now, and the
-probability), instead of evaluating the model for every pair. The customer page reads the same columns
+and spread, lead days, the learned median and days of supply it used (the reason's inputs), the reminder's target
+and day, the probability and ``due_day`` (indexed with the store), so the hourly run reads only the pairs whose
+day has come and scores just those at the current time (``due_plan_sql``: the run-out given no purchase up to
+now, and the probability), instead of evaluating the model for every pair. The customer page reads the same columns
 (``customer_plan``). A stored plan is a function of the pair's purchases, its product, the store's fit and plan
 settings (lead days, re-buys needed, floor) and the plan's reference day — the last refit's
 (``learn_product_cycles``, the daily learning job), kept with the settings in ``sync_state`` (stream
@@ -793,7 +792,9 @@ def stored_plan_sql(dialect: str, where: str, source: str = "purchase_cycle") ->
 
     Everything is as of the plan's reference day ``:ref_day`` (the last refit), or the pair's last purchase when
     that is later, so a pair's stored row depends on its purchases, its product, the store's fit and settings and
-    that day — never on when it was computed. ``due_day``: the reminder day less the planning horizon; NULL when
+    that day — never on when it was computed. ``run_out_day`` is the reminder's target (the window's centre): the
+    predicted run-out depends on the time it is asked at, so it is computed when a plan is scored (``stored_now_sql``),
+    not stored. ``due_day``: the reminder day less the planning horizon; NULL when
     there is no cycle, or when the reminder day is within the horizon (or past) on the reference day and the
     probability is below the floor then: a customer who has left is not looked at again until the next refit.
     """
@@ -801,10 +802,10 @@ def stored_plan_sql(dialect: str, where: str, source: str = "purchase_cycle") ->
     return f"""
     WITH {_model_ctes(dialect, source, where, materialize=False)},
     slim AS MATERIALIZED (SELECT c, p, t, t0, n, mu1, mu, sd, h, learned, supply, remind_day FROM win),
-    {_run_out_ctes(dialect, "slim", ":ref_day")}, {_score_ctes(dialect, "median", f"{hi}(:ref_day, t)")},
+    {_score_ctes(dialect, "slim", f"{hi}(:ref_day, t)")},
     prob AS (SELECT scored.*, {_ALIVE} * {_chance(dialect)} AS probability FROM scored)
     SELECT c, p, EXP(mu1) AS plan_cycle_days, mu AS plan_mu, sd AS plan_sd, h AS plan_lead_days,
-           learned AS plan_learned, supply AS plan_supply, run_out AS run_out_day, remind_day,
+           learned AS plan_learned, supply AS plan_supply, remind_day + h AS run_out_day, remind_day,
            probability AS plan_probability,
            CASE WHEN mu1 IS NULL THEN NULL
                 WHEN remind_day - {PLAN_AHEAD_DAYS} > ev OR probability >= :floor THEN remind_day - {PLAN_AHEAD_DAYS}

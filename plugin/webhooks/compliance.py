@@ -324,10 +324,7 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
                 if quoted.search(error):
                     session.execute(update(Message).where(Message.id == message_id)
                                     .values(last_error=quoted.sub("[redacted]", error)))
-        base = update(Message).where(Message.store_id == store.id, or_(*message_match))
-        session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
-                                                            skip_reason=REDACTED_SKIP_REASON, updated_at=now))
-        counts["messages"] = session.execute(base.values(to_address=None, subject=None, payload={})).rowcount
+        counts["messages"] = _erase_messages(session, store.id, or_(*message_match), now)
     erased = 0
     for event in session.scalars(select(WebhookEvent).where(
             or_(WebhookEvent.store_id == store.id, WebhookEvent.shop_domain == store.external_id),
@@ -341,6 +338,16 @@ def _redact_in_store(session: Session, store: Store, external_id: str | None, em
     counts["webhook_bodies_erased"] = erased
     session.flush()
     return counts
+
+
+def _erase_messages(session: Session, store_id: int, match: Any, now: datetime, only: Any = None) -> int:
+    """Cancel the store's matching messages not yet sent, then erase their address, subject and body (those ``only``
+    selects, when given); return how many were erased."""
+    base = update(Message).where(Message.store_id == store_id, match)
+    session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
+                                                        skip_reason=REDACTED_SKIP_REASON, updated_at=now))
+    erase = base if only is None else base.where(only)
+    return int(session.execute(erase.values(to_address=None, subject=None, payload={})).rowcount or 0)
 
 
 def sweep_redacted(ctx: JobContext, store_id: int) -> dict[str, int]:
@@ -377,12 +384,8 @@ def sweep_redacted(ctx: JobContext, store_id: int) -> dict[str, int]:
         counts["tickets"] = len(tickets)
         counts["messages"] = 0
         if holders:
-            now = ctx.clock.now()
-            base = update(Message).where(Message.store_id == store_id, Message.customer_id.in_(holders))
-            session.execute(base.where(outbox.unsent()).values(status="cancelled", claimed_by=None,
-                                                                skip_reason=REDACTED_SKIP_REASON, updated_at=now))
-            counts["messages"] = session.execute(base.where(written).values(to_address=None, subject=None,
-                                                                            payload={})).rowcount
+            counts["messages"] = _erase_messages(session, store_id, Message.customer_id.in_(holders), ctx.clock.now(),
+                                                 only=written)
         session.flush()
         return counts
 
